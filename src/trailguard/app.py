@@ -1,0 +1,69 @@
+"""The node's web application: JSON API (OpenAPI at /openapi.json) and server-rendered pages.
+
+Entry points stay thin: each capability contributes an ``api.router`` and a ``web.router``;
+this module only wires them and maps domain errors to HTTP answers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from trailguard import __version__
+from trailguard.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from trailguard.node import Node
+
+
+def create_app(node: Node) -> FastAPI:
+    from trailguard.accounts import web as accounts_web
+    from trailguard.audit import api as audit_api
+    from trailguard.law import api as law_api
+    from trailguard.law import web as law_web
+    from trailguard.network import api as network_api
+    from trailguard.network import web as network_web
+    from trailguard.requests import api as requests_api
+    from trailguard.requests import web as requests_web
+    from trailguard.traffic import api as traffic_api
+    from trailguard.traffic import web as traffic_web
+    from trailguard.web import pages
+
+    app = FastAPI(
+        title=f"trailguard node {node.config.node_id}",
+        version=__version__,
+        description="A trailguard node: signed exchange, cooperation requests, legal engine, "
+        "traffic data. Authenticate with a session cookie or `Authorization: Bearer <token>`.",
+    )
+    app.state.node = node
+    static = Path(__file__).resolve().parent / "web" / "static"
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+
+    for module in (network_api, requests_api, law_api, traffic_api, audit_api):
+        app.include_router(module.router, prefix="/api")
+    for module in (pages, accounts_web, network_web, requests_web, law_web, traffic_web):
+        app.include_router(module.router)
+    accounts_api = accounts_web.api_router
+    app.include_router(accounts_api, prefix="/api")
+
+    @app.exception_handler(ValidationFailed)
+    async def _invalid(_request: Request, exc: ValidationFailed) -> JSONResponse:
+        return JSONResponse(
+            status_code=422, content={"error": "validation_failed", "detail": str(exc),
+                                      "problems": exc.problems}
+        )
+
+    @app.exception_handler(NotFound)
+    async def _missing(_request: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse(status_code=404, content={"error": "not_found", "detail": str(exc)})
+
+    @app.exception_handler(PermissionDenied)
+    async def _denied(_request: Request, exc: PermissionDenied) -> JSONResponse:
+        return JSONResponse(status_code=403, content={"error": "forbidden", "detail": str(exc)})
+
+    @app.exception_handler(Conflict)
+    async def _conflict(_request: Request, exc: Conflict) -> JSONResponse:
+        return JSONResponse(status_code=409, content={"error": "conflict", "detail": str(exc)})
+
+    return app

@@ -1,0 +1,1 @@
+"""Shared kernel: clock, configuration, database plumbing. No capability logic lives here."""

@@ -1,0 +1,46 @@
+"""Time for the whole node: always timezone-aware UTC, always injectable for tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current instant, timezone-aware, in UTC."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class FixedClock:
+    """A clock that only moves when told to; for tests and replayed scenarios."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = ensure_utc(start)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, delta: timedelta) -> None:
+        self._now = self._now + delta
+
+    def set(self, instant: datetime) -> None:
+        self._now = ensure_utc(instant)
+
+
+def ensure_utc(value: datetime) -> datetime:
+    """Convert an aware datetime to UTC; refuse naive ones instead of guessing their zone."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()} has no zone; give an offset or zone")
+    return value.astimezone(UTC)
+
+
+def isoformat_z(value: datetime) -> str:
+    """ISO 8601 in UTC with a trailing Z and microseconds kept when present."""
+    text = ensure_utc(value).isoformat()
+    return text.replace("+00:00", "Z")

@@ -1,0 +1,125 @@
+"""A node's configuration: ``node.toml`` in its data directory, overridable by environment.
+
+The data directory holds everything a node owns: this file, its keys (``keys/``), its SQLite
+database (unless ``TRAILGUARD_DATABASE_URL`` or ``database_url`` names another), and the
+provider's traffic store (``traffic/``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from pydantic import BaseModel, Field, field_validator
+
+from trailguard.core.errors import ValidationFailed
+
+CONFIG_FILE = "node.toml"
+
+
+class NodeRole(StrEnum):
+    """What a node does in the network (configuration, not a person's role)."""
+
+    POC = "poc"  # national 24/7 point of contact (Convention Art. 35)
+    CENTRAL_AUTHORITY = "central-authority"  # MLA authority (Art. 27(2))
+    AGENCY = "agency"  # investigating agency, prosecutor, court
+    PROVIDER = "provider"  # service provider (Art. 1(c)), custodian of traffic data
+
+
+_NODE_ID = re.compile(r"^[a-z0-9][a-z0-9.-]{1,62}$")
+
+
+class NodeConfig(BaseModel):
+    node_id: str = Field(description="Stable identifier in the directory, e.g. 'us-poc'.")
+    name: str
+    country: str = Field(description="ISO 3166-1 alpha-2 code")
+    roles: list[NodeRole]
+    base_url: str = "http://127.0.0.1:8000"
+    timezone: str = "UTC"
+    languages: list[str] = Field(default_factory=lambda: ["en"])
+    database_url: str | None = None
+    ack_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    require_totp: bool = False
+    max_envelope_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    smtp_url: str | None = None
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Z]{2}", value):
+            raise ValueError(f"country must be an ISO 3166-1 alpha-2 code like 'NL', not {value!r}")
+        return value
+
+    @field_validator("node_id")
+    @classmethod
+    def _node_id(cls, value: str) -> str:
+        if not _NODE_ID.fullmatch(value):
+            raise ValueError(
+                f"node id {value!r} must be 2-63 lower-case letters, digits, dots or dashes"
+            )
+        return value
+
+    @field_validator("roles")
+    @classmethod
+    def _roles(cls, value: list[NodeRole]) -> list[NodeRole]:
+        if not value:
+            raise ValueError("a node needs at least one role: poc, central-authority, agency, provider")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from exc
+        return value
+
+
+class NodePaths:
+    """Where a node keeps its files."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.config = data_dir / CONFIG_FILE
+        self.keys = data_dir / "keys"
+        self.database = data_dir / "node.db"
+        self.traffic = data_dir / "traffic"
+
+
+def database_url_for(config: NodeConfig, paths: NodePaths) -> str:
+    """Environment first, then the config file, then the embedded SQLite file."""
+    env = os.environ.get("TRAILGUARD_DATABASE_URL")
+    if env:
+        return env
+    if config.database_url:
+        return config.database_url
+    return f"sqlite:///{paths.database}"
+
+
+def load_config(data_dir: Path) -> NodeConfig:
+    paths = NodePaths(data_dir)
+    if not paths.config.exists():
+        raise ValidationFailed(
+            f"{data_dir} is not a trailguard data directory (no {CONFIG_FILE}); "
+            "create one with `trailguard init`"
+        )
+    with paths.config.open("rb") as handle:
+        raw: dict[str, Any] = tomllib.load(handle)
+    return NodeConfig.model_validate(raw)
+
+
+def save_config(data_dir: Path, config: NodeConfig) -> None:
+    paths = NodePaths(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    payload = config.model_dump(mode="json", exclude_none=True)
+    tmp = paths.config.with_suffix(".toml.tmp")
+    tmp.write_text(tomli_w.dumps(payload), encoding="utf-8")
+    tmp.replace(paths.config)

@@ -1,0 +1,1 @@
+"""Shared web plumbing: templates, dependencies, static files. Pages live with their capability."""

@@ -1,0 +1,25 @@
+"""Render a page with what every layout needs: the node, the principal, the CSRF token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+
+from trailguard import __version__
+from trailguard.web.templating import templates
+
+
+def render(
+    request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200
+) -> HTMLResponse:
+    principal = getattr(request.state, "principal", None)
+    base: dict[str, Any] = {
+        "node": request.app.state.node,
+        "principal": principal,
+        "csrf_token": getattr(request.state, "csrf_token", None),
+        "version": __version__,
+    }
+    base.update(context or {})
+    return templates.TemplateResponse(request, template, base, status_code=status_code)

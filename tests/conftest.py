@@ -1,0 +1,76 @@
+"""Shared fixtures.
+
+``database_url`` is parametrised over the engines: every test that uses it (or ``db``) runs on
+SQLite, and on PostgreSQL when TRAILGUARD_TEST_POSTGRES_URL is set. Each PostgreSQL test gets
+its own schema, dropped afterwards. In CI (CI=true) a missing or unreachable PostgreSQL is a
+failure, not a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from trailguard.core.db import Database
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+POSTGRES_URL = os.environ.get("TRAILGUARD_TEST_POSTGRES_URL")
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+
+
+def samples_dir() -> Path:
+    """The real third-party samples beside the project (../shared/samples), or skip."""
+    if not SAMPLES.is_dir():
+        pytest.skip("../shared/samples is not present on this machine")
+    return SAMPLES
+
+
+def _postgres_schema_url(base_url: str) -> Iterator[str]:
+    import sqlalchemy as sa
+
+    from trailguard.core.db import make_engine
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(base_url)
+    try:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:
+        admin.dispose()
+        if IN_CI:
+            pytest.fail(f"PostgreSQL at TRAILGUARD_TEST_POSTGRES_URL is unreachable: {exc}")
+        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    separator = "&" if "?" in base_url else "?"
+    url = f"{base_url}{separator}options=-csearch_path%3D{schema}"
+    try:
+        yield url
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'node.db'}"
+        return
+    if not POSTGRES_URL:
+        if IN_CI:
+            pytest.fail("CI needs TRAILGUARD_TEST_POSTGRES_URL (PostgreSQL) and it is not set")
+        pytest.skip("TRAILGUARD_TEST_POSTGRES_URL not set")
+    yield from _postgres_schema_url(POSTGRES_URL)
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    database = Database(database_url)
+    database.migrate()
+    try:
+        yield database
+    finally:
+        database.dispose()
