@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -54,16 +54,44 @@ def _postgres_schema_url(base_url: str) -> Iterator[str]:
         admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'node.db'}"
-        return
+def _require_postgres() -> str:
     if not POSTGRES_URL:
         if IN_CI:
             pytest.fail("CI needs TRAILGUARD_TEST_POSTGRES_URL (PostgreSQL) and it is not set")
         pytest.skip("TRAILGUARD_TEST_POSTGRES_URL not set")
-    yield from _postgres_schema_url(POSTGRES_URL)
+    return POSTGRES_URL
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database engine under test: "sqlite" or "postgresql"."""
+    if request.param == "postgresql":
+        _require_postgres()
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url_factory(backend: str, tmp_path: Path) -> Iterator[Callable[[], str]]:
+    """Make as many independent databases as a test needs (one per node), on ``backend``."""
+    cleanups: list[Iterator[str]] = []
+    counter = iter(range(1_000_000))
+
+    def make() -> str:
+        if backend == "sqlite":
+            return f"sqlite:///{tmp_path / f'node-{next(counter)}.db'}"
+        generator = _postgres_schema_url(_require_postgres())
+        cleanups.append(generator)
+        return next(generator)
+
+    yield make
+    for generator in cleanups:
+        for _ in generator:  # runs the generator's cleanup (drops the schema)
+            pass
+
+
+@pytest.fixture
+def database_url(database_url_factory: Callable[[], str]) -> str:
+    return database_url_factory()
 
 
 @pytest.fixture

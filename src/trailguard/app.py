@@ -8,13 +8,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from urllib.parse import quote
+
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.staticfiles import StaticFiles
 
 from trailguard import __version__
 from trailguard.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from trailguard.node import Node
+
+
+def _wants_page(request: Request) -> bool:
+    path = request.url.path
+    if path.startswith(("/api/", "/exchange/", "/static/")):
+        return False
+    return "text/html" in request.headers.get("accept", "")
 
 
 def create_app(node: Node) -> FastAPI:
@@ -46,6 +57,16 @@ def create_app(node: Node) -> FastAPI:
         app.include_router(module.router)
     accounts_api = accounts_web.api_router
     app.include_router(accounts_api, prefix="/api")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        # People using pages are sent where they can act; API clients get JSON.
+        if _wants_page(request):
+            if exc.status_code == 401:
+                return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+            if exc.status_code == 403 and getattr(request.state, "must_change_password", False):
+                return RedirectResponse("/account/password", status_code=303)
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(ValidationFailed)
     async def _invalid(_request: Request, exc: ValidationFailed) -> JSONResponse:

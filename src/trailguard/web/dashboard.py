@@ -1,0 +1,46 @@
+"""What the dashboard shows: every clock that matters, nearest first.
+
+Each capability contributes items through a provider function registered here, so the
+dashboard needs no knowledge of requests, the exchange or traffic holds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from trailguard.accounts.domain import Principal
+from trailguard.node import Node
+
+
+@dataclass(frozen=True)
+class DashboardItem:
+    kind: str  # "request", "message", "hold", ...
+    title: str
+    url: str
+    state: str
+    deadline: datetime | None
+    deadline_label: str  # what the deadline is: "acknowledgement due", "preservation expires", ...
+    counterpart: str = ""
+
+    def remaining_seconds(self, now: datetime) -> float | None:
+        if self.deadline is None:
+            return None
+        return (self.deadline - now).total_seconds()
+
+
+DashboardProvider = Callable[[Node, Principal, datetime], list[DashboardItem]]
+_providers: list[DashboardProvider] = []
+
+
+def register_dashboard_provider(provider: DashboardProvider) -> None:
+    if provider not in _providers:
+        _providers.append(provider)
+
+
+def dashboard_items(node: Node, principal: Principal, now: datetime) -> list[DashboardItem]:
+    items: list[DashboardItem] = []
+    for provider in _providers:
+        items.extend(provider(node, principal, now))
+    far_future = datetime.max.replace(tzinfo=now.tzinfo)
+    return sorted(items, key=lambda item: item.deadline or far_future)

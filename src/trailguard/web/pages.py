@@ -1,0 +1,35 @@
+"""Node-wide pages: the dashboard (clocks first) and the audit log."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+
+from trailguard.accounts.domain import Principal, Role
+from trailguard.audit import service as audit_service
+from trailguard.web.dashboard import dashboard_items
+from trailguard.web.deps import ANY_ROLE, get_node, require_roles
+from trailguard.web.render import render
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/", response_class=HTMLResponse)
+async def dashboard(
+    request: Request, principal: Principal = Depends(require_roles(*ANY_ROLE))
+) -> HTMLResponse:
+    node = get_node(request)
+    now = node.clock.now()
+    items = dashboard_items(node, principal, now)
+    return render(request, "dashboard.html", {"items": items, "now": now})
+
+
+@router.get("/audit", response_class=HTMLResponse)
+async def audit_page(
+    request: Request, principal: Principal = Depends(require_roles(Role.ADMIN))
+) -> HTMLResponse:
+    node = get_node(request)
+    with node.db.session() as session:
+        entries = audit_service.recent(session, limit=200)
+        report = audit_service.verify(session)
+    return render(request, "audit.html", {"entries": entries, "report": report})
