@@ -41,16 +41,22 @@ def login_submit(
 ) -> Response:
     node = get_node(request)
     now = node.clock.now()
-    try:
-        with node.db.session() as session:
+    # A failed attempt is committed too (its count and audit entry), so the check runs inside
+    # the transaction and the refusal is answered after it.
+    failure: service.LoginFailed | None = None
+    with node.db.session() as session:
+        try:
             user = service.check_login(session, username=username.strip(), password=password,
                                        totp_code=totp, now=now,
                                        require_totp=node.config.require_totp)
+        except service.LoginFailed as exc:
+            failure = exc
+        else:
             new = service.start_session(session, user, now=now)
             must_change = user.must_change_password
-    except service.LoginFailed as exc:
+    if failure is not None:
         return render(request, "accounts/login.html",
-                      {"next": _safe_next(next), "error": str(exc)}, status_code=401)
+                      {"next": _safe_next(next), "error": str(failure)}, status_code=401)
     target = "/account/password" if must_change else _safe_next(next)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(SESSION_COOKIE, new.token, httponly=True, samesite="strict",
@@ -117,19 +123,23 @@ class Me(BaseModel):
 def create_token(request: Request, body: TokenRequest) -> TokenResponse:
     node = get_node(request)
     now = node.clock.now()
-    try:
-        with node.db.session() as session:
+    failure: service.LoginFailed | None = None
+    with node.db.session() as session:
+        try:
             user = service.check_login(session, username=body.username, password=body.password,
                                        totp_code=body.totp, now=now,
                                        require_totp=node.config.require_totp)
             if user.must_change_password:
                 raise service.LoginFailed("change the one-time password first (/account/password)")
+        except service.LoginFailed as exc:
+            failure = exc
+        else:
             token = service.issue_api_token(session, user, name=body.name, now=now,
                                             actor=f"user:{user.username}",
                                             lifetime=timedelta(hours=service.SESSION_HOURS))
             principal = service.principal_of(user)
-    except service.LoginFailed as exc:
-        raise HTTPException(status_code=401, detail=str(exc)) from exc
+    if failure is not None:
+        raise HTTPException(status_code=401, detail=str(failure))
     return TokenResponse(token=token, username=principal.username,
                          roles=sorted(r.value for r in principal.roles))
 
