@@ -23,12 +23,14 @@ app = typer.Typer(
 
 
 def _register_groups() -> None:
+    from trailguard.accounts.cli import app as users_app
     from trailguard.audit.cli import app as audit_app
     from trailguard.law.cli import app as law_app
     from trailguard.network.cli import app as network_app
     from trailguard.requests.cli import app as requests_app
     from trailguard.traffic.cli import app as traffic_app
 
+    app.add_typer(users_app, name="users", help="People on this node: users, tokens, TOTP.")
     app.add_typer(audit_app, name="audit", help="Verify and read the hash-chained audit log.")
     app.add_typer(law_app, name="law", help="Legal engine: dual criminality, channels, sources.")
     app.add_typer(network_app, name="directory", help="The network's signed directory.")
@@ -95,8 +97,18 @@ def demo(
         raise typer.Exit(1)
 
 
+_registered = False
+
+
+def _ensure_registered() -> None:
+    global _registered
+    if not _registered:
+        _register_groups()
+        _registered = True
+
+
 def main() -> None:
-    _register_groups()
+    _ensure_registered()
     app()
 
 

@@ -1,0 +1,80 @@
+"""Walk every route of the app: each one is either on the short public list or checks a role,
+and a user holding every role except the ones it accepts gets 403 (no session: 401)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from trailguard.accounts.domain import Role
+from trailguard.app import create_app
+
+from helpers import client_for, make_node
+
+# Reachable without a logged-in person, each for a reason.
+PUBLIC = {
+    ("GET", "/login"),  # the login form
+    ("POST", "/login"),
+    ("POST", "/api/session"),  # password -> token
+    ("POST", "/exchange/v1/messages"),  # other nodes: authenticated by their signature
+    ("GET", "/exchange/v1/directory"),  # the node's signed public entry, if offered
+    ("GET", "/api/health"),
+    ("GET", "/health"),
+}
+# Reachable by any logged-in person whatever their role (their own account).
+ANY_USER = {("POST", "/logout"), ("GET", "/account/password"), ("POST", "/account/password")}
+
+
+def _required_roles(route: APIRoute) -> frozenset[Role] | None:
+    found: frozenset[Role] | None = None
+    stack = list(route.dependant.dependencies)
+    while stack:
+        dep = stack.pop()
+        roles = getattr(dep.call, "required_roles", None)
+        if roles is not None:
+            found = roles if found is None else found & roles
+        stack.extend(dep.dependencies)
+    return found
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "00000000-0000-4000-8000-000000000001", path)
+
+
+def test_every_route_checks_a_role(tmp_path: Path) -> None:
+    node = make_node(tmp_path, f"sqlite:///{tmp_path / 'node.db'}")
+    app = create_app(node)
+    anonymous = TestClient(app)
+    clients: dict[frozenset[Role], TestClient] = {}
+    walked = 0
+    unguarded = []
+    for route in app.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
+            key = (method, route.path)
+            if key in PUBLIC:
+                continue
+            if key in ANY_USER:
+                assert anonymous.request(method, _concrete(route.path)).status_code == 401
+                continue
+            roles = _required_roles(route)
+            if roles is None:
+                unguarded.append(key)
+                continue
+            others = frozenset(Role) - roles
+            walked += 1
+            path = _concrete(route.path)
+            assert anonymous.request(method, path).status_code == 401, key
+            if not others:
+                continue  # open to every role: nobody lacks it
+            if others not in clients:
+                clients[others] = client_for(node, others)
+            answer = clients[others].request(method, path)
+            assert answer.status_code == 403, f"{key} answered {answer.status_code} to roles {sorted(others)}"
+    assert not unguarded, f"routes without a role check: {unguarded}"
+    assert walked >= 3
+    node.close()
