@@ -10,7 +10,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from trailguard.accounts.domain import Role
-from trailguard.app import create_app
+from trailguard.app import create_app, iter_routes
 
 from helpers import client_for, make_node
 
@@ -51,15 +51,13 @@ def test_every_route_checks_a_role(tmp_path: Path) -> None:
     clients: dict[frozenset[Role], TestClient] = {}
     walked = 0
     unguarded = []
-    for route in app.routes:
-        if not isinstance(route, APIRoute):
-            continue
+    for full_path, route in iter_routes(app):
         for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
-            key = (method, route.path)
+            key = (method, full_path)
             if key in PUBLIC:
                 continue
             if key in ANY_USER:
-                assert anonymous.request(method, _concrete(route.path)).status_code == 401
+                assert anonymous.request(method, _concrete(full_path)).status_code == 401
                 continue
             roles = _required_roles(route)
             if roles is None:
@@ -67,7 +65,7 @@ def test_every_route_checks_a_role(tmp_path: Path) -> None:
                 continue
             others = frozenset(Role) - roles
             walked += 1
-            path = _concrete(route.path)
+            path = _concrete(full_path)
             assert anonymous.request(method, path).status_code == 401, key
             if not others:
                 continue  # open to every role: nobody lacks it

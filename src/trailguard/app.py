@@ -6,13 +6,15 @@ this module only wires them and maps domain errors to HTTP answers.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from urllib.parse import quote
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.staticfiles import StaticFiles
 
@@ -51,12 +53,15 @@ def create_app(node: Node) -> FastAPI:
     static = Path(__file__).resolve().parent / "web" / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
+    mounted: list[tuple[str, APIRouter]] = []
     for module in (network_api, requests_api, law_api, traffic_api, audit_api):
-        app.include_router(module.router, prefix="/api")
+        mounted.append(("/api", module.router))
+    mounted.append(("/api", accounts_web.api_router))
     for module in (pages, accounts_web, network_web, requests_web, law_web, traffic_web):
-        app.include_router(module.router)
-    accounts_api = accounts_web.api_router
-    app.include_router(accounts_api, prefix="/api")
+        mounted.append(("", module.router))
+    for prefix, router in mounted:
+        app.include_router(router, prefix=prefix)
+    app.state.mounted_routers = mounted
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
@@ -88,3 +93,12 @@ def create_app(node: Node) -> FastAPI:
         return JSONResponse(status_code=409, content={"error": "conflict", "detail": str(exc)})
 
     return app
+
+
+def iter_routes(app: FastAPI) -> Iterator[tuple[str, APIRoute]]:
+    """Every API and page route with its full path (for the role walk and the docs).
+    Capability routers are flat: they do not include other routers."""
+    for prefix, router in app.state.mounted_routers:
+        for route in router.routes:
+            if isinstance(route, APIRoute):
+                yield prefix + route.path, route
