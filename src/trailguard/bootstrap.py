@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trailguard.accounts.domain import Role
 from trailguard.accounts.service import create_user
 from trailguard.core.config import NodeConfig, NodePaths, NodeRole, save_config
 from trailguard.core.errors import Conflict, ValidationFailed
 from trailguard.node import Node
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 @dataclass(frozen=True)
@@ -76,11 +80,9 @@ def initialise_node(
     return InitResult(node_id=config.node_id, admin_username=admin_username, admin_password=password)
 
 
-def _register_self(session: object, node: Node) -> None:
-    """Put the node's own entry (with its public keys) in its directory, if the network
-    capability offers that; other nodes learn of it from the exported directory."""
-    from trailguard.network import directory
+def _register_self(session: Session, node: Node) -> None:
+    """Put the node's own entry (with its public keys) in its directory; other nodes learn of
+    it from the directory this node exports."""
+    from trailguard.network.directory_service import publish_self
 
-    register = getattr(directory, "register_self", None)
-    if register is not None:
-        register(session, node)
+    publish_self(session, node, actor="system:init")

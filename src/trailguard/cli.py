@@ -80,8 +80,21 @@ def serve(
     from trailguard.app import create_app
     from trailguard.node import Node
 
-    node = Node.open(data_dir)
-    uvicorn.run(create_app(node), host=host, port=port, log_level="warning")
+    from trailguard.network import start_delivery_worker
+
+    try:
+        node = Node.open(data_dir)
+    except TrailguardError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    worker = start_delivery_worker(node)
+    console.print(f"node {node.config.node_id} serving on http://{host}:{port} "
+                  f"(exchange endpoint /exchange/v1/messages, API /openapi.json)")
+    try:
+        uvicorn.run(create_app(node), host=host, port=port, log_level="warning")
+    finally:
+        worker.stop()
+        node.close()
 
 
 @app.command()

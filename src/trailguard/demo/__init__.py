@@ -1,0 +1,1 @@
+"""``trailguard demo``: Operation Nightjar (../shared/brief/SCENARIO.md) on loopback."""

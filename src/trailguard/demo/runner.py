@@ -1,0 +1,85 @@
+"""Runs the Operation Nightjar script: prints each step with its time (UTC and the acting
+node's local time) and where to look; with ``--check`` verifies every expectation, shuts the
+nodes down and reports success only if all held."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from rich.console import Console
+from rich.panel import Panel
+
+from trailguard.demo.cluster import DemoCluster, StepFailed
+from trailguard.demo.script import FINAL_STEPS, SCENARIO_NODES, STEPS, DemoContext
+
+
+def _stamp(zone: str) -> str:
+    now = datetime.now(UTC)
+    local = now.astimezone(ZoneInfo(zone))
+    return f"{now:%Y-%m-%d %H:%M:%S.%f}"[:-3] + f"Z · {local:%H:%M:%S %Z} ({zone})"
+
+
+def run_demo(*, check: bool, data_dir: Path | None, console: Console) -> bool:
+    temporary = data_dir is None
+    root = Path(tempfile.mkdtemp(prefix="trailguard-demo-")) if data_dir is None else data_dir
+    if data_dir is not None and data_dir.exists() and any(data_dir.iterdir()):
+        console.print(f"[red]{data_dir} is not empty; give an empty or new folder[/red]")
+        return False
+    root.mkdir(parents=True, exist_ok=True)
+    cluster = DemoCluster(root, SCENARIO_NODES)
+    ctx = DemoContext(cluster=cluster, console=console)
+    console.print(Panel.fit("Operation Nightjar: a trace from a bank in the US, through a Dutch "
+                            "hosting provider, towards Brazil.\nEverything is synthetic: "
+                            "documentation addresses, invented organisations and people.",
+                            title="trailguard demo"))
+    passed = 0
+    ok = True
+    try:
+        for number, step in enumerate(STEPS + FINAL_STEPS, start=1):
+            started = time.monotonic()
+            zone = cluster.nodes[step.actor].spec.timezone if step.actor in cluster.nodes else "UTC"
+            console.print(f"\n[bold]{number}. {step.title}[/bold]  [dim]{_stamp(zone)}[/dim]")
+            try:
+                for line in step.run(ctx):
+                    console.print(f"   {line}")
+            except StepFailed as exc:
+                console.print(f"   [red]FAILED:[/red] {exc}")
+                ok = False
+                break
+            passed += 1
+            console.print(f"   [green]ok[/green] [dim]({time.monotonic() - started:.2f} s)[/dim]")
+        if ok:
+            console.print(f"\n[green]all {passed} steps held[/green]")
+        else:
+            console.print(f"\n[red]{passed} of {len(STEPS) + len(FINAL_STEPS)} steps held[/red]")
+        if not check and ok:
+            _print_pages(ctx, console)
+            console.print("\nThe nodes keep running; press Ctrl-C to stop them.")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                console.print("stopping")
+    finally:
+        cluster.stop()
+        if temporary and check:
+            shutil.rmtree(root, ignore_errors=True)
+    if not check and temporary:
+        console.print(f"[dim]node data kept in {root}[/dim]")
+    return ok
+
+
+def _print_pages(ctx: DemoContext, console: Console) -> None:
+    console.print("\n[bold]Open the nodes in a browser[/bold] (log in with these):")
+    for node_id, demo_node in ctx.cluster.nodes.items():
+        console.print(f"  {demo_node.spec.name} ({node_id}): {demo_node.url}/")
+        for person in demo_node.people.values():
+            roles = ", ".join(role.value for role in person.roles)
+            console.print(f"      {person.username} / {person.password}   ({roles})")
+    for title, url in ctx.pages:
+        console.print(f"  {title}: {url}")
