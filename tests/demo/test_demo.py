@@ -1,0 +1,27 @@
+"""The main job: `trailguard demo --check` runs Operation Nightjar on loopback and holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from trailguard.demo.runner import run_demo
+
+
+def test_demo_check_holds(tmp_path: Path) -> None:
+    console = Console(record=True, width=200)
+    ok = run_demo(check=True, data_dir=tmp_path / "demo", console=console)
+    text = console.export_text()
+    assert ok, text
+    assert "FAILED" not in text
+    assert "acknowledged receipt" in text
+    assert "audit chain intact" in text
+
+
+def test_demo_refuses_a_non_empty_folder(tmp_path: Path) -> None:
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "something").write_text("x")
+    console = Console(record=True, width=200)
+    assert not run_demo(check=True, data_dir=tmp_path / "demo", console=console)
+    assert "not empty" in console.export_text()
