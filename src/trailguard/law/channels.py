@@ -1,0 +1,581 @@
+"""Which lawful channels lead from the requesting country to the data, fastest first.
+
+Each rule below looks at one channel and either offers it (with its legal basis, deadline,
+form and citations) or rules it out with the reason. The order is the expected speed:
+``SPEED_RANK`` is a ranking, not a promise, taken from the deadlines the instruments set
+(hours for 24/7 preservation and emergency orders, 10 days for an EPOC, 20-45 days for
+Second Protocol orders, months for formal MLA and letters rogatory).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+from trailguard.core.errors import ValidationFailed
+from trailguard.law.answers import CHANNEL_IDS, Channel, ChannelsAnswer, RuledOut
+from trailguard.law.engine import (
+    CETS224,
+    ETS185,
+    EU_EEVIDENCE,
+    G7_NETWORK,
+    UN_CONVENTION,
+    LegalEngine,
+    Trail,
+    article_source,
+)
+
+# Lower is faster. Ties are broken by channel id so that answers are stable.
+SPEED_RANK: dict[str, int] = {
+    "domestic_process": 0,
+    "preservation_24_7": 1,
+    "eu_epoc_pr": 1,
+    "p2_art9_emergency_disclosure": 2,
+    "eu_epoc": 3,  # 10 days; 2 in an emergency (8 hours, Art. 10(4))
+    "art30_disclosure": 3,
+    "voluntary_provider": 3,
+    "police_to_police": 3,
+    "interpol": 4,
+    "p2_art10_emergency_mla": 4,
+    "p2_art6_domain": 5,
+    "p2_art7_subscriber_direct": 6,
+    "p2_art8_production": 7,
+    "mlat_bilateral": 8,
+    "convention_mla_art27": 9,
+    "letters_rogatory": 10,
+}
+EMERGENCY_RANK: dict[str, int] = {"eu_epoc": 2, "voluntary_provider": 2}
+
+
+@dataclass
+class _Ask:
+    """One channels question, checked, with the facts the rules need."""
+
+    requesting: str
+    requested: str
+    provider: str
+    data: str
+    emergency: bool
+    as_of: date
+    ets_both: bool
+    trail: Trail
+
+
+Outcome = Channel | RuledOut
+
+
+def rank_channels(
+    engine: LegalEngine,
+    requesting: str,
+    requested: str,
+    data: str,
+    emergency: bool,
+    as_of: date,
+    provider_country: str | None,
+) -> ChannelsAnswer:
+    requesting = engine.country(requesting, "requesting")
+    requested = engine.country(requested, "requested")
+    provider = (
+        engine.country(provider_country, "provider_country") if provider_country else requested
+    )
+    data = engine.data_kind(data)
+    as_of = engine.check_date(as_of)
+    if requesting == requested and provider != requesting:
+        raise ValidationFailed(
+            f"contradictory options: requested country {requested} is the requesting country, "
+            f"but the provider is in {provider}",
+            [f"requested: ask {provider} (--to {provider}) or drop --provider-country"],
+        )
+    trail = Trail(engine.data)
+    trail.say(
+        f"Question: {requesting} needs {data} data held in {provider}"
+        + (f" (requested country {requested})" if provider != requested else "")
+        + (", emergency" if emergency else "")
+        + f", on {as_of}."
+    )
+
+    if requesting == requested:
+        return _loop_back(engine, requesting, data, emergency, as_of, trail)
+
+    # Both statuses are described (no short-circuit) so that the reasoning names each country.
+    mine = engine.describe_status(requesting, ETS185, as_of, trail)
+    theirs = engine.describe_status(requested, ETS185, as_of, trail)
+    ets_both = mine and theirs
+    ask = _Ask(requesting, requested, provider, data, emergency, as_of, ets_both, trail)
+    rules: list[Callable[[_Ask], Outcome]] = [
+        _domestic,
+        lambda a: _preservation(engine, a),
+        _art30,
+        lambda a: _p2(engine, a, "p2_art6_domain"),
+        lambda a: _p2(engine, a, "p2_art7_subscriber_direct"),
+        lambda a: _p2(engine, a, "p2_art8_production"),
+        lambda a: _p2(engine, a, "p2_art9_emergency_disclosure"),
+        lambda a: _p2(engine, a, "p2_art10_emergency_mla"),
+        lambda a: _eu(engine, a, "eu_epoc"),
+        lambda a: _eu(engine, a, "eu_epoc_pr"),
+        lambda a: _mlat(engine, a),
+        lambda a: _art27(engine, a),
+        _letters_rogatory,
+        lambda a: _interpol(engine, a),
+        _police,
+        lambda a: _voluntary(engine, a),
+    ]
+    outcomes = [rule(ask) for rule in rules]
+    notes = _notes(engine, as_of, trail)
+    return _answer(ask, outcomes, notes)
+
+
+def _answer(ask: _Ask, outcomes: list[Outcome], notes: list[str]) -> ChannelsAnswer:
+    channels = sorted(
+        (o for o in outcomes if isinstance(o, Channel)), key=lambda c: (c.speed_rank, c.id)
+    )
+    ruled_out = [o for o in outcomes if isinstance(o, RuledOut)]
+    trail = ask.trail
+    if channels:
+        trail.say(f"Fastest lawful channel: {channels[0].name}.")
+    return ChannelsAnswer(
+        as_of=ask.as_of,
+        requesting=ask.requesting,
+        requested=ask.requested,
+        provider_country=ask.provider,
+        data=ask.data,
+        emergency=ask.emergency,
+        channels=tuple(channels),
+        not_available=tuple(ruled_out),
+        reasoning=tuple(trail.reasoning),
+        citations=tuple(trail.citations),
+        verified=trail.verified and all(c.verified for c in channels),
+        unverified=tuple(trail.unverified),
+        notes=tuple(notes),
+    )
+
+
+def _channel(
+    ask: _Ask,
+    channel_id: str,
+    name: str,
+    legal_basis: str,
+    deadline: str,
+    form: str,
+    citations: list[str],
+    verified: bool,
+) -> Channel:
+    rank = SPEED_RANK[channel_id]
+    if ask.emergency:
+        rank = EMERGENCY_RANK.get(channel_id, rank)
+    for citation in citations:
+        ask.trail.cite(citation)
+        quoted = article_source(citation)
+        verified = verified and (quoted is None or quoted[1])
+    return Channel(channel_id, name, legal_basis, deadline, form, tuple(citations), verified, rank)
+
+
+def _loop_back(
+    engine: LegalEngine, country: str, data: str, emergency: bool, as_of: date, trail: Trail
+) -> ChannelsAnswer:
+    trail.fact(engine.source_fact("ets185_explanatory_290"), "Explanatory Report para. 290")
+    trail.say(
+        f"The trace loops back to {country}, the requesting country: it uses its own domestic "
+        "process (Explanatory Report para. 290); no international channel is needed."
+    )
+    ask = _Ask(country, country, country, data, emergency, as_of, False, trail)
+    domestic = _channel(
+        ask,
+        "domestic_process",
+        "Domestic process (the trace loops back home)",
+        f"{country} domestic criminal procedure",
+        "as set by domestic law",
+        "domestic order to the provider",
+        ["ETS 185 Explanatory Report para. 290"],
+        True,
+    )
+    ruled = [
+        RuledOut(cid, f"the trace loops back to {country}: domestic process applies instead")
+        for cid in CHANNEL_IDS
+        if cid != "domestic_process"
+    ]
+    return _answer(ask, [domestic, *ruled], [])
+
+
+def _domestic(ask: _Ask) -> Outcome:
+    if ask.provider == ask.requesting:
+        return _channel(
+            ask,
+            "domestic_process",
+            f"Domestic order to the provider in {ask.provider}",
+            f"{ask.provider} domestic criminal procedure",
+            "as set by domestic law",
+            "domestic order",
+            [],
+            True,
+        )
+    return RuledOut(
+        "domestic_process", f"the provider is in {ask.provider}, not in {ask.requesting}"
+    )
+
+
+def _preservation(engine: LegalEngine, ask: _Ask) -> Outcome:
+    deadline = (
+        "preserve at once; kept for at least 60 days and, once the MLA request arrives, "
+        "until it is decided (Art. 29(7))"
+    )
+    form = "T-CY(2018)11 preservation request, 24/7 point of contact to 24/7 point of contact"
+    if ask.ets_both:
+        return _channel(
+            ask,
+            "preservation_24_7",
+            "Expedited preservation via the 24/7 network",
+            "ETS 185 Arts. 29 and 35",
+            deadline,
+            form,
+            ["ETS 185 Art. 29", "ETS 185 Art. 35", "ETS 185 Art. 29(7)"],
+            True,
+        )
+    mine = engine.party_entry(ask.requesting, G7_NETWORK, ask.as_of)
+    theirs = engine.party_entry(ask.requested, G7_NETWORK, ask.as_of)
+    if mine is not None and theirs is not None:
+        ask.trail.fact(mine, f"G7 24/7 network member {ask.requesting}")
+        ask.trail.fact(theirs, f"G7 24/7 network member {ask.requested}")
+        return _channel(
+            ask,
+            "preservation_24_7",
+            "Preservation request via the G7 24/7 High Tech Crime Network",
+            f"G7 24/7 network practice and {ask.requested}'s domestic law (no treaty obligation)",
+            f"as {ask.requested}'s law allows",
+            "24/7 point-of-contact request",
+            [f"G7 24/7 network ({ask.requesting}, {ask.requested})"],
+            mine.verified and theirs.verified,
+        )
+    return RuledOut(
+        "preservation_24_7",
+        f"{ask.requesting} and {ask.requested} are not both Parties to ETS 185 on {ask.as_of}, "
+        "nor both known members of the G7 24/7 network",
+    )
+
+
+def _art30(ask: _Ask) -> Outcome:
+    if ask.data != "traffic":
+        return RuledOut("art30_disclosure", "Art. 30 discloses traffic data only")
+    if not ask.ets_both:
+        return RuledOut("art30_disclosure", "Art. 30 needs both countries to be Parties to ETS 185")
+    return _channel(
+        ask,
+        "art30_disclosure",
+        "Expedited disclosure of preserved traffic data (Art. 30)",
+        "ETS 185 Art. 30 (during execution of an Art. 29 preservation request)",
+        "expeditiously (Art. 30(1))",
+        "part of the answer to the preservation request",
+        ["ETS 185 Art. 30(1)", "ETS 185 Art. 30(2)"],
+        True,
+    )
+
+
+_P2 = {
+    "p2_art6_domain": (
+        "Request for domain name registration information to the registrar (CETS 224 Art. 6)",
+        "direct request to the registrar; no fixed deadline",
+        "Art. 6 request from the competent authority to the registrar",
+        ("domain",),
+        False,
+    ),
+    "p2_art7_subscriber_direct": (
+        "Direct order to the provider for subscriber information (CETS 224 Art. 7)",
+        "30 days, or the time stated in the order if longer (Art. 7(7))",
+        "Art. 7(3)-(4) order sent directly to the provider",
+        ("subscriber",),
+        False,
+    ),
+    "p2_art8_production": (
+        "Giving effect to a production order through the requested Party (CETS 224 Art. 8)",
+        "served within 45 days; subscriber information within 20 days, traffic data within "
+        "45 days (Art. 8(6))",
+        "Art. 8 order with supporting information, sent electronically to the requested Party",
+        ("subscriber", "traffic"),
+        False,
+    ),
+    "p2_art9_emergency_disclosure": (
+        "Emergency disclosure via the 24/7 network (CETS 224 Art. 9)",
+        "rapidly expedited decision (Art. 9)",
+        "Art. 9 request, 24/7 point of contact to 24/7 point of contact",
+        ("subscriber", "traffic", "content", "domain"),
+        True,
+    ),
+    "p2_art10_emergency_mla": (
+        "Emergency mutual assistance (CETS 224 Art. 10)",
+        "rapidly expedited (Art. 10)",
+        "emergency MLA request to the central authority (staffed 24/7), accepted electronically",
+        ("subscriber", "traffic", "content", "domain"),
+        True,
+    ),
+}
+
+
+def _p2(engine: LegalEngine, ask: _Ask, channel_id: str) -> Outcome:
+    name, deadline, form, kinds, emergency_only = _P2[channel_id]
+    article = name.rsplit("Art. ", 1)[1].rstrip(")")
+    if ask.data not in kinds:
+        return RuledOut(channel_id, f"CETS 224 Art. {article} does not cover {ask.data} data")
+    if emergency_only and not ask.emergency:
+        return RuledOut(
+            channel_id,
+            f"CETS 224 Art. {article} is for emergencies only: a significant and imminent risk "
+            "to the life or safety of a person (Art. 3)",
+        )
+    instrument = engine.data.instruments[CETS224]
+    if instrument.in_force is None or ask.as_of < instrument.in_force:
+        ask.trail.fact(instrument, "CETS 224 status")
+        status = "; ".join(
+            engine.consent_note(country, CETS224, ask.as_of, ask.trail)
+            for country in dict.fromkeys((ask.requesting, ask.requested))
+        )
+        consents = _count_consents(engine, ask.as_of)
+        return RuledOut(
+            channel_id,
+            f"the Second Additional Protocol (CETS 224) is not in force on {ask.as_of} "
+            f"({consents} of {instrument.required_consents} consents to be bound; {status})",
+        )
+    target = (
+        ask.provider
+        if channel_id in ("p2_art6_domain", "p2_art7_subscriber_direct")
+        else ask.requested
+    )
+    for country in dict.fromkeys((ask.requesting, target)):
+        if engine.party_entry(country, CETS224, ask.as_of) is None:
+            return RuledOut(channel_id, f"{country} is not bound by CETS 224 on {ask.as_of}")
+    effect = {
+        "p2_art7_subscriber_direct": "p2_art7_excluded",
+        "p2_art8_production": "p2_art8_traffic_excluded",
+    }.get(channel_id)
+    if effect is not None and (channel_id != "p2_art8_production" or ask.data == "traffic"):
+        reservation = engine.reservation(target, CETS224, effect, ask.as_of)
+        if reservation is not None:
+            ask.trail.fact(reservation, f"{target} reservation CETS 224 Art. {reservation.article}")
+            return RuledOut(
+                channel_id, f"{target} reserved against CETS 224 Art. {reservation.article}"
+            )
+    return _channel(
+        ask,
+        channel_id,
+        name,
+        f"CETS 224 Art. {article}",
+        deadline,
+        form,
+        [f"CETS 224 Art. {article}"],
+        True,
+    )
+
+
+def _count_consents(engine: LegalEngine, as_of: date) -> int:
+    """Consents to be bound to CETS 224 deposited by ``as_of``."""
+    return sum(
+        1
+        for party in engine.data.parties.get(CETS224, {}).values()
+        if party.deposited is None or party.deposited <= as_of
+    )
+
+
+def _eu(engine: LegalEngine, ask: _Ask, channel_id: str) -> Outcome:
+    instrument = engine.data.instruments[EU_EEVIDENCE]
+    if instrument.in_force is None or ask.as_of < instrument.in_force:
+        ask.trail.fact(instrument, "Regulation (EU) 2023/1543 date of application")
+        return RuledOut(
+            channel_id,
+            f"Regulation (EU) 2023/1543 applies only from {instrument.in_force}; "
+            f"no EPOC or EPOC-PR exists on {ask.as_of}",
+        )
+    for country, role in ((ask.requesting, "issuing State"), (ask.provider, "provider's State")):
+        entry = engine.party_entry(country, EU_EEVIDENCE, ask.as_of)
+        if entry is None:
+            return RuledOut(
+                channel_id,
+                f"{country} ({role}) is not bound by Regulation (EU) 2023/1543"
+                + (" (Denmark does not take part)" if country == "DK" else ""),
+            )
+        ask.trail.fact(entry, f"Regulation (EU) 2023/1543 binds {country}")
+    if ask.requesting == ask.provider:
+        return RuledOut(channel_id, "the provider is in the issuing State: use a domestic order")
+    if channel_id == "eu_epoc_pr":
+        return _channel(
+            ask,
+            channel_id,
+            "European Preservation Order (EPOC-PR) to the provider",
+            "Regulation (EU) 2023/1543 Arts. 6 and 11",
+            "preserve without undue delay; 60 days, extendable by 30 (Art. 11)",
+            "EPOC-PR certificate (Annex II) via the decentralised IT system (Art. 19)",
+            ["Regulation (EU) 2023/1543 Art. 11", "Regulation (EU) 2023/1543 Art. 19"],
+            True,
+        )
+    deadline = (
+        "within 8 hours (emergency, Art. 10(4))" if ask.emergency else "within 10 days (Art. 10)"
+    )
+    return _channel(
+        ask,
+        channel_id,
+        "European Production Order (EPOC) to the provider",
+        "Regulation (EU) 2023/1543 Arts. 5 and 10",
+        deadline,
+        "EPOC certificate (Annex I) via the decentralised IT system (Art. 19); notification of "
+        "the enforcing State for traffic and content data (Art. 8)",
+        [
+            "Regulation (EU) 2023/1543 Art. 5",
+            "Regulation (EU) 2023/1543 Art. 8",
+            "Regulation (EU) 2023/1543 Art. 10",
+        ],
+        True,
+    )
+
+
+def _mlat(engine: LegalEngine, ask: _Ask) -> Outcome:
+    treaties = engine.treaties_between(ask.requesting, ask.requested, ask.as_of)
+    if not treaties:
+        return RuledOut(
+            "mlat_bilateral",
+            f"no mutual legal assistance treaty between {ask.requesting} and {ask.requested} "
+            f"in force on {ask.as_of} in the data",
+        )
+    citations = [ask.trail.fact(t, t.title) for t in treaties]
+    names = "; ".join(t.title for t in treaties)
+    return _channel(
+        ask,
+        "mlat_bilateral",
+        f"Treaty-based mutual legal assistance: {names}",
+        names + (" (with ETS 185 Art. 25(4), 27(1))" if ask.ets_both else ""),
+        "set by the treaty and practice; often months",
+        "MLA request, central authority to central authority",
+        citations,
+        all(t.verified for t in treaties),
+    )
+
+
+def _art27(engine: LegalEngine, ask: _Ask) -> Outcome:
+    if not ask.ets_both:
+        return RuledOut("convention_mla_art27", "needs both countries to be Parties to ETS 185")
+    if engine.treaties_between(ask.requesting, ask.requested, ask.as_of):
+        return RuledOut(
+            "convention_mla_art27",
+            "a mutual legal assistance treaty is in force between them: Art. 27 applies only "
+            "where there is none (Art. 27(1)); the treaty governs (Art. 25(4))",
+        )
+    return _channel(
+        ask,
+        "convention_mla_art27",
+        "Mutual assistance under the Convention where no treaty exists",
+        "ETS 185 Art. 27 (with Art. 31 for stored data)",
+        "none fixed; urgent requests by expedited means (Art. 25(3)); reasons for any "
+        "refusal (Art. 27(7))",
+        "MLA request between central authorities (Art. 27(2); T-CY(2018)10 template for "
+        "subscriber information)",
+        ["ETS 185 Art. 27", "ETS 185 Art. 31", "ETS 185 Art. 25(3)"],
+        True,
+    )
+
+
+def _letters_rogatory(ask: _Ask) -> Outcome:
+    return _channel(
+        ask,
+        "letters_rogatory",
+        "Letters rogatory through the diplomatic channel",
+        "international comity; the requested country's law",
+        "none; usually the slowest channel",
+        "letter rogatory from a court, transmitted through diplomatic channels",
+        [],
+        True,
+    )
+
+
+def _interpol(engine: LegalEngine, ask: _Ask) -> Outcome:
+    no_treaty = not engine.treaties_between(ask.requesting, ask.requested, ask.as_of)
+    if ask.ets_both and no_treaty and ask.emergency:
+        return _channel(
+            ask,
+            "interpol",
+            "Urgent request transmitted via INTERPOL (Art. 27(9))",
+            "ETS 185 Art. 27(9): in urgent cases requests may go via INTERPOL",
+            "hours to days",
+            "urgent MLA request via the National Central Bureaus (I-24/7)",
+            ["ETS 185 Art. 27(9)"],
+            True,
+        )
+    if ask.data == "content":
+        return RuledOut(
+            "interpol",
+            "INTERPOL carries police information; stored content needs a judicial request "
+            "(it may carry one only under Art. 27(9), urgent cases without a treaty)",
+        )
+    return _channel(
+        ask,
+        "interpol",
+        "Police information via INTERPOL (I-24/7)",
+        "INTERPOL police co-operation; no coercive powers",
+        "hours to days",
+        "message between National Central Bureaus",
+        [],
+        True,
+    )
+
+
+def _police(ask: _Ask) -> Outcome:
+    if ask.data == "content":
+        return RuledOut(
+            "police_to_police",
+            "police-to-police co-operation cannot obtain stored content, which needs a "
+            "judicial order in the requested country",
+        )
+    return _channel(
+        ask,
+        "police_to_police",
+        "Police-to-police information exchange",
+        "the requested country's police law; information already held or obtainable without "
+        "coercive measures, usable as intelligence; court use may need MLA",
+        "hours to days",
+        "police channel (liaison officers, 24/7 contact)",
+        [],
+        True,
+    )
+
+
+def _voluntary(engine: LegalEngine, ask: _Ask) -> Outcome:
+    rule = engine.data.voluntary.get(ask.provider)
+    if rule is None:
+        return RuledOut(
+            "voluntary_provider",
+            f"the data has no rule on whether {ask.provider} law lets providers disclose "
+            "voluntarily to foreign authorities",
+        )
+    allowed = ask.data in rule.data or (ask.emergency and ask.data in rule.emergency_data)
+    if not allowed:
+        when = " outside an emergency" if ask.data in rule.emergency_data else ""
+        return RuledOut(
+            "voluntary_provider",
+            f"{ask.provider} law does not let the provider disclose {ask.data} data "
+            f"voluntarily{when} ({rule.statute})",
+        )
+    citation = ask.trail.fact(rule, f"{rule.statute}")
+    return _channel(
+        ask,
+        "voluntary_provider",
+        f"Voluntary disclosure by the provider under {ask.provider} law",
+        rule.statute,
+        "at the provider's discretion; emergency disclosures are often made within hours",
+        "request to the provider's law-enforcement portal",
+        [citation],
+        rule.verified,
+    )
+
+
+def _notes(engine: LegalEngine, as_of: date, trail: Trail) -> list[str]:
+    un = engine.data.instruments[UN_CONVENTION]
+    if un.in_force is not None and as_of >= un.in_force:
+        return []
+    trail.fact(un, "UN Convention against Cybercrime status")
+    if as_of < un.opened:
+        return [
+            f"The UN Convention against Cybercrime was not yet open for signature on {as_of} "
+            f"(it opened on {un.opened}); it offers no channel."
+        ]
+    return [
+        f"The UN Convention against Cybercrime is not in force on {as_of} "
+        f"({un.ratifications_known or 0} of {un.required_consents} ratifications known "
+        f"as of {un.as_of}): it offers no channel yet."
+    ]

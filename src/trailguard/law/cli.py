@@ -1,0 +1,282 @@
+"""law: command-line entry points.
+
+    trailguard law check --from US --to NL --conduct illegal_access --measure preservation
+    trailguard law channels --from US --to BR --data subscriber [--emergency] [--json]
+    trailguard law sources
+
+Rich tables for people; ``--json`` prints the stable contract documented in
+:mod:`trailguard.law.answers`. Bad input exits with status 2 and names the bad value.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from trailguard.core.errors import TrailguardError, ValidationFailed
+from trailguard.law.answers import ChannelsAnswer, DualCriminalityAnswer
+from trailguard.law.engine import LegalEngine, get_engine
+from trailguard.law.sources import sources_report
+
+app = typer.Typer(
+    help="Legal engine: dual criminality, lawful channels and the sources behind them.",
+    no_args_is_help=True,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+AsOf = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of", help="Answer with the law of this date (YYYY-MM-DD); default: today (UTC)."
+    ),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the answer as JSON (stable contract).")]
+
+
+def _engine() -> LegalEngine:
+    try:
+        return get_engine()
+    except TrailguardError as exc:
+        _fail(exc)
+
+
+def _fail(exc: TrailguardError) -> NoReturn:
+    err_console.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+    problems = getattr(exc, "problems", [])
+    for problem in problems:
+        err_console.print(f"  - {problem}", highlight=False, markup=False)
+    raise typer.Exit(2)
+
+
+def parse_as_of(value: str | None) -> date:
+    if value is None:
+        return datetime.now(UTC).date()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValidationFailed(
+            f"--as-of: {value!r} is not a date", ["--as-of: give the date as YYYY-MM-DD"]
+        ) from None
+
+
+def _print_json(payload: dict[str, Any]) -> None:
+    # Plain stdout, not Rich: scripts parse it.
+    typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+
+
+def _print_trail(reasoning: tuple[str, ...], citations: tuple[str, ...], verified: bool) -> None:
+    console.print("[bold]Reasoning[/bold]")
+    for line in reasoning:
+        console.print(f"  - {line}", highlight=False, markup=False)
+    console.print("[bold]Citations[/bold]")
+    for citation in citations:
+        console.print(f"  - {citation}", highlight=False, markup=False)
+    if not verified:
+        console.print(
+            "[yellow]This answer rests on facts marked unverified in the data; check them "
+            "before relying on it.[/yellow]"
+        )
+
+
+def _show_check(answer: DualCriminalityAnswer) -> None:
+    dual = answer.dual_criminality
+    satisfied = {True: "yes", False: "no", None: "unknown"}[dual.satisfied]
+    console.print(
+        f"[bold]{answer.requesting} -> {answer.requested}[/bold], {answer.measure}, "
+        f"conduct {', '.join(answer.conduct)}, as of {answer.as_of}"
+    )
+    console.print(f"Dual criminality required: [bold]{'yes' if dual.required else 'no'}[/bold]")
+    console.print(f"Dual criminality satisfied: [bold]{satisfied}[/bold]")
+    console.print(dual.reason, highlight=False, markup=False)
+    table = Table(title="Provisions")
+    for column in ("country", "statute", "title", "conduct", "verified"):
+        table.add_column(column)
+    for country, provisions in answer.provisions.items():
+        if not provisions:
+            table.add_row(country, "(none found in the data)", "", "", "")
+        for item in provisions:
+            table.add_row(
+                country,
+                item.statute,
+                item.title,
+                ", ".join(item.conduct),
+                "yes" if item.verified else "no",
+            )
+    console.print(table)
+    _print_trail(answer.reasoning, answer.citations, answer.verified)
+
+
+def _show_channels(answer: ChannelsAnswer) -> None:
+    console.print(
+        f"[bold]{answer.requesting} -> {answer.requested}[/bold] (provider in "
+        f"{answer.provider_country}), {answer.data} data"
+        f"{', emergency' if answer.emergency else ''}, as of {answer.as_of}"
+    )
+    table = Table(title="Lawful channels, fastest first")
+    table.add_column("#")
+    table.add_column("id", no_wrap=True)
+    for column in ("name", "legal basis", "deadline", "verified"):
+        table.add_column(column)
+    for number, channel in enumerate(answer.channels, start=1):
+        table.add_row(
+            str(number),
+            channel.id,
+            channel.name,
+            channel.legal_basis,
+            channel.deadline,
+            "yes" if channel.verified else "no",
+        )
+    console.print(table)
+    ruled = Table(title="Considered and ruled out")
+    ruled.add_column("id", no_wrap=True)
+    ruled.add_column("reason")
+    for item in answer.not_available:
+        ruled.add_row(item.id, item.reason)
+    console.print(ruled)
+    for note in answer.notes:
+        console.print(f"Note: {note}", highlight=False, markup=False)
+    _print_trail(answer.reasoning, answer.citations, answer.verified)
+
+
+@app.command()
+def check(
+    requesting: Annotated[
+        str, typer.Option("--from", help="Requesting country (ISO 3166-1 alpha-2).")
+    ],
+    requested: Annotated[str, typer.Option("--to", help="Requested country (ISO 3166-1 alpha-2).")],
+    conduct: Annotated[
+        list[str],
+        typer.Option(
+            "--conduct", help="Art. 2-11 conduct or national offence id; repeat for several."
+        ),
+    ],
+    measure: Annotated[
+        str,
+        typer.Option(
+            "--measure",
+            help="preservation, traffic_disclosure, subscriber_info, stored_content, "
+            "search_seizure, realtime_collection or extradition.",
+        ),
+    ],
+    as_of: AsOf = None,
+    as_json: AsJson = False,
+) -> None:
+    """Is dual criminality required for the measure, is it satisfied, and by which provisions?"""
+    engine = _engine()
+    try:
+        answer = engine.check(requesting, requested, conduct, measure, parse_as_of(as_of))
+    except TrailguardError as exc:
+        _fail(exc)
+    if as_json:
+        _print_json(answer.to_dict())
+    else:
+        _show_check(answer)
+
+
+@app.command()
+def channels(
+    requesting: Annotated[
+        str, typer.Option("--from", help="Requesting country (ISO 3166-1 alpha-2).")
+    ],
+    requested: Annotated[str, typer.Option("--to", help="Requested country (ISO 3166-1 alpha-2).")],
+    data: Annotated[str, typer.Option("--data", help="subscriber, traffic, content or domain.")],
+    emergency: Annotated[
+        bool, typer.Option("--emergency", help="Significant and imminent risk to life or safety.")
+    ] = False,
+    provider_country: Annotated[
+        str | None,
+        typer.Option(
+            "--provider-country",
+            help="Where the provider is established, if not the requested country.",
+        ),
+    ] = None,
+    as_of: AsOf = None,
+    as_json: AsJson = False,
+) -> None:
+    """The lawful channels to the data, fastest first, and those ruled out."""
+    engine = _engine()
+    try:
+        answer = engine.channels(
+            requesting,
+            requested,
+            data,
+            emergency,
+            parse_as_of(as_of),
+            provider_country=provider_country,
+        )
+    except TrailguardError as exc:
+        _fail(exc)
+    if as_json:
+        _print_json(answer.to_dict())
+    else:
+        _show_channels(answer)
+
+
+@app.command()
+def parties(
+    instrument: Annotated[
+        str, typer.Option("--instrument", help="ets185, cets224, un_cybercrime, eu_2023_1543, ...")
+    ] = "ets185",
+    as_of: AsOf = None,
+    as_json: AsJson = False,
+) -> None:
+    """The States bound by an instrument on a date."""
+    engine = _engine()
+    try:
+        day = parse_as_of(as_of)
+        codes = engine.parties(instrument, day)
+    except TrailguardError as exc:
+        _fail(exc)
+    if as_json:
+        _print_json({"as_of": day.isoformat(), "instrument": instrument, "parties": codes})
+        return
+    short = engine.data.instruments[instrument].short
+    table = Table(title=f"{short}: {len(codes)} States bound on {day}")
+    table.add_column("code")
+    table.add_column("country")
+    table.add_column("since")
+    table.add_column("verified")
+    for code in codes:
+        party = engine.data.parties[instrument][code]
+        table.add_row(
+            code,
+            engine.data.countries[code],
+            str(party.in_force),
+            "yes" if party.verified else "no",
+        )
+    console.print(table)
+
+
+@app.command()
+def sources(as_json: AsJson = False) -> None:
+    """Every source the legal data cites, with how many facts rest on it."""
+    engine = _engine()
+    rows = sources_report(engine.data)
+    if as_json:
+        _print_json(
+            {
+                "data_version": engine.data.meta.data_version,
+                "checked": engine.data.meta.checked.isoformat(),
+                "horizon": engine.data.meta.horizon.isoformat(),
+                "sources": rows,
+            }
+        )
+        return
+    meta = engine.data.meta
+    table = Table(
+        title=f"Legal data {meta.data_version}: checked {meta.checked}, "
+        f"answers up to {meta.horizon}"
+    )
+    for column in ("id", "title", "url", "facts", "unverified"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            row["id"], row["title"], row["url"], str(row["facts"]), str(row["unverified"])
+        )
+    console.print(table)

@@ -1,0 +1,601 @@
+"""The legal engine: who is bound by what on a given day, dual criminality, legal bases.
+
+Plain Python over a validated :class:`~trailguard.law.loader.Dataset`. Every answer is dated
+(``as_of``), explains itself (``reasoning``), cites the articles and data sources it rests on
+(``citations``) and says whether any fact it used is unverified. The rules follow the
+Convention on Cybercrime (ETS 185) as quoted in ../shared/brief/LEGAL.md:
+
+* Art. 25(5): dual criminality looks at the conduct, not the offence's name or category.
+* Art. 29(3): preservation needs no dual criminality, except where the requested Party made
+  the Art. 29(4) reservation and the offence lies outside Arts. 2-11.
+* Art. 30(2): expedited disclosure of preserved traffic data may be withheld only for
+  political offences or essential interests.
+* Art. 24(1)(a): extradition needs the offence punishable in both Parties.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import cache
+from pathlib import Path
+
+from trailguard.core.errors import ValidationFailed
+from trailguard.law.answers import (
+    CONDUCTS,
+    DATA_KINDS,
+    MEASURES,
+    REQUEST_KINDS,
+    ChannelsAnswer,
+    DualCriminality,
+    DualCriminalityAnswer,
+    LegalBasis,
+    Provision,
+)
+from trailguard.law.loader import Dataset, load_dataset
+from trailguard.law.schema import Fact, MlaTreaty, NationalOffence, Party, Reservation
+
+ETS185 = "ets185"
+CETS224 = "cets224"
+EU_EEVIDENCE = "eu_2023_1543"
+G7_NETWORK = "g7_24_7"
+UN_CONVENTION = "un_cybercrime"
+
+EU_MEMBER_STATES: tuple[str, ...] = (
+    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE",
+    "IT", "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE",
+)  # fmt: skip
+
+
+# The texts the rules quote. An article citation starting with a prefix also cites its text;
+# "verified" says whether the article body was read (LEGAL.md marks CETS 224 article bodies
+# and Regulation (EU) 2023/1543 Arts. 5 and 6 as not checked).
+ARTICLE_SOURCES: tuple[tuple[str, str, bool], ...] = (
+    ("ETS 185 Explanatory Report para. 290", "ets185_explanatory_290", True),
+    ("ETS 185 Art", "ets185_text", True),
+    ("CETS 224 Art", "cets224_text", False),
+    ("Regulation (EU) 2023/1543 Art. 10", "eu_2023_1543_art10", True),
+    ("Regulation (EU) 2023/1543 Art. 11", "eu_2023_1543_art11", True),
+    ("Regulation (EU) 2023/1543 Art. 8", "eu_2023_1543_text", True),
+    ("Regulation (EU) 2023/1543 Art. 19", "eu_2023_1543_text", True),
+    ("Regulation (EU) 2023/1543 Art", "eu_2023_1543_text", False),
+)
+RULE_SOURCES: frozenset[str] = frozenset(
+    {source for _, source, _ in ARTICLE_SOURCES} | {"iso3166_tzdata"}
+)
+
+
+def article_source(citation: str) -> tuple[str, bool] | None:
+    """The source id of the text an article citation quotes, and whether it was read."""
+    for prefix, source, verified in ARTICLE_SOURCES:
+        if citation.startswith(prefix):
+            return source, verified
+    return None
+
+
+@dataclass
+class Trail:
+    """Collects what an answer rests on: reasoning lines, citations, unverified facts."""
+
+    dataset: Dataset
+    reasoning: list[str] = field(default_factory=list)
+    citations: list[str] = field(default_factory=list)
+    unverified: list[str] = field(default_factory=list)
+
+    def say(self, line: str) -> None:
+        self.reasoning.append(line)
+
+    def _add(self, text: str) -> bool:
+        if text in self.citations:
+            return False
+        self.citations.append(text)
+        return True
+
+    def cite(self, text: str) -> str:
+        """Cite an article (e.g. "ETS 185 Art. 29(3)"); its text's source is cited with it."""
+        if not self._add(text):
+            return text
+        quoted = article_source(text)
+        if quoted is not None:
+            source_id, verified = quoted
+            source = self.dataset.sources[source_id]
+            label = f"Text of {text}"
+            flag = "" if verified else ", article body unverified"
+            self.citations.append(
+                f"{label}: {source.title} <{source.url}> (checked {source.checked}{flag})"
+            )
+            if not verified and label not in self.unverified:
+                self.unverified.append(label)
+        return text
+
+    def fact(self, fact: Fact, label: str) -> str:
+        """Cite a data fact: its label, source title and URL, as-of date and verification."""
+        source = self.dataset.sources[fact.source]
+        flag = "" if fact.verified else ", unverified"
+        text = f"{label}: {source.title} <{source.url}> (as of {fact.as_of}{flag})"
+        if not fact.verified and label not in self.unverified:
+            self.unverified.append(label)
+        self._add(text)
+        return text
+
+    @property
+    def verified(self) -> bool:
+        return not self.unverified
+
+
+class LegalEngine:
+    """Answers about instruments, Parties, dual criminality, channels and legal bases."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.data = dataset
+
+    # -- input checks -------------------------------------------------------------------
+
+    @property
+    def horizon(self) -> date:
+        return self.data.meta.horizon
+
+    def country(self, value: str, what: str = "country") -> str:
+        """Normalise and check an ISO 3166-1 alpha-2 code; name the bad value if refused."""
+        code = (value or "").strip().upper()
+        if code == "EU":
+            raise ValidationFailed(
+                f"{what}: 'EU' is not a country; name a Member State",
+                [f"{what}: accepted EU Member States: {', '.join(EU_MEMBER_STATES)}"],
+            )
+        if code not in self.data.countries:
+            known = ", ".join(sorted(self.data.countries))
+            raise ValidationFailed(
+                f"{what}: unknown country code {value!r}; use an ISO 3166-1 alpha-2 code",
+                [f"{what}: {value!r} is not an ISO 3166-1 alpha-2 code; accepted: {known}"],
+            )
+        return code
+
+    def check_date(self, as_of: date) -> date:
+        if isinstance(as_of, datetime):
+            as_of = as_of.date()
+        if not isinstance(as_of, date):
+            raise ValidationFailed(f"as_of: {as_of!r} is not a date", ["as_of: give YYYY-MM-DD"])
+        meta = self.data.meta
+        if as_of < meta.earliest:
+            raise ValidationFailed(
+                f"as_of: {as_of} is before {meta.earliest}, when the Convention on Cybercrime "
+                "opened for signature; the engine has no law for earlier dates",
+                [f"as_of: accepted dates are {meta.earliest} to {meta.horizon}"],
+            )
+        if as_of > meta.horizon:
+            raise ValidationFailed(
+                f"as_of: {as_of} is beyond the data's horizon ({meta.horizon}); "
+                f"the legal data was checked on {meta.checked} (version {meta.data_version})",
+                [f"as_of: accepted dates are {meta.earliest} to {meta.horizon}"],
+            )
+        return as_of
+
+    def _choice(self, value: str, accepted: tuple[str, ...], what: str) -> str:
+        cleaned = (value or "").strip().lower()
+        if cleaned not in accepted:
+            raise ValidationFailed(
+                f"{what}: unknown value {value!r}; accepted: {', '.join(accepted)}",
+                [f"{what}: {value!r} is not one of {', '.join(accepted)}"],
+            )
+        return cleaned
+
+    def measure(self, value: str) -> str:
+        return self._choice(value, MEASURES, "measure")
+
+    def data_kind(self, value: str) -> str:
+        return self._choice(value, DATA_KINDS, "data")
+
+    def request_kind(self, value: str) -> str:
+        return self._choice(value, REQUEST_KINDS, "request_kind")
+
+    def instrument(self, value: str) -> str:
+        if value not in self.data.instruments:
+            accepted = ", ".join(sorted(self.data.instruments))
+            raise ValidationFailed(
+                f"instrument: unknown instrument {value!r}; accepted: {accepted}",
+                [f"instrument: {value!r} is not one of {accepted}"],
+            )
+        return value
+
+    def conduct_ids(self, values: list[str], countries: tuple[str, ...]) -> list[str]:
+        """Check conduct names: Art. 2-11 categories or national offence ids of ``countries``."""
+        if not values:
+            raise ValidationFailed(
+                "conduct: give at least one conduct",
+                [f"conduct: accepted: {', '.join(CONDUCTS)}, or a national offence id"],
+            )
+        checked: list[str] = []
+        for raw in values:
+            value = (raw or "").strip().lower()
+            if value in CONDUCTS:
+                checked.append(value)
+                continue
+            offence = self.data.offences.get(value)
+            if offence is None:
+                national = sorted(
+                    o.id for o in self.data.offences.values() if o.country in countries
+                )
+                raise ValidationFailed(
+                    f"conduct: unknown conduct {raw!r}; accepted: {', '.join(CONDUCTS)}, "
+                    "or a national offence id",
+                    [
+                        f"conduct: {raw!r} is unknown; national offence ids for "
+                        f"{'/'.join(countries)}: {', '.join(national) or 'none in the data'}"
+                    ],
+                )
+            if offence.country not in countries:
+                raise ValidationFailed(
+                    f"conduct: {value!r} is an offence of {offence.country}, which is neither "
+                    f"the requesting nor the requested country ({' / '.join(countries)})",
+                    [f"conduct: {value!r} contradicts --from/--to"],
+                )
+            checked.append(value)
+        return list(dict.fromkeys(checked))
+
+    # -- instruments and Parties --------------------------------------------------------
+
+    def party_entry(self, country: str, instrument_id: str, as_of: date) -> Party | None:
+        """The Party entry if ``country`` is bound by the instrument on ``as_of``."""
+        instrument = self.data.instruments[instrument_id]
+        if instrument.in_force is None or as_of < instrument.in_force:
+            return None
+        party = self.data.parties.get(instrument_id, {}).get(country)
+        if party is None or party.in_force is None or as_of < party.in_force:
+            return None
+        return party
+
+    def is_party(self, country: str, instrument: str, as_of: date) -> bool:
+        code = self.country(country)
+        return (
+            self.party_entry(code, self.instrument(instrument), self.check_date(as_of)) is not None
+        )
+
+    def parties(self, instrument_id: str, as_of: date) -> list[str]:
+        """ISO codes of the States bound by the instrument on ``as_of``, sorted."""
+        instrument_id = self.instrument(instrument_id)
+        as_of = self.check_date(as_of)
+        return sorted(
+            code
+            for code in self.data.parties.get(instrument_id, {})
+            if self.party_entry(code, instrument_id, as_of) is not None
+        )
+
+    def describe_status(self, country: str, instrument_id: str, as_of: date, trail: Trail) -> bool:
+        """Add a reasoning line about ``country``'s status under the instrument; True if bound."""
+        instrument = self.data.instruments[instrument_id]
+        party = self.data.parties.get(instrument_id, {}).get(country)
+        name = self.data.countries.get(country, country)
+        if instrument.in_force is None or as_of < instrument.in_force:
+            trail.fact(instrument, f"{instrument.short} status")
+            trail.say(
+                f"{instrument.short} is not in force on {as_of}: {instrument.entry_into_force_rule}"
+            )
+            return False
+        if party is not None and party.in_force is not None and as_of >= party.in_force:
+            trail.fact(party, f"{instrument.short} Party {country}")
+            trail.say(
+                f"{country} ({name}) is a Party to {instrument.short} since {party.in_force}."
+            )
+            return True
+        if party is not None and party.in_force is not None:
+            trail.fact(party, f"{instrument.short} Party {country}")
+            trail.say(
+                f"{country} ({name}) is not yet bound by {instrument.short} on {as_of}: "
+                f"it enters into force for {country} on {party.in_force}."
+            )
+            return False
+        signatory = self.data.signatories.get(instrument_id, {}).get(country)
+        if signatory is not None:
+            trail.fact(signatory, f"{instrument.short} signatory {country}")
+            trail.say(
+                f"{country} ({name}) signed {instrument.short} on {signatory.signed} "
+                "but is not a Party."
+            )
+            return False
+        trail.say(f"{country} ({name}) is not a Party to {instrument.short} on {as_of}.")
+        return False
+
+    def consent_note(self, country: str, instrument_id: str, as_of: date, trail: Trail) -> str:
+        """How far ``country`` has gone towards being bound: consented, signed, or neither."""
+        short = self.data.instruments[instrument_id].short
+        party = self.data.parties.get(instrument_id, {}).get(country)
+        if party is not None and (party.deposited is None or party.deposited <= as_of):
+            trail.fact(party, f"{short} consent {country}")
+            when = f" on {party.deposited}" if party.deposited else ""
+            return f"{country} has consented to be bound{when}"
+        signatory = self.data.signatories.get(instrument_id, {}).get(country)
+        if signatory is not None and signatory.signed <= as_of:
+            trail.fact(signatory, f"{short} signatory {country}")
+            return f"{country} signed on {signatory.signed}"
+        return f"{country} has not signed"
+
+    def reservation(
+        self, country: str, instrument_id: str, effect: str, as_of: date
+    ) -> Reservation | None:
+        for reservation in self.data.reservations:
+            if (
+                reservation.country == country
+                and reservation.instrument == instrument_id
+                and reservation.effect == effect
+                and reservation.applies_on(as_of)
+            ):
+                return reservation
+        return None
+
+    def treaties_between(self, first: str, second: str, as_of: date) -> list[MlaTreaty]:
+        return [t for t in self.data.treaties if t.binds(first, second, as_of)]
+
+    # -- dual criminality ---------------------------------------------------------------
+
+    def _offences(self, country: str, as_of: date) -> list[NationalOffence]:
+        return [
+            o for o in self.data.offences.values() if o.country == country and o.in_force_on(as_of)
+        ]
+
+    def _coverage(
+        self, country: str, categories: set[str], tags: set[str], as_of: date, trail: Trail
+    ) -> tuple[list[Provision], bool | None]:
+        """Provisions of ``country`` covering the conduct, and whether it is criminal there
+        (True), shown not to be (False) or not known from the data (None)."""
+        provisions: list[Provision] = []
+        for offence in self._offences(country, as_of):
+            hit = categories.intersection(offence.conduct) or (
+                offence.other_conduct is not None and offence.other_conduct in tags
+            )
+            if hit:
+                trail.fact(offence, f"{offence.statute} ({country})")
+                provisions.append(
+                    Provision(
+                        offence.id,
+                        country,
+                        offence.statute,
+                        offence.title,
+                        tuple(offence.conduct),
+                        offence.verified,
+                    )
+                )
+        if provisions:
+            return provisions, True
+        gaps = [
+            g
+            for g in self.data.gaps
+            if g.country == country and g.conduct in categories and g.applies_on(as_of)
+        ]
+        if categories and not tags and {g.conduct for g in gaps} >= categories:
+            for gap in gaps:
+                trail.fact(gap, f"no offence for {gap.conduct} in {country}")
+            return provisions, False
+        return provisions, None
+
+    def check(
+        self,
+        requesting: str,
+        requested: str,
+        conduct: list[str],
+        measure: str,
+        as_of: date,
+    ) -> DualCriminalityAnswer:
+        """Is dual criminality required for ``measure``, is it satisfied, and by what?"""
+        requesting = self.country(requesting, "requesting")
+        requested = self.country(requested, "requested")
+        measure = self.measure(measure)
+        conduct_ids = self.conduct_ids(conduct, (requesting, requested))
+        as_of = self.check_date(as_of)
+        trail = Trail(self.data)
+
+        categories: set[str] = set()
+        tags: set[str] = set()
+        for item in conduct_ids:
+            if item in CONDUCTS:
+                categories.add(item)
+                trail.fact(
+                    self.data.conducts[item], f"ETS 185 Art. {self.data.conducts[item].article}"
+                )
+                continue
+            offence = self.data.offences[item]
+            categories.update(offence.conduct)
+            if offence.other_conduct:
+                tags.add(offence.other_conduct)
+            trail.fact(offence, f"{offence.statute} ({offence.country})")
+            if not offence.in_force_on(as_of):
+                trail.say(
+                    f"Note: {offence.statute} is not in force in {offence.country} on {as_of}."
+                )
+        outside = not categories
+        described = ", ".join(sorted(categories)) or "conduct outside Arts. 2-11"
+        trail.say(
+            f"Conduct considered: {described}"
+            + (f" ({', '.join(sorted(tags))})" if tags else "")
+            + "."
+        )
+
+        if requesting == requested:
+            provisions, _ = self._coverage(requesting, categories, tags, as_of, trail)
+            trail.cite("ETS 185 Explanatory Report para. 290")
+            trail.fact(self.source_fact("ets185_explanatory_290"), "Explanatory Report para. 290")
+            reason = (
+                f"Requesting and requested country are both {requesting}: the trace loops back "
+                "home, so domestic process applies; no mutual assistance, no dual criminality."
+            )
+            trail.say(reason)
+            return self._dc_answer(
+                as_of,
+                requesting,
+                requested,
+                conduct_ids,
+                measure,
+                DualCriminality(False, None, reason),
+                {requesting: tuple(provisions)},
+                trail,
+            )
+
+        requesting_party = self.describe_status(requesting, ETS185, as_of, trail)
+        requested_party = self.describe_status(requested, ETS185, as_of, trail)
+        both = requesting_party and requested_party
+        required, reason = self._required(measure, requested, both, outside, as_of, trail)
+
+        own, own_ok = self._coverage(requesting, categories, tags, as_of, trail)
+        theirs, their_ok = self._coverage(requested, categories, tags, as_of, trail)
+        satisfied: bool | None
+        if own_ok is False or their_ok is False:
+            satisfied = False
+        elif own_ok and their_ok:
+            satisfied = True
+        else:
+            satisfied = None
+        trail.say(self._satisfaction_line(requesting, requested, own_ok, their_ok))
+        if satisfied is not None:
+            trail.cite("ETS 185 Art. 25(5)")
+        if not trail.verified:
+            reason += " Built on unverified data: " + "; ".join(trail.unverified) + "."
+        return self._dc_answer(
+            as_of,
+            requesting,
+            requested,
+            conduct_ids,
+            measure,
+            DualCriminality(required, satisfied, reason),
+            {requesting: tuple(own), requested: tuple(theirs)},
+            trail,
+        )
+
+    def source_fact(self, source_id: str) -> Fact:
+        return Fact(source=source_id, as_of=self.data.sources[source_id].checked, verified=True)
+
+    def _required(
+        self, measure: str, requested: str, both: bool, outside: bool, as_of: date, trail: Trail
+    ) -> tuple[bool, str]:
+        if measure == "preservation":
+            if not both:
+                return True, (
+                    "The two countries are not both Parties to ETS 185 on this date, so "
+                    "Art. 29(3) does not apply: preservation rests on the requested country's "
+                    "law or a treaty, which may require dual criminality (assumed required)."
+                )
+            trail.cite("ETS 185 Art. 29(3)")
+            reservation = self.reservation(requested, ETS185, "art29_4_dual_criminality", as_of)
+            if reservation is not None:
+                trail.fact(reservation, f"{requested} reservation Art. {reservation.article}")
+                trail.cite("ETS 185 Art. 29(4)")
+                if outside:
+                    return True, (
+                        f"Art. 29(3) waives dual criminality for preservation, but {requested} "
+                        "made the Art. 29(4) reservation, which applies because the offence lies "
+                        "outside Arts. 2-11."
+                    )
+                return False, (
+                    f"Art. 29(3): no dual criminality for preservation; {requested}'s "
+                    "Art. 29(4) reservation does not reach offences under Arts. 2-11."
+                )
+            return False, "Art. 29(3): dual criminality is not required for preservation."
+        if measure == "traffic_disclosure":
+            if both:
+                trail.cite("ETS 185 Art. 30(2)")
+                return False, (
+                    "Art. 30(2): expedited disclosure of preserved traffic data, enough to "
+                    "identify the next provider and the path, may be withheld only for a "
+                    "political offence or essential interests, not for lack of dual "
+                    "criminality. Wider disclosure goes by MLA (Art. 31), where it may be required."
+                )
+            return True, (
+                "Not both Parties to ETS 185: disclosure of traffic data needs mutual legal "
+                "assistance under the requested country's law, which may require dual criminality."
+            )
+        if measure == "extradition":
+            if both:
+                trail.cite("ETS 185 Art. 24(1)(a)")
+                return True, (
+                    "Art. 24(1)(a): extradition needs the offence punishable under the laws of "
+                    "both Parties by deprivation of liberty of at least one year (the penalty "
+                    "threshold is not checked by this engine)."
+                )
+            return (
+                True,
+                "Extradition always requires the conduct to be an offence in both countries.",
+            )
+        if both:
+            trail.cite("ETS 185 Art. 25(4)")
+            trail.cite("ETS 185 Art. 25(5)")
+            return True, (
+                f"Arts. 25(4)-(5): the requested Party may make {measure.replace('_', ' ')} "
+                "conditional on dual criminality; the condition is met when the conduct is an "
+                "offence under its law, whatever the offence is called."
+            )
+        return True, (
+            "Not both Parties to ETS 185: the measure needs mutual legal assistance under the "
+            "requested country's law or a treaty, which may require dual criminality."
+        )
+
+    @staticmethod
+    def _satisfaction_line(
+        requesting: str, requested: str, own: bool | None, theirs: bool | None
+    ) -> str:
+        def word(country: str, ok: bool | None) -> str:
+            if ok is True:
+                return f"criminal in {country}"
+            if ok is False:
+                return f"not criminal in {country} according to the data"
+            return f"not known for {country} (no matching offence in the data)"
+
+        return f"The conduct is {word(requesting, own)}; {word(requested, theirs)}."
+
+    @staticmethod
+    def _dc_answer(
+        as_of: date,
+        requesting: str,
+        requested: str,
+        conduct: list[str],
+        measure: str,
+        dual: DualCriminality,
+        provisions: dict[str, tuple[Provision, ...]],
+        trail: Trail,
+    ) -> DualCriminalityAnswer:
+        return DualCriminalityAnswer(
+            as_of=as_of,
+            requesting=requesting,
+            requested=requested,
+            conduct=tuple(conduct),
+            measure=measure,
+            dual_criminality=dual,
+            provisions=provisions,
+            reasoning=tuple(trail.reasoning),
+            citations=tuple(trail.citations),
+            verified=trail.verified,
+            unverified=tuple(trail.unverified),
+        )
+
+    # -- channels and legal bases -------------------------------------------------------
+
+    def channels(
+        self,
+        requesting: str,
+        requested: str,
+        data: str,
+        emergency: bool,
+        as_of: date,
+        provider_country: str | None = None,
+    ) -> ChannelsAnswer:
+        """The lawful channels, fastest first, and those ruled out with the reason."""
+        from trailguard.law.channels import rank_channels
+
+        return rank_channels(self, requesting, requested, data, emergency, as_of, provider_country)
+
+    def legal_basis(
+        self,
+        request_kind: str,
+        requesting: str,
+        requested: str,
+        as_of: date,
+        emergency: bool = False,
+    ) -> LegalBasis | None:
+        """The legal basis for a request of ``request_kind``, or None when there is none."""
+        from trailguard.law.bases import legal_basis
+
+        return legal_basis(self, request_kind, requesting, requested, as_of, emergency)
+
+
+@cache
+def get_engine(folder: Path | None = None) -> LegalEngine:
+    """The engine over the packaged data (or ``folder``), loaded once per process."""
+    return LegalEngine(load_dataset(folder))

@@ -1,0 +1,320 @@
+"""Load and validate the legal data files into one immutable :class:`Dataset`.
+
+The data lives in ``trailguard/law/data`` (or any folder with the same layout, for tests):
+``meta.yaml``, ``sources.yaml``, ``instruments.yaml``, ``parties/*.yaml``,
+``reservations.yaml``, ``offences.yaml``, ``mla_treaties.yaml``, ``voluntary_disclosure.yaml``.
+Each file is checked against its schema (:mod:`trailguard.law.schema`); then the files are
+checked against each other: every fact names a known source, every country is an ISO 3166-1
+alpha-2 code, every conduct name is one of Arts. 2-11, no fact is dated after the data was
+collected. Any problem refuses the whole data set, listing every problem found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from trailguard.core.errors import ValidationFailed
+from trailguard.law.schema import (
+    CONDUCT_IDS,
+    Conduct,
+    CountryFact,
+    Fact,
+    Gap,
+    Instrument,
+    InstrumentsFile,
+    Meta,
+    MlaTreatiesFile,
+    MlaTreaty,
+    NationalOffence,
+    OffencesFile,
+    PartiesFile,
+    Party,
+    Reservation,
+    ReservationsFile,
+    Signatory,
+    Source,
+    SourcesFile,
+    VoluntaryFile,
+    VoluntaryRule,
+)
+
+DEFAULT_DATA_DIR = Path(__file__).resolve().parent / "data"
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _DataLoader(_BaseLoader):  # type: ignore[valid-type,misc]
+    """Safe YAML without implicit timestamps: dates stay text so that the schema parses them
+    and names an impossible one (2007-02-30) instead of the YAML parser crashing on it."""
+
+
+_DataLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+class LegalDataInvalid(ValidationFailed):
+    """The legal data files are missing, malformed or inconsistent."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Everything the legal engine knows, validated. Plain data; no behaviour beyond look-ups."""
+
+    folder: Path
+    meta: Meta
+    countries: dict[str, str]
+    sources: dict[str, Source]
+    instruments: dict[str, Instrument]
+    parties: dict[str, dict[str, Party]]
+    signatories: dict[str, dict[str, Signatory]]
+    reservations: tuple[Reservation, ...]
+    conducts: dict[str, Conduct]
+    offences: dict[str, NationalOffence]
+    gaps: tuple[Gap, ...]
+    treaties: tuple[MlaTreaty, ...]
+    voluntary: dict[str, VoluntaryRule]
+    unverified_count: int = field(default=0)
+
+
+def iso_countries() -> dict[str, str]:
+    """ISO 3166-1 alpha-2 code -> English short name, from the IANA tz database's iso3166.tab
+    (shipped in the ``tzdata`` package; source ``iso3166_tzdata``)."""
+    text = resources.files("tzdata").joinpath("zoneinfo/iso3166.tab").read_text("utf-8")
+    countries: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        code, _, name = line.partition("\t")
+        countries[code.strip()] = name.strip()
+    return countries
+
+
+def _read_yaml(path: Path, problems: list[str]) -> Any:
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        problems.append(f"{path.name}: file is missing")
+        return None
+    try:
+        return yaml.load(text, Loader=_DataLoader)  # noqa: S506 - a safe loader
+    except yaml.YAMLError as exc:
+        problems.append(f"{path.name}: not valid YAML: {exc}")
+        return None
+
+
+def _parse(model: type[_Model], path: Path, problems: list[str]) -> _Model | None:
+    raw = _read_yaml(path, problems)
+    if raw is None:
+        if path.exists():
+            problems.append(f"{path.name}: file is empty")
+        return None
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"])
+            bad = error.get("input")
+            shown = "" if isinstance(bad, dict | list) else f" (value: {bad!r})"
+            problems.append(f"{path.name}: {where}: {error['msg']}{shown}")
+        return None
+
+
+def _check_fact(
+    fact: Fact, where: str, sources: dict[str, Source], meta: Meta | None, problems: list[str]
+) -> None:
+    if fact.source not in sources:
+        problems.append(f"{where}: unknown source {fact.source!r} (not in sources.yaml)")
+    if meta is not None and fact.as_of > meta.checked:
+        problems.append(
+            f"{where}: as_of {fact.as_of} is after the date the data was checked ({meta.checked})"
+        )
+
+
+def _check_country(code: str, where: str, countries: dict[str, str], problems: list[str]) -> None:
+    if code not in countries:
+        problems.append(f"{where}: unknown country code {code!r} (not in ISO 3166-1 alpha-2)")
+
+
+def _unique(ids: Iterable[str], what: str, problems: list[str]) -> None:
+    seen: set[str] = set()
+    for item in ids:
+        if item in seen:
+            problems.append(f"{what}: id {item!r} is used twice")
+        seen.add(item)
+
+
+def load_dataset(folder: Path | None = None) -> Dataset:
+    """Load, validate and cross-check the data in ``folder`` (the packaged data by default).
+
+    Raises :class:`LegalDataInvalid` listing every problem found."""
+    folder = folder or DEFAULT_DATA_DIR
+    problems: list[str] = []
+    countries = iso_countries()
+
+    meta = _parse(Meta, folder / "meta.yaml", problems)
+    sources_file = _parse(SourcesFile, folder / "sources.yaml", problems)
+    instruments_file = _parse(InstrumentsFile, folder / "instruments.yaml", problems)
+    reservations_file = _parse(ReservationsFile, folder / "reservations.yaml", problems)
+    offences_file = _parse(OffencesFile, folder / "offences.yaml", problems)
+    treaties_file = _parse(MlaTreatiesFile, folder / "mla_treaties.yaml", problems)
+    voluntary_file = _parse(VoluntaryFile, folder / "voluntary_disclosure.yaml", problems)
+    party_files: list[tuple[str, PartiesFile]] = []
+    parties_dir = folder / "parties"
+    if not parties_dir.is_dir():
+        problems.append("parties/: folder is missing")
+    else:
+        for path in sorted(parties_dir.glob("*.yaml")):
+            parsed = _parse(PartiesFile, path, problems)
+            if parsed is not None:
+                party_files.append((f"parties/{path.name}", parsed))
+
+    sources: dict[str, Source] = {}
+    if sources_file is not None:
+        _unique((s.id for s in sources_file.sources), "sources.yaml", problems)
+        sources = {s.id: s for s in sources_file.sources}
+
+    facts: list[tuple[str, Fact]] = []
+    instruments: dict[str, Instrument] = {}
+    if instruments_file is not None:
+        _unique((i.id for i in instruments_file.instruments), "instruments.yaml", problems)
+        instruments = {i.id: i for i in instruments_file.instruments}
+        facts += [(f"instruments.yaml: {i.id}", i) for i in instruments_file.instruments]
+
+    parties: dict[str, dict[str, Party]] = {}
+    signatories: dict[str, dict[str, Signatory]] = {}
+    for name, parsed in party_files:
+        instrument = instruments.get(parsed.instrument)
+        if instrument is None:
+            problems.append(f"{name}: unknown instrument {parsed.instrument!r}")
+        if parsed.instrument in parties:
+            problems.append(f"{name}: a second parties file for {parsed.instrument!r}")
+        by_country: dict[str, Party] = {}
+        for party in parsed.parties:
+            where = f"{name}: {party.country}"
+            if party.country in by_country:
+                problems.append(f"{where}: listed twice")
+            by_country[party.country] = party
+            facts.append((where, party))
+            if instrument is not None and party.in_force is not None:
+                if instrument.in_force is None:
+                    problems.append(
+                        f"{where}: in_force {party.in_force} but {instrument.short} is not in force"
+                    )
+                elif party.in_force < instrument.in_force:
+                    problems.append(
+                        f"{where}: in_force {party.in_force} is before {instrument.short} "
+                        f"entered into force ({instrument.in_force})"
+                    )
+        signed: dict[str, Signatory] = {}
+        for signatory in parsed.signatories_only:
+            where = f"{name}: {signatory.country}"
+            if signatory.country in by_country:
+                problems.append(f"{where}: listed both as Party and as signatory only")
+            signed[signatory.country] = signatory
+            facts.append((where, signatory))
+        parties[parsed.instrument] = by_country
+        signatories[parsed.instrument] = signed
+
+    reservations: tuple[Reservation, ...] = ()
+    if reservations_file is not None:
+        reservations = tuple(reservations_file.reservations)
+        for reservation in reservations:
+            where = f"reservations.yaml: {reservation.country} {reservation.article}"
+            facts.append((where, reservation))
+            if reservation.instrument not in instruments:
+                problems.append(f"{where}: unknown instrument {reservation.instrument!r}")
+
+    conducts: dict[str, Conduct] = {}
+    offences: dict[str, NationalOffence] = {}
+    gaps: tuple[Gap, ...] = ()
+    if offences_file is not None:
+        conducts = {c.id: c for c in offences_file.conducts}
+        missing = [c for c in CONDUCT_IDS if c not in conducts]
+        extra = [c for c in conducts if c not in CONDUCT_IDS]
+        if missing:
+            problems.append(f"offences.yaml: conducts lacks {', '.join(missing)}")
+        if extra:
+            problems.append(f"offences.yaml: unknown conduct {', '.join(extra)}")
+        facts += [(f"offences.yaml: conduct {c.id}", c) for c in offences_file.conducts]
+        _unique((o.id for o in offences_file.national_offences), "offences.yaml", problems)
+        for offence in offences_file.national_offences:
+            where = f"offences.yaml: {offence.id}"
+            offences[offence.id] = offence
+            facts.append((where, offence))
+            for conduct in offence.conduct:
+                if conduct not in CONDUCT_IDS:
+                    problems.append(
+                        f"{where}: unknown conduct {conduct!r}; accepted: {', '.join(CONDUCT_IDS)}"
+                    )
+            if offence.id in CONDUCT_IDS:
+                problems.append(f"{where}: a national offence id may not be a conduct name")
+        gaps = tuple(offences_file.gaps)
+        for gap in gaps:
+            where = f"offences.yaml: gap {gap.country} {gap.conduct}"
+            facts.append((where, gap))
+            if gap.conduct not in CONDUCT_IDS:
+                problems.append(f"{where}: unknown conduct {gap.conduct!r}")
+
+    treaties: tuple[MlaTreaty, ...] = ()
+    if treaties_file is not None:
+        treaties = tuple(treaties_file.treaties)
+        _unique((t.id for t in treaties), "mla_treaties.yaml", problems)
+        for treaty in treaties:
+            where = f"mla_treaties.yaml: {treaty.id}"
+            facts.append((where, treaty))
+            for code in treaty.countries:
+                _check_country(code, where, countries, problems)
+            if treaty.pairs_with is not None and treaty.pairs_with not in treaty.countries:
+                problems.append(f"{where}: pairs_with {treaty.pairs_with!r} is not in countries")
+
+    voluntary: dict[str, VoluntaryRule] = {}
+    if voluntary_file is not None:
+        for rule in voluntary_file.rules:
+            where = f"voluntary_disclosure.yaml: {rule.country}"
+            facts.append((where, rule))
+            voluntary[rule.country] = rule
+
+    for where, fact in facts:
+        _check_fact(fact, where, sources, meta, problems)
+        if isinstance(fact, CountryFact):
+            _check_country(fact.country, where, countries, problems)
+
+    if problems or meta is None:
+        raise LegalDataInvalid(
+            f"the legal data in {folder} is invalid ({len(problems)} problems)", problems
+        )
+    return Dataset(
+        folder=folder,
+        meta=meta,
+        countries=countries,
+        sources=sources,
+        instruments=instruments,
+        parties=parties,
+        signatories=signatories,
+        reservations=reservations,
+        conducts=conducts,
+        offences=offences,
+        gaps=gaps,
+        treaties=treaties,
+        voluntary=voluntary,
+        unverified_count=sum(1 for _, fact in facts if not fact.verified),
+    )
+
+
+def latest_fact_date(dataset: Dataset) -> date:
+    """The newest as_of of any party entry: how far the Party lists reach."""
+    days = [p.as_of for by_country in dataset.parties.values() for p in by_country.values()]
+    return max(days) if days else dataset.meta.checked

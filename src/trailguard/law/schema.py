@@ -1,0 +1,244 @@
+"""Pydantic schemas for the legal data files in ``trailguard/law/data``.
+
+Every fact carries ``source`` (an id from ``sources.yaml``, resolved to a URL and title),
+``as_of`` (the date the fact is stated as of) and ``verified`` (checked in the source, or
+carried from secondary knowledge). Cross-file rules (known sources, known countries, known
+conduct names) are checked by :mod:`trailguard.law.loader`, which loads these models.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+CONDUCT_IDS: tuple[str, ...] = (
+    "illegal_access",
+    "illegal_interception",
+    "data_interference",
+    "system_interference",
+    "misuse_of_devices",
+    "computer_forgery",
+    "computer_fraud",
+    "child_sexual_abuse_material",
+    "copyright_infringement",
+    "attempt_aiding_abetting",
+)
+DATA_KINDS: tuple[str, ...] = ("subscriber", "traffic", "content", "domain")
+RESERVATION_EFFECTS: tuple[str, ...] = (
+    "art29_4_dual_criminality",
+    "p2_art7_excluded",
+    "p2_art8_traffic_excluded",
+)
+
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_ID = re.compile(r"^[a-z0-9_]+$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _country_code(value: object) -> str:
+    # YAML 1.1 reads an unquoted NO as False: say so instead of a puzzling type error.
+    if isinstance(value, bool):
+        raise ValueError('a country code was read as a boolean: quote codes such as "NO"')
+    if not isinstance(value, str) or not _COUNTRY.match(value):
+        raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 code (two capital letters)")
+    return value
+
+
+class Source(_Strict):
+    id: str
+    url: str
+    title: str
+    checked: date
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not _ID.match(value):
+            raise ValueError(f"source id {value!r} must be lower-case letters, digits and _")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError(f"source url {value!r} must start with http:// or https://")
+        return value
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("source title is empty")
+        return value
+
+
+class Fact(_Strict):
+    """Fields every fact has."""
+
+    source: str
+    as_of: date
+    verified: bool
+    note: str | None = None
+
+
+class CountryFact(Fact):
+    """A fact about one country (ISO 3166-1 alpha-2)."""
+
+    country: str
+
+    @field_validator("country", mode="before")
+    @classmethod
+    def _country(cls, value: object) -> str:
+        return _country_code(value)
+
+
+class Meta(_Strict):
+    schema_version: Literal[1]
+    data_version: str
+    checked: date
+    horizon: date
+    earliest: date
+
+    @model_validator(mode="after")
+    def _order(self) -> Meta:
+        if not self.earliest < self.horizon:
+            raise ValueError(f"earliest {self.earliest} must be before horizon {self.horizon}")
+        return self
+
+
+class SourcesFile(_Strict):
+    sources: list[Source] = Field(min_length=1)
+
+
+class Instrument(Fact):
+    id: str
+    short: str
+    name: str
+    kind: Literal["multilateral_treaty", "eu_regulation", "eu_directive", "network"]
+    opened: date
+    in_force: date | None
+    entry_into_force_rule: str
+    required_consents: int | None = None
+    ratifications_known: int | None = None
+
+
+class InstrumentsFile(_Strict):
+    instruments: list[Instrument] = Field(min_length=1)
+
+
+class Party(CountryFact):
+    deposited: date | None = None
+    in_force: date | None
+
+
+class Signatory(CountryFact):
+    signed: date
+
+
+class PartiesFile(_Strict):
+    instrument: str
+    parties: list[Party]
+    signatories_only: list[Signatory] = Field(default_factory=list)
+
+
+class Reservation(CountryFact):
+    instrument: str
+    article: str
+    effect: Literal["art29_4_dual_criminality", "p2_art7_excluded", "p2_art8_traffic_excluded"]
+    valid_from: date
+    valid_until: date | None = None
+    text: str
+
+    def applies_on(self, day: date) -> bool:
+        return self.valid_from <= day and (self.valid_until is None or day < self.valid_until)
+
+
+class ReservationsFile(_Strict):
+    reservations: list[Reservation]
+
+
+class Conduct(Fact):
+    id: str
+    article: str
+    title: str
+
+
+class NationalOffence(CountryFact):
+    id: str
+    statute: str
+    title: str
+    conduct: list[str]
+    other_conduct: str | None = None
+    in_force_from: date | None = None
+    in_force_until: date | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> NationalOffence:
+        if not self.conduct and not self.other_conduct:
+            raise ValueError(f"offence {self.id}: give Art. 2-11 conduct or an other_conduct tag")
+        if self.in_force_from and self.in_force_until and self.in_force_until <= self.in_force_from:
+            raise ValueError(f"offence {self.id}: in_force_until is not after in_force_from")
+        return self
+
+    def in_force_on(self, day: date) -> bool:
+        if self.in_force_from is not None and day < self.in_force_from:
+            return False
+        return self.in_force_until is None or day < self.in_force_until
+
+
+class Gap(CountryFact):
+    conduct: str
+    valid_until: date | None = None
+
+    def applies_on(self, day: date) -> bool:
+        return self.valid_until is None or day < self.valid_until
+
+
+class OffencesFile(_Strict):
+    conducts: list[Conduct] = Field(min_length=1)
+    national_offences: list[NationalOffence]
+    gaps: list[Gap] = Field(default_factory=list)
+
+
+class MlaTreaty(Fact):
+    id: str
+    title: str
+    countries: list[str] = Field(min_length=2)
+    pairs_with: str | None = None
+    in_force: date
+
+    @field_validator("countries", mode="before")
+    @classmethod
+    def _codes(cls, value: object) -> list[str]:
+        if not isinstance(value, list):
+            raise ValueError("countries must be a list of ISO 3166-1 alpha-2 codes")
+        return [_country_code(item) for item in value]
+
+    def binds(self, first: str, second: str, day: date) -> bool:
+        if day < self.in_force or first == second:
+            return False
+        if first not in self.countries or second not in self.countries:
+            return False
+        return self.pairs_with is None or self.pairs_with in (first, second)
+
+
+class MlaTreatiesFile(_Strict):
+    treaties: list[MlaTreaty]
+
+
+class VoluntaryRule(CountryFact):
+    statute: str
+    data: list[Literal["subscriber", "traffic", "content", "domain"]]
+    emergency_data: list[Literal["subscriber", "traffic", "content", "domain"]] = Field(
+        default_factory=list
+    )
+
+
+class VoluntaryFile(_Strict):
+    rules: list[VoluntaryRule]

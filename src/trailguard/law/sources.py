@@ -1,0 +1,51 @@
+"""The sources behind the legal data: which facts rest on each, and how many are unverified."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from trailguard.law.engine import RULE_SOURCES
+from trailguard.law.loader import Dataset
+from trailguard.law.schema import Fact
+
+
+def all_facts(dataset: Dataset) -> Iterator[Fact]:
+    yield from dataset.instruments.values()
+    for by_country in dataset.parties.values():
+        yield from by_country.values()
+    for signed in dataset.signatories.values():
+        yield from signed.values()
+    yield from dataset.reservations
+    yield from dataset.conducts.values()
+    yield from dataset.offences.values()
+    yield from dataset.gaps
+    yield from dataset.treaties
+    yield from dataset.voluntary.values()
+
+
+def fact_counts(dataset: Dataset) -> dict[str, tuple[int, int]]:
+    """source id -> (facts citing it, of which unverified)."""
+    counts: dict[str, tuple[int, int]] = {}
+    for fact in all_facts(dataset):
+        total, unverified = counts.get(fact.source, (0, 0))
+        counts[fact.source] = (total + 1, unverified + (0 if fact.verified else 1))
+    return counts
+
+
+def sources_report(dataset: Dataset) -> list[dict[str, Any]]:
+    """Every source with its URL, title, check date, the facts resting on it, and whether the
+    engine's rules quote it (article texts)."""
+    counts = fact_counts(dataset)
+    return [
+        {
+            "id": source.id,
+            "title": source.title,
+            "url": source.url,
+            "checked": source.checked.isoformat(),
+            "facts": counts.get(source.id, (0, 0))[0],
+            "unverified": counts.get(source.id, (0, 0))[1],
+            "quoted_by_rules": source.id in RULE_SOURCES,
+        }
+        for source in dataset.sources.values()
+    ]

@@ -1,0 +1,280 @@
+"""``trailguard law ...`` through the root CLI: JSON contract, tables for people, exit 2 on
+bad input."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+from typer.testing import CliRunner
+
+from trailguard.cli import _register_groups, app
+from trailguard.law import CHANNEL_IDS, load_dataset
+
+_register_groups()
+runner = CliRunner()
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, ["law", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_check_json_contract() -> None:
+    code, out, _ = run(
+        "check",
+        "--from",
+        "US",
+        "--to",
+        "NL",
+        "--conduct",
+        "illegal_access",
+        "--measure",
+        "preservation",
+        "--as-of",
+        "2025-01-01",
+        "--json",
+    )
+    assert code == 0
+    payload = json.loads(out)
+    assert payload["as_of"] == "2025-01-01"
+    assert set(payload["dual_criminality"]) == {"required", "satisfied", "reason"}
+    assert payload["dual_criminality"]["required"] is False  # ETS 185 Art. 29(3)
+    assert payload["dual_criminality"]["satisfied"] is True
+    assert set(payload["provisions"]) == {"US", "NL"}
+    assert all(isinstance(c, str) for c in payload["citations"])
+    assert "ETS 185 Art. 29(3)" in payload["citations"]
+
+
+def test_check_json_repeated_conduct_and_national_offence() -> None:
+    code, out, _ = run(
+        "check",
+        "--from",
+        "NL",
+        "--to",
+        "AT",
+        "--conduct",
+        "nl_sr_285",
+        "--measure",
+        "preservation",
+        "--as-of",
+        "2020-01-01",
+        "--json",
+    )
+    assert code == 0
+    dual = json.loads(out)["dual_criminality"]
+    assert dual["required"] is True and "29(4)" in dual["reason"]  # reservations.yaml: AT
+    assert dual["satisfied"] is None  # no offence data for AT
+
+
+def test_channels_json_contract() -> None:
+    code, out, _ = run(
+        "channels",
+        "--from",
+        "US",
+        "--to",
+        "BR",
+        "--data",
+        "subscriber",
+        "--as-of",
+        "2026-11-27",
+        "--json",
+    )
+    assert code == 0
+    payload = json.loads(out)
+    assert payload["as_of"] == "2026-11-27"
+    assert payload["channels"], "at least one lawful channel"
+    for channel in payload["channels"]:
+        assert {"id", "name", "legal_basis", "deadline", "citations"} <= set(channel)
+        assert channel["id"] in CHANNEL_IDS
+    assert payload["channels"][0]["id"] == "preservation_24_7"
+    for item in payload["not_available"]:
+        assert set(item) == {"id", "reason"} and item["id"] in CHANNEL_IDS
+    ids = [c["id"] for c in payload["channels"]] + [n["id"] for n in payload["not_available"]]
+    assert sorted(ids) == sorted(CHANNEL_IDS)
+
+
+def test_channels_emergency_and_loop_back() -> None:
+    code, out, _ = run(
+        "channels",
+        "--from",
+        "US",
+        "--to",
+        "US",
+        "--data",
+        "traffic",
+        "--emergency",
+        "--as-of",
+        "2026-11-20",
+        "--json",
+    )
+    assert code == 0
+    assert [c["id"] for c in json.loads(out)["channels"]] == ["domestic_process"]
+
+
+def test_channels_default_date_is_today() -> None:
+    code, out, _ = run("channels", "--from", "NL", "--to", "DE", "--data", "traffic", "--json")
+    assert code == 0
+    assert date.fromisoformat(json.loads(out)["as_of"])  # a date, whatever today is
+
+
+def test_human_output_has_tables_and_citations() -> None:
+    code, out, _ = run(
+        "channels", "--from", "US", "--to", "NL", "--data", "subscriber", "--as-of", "2025-01-01"
+    )
+    assert code == 0
+    assert "Lawful channels, fastest first" in out and "Considered and ruled out" in out
+    assert "preservation_24_7" in out and "Citations" in out
+    code, out, _ = run(
+        "check",
+        "--from",
+        "US",
+        "--to",
+        "NL",
+        "--conduct",
+        "illegal_access",
+        "--measure",
+        "preservation",
+        "--as-of",
+        "2025-01-01",
+    )
+    assert code == 0
+    assert "Dual criminality required: no" in out and "Provisions" in out
+    assert "unverified" in out
+
+
+def test_parties_on_a_date() -> None:
+    code, out, _ = run("parties", "--instrument", "ets185", "--as-of", "2004-07-01", "--json")
+    assert code == 0
+    assert json.loads(out)["parties"] == ["AL", "EE", "HR", "HU", "LT"]  # in force 2004-07-01
+    code, out, _ = run("parties", "--instrument", "cets224", "--as-of", "2026-11-27", "--json")
+    assert code == 0 and json.loads(out)["parties"] == []  # 3 of 5 consents
+    code, _, err = run("parties", "--instrument", "ets999")
+    assert code == 2 and "'ets999'" in err
+
+
+def test_sources_lists_every_source() -> None:
+    code, out, _ = run("sources", "--json")
+    assert code == 0
+    payload = json.loads(out)
+    data = load_dataset()
+    assert [s["id"] for s in payload["sources"]] == list(data.sources)
+    assert payload["horizon"] == data.meta.horizon.isoformat()
+    code, out, _ = run("sources")
+    assert code == 0 and "us_embassy_2006" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            [
+                "check",
+                "--from",
+                "XX",
+                "--to",
+                "NL",
+                "--conduct",
+                "illegal_access",
+                "--measure",
+                "preservation",
+            ],
+            "'XX'",
+        ),
+        (
+            [
+                "check",
+                "--from",
+                "US",
+                "--to",
+                "NL",
+                "--conduct",
+                "hacking",
+                "--measure",
+                "preservation",
+            ],
+            "'hacking'",
+        ),
+        (
+            [
+                "check",
+                "--from",
+                "US",
+                "--to",
+                "NL",
+                "--conduct",
+                "illegal_access",
+                "--measure",
+                "preservation",
+                "--as-of",
+                "1999-01-01",
+            ],
+            "1999-01-01",
+        ),
+        (
+            [
+                "check",
+                "--from",
+                "US",
+                "--to",
+                "NL",
+                "--conduct",
+                "illegal_access",
+                "--measure",
+                "preservation",
+                "--as-of",
+                "2099-01-01",
+            ],
+            "horizon",
+        ),
+        (
+            [
+                "check",
+                "--from",
+                "US",
+                "--to",
+                "NL",
+                "--conduct",
+                "illegal_access",
+                "--measure",
+                "preservation",
+                "--as-of",
+                "2025-13-01",
+            ],
+            "'2025-13-01'",
+        ),
+        (["channels", "--from", "US", "--to", "EU", "--data", "subscriber"], "'EU'"),
+        (["channels", "--from", "US", "--to", "NL", "--data", "emails"], "'emails'"),
+        (
+            [
+                "channels",
+                "--from",
+                "US",
+                "--to",
+                "US",
+                "--data",
+                "traffic",
+                "--provider-country",
+                "BR",
+            ],
+            "contradictory",
+        ),
+    ],
+    ids=[
+        "country",
+        "conduct",
+        "too-early",
+        "beyond-horizon",
+        "bad-date",
+        "eu",
+        "data",
+        "contradictory",
+    ],
+)
+def test_bad_input_exits_2_with_a_clear_message(args: list[str], message: str) -> None:
+    code, out, err = run(*args)
+    assert code == 2
+    assert message in err
+    assert "accepted" in err or "ask" in err or "YYYY-MM-DD" in err
+    assert out == ""

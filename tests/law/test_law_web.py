@@ -1,0 +1,144 @@
+"""The JSON API (/api/law/...) and the page (/law, /law/answer) on a real node."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from trailguard.accounts.domain import Role
+from trailguard.core.clock import FixedClock
+
+helpers = pytest.importorskip("helpers")
+pytestmark = pytest.mark.slow  # each test initialises a whole node (keys, users, migrations)
+
+
+@pytest.fixture
+def node(tmp_path: Path, database_url: str):  # type: ignore[no-untyped-def]
+    clock = FixedClock(datetime(2026, 11, 20, 8, 14, 7, tzinfo=UTC))
+    node = helpers.make_node(
+        tmp_path,
+        database_url,
+        node_id="us-poc",
+        country="US",
+        clock=clock,
+        timezone="America/New_York",
+    )
+    yield node
+    node.close()
+
+
+def test_api_check_contract_and_default_date(node) -> None:  # type: ignore[no-untyped-def]
+    client = helpers.client_for(node, [Role.DUTY_OFFICER])
+    answer = client.get(
+        "/api/law/check",
+        params={"from": "US", "to": "NL", "conduct": "illegal_access", "measure": "preservation"},
+    )
+    assert answer.status_code == 200, answer.text
+    payload = answer.json()
+    assert payload["as_of"] == "2026-11-20"  # the node's clock, not the wall clock
+    assert payload["dual_criminality"]["required"] is False  # ETS 185 Art. 29(3)
+    assert set(payload["provisions"]) == {"US", "NL"}
+
+
+def test_api_channels_and_sources(node) -> None:  # type: ignore[no-untyped-def]
+    client = helpers.client_for(node, [Role.INVESTIGATOR])
+    answer = client.get(
+        "/api/law/channels",
+        params={"from": "US", "to": "BR", "data": "subscriber", "as_of": "2026-11-27"},
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["channels"][0]["id"] == "preservation_24_7"
+    sources = client.get("/api/law/sources")
+    assert sources.status_code == 200
+    assert any(s["id"] == "ets185_text" for s in sources.json()["sources"])
+
+
+def test_api_bad_input_is_422_naming_the_value(node) -> None:  # type: ignore[no-untyped-def]
+    client = helpers.client_for(node, [Role.PROVIDER_LIAISON])
+    answer = client.get(
+        "/api/law/check",
+        params={"from": "XX", "to": "NL", "conduct": "illegal_access", "measure": "preservation"},
+    )
+    assert answer.status_code == 422
+    assert "'XX'" in answer.json()["detail"]
+    early = client.get(
+        "/api/law/channels",
+        params={"from": "US", "to": "NL", "data": "traffic", "as_of": "2000-01-01"},
+    )
+    assert early.status_code == 422 and "2000-01-01" in early.json()["detail"]
+
+
+def test_api_needs_a_login(node) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from trailguard.app import create_app
+
+    anonymous = TestClient(create_app(node))
+    assert anonymous.get("/api/law/sources").status_code == 401
+    assert anonymous.get("/law").status_code in (401, 303, 307)
+
+
+def test_page_and_htmx_answer(node) -> None:  # type: ignore[no-untyped-def]
+    client = helpers.browser_login(node, [Role.DUTY_OFFICER])
+    page = client.get("/law")
+    assert page.status_code == 200, page.text
+    assert 'hx-post="/law/answer"' in page.text and "Legal engine" in page.text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token is not None
+    form = {
+        "csrf_token": token.group(1),
+        "kind": "check",
+        "requesting": "US",
+        "requested": "NL",
+        "conduct": "illegal_access",
+        "measure": "preservation",
+        "as_of": "2025-01-01",
+    }
+    partial = client.post("/law/answer", data=form, headers={"HX-Request": "true"})
+    assert partial.status_code == 200, partial.text
+    assert "Dual criminality required: <strong>no</strong>" in partial.text
+    assert "ETS 185 Art. 29(3)" in partial.text
+    assert "<html" not in partial.text  # a fragment for htmx to swap in
+
+    form.update({"kind": "channels", "requested": "BR", "data": "subscriber"})
+    channels = client.post("/law/answer", data=form, headers={"HX-Request": "true"})
+    assert channels.status_code == 200
+    assert "Lawful channels, fastest first" in channels.text
+    assert "preservation_24_7" in channels.text
+
+
+def test_page_answer_errors_are_shown(node) -> None:  # type: ignore[no-untyped-def]
+    client = helpers.browser_login(node, [Role.CENTRAL_AUTHORITY])
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/law").text)
+    assert token is not None
+    form = {
+        "csrf_token": token.group(1),
+        "kind": "check",
+        "requesting": "US",
+        "requested": "NL",
+        "conduct": "hacking",
+        "measure": "preservation",
+        "as_of": "2025-01-01",
+    }
+    partial = client.post("/law/answer", data=form, headers={"HX-Request": "true"})
+    assert partial.status_code == 200 and "&#39;hacking&#39;" in partial.text
+    full = client.post("/law/answer", data=form)  # without JavaScript: the whole page
+    assert full.status_code == 422 and "<html" in full.text and "hacking" in full.text
+
+
+def test_answer_without_csrf_token_is_refused(node) -> None:  # type: ignore[no-untyped-def]
+    client = helpers.browser_login(node, [Role.DUTY_OFFICER])
+    answer = client.post(
+        "/law/answer",
+        data={
+            "kind": "check",
+            "requesting": "US",
+            "requested": "NL",
+            "conduct": "illegal_access",
+            "measure": "preservation",
+        },
+    )
+    assert answer.status_code in (401, 403)
