@@ -1,0 +1,199 @@
+"""Apache / nginx access logs: Common Log Format, combined, and vhost_combined.
+
+Follows the Apache HTTP Server documentation, "Log Files" (Common Log Format
+``%h %l %u %t \\"%r\\" %>s %b``, Combined Log Format, and ``vhost_combined`` = ``%v:%p`` before
+it): https://httpd.apache.org/docs/2.4/logs.html and mod_log_config
+(https://httpd.apache.org/docs/2.4/mod/mod_log_config.html); nginx's default ``combined`` format is
+the same line: https://nginx.org/en/docs/http/ngx_http_log_module.html#log_format
+
+Records are kind ``access``: ``public_ip`` = the client address (IPv4 or IPv6), ``start`` = the
+request time with its offset kept in ``source_tz`` (``-0700`` -> ``-07:00``), ``subscriber`` =
+the authenticated user when not ``-``, ``event`` = the request method (``request`` when the
+request line has none, e.g. ``"-"`` for a 408), ``bytes`` = the response size, ``device`` = the
+virtual host, ``dst_ip``/``dst_port`` = the virtual host (when it is an address) and its port.
+``public_port`` stays null: these formats do not log the client port.
+
+Decisions: a client logged as a host name (``HostnameLookups On``) is not an address and is
+reported as a bad line; so is a client written as ``address:port`` with no virtual host before
+it, because the port cannot be told apart from the server's. Escaped bytes (``\\x16``) and
+``\\n`` inside the request line are kept as written. Anything after the size (referer, user
+agent, X-Forwarded-For) is ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from trailguard.traffic.model import ParsedBatch, ParseOptions, RecordKind
+from trailguard.traffic.parsers import _common as c
+
+_LINE = (
+    r"^(?:(?P<vhost>\S+?):(?P<vport>\d+) )?(?P<client>\S+) (?P<ident>\S+) (?P<user>\S+) "
+    r"\[(?P<d>\d{1,2})/(?P<mon>[A-Za-z]{3})/(?P<y>\d{4}):(?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})"
+    r"(?:\.(?P<f>\d{1,6}))? (?P<z>[+-]\d{4})\] "
+    r"\"(?P<req>(?:[^\"\\]|\\.)*)\" (?P<status>\d{3}|-) (?P<size>\d+|-)(?P<rest>.*)$"
+)
+_FIELDS = [
+    "vhost",
+    "vport",
+    "client",
+    "ident",
+    "user",
+    "d",
+    "mon",
+    "y",
+    "h",
+    "mi",
+    "s",
+    "f",
+    "z",
+    "req",
+    "status",
+    "size",
+]
+_HOSTNAME = r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"
+_V4_PORT = r"^\d{1,3}(\.\d{1,3}){3}:\d+$"
+
+
+class WebAccessParser:
+    NAME: ClassVar[str] = "web-access"
+    DESCRIPTION: ClassVar[str] = "Apache/nginx access logs (common, combined, vhost_combined)"
+    SOURCE: ClassVar[str] = (
+        "Apache HTTP Server 2.4, Log Files: https://httpd.apache.org/docs/2.4/logs.html"
+    )
+    KINDS: ClassVar[tuple[RecordKind, ...]] = (RecordKind.ACCESS,)
+
+    def detect(self, head: list[str]) -> float:
+        import re
+
+        lines = [h for h in head if h.strip()]
+        if not lines:
+            return 0.0
+        hits = sum(1 for h in lines if re.match(_LINE, h))
+        return 0.9 * hits / len(lines)
+
+    def parse(self, path: Path, options: ParseOptions) -> Iterator[ParsedBatch]:
+        source = c.source_name(path, options)
+        for chunk in c.iter_line_chunks(path, options):
+            if chunk.first_line == 1:
+                c.refuse_if_no_marker(chunk, _LINE, self.NAME, path)
+            yield self._parse_chunk(chunk, options, source)
+
+    def _parse_chunk(self, chunk: c.LineChunk, options: ParseOptions, source: str) -> ParsedBatch:
+        lines = chunk.lines
+        n = len(lines)
+        parts = pc.extract_regex(lines, _LINE)
+        matched = c.valid_mask(parts) & chunk.usable
+        blank = ~c.nonempty(pc.utf8_trim_whitespace(lines)) & chunk.usable
+        f = c.struct_fields(parts, _FIELDS)
+        month = (
+            np.asarray(
+                pc.fill_null(
+                    pc.index_in(pc.utf8_capitalize(f["mon"]), value_set=c.MONTH_SET), -1
+                ).to_numpy(zero_copy_only=False)
+            )
+            + 1
+        )
+        naive, impossible = c.civil_to_epoch_us(
+            c.to_numpy_str_ints(f["y"]),
+            month,
+            c.to_numpy_str_ints(f["d"]),
+            c.to_numpy_str_ints(f["h"]),
+            c.to_numpy_str_ints(f["mi"]),
+            c.to_numpy_str_ints(f["s"]),
+            c.fraction_to_us(f["f"]),
+        )
+        offs, _, zone = c.offset_seconds(f["z"])
+        bad_zone = matched & (np.abs(offs) > 18 * 3600)
+        utc = c.apply_skew(naive - offs * 1_000_000, options.clock_skew)
+        client, client_ok = c.canonical_ips(f["client"])
+        no_vhost = ~c.nonempty(f["vhost"])
+        hostname = np.asarray(
+            pc.fill_null(pc.match_substring_regex(f["client"], _HOSTNAME), False).to_numpy(
+                zero_copy_only=False
+            ),
+            dtype=bool,
+        )
+        v4_port = np.asarray(
+            pc.fill_null(pc.match_substring_regex(f["client"], _V4_PORT), False).to_numpy(
+                zero_copy_only=False
+            ),
+            dtype=bool,
+        )
+        vport = c.to_numpy_str_ints(f["vport"], default=-1)
+        vport_present = c.nonempty(f["vport"])
+        checks = [
+            c.Check(
+                "not an access log line (common/combined/vhost_combined)",
+                ~matched & ~blank & chunk.usable,
+            ),
+            c.Check("impossible date or time", matched & (impossible | bad_zone)),
+            c.Check(
+                "client is a host name, not an address (HostnameLookups?)",
+                matched & ~client_ok & hostname & ~v4_port,
+                f["client"],
+            ),
+            c.Check(
+                "client is address:port with no virtual host; cannot tell the port's side",
+                matched & ~client_ok & v4_port & no_vhost,
+                f["client"],
+            ),
+            c.Check("invalid client address", matched & ~client_ok, f["client"]),
+            c.Check(
+                "virtual host port out of range 0..65535",
+                matched & vport_present & ((vport < 0) | (vport > 65535)),
+                f["vport"],
+            ),
+        ]
+        bad, bad_lines = c.collect_bad(checks, lines, chunk.first_line)
+        keep = matched & ~bad
+        kp = pa.array(np.flatnonzero(keep))
+        method = pc.struct_field(
+            pc.extract_regex(pc.fill_null(f["req"], ""), r"^(?P<m>[A-Za-z]+) "), "m"
+        )
+        method = pc.if_else(pc.is_valid(method), pc.utf8_upper(method), "request")
+        vhost = c.empty_to_null(pc.fill_null(f["vhost"], ""))
+        vhost_ip, vhost_is_ip = c.canonical_ips(vhost)
+        user = pc.if_else(pc.equal(f["user"], "-"), pa.scalar(None, pa.string()), f["user"])
+        size = c.to_numpy_str_ints(f["size"])
+        size_present = np.asarray(
+            pc.fill_null(pc.match_substring_regex(f["size"], r"^\d+$"), False).to_numpy(
+                zero_copy_only=False
+            ),
+            dtype=bool,
+        )
+        table = c.build_table(
+            RecordKind.ACCESS,
+            int(keep.sum()),
+            source,
+            np.flatnonzero(keep) + chunk.first_line,
+            {
+                "event": method.take(kp),
+                "start": c.ts_array(utc[keep]),
+                "source_tz": zone.take(kp),
+                "public_ip": client.take(kp),
+                "dst_ip": pc.if_else(
+                    pa.array(vhost_is_ip), vhost_ip, pa.scalar(None, pa.string())
+                ).take(kp),
+                "dst_port": pa.array(vport[keep], pa.int32(), mask=~vport_present[keep]),
+                "subscriber": user.take(kp),
+                "bytes": pa.array(size[keep], pa.int64(), mask=~size_present[keep]),
+                "device": vhost.take(kp),
+            },
+        )
+        return ParsedBatch(
+            table=table,
+            lines_read=n,
+            bad_lines=sorted(chunk.bad + bad_lines, key=lambda b: b.line_no),
+            notes=[],
+            skipped_lines=int(blank.sum()),
+        )
+
+
+PARSER = WebAccessParser()
