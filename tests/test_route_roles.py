@@ -20,7 +20,6 @@ PUBLIC = {
     ("POST", "/login"),
     ("POST", "/api/session"),  # password -> token
     ("POST", "/exchange/v1/messages"),  # other nodes: authenticated by their signature
-    ("GET", "/exchange/v1/directory"),  # the node's signed public entry, if offered
     ("GET", "/api/health"),
     ("GET", "/health"),
 }

@@ -1,0 +1,60 @@
+"""network capability: node identity, the signed directory, the signed and encrypted exchange
+between nodes with receipts, and the acknowledgement clocks.
+
+Other capabilities use::
+
+    from trailguard.network import send_message, register_handler, ReceivedMessage
+
+    register_handler("requests.preservation", on_preservation, requires_ack=True)
+    with node.db.session() as session:
+        send_message(session, node, recipient="nl-poc", message_type="requests.preservation",
+                     payload={...}, actor=principal.actor)
+"""
+
+from trailguard.network.clocks import (
+    DeliveryWorker,
+    Escalation,
+    escalate_overdue,
+    start_delivery_worker,
+)
+from trailguard.network.exchange import (
+    DeliveryReport,
+    MessageDetail,
+    MessageView,
+    OutboxMessage,
+    ReceivedMessage,
+    acknowledge,
+    deliver_pending,
+    list_messages,
+    message_detail,
+    register_handler,
+    send_message,
+)
+from trailguard.network.identity import (
+    NodeIdentity,
+    create_identity,
+    load_identity,
+    rotate_keys,
+)
+
+__all__ = [
+    "DeliveryReport",
+    "DeliveryWorker",
+    "Escalation",
+    "MessageDetail",
+    "MessageView",
+    "NodeIdentity",
+    "OutboxMessage",
+    "ReceivedMessage",
+    "acknowledge",
+    "create_identity",
+    "deliver_pending",
+    "escalate_overdue",
+    "list_messages",
+    "load_identity",
+    "message_detail",
+    "register_handler",
+    "rotate_keys",
+    "send_message",
+    "start_delivery_worker",
+]

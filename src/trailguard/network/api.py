@@ -1,0 +1,328 @@
+"""network: JSON API routes (under /api): directory and exchange."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Query
+from pydantic import BaseModel, Field
+
+from trailguard.accounts.domain import Principal, Role
+from trailguard.core.clock import ensure_utc, isoformat_z
+from trailguard.core.errors import ValidationFailed
+from trailguard.network import clocks, directory_service, exchange
+from trailguard.network.directory import (
+    DirectoryEntry,
+    EntryKind,
+    SearchHit,
+    Shift,
+    lookup_prefix,
+    search,
+)
+from trailguard.node import Node
+from trailguard.web.deps import ANY_ROLE, get_node, require_roles
+
+router = APIRouter(tags=["network"])
+
+OPERATIONAL = (Role.DUTY_OFFICER, Role.INVESTIGATOR, Role.CENTRAL_AUTHORITY, Role.PROVIDER_LIAISON)
+
+
+def _at(value: datetime | None, node: Node) -> datetime:
+    if value is None:
+        return node.clock.now()
+    try:
+        return ensure_utc(value)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), ["at"]) from exc
+
+
+def _shift_json(shift: Shift | None) -> dict[str, Any] | None:
+    return shift.to_json() if shift else None
+
+
+def hit_json(hit: SearchHit) -> dict[str, Any]:
+    return {
+        "entry": hit.entry.to_json(),
+        "available": hit.available,
+        "local_time": hit.local_time.isoformat(),
+        "on_duty": _shift_json(hit.on_duty.primary),
+        "backup": _shift_json(hit.on_duty.backup),
+        "contact": _shift_json(hit.on_duty.contact),
+    }
+
+
+@router.get("/directory", summary="Who can help in country X now, in language Y")
+def directory_search(
+    country: str | None = Query(None, description="ISO 3166-1 alpha-2, e.g. NL"),
+    language: str | None = Query(None, description="ISO 639-1, e.g. en"),
+    kind: EntryKind | None = Query(None),
+    at: datetime | None = Query(None, description="ISO 8601 instant with offset; default now"),
+    node: Node = Depends(get_node),
+    _principal: Principal = Depends(require_roles(*ANY_ROLE)),
+) -> dict[str, Any]:
+    instant = _at(at, node)
+    with node.db.session() as session:
+        entries = directory_service.list_entries(session)
+    hits = search(
+        entries,
+        at=instant,
+        country=country.upper() if country else None,
+        language=language.lower() if language else None,
+        kind=kind,
+    )
+    return {"at": isoformat_z(instant), "results": [hit_json(hit) for hit in hits]}
+
+
+@router.get("/directory/entries")
+def directory_entries(
+    node: Node = Depends(get_node),
+    _principal: Principal = Depends(require_roles(*ANY_ROLE)),
+) -> list[dict[str, Any]]:
+    with node.db.session() as session:
+        return [entry.to_json() for entry in directory_service.list_entries(session)]
+
+
+@router.get("/directory/entries/{node_id}")
+def directory_entry(
+    node_id: str,
+    node: Node = Depends(get_node),
+    _principal: Principal = Depends(require_roles(*ANY_ROLE)),
+) -> dict[str, Any]:
+    with node.db.session() as session:
+        return directory_service.get_entry(session, node_id).to_json()
+
+
+@router.put("/directory/entries/{node_id}", summary="Add or replace an entry (admin)")
+def directory_put(
+    node_id: str,
+    body: dict[str, Any] = Body(...),
+    node: Node = Depends(get_node),
+    principal: Principal = Depends(require_roles(Role.ADMIN)),
+) -> dict[str, Any]:
+    entry = DirectoryEntry.from_json({**body, "node_id": node_id})
+    with node.db.session() as session:
+        saved = directory_service.save_entry(
+            session, node, entry, actor=principal.actor, source="manual"
+        )
+    return saved.to_json()
+
+
+@router.delete("/directory/entries/{node_id}", status_code=204)
+def directory_delete(
+    node_id: str,
+    node: Node = Depends(get_node),
+    principal: Principal = Depends(require_roles(Role.ADMIN)),
+) -> None:
+    with node.db.session() as session:
+        directory_service.remove_entry(session, node, node_id, actor=principal.actor)
+
+
+class SelfEntry(BaseModel):
+    kind: EntryKind | None = None
+    roster: list[dict[str, Any]] | None = None
+    phone: str | None = None
+    email: str | None = None
+    prefixes: list[str] | None = None
+
+
+@router.post("/directory/self", summary="Publish this node's own entry (admin)")
+def directory_self(
+    body: SelfEntry,
+    node: Node = Depends(get_node),
+    principal: Principal = Depends(require_roles(Role.ADMIN)),
+) -> dict[str, Any]:
+    roster = None
+    if body.roster is not None:
+        roster = [Shift.from_json(raw, f"shift {i}") for i, raw in enumerate(body.roster)]
+    with node.db.session() as session:
+        entry = directory_service.publish_self(
+            session,
+            node,
+            actor=principal.actor,
+            kind=body.kind,
+            roster=roster,
+            phone=body.phone,
+            email=body.email,
+            prefixes=body.prefixes,
+        )
+    return entry.to_json()
+
+
+@router.get("/directory/lookup", summary="Which provider operates this IP (longest prefix)")
+def directory_lookup(
+    ip: str = Query(..., description="IPv4 or IPv6 address"),
+    node: Node = Depends(get_node),
+    _principal: Principal = Depends(require_roles(*ANY_ROLE)),
+) -> dict[str, Any]:
+    with node.db.session() as session:
+        found = lookup_prefix(directory_service.list_entries(session), ip)
+    if found is None:
+        return {"ip": ip, "match": None}
+    entry, network = found
+    return {"ip": ip, "match": {"prefix": str(network), "entry": entry.to_json()}}
+
+
+@router.get("/directory/export", summary="The directory, signed by this node (admin)")
+def directory_export(
+    node: Node = Depends(get_node),
+    principal: Principal = Depends(require_roles(Role.ADMIN)),
+) -> dict[str, Any]:
+    with node.db.session() as session:
+        return directory_service.export_directory(session, node, actor=principal.actor).to_json()
+
+
+class ImportBody(BaseModel):
+    document: dict[str, Any]
+    publisher_key: str | None = Field(
+        None, description="Base64 Ed25519 key of the publisher, if not already in the directory"
+    )
+
+
+@router.post("/directory/import", summary="Import a signed directory (admin)")
+def directory_import(
+    body: ImportBody,
+    node: Node = Depends(get_node),
+    principal: Principal = Depends(require_roles(Role.ADMIN)),
+) -> dict[str, Any]:
+    with node.db.session() as session:
+        report = directory_service.import_directory(
+            session, node, body.document, actor=principal.actor, publisher_key=body.publisher_key
+        )
+    return {
+        "publisher": report.publisher,
+        "published_at": isoformat_z(report.published_at),
+        "imported": report.imported,
+        "skipped": report.skipped,
+    }
+
+
+# --- exchange ----------------------------------------------------------------------------
+
+
+@router.get("/exchange/inbox")
+def exchange_inbox(
+    pending_only: bool = Query(False, description="only messages awaiting acknowledgement"),
+    limit: int = Query(100, ge=1, le=1000),
+    node: Node = Depends(get_node),
+    _principal: Principal = Depends(require_roles(*OPERATIONAL)),
+) -> list[dict[str, Any]]:
+    with node.db.session() as session:
+        views = exchange.list_messages(
+            session, direction="received", limit=limit, pending_ack_only=pending_only
+        )
+    return [view.to_json() for view in views]
+
+
+@router.get("/exchange/outbox")
+def exchange_outbox(
+    limit: int = Query(100, ge=1, le=1000),
+    node: Node = Depends(get_node),
+    _principal: Principal = Depends(require_roles(*OPERATIONAL)),
+) -> list[dict[str, Any]]:
+    with node.db.session() as session:
+        views = exchange.list_messages(session, direction="sent", limit=limit)
+    return [view.to_json() for view in views]
+
+
+@router.get("/exchange/messages/{message_id}")
+def exchange_message(
+    message_id: str,
+    node: Node = Depends(get_node),
+    _principal: Principal = Depends(require_roles(*OPERATIONAL)),
+) -> dict[str, Any]:
+    with node.db.session() as session:
+        detail = exchange.message_detail(session, message_id)
+    return {
+        "message": detail.message.to_json(),
+        "payload": detail.payload,
+        "envelope": detail.envelope,
+        "receipts": detail.receipts,
+    }
+
+
+class AckBody(BaseModel):
+    note: str | None = Field(None, max_length=500)
+
+
+@router.post("/exchange/inbox/{message_id}/ack", summary="Acknowledge a received message")
+def exchange_ack(
+    message_id: str,
+    body: AckBody | None = None,
+    node: Node = Depends(get_node),
+    principal: Principal = Depends(require_roles(*OPERATIONAL)),
+) -> dict[str, Any]:
+    receipt = exchange.acknowledge(
+        node, message_id, actor=principal.actor, note=body.note if body else None
+    )
+    return receipt.to_json()
+
+
+class SendBody(BaseModel):
+    recipient: str
+    message_type: str = exchange.PING_MESSAGE_TYPE
+    payload: dict[str, Any] = Field(default_factory=dict)
+    correlation_id: str | None = None
+    expires_in_minutes: int | None = Field(None, ge=1, le=7 * 24 * 60)
+
+
+@router.post("/exchange/messages", status_code=202, summary="Send a message (queued)")
+def exchange_send(
+    body: SendBody,
+    node: Node = Depends(get_node),
+    principal: Principal = Depends(require_roles(*OPERATIONAL)),
+) -> dict[str, Any]:
+    if body.message_type != exchange.PING_MESSAGE_TYPE:
+        raise ValidationFailed(
+            f"only {exchange.PING_MESSAGE_TYPE!r} can be sent directly; other types are sent "
+            "by their capability (requests, evidence, ...)"
+        )
+    expires = timedelta(minutes=body.expires_in_minutes) if body.expires_in_minutes else None
+    with node.db.session() as session:
+        queued = exchange.send_message(
+            session,
+            node,
+            recipient=body.recipient,
+            message_type=body.message_type,
+            payload=body.payload,
+            actor=principal.actor,
+            expires_in=expires,
+            correlation_id=body.correlation_id,
+        )
+    return {"message_id": queued.message_id, "state": queued.state, "recipient": queued.recipient}
+
+
+@router.get("/exchange/escalations")
+def exchange_escalations(
+    node: Node = Depends(get_node),
+    _principal: Principal = Depends(require_roles(*OPERATIONAL)),
+) -> list[dict[str, Any]]:
+    with node.db.session() as session:
+        rows = clocks.list_escalations(session)
+    return [
+        {
+            **row.__dict__,
+            "ack_due": isoformat_z(row.ack_due),
+            "escalated_at": isoformat_z(row.escalated_at),
+        }
+        for row in rows
+    ]
+
+
+@router.get("/exchange/notifications")
+def exchange_notifications(
+    node: Node = Depends(get_node),
+    _principal: Principal = Depends(require_roles(*ANY_ROLE)),
+) -> list[dict[str, Any]]:
+    with node.db.session() as session:
+        rows = clocks.recent_notifications(session)
+    return [{**row.__dict__, "created_at": isoformat_z(row.created_at)} for row in rows]
+
+
+@router.get("/exchange/summary")
+def exchange_summary(
+    node: Node = Depends(get_node),
+    _principal: Principal = Depends(require_roles(*ANY_ROLE)),
+) -> dict[str, int]:
+    with node.db.session() as session:
+        return exchange.counts(session)
