@@ -1,0 +1,365 @@
+"""Building blocks shared by every cooperation request: parties and authorities, the typed
+identifiers of the data concerned, confidentiality and handling codes.
+
+Sources:
+- Council of Europe Convention on Cybercrime (ETS 185), full text:
+  https://github.com/statengeneraal/laws-markdown/blob/master/verdrag/convention/on/cybercrime/BWBV0001839/README.md
+- T-CY(2018)11 "Data Preservation Request under Articles 29 and 30" template (fields 1-7):
+  https://rm.coe.int/0900001680a33478
+- RFC 6302 / BCP 162 (log the source port, a UTC timestamp and the transport protocol with the
+  address): https://www.rfc-editor.org/rfc/rfc6302
+- Europol SIENA handling codes H0-H3 (as summarised in the project brief ANCHORS.md) and
+  FIRST Traffic Light Protocol 2.0: https://www.first.org/tlp/
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+
+
+class Model(BaseModel):
+    """Strict about unknown fields so that a typo is named instead of silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RequestKind(StrEnum):
+    PRESERVATION = "preservation"  # Convention Art. 29
+    EXPEDITED_DISCLOSURE = "expedited_disclosure"  # Convention Art. 30
+    EMERGENCY_DISCLOSURE = "emergency_disclosure"  # Second Protocol Arts. 9-10 / Art. 25(3)
+    SUBSCRIBER_INFO = "subscriber_info"  # Second Protocol Arts. 7-8
+    EPOC = "epoc"  # Regulation (EU) 2023/1543 European Production Order Certificate
+    EPOC_PR = "epoc_pr"  # Regulation (EU) 2023/1543 European Preservation Order Certificate
+    MLA = "mla"  # Convention Art. 31
+    ART32_RECORD = "art32_record"  # Convention Art. 32
+
+
+class HandlingCode(StrEnum):
+    """SIENA-like handling codes (Europol): restrictions on use and onward sharing."""
+
+    H0 = "H0"  # for crime-fighting purposes only
+    H1 = "H1"  # not to be used in judicial proceedings without the provider's permission
+    H2 = "H2"  # not to be shared onward without the provider's permission
+    H3 = "H3"  # other restrictions, stated in the conditions
+
+
+class Tlp(StrEnum):
+    """FIRST Traffic Light Protocol 2.0 labels (https://www.first.org/tlp/)."""
+
+    CLEAR = "TLP:CLEAR"
+    GREEN = "TLP:GREEN"
+    AMBER = "TLP:AMBER"
+    AMBER_STRICT = "TLP:AMBER+STRICT"
+    RED = "TLP:RED"
+
+
+class Handling(Model):
+    """How the receiving node may use and share the request (enforced on onward sharing)."""
+
+    code: HandlingCode = HandlingCode.H0
+    tlp: Tlp = Tlp.AMBER
+    onward_sharing_permitted: bool = Field(
+        default=False,
+        description="The sender's permission to forward a TLP:RED or H2 request onward.",
+    )
+    conditions: str = ""
+
+    def onward_sharing_problem(self) -> str | None:
+        """Why forwarding to another organisation is refused, or None when it is allowed."""
+        if self.onward_sharing_permitted:
+            return None
+        if self.tlp is Tlp.RED:
+            return "the request is TLP:RED and the sender did not permit onward sharing"
+        if self.code is HandlingCode.H2:
+            return (
+                "the request carries handling code H2 and the sender did not permit onward sharing"
+            )
+        return None
+
+
+DEFAULT_CONFIDENTIALITY = (
+    "Keep this request and its execution confidential: the customer or subscriber concerned "
+    "must not be told (Convention Arts. 27(8) and 16(3))."
+)
+
+
+class Confidentiality(Model):
+    """Confidentiality instruction (Convention Art. 27(8) for the request, Art. 16(3) for the
+    custodian): by default the customer must not be told."""
+
+    do_not_notify_customer: bool = True
+    instruction: str = DEFAULT_CONFIDENTIALITY
+
+
+class Authority(Model):
+    """An authority with the contact details of T-CY(2018)11 field 5 (office hours, zone)."""
+
+    organisation: ShortText
+    person_in_charge: ShortText
+    address: ShortText
+    phone: ShortText
+    email: ShortText
+    office_hours: ShortText
+    time_zone: ShortText
+    preferred_channel: str = ""
+    fax: str = ""
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name like 'Europe/Amsterdam')"
+            ) from exc
+        return value
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return check_email(value)
+
+
+class Contact(Model):
+    """The contact for additional confirmation (T-CY(2018)11 field 6)."""
+
+    name: ShortText
+    phone: ShortText
+    email: ShortText
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return check_email(value)
+
+
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
+_DOMAIN = re.compile(
+    r"^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+
+def check_email(value: str) -> str:
+    if not _EMAIL.fullmatch(value):
+        raise ValueError(f"{value!r} is not an e-mail address")
+    return value
+
+
+def aware_utc(value: datetime, what: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(
+            f"{what} {value.isoformat()} has no time zone; give an offset such as Z or +01:00"
+        )
+    return value.astimezone(UTC)
+
+
+def zulu(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def offset_text(value: datetime) -> str:
+    offset = value.utcoffset()
+    if offset is None:
+        return ""
+    minutes = int(offset.total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    minutes = abs(minutes)
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+class _Timed(Model):
+    """Mixin logic: instants are stored in UTC and the source's offset is kept beside them."""
+
+    @staticmethod
+    def _source_offset(data: object, field: str) -> object:
+        if isinstance(data, dict) and not data.get("source_offset"):
+            raw = data.get(field)
+            parsed: datetime | None = None
+            if isinstance(raw, datetime):
+                parsed = raw
+            elif isinstance(raw, str):
+                try:
+                    parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+                except ValueError:
+                    parsed = None
+            if parsed is not None and parsed.tzinfo is not None:
+                data = {**data, "source_offset": offset_text(parsed)}
+        return data
+
+
+class IpEndpoint(_Timed):
+    """An address as RFC 6302 asks servers to log it: address, source port, UTC timestamp and
+    transport protocol (destination port when the server listens on several)."""
+
+    type: Literal["ip_endpoint"] = "ip_endpoint"
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address
+    port: int = Field(ge=0, le=65535, description="source port (RFC 6302)")
+    timestamp: datetime
+    protocol: Literal["tcp", "udp", "sctp", "icmp", "quic"]
+    destination_port: int | None = Field(default=None, ge=0, le=65535)
+    source_offset: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keep_offset(cls, data: object) -> object:
+        return cls._source_offset(data, "timestamp")
+
+    @field_validator("timestamp")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return aware_utc(value, "timestamp")
+
+    def describe(self) -> str:
+        dest = (
+            f", destination port {self.destination_port}"
+            if self.destination_port is not None
+            else ""
+        )
+        ip = f"[{self.ip}]" if self.ip.version == 6 else str(self.ip)
+        return (
+            f"{ip}:{self.port}/{self.protocol} at {zulu(self.timestamp)}"
+            f"{f' (source offset {self.source_offset})' if self.source_offset else ''}{dest}"
+        )
+
+
+class TimeRange(_Timed):
+    type: Literal["time_range"] = "time_range"
+    start: datetime
+    end: datetime
+    source_offset: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keep_offset(cls, data: object) -> object:
+        return cls._source_offset(data, "start")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return aware_utc(value, "time range bound")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TimeRange:
+        if self.end <= self.start:
+            raise ValueError(
+                f"time range end {self.end.isoformat()} is not after "
+                f"its start {self.start.isoformat()}"
+            )
+        return self
+
+    def describe(self) -> str:
+        return f"{zulu(self.start)} to {zulu(self.end)}"
+
+
+class Account(Model):
+    type: Literal["account"] = "account"
+    service: ShortText
+    username: ShortText
+
+    def describe(self) -> str:
+        return f"account {self.username} at {self.service}"
+
+
+class EmailAddress(Model):
+    type: Literal["email"] = "email"
+    address: ShortText
+
+    @field_validator("address")
+    @classmethod
+    def _check(cls, value: str) -> str:
+        return check_email(value)
+
+    def describe(self) -> str:
+        return f"e-mail {self.address}"
+
+
+class DomainName(Model):
+    type: Literal["domain"] = "domain"
+    name: ShortText
+
+    @field_validator("name")
+    @classmethod
+    def _check(cls, value: str) -> str:
+        value = value.rstrip(".").lower()
+        if not _DOMAIN.fullmatch(value):
+            raise ValueError(f"{value!r} is not a domain name")
+        return value
+
+    def describe(self) -> str:
+        return f"domain {self.name}"
+
+
+class PhoneNumber(Model):
+    type: Literal["phone"] = "phone"
+    number: ShortText
+
+    @field_validator("number")
+    @classmethod
+    def _check(cls, value: str) -> str:
+        compact = re.sub(r"[\s().-]", "", value)
+        if not _E164.fullmatch(compact):
+            raise ValueError(
+                f"{value!r} is not an international phone number (E.164, e.g. +31201234567)"
+            )
+        return compact
+
+    def describe(self) -> str:
+        return f"phone {self.number}"
+
+
+DataIdentifier = Annotated[
+    IpEndpoint | TimeRange | Account | EmailAddress | DomainName | PhoneNumber,
+    Field(discriminator="type"),
+]
+
+
+class LegalBasisRef(Model):
+    """The legal basis pre-filled from the legal engine (``trailguard.law``), as plain data."""
+
+    instrument: str
+    articles: list[str] = Field(default_factory=list)
+    summary: str = ""
+    citations: list[str] = Field(default_factory=list)
+    verified: bool = False
+
+
+class RequestBase(Model):
+    """What every request carries: identity, parties, authorities (T-CY(2018)11 fields 1-6),
+    confidentiality and handling."""
+
+    kind: RequestKind
+    reference: ShortText = Field(description="Reference / case number (T-CY(2018)11 field 2).")
+    date_issued: date = Field(description="Date of the request (T-CY(2018)11 field 1).")
+    requesting_party: CountryCode
+    requested_party: CountryCode
+    requesting_authority: Authority
+    requested_authority: ShortText
+    confirmation_contact: Contact
+    confidentiality: Confidentiality = Field(default_factory=Confidentiality)
+    handling: Handling = Field(default_factory=Handling)
+    emergency: bool = False
+    legal_basis: LegalBasisRef | None = None
+    notes: str = ""

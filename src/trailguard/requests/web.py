@@ -1,0 +1,312 @@
+"""requests: server-rendered pages. Inbox and outbox sorted by nearest deadline, drafting with
+inline validation (htmx names the missing elements as you type), review and approval, and the
+request page with its clocks, timeline, rendered document and PDF."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from trailguard.accounts.domain import Principal, Role
+from trailguard.core.errors import TrailguardError, ValidationFailed
+from trailguard.node import Node
+from trailguard.requests import service
+from trailguard.requests.documents import document_view, render_pdf
+from trailguard.requests.domain.common import RequestKind
+from trailguard.requests.domain.types import missing_elements
+from trailguard.requests.skeletons import skeleton
+from trailguard.web.dashboard import DashboardItem, register_dashboard_provider
+from trailguard.web.deps import get_node, require_roles
+from trailguard.web.render import render
+
+router = APIRouter(include_in_schema=False)
+
+READERS = (Role.DUTY_OFFICER, Role.INVESTIGATOR, Role.CENTRAL_AUTHORITY, Role.PROVIDER_LIAISON)
+ACTORS = (*READERS, Role.ADMIN)
+
+
+def _clock_rows(views: list[service.RequestView], now: datetime) -> list[dict[str, Any]]:
+    rows = []
+    for view in views:
+        nearest = view.nearest
+        rows.append(
+            {
+                "view": view,
+                "status": nearest.status(now) if nearest else "none",
+                "remaining": _remaining(nearest.due_at, now) if nearest else "",
+            }
+        )
+    return rows
+
+
+def _remaining(due: datetime, now: datetime) -> str:
+    seconds = int((due - now).total_seconds())
+    sign = "overdue by " if seconds < 0 else "in "
+    seconds = abs(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{sign}{days} d {hours} h"
+    if hours:
+        return f"{sign}{hours} h {minutes} min"
+    return f"{sign}{minutes} min"
+
+
+@router.get("/requests", response_class=HTMLResponse)
+def requests_page(
+    request: Request, _principal: Principal = Depends(require_roles(*READERS))
+) -> HTMLResponse:
+    node = get_node(request)
+    now = node.clock.now()
+    return render(
+        request,
+        "requests/list.html",
+        {
+            "inbox": _clock_rows(service.list_requests(node, direction="inbound"), now),
+            "outbox": _clock_rows(service.list_requests(node, direction="outbound"), now),
+            "reminders": service.open_reminders(node, limit=20),
+            "now": now,
+            "kinds": [k.value for k in RequestKind],
+        },
+    )
+
+
+def _draft_context(
+    kind: str, body_text: str, recipient: str, problems: list[str], error: str | None = None
+) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "kinds": [k.value for k in RequestKind],
+        "body_text": body_text,
+        "recipient": recipient,
+        "problems": problems,
+        "error": error,
+    }
+
+
+@router.get("/requests/new", response_class=HTMLResponse)
+def new_page(
+    request: Request,
+    kind: str = "preservation",
+    _principal: Principal = Depends(require_roles(*service.DRAFTERS)),
+) -> HTMLResponse:
+    node = get_node(request)
+    try:
+        body = skeleton(RequestKind(kind), node)
+    except ValueError:
+        body = skeleton(RequestKind.PRESERVATION, node)
+        kind = RequestKind.PRESERVATION.value
+    text = json.dumps(body, indent=2, ensure_ascii=False)
+    return render(
+        request, "requests/new.html", _draft_context(kind, text, "", missing_elements(body))
+    )
+
+
+def _parse_body(text: str) -> tuple[dict[str, Any] | None, list[str]]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, [f"the body is not valid JSON: {exc.msg} at line {exc.lineno}"]
+    if not isinstance(data, dict):
+        return None, ["the body must be a JSON object"]
+    return data, []
+
+
+@router.post("/requests/new/check", response_class=HTMLResponse)
+def check_draft(
+    request: Request,
+    body: str = Form(""),
+    _principal: Principal = Depends(require_roles(*service.DRAFTERS)),
+) -> HTMLResponse:
+    """The htmx fragment: every missing or bad element, named."""
+    data, problems = _parse_body(body)
+    if data is not None:
+        problems = missing_elements(data)
+    return render(request, "requests/_problems.html", {"problems": problems})
+
+
+@router.post("/requests/new", response_class=HTMLResponse)
+def create_draft(
+    request: Request,
+    kind: str = Form("preservation"),
+    body: str = Form(""),
+    recipient: str = Form(""),
+    retention: str = Form(""),
+    principal: Principal = Depends(require_roles(*service.DRAFTERS)),
+) -> Response:
+    node = get_node(request)
+    data, problems = _parse_body(body)
+    retention_days: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in retention.split(","))):
+        name, _, days = part.partition("=")
+        if not days.strip().isdigit():
+            problems.append(f"retention {part!r} must look like flow=30")
+        else:
+            retention_days[name.strip()] = int(days)
+    if data is not None and not problems:
+        try:
+            view = service.draft_request(
+                node,
+                principal,
+                data,
+                recipient=recipient.strip() or None,
+                retention_days=retention_days,
+            )
+        except ValidationFailed as exc:
+            problems = exc.problems or [str(exc)]
+        except TrailguardError as exc:
+            problems = [str(exc)]
+        else:
+            return RedirectResponse(f"/requests/{view.id}", status_code=303)
+    return render(
+        request,
+        "requests/new.html",
+        _draft_context(kind, body, recipient, problems),
+        status_code=422,
+    )
+
+
+@router.get("/requests/{request_id}", response_class=HTMLResponse)
+def request_page(
+    request: Request,
+    request_id: str,
+    error: str | None = None,
+    _principal: Principal = Depends(require_roles(*READERS)),
+) -> HTMLResponse:
+    return _request_page(request, get_node(request), request_id, error)
+
+
+def _request_page(
+    request: Request, node: Node, request_id: str, error: str | None, status_code: int = 200
+) -> HTMLResponse:
+    view, footer = service.document_of(node, request_id)
+    now = node.clock.now()
+    return render(
+        request,
+        "requests/view.html",
+        {
+            "r": view,
+            "doc": document_view(view.request, footer=footer),
+            "now": now,
+            "clocks": [
+                {"d": d, "status": d.status(now), "remaining": _remaining(d.due_at, now)}
+                for d in view.deadlines
+            ],
+            "error": error,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/requests/{request_id}/document.pdf")
+def pdf(
+    request: Request, request_id: str, _principal: Principal = Depends(require_roles(*READERS))
+) -> Response:
+    view, footer = service.document_of(get_node(request), request_id)
+    name = "".join(c if c.isalnum() or c in "-_" else "_" for c in view.reference)
+    return Response(
+        render_pdf(view.request, footer=footer),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'},
+    )
+
+
+def _int(value: str, name: str) -> int:
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ValidationFailed(f"{name} must be a whole number, not {value!r}", [name]) from exc
+
+
+@router.post("/requests/{request_id}/action", response_class=HTMLResponse)
+def act(
+    request: Request,
+    request_id: str,
+    action: str = Form(...),
+    recipient: str = Form(""),
+    reason: str = Form(""),
+    ground: str = Form(""),
+    days: str = Form(""),
+    hold_id: str = Form(""),
+    digest: str = Form(""),
+    partial: str = Form(""),
+    principal: Principal = Depends(require_roles(*ACTORS)),
+) -> Response:
+    """One form endpoint for every button on the request page; the service checks roles."""
+    node = get_node(request)
+    target = request_id
+    try:
+        if action == "approve":
+            service.approve_request(node, principal, request_id)
+        elif action == "override":
+            service.override_legal_basis(node, principal, request_id, reason)
+        elif action == "send":
+            service.send_request(node, principal, request_id, recipient=recipient.strip() or None)
+        elif action == "acknowledge":
+            service.acknowledge_request(node, principal, request_id)
+        elif action == "forward":
+            target = service.forward_request(
+                node, principal, request_id, recipient=recipient.strip()
+            ).id
+        elif action == "execute":
+            service.start_execution(node, principal, request_id)
+        elif action == "preserve":
+            service.record_preservation(
+                node,
+                principal,
+                request_id,
+                preserved=reason,
+                hold_id=hold_id.strip() or None,
+                digest=digest.strip() or None,
+                partial=bool(partial),
+            )
+        elif action == "refuse":
+            service.refuse_request(node, principal, request_id, ground=ground, reasons=reason)
+        elif action == "warn":
+            service.warn_cannot_ensure_availability(node, principal, request_id, reasons=reason)
+        elif action == "proceed":
+            service.proceed_despite_warning(node, principal, request_id)
+        elif action == "disclose":
+            service.record_disclosure(node, principal, request_id, summary=reason)
+        elif action == "extend":
+            service.extend_preservation(node, principal, request_id, days=_int(days, "days"))
+        elif action == "mla":
+            service.mark_superseded_by_mla(node, principal, request_id)
+        elif action == "expire":
+            service.expire_request(node, principal, request_id)
+        elif action == "close":
+            service.close_request(node, principal, request_id, reason=reason)
+        else:
+            raise ValidationFailed(f"unknown action {action!r}", ["action"])
+    except TrailguardError as exc:
+        return _request_page(request, node, request_id, str(exc), status_code=422)
+    return RedirectResponse(f"/requests/{target}", status_code=303)
+
+
+def _dashboard(node: Node, principal: Principal, now: datetime) -> list[DashboardItem]:
+    if not principal.has_any(*READERS):
+        return []
+    items = []
+    for view in service.list_requests(node, include_closed=False, limit=200):
+        nearest = view.nearest
+        items.append(
+            DashboardItem(
+                kind="request",
+                title=f"{view.kind.value.replace('_', ' ')} {view.reference} "
+                f"({view.requesting_party} → {view.requested_party})",
+                url=f"/requests/{view.id}",
+                state=view.state.value,
+                deadline=nearest.due_at if nearest else None,
+                deadline_label=nearest.label if nearest else "",
+                counterpart=view.counterpart_node or "",
+            )
+        )
+    return items
+
+
+register_dashboard_provider(_dashboard)

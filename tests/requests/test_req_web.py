@@ -1,0 +1,150 @@
+"""The JSON API (under /api/requests, in the OpenAPI document) and the pages, on one node."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pypdf import PdfReader
+from req_payloads import payload
+
+from helpers import browser_login, client_for, make_node
+from trailguard.accounts.domain import Role
+
+
+@pytest.fixture
+def node(tmp_path: Path, database_url: str) -> Any:
+    from conftest import START
+    from trailguard.core.clock import FixedClock
+
+    node = make_node(
+        tmp_path,
+        database_url,
+        node_id="us-poc",
+        country="US",
+        timezone="America/New_York",
+        clock=FixedClock(START),
+    )
+    try:
+        yield node
+    finally:
+        node.close()
+
+
+def test_api_draft_approve_and_documents(node: Any) -> None:
+    drafter = client_for(node, [Role.INVESTIGATOR])
+    approver = client_for(node, [Role.DUTY_OFFICER])
+    liaison = client_for(node, [Role.PROVIDER_LIAISON])
+
+    bad = payload("preservation")
+    del bad["custodian"], bad["necessity"]
+    answer = drafter.post("/api/requests", json={"body": bad})
+    assert answer.status_code == 422
+    problems = answer.json()["problems"]
+    assert any("custodian" in p and "29(2)(d)" in p for p in problems)
+    assert any("necessity" in p and "29(2)(e)" in p for p in problems)
+
+    checked = drafter.post("/api/requests/validate", json=bad).json()
+    assert checked["valid"] is False and len(checked["problems"]) == 2
+
+    assert liaison.post("/api/requests", json={"body": payload("preservation")}).status_code == 403
+    created = drafter.post(
+        "/api/requests",
+        json={
+            "body": payload("preservation"),
+            "recipient": "nl-poc",
+            "retention_days": {"flow": 30},
+        },
+    )
+    assert created.status_code == 201, created.text
+    request_id = created.json()["id"]
+    assert created.json()["legal_basis"]["instrument"]
+    assert created.json()["nearest_deadline"]["kind"] == "retention_deletion"
+
+    assert drafter.post(f"/api/requests/{request_id}/approve").status_code == 403
+    approved = approver.post(f"/api/requests/{request_id}/approve")
+    assert approved.status_code == 200 and approved.json()["state"] == "approved"
+    # the recipient is not in this node's directory: refused before anything is sent
+    sent = approver.post(f"/api/requests/{request_id}/send", json={})
+    assert sent.status_code == 404 and "nl-poc" in sent.json()["detail"]
+    bad_transition = approver.post(f"/api/requests/{request_id}/approve")
+    assert bad_transition.status_code == 422 and "'approved'" in bad_transition.json()["detail"]
+
+    listing = approver.get("/api/requests", params={"direction": "outbound"}).json()
+    assert [r["id"] for r in listing] == [request_id]
+    pdf = approver.get(f"/api/requests/{request_id}/document.pdf")
+    assert pdf.headers["content-type"] == "application/pdf"
+    text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)
+    assert "US-2026-0042" in text and request_id in re.sub(r"\s+", "", text)
+    html = approver.get(f"/api/requests/{request_id}/document.html")
+    assert html.status_code == 200 and "Polderhost" in html.text
+
+    missing = approver.get("/api/requests/00000000-0000-4000-8000-000000000009")
+    assert missing.status_code == 404
+
+
+def test_openapi_lists_the_requests_api(node: Any) -> None:
+    client = client_for(node, [Role.DUTY_OFFICER])
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in (
+        "/api/requests",
+        "/api/requests/{request_id}",
+        "/api/requests/{request_id}/send",
+        "/api/requests/{request_id}/preserve",
+        "/api/requests/{request_id}/refuse",
+        "/api/requests/{request_id}/document.pdf",
+    ):
+        assert path in paths, path
+
+
+def test_pages_draft_with_inline_validation(node: Any) -> None:
+    browser = browser_login(node, [Role.INVESTIGATOR])
+    page = browser.get("/requests/new?kind=preservation")
+    assert page.status_code == 200
+    assert 'hx-post="/requests/new/check"' in page.text
+    assert "seeking_authority" in page.text  # the blank draft names what is missing
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+
+    bad = payload("preservation")
+    del bad["seeking_authority"]
+    fragment = browser.post(
+        "/requests/new/check", data={"body": json.dumps(bad), "csrf_token": token}
+    )
+    assert fragment.status_code == 200
+    assert "seeking_authority" in fragment.text and "29(2)(a)" in fragment.text
+    broken = browser.post("/requests/new/check", data={"body": "{not json", "csrf_token": token})
+    assert "not valid JSON" in broken.text
+
+    refused = browser.post(
+        "/requests/new", data={"body": json.dumps(bad), "kind": "preservation", "csrf_token": token}
+    )
+    assert refused.status_code == 422 and "29(2)(a)" in refused.text
+    made = browser.post(
+        "/requests/new",
+        data={
+            "body": json.dumps(payload("preservation")),
+            "kind": "preservation",
+            "recipient": "nl-poc",
+            "retention": "flow=30",
+            "csrf_token": token,
+        },
+        follow_redirects=False,
+    )
+    assert made.status_code == 303
+    view = browser.get(made.headers["location"])
+    assert view.status_code == 200
+    assert "Clocks" in view.text and "flow records deleted by retention" in view.text
+    assert "Timeline" in view.text and "draft" in view.text
+    listing = browser.get("/requests")
+    assert "US-2026-0042" in listing.text and "Outbox" in listing.text
+
+    # the drafter cannot approve (role and four eyes): the page says why
+    request_url = made.headers["location"]
+    denied = browser.post(f"{request_url}/action", data={"action": "approve", "csrf_token": token})
+    assert denied.status_code == 422 and "needs one of the roles" in denied.text
+    pdf = browser.get(f"{request_url}/document.pdf")
+    assert pdf.content.startswith(b"%PDF")
