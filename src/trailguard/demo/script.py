@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import time, timedelta
 from typing import Any
 
 from rich.console import Console
@@ -68,6 +68,54 @@ class Step:
     title: str
     actor: str  # the node whose local time is shown
     run: Callable[[DemoContext], Iterator[str]]
+
+
+def _maybe(client: Any, path: str) -> Any:
+    """GET that answers None while the thing is not there yet (404)."""
+    answer = client.get(path)
+    if answer.status_code == 404:
+        return None
+    return _json(answer, path)
+
+
+US_AUTHORITY = {
+    "organisation": "United States 24/7 point of contact (synthetic)",
+    "person_in_charge": "Dan Cole",
+    "address": "1 Example Plaza, Washington DC",
+    "phone": "+12025550100",
+    "email": "duty@us-poc.example",
+    "office_hours": "24/7",
+    "time_zone": "America/New_York",
+    "preferred_channel": "trailguard",
+}
+
+
+def _preservation_body(
+    *, reference: str, requested: str, requested_authority: str, endpoint: dict[str, Any],
+    custodian: str, relationship: str, necessity: str, data_kinds: list[str],
+) -> dict[str, Any]:
+    return {
+        "kind": "preservation",
+        "reference": reference,
+        "date_issued": "2026-11-20",
+        "requesting_party": "US",
+        "requested_party": requested,
+        "requesting_authority": US_AUTHORITY,
+        "requested_authority": requested_authority,
+        "confirmation_contact": {"name": "Iris Reed", "phone": "+12025550101",
+                                 "email": "iris.reed@us-poc.example"},
+        "seeking_authority": "US Department of Justice (synthetic)",
+        "offence": "Illegal access to a bank's web server (18 U.S.C. 1030)",
+        "offence_articles": [2],
+        "summary_of_facts": "On 2026-11-20 at 03:14:07 New York time an unknown person logged "
+                            "in to the administration interface of a bank's web server.",
+        "data_to_preserve": [endpoint],
+        "relationship_to_offence": relationship,
+        "custodian": custodian,
+        "necessity": necessity,
+        "mla_intended": True,
+        "data_kinds": data_kinds,
+    }
 
 
 def expect(condition: object, message: str) -> None:
@@ -164,10 +212,192 @@ def signed_ping(ctx: DemoContext) -> Iterator[str]:
     ctx.pages.append(("NL exchange inbox", f"{nl.url}/exchange"))
 
 
+# --- the law, the logs and the first preservation -------------------------------------------
+
+
+def ask_the_law(ctx: DemoContext) -> Iterator[str]:
+    client = ctx.cluster[US].as_user("dan.cole")
+    check = _json(client.get("/api/law/check", params={
+        "from": "US", "to": "NL", "conduct": "illegal_access", "measure": "preservation",
+        "as_of": "2026-11-20"}), "law check")
+    expect(check["dual_criminality"]["required"] is False,
+           f"preservation should need no dual criminality: {check['dual_criminality']}")
+    yield f"dual criminality for preservation US -> NL: not required ({check['dual_criminality']['reason'][:110]})"
+    yield "cited: " + "; ".join(check["citations"][:3])
+    channels = _json(client.get("/api/law/channels", params={
+        "from": "US", "to": "NL", "data": "traffic", "as_of": "2026-11-20"}), "law channels")
+    expect(channels["channels"] and channels["channels"][0]["id"] == "preservation_24_7",
+           f"the 24/7 preservation channel should come first: {channels['channels'][:1]}")
+    fastest = channels["channels"][0]
+    yield f"fastest lawful channel: {fastest['name']} ({fastest['legal_basis']})"
+    ctx.pages.append(("US legal engine", f"{ctx.cluster[US].url}/law"))
+
+
+def providers_ingest(ctx: DemoContext) -> Iterator[str]:
+    from trailguard.demo import data
+    from trailguard.traffic.model import ParseOptions
+    from trailguard.traffic.service import ingest_files
+
+    folder = ctx.cluster.root / "provider-logs"
+    folder.mkdir(exist_ok=True)
+    jobs = [
+        (POLDERHOST, data.polderhost_conn_log(folder), "zeek-conn", ParseOptions()),
+        (RIO, data.riolitoral_pba_log(folder), "juniper-pba",
+         ParseOptions(tz="America/Sao_Paulo", year=2026)),
+        (RIO, data.riolitoral_radius_detail(folder), "freeradius-detail", ParseOptions()),
+    ]
+    for node_id, path, fmt, options in jobs:
+        demo_node = ctx.cluster[node_id]
+        [report] = ingest_files(demo_node.node, [path], provider=node_id, actor="system:ingest",
+                                format_name=fmt, options=options)
+        expect(not report.refused and report.records_stored > 0,
+               f"{node_id} could not ingest {path.name}: {report}")
+        expect(report.bad_line_count == 0, f"{path.name} had bad lines: {report}")
+        yield (f"{demo_node.spec.name} ingests {path.name} ({fmt}): {report.lines_read} lines, "
+               f"{report.records_stored} records stored")
+
+
+def read_the_victims_log(ctx: DemoContext) -> Iterator[str]:
+    from trailguard.demo import data
+    from trailguard.traffic.model import ParseOptions
+    from trailguard.traffic.parsers import get_parser
+
+    folder = ctx.cluster.root / "victim-logs"
+    folder.mkdir(exist_ok=True)
+    path = data.bank_proxy_log(folder)
+    rows = []
+    for batch in get_parser("csv").parse(path, ParseOptions(column_map=data.BANK_COLUMN_MAP)):
+        rows.extend(batch.table.to_pylist())
+    login = [r for r in rows if r["subscriber"] == "admin"]
+    expect(len(login) == 1, "the administrator login is not in the bank's log")
+    row = login[0]
+    expect(row["public_ip"] == data.VPS_IP and row["public_port"] == data.VPS_PORT
+           and row["start"] == data.LOGIN_AT, f"the login record was misread: {row}")
+    ctx.facts["observation"] = row
+    yield (f"the bank's proxy log (line {row['source_line']}): admin login from "
+           f"{row['public_ip']} port {row['public_port']} at {row['start'].isoformat()} "
+           f"(written as offset {row['source_tz']} in New York)")
+
+
+def preservation_to_nl(ctx: DemoContext) -> Iterator[str]:
+    from trailguard.demo import data
+
+    us = ctx.cluster[US]
+    body = _preservation_body(
+        reference="US-2026-NJ-001", requested="NL",
+        requested_authority="Netherlands 24/7 point of contact",
+        endpoint={"type": "ip_endpoint", "ip": data.VPS_IP, "port": data.VPS_PORT,
+                  "timestamp": "2026-11-20T03:14:07.250-05:00", "protocol": "tcp",
+                  "destination_port": data.BANK_PORT},
+        custodian="Polderhost B.V. (VPS hosting, 198.51.100.0/24)",
+        relationship="The administrator login to the bank came from this address and port.",
+        necessity="Polderhost keeps flow records for 30 days; they are deleted on 2026-12-20.",
+        data_kinds=["flow"],
+    )
+    draft = _json(us.as_user("iris.reed").post("/api/requests", json={
+        "body": body, "recipient": NL, "retention_days": {"flow": 30},
+        "observed_at": data.LOGIN_AT.isoformat()}), "draft preservation")
+    request_id = draft["id"]
+    ctx.facts["nl_request"] = request_id
+    yield f"Iris Reed (investigator) drafts {body['reference']}: legal basis " \
+          f"{(draft.get('legal_basis') or {}).get('summary', '?')[:90]}"
+    for deadline in draft.get("deadlines", [])[:3]:
+        yield f"  clock: {deadline['label']} -> {deadline['due_at']}"
+    _json(us.as_user("dan.cole").post(f"/api/requests/{request_id}/approve"), "approve")
+    sent = _json(us.as_user("dan.cole").post(f"/api/requests/{request_id}/send", json={}),
+                 "send")
+    expect(sent["state"] == "sent", f"state after sending is {sent['state']}")
+    yield "Dan Cole (duty officer) approves (four eyes) and sends it to the NL point of contact"
+    nl = ctx.cluster[NL]
+    got = wait_for(lambda: _maybe(nl.as_user("noor.visser"), f"/api/requests/{request_id}"),
+                   what="the request at NL")
+    yield f"NL holds request {got['reference']} in state '{got['state']}'"
+    ctx.pages.append(("US request page", f"{us.url}/requests/{request_id}"))
+
+
+def nl_acknowledges_and_forwards(ctx: DemoContext) -> Iterator[str]:
+    nl = ctx.cluster[NL]
+    request_id = ctx.facts["nl_request"]
+    noor = nl.as_user("noor.visser")
+    acked = _json(noor.post(f"/api/requests/{request_id}/acknowledge"), "acknowledge")
+    expect(acked["state"] == "acknowledged", f"NL state {acked['state']}")
+    yield "Noor Visser acknowledges within the 30-minute clock; US gets the signed receipt"
+    copy = _json(noor.post(f"/api/requests/{request_id}/forward",
+                           json={"recipient": POLDERHOST}), "forward")
+    ctx.facts["polderhost_request"] = copy["id"]
+    ph = ctx.cluster[POLDERHOST]
+    wait_for(lambda: _maybe(ph.as_user("pim.dekker"), f"/api/requests/{copy['id']}"),
+             what="the forwarded request at Polderhost")
+    yield f"forwarded to Polderhost B.V. as {copy['id'][:8]} (a copy linked to the original)"
+
+    def us_sees_ack() -> bool:
+        view = _json(ctx.cluster[US].as_user("dan.cole").get(f"/api/requests/{request_id}"),
+                     "US view")
+        return view["state"] in ("acknowledged", "in_execution", "preserved")
+
+    wait_for(us_sees_ack, what="US to see NL's acknowledgement")
+
+
+def polderhost_preserves(ctx: DemoContext) -> Iterator[str]:
+    from trailguard.demo import data
+
+    ph = ctx.cluster[POLDERHOST]
+    pim = ph.as_user("pim.dekker")
+    request_id = ctx.facts["polderhost_request"]
+    _json(pim.post(f"/api/requests/{request_id}/acknowledge"), "provider acknowledge")
+    _json(pim.post(f"/api/requests/{request_id}/execute"), "provider execute")
+    start = (data.LOGIN_AT - timedelta(minutes=15)).isoformat()
+    end = (data.LOGIN_AT + timedelta(minutes=15)).isoformat()
+    flows = _json(pim.get("/api/traffic/flows", params={"ip": data.VPS_IP, "start": start,
+                                                         "end": end}), "flows")
+    records = flows.get("records", flows.get("flows", []))
+    expect(records, "no flow records for the VPS in the window")
+    to_bank = [r for r in records
+               if r.get("public_ip") == data.VPS_IP and r.get("public_port") == data.VPS_PORT]
+    inbound = [r for r in records if r.get("public_ip") == data.ATTACKER_PUBLIC_IP]
+    expect(to_bank, f"the VPS's connection to the bank is not among {len(records)} flows")
+    expect(inbound, "the SSH session into the VPS is not among the flows")
+    ctx.facts["ssh_flow"] = inbound[0]
+    yield (f"Pim Dekker looks up {data.VPS_IP} from {start[11:19]}Z to {end[11:19]}Z: "
+           f"{len(records)} flow records, including the connection to the bank and an SSH "
+           f"session from {data.ATTACKER_PUBLIC_IP}:{data.ATTACKER_PUBLIC_PORT}")
+    hold = _json(pim.post("/api/traffic/holds", json={
+        "reference": "US-2026-NJ-001", "ip": data.VPS_IP, "start": start, "end": end}),
+        "place hold")
+    expect(hold["records"] >= 2, f"the hold covers {hold['records']} records")
+    ctx.facts["polderhost_hold"] = hold
+    yield f"hold {hold['hold_id']} seals {hold['records']} records, SHA-256 {hold['sha256'][:16]}..."
+    preserved = _json(pim.post(f"/api/requests/{request_id}/preserve", json={
+        "preserved": f"{hold['records']} flow records of {data.VPS_IP}, {start} to {end}",
+        "hold_id": hold["hold_id"], "digest": hold["sha256"]}), "preserve")
+    expect(preserved["state"] == "preserved", f"Polderhost state {preserved['state']}")
+    us = ctx.cluster[US]
+
+    def us_sees_preserved() -> dict[str, Any] | None:
+        view = _json(us.as_user("dan.cole").get(f"/api/requests/{ctx.facts['nl_request']}"),
+                     "US view")
+        return view if view["state"] == "preserved" else None
+
+    view = wait_for(us_sees_preserved, what="US to see the preservation")
+    expect(view.get("hold_digest") == hold["sha256"],
+           f"US holds digest {view.get('hold_digest')}, expected {hold['sha256']}")
+    yield (f"the preservation travels back Polderhost -> NL -> US with the digest; US's clock: "
+           f"preserved until {view.get('expires_at')}")
+    ctx.pages.append(("Polderhost traffic and holds", f"{ph.url}/traffic"))
+
+
 STEPS: list[Step] = [
     Step("Five nodes start on loopback and exchange their signed directories", US, start_network),
     Step("The US duty officer asks the directory who can help", US, who_can_help),
     Step("A signed, encrypted message with receipts and an acknowledgement clock", US, signed_ping),
+    Step("The US duty officer asks the legal engine", US, ask_the_law),
+    Step("The providers' logs flow into their traffic stores", POLDERHOST, providers_ingest),
+    Step("The victim's log gives the first observation", US, read_the_victims_log),
+    Step("US drafts, approves and sends a preservation request (Art. 29) to NL", US,
+         preservation_to_nl),
+    Step("NL acknowledges and forwards it to Polderhost", NL, nl_acknowledges_and_forwards),
+    Step("Polderhost looks up its flow records and preserves them under a hold", POLDERHOST,
+         polderhost_preserves),
 ]
 
 
