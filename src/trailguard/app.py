@@ -41,6 +41,7 @@ def create_app(node: Node) -> FastAPI:
     from trailguard.requests import web as requests_web
     from trailguard.traffic import api as traffic_api
     from trailguard.traffic import web as traffic_web
+    from trailguard.traffic.watch import web as watch_web
     from trailguard.web import pages
 
     app = FastAPI(
@@ -57,7 +58,7 @@ def create_app(node: Node) -> FastAPI:
     for module in (network_api, requests_api, law_api, traffic_api, audit_api):
         mounted.append(("/api", module.router))
     mounted.append(("/api", accounts_web.api_router))
-    for module in (pages, accounts_web, network_web, requests_web, law_web, traffic_web):
+    for module in (pages, accounts_web, network_web, requests_web, law_web, traffic_web, watch_web):
         mounted.append(("", module.router))
     for prefix, router in mounted:
         app.include_router(router, prefix=prefix)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from trailguard.audit.chain import (
@@ -35,6 +35,13 @@ def record(
     if not actor or not action or not subject:
         raise ValueError("audit entries need an actor, an action and a subject")
     at = ensure_utc(at)
+    # Take the chain's write lock before reading its head: a no-op UPDATE makes SQLite start
+    # the write transaction now (its driver would otherwise read the head outside any
+    # transaction) and locks the row on PostgreSQL; two writers can then never both append
+    # after the same head.
+    session.execute(
+        update(AuditHeadRow).where(AuditHeadRow.id == 1).values(seq=AuditHeadRow.seq)
+    )
     head = session.execute(
         select(AuditHeadRow).where(AuditHeadRow.id == 1).with_for_update()
     ).scalar_one()

@@ -72,15 +72,7 @@ def load_all_models() -> None:
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
-        # The driver's own transaction handling starts a transaction only at the first write,
-        # so a read-then-write (the audit chain's head, a request's state) could act on a value
-        # another writer has just changed. Every transaction therefore begins IMMEDIATE: it
-        # takes SQLite's single write lock up front, and writers queue (busy_timeout) instead.
-        engine = create_engine(
-            url,
-            connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None},
-            **kwargs,
-        )
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -90,10 +82,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
-
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     if url.startswith("postgresql://"):

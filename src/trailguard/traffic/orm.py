@@ -1,0 +1,9 @@
+"""Node-database tables of the traffic capability (the traffic records themselves live in the
+Parquet store, not here): the live watch's orders, hits and authorised requesters."""
+
+from trailguard.traffic.watch.orm import (  # noqa: F401
+    WatchHitRow,
+    WatchOrderRow,
+    WatchReceivedRow,
+    WatchRequesterRow,
+)

@@ -1,0 +1,541 @@
+"""The live watch at a provider node: the orders in force, the matching of arriving traffic
+data, and the reporting of every hit (stored, audited, sent to the requester) within a second.
+
+Threads: the listeners (``listeners.py``) receive and frame input and hand batches of lines or
+decoded flow records to a processing thread; matches become ``PendingHit`` s on a queue that a
+reporter thread drains every ``report_interval`` seconds into one database transaction (hits,
+one audit entry each, one exchange message per order) followed by a delivery round. A thread
+refreshes the orders every second and closes expired ones. Nothing is dropped silently: every
+refused input (oversize, over the rate limit, malformed, undecodable, queue full) is counted in
+``WatchStats``, listed in its recent problems, and summarised in the audit log every minute.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import tempfile
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from trailguard.audit.service import record
+from trailguard.node import Node
+from trailguard.traffic.model import FormatError, ParseOptions, Parser
+from trailguard.traffic.watch import service
+from trailguard.traffic.watch.matcher import CompiledOrders
+from trailguard.traffic.watch.service import PendingHit
+
+log = logging.getLogger(__name__)
+
+# pyarrow's conversion of Python values tries ``import dateutil.relativedelta`` on every call
+# when python-dateutil is absent (a failed import is not cached, and it costs a walk over
+# sys.path each time: about 40% of the time of parsing a small batch). Cache the absence.
+try:
+    import dateutil.relativedelta  # noqa: F401
+except ImportError:
+    import sys as _sys
+
+    _sys.modules.setdefault("dateutil.relativedelta", None)  # type: ignore[arg-type]
+
+DROP_COUNTERS = (
+    "oversize", "rate_limited", "bad_encoding", "framing_errors", "queue_overflow",
+    "unparsed_candidates", "ipfix_malformed", "ipfix_truncated", "ipfix_unknown_template",
+    "kernel_drops",
+)  # fmt: skip
+
+
+@dataclass
+class WatchSettings:
+    host: str = "127.0.0.1"
+    syslog_udp_port: int | None = 5514  # None: not listening
+    syslog_tcp_port: int | None = 5514
+    ipfix_port: int | None = 4739
+    max_datagram: int = 8192  # RFC 5426 section 3.2: receivers SHOULD take 2048, MAY 8192
+    max_tcp_frame: int = 65536
+    rate_limit: float = 250_000.0  # syslog lines per second per peer (token bucket)
+    rate_burst: float = 500_000.0
+    parser: Parser | None = None  # the format of the syslog lines; None: detected per batch
+    tz: str | None = None  # zone of syslog stamps without one (default: the node's zone)
+    batch_lines: int = 4096
+    batch_seconds: float = 0.02
+    report_interval: float = 0.05
+    orders_interval: float = 1.0
+    deliver: bool = True  # run a delivery round right after each report
+    transport: Any = None  # trailguard.network.transport.Transport for deliveries
+    line_queue: int = 2000  # batches waiting for the processing thread
+
+
+@dataclass
+class WatchStats:
+    """Counters since start (thread-safe enough: each counter has one writer thread)."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    problems: deque[tuple[float, str, str]] = field(default_factory=lambda: deque(maxlen=500))
+    latency_reported: deque[float] = field(default_factory=lambda: deque(maxlen=200_000))
+    latency_delivered: deque[float] = field(default_factory=lambda: deque(maxlen=200_000))
+    latency_matched: deque[float] = field(default_factory=lambda: deque(maxlen=200_000))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, name: str, n: int = 1) -> None:
+        if n:
+            with self._lock:
+                self.counts[name] += n
+
+    def problem(self, source: str, text: str) -> None:
+        self.problems.append((time.time(), source, text[:300]))
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.counts)
+
+
+class WatchRuntime:
+    def __init__(self, node: Node, settings: WatchSettings | None = None) -> None:
+        self.node = node
+        self.settings = settings or WatchSettings()
+        self.stats = WatchStats()
+        self.compiled = CompiledOrders.build([])
+        self._version = -1
+        self._last_refresh = 0.0
+        self._stop = threading.Event()
+        self.hits: queue.Queue[PendingHit] = queue.Queue()
+        self.batches: queue.Queue[tuple[bytes, list[tuple[int, str]], float]] = queue.Queue(
+            maxsize=self.settings.line_queue
+        )
+        self._threads: list[threading.Thread] = []
+        self.listeners: list[Any] = []
+        self._audited: dict[str, int] = {}
+        self._tz = self.settings.tz or node.config.timezone
+        self._retry: list[PendingHit] = []
+        self._awaiting: dict[str, list[float]] = {}  # message id -> arrival perf of its hits
+        self._awaiting_lock = threading.Lock()
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> WatchRuntime:
+        from trailguard.traffic.watch.listeners import start_listeners
+
+        self.refresh_orders(force=True)
+        loops = [("orders", self._orders_loop), ("lines", self._lines_loop),
+                 ("report", self._report_loop)]  # fmt: skip
+        for name, target in loops:
+            t = threading.Thread(target=target, name=f"watch-{name}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        self.listeners = start_listeners(self)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for listener in self.listeners:
+            listener.stop()
+        self.drain(timeout)
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout)
+        self._report_now()
+        self._audit_drops(final=True)
+
+    def drain(self, timeout: float = 10.0) -> None:
+        """Wait until every batch received so far is processed and its hits reported."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if (
+                self.batches.unfinished_tasks == 0
+                and self.hits.unfinished_tasks == 0
+                and not (self.settings.deliver and self._awaiting)
+            ):
+                return
+            time.sleep(0.005)
+
+    # -- orders ---------------------------------------------------------------------------
+    def refresh_orders(self, force: bool = False) -> None:
+        version = service.orders_version()
+        now = time.monotonic()
+        if not force and version == self._version and now - self._last_refresh < 1.0:
+            return
+        with self.node.db.session() as session:
+            service.expire_orders(session, self.node)
+            orders = service.active_orders(session, self.node.clock.now())
+        self.compiled = CompiledOrders.build(orders)
+        self._version = service.orders_version()
+        self._last_refresh = now
+
+    def _orders_loop(self) -> None:
+        last_audit = time.monotonic()
+        while not self._stop.wait(0.1):
+            try:
+                self.refresh_orders()
+                if time.monotonic() - last_audit >= 60:
+                    self._audit_drops()
+                    last_audit = time.monotonic()
+            except Exception as exc:  # keep watching; the failure is counted and shown
+                self.stats.add("order_refresh_failures")
+                self.stats.problem("orders", f"refreshing the orders failed: {exc}")
+                log.exception("watch order refresh failed")
+
+    def _audit_drops(self, final: bool = False) -> None:
+        counts = self.stats.snapshot()
+        for listener in self.listeners:
+            drops = getattr(listener, "kernel_drops", lambda: 0)()
+            if drops:
+                counts["kernel_drops"] = counts.get("kernel_drops", 0) + drops
+        delta = {k: counts.get(k, 0) - self._audited.get(k, 0) for k in DROP_COUNTERS}
+        delta = {k: v for k, v in delta.items() if v > 0}
+        if not delta and not final:
+            return
+        with self.node.db.session() as session:
+            record(session, actor="system:watch", action="traffic.watch_input_refused",
+                   subject=f"node:{self.node.config.node_id}",
+                   details={"since_last": delta, "totals": {k: counts.get(k, 0)
+                                                            for k in DROP_COUNTERS}},
+                   at=self.node.clock.now())  # fmt: skip
+        self._audited = {k: counts.get(k, 0) for k in DROP_COUNTERS}
+
+    # -- lines ----------------------------------------------------------------------------
+    def submit_blob(self, data: bytes, runs: list[tuple[int, str]], arrived_perf: float) -> None:
+        """Hand newline-terminated lines to the processing thread (from a listener); ``runs``
+        gives (end line index, source) of each stretch. Counted if refused."""
+        try:
+            self.batches.put_nowait((data, runs, arrived_perf))
+        except queue.Full:
+            lines = runs[-1][0] if runs else 0
+            self.stats.add("queue_overflow", lines)
+            self.stats.problem(runs[0][1] if runs else "?",
+                               f"processing queue full: {lines} lines refused")  # fmt: skip
+
+    def _lines_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data, runs, perf = self.batches.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            try:
+                self.process_blob(data, runs, self.node.clock.now(), perf)
+            except Exception as exc:
+                self.stats.add("processing_failures", runs[-1][0] if runs else 0)
+                self.stats.problem(runs[0][1] if runs else "?", f"processing failed: {exc}")
+                log.exception("watch line processing failed")
+            finally:
+                self.batches.task_done()
+
+    def process_blob(
+        self, data: bytes, runs: list[tuple[int, str]], arrived_at: datetime, arrived_perf: float
+    ) -> int:
+        """Match newline-terminated lines given as bytes; returns the number of hits queued."""
+        arr = self._lines_array(data, runs)
+        return self._process_array(arr, runs, arrived_at, arrived_perf)
+
+    def process_lines(
+        self, lines: list[str], sources: list[str], arrived_at: datetime, arrived_perf: float
+    ) -> int:
+        """Match a batch of lines given as text (one source per line)."""
+        runs: list[tuple[int, str]] = []
+        for i, src in enumerate(sources):
+            if runs and runs[-1][1] == src:
+                runs[-1] = (i + 1, src)
+            else:
+                runs.append((i + 1, src))
+        return self._process_array(pa.array(lines, pa.string()), runs, arrived_at, arrived_perf)
+
+    def _lines_array(self, data: bytes, runs: list[tuple[int, str]]) -> pa.Array:
+        view = np.frombuffer(data, dtype=np.uint8)
+        ends = np.flatnonzero(view == 10)
+        offsets = np.zeros(len(ends) + 1, dtype=np.int64)
+        offsets[1:] = ends + 1
+        big = len(data) >= 2**31 - 1
+        arr = pa.Array.from_buffers(
+            pa.large_string() if big else pa.string(), len(ends),
+            [None, pa.py_buffer(offsets if big else offsets.astype(np.int32)),
+             pa.py_buffer(data)],
+        )  # fmt: skip
+        try:
+            arr.validate(full=True)
+        except pa.ArrowInvalid:
+            texts: list[str] = []
+            for i, raw in enumerate(data.split(b"\n")[: len(ends)]):
+                try:
+                    texts.append(raw.decode("utf-8"))
+                except UnicodeDecodeError:
+                    texts.append("")
+                    self.stats.add("bad_encoding")
+                    self.stats.problem(_source_of(runs, i), f"not UTF-8: {raw[:80]!r}")
+            arr = pa.array(texts, pa.string())
+        return pc.utf8_rtrim(arr, characters="\r\n")
+
+    def _process_array(
+        self,
+        arr: pa.Array,
+        runs: list[tuple[int, str]],
+        arrived_at: datetime,
+        arrived_perf: float,
+    ) -> int:
+        self.stats.add("lines", len(arr))
+        if not len(arr):
+            return 0
+        self._count_framing(arr)
+        compiled = self.compiled
+        if not compiled:
+            return 0
+        mask = compiled.candidates(arr)
+        idx = pc.indices_nonzero(mask).to_pylist()
+        if not idx:
+            return 0
+        self.stats.add("candidates", len(idx))
+        cand = arr.take(pa.array(idx)).to_pylist()
+        sources = [_source_of(runs, i) for i in idx]
+        records = self._parse_lines(cand, sources, arrived_at)
+        matches = compiled.match_records(records, arrived_at)
+        for order, rec in matches:
+            line_no = int(rec.get("source_line") or 0)
+            raw = cand[line_no - 1] if 0 < line_no <= len(cand) else ""
+            src = sources[line_no - 1] if 0 < line_no <= len(cand) else "syslog"
+            self._queue_hit(order, rec, raw, src, arrived_at, arrived_perf)
+        return len(matches)
+
+    def _count_framing(self, arr: pa.Array) -> None:
+        """Count RFC 5424, RFC 3164 (a PRI, no version), bad PRI (over 191) and unframed
+        lines, vectorised."""
+        n = len(arr)
+        pri = pc.sum(pc.match_substring_regex(arr, r"^<\d{1,3}>")).as_py() or 0
+        v1 = pc.sum(pc.match_substring_regex(arr, r"^<\d{1,3}>1 ")).as_py() or 0
+        bad = pc.sum(pc.match_substring_regex(arr, r"^<(?:19[2-9]|[2-9]\d\d)>")).as_py() or 0
+        self.stats.add("rfc5424", v1)
+        self.stats.add("rfc3164", pri - v1 - bad)
+        self.stats.add("bad_pri", bad)
+        self.stats.add("unframed", n - pri)
+
+    def _parse_lines(
+        self, lines: list[str], sources: list[str], arrived_at: datetime
+    ) -> list[dict[str, Any]]:
+        parser = self.settings.parser or self._detect(lines)
+        if parser is None:
+            self.stats.add("unparsed_candidates", len(lines))
+            self.stats.problem(sources[0], f"no parser recognises the line: {lines[0][:200]}")
+            return []
+        fd, name = tempfile.mkstemp(prefix="tg-watch-", suffix=".log")
+        path = Path(name)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write("\n".join(line.replace("\n", " ") for line in lines) + "\n")
+            options = ParseOptions(tz=self._tz, year=arrived_at.year, source_name="watch")
+            records: list[dict[str, Any]] = []
+            for batch in parser.parse(path, options):
+                records += batch.table.to_pylist()
+                if batch.bad_lines:
+                    self.stats.add("unparsed_candidates", len(batch.bad_lines))
+                    for bad in batch.bad_lines[:5]:
+                        self.stats.problem(sources[bad.line_no - 1] if bad.line_no <= len(sources)
+                                           else "syslog", f"{bad.reason}: {bad.text}")  # fmt: skip
+            return records
+        except FormatError as exc:
+            self.stats.add("unparsed_candidates", len(lines))
+            self.stats.problem(sources[0], f"{parser.NAME}: {exc}")
+            return []
+        finally:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+    @staticmethod
+    def _detect(lines: list[str]) -> Parser | None:
+        from trailguard.traffic.parsers import DETECT_THRESHOLD, all_parsers
+
+        head = lines[:20]
+        scored = sorted(((p.detect(head), p.NAME, p) for p in all_parsers()),
+                        key=lambda x: (-x[0], x[1]))  # fmt: skip
+        if scored and scored[0][0] >= DETECT_THRESHOLD:
+            return scored[0][2]
+        return None
+
+    # -- records (IPFIX, files) -----------------------------------------------------------
+    def process_records(
+        self,
+        records: list[dict[str, Any]],
+        source: str,
+        raw: str,
+        arrived_at: datetime,
+        arrived_perf: float,
+    ) -> int:
+        compiled = self.compiled
+        self.stats.add("records", len(records))
+        if not compiled or not records:
+            return 0
+        matches = compiled.match_records(records, arrived_at)
+        for order, rec in matches:
+            self._queue_hit(order, rec, raw, source, arrived_at, arrived_perf)
+        return len(matches)
+
+    def ingest_file(
+        self, path: Path, parser: Parser | None = None, options: ParseOptions | None = None
+    ) -> dict[str, int]:
+        """Match every record of a file (plain or gzip, any registered format); the file's
+        bad lines are counted. Returns counts: records, bad_lines, hits."""
+        from trailguard.traffic.parsers import detect_format
+
+        parser = parser or detect_format(path)
+        options = options or ParseOptions(tz=self._tz)
+        now = self.node.clock.now()
+        perf = time.perf_counter()
+        source = f"file:{path.name}"
+        self.refresh_orders()
+        compiled = self.compiled
+        counts = {"records": 0, "bad_lines": 0, "hits": 0}
+        raw_lines: list[str] | None = None
+        for batch in parser.parse(path, options):
+            counts["records"] += batch.table.num_rows
+            counts["bad_lines"] += len(batch.bad_lines)
+            for order, rec in compiled.match_table(batch.table, now):
+                if raw_lines is None:
+                    raw_lines = _read_lines(path)
+                line_no = int(rec.get("source_line") or 0)
+                raw = raw_lines[line_no - 1] if 0 < line_no <= len(raw_lines) else ""
+                self._queue_hit(order, rec, raw, source, now, perf)
+                counts["hits"] += 1
+        self.stats.add("files")
+        self.stats.add("file_records", counts["records"])
+        self.stats.add("file_bad_lines", counts["bad_lines"])
+        return counts
+
+    # -- hits -----------------------------------------------------------------------------
+    def _queue_hit(
+        self,
+        order: Any,
+        rec: dict[str, Any],
+        raw: str,
+        source: str,
+        arrived_at: datetime,
+        perf: float,
+    ) -> None:
+        assert order.id is not None
+        self.stats.add("hits")
+        self.hits.put(
+            PendingHit(
+                order.id,
+                order.order_ref,
+                order.requester,
+                arrived_at,
+                source,
+                rec,
+                raw,
+                arrived_perf=perf,
+                queued_perf=time.perf_counter(),
+            )
+        )
+
+    def _report_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                first = self.hits.get(timeout=self.settings.report_interval)
+            except queue.Empty:
+                if self._retry:
+                    self._report([])
+                elif self._awaiting and self.settings.deliver:
+                    self._deliver_round()  # reports still waiting for their delivery
+                continue
+            batch = [first]
+            while len(batch) < 1000:
+                try:
+                    batch.append(self.hits.get_nowait())
+                except queue.Empty:
+                    break
+            self._report(batch)
+            for _ in batch:
+                self.hits.task_done()
+
+    def flush(self) -> None:
+        """Record and report the hits queued so far, now (file ingest, tests, shutdown)."""
+        self._report_now()
+
+    def _report_now(self) -> None:
+        batch = []
+        while True:
+            try:
+                batch.append(self.hits.get_nowait())
+                self.hits.task_done()
+            except queue.Empty:
+                break
+        if batch or self._retry:
+            self._report(batch)
+
+    def _report(self, batch: list[PendingHit]) -> None:
+        batch = self._retry + batch
+        self._retry = []
+        if not batch:
+            return
+        try:
+            with self.node.db.session() as session:
+                sent = service.record_hits(session, self.node, batch)
+        except Exception as exc:  # kept and retried: a hit is never dropped
+            self._retry = batch
+            self.stats.add("report_failures")
+            self.stats.problem("report", f"recording {len(batch)} hits failed, retrying: {exc}")
+            log.exception("watch hit report failed")
+            time.sleep(0.2)
+            return
+        done = time.perf_counter()
+        for hit in batch:
+            self.stats.latency_reported.append(done - hit.arrived_perf)
+            self.stats.latency_matched.append(hit.queued_perf - hit.arrived_perf)
+        self.stats.add("reported", len(batch))
+        if self.settings.deliver:
+            with self._awaiting_lock:
+                for i, hit in enumerate(batch):
+                    if i in sent:
+                        self._awaiting.setdefault(sent[i], []).append(hit.arrived_perf)
+            self._deliver_round()
+
+    def _deliver_round(self) -> None:
+        """A delivery round right after a report is committed (the exchange's own worker,
+        when running, also delivers; its lock keeps one round at a time)."""
+        from trailguard.network import deliver_pending
+
+        try:
+            report = deliver_pending(self.node, transport=self.settings.transport)
+        except Exception as exc:  # the outbox keeps the report; the worker retries it
+            self.stats.add("delivery_failures")
+            self.stats.problem("delivery", f"delivery round failed: {exc}")
+            return
+        end = time.perf_counter()
+        with self._awaiting_lock:
+            for message_id in report.delivered:
+                for perf in self._awaiting.pop(message_id, []):
+                    self.stats.latency_delivered.append(end - perf)
+                    self.stats.add("delivered")
+            for message_id in list(report.rejected) + list(report.failed):
+                lost = self._awaiting.pop(message_id, [])
+                self.stats.add("report_refused", len(lost))
+                reason = report.rejected.get(message_id) or report.failed.get(message_id)
+                self.stats.problem("delivery", f"report {message_id} not accepted: {reason}")
+
+
+def _source_of(runs: list[tuple[int, str]], i: int) -> str:
+    """The source of line ``i`` given (end index, source) runs."""
+    import bisect
+
+    k = bisect.bisect_right([end for end, _ in runs], i)
+    return runs[k][1] if k < len(runs) else (runs[-1][1] if runs else "?")
+
+
+def _read_lines(path: Path) -> list[str]:
+    import gzip
+
+    opener = gzip.open if path.read_bytes()[:2] == b"\x1f\x8b" else open
+    with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
+        return fh.read().splitlines()
+
+
+def percentile(values: list[float] | deque[float], q: float) -> float:
+    data = sorted(values)
+    if not data:
+        return float("nan")
+    k = min(len(data) - 1, max(0, round(q / 100 * (len(data) - 1))))
+    return data[k]
