@@ -16,6 +16,10 @@ def test_demo_check_holds(tmp_path: Path) -> None:
     assert ok, text
     assert "FAILED" not in text
     assert "acknowledged receipt" in text
+    assert "a third country" in text  # Art. 30: the path leads to Brazil
+    assert "account rl-0045127@riolitoral.example" in text  # CGNAT + RADIUS resolved
+    assert "no longer expires" in text  # Art. 29(7) after the MLA request
+    assert "verified signed receipts" in text
     assert "audit chain intact" in text
 
 

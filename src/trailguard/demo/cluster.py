@@ -169,7 +169,7 @@ class DemoCluster:
             demo_node.node.close()
 
 
-def wait_for(predicate: Any, *, timeout: float = 20.0, what: str) -> Any:
+def wait_for(predicate: Any, *, timeout: float = 60.0, what: str) -> Any:
     """Poll until ``predicate()`` returns something truthy; the workers deliver meanwhile."""
     deadline = time.monotonic() + timeout
     while True:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from rich.console import Console
@@ -386,6 +386,165 @@ def polderhost_preserves(ctx: DemoContext) -> Iterator[str]:
     ctx.pages.append(("Polderhost traffic and holds", f"{ph.url}/traffic"))
 
 
+# --- the third country, the extension and the MLA follow-up ---------------------------------
+
+
+def art30_disclosure(ctx: DemoContext) -> Iterator[str]:
+    from trailguard.demo import data
+
+    nl, us = ctx.cluster[NL], ctx.cluster[US]
+    noor = nl.as_user("noor.visser")
+    found = _json(noor.get("/api/directory/lookup", params={"ip": data.ATTACKER_PUBLIC_IP}),
+                  "prefix lookup")
+    match = found["match"]
+    expect(match and match["entry"]["node_id"] == RIO and match["entry"]["country"] == "BR",
+           f"{data.ATTACKER_PUBLIC_IP} should belong to Rio Litoral (BR): {match}")
+    yield (f"{data.ATTACKER_PUBLIC_IP} lies in {match['prefix']}, operated by "
+           f"{match['entry']['organisation']} in {match['entry']['country']}: a third country")
+    ssh = ctx.facts["ssh_flow"]
+    body = {
+        "kind": "expedited_disclosure",
+        "reference": "NL-2026-NJ-030",
+        "date_issued": "2026-11-20",
+        "requesting_party": "US",
+        "requested_party": "NL",
+        "requesting_authority": US_AUTHORITY,
+        "requested_authority": "Netherlands 24/7 point of contact",
+        "confirmation_contact": {"name": "Noor Visser", "phone": "+31705550101",
+                                 "email": "noor.visser@nl-poc.example"},
+        "in_response_to": "US-2026-NJ-001",
+        "provider_in_other_state": {"name": match["entry"]["organisation"], "country": "BR",
+                                    "identifiers": [match["prefix"]]},
+        "path": [{
+            "source": {"type": "ip_endpoint", "ip": data.ATTACKER_PUBLIC_IP,
+                       "port": data.ATTACKER_PUBLIC_PORT, "timestamp": ssh["start"],
+                       "protocol": "tcp", "destination_port": 22},
+            "destination": {"type": "ip_endpoint", "ip": data.VPS_IP, "port": 22,
+                            "timestamp": ssh["start"], "protocol": "tcp"},
+            "observed_by": "Polderhost B.V. flow records (held under "
+                           f"{ctx.facts['polderhost_hold']['hold_id']})",
+        }],
+        "traffic_data": [
+            f"{ssh['start']} {data.ATTACKER_PUBLIC_IP}:{data.ATTACKER_PUBLIC_PORT} -> "
+            f"{data.VPS_IP}:22 tcp, {ssh['source_file']} line {ssh['source_line']}",
+        ],
+        "third_country_notice": "The communication came from a provider in Brazil "
+                                "(Rio Litoral Telecom); send a preservation request to BR.",
+    }
+    draft = _json(noor.post("/api/requests", json={"body": body, "recipient": US}),
+                  "draft Art. 30 disclosure")
+    _json(nl.as_user("joost.bakker").post(f"/api/requests/{draft['id']}/approve"), "approve")
+    _json(noor.post(f"/api/requests/{draft['id']}/send", json={}), "send disclosure")
+    ctx.facts["art30"] = draft["id"]
+    got = wait_for(lambda: _maybe(us.as_user("dan.cole"), f"/api/requests/{draft['id']}"),
+                   what="the Art. 30 disclosure at US")
+    yield (f"NL discloses to US (Art. 30(1)) the traffic data that names the provider and the "
+           f"path, with a third-country notice: US holds {got['reference']} ({got['state']})")
+    yield ("the preservation itself stays in force: Art. 30 disclosure is partial, the full "
+           "data waits for the MLA request")
+
+
+def preservation_to_br(ctx: DemoContext) -> Iterator[str]:
+    from trailguard.demo import data
+
+    us, br, rio = ctx.cluster[US], ctx.cluster[BR], ctx.cluster[RIO]
+    ssh_start = ctx.facts["ssh_flow"]["start"]
+    body = _preservation_body(
+        reference="US-2026-NJ-002", requested="BR",
+        requested_authority="Brazil 24/7 point of contact",
+        endpoint={"type": "ip_endpoint", "ip": data.ATTACKER_PUBLIC_IP,
+                  "port": data.ATTACKER_PUBLIC_PORT, "timestamp": ssh_start,
+                  "protocol": "tcp", "destination_port": 22},
+        custodian="Rio Litoral Telecom (residential ISP, CGNAT pool 203.0.113.0/24)",
+        relationship="The SSH session that drove the login to the bank came from this "
+                     "address and port (disclosed by NL under Art. 30).",
+        necessity="Rio Litoral keeps NAT logs for 90 days; they are deleted on 2027-02-18.",
+        data_kinds=["port_block", "radius"],
+    )
+    draft = _json(us.as_user("iris.reed").post("/api/requests", json={
+        "body": body, "recipient": BR, "retention_days": {"port_block": 90, "radius": 365},
+        "observed_at": ssh_start}), "draft BR preservation")
+    _json(us.as_user("dan.cole").post(f"/api/requests/{draft['id']}/approve"), "approve")
+    _json(us.as_user("dan.cole").post(f"/api/requests/{draft['id']}/send", json={}), "send")
+    ctx.facts["br_request"] = draft["id"]
+    yield f"US sends {body['reference']} to the BR point of contact (a new Art. 29 request)"
+    bruna = br.as_user("bruna.alves")
+    wait_for(lambda: _maybe(bruna, f"/api/requests/{draft['id']}"), what="the request at BR")
+    _json(bruna.post(f"/api/requests/{draft['id']}/acknowledge"), "BR acknowledge")
+    copy = _json(bruna.post(f"/api/requests/{draft['id']}/forward", json={"recipient": RIO}),
+                 "BR forward")
+    rafael = rio.as_user("rafael.costa")
+    wait_for(lambda: _maybe(rafael, f"/api/requests/{copy['id']}"), what="the request at Rio")
+    yield "Bruna Alves (BR) acknowledges and forwards it to Rio Litoral Telecom"
+    _json(rafael.post(f"/api/requests/{copy['id']}/acknowledge"), "Rio acknowledge")
+    _json(rafael.post(f"/api/requests/{copy['id']}/execute"), "Rio execute")
+    at = (datetime.fromisoformat(ssh_start) + timedelta(seconds=1)).isoformat()
+    answer = _json(rafael.get("/api/traffic/lookup", params={
+        "ip": data.ATTACKER_PUBLIC_IP, "port": data.ATTACKER_PUBLIC_PORT, "at": at,
+        "reference": body["reference"]}), "Rio lookup")
+    expect(answer["matches"], f"no NAT match for {data.ATTACKER_PUBLIC_IP}:"
+           f"{data.ATTACKER_PUBLIC_PORT} at {at}")
+    best = answer["matches"][0]
+    expect(best["inside_ip"] == data.INSIDE_IP, f"inside address {best['inside_ip']}")
+    expect(best["subscriber"] == data.SUBSCRIBER, f"subscriber {best['subscriber']}")
+    kinds = sorted({r["kind"] for r in best["records"]})
+    yield (f"Rafael Costa looks up {data.ATTACKER_PUBLIC_IP}:{data.ATTACKER_PUBLIC_PORT} at "
+           f"{at[11:19]}Z: port block {data.BLOCK_FIRST}-{data.BLOCK_LAST} -> "
+           f"{best['inside_ip']} -> account {best['subscriber']} (records: {', '.join(kinds)})")
+    start = (data.RADIUS_START - timedelta(minutes=1)).isoformat()
+    end = (data.RADIUS_STOP + timedelta(minutes=1)).isoformat()
+    hold = _json(rafael.post("/api/traffic/holds", json={
+        "reference": body["reference"], "ip": data.ATTACKER_PUBLIC_IP,
+        "port": data.ATTACKER_PUBLIC_PORT, "start": start, "end": end}), "Rio hold")
+    expect(hold["records"] >= 2, f"the hold covers {hold['records']} records")
+    yield f"hold {hold['hold_id']} seals {hold['records']} NAT and RADIUS records, SHA-256 " \
+          f"{hold['sha256'][:16]}..."
+    _json(rafael.post(f"/api/requests/{copy['id']}/preserve", json={
+        "preserved": f"port-block and RADIUS records for {data.ATTACKER_PUBLIC_IP}:"
+                     f"{data.ATTACKER_PUBLIC_PORT} ({hold['records']} records)",
+        "hold_id": hold["hold_id"], "digest": hold["sha256"]}), "Rio preserve")
+
+    def us_sees() -> bool:
+        view = _json(us.as_user("dan.cole").get(f"/api/requests/{draft['id']}"), "US view")
+        return view["state"] == "preserved" and view.get("hold_digest") == hold["sha256"]
+
+    wait_for(us_sees, what="US to see Rio Litoral's preservation")
+    yield "the preservation and its digest travel back Rio -> BR -> US"
+    ctx.pages.append(("Rio Litoral traffic and holds", f"{rio.url}/traffic"))
+
+
+def extension_and_mla(ctx: DemoContext) -> Iterator[str]:
+    us = ctx.cluster[US]
+    request_id = ctx.facts["nl_request"]
+    extended = _json(us.as_user("dan.cole").post(f"/api/requests/{request_id}/extend",
+                                                 json={"days": 90}), "extend")
+    yield f"US extends the NL preservation by 90 days: now kept until {extended.get('expires_at')}"
+    mla = _json(us.as_user("iris.reed").post(f"/api/requests/{request_id}/mla-draft", json={
+        "overrides": {"prosecution_office_or_court": "US Attorney's Office (synthetic)",
+                      "case_numbers": "1:26-cr-00042 (synthetic)",
+                      "applicable_law": "18 U.S.C. 1030(a)(2)"},
+        "recipient": NL}), "MLA draft")
+    expect(mla["kind"] == "mla", f"drafted a {mla['kind']}")
+    _json(us.as_user("carla.mendez").post(f"/api/requests/{mla['id']}/approve"), "MLA approve")
+    _json(us.as_user("carla.mendez").post(f"/api/requests/{mla['id']}/send", json={}), "MLA send")
+    yield (f"Iris Reed drafts the Art. 31 request {mla['reference']} from the preservation (its "
+           "references carried over); Carla Mendez (central authority) approves and sends it")
+    superseded = _json(us.as_user("carla.mendez").post(
+        f"/api/requests/{request_id}/mla-received", json={"mla_request_id": mla["id"]}),
+        "superseded")
+    expect(superseded["state"] == "superseded_by_mla", f"state {superseded['state']}")
+    ph = ctx.cluster[POLDERHOST]
+
+    def provider_keeps() -> bool:
+        view = _json(ph.as_user("pim.dekker").get(
+            f"/api/requests/{ctx.facts['polderhost_request']}"), "Polderhost view")
+        return view["state"] == "superseded_by_mla"
+
+    wait_for(provider_keeps, what="Polderhost to keep the data pending the MLA decision")
+    yield ("Art. 29(7): the preservation no longer expires; Polderhost keeps the held records "
+           "pending the decision on the MLA request")
+
+
 STEPS: list[Step] = [
     Step("Five nodes start on loopback and exchange their signed directories", US, start_network),
     Step("The US duty officer asks the directory who can help", US, who_can_help),
@@ -398,6 +557,11 @@ STEPS: list[Step] = [
     Step("NL acknowledges and forwards it to Polderhost", NL, nl_acknowledges_and_forwards),
     Step("Polderhost looks up its flow records and preserves them under a hold", POLDERHOST,
          polderhost_preserves),
+    Step("Art. 30: NL discloses the path to a provider in a third country", NL, art30_disclosure),
+    Step("US asks BR to preserve; Rio Litoral resolves CGNAT and RADIUS to an account", RIO,
+         preservation_to_br),
+    Step("An extension, and the MLA request that keeps the data preserved", US,
+         extension_and_mla),
 ]
 
 
@@ -411,6 +575,38 @@ def verify_audit_chains(ctx: DemoContext) -> Iterator[str]:
         yield f"{node_id}: audit chain intact, {report.entries} entries"
 
 
+def verify_receipts(ctx: DemoContext) -> Iterator[str]:
+    """Every message any node sent was delivered, and the sender holds the recipient's signed
+    ``received`` and ``accepted`` receipts for it."""
+    from trailguard.network.envelope import Receipt
+    from trailguard.network.exchange import list_messages, message_detail
+    from trailguard.network.identity import node_identity
+
+    keys = {node_id: node_identity(n.node).history for node_id, n in ctx.cluster.nodes.items()}
+    total = 0
+    for node_id, demo_node in ctx.cluster.nodes.items():
+        with demo_node.node.db.session() as session:
+            sent = list_messages(session, direction="sent", limit=1000)
+            for view in sent:
+                expect(view.delivery_state == "delivered",
+                       f"{node_id} -> {view.recipient} {view.message_type} is "
+                       f"{view.delivery_state}: {view.last_error}")
+                detail = message_detail(session, view.message_id, direction="sent")
+                stages = set()
+                for raw in detail.receipts:
+                    receipt = Receipt.from_json(raw)
+                    expect(receipt.verify(keys[receipt.issuer]),
+                           f"receipt for {view.message_id} does not verify")
+                    stages.add(receipt.stage.value)
+                expect({"received", "accepted"} <= stages,
+                       f"{node_id}'s message {view.message_id} lacks receipts: {stages}")
+        total += len(sent)
+        yield f"{node_id}: {len(sent)} messages sent, each delivered with verified signed receipts"
+    expect(total >= 20, f"only {total} messages were exchanged")
+
+
 FINAL_STEPS: list[Step] = [
+    Step("Every message was delivered and every receipt's signature verifies", US,
+         verify_receipts),
     Step("Every node's hash-chained audit log verifies", US, verify_audit_chains),
 ]
