@@ -17,6 +17,10 @@ import pytest
 
 from trailguard.core.db import Database
 
+# Browser fixtures (browser, page, screenshots) are shared by every folder's browser tests:
+# one Playwright instance per session.
+pytest_plugins = ["browser_support"]
+
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 POSTGRES_URL = os.environ.get("TRAILGUARD_TEST_POSTGRES_URL")
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"

@@ -11,7 +11,7 @@ from trailguard.accounts.domain import Role
 from trailguard.network.directory import Shift
 from trailguard.network.directory_service import publish_self
 
-from browser.conftest import LiveServer
+from browser_support import LiveServer
 from helpers import TEST_PASSWORD, add_user, make_node
 
 pytestmark = pytest.mark.browser

@@ -9,7 +9,7 @@ import pytest
 
 from trailguard.accounts.domain import Role
 
-from browser.conftest import LiveServer
+from browser_support import LiveServer
 from helpers import TEST_PASSWORD, add_user, make_node
 
 pytestmark = pytest.mark.browser

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from req_payloads import payload
 
-from browser.conftest import LiveServer, browser, page, screenshots  # noqa: F401
+from browser_support import LiveServer
 from conftest import START, principal
 from helpers import TEST_PASSWORD, add_user, make_node
 from trailguard.accounts.domain import Role
