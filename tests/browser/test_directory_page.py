@@ -7,12 +7,11 @@ from typing import Any
 
 import pytest
 
+from browser_support import LiveServer
+from helpers import TEST_PASSWORD, add_user, make_node
 from trailguard.accounts.domain import Role
 from trailguard.network.directory import Shift
 from trailguard.network.directory_service import publish_self
-
-from browser_support import LiveServer
-from helpers import TEST_PASSWORD, add_user, make_node
 
 pytestmark = pytest.mark.browser
 

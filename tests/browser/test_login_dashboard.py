@@ -7,10 +7,9 @@ from typing import Any
 
 import pytest
 
-from trailguard.accounts.domain import Role
-
 from browser_support import LiveServer
 from helpers import TEST_PASSWORD, add_user, make_node
+from trailguard.accounts.domain import Role
 
 pytestmark = pytest.mark.browser
 

@@ -21,8 +21,8 @@ pytestmark = pytest.mark.browser
 
 def test_requests_by_nearest_deadline_and_inline_validation(
     tmp_path: Path,
-    page: Any,  # noqa: F811
-    screenshots: Path,  # noqa: F811
+    page: Any,
+    screenshots: Path,
 ) -> None:
     node = make_node(
         tmp_path,
