@@ -520,9 +520,12 @@ def deliver_pending(
     limit: int = 200,
     concurrency: int = 1,
 ) -> DeliveryReport:
-    """Try every outbox message that is due, ``concurrency`` at a time. Safe to call from
-    several threads: one delivery round per node runs at a time, and the receiver's
-    idempotency makes a repeated post harmless."""
+    """Try every outbox message that is due. Messages to one recipient go one at a time in
+    the order they were written (a request's transitions must not overtake each other), and a
+    message waiting for its retry holds back the later ones to the same recipient; different
+    recipients are served ``concurrency`` at a time. Safe to call from several threads: one
+    delivery round per node runs at a time, and the receiver's idempotency makes a repeated
+    post harmless."""
     if not 1 <= concurrency <= 64:
         raise ValidationFailed(f"concurrency must be between 1 and 64, not {concurrency}")
     transport = transport or _DEFAULT_TRANSPORT
@@ -530,41 +533,64 @@ def deliver_pending(
     with _delivery_lock(node):
         now = node.clock.now()
         with node.db.session() as session:
-            rows = session.execute(
-                select(OutboxRow.id, OutboxRow.message_id, OutboxRow.recipient, OutboxRow.envelope)
-                .where(OutboxRow.state == "pending", OutboxRow.next_attempt_at <= now)
+            pending = session.execute(
+                select(
+                    OutboxRow.id,
+                    OutboxRow.message_id,
+                    OutboxRow.recipient,
+                    OutboxRow.envelope,
+                    OutboxRow.next_attempt_at,
+                )
+                .where(OutboxRow.state == "pending")
                 .order_by(OutboxRow.id)
                 .limit(limit)
             ).all()
+            queues: dict[str, list[Any]] = {}
+            blocked: set[str] = set()
+            for row in pending:
+                if row.recipient in blocked:
+                    continue
+                if row.next_attempt_at > now:
+                    blocked.add(row.recipient)  # an earlier message is waiting: keep order
+                    continue
+                queues.setdefault(row.recipient, []).append(row)
             endpoints = {}
-            for recipient in {row.recipient for row in rows}:
+            for recipient in queues:
                 entry = directory_service.find_entry(session, recipient)
                 endpoints[recipient] = entry.channels.endpoint if entry else None
-        report.attempted = len(rows)
+        report.attempted = sum(len(queue) for queue in queues.values())
 
-        def attempt(row: Any) -> None:
+        def attempt(row: Any) -> bool:
+            """Post one message; True when the recipient's queue may go on."""
             endpoint = endpoints.get(row.recipient)
             if endpoint is None:
                 _retry(node, row.id, "the recipient has no endpoint in the directory", report)
-                return
+                return False
             result = transport.post_envelope(endpoint, row.envelope.encode("utf-8"))
             if result.status_code == 200 and result.body is not None:
                 _delivered(node, row.id, result.body, report)
-            elif (
+                return True
+            if (
                 result.status_code is not None
                 and result.body is not None
                 and result.body.get("error") in RejectionCode.__members__.values()
             ):
                 _rejected(node, row.id, result.body, report)
-            else:
-                _retry(node, row.id, result.error or f"HTTP {result.status_code}", report)
+                return True
+            _retry(node, row.id, result.error or f"HTTP {result.status_code}", report)
+            return False
 
-        if concurrency == 1 or len(rows) <= 1:
-            for row in rows:
-                attempt(row)
+        def drain(queue: list[Any]) -> None:
+            for row in queue:
+                if not attempt(row):
+                    return  # the rest wait for this one's retry
+
+        if concurrency == 1 or len(queues) <= 1:
+            for queue in queues.values():
+                drain(queue)
         else:
             with ThreadPoolExecutor(concurrency, thread_name_prefix="outbox") as pool:
-                for future in [pool.submit(attempt, row) for row in rows]:
+                for future in [pool.submit(drain, queue) for queue in queues.values()]:
                     future.result()
     return report
 
