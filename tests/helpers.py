@@ -1,8 +1,8 @@
 """Helpers for tests that need whole nodes: ``make_node`` and ``client_for``.
 
-    node = make_node(tmp_path, database_url, node_id="nl-poc", country="NL", roles=["poc"])
-    client = client_for(node, [Role.DUTY_OFFICER])        # logged in through the real API
-    client.get("/api/me").json()["roles"] == ["duty_officer"]
+node = make_node(tmp_path, database_url, node_id="nl-poc", country="NL", roles=["poc"])
+client = client_for(node, [Role.DUTY_OFFICER])        # logged in through the real API
+client.get("/api/me").json()["roles"] == ["duty_officer"]
 """
 
 from __future__ import annotations
@@ -38,10 +38,15 @@ def make_node(
 ) -> Node:
     data_dir = tmp_path / node_id
     initialise_node(
-        data_dir, name=name or f"{country} node {node_id}", country=country,
-        roles=[NodeRole(r) for r in roles], node_id=node_id,
-        base_url=base_url or f"http://{node_id}.test", timezone=timezone,
-        admin_password=TEST_PASSWORD, database_url=database_url,
+        data_dir,
+        name=name or f"{country} node {node_id}",
+        country=country,
+        roles=[NodeRole(r) for r in roles],
+        node_id=node_id,
+        base_url=base_url or f"http://{node_id}.test",
+        timezone=timezone,
+        admin_password=TEST_PASSWORD,
+        database_url=database_url,
     )
     return Node.open(data_dir, clock=clock, database_url=database_url)
 
@@ -49,9 +54,16 @@ def make_node(
 def add_user(node: Node, roles: Iterable[Role], username: str | None = None) -> str:
     username = username or f"user{next(_user_numbers)}"
     with node.db.session() as session:
-        create_user(session, username=username, display_name=username.title(),
-                    roles=list(roles), now=node.clock.now(), actor="system:test",
-                    password=TEST_PASSWORD, one_time=False)
+        create_user(
+            session,
+            username=username,
+            display_name=username.title(),
+            roles=list(roles),
+            now=node.clock.now(),
+            actor="system:test",
+            password=TEST_PASSWORD,
+            one_time=False,
+        )
     return username
 
 
@@ -73,7 +85,8 @@ def browser_login(node: Node, roles: Iterable[Role], username: str | None = None
 
     username = add_user(node, roles, username)
     client = TestClient(create_app(node))
-    answer = client.post("/login", data={"username": username, "password": TEST_PASSWORD},
-                         follow_redirects=False)
+    answer = client.post(
+        "/login", data={"username": username, "password": TEST_PASSWORD}, follow_redirects=False
+    )
     assert answer.status_code == 303, answer.text
     return client

@@ -20,9 +20,22 @@ def flat(output: str) -> str:
 
 
 def _init(data: Path) -> str:
-    result = runner.invoke(app, ["init", "--data-dir", str(data), "--name", "NL 24/7",
-                                 "--country", "NL", "--role", "poc", "--timezone",
-                                 "Europe/Amsterdam"])
+    result = runner.invoke(
+        app,
+        [
+            "init",
+            "--data-dir",
+            str(data),
+            "--name",
+            "NL 24/7",
+            "--country",
+            "NL",
+            "--role",
+            "poc",
+            "--timezone",
+            "Europe/Amsterdam",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "one-time password" in flat(result.output)
     return result.output
@@ -48,11 +61,24 @@ def test_init_then_audit_verify_then_tamper(tmp_path: Path) -> None:
 def test_init_refuses_existing_node_and_bad_role(tmp_path: Path) -> None:
     data = tmp_path / "nl"
     _init(data)
-    again = runner.invoke(app, ["init", "--data-dir", str(data), "--name", "x", "--country",
-                                "NL", "--role", "poc"])
+    again = runner.invoke(
+        app, ["init", "--data-dir", str(data), "--name", "x", "--country", "NL", "--role", "poc"]
+    )
     assert again.exit_code == 2 and "already holds a node" in flat(again.output)
-    bad = runner.invoke(app, ["init", "--data-dir", str(tmp_path / "y"), "--name", "x",
-                              "--country", "NL", "--role", "police"])
+    bad = runner.invoke(
+        app,
+        [
+            "init",
+            "--data-dir",
+            str(tmp_path / "y"),
+            "--name",
+            "x",
+            "--country",
+            "NL",
+            "--role",
+            "police",
+        ],
+    )
     assert bad.exit_code != 0 and "police" in flat(bad.output)
 
 
@@ -65,11 +91,37 @@ def test_audit_verify_on_a_folder_that_is_no_node(tmp_path: Path) -> None:
 def test_users_add_and_token(tmp_path: Path) -> None:
     data = tmp_path / "nl"
     _init(data)
-    added = runner.invoke(app, ["users", "add", "--data-dir", str(data), "--username", "noor",
-                                "--name", "Noor Visser", "--role", "duty_officer"])
+    added = runner.invoke(
+        app,
+        [
+            "users",
+            "add",
+            "--data-dir",
+            str(data),
+            "--username",
+            "noor",
+            "--name",
+            "Noor Visser",
+            "--role",
+            "duty_officer",
+        ],
+    )
     assert added.exit_code == 0, added.output
     token = runner.invoke(app, ["users", "token", "--data-dir", str(data), "--username", "noor"])
     assert token.exit_code == 0 and token.output.startswith("tg_")
-    dup = runner.invoke(app, ["users", "add", "--data-dir", str(data), "--username", "noor",
-                              "--name", "Noor", "--role", "duty_officer"])
+    dup = runner.invoke(
+        app,
+        [
+            "users",
+            "add",
+            "--data-dir",
+            str(data),
+            "--username",
+            "noor",
+            "--name",
+            "Noor",
+            "--role",
+            "duty_officer",
+        ],
+    )
     assert dup.exit_code == 2 and "already exists" in flat(dup.output)

@@ -9,10 +9,9 @@ from pathlib import Path
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from helpers import client_for, make_node
 from trailguard.accounts.domain import Role
 from trailguard.app import create_app, iter_routes
-
-from helpers import client_for, make_node
 
 # Reachable without a logged-in person, each for a reason.
 PUBLIC = {
@@ -71,7 +70,9 @@ def test_every_route_checks_a_role(tmp_path: Path) -> None:
             if others not in clients:
                 clients[others] = client_for(node, others)
             answer = clients[others].request(method, path)
-            assert answer.status_code == 403, f"{key} answered {answer.status_code} to roles {sorted(others)}"
+            assert answer.status_code == 403, (
+                f"{key} answered {answer.status_code} to roles {sorted(others)}"
+            )
     assert not unguarded, f"routes without a role check: {unguarded}"
     assert walked >= 3
     node.close()

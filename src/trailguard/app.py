@@ -8,15 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from trailguard import __version__
 from trailguard.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -77,8 +76,8 @@ def create_app(node: Node) -> FastAPI:
     @app.exception_handler(ValidationFailed)
     async def _invalid(_request: Request, exc: ValidationFailed) -> JSONResponse:
         return JSONResponse(
-            status_code=422, content={"error": "validation_failed", "detail": str(exc),
-                                      "problems": exc.problems}
+            status_code=422,
+            content={"error": "validation_failed", "detail": str(exc), "problems": exc.problems},
         )
 
     @app.exception_handler(NotFound)

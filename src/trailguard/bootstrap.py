@@ -52,12 +52,19 @@ def initialise_node(
 
     paths = NodePaths(data_dir)
     if paths.config.exists():
-        raise Conflict(f"{data_dir} already holds a node ({paths.config.name}); refusing to overwrite it")
+        raise Conflict(
+            f"{data_dir} already holds a node ({paths.config.name}); refusing to overwrite it"
+        )
     try:
         config = NodeConfig(
-            node_id=node_id or default_node_id(country, roles), name=name, country=country,
-            roles=roles, base_url=base_url.rstrip("/"), timezone=timezone,
-            languages=languages or ["en"], database_url=database_url,
+            node_id=node_id or default_node_id(country, roles),
+            name=name,
+            country=country,
+            roles=roles,
+            base_url=base_url.rstrip("/"),
+            timezone=timezone,
+            languages=languages or ["en"],
+            database_url=database_url,
         )
     except ValidationError as exc:
         problems = [f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()]
@@ -71,13 +78,20 @@ def initialise_node(
         with node.db.session() as session:
             _register_self(session, node)
             _, password = create_user(
-                session, username=admin_username, display_name="Node administrator",
-                roles=[Role.ADMIN], now=node.clock.now(), actor="system:init",
-                password=admin_password, one_time=admin_password is None,
+                session,
+                username=admin_username,
+                display_name="Node administrator",
+                roles=[Role.ADMIN],
+                now=node.clock.now(),
+                actor="system:init",
+                password=admin_password,
+                one_time=admin_password is None,
             )
     finally:
         node.close()
-    return InitResult(node_id=config.node_id, admin_username=admin_username, admin_password=password)
+    return InitResult(
+        node_id=config.node_id, admin_username=admin_username, admin_password=password
+    )
 
 
 def _register_self(session: Session, node: Node) -> None:

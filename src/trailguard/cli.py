@@ -44,11 +44,17 @@ DataDir = Annotated[Path, typer.Option("--data-dir", help="The node's data direc
 @app.command()
 def init(
     data_dir: DataDir,
-    name: Annotated[str, typer.Option(help="Organisation name, e.g. 'Netherlands 24/7 point of contact'.")],
+    name: Annotated[
+        str, typer.Option(help="Organisation name, e.g. 'Netherlands 24/7 point of contact'.")
+    ],
     country: Annotated[str, typer.Option(help="ISO 3166-1 alpha-2 code of the node's country.")],
     role: Annotated[list[NodeRole], typer.Option(help="Node role; repeat for several.")],
-    node_id: Annotated[str | None, typer.Option(help="Directory id; derived from country and role if omitted.")] = None,
-    base_url: Annotated[str, typer.Option(help="URL other nodes use to reach this node.")] = "http://127.0.0.1:8000",
+    node_id: Annotated[
+        str | None, typer.Option(help="Directory id; derived from country and role if omitted.")
+    ] = None,
+    base_url: Annotated[
+        str, typer.Option(help="URL other nodes use to reach this node.")
+    ] = "http://127.0.0.1:8000",
     timezone: Annotated[str, typer.Option(help="IANA time zone of the office.")] = "UTC",
     admin: Annotated[str, typer.Option(help="Username of the first administrator.")] = "admin",
 ) -> None:
@@ -57,15 +63,23 @@ def init(
 
     try:
         result = initialise_node(
-            data_dir, name=name, country=country.upper(), roles=role, node_id=node_id,
-            base_url=base_url, timezone=timezone, admin_username=admin,
+            data_dir,
+            name=name,
+            country=country.upper(),
+            roles=role,
+            node_id=node_id,
+            base_url=base_url,
+            timezone=timezone,
+            admin_username=admin,
         )
     except TrailguardError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
     console.print(f"[green]node {result.node_id} created[/green] in {data_dir}")
     console.print(f"admin user: [bold]{result.admin_username}[/bold]")
-    console.print(f"one-time password (change it at first login): [bold]{result.admin_password}[/bold]")
+    console.print(
+        f"one-time password (change it at first login): [bold]{result.admin_password}[/bold]"
+    )
 
 
 @app.command()
@@ -78,9 +92,8 @@ def serve(
     import uvicorn
 
     from trailguard.app import create_app
-    from trailguard.node import Node
-
     from trailguard.network import start_delivery_worker
+    from trailguard.node import Node
 
     try:
         node = Node.open(data_dir)
@@ -88,8 +101,10 @@ def serve(
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
     worker = start_delivery_worker(node)
-    console.print(f"node {node.config.node_id} serving on http://{host}:{port} "
-                  f"(exchange endpoint /exchange/v1/messages, API /openapi.json)")
+    console.print(
+        f"node {node.config.node_id} serving on http://{host}:{port} "
+        f"(exchange endpoint /exchange/v1/messages, API /openapi.json)"
+    )
     try:
         uvicorn.run(create_app(node), host=host, port=port, log_level="warning")
     finally:
@@ -99,8 +114,17 @@ def serve(
 
 @app.command()
 def demo(
-    check: Annotated[bool, typer.Option("--check", help="Run non-interactively, verify every receipt, exit non-zero on any failure.")] = False,
-    data_dir: Annotated[Path | None, typer.Option(help="Where the demo nodes keep their data (a temporary folder if omitted).")] = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Run non-interactively, verify every receipt, exit non-zero on any failure.",
+        ),
+    ] = False,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where the demo nodes keep their data (a temporary folder if omitted)."),
+    ] = None,
 ) -> None:
     """Operation Nightjar: a small network on loopback tells the reference scenario."""
     from trailguard.demo.runner import run_demo
@@ -123,5 +147,3 @@ def _ensure_registered() -> None:
 def main() -> None:
     _ensure_registered()
     app()
-
-

@@ -15,9 +15,14 @@ T0 = datetime(2026, 11, 20, 8, 14, 7, 123456, tzinfo=UTC)
 def _fill(db: Database, count: int) -> None:
     with db.session() as session:
         for i in range(count):
-            service.record(session, actor="user:alice", action="request.approved",
-                           subject=f"request:{i}", details={"n": i, "note": "Überprüft"},
-                           at=T0 + timedelta(seconds=i))
+            service.record(
+                session,
+                actor="user:alice",
+                action="request.approved",
+                subject=f"request:{i}",
+                details={"n": i, "note": "Überprüft"},
+                at=T0 + timedelta(seconds=i),
+            )
 
 
 def _drop_guards(db: Database) -> None:
@@ -43,8 +48,10 @@ def test_chain_verifies_and_keeps_microseconds(db: Database) -> None:
 
 def test_database_refuses_updates_and_deletes(db: Database) -> None:
     _fill(db, 2)
-    for statement in ("UPDATE audit_log SET actor = 'user:mallory' WHERE seq = 1",
-                      "DELETE FROM audit_log WHERE seq = 2"):
+    for statement in (
+        "UPDATE audit_log SET actor = 'user:mallory' WHERE seq = 1",
+        "DELETE FROM audit_log WHERE seq = 2",
+    ):
         try:
             with db.engine.begin() as conn:
                 conn.execute(sa.text(statement))
@@ -101,8 +108,9 @@ def test_rolled_back_change_leaves_no_entry(db: Database) -> None:
 def test_naive_time_is_refused(db: Database) -> None:
     with db.session() as session:
         try:
-            service.record(session, actor="system", action="x.y", subject="s:1",
-                           at=datetime(2026, 1, 1))
+            service.record(
+                session, actor="system", action="x.y", subject="s:1", at=datetime(2026, 1, 1)
+            )
         except ValueError as exc:
             assert "naive" in str(exc)
         else:

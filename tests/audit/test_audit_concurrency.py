@@ -18,8 +18,13 @@ def test_concurrent_appends_keep_one_chain(db: Database) -> None:
                 with db.session() as session:
                     # a read first, as services do, then the audited write
                     service.recent(session, limit=1)
-                    service.record(session, actor=f"user:w{n}", action="test.append",
-                                   subject=f"item:{n}-{i}", at=datetime.now(UTC))
+                    service.record(
+                        session,
+                        actor=f"user:w{n}",
+                        action="test.append",
+                        subject=f"item:{n}-{i}",
+                        at=datetime.now(UTC),
+                    )
         except BaseException as exc:
             errors.append(exc)
 

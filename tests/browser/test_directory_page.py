@@ -21,14 +21,35 @@ ALL_DAY = {"weekdays": [0, 1, 2, 3, 4, 5, 6], "start_time": "00:00", "end_time":
 def test_directory_search_and_prefix_lookup(tmp_path: Path, page: Any, screenshots: Path) -> None:
     node = make_node(tmp_path, f"sqlite:///{tmp_path / 'nl.db'}")
     roster = [
-        Shift.from_json({"person": "Noor Visser", "role": "primary", **ALL_DAY,
-                         "start_time": "00:00", "end_time": "23:59"}, "roster"),
-        Shift.from_json({"person": "Joost Bakker", "role": "backup", **ALL_DAY,
-                         "start_time": "00:00", "end_time": "23:59"}, "roster"),
+        Shift.from_json(
+            {
+                "person": "Noor Visser",
+                "role": "primary",
+                **ALL_DAY,
+                "start_time": "00:00",
+                "end_time": "23:59",
+            },
+            "roster",
+        ),
+        Shift.from_json(
+            {
+                "person": "Joost Bakker",
+                "role": "backup",
+                **ALL_DAY,
+                "start_time": "00:00",
+                "end_time": "23:59",
+            },
+            "roster",
+        ),
     ]
     with node.db.session() as session:
-        publish_self(session, node, actor="system:test", roster=roster,
-                     prefixes=["198.51.100.0/24", "2001:db8:100::/48"])
+        publish_self(
+            session,
+            node,
+            actor="system:test",
+            roster=roster,
+            prefixes=["198.51.100.0/24", "2001:db8:100::/48"],
+        )
     add_user(node, [Role.DUTY_OFFICER], "dora")
     with LiveServer(node) as server:
         page.goto(server.url + "/login?next=/directory")

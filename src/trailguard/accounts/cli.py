@@ -40,14 +40,21 @@ def add(
     try:
         with node.db.session() as session:
             _, password = service.create_user(
-                session, username=username, display_name=name, roles=role, email=email,
-                now=node.clock.now(), actor="system:cli",
+                session,
+                username=username,
+                display_name=name,
+                roles=role,
+                email=email,
+                now=node.clock.now(),
+                actor="system:cli",
             )
     except TrailguardError as exc:
         raise _fail(exc) from exc
     finally:
         node.close()
-    console.print(f"user [bold]{username}[/bold] created; one-time password: [bold]{password}[/bold]")
+    console.print(
+        f"user [bold]{username}[/bold] created; one-time password: [bold]{password}[/bold]"
+    )
 
 
 @app.command()
@@ -64,8 +71,14 @@ def token(
     try:
         with node.db.session() as session:
             user = service.get_user(session, username)
-            value = service.issue_api_token(session, user, name=label, now=node.clock.now(),
-                                            actor="system:cli", lifetime=timedelta(days=days))
+            value = service.issue_api_token(
+                session,
+                user,
+                name=label,
+                now=node.clock.now(),
+                actor="system:cli",
+                lifetime=timedelta(days=days),
+            )
     except TrailguardError as exc:
         raise _fail(exc) from exc
     finally:
@@ -74,13 +87,19 @@ def token(
 
 
 @app.command()
-def totp(data_dir: DataDir, username: Annotated[str, typer.Option(help="Whose second factor.")]) -> None:
+def totp(
+    data_dir: DataDir, username: Annotated[str, typer.Option(help="Whose second factor.")]
+) -> None:
     """Enrol (or replace) a user's TOTP second factor; prints the otpauth:// URI."""
     node = Node.open(data_dir)
     try:
         with node.db.session() as session:
-            uri = service.enrol_totp(session, service.get_user(session, username),
-                                     now=node.clock.now(), actor="system:cli")
+            uri = service.enrol_totp(
+                session,
+                service.get_user(session, username),
+                now=node.clock.now(),
+                actor="system:cli",
+            )
     except TrailguardError as exc:
         raise _fail(exc) from exc
     finally:

@@ -37,7 +37,9 @@ class UserRow(Base):
 class UserRoleRow(Base):
     __tablename__ = "user_roles"
 
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
     role: Mapped[str] = mapped_column(String(40), primary_key=True)
 
     user: Mapped[UserRow] = relationship(back_populates="roles")

@@ -85,15 +85,26 @@ def create_user(
     else:
         _check_password_strength(password)
     user = UserRow(
-        username=username, display_name=display_name.strip(), email=email,
-        password_hash=_hasher.hash(password), must_change_password=one_time,
-        active=True, failed_logins=0, created_at=now,
+        username=username,
+        display_name=display_name.strip(),
+        email=email,
+        password_hash=_hasher.hash(password),
+        must_change_password=one_time,
+        active=True,
+        failed_logins=0,
+        created_at=now,
     )
     user.roles = [UserRoleRow(role=Role(role).value) for role in sorted(set(roles))]
     session.add(user)
     session.flush()
-    record(session, actor=actor, action="user.created", subject=f"user:{username}",
-           details={"roles": sorted(r.value for r in roles), "one_time_password": one_time}, at=now)
+    record(
+        session,
+        actor=actor,
+        action="user.created",
+        subject=f"user:{username}",
+        details={"roles": sorted(r.value for r in roles), "one_time_password": one_time},
+        at=now,
+    )
     return user, password
 
 
@@ -109,7 +120,12 @@ class LoginFailed(PermissionDenied):
 
 
 def check_login(
-    session: Session, *, username: str, password: str, totp_code: str | None, now: datetime,
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    totp_code: str | None,
+    now: datetime,
     require_totp: bool,
 ) -> UserRow:
     """Verify password (and TOTP when the node requires it or the user enrolled). Failed
@@ -118,13 +134,27 @@ def check_login(
     generic = "unknown user or wrong password"
     if user is None or not user.active:
         _hasher.hash(password)  # spend the same time as a real check: no user enumeration
-        record(session, actor=f"user:{username}"[:200], action="login.failed",
-               subject=f"user:{username}"[:300], details={"reason": "unknown or inactive"}, at=now)
+        record(
+            session,
+            actor=f"user:{username}"[:200],
+            action="login.failed",
+            subject=f"user:{username}"[:300],
+            details={"reason": "unknown or inactive"},
+            at=now,
+        )
         raise LoginFailed(generic)
     if user.locked_until and user.locked_until > now:
-        record(session, actor=f"user:{username}", action="login.failed", subject=f"user:{username}",
-               details={"reason": "locked"}, at=now)
-        raise LoginFailed(f"too many failed attempts; try again after {user.locked_until:%H:%M} UTC")
+        record(
+            session,
+            actor=f"user:{username}",
+            action="login.failed",
+            subject=f"user:{username}",
+            details={"reason": "locked"},
+            at=now,
+        )
+        raise LoginFailed(
+            f"too many failed attempts; try again after {user.locked_until:%H:%M} UTC"
+        )
     try:
         _hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
@@ -132,22 +162,34 @@ def check_login(
         if user.failed_logins >= MAX_FAILED_LOGINS:
             user.locked_until = now + LOCKOUT
             user.failed_logins = 0
-        record(session, actor=f"user:{username}", action="login.failed", subject=f"user:{username}",
-               details={"reason": "password"}, at=now)
+        record(
+            session,
+            actor=f"user:{username}",
+            action="login.failed",
+            subject=f"user:{username}",
+            details={"reason": "password"},
+            at=now,
+        )
         raise LoginFailed(generic) from None
     if require_totp and not user.totp_secret:
         raise LoginFailed(
             "this node requires a second factor and the user has none: an admin enrols it "
             "with `trailguard users totp --username ...`"
         )
-    if user.totp_secret:
-        if not totp_code or not pyotp.TOTP(user.totp_secret).verify(
-            totp_code.strip(), for_time=now, valid_window=1
-        ):
-            user.failed_logins += 1
-            record(session, actor=f"user:{username}", action="login.failed",
-                   subject=f"user:{username}", details={"reason": "totp"}, at=now)
-            raise LoginFailed("the one-time code (TOTP) is missing or wrong")
+    if user.totp_secret and (
+        not totp_code
+        or not pyotp.TOTP(user.totp_secret).verify(totp_code.strip(), for_time=now, valid_window=1)
+    ):
+        user.failed_logins += 1
+        record(
+            session,
+            actor=f"user:{username}",
+            action="login.failed",
+            subject=f"user:{username}",
+            details={"reason": "totp"},
+            at=now,
+        )
+        raise LoginFailed("the one-time code (TOTP) is missing or wrong")
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     user.failed_logins = 0
@@ -166,10 +208,24 @@ def start_session(session: Session, user: UserRow, *, now: datetime) -> NewSessi
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(24)
     expires = now + timedelta(hours=SESSION_HOURS)
-    session.add(SessionRow(token_hash=_digest(token), user_id=user.id, csrf_token=csrf,
-                           created_at=now, expires_at=expires, revoked=False))
-    record(session, actor=f"user:{user.username}", action="login.succeeded",
-           subject=f"user:{user.username}", details={}, at=now)
+    session.add(
+        SessionRow(
+            token_hash=_digest(token),
+            user_id=user.id,
+            csrf_token=csrf,
+            created_at=now,
+            expires_at=expires,
+            revoked=False,
+        )
+    )
+    record(
+        session,
+        actor=f"user:{user.username}",
+        action="login.succeeded",
+        subject=f"user:{user.username}",
+        details={},
+        at=now,
+    )
     return NewSession(token=token, csrf_token=csrf, expires_at=expires)
 
 
@@ -183,21 +239,37 @@ def end_session(session: Session, token: str, *, now: datetime) -> None:
 
 
 def issue_api_token(
-    session: Session, user: UserRow, *, name: str, now: datetime, actor: str,
+    session: Session,
+    user: UserRow,
+    *,
+    name: str,
+    now: datetime,
+    actor: str,
     lifetime: timedelta | None = timedelta(days=90),
 ) -> str:
     token = "tg_" + secrets.token_urlsafe(32)
-    session.add(ApiTokenRow(token_hash=_digest(token), user_id=user.id, name=name[:100],
-                            created_at=now, expires_at=(now + lifetime) if lifetime else None,
-                            revoked=False))
-    record(session, actor=actor, action="api_token.issued", subject=f"user:{user.username}",
-           details={"name": name}, at=now)
+    session.add(
+        ApiTokenRow(
+            token_hash=_digest(token),
+            user_id=user.id,
+            name=name[:100],
+            created_at=now,
+            expires_at=(now + lifetime) if lifetime else None,
+            revoked=False,
+        )
+    )
+    record(
+        session,
+        actor=actor,
+        action="api_token.issued",
+        subject=f"user:{user.username}",
+        details={"name": name},
+        at=now,
+    )
     return token
 
 
-def change_password(
-    session: Session, user: UserRow, *, old: str, new: str, now: datetime
-) -> None:
+def change_password(session: Session, user: UserRow, *, old: str, new: str, now: datetime) -> None:
     try:
         _hasher.verify(user.password_hash, old)
     except (VerificationError, InvalidHashError):
@@ -207,19 +279,28 @@ def change_password(
         raise ValidationFailed("the new password must differ from the old one", ["new_password"])
     user.password_hash = _hasher.hash(new)
     user.must_change_password = False
-    record(session, actor=f"user:{user.username}", action="user.password_changed",
-           subject=f"user:{user.username}", at=now)
+    record(
+        session,
+        actor=f"user:{user.username}",
+        action="user.password_changed",
+        subject=f"user:{user.username}",
+        at=now,
+    )
 
 
 def enrol_totp(session: Session, user: UserRow, *, now: datetime, actor: str) -> str:
     """Give the user a new TOTP secret (RFC 6238); returns the otpauth:// provisioning URI."""
     secret = pyotp.random_base32()
     user.totp_secret = secret
-    record(session, actor=actor, action="user.totp_enrolled", subject=f"user:{user.username}", at=now)
+    record(
+        session, actor=actor, action="user.totp_enrolled", subject=f"user:{user.username}", at=now
+    )
     return pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name="trailguard")
 
 
-def authenticate_request(node: Node, request: Request, *, csrf_token: str | None) -> Principal | None:
+def authenticate_request(
+    node: Node, request: Request, *, csrf_token: str | None
+) -> Principal | None:
     """Resolve the principal from a bearer token or a session cookie.
 
     A cookie session on an unsafe method must present its CSRF token; a session whose user
@@ -233,8 +314,11 @@ def authenticate_request(node: Node, request: Request, *, csrf_token: str | None
             token = auth[7:].strip()
             row = session.get(ApiTokenRow, _digest(token))
             if row is None or row.revoked or (row.expires_at and row.expires_at <= now):
-                raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or expired API token",
-                                    headers={"WWW-Authenticate": "Bearer"})
+                raise HTTPException(
+                    status.HTTP_401_UNAUTHORIZED,
+                    "invalid or expired API token",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
             user = session.get(UserRow, row.user_id)
             if user is None or not user.active:
                 raise HTTPException(status.HTTP_401_UNAUTHORIZED, "the token's user is inactive")

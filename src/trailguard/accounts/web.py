@@ -46,21 +46,36 @@ def login_submit(
     failure: service.LoginFailed | None = None
     with node.db.session() as session:
         try:
-            user = service.check_login(session, username=username.strip(), password=password,
-                                       totp_code=totp, now=now,
-                                       require_totp=node.config.require_totp)
+            user = service.check_login(
+                session,
+                username=username.strip(),
+                password=password,
+                totp_code=totp,
+                now=now,
+                require_totp=node.config.require_totp,
+            )
         except service.LoginFailed as exc:
             failure = exc
         else:
             new = service.start_session(session, user, now=now)
             must_change = user.must_change_password
     if failure is not None:
-        return render(request, "accounts/login.html",
-                      {"next": _safe_next(next), "error": str(failure)}, status_code=401)
+        return render(
+            request,
+            "accounts/login.html",
+            {"next": _safe_next(next), "error": str(failure)},
+            status_code=401,
+        )
     target = "/account/password" if must_change else _safe_next(next)
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(SESSION_COOKIE, new.token, httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https", max_age=service.SESSION_HOURS * 3600)
+    response.set_cookie(
+        SESSION_COOKIE,
+        new.token,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        max_age=service.SESSION_HOURS * 3600,
+    )
     return response
 
 
@@ -77,7 +92,9 @@ async def logout(request: Request, principal: Principal = Depends(current_princi
 
 
 @router.get("/account/password", response_class=HTMLResponse, include_in_schema=False)
-def password_page(request: Request, principal: Principal = Depends(current_principal)) -> HTMLResponse:
+def password_page(
+    request: Request, principal: Principal = Depends(current_principal)
+) -> HTMLResponse:
     return render(request, "accounts/password.html", {"error": None})
 
 
@@ -92,8 +109,9 @@ def password_submit(
     try:
         with node.db.session() as session:
             user = service.get_user(session, principal.username)
-            service.change_password(session, user, old=old_password, new=new_password,
-                                    now=node.clock.now())
+            service.change_password(
+                session, user, old=old_password, new=new_password, now=node.clock.now()
+            )
     except ValidationFailed as exc:
         return render(request, "accounts/password.html", {"error": str(exc)}, status_code=422)
     return RedirectResponse("/", status_code=303)
@@ -108,7 +126,7 @@ class TokenRequest(BaseModel):
 
 class TokenResponse(BaseModel):
     token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 (a scheme name, not a secret)
     username: str
     roles: list[str]
 
@@ -119,32 +137,48 @@ class Me(BaseModel):
     roles: list[str]
 
 
-@api_router.post("/session", response_model=TokenResponse, summary="Exchange a password for an API token")
+@api_router.post(
+    "/session", response_model=TokenResponse, summary="Exchange a password for an API token"
+)
 def create_token(request: Request, body: TokenRequest) -> TokenResponse:
     node = get_node(request)
     now = node.clock.now()
     failure: service.LoginFailed | None = None
     with node.db.session() as session:
         try:
-            user = service.check_login(session, username=body.username, password=body.password,
-                                       totp_code=body.totp, now=now,
-                                       require_totp=node.config.require_totp)
+            user = service.check_login(
+                session,
+                username=body.username,
+                password=body.password,
+                totp_code=body.totp,
+                now=now,
+                require_totp=node.config.require_totp,
+            )
             if user.must_change_password:
                 raise service.LoginFailed("change the one-time password first (/account/password)")
         except service.LoginFailed as exc:
             failure = exc
         else:
-            token = service.issue_api_token(session, user, name=body.name, now=now,
-                                            actor=f"user:{user.username}",
-                                            lifetime=timedelta(hours=service.SESSION_HOURS))
+            token = service.issue_api_token(
+                session,
+                user,
+                name=body.name,
+                now=now,
+                actor=f"user:{user.username}",
+                lifetime=timedelta(hours=service.SESSION_HOURS),
+            )
             principal = service.principal_of(user)
     if failure is not None:
         raise HTTPException(status_code=401, detail=str(failure))
-    return TokenResponse(token=token, username=principal.username,
-                         roles=sorted(r.value for r in principal.roles))
+    return TokenResponse(
+        token=token, username=principal.username, roles=sorted(r.value for r in principal.roles)
+    )
 
 
 @api_router.get("/me", response_model=Me, summary="Who am I")
 async def me(principal: Principal = Depends(require_roles(*ANY_ROLE))) -> Me:
-    return Me(username=principal.username, display_name=principal.display_name,
-              roles=sorted(r.value for r in principal.roles))
+    return Me(
+        username=principal.username,
+        display_name=principal.display_name,
+        roles=sorted(r.value for r in principal.roles),
+    )

@@ -41,8 +41,18 @@ async def entries(
     node = get_node(request)
     with node.db.session() as session:
         rows = service.recent(session, limit=limit, subject=subject)
-    return [AuditEntryOut(seq=e.seq, at=e.at, actor=e.actor, action=e.action, subject=e.subject,
-                          details=e.details, entry_hash=e.entry_hash) for e in rows]
+    return [
+        AuditEntryOut(
+            seq=e.seq,
+            at=e.at,
+            actor=e.actor,
+            action=e.action,
+            subject=e.subject,
+            details=e.details,
+            entry_hash=e.entry_hash,
+        )
+        for e in rows
+    ]
 
 
 @router.get("/verify", response_model=AuditCheck)
@@ -52,5 +62,9 @@ async def verify(
     node = get_node(request)
     with node.db.session() as session:
         report = service.verify(session)
-    return AuditCheck(ok=report.ok, entries=report.entries, head_hash=report.head_hash,
-                      problems=[{"seq": p.seq, "reason": p.reason} for p in report.problems])
+    return AuditCheck(
+        ok=report.ok,
+        entries=report.entries,
+        head_hash=report.head_hash,
+        problems=[{"seq": p.seq, "reason": p.reason} for p in report.problems],
+    )

@@ -67,7 +67,9 @@ class ChainReport:
         return not self.problems
 
 
-def verify_chain(entries: Iterable[AuditEntry], expected_head: tuple[int, str] | None) -> ChainReport:
+def verify_chain(
+    entries: Iterable[AuditEntry], expected_head: tuple[int, str] | None
+) -> ChainReport:
     problems: list[ChainProblem] = []
     prev_hash = GENESIS_HASH
     expected_seq = 1
@@ -76,14 +78,21 @@ def verify_chain(entries: Iterable[AuditEntry], expected_head: tuple[int, str] |
         count += 1
         if entry.seq != expected_seq:
             problems.append(
-                ChainProblem(entry.seq, f"sequence gap: expected entry {expected_seq}, found {entry.seq}")
+                ChainProblem(
+                    entry.seq, f"sequence gap: expected entry {expected_seq}, found {entry.seq}"
+                )
             )
             expected_seq = entry.seq
         if entry.prev_hash != prev_hash:
             problems.append(ChainProblem(entry.seq, "prev_hash does not match the previous entry"))
         recomputed = compute_hash(
-            seq=entry.seq, at=entry.at, actor=entry.actor, action=entry.action,
-            subject=entry.subject, details=entry.details, prev_hash=entry.prev_hash,
+            seq=entry.seq,
+            at=entry.at,
+            actor=entry.actor,
+            action=entry.action,
+            subject=entry.subject,
+            details=entry.details,
+            prev_hash=entry.prev_hash,
         )
         if recomputed != entry.entry_hash:
             problems.append(ChainProblem(entry.seq, "content was changed: its hash does not match"))

@@ -38,14 +38,26 @@ def verify(data_dir: DataDir, as_json: Annotated[bool, typer.Option("--json")] =
     finally:
         node.close()
     if as_json:
-        typer.echo(json.dumps({
-            "ok": report.ok, "entries": report.entries, "head_hash": report.head_hash,
-            "problems": [{"seq": p.seq, "reason": p.reason} for p in report.problems],
-        }))
+        typer.echo(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "entries": report.entries,
+                    "head_hash": report.head_hash,
+                    "problems": [{"seq": p.seq, "reason": p.reason} for p in report.problems],
+                }
+            )
+        )
     elif report.ok:
-        console.print(f"[green]audit log intact[/green]: {report.entries} entries, head {report.head_hash[:16]}")
+        console.print(
+            f"[green]audit log intact[/green]: {report.entries} entries, "
+            f"head {report.head_hash[:16]}"
+        )
     else:
-        console.print(f"[red]audit log broken[/red]: {len(report.problems)} problem(s) in {report.entries} entries")
+        console.print(
+            f"[red]audit log broken[/red]: {len(report.problems)} problem(s) "
+            f"in {report.entries} entries"
+        )
         for problem in report.problems:
             console.print(f"  entry {problem.seq}: {problem.reason}")
     if not report.ok:
@@ -67,5 +79,7 @@ def list_entries(
         node.close()
     table = Table("seq", "at (UTC)", "actor", "action", "subject")
     for entry in entries:
-        table.add_row(str(entry.seq), entry.at.isoformat(), entry.actor, entry.action, entry.subject)
+        table.add_row(
+            str(entry.seq), entry.at.isoformat(), entry.actor, entry.action, entry.subject
+        )
     console.print(table)

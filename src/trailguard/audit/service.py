@@ -39,21 +39,30 @@ def record(
     # the write transaction now (its driver would otherwise read the head outside any
     # transaction) and locks the row on PostgreSQL; two writers can then never both append
     # after the same head.
-    session.execute(
-        update(AuditHeadRow).where(AuditHeadRow.id == 1).values(seq=AuditHeadRow.seq)
-    )
+    session.execute(update(AuditHeadRow).where(AuditHeadRow.id == 1).values(seq=AuditHeadRow.seq))
     head = session.execute(
         select(AuditHeadRow).where(AuditHeadRow.id == 1).with_for_update()
     ).scalar_one()
     seq = head.seq + 1
     details_text = canonical_json(details or {})
     entry_hash = compute_hash(
-        seq=seq, at=at, actor=actor, action=action, subject=subject,
-        details=details_text, prev_hash=head.entry_hash,
+        seq=seq,
+        at=at,
+        actor=actor,
+        action=action,
+        subject=subject,
+        details=details_text,
+        prev_hash=head.entry_hash,
     )
     row = AuditEntryRow(
-        seq=seq, at=at, actor=actor[:200], action=action[:100], subject=subject[:300],
-        details=details_text, prev_hash=head.entry_hash, entry_hash=entry_hash,
+        seq=seq,
+        at=at,
+        actor=actor[:200],
+        action=action[:100],
+        subject=subject[:300],
+        details=details_text,
+        prev_hash=head.entry_hash,
+        entry_hash=entry_hash,
     )
     session.add(row)
     head.seq = seq
@@ -64,17 +73,30 @@ def record(
 
 def _entry(row: AuditEntryRow) -> AuditEntry:
     return AuditEntry(
-        seq=row.seq, at=row.at, actor=row.actor, action=row.action, subject=row.subject,
-        details=row.details, prev_hash=row.prev_hash, entry_hash=row.entry_hash,
+        seq=row.seq,
+        at=row.at,
+        actor=row.actor,
+        action=row.action,
+        subject=row.subject,
+        details=row.details,
+        prev_hash=row.prev_hash,
+        entry_hash=row.entry_hash,
     )
 
 
 def iter_entries(session: Session, batch: int = 5000) -> Iterator[AuditEntry]:
     last = 0
     while True:
-        rows = session.execute(
-            select(AuditEntryRow).where(AuditEntryRow.seq > last).order_by(AuditEntryRow.seq).limit(batch)
-        ).scalars().all()
+        rows = (
+            session.execute(
+                select(AuditEntryRow)
+                .where(AuditEntryRow.seq > last)
+                .order_by(AuditEntryRow.seq)
+                .limit(batch)
+            )
+            .scalars()
+            .all()
+        )
         if not rows:
             return
         for row in rows:

@@ -68,7 +68,9 @@ class NodeConfig(BaseModel):
     @classmethod
     def _roles(cls, value: list[NodeRole]) -> list[NodeRole]:
         if not value:
-            raise ValueError("a node needs at least one role: poc, central-authority, agency, provider")
+            raise ValueError(
+                "a node needs at least one role: poc, central-authority, agency, provider"
+            )
         return value
 
     @field_validator("timezone")

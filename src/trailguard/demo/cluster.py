@@ -63,8 +63,9 @@ class DemoNode:
         person = self.people[username]
         if person.client is None:
             client = httpx.Client(base_url=self.url, timeout=30)
-            answer = client.post("/api/session", json={"username": username,
-                                                       "password": person.password})
+            answer = client.post(
+                "/api/session", json={"username": username, "password": person.password}
+            )
             answer.raise_for_status()
             client.headers["Authorization"] = f"Bearer {answer.json()['token']}"
             person.client = client
@@ -93,21 +94,39 @@ class DemoCluster:
             port = free_port()
             data_dir = self.root / spec.node_id
             initialise_node(
-                data_dir, name=spec.name, country=spec.country, roles=list(spec.roles),
-                node_id=spec.node_id, base_url=f"http://127.0.0.1:{port}",
-                timezone=spec.timezone, languages=list(spec.languages),
+                data_dir,
+                name=spec.name,
+                country=spec.country,
+                roles=list(spec.roles),
+                node_id=spec.node_id,
+                base_url=f"http://127.0.0.1:{port}",
+                timezone=spec.timezone,
+                languages=list(spec.languages),
             )
             node = Node.open(data_dir)
             demo_node = DemoNode(spec=spec, node=node, port=port)
             with node.db.session() as session:
                 for username, display_name, roles in spec.people:
                     password = secrets.token_urlsafe(12)
-                    create_user(session, username=username, display_name=display_name,
-                                roles=list(roles), now=node.clock.now(), actor="system:demo",
-                                password=password, one_time=False)
+                    create_user(
+                        session,
+                        username=username,
+                        display_name=display_name,
+                        roles=list(roles),
+                        now=node.clock.now(),
+                        actor="system:demo",
+                        password=password,
+                        one_time=False,
+                    )
                     demo_node.people[username] = Person(username, display_name, password, roles)
-                publish_self(session, node, actor="system:demo", prefixes=list(spec.prefixes),
-                             phone=spec.phone, email=spec.email)
+                publish_self(
+                    session,
+                    node,
+                    actor="system:demo",
+                    prefixes=list(spec.prefixes),
+                    phone=spec.phone,
+                    email=spec.email,
+                )
             self.nodes[spec.node_id] = demo_node
 
     def exchange_directories(self) -> int:
@@ -120,16 +139,18 @@ class DemoCluster:
         documents = {}
         for node_id, demo_node in self.nodes.items():
             with demo_node.node.db.session() as session:
-                documents[node_id] = export_directory(session, demo_node.node,
-                                                      actor="system:demo").to_json()
+                documents[node_id] = export_directory(
+                    session, demo_node.node, actor="system:demo"
+                ).to_json()
         for node_id, demo_node in self.nodes.items():
             for publisher, document in documents.items():
                 if publisher == node_id:
                     continue
                 key = node_identity(self.nodes[publisher].node).current.signing_key
                 with demo_node.node.db.session() as session:
-                    report = import_directory(session, demo_node.node, document,
-                                              actor="system:demo", publisher_key=key)
+                    report = import_directory(
+                        session, demo_node.node, document, actor="system:demo", publisher_key=key
+                    )
                 imported += len(report.imported)
         return imported
 
@@ -138,11 +159,16 @@ class DemoCluster:
         from trailguard.network import start_delivery_worker
 
         for demo_node in self.nodes.values():
-            config = uvicorn.Config(create_app(demo_node.node), host="127.0.0.1",
-                                    port=demo_node.port, log_level="warning")
+            config = uvicorn.Config(
+                create_app(demo_node.node),
+                host="127.0.0.1",
+                port=demo_node.port,
+                log_level="warning",
+            )
             server = uvicorn.Server(config)
-            thread = threading.Thread(target=server.run, daemon=True,
-                                      name=f"demo-{demo_node.spec.node_id}")
+            thread = threading.Thread(
+                target=server.run, daemon=True, name=f"demo-{demo_node.spec.node_id}"
+            )
             thread.start()
             demo_node.server, demo_node.thread = server, thread
         deadline = time.monotonic() + 30

@@ -37,19 +37,27 @@ def bank_proxy_log(folder: Path) -> Path:
     for minute in range(-30, 31, 3):
         at = (LOGIN_AT + timedelta(minutes=minute, seconds=rng.randint(0, 59))).astimezone(zone)
         client = f"192.0.2.{rng.randint(10, 60)}"
-        lines.append(f"{at.isoformat()},{client},{rng.randint(20000, 60000)},{BANK_IP},"
-                     f"{BANK_PORT},tcp,-,/")
+        lines.append(
+            f"{at.isoformat()},{client},{rng.randint(20000, 60000)},{BANK_IP},{BANK_PORT},tcp,-,/"
+        )
     login = LOGIN_AT.astimezone(zone)
-    lines.append(f"{login.isoformat()},{VPS_IP},{VPS_PORT},{BANK_IP},{BANK_PORT},tcp,admin,"
-                 "/admin/login")
+    lines.append(
+        f"{login.isoformat()},{VPS_IP},{VPS_PORT},{BANK_IP},{BANK_PORT},tcp,admin,/admin/login"
+    )
     path = folder / "bank-proxy.csv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
 
 BANK_COLUMN_MAP = {
-    "kind": "=access", "start": "time", "public_ip": "client_ip", "public_port": "client_port",
-    "dst_ip": "server_ip", "dst_port": "server_port", "protocol": "proto", "subscriber": "user",
+    "kind": "=access",
+    "start": "time",
+    "public_ip": "client_ip",
+    "public_port": "client_port",
+    "dst_ip": "server_ip",
+    "dst_port": "server_port",
+    "protocol": "proto",
+    "subscriber": "user",
 }
 
 
@@ -58,8 +66,12 @@ def polderhost_conn_log(folder: Path) -> Path:
     SSH session that drove it, among other customers' traffic."""
     rng = random.Random(11)
     header = [
-        "#separator \\x09", "#set_separator\t,", "#empty_field\t(empty)", "#unset_field\t-",
-        "#path\tconn", "#open\t2026-11-20-07-00-00",
+        "#separator \\x09",
+        "#set_separator\t,",
+        "#empty_field\t(empty)",
+        "#unset_field\t-",
+        "#path\tconn",
+        "#open\t2026-11-20-07-00-00",
         "#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration"
         "\torig_bytes\tresp_bytes\tconn_state\tlocal_orig\tlocal_resp\tmissed_bytes\thistory"
         "\torig_pkts\torig_ip_bytes\tresp_pkts\tresp_ip_bytes\ttunnel_parents",
@@ -68,13 +80,26 @@ def polderhost_conn_log(folder: Path) -> Path:
     ]
     rows: list[tuple[float, str]] = []
 
-    def row(at: datetime, orig: str, oport: int, resp: str, rport: int, proto: str,
-            service: str, duration: float) -> None:
+    def row(
+        at: datetime,
+        orig: str,
+        oport: int,
+        resp: str,
+        rport: int,
+        proto: str,
+        service: str,
+        duration: float,
+    ) -> None:
         uid = "C" + "".join(rng.choice("abcdefghijkmnopqrstuvwxyz0123456789") for _ in range(17))
         ts = at.timestamp()
-        rows.append((ts, f"{ts:.6f}\t{uid}\t{orig}\t{oport}\t{resp}\t{rport}\t{proto}\t{service}"
-                         f"\t{duration:.6f}\t{rng.randint(200, 90000)}\t{rng.randint(200, 90000)}"
-                         f"\tSF\t-\t-\t0\tShADadFf\t12\t2000\t10\t9000\t(empty)"))
+        rows.append(
+            (
+                ts,
+                f"{ts:.6f}\t{uid}\t{orig}\t{oport}\t{resp}\t{rport}\t{proto}\t{service}"
+                f"\t{duration:.6f}\t{rng.randint(200, 90000)}\t{rng.randint(200, 90000)}"
+                f"\tSF\t-\t-\t0\tShADadFf\t12\t2000\t10\t9000\t(empty)",
+            )
+        )
 
     start = LOGIN_AT - timedelta(hours=1)
     for _ in range(400):
@@ -82,24 +107,52 @@ def polderhost_conn_log(folder: Path) -> Path:
         host = f"198.51.100.{rng.randint(2, 250)}"
         if host == VPS_IP:
             continue
-        remote = f"192.0.2.{rng.randint(1, 254)}" if rng.random() < 0.6 else \
-            f"203.0.113.{rng.randint(1, 254)}"
+        remote = (
+            f"192.0.2.{rng.randint(1, 254)}"
+            if rng.random() < 0.6
+            else f"203.0.113.{rng.randint(1, 254)}"
+        )
         if remote == ATTACKER_PUBLIC_IP:
             continue
         if rng.random() < 0.5:
-            row(at, remote, rng.randint(1024, 65535), host, rng.choice([22, 80, 443]), "tcp",
-                "ssl", rng.uniform(0.1, 600))
+            row(
+                at,
+                remote,
+                rng.randint(1024, 65535),
+                host,
+                rng.choice([22, 80, 443]),
+                "tcp",
+                "ssl",
+                rng.uniform(0.1, 600),
+            )
         else:
-            row(at, host, rng.randint(1024, 65535), remote, rng.choice([53, 123, 443]), "udp",
-                "dns", rng.uniform(0.01, 2))
-    row(SSH_START, ATTACKER_PUBLIC_IP, ATTACKER_PUBLIC_PORT, VPS_IP, 22, "tcp", "ssh",
-        SSH_SECONDS)
-    row(LOGIN_AT - timedelta(milliseconds=180), VPS_IP, VPS_PORT, BANK_IP, BANK_PORT, "tcp",
-        "ssl", 4.2)
+            row(
+                at,
+                host,
+                rng.randint(1024, 65535),
+                remote,
+                rng.choice([53, 123, 443]),
+                "udp",
+                "dns",
+                rng.uniform(0.01, 2),
+            )
+    row(SSH_START, ATTACKER_PUBLIC_IP, ATTACKER_PUBLIC_PORT, VPS_IP, 22, "tcp", "ssh", SSH_SECONDS)
+    row(
+        LOGIN_AT - timedelta(milliseconds=180),
+        VPS_IP,
+        VPS_PORT,
+        BANK_IP,
+        BANK_PORT,
+        "tcp",
+        "ssl",
+        4.2,
+    )
     rows.sort()
     path = folder / "polderhost-conn.log"
-    path.write_text("\n".join(header + [text for _, text in rows]
-                              + ["#close\t2026-11-20-09-00-00"]) + "\n", encoding="utf-8")
+    path.write_text(
+        "\n".join(header + [text for _, text in rows] + ["#close\t2026-11-20-09-00-00"]) + "\n",
+        encoding="utf-8",
+    )
     return path
 
 
@@ -113,9 +166,14 @@ def riolitoral_pba_log(folder: Path) -> Path:
     def line(at: datetime, event: str, inside: str, public: str, first: int, last: int) -> None:
         local = at.astimezone(zone)
         stamp = f"{local:%b} {local.day:2d} {local:%H:%M:%S}"
-        entries.append((at, f"{stamp} rl-cgn-1 (FPC Slot 5, PIC Slot 0) {{cgn-sset}}[FWNAT]: "
-                            f"JSERVICES_NAT_PORT_BLOCK_{event}: {inside} -> {public}:{first}-{last}"
-                            f" 0x{rng.getrandbits(32):08x}"))
+        entries.append(
+            (
+                at,
+                f"{stamp} rl-cgn-1 (FPC Slot 5, PIC Slot 0) {{cgn-sset}}[FWNAT]: "
+                f"JSERVICES_NAT_PORT_BLOCK_{event}: {inside} -> {public}:{first}-{last}"
+                f" 0x{rng.getrandbits(32):08x}",
+            )
+        )
 
     for block in range(60):
         first = 1024 + block * 512
@@ -124,8 +182,14 @@ def riolitoral_pba_log(folder: Path) -> Path:
         inside = f"100.64.{rng.randint(0, 40)}.{rng.randint(2, 250)}"
         alloc = LOGIN_AT - timedelta(minutes=rng.randint(5, 90))
         line(alloc, "ALLOC", inside, ATTACKER_PUBLIC_IP, first, first + 511)
-        line(alloc + timedelta(minutes=rng.randint(10, 120)), "RELEASE", inside,
-             ATTACKER_PUBLIC_IP, first, first + 511)
+        line(
+            alloc + timedelta(minutes=rng.randint(10, 120)),
+            "RELEASE",
+            inside,
+            ATTACKER_PUBLIC_IP,
+            first,
+            first + 511,
+        )
     line(BLOCK_ALLOC_AT, "ALLOC", INSIDE_IP, ATTACKER_PUBLIC_IP, BLOCK_FIRST, BLOCK_LAST)
     line(BLOCK_RELEASE_AT, "RELEASE", INSIDE_IP, ATTACKER_PUBLIC_IP, BLOCK_FIRST, BLOCK_LAST)
     entries.sort()
@@ -139,15 +203,28 @@ def riolitoral_radius_detail(folder: Path) -> Path:
     rng = random.Random(17)
     records: list[tuple[datetime, str]] = []
 
-    def record(at: datetime, status: str, user: str, ip: str, session_id: str,
-               session_time: int | None = None) -> None:
-        lines = [f"{at:%a %b %d %H:%M:%S %Y}", f'\tAcct-Session-Id = "{session_id}"',
-                 f'\tUser-Name = "{user}"', f"\tAcct-Status-Type = {status}",
-                 f"\tFramed-IP-Address = {ip}", "\tNAS-IP-Address = 192.0.2.1"]
+    def record(
+        at: datetime,
+        status: str,
+        user: str,
+        ip: str,
+        session_id: str,
+        session_time: int | None = None,
+    ) -> None:
+        lines = [
+            f"{at:%a %b %d %H:%M:%S %Y}",
+            f'\tAcct-Session-Id = "{session_id}"',
+            f'\tUser-Name = "{user}"',
+            f"\tAcct-Status-Type = {status}",
+            f"\tFramed-IP-Address = {ip}",
+            "\tNAS-IP-Address = 192.0.2.1",
+        ]
         if session_time is not None:
             lines.append(f"\tAcct-Session-Time = {session_time}")
-        lines += [f"\tEvent-Timestamp = {int(at.timestamp())}",
-                  f"\tTimestamp = {int(at.timestamp())}"]
+        lines += [
+            f"\tEvent-Timestamp = {int(at.timestamp())}",
+            f"\tTimestamp = {int(at.timestamp())}",
+        ]
         records.append((at, "\n".join(lines)))
 
     for n in range(80):

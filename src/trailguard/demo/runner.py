@@ -33,10 +33,14 @@ def run_demo(*, check: bool, data_dir: Path | None, console: Console) -> bool:
     root.mkdir(parents=True, exist_ok=True)
     cluster = DemoCluster(root, SCENARIO_NODES)
     ctx = DemoContext(cluster=cluster, console=console)
-    console.print(Panel.fit("Operation Nightjar: a trace from a bank in the US, through a Dutch "
-                            "hosting provider, towards Brazil.\nEverything is synthetic: "
-                            "documentation addresses, invented organisations and people.",
-                            title="trailguard demo"))
+    console.print(
+        Panel.fit(
+            "Operation Nightjar: a trace from a bank in the US, through a Dutch "
+            "hosting provider, towards Brazil.\nEverything is synthetic: "
+            "documentation addresses, invented organisations and people.",
+            title="trailguard demo",
+        )
+    )
     passed = 0
     ok = True
     try:

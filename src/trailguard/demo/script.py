@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from rich.console import Console
@@ -18,40 +18,103 @@ from trailguard.demo.cluster import DemoCluster, NodeSpec, StepFailed, wait_for
 US, NL, POLDERHOST, BR, RIO = "us-poc", "nl-poc", "nl-polderhost", "br-poc", "br-riolitoral"
 
 SCENARIO_NODES = [
-    NodeSpec(US, "United States 24/7 point of contact", "US", (NodeRole.POC,), "America/New_York",
-             people=(("iris.reed", "Iris Reed", (Role.INVESTIGATOR,)),
-                     ("dan.cole", "Dan Cole", (Role.DUTY_OFFICER,)),
-                     ("carla.mendez", "Carla Mendez", (Role.CENTRAL_AUTHORITY,))),
-             phone="+1 202 555 0100", email="duty@us-poc.example"),
-    NodeSpec(NL, "Netherlands 24/7 point of contact", "NL", (NodeRole.POC,), "Europe/Amsterdam",
-             languages=("nl", "en", "de"),
-             people=(("noor.visser", "Noor Visser", (Role.DUTY_OFFICER,)),
-                     ("joost.bakker", "Joost Bakker", (Role.DUTY_OFFICER,))),
-             phone="+31 70 555 0100", email="duty@nl-poc.example"),
-    NodeSpec(POLDERHOST, "Polderhost B.V.", "NL", (NodeRole.PROVIDER,), "Europe/Amsterdam",
-             languages=("nl", "en"), prefixes=("198.51.100.0/24", "2001:db8:100::/48"),
-             people=(("pim.dekker", "Pim Dekker", (Role.PROVIDER_LIAISON,)),),
-             email="lea@polderhost.example"),
-    NodeSpec(BR, "Brazil 24/7 point of contact", "BR", (NodeRole.POC,), "America/Sao_Paulo",
-             languages=("pt", "en", "es"),
-             people=(("bruna.alves", "Bruna Alves", (Role.DUTY_OFFICER,)),),
-             phone="+55 61 5550 0100", email="plantao@br-poc.example"),
-    NodeSpec(RIO, "Rio Litoral Telecom", "BR", (NodeRole.PROVIDER,), "America/Sao_Paulo",
-             languages=("pt", "en"), prefixes=("203.0.113.0/24", "2001:db8:200::/48"),
-             people=(("rafael.costa", "Rafael Costa", (Role.PROVIDER_LIAISON,)),),
-             email="juridico@riolitoral.example"),
+    NodeSpec(
+        US,
+        "United States 24/7 point of contact",
+        "US",
+        (NodeRole.POC,),
+        "America/New_York",
+        people=(
+            ("iris.reed", "Iris Reed", (Role.INVESTIGATOR,)),
+            ("dan.cole", "Dan Cole", (Role.DUTY_OFFICER,)),
+            ("carla.mendez", "Carla Mendez", (Role.CENTRAL_AUTHORITY,)),
+        ),
+        phone="+1 202 555 0100",
+        email="duty@us-poc.example",
+    ),
+    NodeSpec(
+        NL,
+        "Netherlands 24/7 point of contact",
+        "NL",
+        (NodeRole.POC,),
+        "Europe/Amsterdam",
+        languages=("nl", "en", "de"),
+        people=(
+            ("noor.visser", "Noor Visser", (Role.DUTY_OFFICER,)),
+            ("joost.bakker", "Joost Bakker", (Role.DUTY_OFFICER,)),
+        ),
+        phone="+31 70 555 0100",
+        email="duty@nl-poc.example",
+    ),
+    NodeSpec(
+        POLDERHOST,
+        "Polderhost B.V.",
+        "NL",
+        (NodeRole.PROVIDER,),
+        "Europe/Amsterdam",
+        languages=("nl", "en"),
+        prefixes=("198.51.100.0/24", "2001:db8:100::/48"),
+        people=(("pim.dekker", "Pim Dekker", (Role.PROVIDER_LIAISON,)),),
+        email="lea@polderhost.example",
+    ),
+    NodeSpec(
+        BR,
+        "Brazil 24/7 point of contact",
+        "BR",
+        (NodeRole.POC,),
+        "America/Sao_Paulo",
+        languages=("pt", "en", "es"),
+        people=(("bruna.alves", "Bruna Alves", (Role.DUTY_OFFICER,)),),
+        phone="+55 61 5550 0100",
+        email="plantao@br-poc.example",
+    ),
+    NodeSpec(
+        RIO,
+        "Rio Litoral Telecom",
+        "BR",
+        (NodeRole.PROVIDER,),
+        "America/Sao_Paulo",
+        languages=("pt", "en"),
+        prefixes=("203.0.113.0/24", "2001:db8:200::/48"),
+        people=(("rafael.costa", "Rafael Costa", (Role.PROVIDER_LIAISON,)),),
+        email="juridico@riolitoral.example",
+    ),
 ]
 
 # Two shifts a day cover the clock; each person is the other's backup.
 NL_ROSTER = [
-    {"person": "Noor Visser", "role": "primary", "weekdays": [0, 1, 2, 3, 4, 5, 6],
-     "start_time": "08:00", "end_time": "20:00", "phone": "+31 70 555 0101"},
-    {"person": "Joost Bakker", "role": "primary", "weekdays": [0, 1, 2, 3, 4, 5, 6],
-     "start_time": "20:00", "end_time": "08:00", "phone": "+31 70 555 0102"},
-    {"person": "Joost Bakker", "role": "backup", "weekdays": [0, 1, 2, 3, 4, 5, 6],
-     "start_time": "08:00", "end_time": "20:00", "phone": "+31 70 555 0102"},
-    {"person": "Noor Visser", "role": "backup", "weekdays": [0, 1, 2, 3, 4, 5, 6],
-     "start_time": "20:00", "end_time": "08:00", "phone": "+31 70 555 0101"},
+    {
+        "person": "Noor Visser",
+        "role": "primary",
+        "weekdays": [0, 1, 2, 3, 4, 5, 6],
+        "start_time": "08:00",
+        "end_time": "20:00",
+        "phone": "+31 70 555 0101",
+    },
+    {
+        "person": "Joost Bakker",
+        "role": "primary",
+        "weekdays": [0, 1, 2, 3, 4, 5, 6],
+        "start_time": "20:00",
+        "end_time": "08:00",
+        "phone": "+31 70 555 0102",
+    },
+    {
+        "person": "Joost Bakker",
+        "role": "backup",
+        "weekdays": [0, 1, 2, 3, 4, 5, 6],
+        "start_time": "08:00",
+        "end_time": "20:00",
+        "phone": "+31 70 555 0102",
+    },
+    {
+        "person": "Noor Visser",
+        "role": "backup",
+        "weekdays": [0, 1, 2, 3, 4, 5, 6],
+        "start_time": "20:00",
+        "end_time": "08:00",
+        "phone": "+31 70 555 0101",
+    },
 ]
 
 
@@ -91,8 +154,15 @@ US_AUTHORITY = {
 
 
 def _preservation_body(
-    *, reference: str, requested: str, requested_authority: str, endpoint: dict[str, Any],
-    custodian: str, relationship: str, necessity: str, data_kinds: list[str],
+    *,
+    reference: str,
+    requested: str,
+    requested_authority: str,
+    endpoint: dict[str, Any],
+    custodian: str,
+    relationship: str,
+    necessity: str,
+    data_kinds: list[str],
 ) -> dict[str, Any]:
     return {
         "kind": "preservation",
@@ -102,13 +172,16 @@ def _preservation_body(
         "requested_party": requested,
         "requesting_authority": US_AUTHORITY,
         "requested_authority": requested_authority,
-        "confirmation_contact": {"name": "Iris Reed", "phone": "+12025550101",
-                                 "email": "iris.reed@us-poc.example"},
+        "confirmation_contact": {
+            "name": "Iris Reed",
+            "phone": "+12025550101",
+            "email": "iris.reed@us-poc.example",
+        },
         "seeking_authority": "US Department of Justice (synthetic)",
         "offence": "Illegal access to a bank's web server (18 U.S.C. 1030)",
         "offence_articles": [2],
         "summary_of_facts": "On 2026-11-20 at 03:14:07 New York time an unknown person logged "
-                            "in to the administration interface of a bank's web server.",
+        "in to the administration interface of a bank's web server.",
         "data_to_preserve": [endpoint],
         "relationship_to_offence": relationship,
         "custodian": custodian,
@@ -140,71 +213,102 @@ def start_network(ctx: DemoContext) -> Iterator[str]:
     cluster.create()
     nl = cluster[NL].node
     with nl.db.session() as session:
-        publish_self(session, nl, actor="system:demo",
-                     roster=[Shift.from_json(shift, "NL roster") for shift in NL_ROSTER])
+        publish_self(
+            session,
+            nl,
+            actor="system:demo",
+            roster=[Shift.from_json(shift, "NL roster") for shift in NL_ROSTER],
+        )
     imported = cluster.exchange_directories()
-    expect(imported >= len(cluster.nodes) * (len(cluster.nodes) - 1),
-           f"only {imported} directory entries were imported")
+    expect(
+        imported >= len(cluster.nodes) * (len(cluster.nodes) - 1),
+        f"only {imported} directory entries were imported",
+    )
     cluster.start()
     for demo_node in cluster.nodes.values():
         health = demo_node.as_user(next(iter(demo_node.people))).get("/api/me")
         _json(health, f"{demo_node.spec.node_id} login")
-        yield (f"{demo_node.spec.name} [{demo_node.spec.node_id}] up at {demo_node.url} "
-               f"({demo_node.spec.timezone})")
+        yield (
+            f"{demo_node.spec.name} [{demo_node.spec.node_id}] up at {demo_node.url} "
+            f"({demo_node.spec.timezone})"
+        )
     yield f"signed directories exchanged: {imported} entries imported, every signature verified"
 
 
 def who_can_help(ctx: DemoContext) -> Iterator[str]:
     us = ctx.cluster[US]
     client = us.as_user("dan.cole")
-    found = _json(client.get("/api/directory", params={"country": "NL", "language": "en"}),
-                  "directory search")
+    found = _json(
+        client.get("/api/directory", params={"country": "NL", "language": "en"}), "directory search"
+    )
     poc = [hit for hit in found["results"] if hit["entry"]["node_id"] == NL]
     expect(poc, "the NL 24/7 point of contact was not found in US's directory")
     hit = poc[0]
     expect(hit["on_duty"] is not None, "nobody is on duty at the NL point of contact")
-    yield (f"US asks: who can help in NL now, in English? -> {hit['entry']['organisation']}, "
-           f"on duty: {hit['on_duty']['person']} (backup {hit['backup']['person']}), "
-           f"local time {hit['local_time'][11:16]} in {hit['entry']['timezone']}")
-    provider = _json(client.get("/api/directory/lookup", params={"ip": "198.51.100.23"}),
-                     "prefix lookup")
+    yield (
+        f"US asks: who can help in NL now, in English? -> {hit['entry']['organisation']}, "
+        f"on duty: {hit['on_duty']['person']} (backup {hit['backup']['person']}), "
+        f"local time {hit['local_time'][11:16]} in {hit['entry']['timezone']}"
+    )
+    provider = _json(
+        client.get("/api/directory/lookup", params={"ip": "198.51.100.23"}), "prefix lookup"
+    )
     match = provider["match"]
-    expect(match and match["entry"]["node_id"] == POLDERHOST,
-           f"198.51.100.23 should map to Polderhost, got {match}")
+    expect(
+        match and match["entry"]["node_id"] == POLDERHOST,
+        f"198.51.100.23 should map to Polderhost, got {match}",
+    )
     ctx.facts["polderhost_prefix"] = match["prefix"]
-    yield (f"198.51.100.23 lies in {match['prefix']}, operated by "
-           f"{match['entry']['organisation']} ({match['entry']['country']})")
+    yield (
+        f"198.51.100.23 lies in {match['prefix']}, operated by "
+        f"{match['entry']['organisation']} ({match['entry']['country']})"
+    )
     ctx.pages.append(("US directory", f"{us.url}/directory"))
 
 
 def signed_ping(ctx: DemoContext) -> Iterator[str]:
     us, nl = ctx.cluster[US], ctx.cluster[NL]
-    sent = _json(us.as_user("dan.cole").post("/api/exchange/messages", json={
-        "recipient": NL, "payload": {"text": "US 24/7 testing the channel before a request"}}),
-        "send ping")
+    sent = _json(
+        us.as_user("dan.cole").post(
+            "/api/exchange/messages",
+            json={
+                "recipient": NL,
+                "payload": {"text": "US 24/7 testing the channel before a request"},
+            },
+        ),
+        "send ping",
+    )
     message_id = sent["message_id"]
     yield f"US sends a signed, encrypted message {message_id} to NL (queued in the outbox)"
 
     def receipts() -> list[dict[str, Any]] | None:
-        detail = _json(us.as_user("dan.cole").get(f"/api/exchange/messages/{message_id}"),
-                       "message detail")
+        detail = _json(
+            us.as_user("dan.cole").get(f"/api/exchange/messages/{message_id}"), "message detail"
+        )
         stages = {r["stage"] for r in detail["receipts"]}
         return detail["receipts"] if {"received", "accepted"} <= stages else None
 
     got = wait_for(receipts, what="the received and accepted receipts")
     for receipt in got:
         yield f"US holds NL's signed receipt: {receipt['stage']} at {receipt['at']}"
-    inbox = _json(nl.as_user("noor.visser").get("/api/exchange/inbox",
-                                                 params={"pending_only": True}), "NL inbox")
+    inbox = _json(
+        nl.as_user("noor.visser").get("/api/exchange/inbox", params={"pending_only": True}),
+        "NL inbox",
+    )
     mine = [m for m in inbox if m["message_id"] == message_id]
     expect(mine, "the message is not waiting in NL's inbox")
     yield f"NL's clock: acknowledgement due {mine[0]['ack_due']}"
-    _json(nl.as_user("noor.visser").post(f"/api/exchange/inbox/{message_id}/ack",
-                                          json={"note": "received, standing by"}), "ack")
+    _json(
+        nl.as_user("noor.visser").post(
+            f"/api/exchange/inbox/{message_id}/ack", json={"note": "received, standing by"}
+        ),
+        "ack",
+    )
 
     def acknowledged() -> bool:
-        detail = _json(us.as_user("dan.cole").get(f"/api/exchange/messages/{message_id}"),
-                       "message detail")
+        detail = _json(
+            us.as_user("dan.cole").get(f"/api/exchange/messages/{message_id}"), "message detail"
+        )
         return any(r["stage"] == "acknowledged" for r in detail["receipts"])
 
     wait_for(acknowledged, what="NL's acknowledged receipt")
@@ -217,17 +321,37 @@ def signed_ping(ctx: DemoContext) -> Iterator[str]:
 
 def ask_the_law(ctx: DemoContext) -> Iterator[str]:
     client = ctx.cluster[US].as_user("dan.cole")
-    check = _json(client.get("/api/law/check", params={
-        "from": "US", "to": "NL", "conduct": "illegal_access", "measure": "preservation",
-        "as_of": "2026-11-20"}), "law check")
-    expect(check["dual_criminality"]["required"] is False,
-           f"preservation should need no dual criminality: {check['dual_criminality']}")
-    yield f"dual criminality for preservation US -> NL: not required ({check['dual_criminality']['reason'][:110]})"
+    check = _json(
+        client.get(
+            "/api/law/check",
+            params={
+                "from": "US",
+                "to": "NL",
+                "conduct": "illegal_access",
+                "measure": "preservation",
+                "as_of": "2026-11-20",
+            },
+        ),
+        "law check",
+    )
+    expect(
+        check["dual_criminality"]["required"] is False,
+        f"preservation should need no dual criminality: {check['dual_criminality']}",
+    )
+    reason = check["dual_criminality"]["reason"]
+    yield f"dual criminality for preservation US -> NL: not required ({reason[:110]})"
     yield "cited: " + "; ".join(check["citations"][:3])
-    channels = _json(client.get("/api/law/channels", params={
-        "from": "US", "to": "NL", "data": "traffic", "as_of": "2026-11-20"}), "law channels")
-    expect(channels["channels"] and channels["channels"][0]["id"] == "preservation_24_7",
-           f"the 24/7 preservation channel should come first: {channels['channels'][:1]}")
+    channels = _json(
+        client.get(
+            "/api/law/channels",
+            params={"from": "US", "to": "NL", "data": "traffic", "as_of": "2026-11-20"},
+        ),
+        "law channels",
+    )
+    expect(
+        channels["channels"] and channels["channels"][0]["id"] == "preservation_24_7",
+        f"the 24/7 preservation channel should come first: {channels['channels'][:1]}",
+    )
     fastest = channels["channels"][0]
     yield f"fastest lawful channel: {fastest['name']} ({fastest['legal_basis']})"
     ctx.pages.append(("US legal engine", f"{ctx.cluster[US].url}/law"))
@@ -242,19 +366,33 @@ def providers_ingest(ctx: DemoContext) -> Iterator[str]:
     folder.mkdir(exist_ok=True)
     jobs = [
         (POLDERHOST, data.polderhost_conn_log(folder), "zeek-conn", ParseOptions()),
-        (RIO, data.riolitoral_pba_log(folder), "juniper-pba",
-         ParseOptions(tz="America/Sao_Paulo", year=2026)),
+        (
+            RIO,
+            data.riolitoral_pba_log(folder),
+            "juniper-pba",
+            ParseOptions(tz="America/Sao_Paulo", year=2026),
+        ),
         (RIO, data.riolitoral_radius_detail(folder), "freeradius-detail", ParseOptions()),
     ]
     for node_id, path, fmt, options in jobs:
         demo_node = ctx.cluster[node_id]
-        [report] = ingest_files(demo_node.node, [path], provider=node_id, actor="system:ingest",
-                                format_name=fmt, options=options)
-        expect(not report.refused and report.records_stored > 0,
-               f"{node_id} could not ingest {path.name}: {report}")
+        [report] = ingest_files(
+            demo_node.node,
+            [path],
+            provider=node_id,
+            actor="system:ingest",
+            format_name=fmt,
+            options=options,
+        )
+        expect(
+            not report.refused and report.records_stored > 0,
+            f"{node_id} could not ingest {path.name}: {report}",
+        )
         expect(report.bad_line_count == 0, f"{path.name} had bad lines: {report}")
-        yield (f"{demo_node.spec.name} ingests {path.name} ({fmt}): {report.lines_read} lines, "
-               f"{report.records_stored} records stored")
+        yield (
+            f"{demo_node.spec.name} ingests {path.name} ({fmt}): {report.lines_read} lines, "
+            f"{report.records_stored} records stored"
+        )
 
 
 def read_the_victims_log(ctx: DemoContext) -> Iterator[str]:
@@ -271,12 +409,18 @@ def read_the_victims_log(ctx: DemoContext) -> Iterator[str]:
     login = [r for r in rows if r["subscriber"] == "admin"]
     expect(len(login) == 1, "the administrator login is not in the bank's log")
     row = login[0]
-    expect(row["public_ip"] == data.VPS_IP and row["public_port"] == data.VPS_PORT
-           and row["start"] == data.LOGIN_AT, f"the login record was misread: {row}")
+    expect(
+        row["public_ip"] == data.VPS_IP
+        and row["public_port"] == data.VPS_PORT
+        and row["start"] == data.LOGIN_AT,
+        f"the login record was misread: {row}",
+    )
     ctx.facts["observation"] = row
-    yield (f"the bank's proxy log (line {row['source_line']}): admin login from "
-           f"{row['public_ip']} port {row['public_port']} at {row['start'].isoformat()} "
-           f"(written as offset {row['source_tz']} in New York)")
+    yield (
+        f"the bank's proxy log (line {row['source_line']}): admin login from "
+        f"{row['public_ip']} port {row['public_port']} at {row['start'].isoformat()} "
+        f"(written as offset {row['source_tz']} in New York)"
+    )
 
 
 def preservation_to_nl(ctx: DemoContext) -> Iterator[str]:
@@ -284,33 +428,51 @@ def preservation_to_nl(ctx: DemoContext) -> Iterator[str]:
 
     us = ctx.cluster[US]
     body = _preservation_body(
-        reference="US-2026-NJ-001", requested="NL",
+        reference="US-2026-NJ-001",
+        requested="NL",
         requested_authority="Netherlands 24/7 point of contact",
-        endpoint={"type": "ip_endpoint", "ip": data.VPS_IP, "port": data.VPS_PORT,
-                  "timestamp": "2026-11-20T03:14:07.250-05:00", "protocol": "tcp",
-                  "destination_port": data.BANK_PORT},
+        endpoint={
+            "type": "ip_endpoint",
+            "ip": data.VPS_IP,
+            "port": data.VPS_PORT,
+            "timestamp": "2026-11-20T03:14:07.250-05:00",
+            "protocol": "tcp",
+            "destination_port": data.BANK_PORT,
+        },
         custodian="Polderhost B.V. (VPS hosting, 198.51.100.0/24)",
         relationship="The administrator login to the bank came from this address and port.",
         necessity="Polderhost keeps flow records for 30 days; they are deleted on 2026-12-20.",
         data_kinds=["flow"],
     )
-    draft = _json(us.as_user("iris.reed").post("/api/requests", json={
-        "body": body, "recipient": NL, "retention_days": {"flow": 30},
-        "observed_at": data.LOGIN_AT.isoformat()}), "draft preservation")
+    draft = _json(
+        us.as_user("iris.reed").post(
+            "/api/requests",
+            json={
+                "body": body,
+                "recipient": NL,
+                "retention_days": {"flow": 30},
+                "observed_at": data.LOGIN_AT.isoformat(),
+            },
+        ),
+        "draft preservation",
+    )
     request_id = draft["id"]
     ctx.facts["nl_request"] = request_id
-    yield f"Iris Reed (investigator) drafts {body['reference']}: legal basis " \
-          f"{(draft.get('legal_basis') or {}).get('summary', '?')[:90]}"
+    yield (
+        f"Iris Reed (investigator) drafts {body['reference']}: legal basis "
+        f"{(draft.get('legal_basis') or {}).get('summary', '?')[:90]}"
+    )
     for deadline in draft.get("deadlines", [])[:3]:
         yield f"  clock: {deadline['label']} -> {deadline['due_at']}"
     _json(us.as_user("dan.cole").post(f"/api/requests/{request_id}/approve"), "approve")
-    sent = _json(us.as_user("dan.cole").post(f"/api/requests/{request_id}/send", json={}),
-                 "send")
+    sent = _json(us.as_user("dan.cole").post(f"/api/requests/{request_id}/send", json={}), "send")
     expect(sent["state"] == "sent", f"state after sending is {sent['state']}")
     yield "Dan Cole (duty officer) approves (four eyes) and sends it to the NL point of contact"
     nl = ctx.cluster[NL]
-    got = wait_for(lambda: _maybe(nl.as_user("noor.visser"), f"/api/requests/{request_id}"),
-                   what="the request at NL")
+    got = wait_for(
+        lambda: _maybe(nl.as_user("noor.visser"), f"/api/requests/{request_id}"),
+        what="the request at NL",
+    )
     yield f"NL holds request {got['reference']} in state '{got['state']}'"
     ctx.pages.append(("US request page", f"{us.url}/requests/{request_id}"))
 
@@ -322,17 +484,21 @@ def nl_acknowledges_and_forwards(ctx: DemoContext) -> Iterator[str]:
     acked = _json(noor.post(f"/api/requests/{request_id}/acknowledge"), "acknowledge")
     expect(acked["state"] == "acknowledged", f"NL state {acked['state']}")
     yield "Noor Visser acknowledges within the 30-minute clock; US gets the signed receipt"
-    copy = _json(noor.post(f"/api/requests/{request_id}/forward",
-                           json={"recipient": POLDERHOST}), "forward")
+    copy = _json(
+        noor.post(f"/api/requests/{request_id}/forward", json={"recipient": POLDERHOST}), "forward"
+    )
     ctx.facts["polderhost_request"] = copy["id"]
     ph = ctx.cluster[POLDERHOST]
-    wait_for(lambda: _maybe(ph.as_user("pim.dekker"), f"/api/requests/{copy['id']}"),
-             what="the forwarded request at Polderhost")
+    wait_for(
+        lambda: _maybe(ph.as_user("pim.dekker"), f"/api/requests/{copy['id']}"),
+        what="the forwarded request at Polderhost",
+    )
     yield f"forwarded to Polderhost B.V. as {copy['id'][:8]} (a copy linked to the original)"
 
     def us_sees_ack() -> bool:
-        view = _json(ctx.cluster[US].as_user("dan.cole").get(f"/api/requests/{request_id}"),
-                     "US view")
+        view = _json(
+            ctx.cluster[US].as_user("dan.cole").get(f"/api/requests/{request_id}"), "US view"
+        )
         return view["state"] in ("acknowledged", "in_execution", "preserved")
 
     wait_for(us_sees_ack, what="US to see NL's acknowledgement")
@@ -348,41 +514,67 @@ def polderhost_preserves(ctx: DemoContext) -> Iterator[str]:
     _json(pim.post(f"/api/requests/{request_id}/execute"), "provider execute")
     start = (data.LOGIN_AT - timedelta(minutes=15)).isoformat()
     end = (data.LOGIN_AT + timedelta(minutes=15)).isoformat()
-    flows = _json(pim.get("/api/traffic/flows", params={"ip": data.VPS_IP, "start": start,
-                                                         "end": end}), "flows")
+    flows = _json(
+        pim.get("/api/traffic/flows", params={"ip": data.VPS_IP, "start": start, "end": end}),
+        "flows",
+    )
     records = flows.get("records", flows.get("flows", []))
     expect(records, "no flow records for the VPS in the window")
-    to_bank = [r for r in records
-               if r.get("public_ip") == data.VPS_IP and r.get("public_port") == data.VPS_PORT]
+    to_bank = [
+        r
+        for r in records
+        if r.get("public_ip") == data.VPS_IP and r.get("public_port") == data.VPS_PORT
+    ]
     inbound = [r for r in records if r.get("public_ip") == data.ATTACKER_PUBLIC_IP]
     expect(to_bank, f"the VPS's connection to the bank is not among {len(records)} flows")
     expect(inbound, "the SSH session into the VPS is not among the flows")
     ctx.facts["ssh_flow"] = inbound[0]
-    yield (f"Pim Dekker looks up {data.VPS_IP} from {start[11:19]}Z to {end[11:19]}Z: "
-           f"{len(records)} flow records, including the connection to the bank and an SSH "
-           f"session from {data.ATTACKER_PUBLIC_IP}:{data.ATTACKER_PUBLIC_PORT}")
-    hold = _json(pim.post("/api/traffic/holds", json={
-        "reference": "US-2026-NJ-001", "ip": data.VPS_IP, "start": start, "end": end}),
-        "place hold")
+    yield (
+        f"Pim Dekker looks up {data.VPS_IP} from {start[11:19]}Z to {end[11:19]}Z: "
+        f"{len(records)} flow records, including the connection to the bank and an SSH "
+        f"session from {data.ATTACKER_PUBLIC_IP}:{data.ATTACKER_PUBLIC_PORT}"
+    )
+    hold = _json(
+        pim.post(
+            "/api/traffic/holds",
+            json={"reference": "US-2026-NJ-001", "ip": data.VPS_IP, "start": start, "end": end},
+        ),
+        "place hold",
+    )
     expect(hold["records"] >= 2, f"the hold covers {hold['records']} records")
     ctx.facts["polderhost_hold"] = hold
-    yield f"hold {hold['hold_id']} seals {hold['records']} records, SHA-256 {hold['sha256'][:16]}..."
-    preserved = _json(pim.post(f"/api/requests/{request_id}/preserve", json={
-        "preserved": f"{hold['records']} flow records of {data.VPS_IP}, {start} to {end}",
-        "hold_id": hold["hold_id"], "digest": hold["sha256"]}), "preserve")
+    yield (
+        f"hold {hold['hold_id']} seals {hold['records']} records, SHA-256 {hold['sha256'][:16]}..."
+    )
+    preserved = _json(
+        pim.post(
+            f"/api/requests/{request_id}/preserve",
+            json={
+                "preserved": f"{hold['records']} flow records of {data.VPS_IP}, {start} to {end}",
+                "hold_id": hold["hold_id"],
+                "digest": hold["sha256"],
+            },
+        ),
+        "preserve",
+    )
     expect(preserved["state"] == "preserved", f"Polderhost state {preserved['state']}")
     us = ctx.cluster[US]
 
     def us_sees_preserved() -> dict[str, Any] | None:
-        view = _json(us.as_user("dan.cole").get(f"/api/requests/{ctx.facts['nl_request']}"),
-                     "US view")
+        view = _json(
+            us.as_user("dan.cole").get(f"/api/requests/{ctx.facts['nl_request']}"), "US view"
+        )
         return view if view["state"] == "preserved" else None
 
     view = wait_for(us_sees_preserved, what="US to see the preservation")
-    expect(view.get("hold_digest") == hold["sha256"],
-           f"US holds digest {view.get('hold_digest')}, expected {hold['sha256']}")
-    yield (f"the preservation travels back Polderhost -> NL -> US with the digest; US's clock: "
-           f"preserved until {view.get('expires_at')}")
+    expect(
+        view.get("hold_digest") == hold["sha256"],
+        f"US holds digest {view.get('hold_digest')}, expected {hold['sha256']}",
+    )
+    yield (
+        f"the preservation travels back Polderhost -> NL -> US with the digest; US's clock: "
+        f"preserved until {view.get('expires_at')}"
+    )
     ctx.pages.append(("Polderhost traffic and holds", f"{ph.url}/traffic"))
 
 
@@ -394,13 +586,18 @@ def art30_disclosure(ctx: DemoContext) -> Iterator[str]:
 
     nl, us = ctx.cluster[NL], ctx.cluster[US]
     noor = nl.as_user("noor.visser")
-    found = _json(noor.get("/api/directory/lookup", params={"ip": data.ATTACKER_PUBLIC_IP}),
-                  "prefix lookup")
+    found = _json(
+        noor.get("/api/directory/lookup", params={"ip": data.ATTACKER_PUBLIC_IP}), "prefix lookup"
+    )
     match = found["match"]
-    expect(match and match["entry"]["node_id"] == RIO and match["entry"]["country"] == "BR",
-           f"{data.ATTACKER_PUBLIC_IP} should belong to Rio Litoral (BR): {match}")
-    yield (f"{data.ATTACKER_PUBLIC_IP} lies in {match['prefix']}, operated by "
-           f"{match['entry']['organisation']} in {match['entry']['country']}: a third country")
+    expect(
+        match and match["entry"]["node_id"] == RIO and match["entry"]["country"] == "BR",
+        f"{data.ATTACKER_PUBLIC_IP} should belong to Rio Litoral (BR): {match}",
+    )
+    yield (
+        f"{data.ATTACKER_PUBLIC_IP} lies in {match['prefix']}, operated by "
+        f"{match['entry']['organisation']} in {match['entry']['country']}: a third country"
+    )
     ssh = ctx.facts["ssh_flow"]
     body = {
         "kind": "expedited_disclosure",
@@ -410,38 +607,63 @@ def art30_disclosure(ctx: DemoContext) -> Iterator[str]:
         "requested_party": "NL",
         "requesting_authority": US_AUTHORITY,
         "requested_authority": "Netherlands 24/7 point of contact",
-        "confirmation_contact": {"name": "Noor Visser", "phone": "+31705550101",
-                                 "email": "noor.visser@nl-poc.example"},
+        "confirmation_contact": {
+            "name": "Noor Visser",
+            "phone": "+31705550101",
+            "email": "noor.visser@nl-poc.example",
+        },
         "in_response_to": "US-2026-NJ-001",
-        "provider_in_other_state": {"name": match["entry"]["organisation"], "country": "BR",
-                                    "identifiers": [match["prefix"]]},
-        "path": [{
-            "source": {"type": "ip_endpoint", "ip": data.ATTACKER_PUBLIC_IP,
-                       "port": data.ATTACKER_PUBLIC_PORT, "timestamp": ssh["start"],
-                       "protocol": "tcp", "destination_port": 22},
-            "destination": {"type": "ip_endpoint", "ip": data.VPS_IP, "port": 22,
-                            "timestamp": ssh["start"], "protocol": "tcp"},
-            "observed_by": "Polderhost B.V. flow records (held under "
-                           f"{ctx.facts['polderhost_hold']['hold_id']})",
-        }],
+        "provider_in_other_state": {
+            "name": match["entry"]["organisation"],
+            "country": "BR",
+            "identifiers": [match["prefix"]],
+        },
+        "path": [
+            {
+                "source": {
+                    "type": "ip_endpoint",
+                    "ip": data.ATTACKER_PUBLIC_IP,
+                    "port": data.ATTACKER_PUBLIC_PORT,
+                    "timestamp": ssh["start"],
+                    "protocol": "tcp",
+                    "destination_port": 22,
+                },
+                "destination": {
+                    "type": "ip_endpoint",
+                    "ip": data.VPS_IP,
+                    "port": 22,
+                    "timestamp": ssh["start"],
+                    "protocol": "tcp",
+                },
+                "observed_by": "Polderhost B.V. flow records (held under "
+                f"{ctx.facts['polderhost_hold']['hold_id']})",
+            }
+        ],
         "traffic_data": [
             f"{ssh['start']} {data.ATTACKER_PUBLIC_IP}:{data.ATTACKER_PUBLIC_PORT} -> "
             f"{data.VPS_IP}:22 tcp, {ssh['source_file']} line {ssh['source_line']}",
         ],
         "third_country_notice": "The communication came from a provider in Brazil "
-                                "(Rio Litoral Telecom); send a preservation request to BR.",
+        "(Rio Litoral Telecom); send a preservation request to BR.",
     }
-    draft = _json(noor.post("/api/requests", json={"body": body, "recipient": US}),
-                  "draft Art. 30 disclosure")
+    draft = _json(
+        noor.post("/api/requests", json={"body": body, "recipient": US}), "draft Art. 30 disclosure"
+    )
     _json(nl.as_user("joost.bakker").post(f"/api/requests/{draft['id']}/approve"), "approve")
     _json(noor.post(f"/api/requests/{draft['id']}/send", json={}), "send disclosure")
     ctx.facts["art30"] = draft["id"]
-    got = wait_for(lambda: _maybe(us.as_user("dan.cole"), f"/api/requests/{draft['id']}"),
-                   what="the Art. 30 disclosure at US")
-    yield (f"NL discloses to US (Art. 30(1)) the traffic data that names the provider and the "
-           f"path, with a third-country notice: US holds {got['reference']} ({got['state']})")
-    yield ("the preservation itself stays in force: Art. 30 disclosure is partial, the full "
-           "data waits for the MLA request")
+    got = wait_for(
+        lambda: _maybe(us.as_user("dan.cole"), f"/api/requests/{draft['id']}"),
+        what="the Art. 30 disclosure at US",
+    )
+    yield (
+        f"NL discloses to US (Art. 30(1)) the traffic data that names the provider and the "
+        f"path, with a third-country notice: US holds {got['reference']} ({got['state']})"
+    )
+    yield (
+        "the preservation itself stays in force: Art. 30 disclosure is partial, the full "
+        "data waits for the MLA request"
+    )
 
 
 def preservation_to_br(ctx: DemoContext) -> Iterator[str]:
@@ -450,20 +672,35 @@ def preservation_to_br(ctx: DemoContext) -> Iterator[str]:
     us, br, rio = ctx.cluster[US], ctx.cluster[BR], ctx.cluster[RIO]
     ssh_start = ctx.facts["ssh_flow"]["start"]
     body = _preservation_body(
-        reference="US-2026-NJ-002", requested="BR",
+        reference="US-2026-NJ-002",
+        requested="BR",
         requested_authority="Brazil 24/7 point of contact",
-        endpoint={"type": "ip_endpoint", "ip": data.ATTACKER_PUBLIC_IP,
-                  "port": data.ATTACKER_PUBLIC_PORT, "timestamp": ssh_start,
-                  "protocol": "tcp", "destination_port": 22},
+        endpoint={
+            "type": "ip_endpoint",
+            "ip": data.ATTACKER_PUBLIC_IP,
+            "port": data.ATTACKER_PUBLIC_PORT,
+            "timestamp": ssh_start,
+            "protocol": "tcp",
+            "destination_port": 22,
+        },
         custodian="Rio Litoral Telecom (residential ISP, CGNAT pool 203.0.113.0/24)",
         relationship="The SSH session that drove the login to the bank came from this "
-                     "address and port (disclosed by NL under Art. 30).",
+        "address and port (disclosed by NL under Art. 30).",
         necessity="Rio Litoral keeps NAT logs for 90 days; they are deleted on 2027-02-18.",
         data_kinds=["port_block", "radius"],
     )
-    draft = _json(us.as_user("iris.reed").post("/api/requests", json={
-        "body": body, "recipient": BR, "retention_days": {"port_block": 90, "radius": 365},
-        "observed_at": ssh_start}), "draft BR preservation")
+    draft = _json(
+        us.as_user("iris.reed").post(
+            "/api/requests",
+            json={
+                "body": body,
+                "recipient": BR,
+                "retention_days": {"port_block": 90, "radius": 365},
+                "observed_at": ssh_start,
+            },
+        ),
+        "draft BR preservation",
+    )
     _json(us.as_user("dan.cole").post(f"/api/requests/{draft['id']}/approve"), "approve")
     _json(us.as_user("dan.cole").post(f"/api/requests/{draft['id']}/send", json={}), "send")
     ctx.facts["br_request"] = draft["id"]
@@ -471,38 +708,72 @@ def preservation_to_br(ctx: DemoContext) -> Iterator[str]:
     bruna = br.as_user("bruna.alves")
     wait_for(lambda: _maybe(bruna, f"/api/requests/{draft['id']}"), what="the request at BR")
     _json(bruna.post(f"/api/requests/{draft['id']}/acknowledge"), "BR acknowledge")
-    copy = _json(bruna.post(f"/api/requests/{draft['id']}/forward", json={"recipient": RIO}),
-                 "BR forward")
+    copy = _json(
+        bruna.post(f"/api/requests/{draft['id']}/forward", json={"recipient": RIO}), "BR forward"
+    )
     rafael = rio.as_user("rafael.costa")
     wait_for(lambda: _maybe(rafael, f"/api/requests/{copy['id']}"), what="the request at Rio")
     yield "Bruna Alves (BR) acknowledges and forwards it to Rio Litoral Telecom"
     _json(rafael.post(f"/api/requests/{copy['id']}/acknowledge"), "Rio acknowledge")
     _json(rafael.post(f"/api/requests/{copy['id']}/execute"), "Rio execute")
     at = (datetime.fromisoformat(ssh_start) + timedelta(seconds=1)).isoformat()
-    answer = _json(rafael.get("/api/traffic/lookup", params={
-        "ip": data.ATTACKER_PUBLIC_IP, "port": data.ATTACKER_PUBLIC_PORT, "at": at,
-        "reference": body["reference"]}), "Rio lookup")
-    expect(answer["matches"], f"no NAT match for {data.ATTACKER_PUBLIC_IP}:"
-           f"{data.ATTACKER_PUBLIC_PORT} at {at}")
+    answer = _json(
+        rafael.get(
+            "/api/traffic/lookup",
+            params={
+                "ip": data.ATTACKER_PUBLIC_IP,
+                "port": data.ATTACKER_PUBLIC_PORT,
+                "at": at,
+                "reference": body["reference"],
+            },
+        ),
+        "Rio lookup",
+    )
+    expect(
+        answer["matches"],
+        f"no NAT match for {data.ATTACKER_PUBLIC_IP}:{data.ATTACKER_PUBLIC_PORT} at {at}",
+    )
     best = answer["matches"][0]
     expect(best["inside_ip"] == data.INSIDE_IP, f"inside address {best['inside_ip']}")
     expect(best["subscriber"] == data.SUBSCRIBER, f"subscriber {best['subscriber']}")
     kinds = sorted({r["kind"] for r in best["records"]})
-    yield (f"Rafael Costa looks up {data.ATTACKER_PUBLIC_IP}:{data.ATTACKER_PUBLIC_PORT} at "
-           f"{at[11:19]}Z: port block {data.BLOCK_FIRST}-{data.BLOCK_LAST} -> "
-           f"{best['inside_ip']} -> account {best['subscriber']} (records: {', '.join(kinds)})")
+    yield (
+        f"Rafael Costa looks up {data.ATTACKER_PUBLIC_IP}:{data.ATTACKER_PUBLIC_PORT} at "
+        f"{at[11:19]}Z: port block {data.BLOCK_FIRST}-{data.BLOCK_LAST} -> "
+        f"{best['inside_ip']} -> account {best['subscriber']} (records: {', '.join(kinds)})"
+    )
     start = (data.RADIUS_START - timedelta(minutes=1)).isoformat()
     end = (data.RADIUS_STOP + timedelta(minutes=1)).isoformat()
-    hold = _json(rafael.post("/api/traffic/holds", json={
-        "reference": body["reference"], "ip": data.ATTACKER_PUBLIC_IP,
-        "port": data.ATTACKER_PUBLIC_PORT, "start": start, "end": end}), "Rio hold")
+    hold = _json(
+        rafael.post(
+            "/api/traffic/holds",
+            json={
+                "reference": body["reference"],
+                "ip": data.ATTACKER_PUBLIC_IP,
+                "port": data.ATTACKER_PUBLIC_PORT,
+                "start": start,
+                "end": end,
+            },
+        ),
+        "Rio hold",
+    )
     expect(hold["records"] >= 2, f"the hold covers {hold['records']} records")
-    yield f"hold {hold['hold_id']} seals {hold['records']} NAT and RADIUS records, SHA-256 " \
-          f"{hold['sha256'][:16]}..."
-    _json(rafael.post(f"/api/requests/{copy['id']}/preserve", json={
-        "preserved": f"port-block and RADIUS records for {data.ATTACKER_PUBLIC_IP}:"
-                     f"{data.ATTACKER_PUBLIC_PORT} ({hold['records']} records)",
-        "hold_id": hold["hold_id"], "digest": hold["sha256"]}), "Rio preserve")
+    yield (
+        f"hold {hold['hold_id']} seals {hold['records']} NAT and RADIUS records, SHA-256 "
+        f"{hold['sha256'][:16]}..."
+    )
+    _json(
+        rafael.post(
+            f"/api/requests/{copy['id']}/preserve",
+            json={
+                "preserved": f"port-block and RADIUS records for {data.ATTACKER_PUBLIC_IP}:"
+                f"{data.ATTACKER_PUBLIC_PORT} ({hold['records']} records)",
+                "hold_id": hold["hold_id"],
+                "digest": hold["sha256"],
+            },
+        ),
+        "Rio preserve",
+    )
 
     def us_sees() -> bool:
         view = _json(us.as_user("dan.cole").get(f"/api/requests/{draft['id']}"), "US view")
@@ -516,33 +787,53 @@ def preservation_to_br(ctx: DemoContext) -> Iterator[str]:
 def extension_and_mla(ctx: DemoContext) -> Iterator[str]:
     us = ctx.cluster[US]
     request_id = ctx.facts["nl_request"]
-    extended = _json(us.as_user("dan.cole").post(f"/api/requests/{request_id}/extend",
-                                                 json={"days": 90}), "extend")
+    extended = _json(
+        us.as_user("dan.cole").post(f"/api/requests/{request_id}/extend", json={"days": 90}),
+        "extend",
+    )
     yield f"US extends the NL preservation by 90 days: now kept until {extended.get('expires_at')}"
-    mla = _json(us.as_user("iris.reed").post(f"/api/requests/{request_id}/mla-draft", json={
-        "overrides": {"prosecution_office_or_court": "US Attorney's Office (synthetic)",
-                      "case_numbers": "1:26-cr-00042 (synthetic)",
-                      "applicable_law": "18 U.S.C. 1030(a)(2)"},
-        "recipient": NL}), "MLA draft")
+    mla = _json(
+        us.as_user("iris.reed").post(
+            f"/api/requests/{request_id}/mla-draft",
+            json={
+                "overrides": {
+                    "prosecution_office_or_court": "US Attorney's Office (synthetic)",
+                    "case_numbers": "1:26-cr-00042 (synthetic)",
+                    "applicable_law": "18 U.S.C. 1030(a)(2)",
+                },
+                "recipient": NL,
+            },
+        ),
+        "MLA draft",
+    )
     expect(mla["kind"] == "mla", f"drafted a {mla['kind']}")
     _json(us.as_user("carla.mendez").post(f"/api/requests/{mla['id']}/approve"), "MLA approve")
     _json(us.as_user("carla.mendez").post(f"/api/requests/{mla['id']}/send", json={}), "MLA send")
-    yield (f"Iris Reed drafts the Art. 31 request {mla['reference']} from the preservation (its "
-           "references carried over); Carla Mendez (central authority) approves and sends it")
-    superseded = _json(us.as_user("carla.mendez").post(
-        f"/api/requests/{request_id}/mla-received", json={"mla_request_id": mla["id"]}),
-        "superseded")
+    yield (
+        f"Iris Reed drafts the Art. 31 request {mla['reference']} from the preservation (its "
+        "references carried over); Carla Mendez (central authority) approves and sends it"
+    )
+    superseded = _json(
+        us.as_user("carla.mendez").post(
+            f"/api/requests/{request_id}/mla-received", json={"mla_request_id": mla["id"]}
+        ),
+        "superseded",
+    )
     expect(superseded["state"] == "superseded_by_mla", f"state {superseded['state']}")
     ph = ctx.cluster[POLDERHOST]
 
     def provider_keeps() -> bool:
-        view = _json(ph.as_user("pim.dekker").get(
-            f"/api/requests/{ctx.facts['polderhost_request']}"), "Polderhost view")
+        view = _json(
+            ph.as_user("pim.dekker").get(f"/api/requests/{ctx.facts['polderhost_request']}"),
+            "Polderhost view",
+        )
         return view["state"] == "superseded_by_mla"
 
     wait_for(provider_keeps, what="Polderhost to keep the data pending the MLA decision")
-    yield ("Art. 29(7): the preservation no longer expires; Polderhost keeps the held records "
-           "pending the decision on the MLA request")
+    yield (
+        "Art. 29(7): the preservation no longer expires; Polderhost keeps the held records "
+        "pending the decision on the MLA request"
+    )
 
 
 STEPS: list[Step] = [
@@ -552,16 +843,24 @@ STEPS: list[Step] = [
     Step("The US duty officer asks the legal engine", US, ask_the_law),
     Step("The providers' logs flow into their traffic stores", POLDERHOST, providers_ingest),
     Step("The victim's log gives the first observation", US, read_the_victims_log),
-    Step("US drafts, approves and sends a preservation request (Art. 29) to NL", US,
-         preservation_to_nl),
+    Step(
+        "US drafts, approves and sends a preservation request (Art. 29) to NL",
+        US,
+        preservation_to_nl,
+    ),
     Step("NL acknowledges and forwards it to Polderhost", NL, nl_acknowledges_and_forwards),
-    Step("Polderhost looks up its flow records and preserves them under a hold", POLDERHOST,
-         polderhost_preserves),
+    Step(
+        "Polderhost looks up its flow records and preserves them under a hold",
+        POLDERHOST,
+        polderhost_preserves,
+    ),
     Step("Art. 30: NL discloses the path to a provider in a third country", NL, art30_disclosure),
-    Step("US asks BR to preserve; Rio Litoral resolves CGNAT and RADIUS to an account", RIO,
-         preservation_to_br),
-    Step("An extension, and the MLA request that keeps the data preserved", US,
-         extension_and_mla),
+    Step(
+        "US asks BR to preserve; Rio Litoral resolves CGNAT and RADIUS to an account",
+        RIO,
+        preservation_to_br,
+    ),
+    Step("An extension, and the MLA request that keeps the data preserved", US, extension_and_mla),
 ]
 
 
@@ -588,25 +887,30 @@ def verify_receipts(ctx: DemoContext) -> Iterator[str]:
         with demo_node.node.db.session() as session:
             sent = list_messages(session, direction="sent", limit=1000)
             for view in sent:
-                expect(view.delivery_state == "delivered",
-                       f"{node_id} -> {view.recipient} {view.message_type} is "
-                       f"{view.delivery_state}: {view.last_error}")
+                expect(
+                    view.delivery_state == "delivered",
+                    f"{node_id} -> {view.recipient} {view.message_type} is "
+                    f"{view.delivery_state}: {view.last_error}",
+                )
                 detail = message_detail(session, view.message_id, direction="sent")
                 stages = set()
                 for raw in detail.receipts:
                     receipt = Receipt.from_json(raw)
-                    expect(receipt.verify(keys[receipt.issuer]),
-                           f"receipt for {view.message_id} does not verify")
+                    expect(
+                        receipt.verify(keys[receipt.issuer]),
+                        f"receipt for {view.message_id} does not verify",
+                    )
                     stages.add(receipt.stage.value)
-                expect({"received", "accepted"} <= stages,
-                       f"{node_id}'s message {view.message_id} lacks receipts: {stages}")
+                expect(
+                    {"received", "accepted"} <= stages,
+                    f"{node_id}'s message {view.message_id} lacks receipts: {stages}",
+                )
         total += len(sent)
         yield f"{node_id}: {len(sent)} messages sent, each delivered with verified signed receipts"
     expect(total >= 20, f"only {total} messages were exchanged")
 
 
 FINAL_STEPS: list[Step] = [
-    Step("Every message was delivered and every receipt's signature verifies", US,
-         verify_receipts),
+    Step("Every message was delivered and every receipt's signature verifies", US, verify_receipts),
     Step("Every node's hash-chained audit log verifies", US, verify_audit_chains),
 ]

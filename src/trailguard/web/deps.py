@@ -30,7 +30,7 @@ async def optional_principal(request: Request) -> Principal | None:
     """The principal behind this request, or None. Cookie sessions on unsafe methods must
     carry the session's CSRF token (header ``X-CSRF-Token`` or form field ``csrf_token``)."""
     if hasattr(request.state, "principal"):
-        return request.state.principal  # type: ignore[no-any-return]
+        return request.state.principal  # type: ignore[no-any-return,unused-ignore]
     from trailguard.accounts.service import authenticate_request
 
     csrf_token = request.headers.get(CSRF_HEADER)
