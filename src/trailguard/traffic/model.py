@@ -42,7 +42,8 @@ UTC_US = pa.timestamp("us", tz="UTC")
 RECORD_SCHEMA = pa.schema(
     [
         pa.field("kind", pa.string(), nullable=False),
-        pa.field("event", pa.string()),  # create / teardown / start / stop / interim / lease / request
+        # create / teardown / start / stop / interim / lease / request
+        pa.field("event", pa.string()),
         pa.field("start", UTC_US, nullable=False),
         pa.field("end", UTC_US),  # null when the source gives only one instant or an open session
         pa.field("source_tz", pa.string()),
