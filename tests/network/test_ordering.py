@@ -27,8 +27,14 @@ register_handler("test.ordered", _arrived)
 
 def _send(net: Net, n: int) -> None:
     with net.us.db.session() as session:
-        send_message(session, net.us, recipient="nl-poc", message_type="test.ordered",
-                     payload={"n": n}, actor="system:test")
+        send_message(
+            session,
+            net.us,
+            recipient="nl-poc",
+            message_type="test.ordered",
+            payload={"n": n},
+            actor="system:test",
+        )
 
 
 def test_one_recipient_keeps_order_under_concurrency(net: Net) -> None:

@@ -228,6 +228,8 @@ def test_flows_by_address_and_window(store: TrafficStore) -> None:
         flows(store, "100.64.12.7", T0, T0 - S)
     with pytest.raises(ValidationFailed, match="not an IPv4"):
         flows(store, "nonsense", T0, T0 + S)
+    with pytest.raises(ValidationFailed, match="gossip"):
+        flows(store, "100.64.12.7", T0, T0 + S, kinds=["nat", "gossip"])
 
 
 def test_at_given_in_another_zone_is_the_same_instant(store: TrafficStore) -> None:

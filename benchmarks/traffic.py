@@ -1,0 +1,483 @@
+"""Traffic store benchmark (issue 5): one synthetic CGNAT dataset, measured side by side.
+
+    uv run python benchmarks/traffic.py --records 5000000 [--days 7] [--out results.json]
+
+Builds a Cisco ASA NAT log (305011/305012, two lines per session) plus a FreeRADIUS detail
+file and an answer key with ``trailguard.traffic.synth.write_synthetic``, then measures:
+
+* ``zgrep -F`` over the gzipped raw log (the status quo);
+* DuckDB over the parsed records in log (time) order in one Parquet file;
+* DuckDB over the store's own sorted Parquet partitions (with page index);
+* trailguard's store in-process: ingest lines/s, bytes per stored record, first lookup after
+  opening, single lookups cold (sparse index) and warm, batches of 10,000;
+* chdb (ClickHouse MergeTree) when it is installed (skipped otherwise);
+* the CLI end to end (``python -m trailguard traffic lookup --json``, a new process).
+
+Every lookup answer of the store is checked against the answer key. Times are wall clock on
+whatever else the machine is doing; the JSON written with ``--out`` keeps every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from trailguard.traffic import lookup, lookup_many
+from trailguard.traffic.model import ParseOptions
+from trailguard.traffic.parsers import get_parser
+from trailguard.traffic.resolve import to_us
+from trailguard.traffic.store import TrafficStore, open_store
+from trailguard.traffic.synth import write_synthetic
+
+SQL = (
+    'SELECT inside_ip, inside_port, start, "end", source_file, source_line FROM {src} '
+    "WHERE public_ip = ? AND public_port = ? AND start <= ? "
+    'AND coalesce("end", start) >= ? '
+)
+
+
+def pct(values: list[float], p: float) -> float:
+    return float(np.percentile(np.asarray(values), p)) if values else float("nan")
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def machine() -> dict[str, str]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    free = subprocess.run(["free", "-h"], capture_output=True, text=True).stdout.strip()
+    load = os.getloadavg()
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": cpu,
+        "free": free,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "loadavg_at_start": " ".join(f"{x:.2f}" for x in load),
+    }
+
+
+def key_queries(answer_key: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in answer_key.read_text().splitlines()]
+
+
+def at_of(entry: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(entry["at"])
+
+
+def bench_zgrep(gz: Path, key: list[dict[str, Any]], runs: int) -> dict[str, Any]:
+    times = []
+    for entry in key[:runs]:
+        pattern = f"outside:{entry['public_ip']}/{entry['public_port']} "
+        started = time.perf_counter()
+        out = subprocess.run(["zgrep", "-F", "-e", pattern, str(gz)], capture_output=True)
+        times.append(time.perf_counter() - started)
+        assert out.returncode in (0, 1)
+    return {
+        "single_p50_ms": ms(pct(times, 50)),
+        "single_p99_ms": ms(pct(times, 99)),
+        "runs": len(times),
+    }
+
+
+def bench_duckdb(
+    paths: list[str], key: list[dict[str, Any]], runs: int, batch: int, tolerance_us: int
+) -> dict[str, Any]:
+    import duckdb
+
+    con = duckdb.connect()
+    with contextlib.suppress(duckdb.Error):  # keep Parquet footers between queries
+        con.execute("SET parquet_metadata_cache = true")
+    listing = ", ".join(f"'{p}'" for p in paths)
+    src = f"read_parquet([{listing}])"
+    sql = SQL.format(src=src)
+    times = []
+    for entry in key[:runs]:
+        at = at_of(entry)
+        lo, hi = (
+            at - timedelta(microseconds=tolerance_us),
+            at + timedelta(microseconds=tolerance_us),
+        )
+        started = time.perf_counter()
+        rows = con.execute(sql, [entry["public_ip"], entry["public_port"], hi, lo]).fetchall()
+        times.append(time.perf_counter() - started)
+        assert any(r[0] == entry["inside_ip"] for r in rows), (entry, rows)
+    result: dict[str, Any] = {
+        "single_p50_ms": ms(pct(times, 50)),
+        "single_p99_ms": ms(pct(times, 99)),
+        "runs": len(times),
+    }
+    if batch:
+        sample = (key * (batch // len(key) + 1))[:batch]
+        queries = pa.table(
+            {
+                "qi": pa.array(range(len(sample)), pa.int64()),
+                "ip": pa.array([e["public_ip"] for e in sample]),
+                "port": pa.array([e["public_port"] for e in sample], pa.int32()),
+                "lo": pa.array([to_us(at_of(e)) - tolerance_us for e in sample], pa.int64()),
+                "hi": pa.array([to_us(at_of(e)) + tolerance_us for e in sample], pa.int64()),
+            }
+        )
+        con.register("queries", queries)
+        started = time.perf_counter()
+        found = con.execute(
+            f"SELECT count(DISTINCT q.qi) FROM queries q JOIN {src} r "
+            "ON r.public_ip = q.ip AND r.public_port = q.port "
+            'AND epoch_us(r.start) <= q.hi AND epoch_us(coalesce(r."end", r.start)) >= q.lo'
+        ).fetchone()
+        elapsed = time.perf_counter() - started
+        result["batch_lookups_per_s"] = round(len(sample) / elapsed)
+        result["batch_found"] = found[0] if found else 0
+    con.close()
+    return result
+
+
+def bench_chdb(table_path: str, key: list[dict[str, Any]], runs: int) -> dict[str, Any]:
+    try:
+        import chdb  # noqa: F401
+    except ImportError:
+        return {"skipped": "chdb is not installed"}
+    from chdb import session as chs
+
+    sess = chs.Session()
+    sess.query("CREATE DATABASE IF NOT EXISTS b")
+    sess.query(
+        "CREATE TABLE b.nat ENGINE = MergeTree ORDER BY (public_ip, public_port, start) "
+        f"AS SELECT public_ip, public_port, start, `end`, inside_ip, inside_port "
+        f"FROM file('{table_path}', Parquet)"
+    )
+    times = []
+    for entry in key[:runs]:
+        at = at_of(entry).strftime("%Y-%m-%d %H:%M:%S")
+        started = time.perf_counter()
+        sess.query(
+            f"SELECT inside_ip FROM b.nat WHERE public_ip = '{entry['public_ip']}' "
+            f"AND public_port = {entry['public_port']} AND start <= '{at}' "
+            f"AND coalesce(`end`, start) >= '{at}'"
+        )
+        times.append(time.perf_counter() - started)
+    return {"single_p50_ms": ms(pct(times, 50)), "single_p99_ms": ms(pct(times, 99))}
+
+
+def check_batch(batch: Any, sample: list[dict[str, Any]]) -> int:
+    best = batch.best_table()
+    got = zip(
+        best.column("inside_ip").to_pylist(), best.column("subscriber").to_pylist(), strict=True
+    )
+    return sum(
+        1
+        for (ip, sub), e in zip(got, sample, strict=True)
+        if ip == e["inside_ip"] and sub == e["subscriber"]
+    )
+
+
+def bench_store(
+    root: Path,
+    key: list[dict[str, Any]],
+    tolerance: timedelta,
+    single_runs: int,
+    batch: int,
+    batches: int,
+) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    # first lookup after opening the store (fresh store object; OS page cache warm)
+    firsts = []
+    for entry in key[:5]:
+        gc.collect()
+        started = time.perf_counter()
+        store = TrafficStore(root)
+        answer = lookup(store, entry["public_ip"], entry["public_port"], at_of(entry), tolerance)
+        firsts.append(time.perf_counter() - started)
+        assert answer.best is not None and answer.best.subscriber == entry["subscriber"]
+    result["first_lookup_after_open_ms"] = {
+        "median": ms(statistics.median(firsts)),
+        "max": ms(max(firsts)),
+    }
+    # cold singles: the sparse index reads a few row groups per lookup
+    store = TrafficStore(root)
+    cold = []
+    for entry in key[:single_runs]:
+        started = time.perf_counter()
+        answer = lookup(store, entry["public_ip"], entry["public_port"], at_of(entry), tolerance)
+        cold.append(time.perf_counter() - started)
+        assert answer.best is not None and answer.best.subscriber == entry["subscriber"]
+    result["single_cold_p50_ms"] = ms(pct(cold, 50))
+    result["single_cold_p99_ms"] = ms(pct(cold, 99))
+    # warm: whole parts in memory
+    rss_before = rss_mb()
+    started = time.perf_counter()
+    rows = store.engine().warm()
+    result["warm_up_s"] = round(time.perf_counter() - started, 2)
+    result["warm_rows"] = rows
+    result["warm_memory_mb"] = round(rss_mb() - rss_before)
+    warm = []
+    for entry in key[:single_runs]:
+        started = time.perf_counter()
+        answer = lookup(store, entry["public_ip"], entry["public_port"], at_of(entry), tolerance)
+        warm.append(time.perf_counter() - started)
+        assert answer.best is not None and answer.best.subscriber == entry["subscriber"]
+    result["single_warm_p50_ms"] = ms(pct(warm, 50))
+    result["single_warm_p99_ms"] = ms(pct(warm, 99))
+    # batches of `batch` lookups, vectorised
+    rate = []
+    correct = total = 0
+    rng = np.random.default_rng(1)
+    for _ in range(batches):
+        idx = rng.integers(0, len(key), batch)
+        sample = [key[i] for i in idx]
+        ips = [e["public_ip"] for e in sample]
+        ports = [e["public_port"] for e in sample]
+        ats = np.array([to_us(at_of(e)) for e in sample], dtype=np.int64)
+        started = time.perf_counter()
+        answers = lookup_many(store, ips, ports, ats, tolerance)
+        answers.best_table()
+        rate.append(batch / (time.perf_counter() - started))
+        correct += check_batch(answers, sample)
+        total += batch
+    result["batch_size"] = batch
+    result["batch_lookups_per_s"] = round(statistics.median(rate))
+    result["batch_correct"] = f"{correct}/{total}"
+    return result
+
+
+def bench_cli(data_dir: Path, entry: dict[str, Any], runs: int = 3) -> dict[str, Any]:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "trailguard",
+                "traffic",
+                "lookup",
+                "--data-dir",
+                str(data_dir),
+                "--ip",
+                entry["public_ip"],
+                "--port",
+                str(entry["public_port"]),
+                "--at",
+                entry["at"],
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        times.append(time.perf_counter() - started)
+        assert out.returncode == 0, out.stderr
+        body = json.loads(out.stdout)
+        assert body["matches"][0]["subscriber"] == entry["subscriber"]
+    return {"end_to_end_median_ms": ms(statistics.median(times)), "runs": runs}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--records",
+        type=int,
+        default=50_000_000,
+        help="NAT log lines (= stored session records), default 50,000,000",
+    )
+    parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=20261127)
+    parser.add_argument("--lookups", type=int, default=20_000, help="answer key size")
+    parser.add_argument("--work", type=Path, default=None, help="work dir (default: temp)")
+    parser.add_argument("--keep", action="store_true", help="keep the work dir")
+    parser.add_argument("--out", type=Path, default=None, help="write results JSON here")
+    parser.add_argument("--zgrep-runs", type=int, default=3)
+    parser.add_argument("--duckdb-runs", type=int, default=20)
+    parser.add_argument("--single-runs", type=int, default=1000)
+    parser.add_argument("--batches", type=int, default=5)
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="tg-traffic-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    tolerance = timedelta(seconds=2)
+    tol_us = 2_000_000
+    results: dict[str, Any] = {
+        "records": args.records,
+        "days": args.days,
+        "machine": machine(),
+        "started": datetime.now().isoformat(),
+    }
+    try:
+        print(
+            f"building {args.records:,} ASA lines over {args.days} days in {work} ...", flush=True
+        )
+        started = time.perf_counter()
+        synth = write_synthetic(
+            "cisco-asa",
+            work / "logs",
+            args.records,
+            args.seed,
+            days=args.days,
+            lookups=args.lookups,
+        )
+        results["synth_s"] = round(time.perf_counter() - started, 1)
+        results["dataset"] = {
+            "sessions": synth.sessions,
+            "subscribers": synth.subscribers,
+            "public_pool": "203.0.113.0/24",
+            "inside": "100.64.0.0/10",
+        }
+        asa = synth.files["cisco-asa"]
+        radius = synth.files["freeradius-detail"]
+        key = key_queries(synth.answer_key)
+        raw_bytes = asa.stat().st_size
+        gz = work / "asa.log.gz"
+        with gz.open("wb") as handle:
+            subprocess.run(["gzip", "-6", "-c", str(asa)], stdout=handle, check=True)
+        results["raw"] = {
+            "bytes_per_record": round(raw_bytes / args.records, 2),
+            "gzip_bytes_per_record": round(gz.stat().st_size / args.records, 2),
+        }
+        print("zgrep ...", flush=True)
+        results["zgrep"] = bench_zgrep(gz, key, args.zgrep_runs)
+        print(f"  {results['zgrep']}", flush=True)
+
+        # parse only (the parser's share of ingest)
+        started = time.perf_counter()
+        tables = [b.table for b in get_parser("cisco-asa").parse(asa, ParseOptions(tz="UTC"))]
+        parse_s = time.perf_counter() - started
+        results["parse_lines_per_s"] = round(args.records / parse_s)
+        unsorted = pa.concat_tables(tables)
+        del tables
+        unsorted_path = work / "unsorted.parquet"
+        pq.write_table(unsorted, unsorted_path, compression="zstd")
+        results["duckdb_unsorted_bytes_per_record"] = round(
+            unsorted_path.stat().st_size / unsorted.num_rows, 2
+        )
+        del unsorted
+        gc.collect()
+
+        print("ingest ...", flush=True)
+        data_dir = work / "data"
+        store = open_store(data_dir)
+        started = time.perf_counter()
+        report = store.ingest_file(asa, provider="rio-litoral", options=ParseOptions(tz="UTC"))
+        ingest_s = time.perf_counter() - started
+        assert report.refused is None and report.bad_line_count == 0
+        store.ingest_file(radius, provider="rio-litoral", options=ParseOptions(tz="UTC"))
+        nat_parts = store.parts(["nat"])
+        nat_rows = sum(p.rows for p in nat_parts)
+        nat_bytes = sum(p.bytes for p in nat_parts)
+        index_bytes = sum(
+            (store.part_path(p).with_name(store.part_path(p).name.replace(".parquet", ".idx.json")))
+            .stat()
+            .st_size
+            for p in nat_parts
+        )
+        source = store.manifest().sources[report.sha256]
+        results["store"] = {
+            "ingest_lines_per_s": round(args.records / ingest_s),
+            "ingest_s": round(ingest_s, 2),
+            "nat_records": nat_rows,
+            "bytes_per_record_parquet": round(nat_bytes / nat_rows, 2),
+            "bytes_per_record_with_index": round((nat_bytes + index_bytes) / nat_rows, 2),
+            "bytes_per_session": round((nat_bytes + index_bytes) / synth.sessions, 2),
+            "archived_original_bytes_per_record": round(
+                (store.root / source.stored_as).stat().st_size / nat_rows, 2
+            ),
+        }
+        print(f"  {results['store']}", flush=True)
+        del store
+        gc.collect()
+
+        print("duckdb unsorted ...", flush=True)
+        results["duckdb_unsorted"] = bench_duckdb(
+            [str(unsorted_path)], key, max(3, args.duckdb_runs // 4), 0, tol_us
+        )
+        print(f"  {results['duckdb_unsorted']}", flush=True)
+        print("duckdb sorted (one file written by DuckDB) ...", flush=True)
+        import duckdb
+
+        part_paths = [str(TrafficStore(data_dir / "traffic").part_path(p)) for p in nat_parts]
+        sorted_path = work / "sorted.parquet"
+        listing = ", ".join(f"'{p}'" for p in part_paths)
+        duckdb.connect().execute(
+            f"COPY (SELECT * FROM read_parquet([{listing}]) "
+            "ORDER BY public_ip, public_port, start) "
+            f"TO '{sorted_path}' (FORMAT parquet, COMPRESSION zstd)"
+        )
+        results["duckdb_sorted_bytes_per_record"] = round(sorted_path.stat().st_size / nat_rows, 2)
+        results["duckdb_sorted"] = bench_duckdb(
+            [str(sorted_path)], key, args.duckdb_runs, 10_000, tol_us
+        )
+        print(f"  {results['duckdb_sorted']}", flush=True)
+        print("duckdb over the store's partitions ...", flush=True)
+        results["duckdb_store_parts"] = bench_duckdb(
+            [str(TrafficStore(data_dir / "traffic").part_path(p)) for p in nat_parts],
+            key,
+            args.duckdb_runs,
+            10_000,
+            tol_us,
+        )
+        print(f"  {results['duckdb_store_parts']}", flush=True)
+        results["chdb"] = bench_chdb(str(unsorted_path), key, args.duckdb_runs)
+
+        print("trailguard store ...", flush=True)
+        results["trailguard"] = bench_store(
+            data_dir / "traffic", key, tolerance, args.single_runs, 10_000, args.batches
+        )
+        print(f"  {results['trailguard']}", flush=True)
+        results["cli"] = bench_cli(data_dir, key[0])
+        print(f"  cli {results['cli']}", flush=True)
+
+        tg, ds, zg = results["trailguard"], results["duckdb_sorted"], results["zgrep"]
+        results["ratios"] = {
+            "zgrep_p50_over_trailguard_warm_p50": round(
+                zg["single_p50_ms"] / tg["single_warm_p50_ms"]
+            ),
+            "duckdb_sorted_p50_over_trailguard_warm_p50": round(
+                ds["single_p50_ms"] / tg["single_warm_p50_ms"], 1
+            ),
+            "duckdb_unsorted_p50_over_trailguard_warm_p50": round(
+                results["duckdb_unsorted"]["single_p50_ms"] / tg["single_warm_p50_ms"], 1
+            ),
+            "trailguard_batch_over_duckdb_sorted_batch": round(
+                tg["batch_lookups_per_s"] / ds["batch_lookups_per_s"], 1
+            ),
+        }
+        results["machine"]["loadavg_at_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        print(json.dumps(results, indent=1))
+        if args.out:
+            args.out.write_text(json.dumps(results, indent=1))
+    finally:
+        if not args.keep and args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,894 @@
+"""(public ip, port, time) -> NAT translation -> inside address -> DHCP/RADIUS -> subscriber.
+
+The answer types are plain Python (the CLI, API, pages and the requests engineer's code read
+them); the pipeline is vectorised over Arrow/numpy so that a batch of 10,000 queries costs a
+few passes, not 10,000 Python loops. An engine (embedded or Spark) only supplies candidate
+rows; grouping into sessions, ranking and chaining live here, so both engines answer alike.
+
+Ranking, best first: sessions covering the instant before near misses (distance from the
+instant to the session's [start, end], which must be within the tolerance), closed sessions
+before open ones (no end logged), the most recent start first, then by inside address.
+Records of one session (ASA create + teardown, RADIUS start + stop: same addresses and ports,
+starts within a second) are merged into one match that lists them all.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from trailguard.core.clock import ensure_utc
+from trailguard.core.errors import ValidationFailed
+from trailguard.traffic.index import PAIR_US, QueryArrays, empty_candidates
+from trailguard.traffic.store import ASSIGNMENT, KIND_CODES, NAT_LIKE
+
+NAT_KINDS = frozenset({"nat", "port_block"})
+ASSIGNMENT_KINDS = frozenset(k.value for k in ASSIGNMENT)
+FLOW_KINDS = frozenset(k.value for k in NAT_LIKE)
+MAX_TOLERANCE = timedelta(days=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class CandidateEngine(Protocol):
+    name: str
+
+    def candidates(
+        self, kinds: frozenset[str], queries: QueryArrays, provider: str | None = None
+    ) -> pa.Table: ...
+
+
+# --------------------------------------------------------------------------------------------
+# answer types
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """One stored record, with where it came from (file name, SHA-256 of the file, line)."""
+
+    kind: str
+    event: str | None
+    start: datetime
+    end: datetime | None
+    protocol: str | None
+    inside_ip: str | None
+    inside_port: int | None
+    public_ip: str | None
+    public_port: int | None
+    public_port_end: int | None
+    subscriber: str | None
+    mac: str | None
+    device: str | None
+    source_tz: str | None
+    source_file: str
+    source_line: int
+    source_sha256: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "event": self.event,
+            "start": iso(self.start),
+            "end": iso(self.end) if self.end else None,
+            "protocol": self.protocol,
+            "inside_ip": self.inside_ip,
+            "inside_port": self.inside_port,
+            "public_ip": self.public_ip,
+            "public_port": self.public_port,
+            "public_port_end": self.public_port_end,
+            "subscriber": self.subscriber,
+            "mac": self.mac,
+            "device": self.device,
+            "source_tz": self.source_tz,
+            "source_file": self.source_file,
+            "source_line": self.source_line,
+            "source_sha256": self.source_sha256,
+        }
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """A DHCP lease or RADIUS session that gave ``ip`` to a subscriber for a period."""
+
+    kind: str
+    ip: str
+    subscriber: str | None
+    start: datetime
+    end: datetime | None
+    distance: timedelta
+    records: tuple[StoredRecord, ...]
+
+
+@dataclass(frozen=True)
+class Match:
+    """One candidate translation (or a directly assigned address), with what it rests on."""
+
+    rank: int
+    kind: str
+    inside_ip: str
+    inside_port: int | None
+    public_ip: str
+    public_port: int | None
+    protocol: str | None
+    start: datetime
+    end: datetime | None
+    distance: timedelta  # 0 when the session covers the instant
+    subscriber: str | None
+    records: tuple[StoredRecord, ...]
+    assignments: tuple[Assignment, ...] = ()
+    port_block: tuple[int, int] | None = None  # identified by a port block, not a session
+
+    def to_json(self) -> dict[str, Any]:
+        records = [r.to_json() for r in self.records]
+        for assignment in self.assignments[:1]:
+            records.extend(r.to_json() for r in assignment.records)
+        return {
+            "inside_ip": self.inside_ip,
+            "inside_port": self.inside_port,
+            "public_ip": self.public_ip,
+            "public_port": self.public_port,
+            "start": iso(self.start),
+            "end": iso(self.end) if self.end else None,
+            "subscriber": self.subscriber,
+            "records": records,
+            "rank": self.rank,
+            "kind": self.kind,
+            "protocol": self.protocol,
+            "distance_seconds": self.distance.total_seconds(),
+            "port_block": list(self.port_block) if self.port_block else None,
+            "other_assignments": [
+                {
+                    "kind": a.kind,
+                    "subscriber": a.subscriber,
+                    "start": iso(a.start),
+                    "end": iso(a.end) if a.end else None,
+                    "distance_seconds": a.distance.total_seconds(),
+                }
+                for a in self.assignments[1:]
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class LookupQuery:
+    public_ip: str
+    public_port: int | None
+    at: datetime
+    tolerance: timedelta
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "public_ip": self.public_ip,
+            "public_port": self.public_port,
+            "at": iso(self.at),
+            "tolerance_seconds": self.tolerance.total_seconds(),
+        }
+
+
+@dataclass(frozen=True)
+class LookupAnswer:
+    query: LookupQuery
+    matches: tuple[Match, ...]
+    engine: str = "embedded"
+
+    @property
+    def best(self) -> Match | None:
+        return self.matches[0] if self.matches else None
+
+    @property
+    def ambiguous(self) -> bool:
+        return len(self.matches) > 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {"query": self.query.to_json(), "matches": [m.to_json() for m in self.matches]}
+
+
+# --------------------------------------------------------------------------------------------
+# input checking
+
+
+def iso(value: datetime) -> str:
+    return ensure_utc(value).isoformat().replace("+00:00", "Z")
+
+
+def canonical_ip(value: str) -> str:
+    try:
+        return ipaddress.ip_address(str(value).strip()).compressed
+    except ValueError:
+        raise ValidationFailed(f"{value!r} is not an IPv4 or IPv6 address", ["ip"]) from None
+
+
+def check_port(value: int | None) -> int | None:
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | np.integer)
+        or not (0 <= int(value) <= 65535)
+    ):
+        raise ValidationFailed(f"port {value!r} must be a whole number 0..65535", ["port"])
+    return int(value)
+
+
+def check_tolerance(value: timedelta) -> timedelta:
+    if value < timedelta(0) or value > MAX_TOLERANCE:
+        raise ValidationFailed(
+            f"tolerance {value} must be between 0 and {MAX_TOLERANCE}", ["tolerance"]
+        )
+    return value
+
+
+def to_us(value: datetime) -> int:
+    try:
+        value = ensure_utc(value)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), ["at"]) from exc
+    delta = value - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(value: int) -> datetime:
+    return EPOCH + timedelta(microseconds=int(value))
+
+
+def build_queries(
+    ips: Sequence[str] | pa.Array,
+    ports: Sequence[int | None] | np.ndarray,
+    ats_us: np.ndarray,
+    tolerance: timedelta,
+) -> QueryArrays:
+    """Validate and vectorise queries (each distinct address is checked once)."""
+    check_tolerance(tolerance)
+    ip_arr = ips if isinstance(ips, pa.Array) else pa.array(list(ips), pa.string())
+    if ip_arr.null_count:
+        raise ValidationFailed("a query has no address", ["ip"])
+    unique = pc.unique(ip_arr)
+    canonical = [canonical_ip(v) for v in unique.to_pylist()]
+    if canonical != unique.to_pylist():
+        ip_arr = pa.array(canonical, pa.string()).take(pc.index_in(ip_arr, value_set=unique))
+    port_arr = (
+        np.asarray([-1 if p is None else p for p in ports], dtype=np.int64)
+        if not (isinstance(ports, np.ndarray))
+        else ports.astype(np.int64)
+    )
+    bad = (port_arr < -1) | (port_arr > 65535)
+    if bad.any():
+        raise ValidationFailed(
+            f"port {int(port_arr[np.flatnonzero(bad)[0]])} must be a whole number 0..65535",
+            ["port"],
+        )
+    tol = int(tolerance / timedelta(microseconds=1))
+    ats = np.asarray(ats_us, dtype=np.int64)
+    if not (len(ats) == len(port_arr) == len(ip_arr)):
+        raise ValidationFailed("addresses, ports and times differ in number", ["queries"])
+    has_port = port_arr >= 0
+    return QueryArrays(
+        ips=ip_arr,
+        port_lo=np.where(has_port, port_arr + 1, 0),
+        port_hi=np.where(has_port, port_arr + 2, 1 << 17),
+        port=port_arr,
+        at_lo=ats - tol,
+        at_hi=ats + tol,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# grouping and ranking (vectorised)
+
+
+SMALL = 64  # below this many rows, plain Python beats a chain of Arrow kernel calls
+
+
+def _codes(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Codes in order of first appearance (nulls -1), like ``dictionary_encode``."""
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if len(arr) <= SMALL:
+        seen: dict[Any, int] = {}
+        return np.array(
+            [-1 if v is None else seen.setdefault(v, len(seen)) for v in arr.to_pylist()],
+            dtype=np.int64,
+        )
+    enc = pc.dictionary_encode(arr)
+    return np.asarray(pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _ints(col: pa.ChunkedArray | pa.Array, fill: int) -> np.ndarray:
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if arr.type != pa.int64():
+        arr = arr.cast(pa.int64())
+    if len(arr) <= SMALL:
+        return np.array([fill if v is None else v for v in arr.to_pylist()], dtype=np.int64)
+    return np.asarray(pc.fill_null(arr, fill).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+@dataclass
+class Sessions:
+    """Candidate rows grouped into sessions and ranked per query."""
+
+    cands: pa.Table  # candidate rows, sorted so that each session's rows are contiguous
+    q: np.ndarray  # per session
+    rank: np.ndarray  # per session, 0 = best for its query
+    first_row: np.ndarray  # per session: first row in cands
+    n_rows: np.ndarray  # per session: number of rows in cands
+    start: np.ndarray
+    end: np.ndarray  # int64 us; meaningful where has_end
+    has_end: np.ndarray
+    distance: np.ndarray
+    order: np.ndarray  # session indices sorted by (q, rank)
+
+
+def group_sessions(cands: pa.Table, at: np.ndarray, ip_col: str, port_col: str | None) -> Sessions:
+    """Merge candidate rows of one session and rank the sessions of each query."""
+    n = cands.num_rows
+    if not n:
+        z = np.zeros(0, dtype=np.int64)
+        return Sessions(cands, z, z, z, z, z, z, np.zeros(0, dtype=bool), z, z)
+    q = _ints(cands.column("q"), -1)
+    start = _ints(cands.column("start"), 0)
+    end_col = cands.column("end")
+    has_end = np.asarray(pc.is_valid(end_col).to_numpy(zero_copy_only=False), dtype=bool)
+    end = _ints(end_col, np.iinfo(np.int64).min)
+    end_eff = _ints(cands.column("end_eff"), 0)
+    keys = [
+        q,
+        _codes(cands.column("kind")),
+        _codes(cands.column(ip_col)),
+        _codes(cands.column("public_ip")),
+        _codes(cands.column("protocol")),
+        _codes(cands.column("subscriber"))
+        if port_col is None
+        else _ints(cands.column("inside_port"), -1),
+    ]
+    if port_col is not None:
+        keys.append(_ints(cands.column(port_col), -1))
+    order = np.lexsort([start, *reversed(keys)])
+    cands = cands.take(pa.array(order))
+    q, start, end, has_end, end_eff = (
+        q[order],
+        start[order],
+        end[order],
+        has_end[order],
+        end_eff[order],
+    )
+    keys = [k[order] for k in keys]
+    same = np.ones(n - 1, dtype=bool)
+    for k in keys:
+        same &= k[1:] == k[:-1]
+    # a row joins the previous session when its key matches and it starts within PAIR_US of
+    # the session's first row (approximated by the previous row: sessions are contiguous)
+    new = np.concatenate([[True], ~same | (np.diff(start) > PAIR_US)])
+    first = np.flatnonzero(new)
+    n_rows = np.diff(np.append(first, n))
+    s_q = q[first]
+    s_start = np.minimum.reduceat(start, first)
+    s_has_end = np.maximum.reduceat(has_end.astype(np.int8), first).astype(bool)
+    s_end = np.maximum.reduceat(np.where(has_end, end, np.iinfo(np.int64).min), first)
+    s_eff = np.maximum.reduceat(end_eff, first)
+    cover_end = np.where(s_has_end, s_end, s_eff)
+    at_q = at[s_q]
+    distance = np.maximum(0, np.maximum(s_start - at_q, at_q - cover_end))
+    s_order = np.lexsort(
+        (_codes(cands.column(ip_col).take(pa.array(first))), -s_start, ~s_has_end, distance, s_q)
+    )
+    rank = np.empty(len(first), dtype=np.int64)
+    sorted_q = s_q[s_order]
+    group_start = np.concatenate([[True], sorted_q[1:] != sorted_q[:-1]])
+    starts_idx = np.maximum.accumulate(np.where(group_start, np.arange(len(first)), 0))
+    rank[s_order] = np.arange(len(first)) - starts_idx
+    return Sessions(cands, s_q, rank, first, n_rows, s_start, s_end, s_has_end, distance, s_order)
+
+
+# --------------------------------------------------------------------------------------------
+# batch answers
+
+
+@dataclass
+class BatchAnswer:
+    """Answers to many queries, kept columnar; ``answer(i)`` builds one ``LookupAnswer``."""
+
+    queries: QueryArrays
+    at: np.ndarray
+    tolerance: timedelta
+    nat: Sessions
+    direct: Sessions  # addresses assigned directly (no NAT session matched)
+    assign: Sessions  # assignment sessions; q = index into assign_for
+    assign_for: np.ndarray  # per assignment query: (0 = nat session, 1 = direct) * big + idx
+    engine: str
+    _records: dict[int, list[StoredRecord]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.at)
+
+    def best_table(self) -> pa.Table:
+        """One row per query: the best match (nulls when none) and the number of candidates.
+        Vectorised: no Python loop over the queries."""
+        n = len(self.at)
+        count = np.bincount(self.nat.q, minlength=n) + np.bincount(self.direct.q, minlength=n)
+        # subscriber of each NAT session: its best assignment (subscriber, else MAC)
+        nat_sub = pa.nulls(len(self.nat.q), pa.string())
+        best_a = np.flatnonzero(self.assign.rank == 0)
+        if len(best_a) and len(self.nat.q):
+            picked = self.assign.cands.take(pa.array(self.assign.first_row[best_a]))
+            values = pc.coalesce(picked.column("subscriber"), picked.column("mac"))
+            pos = np.full(len(self.nat.q), -1, dtype=np.int64)
+            pos[self.assign_for[self.assign.q[best_a]]] = np.arange(len(best_a))
+            nat_sub = _gather(values, pos)
+        columns: dict[str, list[pa.Array]] = {
+            k: [] for k in ("inside_ip", "inside_port", "start", "end", "subscriber")
+        }
+        found = np.zeros(n, dtype=bool)
+        ts = pa.timestamp("us", tz="UTC")
+        for sessions, own_sub in ((self.nat, nat_sub), (self.direct, None)):
+            best = np.flatnonzero(sessions.rank == 0)
+            picked = sessions.cands.take(pa.array(sessions.first_row[best], pa.int64()))
+            subscriber = pc.coalesce(picked.column("subscriber"), picked.column("mac"))
+            if own_sub is not None:
+                subscriber = pc.coalesce(_gather(own_sub, best), subscriber)
+            # NAT matches win; a direct assignment only answers queries without NAT match
+            pos = np.full(n, -1, dtype=np.int64)
+            pos[sessions.q[best]] = np.arange(len(best))
+            pos[found] = -1
+            found |= pos >= 0
+            has_end = sessions.has_end[best]
+            columns["inside_ip"].append(_gather(picked.column("inside_ip"), pos))
+            columns["inside_port"].append(_gather(picked.column("inside_port"), pos))
+            columns["start"].append(_gather(pa.array(sessions.start[best], ts), pos))
+            columns["end"].append(_gather(pa.array(sessions.end[best], ts, mask=~has_end), pos))
+            columns["subscriber"].append(_gather(subscriber, pos))
+        merged = {k: pc.coalesce(*v) for k, v in columns.items()}
+        return pa.table(
+            {
+                "found": pa.array(found),
+                "inside_ip": merged["inside_ip"],
+                "inside_port": merged["inside_port"],
+                "start": merged["start"],
+                "end": merged["end"],
+                "subscriber": merged["subscriber"],
+                "candidates": pa.array(count, pa.int32()),
+            }
+        )
+
+    def _session_records(self, sessions: Sessions, s: int) -> tuple[StoredRecord, ...]:
+        lo = int(sessions.first_row[s])
+        rows = sessions.cands.slice(lo, int(sessions.n_rows[s]))
+        return tuple(record_from_row(r) for r in rows.to_pylist())
+
+    def _assignments_for(self, source: int, s: int) -> tuple[Assignment, ...]:
+        code = source * (1 << 40) + s
+        which = np.flatnonzero(self.assign_for == code)
+        if not len(which):
+            return ()
+        sel = np.flatnonzero(np.isin(self.assign.q, which))
+        sel = sel[np.argsort(self.assign.rank[sel], kind="stable")]
+        out = []
+        for a in sel.tolist():
+            records = self._session_records(self.assign, a)
+            first = records[0]
+            out.append(
+                Assignment(
+                    kind=first.kind,
+                    ip=first.inside_ip or "",
+                    subscriber=next((r.subscriber for r in records if r.subscriber), None)
+                    or next((r.mac for r in records if r.mac), None),
+                    start=from_us(self.assign.start[a]),
+                    end=from_us(self.assign.end[a]) if self.assign.has_end[a] else None,
+                    distance=timedelta(microseconds=int(self.assign.distance[a])),
+                    records=records,
+                )
+            )
+        return tuple(out)
+
+    def answer(self, i: int) -> LookupAnswer:
+        query = LookupQuery(
+            public_ip=str(self.queries.ips[i].as_py()),
+            public_port=int(self.queries.port[i]) if self.queries.port[i] >= 0 else None,
+            at=from_us(int(self.at[i])),
+            tolerance=self.tolerance,
+        )
+        matches: list[Match] = []
+        for source, sessions in ((0, self.nat), (1, self.direct)):
+            sel = np.flatnonzero(sessions.q == i)
+            sel = sel[np.argsort(sessions.rank[sel], kind="stable")]
+            for s in sel.tolist():
+                records = self._session_records(sessions, s)
+                first = records[0]
+                assignments = self._assignments_for(source, s)
+                subscriber = (
+                    assignments[0].subscriber
+                    if assignments
+                    else next((r.subscriber for r in records if r.subscriber), None)
+                )
+                block = (
+                    (first.public_port or 0, first.public_port_end or 0)
+                    if (first.kind == "port_block")
+                    else None
+                )
+                if source == 1:
+                    subscriber = next((r.subscriber for r in records if r.subscriber), None) or (
+                        next((r.mac for r in records if r.mac), None)
+                    )
+                matches.append(
+                    Match(
+                        rank=len(matches),
+                        kind=first.kind,
+                        inside_ip=first.inside_ip or "",
+                        inside_port=first.inside_port if source == 0 else query.public_port,
+                        public_ip=first.public_ip
+                        if source == 0 and first.public_ip
+                        else query.public_ip,
+                        public_port=first.public_port if source == 0 else query.public_port,
+                        protocol=first.protocol,
+                        start=from_us(sessions.start[s]),
+                        end=from_us(sessions.end[s]) if sessions.has_end[s] else None,
+                        distance=timedelta(microseconds=int(sessions.distance[s])),
+                        subscriber=subscriber,
+                        records=records,
+                        assignments=assignments,
+                        port_block=block,
+                    )
+                )
+        return LookupAnswer(query, tuple(matches), self.engine)
+
+
+def _flat(col: pa.ChunkedArray | pa.Array) -> pa.Array:
+    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+
+
+def _gather(values: pa.Array | pa.ChunkedArray, pos: np.ndarray) -> pa.Array:
+    """values[pos] with null where pos < 0."""
+    values = _flat(values)
+    if not len(values):
+        return pa.nulls(len(pos), values.type)
+    index = pa.array(np.where(pos < 0, 0, pos), pa.int64(), mask=pos < 0)
+    return values.take(index)
+
+
+def record_from_row(row: dict[str, Any]) -> StoredRecord:
+    return StoredRecord(
+        kind=row["kind"],
+        event=row["event"],
+        start=row["start"],
+        end=row["end"],
+        protocol=row["protocol"],
+        inside_ip=row["inside_ip"],
+        inside_port=row["inside_port"],
+        public_ip=row["public_ip"],
+        public_port=row["public_port"],
+        public_port_end=row["public_port_end"],
+        subscriber=row["subscriber"],
+        mac=row["mac"],
+        device=row["device"],
+        source_tz=row["source_tz"],
+        source_file=row["source_file"],
+        source_line=row["source_line"],
+        source_sha256=row["source_sha256"],
+    )
+
+
+def lookup_batch(
+    engine: CandidateEngine,
+    ips: Sequence[str] | pa.Array,
+    ports: Sequence[int | None] | np.ndarray,
+    ats_us: np.ndarray,
+    tolerance: timedelta = timedelta(seconds=2),
+    provider: str | None = None,
+) -> BatchAnswer:
+    """Resolve many (address, port, instant) queries at once."""
+    queries = build_queries(ips, ports, ats_us, tolerance)
+    at = (queries.at_lo + queries.at_hi) // 2
+    nat_cands = engine.candidates(NAT_KINDS, queries, provider)
+    nat = group_sessions(nat_cands, at, "inside_ip", "public_port")
+    # addresses with no NAT session may be assigned directly (a public lease or framed ip)
+    no_nat = np.setdiff1d(np.arange(len(queries)), nat.q)
+    if len(no_nat):
+        sub = queries.take(no_nat)
+        sub = QueryArrays(
+            sub.ips,
+            np.zeros(len(no_nat), np.int64),
+            np.full(len(no_nat), 1 << 17, np.int64),
+            sub.port,
+            sub.at_lo,
+            sub.at_hi,
+        )
+        direct_cands = engine.candidates(ASSIGNMENT_KINDS, sub, provider)
+        if direct_cands.num_rows:
+            direct_cands = direct_cands.set_column(
+                direct_cands.schema.get_field_index("q"),
+                "q",
+                pa.array(no_nat[_ints(direct_cands.column("q"), 0)], pa.int64()),
+            )
+    else:
+        direct_cands = empty_candidates()
+    direct = group_sessions(direct_cands, at, "inside_ip", None)
+    # chain each NAT session to the lease/RADIUS session of its inside address at the instant
+    if len(nat.q):
+        inside = nat.cands.column("inside_ip").take(pa.array(nat.first_row))
+        inside = inside.combine_chunks() if isinstance(inside, pa.ChunkedArray) else inside
+        valid = np.asarray(pc.is_valid(inside).to_numpy(zero_copy_only=False), dtype=bool)
+        idx = np.flatnonzero(valid)
+        a_at = at[nat.q[idx]]
+        tol = queries.at_hi[nat.q[idx]] - at[nat.q[idx]]
+        aq = QueryArrays(
+            inside.take(pa.array(idx, pa.int64())),
+            np.zeros(len(idx), np.int64),
+            np.full(len(idx), 1 << 17, np.int64),
+            np.full(len(idx), -1),
+            a_at - tol,
+            a_at + tol,
+        )
+        a_cands = engine.candidates(ASSIGNMENT_KINDS, aq, provider)
+        assign = group_sessions(a_cands, a_at, "inside_ip", None)
+        assign_for = idx.astype(np.int64)
+    else:
+        assign = group_sessions(empty_candidates(), at, "inside_ip", None)
+        assign_for = np.zeros(0, dtype=np.int64)
+    return BatchAnswer(queries, at, tolerance, nat, direct, assign, assign_for, engine.name)
+
+
+def lookup_one(
+    engine: CandidateEngine,
+    public_ip: str,
+    public_port: int | None,
+    at: datetime,
+    tolerance: timedelta = timedelta(seconds=2),
+    provider: str | None = None,
+) -> LookupAnswer:
+    port = check_port(public_port)
+    check_tolerance(tolerance)
+    ip = canonical_ip(public_ip)
+    at_us = to_us(at)
+    if hasattr(engine, "segments_for"):  # the embedded engine: the plain-Python path
+        tol = int(tolerance / timedelta(microseconds=1))
+        matches = _lookup_one_embedded(engine, ip, port, at_us, tol, provider)
+        query = LookupQuery(ip, port, from_us(at_us), tolerance)
+        return LookupAnswer(query, matches, engine.name)
+    batch = lookup_batch(
+        engine, [ip], [port], np.array([at_us], dtype=np.int64), tolerance, provider
+    )
+    return batch.answer(0)
+
+
+def flows(
+    store: Any,
+    ip: str,
+    start: datetime,
+    end: datetime,
+    kinds: Sequence[str] | None = None,
+    limit: int = 10_000,
+) -> list[StoredRecord]:
+    """Stored records to or from ``ip`` (as public, inside or destination address) that
+    overlap [start, end], oldest first, at most ``limit``."""
+    ip = canonical_ip(ip)
+    lo, hi = to_us(start), to_us(end)
+    if hi < lo:
+        raise ValidationFailed(f"window end {iso(end)} is before its start {iso(start)}", ["end"])
+    if not 1 <= limit <= 1_000_000:
+        raise ValidationFailed(f"limit {limit} must be 1..1000000", ["limit"])
+    wanted = frozenset(kinds) if kinds else FLOW_KINDS
+    unknown = sorted(k for k in wanted if k not in KIND_CODES)
+    if unknown:
+        raise ValidationFailed(
+            f"unknown record kinds {unknown}; use {', '.join(sorted(KIND_CODES))}", ["kind"]
+        )
+    config = store.config
+    pieces = []
+    ip_filter = [[("public_ip", "=", ip)], [("inside_ip", "=", ip)], [("dst_ip", "=", ip)]]
+    for part in store.parts(wanted):
+        if part.min_start_us > hi or part.max_reach_us(config) < lo:
+            continue
+        table = store.read_part(part, filters=ip_filter)
+        if not table.num_rows:
+            continue
+        s = table.column("start").cast(pa.int64())
+        e = pc.coalesce(table.column("end").cast(pa.int64()), s)
+        mask = pc.and_(pc.less_equal(s, hi), pc.greater_equal(e, lo))
+        pieces.append(table.filter(mask))
+    if not pieces:
+        return []
+    table = pa.concat_tables(pieces)
+    table = table.take(
+        pc.sort_indices(table, [("start", "ascending"), ("source_line", "ascending")])
+    )
+    return [record_from_row(r) for r in table.slice(0, limit).to_pylist()]
+
+
+# --------------------------------------------------------------------------------------------
+# single lookups on the embedded engine: the same rules in plain Python over the few rows
+# a lookup touches (a chain of Arrow kernels costs more than the work for one query). The
+# tests hold this path to the vectorised one answer for answer.
+
+_INT64_MIN = int(np.iinfo(np.int64).min)
+
+
+def _one_query(ip: str, port: int | None, lo: int, hi: int) -> QueryArrays:
+    p = -1 if port is None else port
+    return QueryArrays(
+        ips=pa.array([ip], pa.string()),
+        port_lo=np.array([p + 1 if p >= 0 else 0], dtype=np.int64),
+        port_hi=np.array([p + 2 if p >= 0 else 1 << 17], dtype=np.int64),
+        port=np.array([p], dtype=np.int64),
+        at_lo=np.array([lo], dtype=np.int64),
+        at_hi=np.array([hi], dtype=np.int64),
+    )
+
+
+def _rows_for(
+    engine: Any, kinds: frozenset[str], query: QueryArrays, provider: str | None
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    lo, hi = int(query.at_lo[0]), int(query.at_hi[0])
+    for part in engine.parts_for(kinds, lo, hi, provider):
+        for segment, _served in engine.segments_for(part, query):
+            _, found = segment.search(query)
+            if not len(found):
+                continue
+            for r in found.tolist():
+                row = segment.table.slice(r, 1).to_pylist()[0]
+                row["_start"] = int(segment.start[r])
+                row["_end"] = int(segment.end[r]) if segment.has_end[r] else None
+                row["_eff"] = int(segment.end_eff[r])
+                rows.append(row)
+    return rows
+
+
+@dataclass
+class _Session:
+    rows: list[dict[str, Any]]
+    start: int
+    end: int | None
+    distance: int
+
+
+def _first_codes(values: list[Any]) -> list[int]:
+    seen: dict[Any, int] = {}
+    return [-1 if v is None else seen.setdefault(v, len(seen)) for v in values]
+
+
+def _py_sessions(rows: list[dict[str, Any]], at: int, port_col: str | None) -> list[_Session]:
+    """``group_sessions`` for one query, in the same order and with the same ranking."""
+    if not rows:
+        return []
+    columns = [
+        _first_codes([r["kind"] for r in rows]),
+        _first_codes([r["inside_ip"] for r in rows]),
+        _first_codes([r["public_ip"] for r in rows]),
+        _first_codes([r["protocol"] for r in rows]),
+    ]
+    if port_col is None:
+        columns.append(_first_codes([r["subscriber"] for r in rows]))
+    else:
+        columns.append([-1 if r["inside_port"] is None else r["inside_port"] for r in rows])
+        columns.append([-1 if r[port_col] is None else r[port_col] for r in rows])
+    keys = list(zip(*columns, strict=True))
+    order = sorted(range(len(rows)), key=lambda i: (keys[i], rows[i]["_start"]))
+    groups: list[list[int]] = []
+    for i in order:
+        if (
+            groups
+            and keys[groups[-1][-1]] == keys[i]
+            and (rows[i]["_start"] - rows[groups[-1][-1]]["_start"] <= PAIR_US)
+        ):
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    sessions = []
+    for group in groups:
+        members = [rows[i] for i in group]
+        start = min(m["_start"] for m in members)
+        ends = [m["_end"] for m in members if m["_end"] is not None]
+        end = max(ends) if ends else None
+        cover = end if end is not None else max(m["_eff"] for m in members)
+        sessions.append(_Session(members, start, end, max(0, start - at, at - cover)))
+    tie = _first_codes([s.rows[0]["inside_ip"] for s in sessions])
+    ranked = sorted(
+        range(len(sessions)),
+        key=lambda k: (sessions[k].distance, sessions[k].end is None, -sessions[k].start, tie[k]),
+    )
+    return [sessions[k] for k in ranked]
+
+
+def _records(session: _Session) -> tuple[StoredRecord, ...]:
+    return tuple(record_from_row(r) for r in session.rows)
+
+
+def _lookup_one_embedded(
+    engine: Any, ip: str, port: int | None, at: int, tol: int, provider: str | None
+) -> tuple[Match, ...]:
+    nat = _py_sessions(
+        _rows_for(engine, NAT_KINDS, _one_query(ip, port, at - tol, at + tol), provider),
+        at,
+        "public_port",
+    )
+    matches: list[Match] = []
+    for session in nat:
+        records = _records(session)
+        first = records[0]
+        assignments: tuple[Assignment, ...] = ()
+        if first.inside_ip is not None:
+            found = _py_sessions(
+                _rows_for(
+                    engine,
+                    ASSIGNMENT_KINDS,
+                    _one_query(first.inside_ip, None, at - tol, at + tol),
+                    provider,
+                ),
+                at,
+                None,
+            )
+            assignments = tuple(_assignment(a) for a in found)
+        subscriber = (
+            assignments[0].subscriber
+            if assignments
+            else next((r.subscriber for r in records if r.subscriber), None)
+        )
+        matches.append(
+            Match(
+                rank=len(matches),
+                kind=first.kind,
+                inside_ip=first.inside_ip or "",
+                inside_port=first.inside_port,
+                public_ip=first.public_ip or ip,
+                public_port=first.public_port,
+                protocol=first.protocol,
+                start=from_us(session.start),
+                end=from_us(session.end) if session.end is not None else None,
+                distance=timedelta(microseconds=session.distance),
+                subscriber=subscriber,
+                records=records,
+                assignments=assignments,
+                port_block=(first.public_port or 0, first.public_port_end or 0)
+                if first.kind == "port_block"
+                else None,
+            )
+        )
+    if nat:
+        return tuple(matches)
+    direct = _py_sessions(
+        _rows_for(engine, ASSIGNMENT_KINDS, _one_query(ip, None, at - tol, at + tol), provider),
+        at,
+        None,
+    )
+    for session in direct:
+        records = _records(session)
+        first = records[0]
+        subscriber = next((r.subscriber for r in records if r.subscriber), None) or next(
+            (r.mac for r in records if r.mac), None
+        )
+        matches.append(
+            Match(
+                rank=len(matches),
+                kind=first.kind,
+                inside_ip=first.inside_ip or "",
+                inside_port=port,
+                public_ip=ip,
+                public_port=port,
+                protocol=first.protocol,
+                start=from_us(session.start),
+                end=from_us(session.end) if session.end is not None else None,
+                distance=timedelta(microseconds=session.distance),
+                subscriber=subscriber,
+                records=records,
+            )
+        )
+    return tuple(matches)
+
+
+def _assignment(session: _Session) -> Assignment:
+    records = _records(session)
+    first = records[0]
+    return Assignment(
+        kind=first.kind,
+        ip=first.inside_ip or "",
+        subscriber=next((r.subscriber for r in records if r.subscriber), None)
+        or next((r.mac for r in records if r.mac), None),
+        start=from_us(session.start),
+        end=from_us(session.end) if session.end is not None else None,
+        distance=timedelta(microseconds=session.distance),
+        records=records,
+    )

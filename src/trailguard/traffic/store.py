@@ -1,0 +1,986 @@
+"""The provider's traffic store: sorted Parquet partitions on local disk, published atomically.
+
+Layout of a traffic data dir (``<node data dir>/traffic`` or any bare directory)::
+
+    manifest.json            the source of truth: which part files exist (written to a temp
+                             file, fsynced, renamed); a file not listed here is not in the store
+    config.toml              retention days and open-session horizons per data kind
+    parts/provider=P/kind=K/day=YYYY-MM-DD/part-<id>.parquet   sorted records (hive layout,
+                             readable by DuckDB, Spark, pandas, ...)
+    parts/.../part-<id>.idx.json   the sparse primary index of that part: the first and last
+                             key of every row group (ClickHouse-style "marks")
+    sources/<sha256>.zst|.gz the original files, content-addressed, compressed, for auditors
+    holds/<hold_id>/         sealed hold sets (see ``holds.py``)
+    staging/                 work in progress; emptied on every open
+
+Records are sorted for lookups: NAT-like kinds (nat, port_block, flow, access) by
+(public_ip, public_port, start); assignment kinds (dhcp, radius) by (inside_ip, start).
+Each stored row carries ``source_sha256`` besides the contract's ``source_file`` and
+``source_line``, so every answer names the raw file and line and ``read_source_line`` re-reads it.
+
+Crash safety: part files are written and fsynced in ``staging/``, renamed into ``parts/``, and
+only then listed in a new manifest (atomic rename). Removal works the other way round (manifest
+first, files after). A crash at any point leaves either the old or the new manifest, and files
+not listed are swept at the next open. Writers hold an exclusive ``flock`` on ``.lock``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import itertools
+import json
+import os
+import re
+import shutil
+import time
+import tomllib
+import uuid
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import tomli_w
+
+from trailguard.core.errors import Conflict, NotFound, ValidationFailed
+from trailguard.traffic.model import RECORD_SCHEMA, FormatError, ParseOptions, RecordKind
+
+MANIFEST = "manifest.json"
+CONFIG = "config.toml"
+ROW_GROUP_ROWS = 8192  # one "granule": the unit the sparse index points at
+US_PER_DAY = 86_400_000_000
+
+STORED_SCHEMA = RECORD_SCHEMA.append(pa.field("source_sha256", pa.string(), nullable=False))
+
+NAT_LIKE = frozenset({RecordKind.NAT, RecordKind.PORT_BLOCK, RecordKind.FLOW, RecordKind.ACCESS})
+ASSIGNMENT = frozenset({RecordKind.DHCP, RecordKind.RADIUS})
+KIND_CODES = {kind.value: i for i, kind in enumerate(RecordKind)}
+
+# Days each kind is kept when config.toml says nothing (a provider sets its own legal periods).
+DEFAULT_RETENTION_DAYS = {
+    "nat": 180, "port_block": 180, "flow": 30, "dhcp": 365, "radius": 365, "access": 90,
+}  # fmt: skip
+# How long a record without an end (a "create" with no teardown yet, a RADIUS start without a
+# stop) is taken to last at most, unless a later record for the same key starts first.
+DEFAULT_OPEN_HOURS = {
+    "nat": 24, "port_block": 24, "flow": 1, "dhcp": 168, "radius": 168, "access": 0,
+}  # fmt: skip
+
+_PROVIDER = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+CRASH_ENV = "TRAILGUARD_TRAFFIC_CRASH_AT"
+
+
+def crash_point(name: str) -> None:
+    """Test hook: when ``TRAILGUARD_TRAFFIC_CRASH_AT`` names this point, write a marker file
+    (``<value of TRAILGUARD_TRAFFIC_CRASH_MARKER>``) and sleep so that a test can SIGKILL us
+    exactly here. Costs one environment read otherwise."""
+    if os.environ.get(CRASH_ENV) != name:
+        return
+    marker = os.environ.get("TRAILGUARD_TRAFFIC_CRASH_MARKER")
+    if marker:
+        Path(marker).write_text(name, encoding="utf-8")
+    time.sleep(float(os.environ.get("TRAILGUARD_TRAFFIC_CRASH_SLEEP", "60")))
+
+
+def sort_ip_column(kind: str) -> str:
+    return "inside_ip" if kind in ASSIGNMENT else "public_ip"
+
+
+def validate_provider(provider: str) -> str:
+    if not _PROVIDER.fullmatch(provider or ""):
+        raise ValidationFailed(
+            f"provider id {provider!r} must be 1-63 lower-case letters, digits, dots, dashes "
+            "or underscores, starting with a letter or digit",
+            ["provider"],
+        )
+    return provider
+
+
+# --------------------------------------------------------------------------------------------
+# configuration
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    retention_days: dict[str, int]
+    open_hours: dict[str, int]
+
+    @classmethod
+    def default(cls) -> StoreConfig:
+        return cls(dict(DEFAULT_RETENTION_DAYS), dict(DEFAULT_OPEN_HOURS))
+
+    def open_us(self, kind: str) -> int:
+        return int(self.open_hours.get(kind, 0)) * 3_600_000_000
+
+
+def load_config(root: Path) -> StoreConfig:
+    """``config.toml`` in the traffic dir; absent keys take the defaults; bad values refused."""
+    config = StoreConfig.default()
+    path = root / CONFIG
+    if not path.exists():
+        return config
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ValidationFailed(f"{path} is not valid TOML: {exc}", ["config"]) from exc
+    problems: list[str] = []
+    for section, target in (
+        ("retention_days", config.retention_days),
+        ("open_hours", config.open_hours),
+    ):
+        values = raw.get(section, {})
+        if not isinstance(values, dict):
+            problems.append(f"[{section}] must be a table of kind = number")
+            continue
+        for kind, days in values.items():
+            if kind not in KIND_CODES:
+                problems.append(f"[{section}] names unknown kind {kind!r}")
+            elif isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= 36500:
+                problems.append(f"[{section}] {kind} = {days!r} must be a whole number 0..36500")
+            else:
+                target[kind] = days
+    if problems:
+        raise ValidationFailed(f"{path} has bad values: " + "; ".join(problems), problems)
+    return config
+
+
+def save_config(root: Path, config: StoreConfig) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    text = tomli_w.dumps({"retention_days": config.retention_days, "open_hours": config.open_hours})
+    atomic_write(root / CONFIG, text.encode("utf-8"))
+
+
+# --------------------------------------------------------------------------------------------
+# manifest
+
+
+@dataclass(frozen=True)
+class PartInfo:
+    """One published, immutable, sorted Parquet file of one partition."""
+
+    part_id: str
+    provider: str
+    kind: str
+    day: str  # YYYY-MM-DD of the records' start (UTC)
+    path: str  # relative to the traffic dir
+    rows: int
+    bytes: int
+    sha256: str
+    min_start_us: int
+    max_start_us: int
+    max_end_us: int  # over records that have an end (or min_start_us when none does)
+    open_rows: int  # records without an end
+    row_groups: int
+    source_sha256: list[str] = field(default_factory=list)
+
+    def max_reach_us(self, config: StoreConfig) -> int:
+        """The latest instant any record of this part can cover."""
+        reach = self.max_end_us
+        if self.open_rows:
+            reach = max(reach, self.max_start_us + config.open_us(self.kind))
+        return max(reach, self.max_start_us)
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """One ingested original file."""
+
+    sha256: str
+    name: str
+    provider: str
+    format: str
+    size: int
+    stored_as: str  # relative path under sources/
+    lines_read: int
+    records: int
+    bad_lines: int
+    skipped_lines: int
+    ingested_at: str
+
+
+@dataclass
+class Manifest:
+    generation: int = 0
+    parts: list[PartInfo] = field(default_factory=list)
+    sources: dict[str, SourceInfo] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        payload = {
+            "format": "trailguard-traffic-store/1",
+            "generation": self.generation,
+            "parts": [asdict(p) for p in self.parts],
+            "sources": {k: asdict(v) for k, v in sorted(self.sources.items())},
+        }
+        return json.dumps(payload, indent=1, sort_keys=True).encode("utf-8")
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Manifest:
+        raw = json.loads(data)
+        return cls(
+            generation=int(raw["generation"]),
+            parts=[PartInfo(**p) for p in raw["parts"]],
+            sources={k: SourceInfo(**v) for k, v in raw["sources"].items()},
+        )
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temp file beside ``path``, fsync, rename over ``path``, fsync dir."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with tmp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)
+    fsync_dir(path.parent)
+
+
+def fsync_file(path: Path) -> None:
+    with path.open("rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(4 * 1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# ingest results
+
+
+@dataclass(frozen=True)
+class BadLineReport:
+    line_no: int
+    reason: str
+    text: str
+
+
+@dataclass
+class IngestReport:
+    """What one file's ingest did; ``refused`` is set (and nothing stored) on a FormatError."""
+
+    path: str
+    sha256: str
+    format: str
+    lines_read: int = 0
+    records_stored: int = 0
+    skipped_lines: int = 0
+    bad_lines: list[BadLineReport] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    parts: list[str] = field(default_factory=list)
+    duplicate: bool = False
+    refused: str | None = None
+
+    @property
+    def bad_line_count(self) -> int:
+        return len(self.bad_lines)
+
+
+# --------------------------------------------------------------------------------------------
+# sorting and writing
+
+
+def _dictionary_rank(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, int]:
+    """Codes that order rows by the column's string value (nulls last) and the number of
+    distinct values."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    encoded = pc.dictionary_encode(arr)
+    dictionary = encoded.dictionary
+    order = np.asarray(pc.array_sort_indices(dictionary))
+    rank = np.empty(len(dictionary) + 1, dtype=np.int64)
+    rank[order] = np.arange(len(dictionary), dtype=np.int64)
+    rank[len(dictionary)] = len(dictionary)  # nulls sort last
+    indices = np.asarray(
+        pc.fill_null(encoded.indices, len(dictionary)).to_numpy(zero_copy_only=False),
+        dtype=np.int64,
+    )
+    return rank[indices], len(dictionary) + 1
+
+
+def sort_for_store(table: pa.Table) -> tuple[pa.Table, np.ndarray, np.ndarray]:
+    """Sort rows by (kind, day, key ip, key port, start); returns the sorted table and per-row
+    kind codes and day numbers (days since 1970-01-01 UTC) in that order."""
+    n = table.num_rows
+    kinds = table.column("kind").combine_chunks()
+    kind_code = np.asarray(
+        pc.fill_null(pc.index_in(kinds, value_set=pa.array(list(KIND_CODES))), -1).to_numpy(
+            zero_copy_only=False
+        ),
+        dtype=np.int64,
+    )
+    if (kind_code < 0).any():
+        bad = kinds[int(np.flatnonzero(kind_code < 0)[0])].as_py()
+        raise ValidationFailed(f"unknown record kind {bad!r}", ["kind"])
+    start = np.asarray(
+        table.column("start").combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False),
+        dtype=np.int64,
+    )
+    day = np.floor_divide(start, US_PER_DAY)
+    is_assignment = np.isin(kind_code, [KIND_CODES[k.value] for k in ASSIGNMENT])
+    key_ip = pc.if_else(
+        pa.array(is_assignment),
+        table.column("inside_ip").combine_chunks(),
+        table.column("public_ip").combine_chunks(),
+    )
+    ip_rank, _ = _dictionary_rank(key_ip)
+    port = table.column("public_port").combine_chunks()
+    port_key = np.asarray(
+        pc.fill_null(pc.add(port.cast(pa.int64()), 1), 0).to_numpy(zero_copy_only=False),
+        dtype=np.int64,
+    )
+    port_key = np.where(is_assignment, 0, port_key)
+    day_rel = day - day.min() if n else day
+    if n and ip_rank.max() < (1 << 26) and day_rel.max() < (1 << 16):
+        primary = (kind_code << 59) | (day_rel << 43) | (ip_rank << 17) | port_key
+        order = np.lexsort((start, primary))
+    else:
+        order = np.lexsort((start, port_key, ip_rank, day, kind_code))
+    return permute(table, order), kind_code[order], day[order]
+
+
+def constant_strings(value: str, n: int) -> pa.Array:
+    """A string array of ``n`` copies of ``value``, built from buffers (no per-row work)."""
+    data = value.encode("utf-8")
+    offsets = np.arange(n + 1, dtype=np.int64) * len(data)
+    if offsets[-1] < 2**31:
+        return pa.StringArray.from_buffers(
+            n, pa.py_buffer(offsets.astype(np.int32).tobytes()), pa.py_buffer(data * n)
+        )
+    return pa.array([value] * n, pa.string())
+
+
+def permute(table: pa.Table, order: np.ndarray) -> pa.Table:
+    """``table.take(order)``, skipping the columns a permutation cannot change (all null, or
+    one string repeated: a file's name, digest, zone, device), which are most of them for a
+    single log file; the rest are combined and gathered column by column."""
+    n = table.num_rows
+    index = pa.array(order, pa.int64())
+    columns = []
+    for spec in table.schema:
+        column = table.column(spec.name)
+        if column.null_count == n:
+            columns.append(pa.nulls(n, spec.type))
+            continue
+        if pa.types.is_string(spec.type) and column.null_count == 0:
+            first = column[0].as_py()
+            if pc.all(pc.equal(column, first)).as_py():
+                columns.append(constant_strings(first, n))
+                continue
+        columns.append(column.combine_chunks().take(index))
+    return pa.Table.from_arrays(columns, schema=table.schema)
+
+
+def _writer_options() -> dict[str, Any]:
+    return {
+        "compression": "zstd",
+        "compression_level": 3,
+        "row_group_size": ROW_GROUP_ROWS,
+        "use_dictionary": [
+            "kind",
+            "event",
+            "source_tz",
+            "protocol",
+            "public_ip",
+            "device",
+            "source_file",
+            "source_sha256",
+            "dst_ip",
+            "subscriber",
+            "inside_ip",
+        ],
+        "write_statistics": True,
+        "write_page_index": True,
+    }
+
+
+def _key_of(kind: str, ip: Any, port: Any) -> list[Any]:
+    ip_text = "~" if ip is None else str(ip)  # nulls sort last, "~" sorts after any address
+    if kind in ASSIGNMENT:
+        return [ip_text, 0]
+    return [ip_text, 0 if port is None else int(port) + 1]
+
+
+def sparse_index(kind: str, table: pa.Table) -> dict[str, Any]:
+    """First and last (ip, port key, start) of every row group, for range selection."""
+    n = table.num_rows
+    firsts_at = list(range(0, n, ROW_GROUP_ROWS))
+    lasts_at = [min(i + ROW_GROUP_ROWS, n) - 1 for i in firsts_at]
+    picked = table.select([sort_ip_column(kind), "public_port", "start"]).take(
+        pa.array(firsts_at + lasts_at, pa.int64())
+    )
+    ips = picked.column(0).to_pylist()
+    ports = picked.column(1).to_pylist()
+    starts = picked.column(2).cast(pa.int64()).to_pylist()
+    keys = [
+        [*_key_of(kind, ip, port), start]
+        for ip, port, start in zip(ips, ports, starts, strict=True)
+    ]
+    return {
+        "row_group_rows": ROW_GROUP_ROWS,
+        "first": keys[: len(firsts_at)],
+        "last": keys[len(firsts_at) :],
+    }
+
+
+def write_part(
+    staging: Path,
+    provider: str,
+    kind: str,
+    day_number: int,
+    table: pa.Table,
+    sources: list[str],
+) -> tuple[PartInfo, Path, Path]:
+    """Write one sorted part and its sparse index into ``staging`` (fsynced)."""
+    day = (date(1970, 1, 1) + timedelta(days=int(day_number))).isoformat()
+    part_id = uuid.uuid4().hex
+    rel_dir = Path("parts") / f"provider={provider}" / f"kind={kind}" / f"day={day}"
+    staged = staging / f"part-{part_id}.parquet"
+    pq.write_table(table, staged, **_writer_options())
+    fsync_file(staged)
+    index_path = staging / f"part-{part_id}.idx.json"
+    index_path.write_bytes(json.dumps(sparse_index(kind, table)).encode("utf-8"))
+    fsync_file(index_path)
+    starts = np.asarray(table.column("start").cast(pa.int64()).to_numpy(zero_copy_only=False))
+    end_col = table.column("end").cast(pa.int64())
+    ends = end_col.drop_null().to_numpy() if end_col.null_count < len(end_col) else None
+    info = PartInfo(
+        part_id=part_id,
+        provider=provider,
+        kind=kind,
+        day=day,
+        path=str(rel_dir / staged.name),
+        rows=table.num_rows,
+        bytes=staged.stat().st_size,
+        sha256=sha256_file(staged),
+        min_start_us=int(starts.min()),
+        max_start_us=int(starts.max()),
+        max_end_us=int(ends.max()) if ends is not None and len(ends) else int(starts.min()),
+        open_rows=int(end_col.null_count),
+        row_groups=pq.ParquetFile(staged).metadata.num_row_groups,
+        source_sha256=sorted(sources),
+    )
+    return info, staged, index_path
+
+
+def index_path_for(part_path: Path) -> Path:
+    return part_path.with_name(part_path.name.replace(".parquet", ".idx.json"))
+
+
+# --------------------------------------------------------------------------------------------
+# the store
+
+
+class TrafficStore:
+    """A traffic data dir. Readers use ``manifest`` (a snapshot); writers take the lock."""
+
+    def __init__(self, root: Path, *, create: bool = True) -> None:
+        self.root = Path(root)
+        if not self.root.exists():
+            if not create:
+                raise NotFound(f"no traffic store at {self.root}")
+            self.root.mkdir(parents=True)
+        if not self.root.is_dir():
+            raise ValidationFailed(f"{self.root} is not a directory", ["data_dir"])
+        for sub in ("parts", "sources", "holds", "staging"):
+            (self.root / sub).mkdir(exist_ok=True)
+        self.config = load_config(self.root)
+        self._manifest: Manifest | None = None
+        self._manifest_mtime: int = -1
+        self._engine: Any = None
+        self._recover_if_idle()
+
+    # -- locking and recovery ------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Exclusive writer lock (one ingest, purge or hold change at a time)."""
+        with (self.root / ".lock").open("a+") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def _recover_if_idle(self) -> None:
+        """Recover when no writer is active. A writer at work holds the lock and owns its
+        staging files; a reader must neither wait for it nor sweep its work."""
+        with (self.root / ".lock").open("a+") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return
+            try:
+                self._recover()
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def _recover(self) -> None:
+        """Sweep what a crash may have left: staging dirs, temp files, unlisted part files."""
+        staging = self.root / "staging"
+        for entry in staging.iterdir():
+            if not entry.is_dir():
+                entry.unlink()
+                continue
+            with (entry / ".owner").open("a+") as owner:
+                try:
+                    fcntl.flock(owner.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # an ingest or purge in another process is working here
+                shutil.rmtree(entry, ignore_errors=True)
+        for tmp in self.root.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+        manifest = self.manifest(refresh=True)
+        listed = {p.path for p in manifest.parts}
+        listed_idx = {str(index_path_for(Path(p))) for p in listed}
+        parts_dir = self.root / "parts"
+        for path in parts_dir.rglob("*"):
+            if path.is_file():
+                rel = str(path.relative_to(self.root))
+                if rel not in listed and rel not in listed_idx:
+                    path.unlink()
+        stored = {s.stored_as for s in manifest.sources.values()}
+        for path in (self.root / "sources").iterdir():
+            if path.is_file() and f"sources/{path.name}" not in stored:
+                path.unlink()
+        from trailguard.traffic.holds import recover_holds
+
+        recover_holds(self)
+
+    # -- manifest ------------------------------------------------------------------------
+
+    def manifest(self, refresh: bool = False) -> Manifest:
+        path = self.root / MANIFEST
+        try:
+            mtime = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            mtime = 0
+        if refresh or self._manifest is None or mtime != self._manifest_mtime:
+            self._manifest = Manifest.from_json(path.read_bytes()) if mtime else Manifest()
+            self._manifest_mtime = mtime
+            self._engine = None
+        return self._manifest
+
+    def publish(self, manifest: Manifest) -> None:
+        """Make ``manifest`` the store's state (atomic). Caller holds the writer lock."""
+        manifest.generation += 1
+        atomic_write(self.root / MANIFEST, manifest.to_json())
+        self._manifest = manifest
+        self._manifest_mtime = (self.root / MANIFEST).stat().st_mtime_ns
+        self._engine = None
+
+    def part_path(self, part: PartInfo) -> Path:
+        return self.root / part.path
+
+    def parts(
+        self, kinds: Iterable[str] | None = None, provider: str | None = None
+    ) -> list[PartInfo]:
+        wanted = set(kinds) if kinds is not None else None
+        return [
+            p
+            for p in self.manifest().parts
+            if (wanted is None or p.kind in wanted) and (provider is None or p.provider == provider)
+        ]
+
+    def engine(self) -> Any:
+        """The embedded lookup engine over the current manifest (cached until it changes)."""
+        self.manifest()
+        if self._engine is None:
+            from trailguard.traffic.index import EmbeddedEngine
+
+            self._engine = EmbeddedEngine(self)
+        return self._engine
+
+    # -- ingest --------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def staging_area(self) -> Iterator[Path]:
+        """A private work folder under ``staging/``, removed afterwards. Its owner holds a
+        lock on ``.owner`` inside it, so that recovery in another process leaves it alone."""
+        path = self.root / "staging" / uuid.uuid4().hex
+        path.mkdir(parents=True)
+        handle = (path / ".owner").open("a+")
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+            handle.close()
+
+    def ingest_table(
+        self,
+        table: pa.Table,
+        *,
+        provider: str,
+        source_sha256: str,
+        source: SourceInfo | None = None,
+        staged_source: Path | None = None,
+        staging: Path | None = None,
+    ) -> list[PartInfo]:
+        """Sort, partition and publish ``table`` (RECORD_SCHEMA) as one atomic step."""
+        validate_provider(provider)
+        table = conform(table, source_sha256)
+        if staging is None:
+            with self.staging_area() as own:
+                return self._publish(table, provider, source_sha256, source, staged_source, own)
+        return self._publish(table, provider, source_sha256, source, staged_source, staging)
+
+    def _publish(
+        self,
+        table: pa.Table,
+        provider: str,
+        source_sha256: str,
+        source: SourceInfo | None,
+        staged_source: Path | None,
+        staging: Path,
+    ) -> list[PartInfo]:
+        infos: list[tuple[PartInfo, Path, Path]] = []
+        if table.num_rows:
+            ordered, kind_code, day = sort_for_store(table)
+            boundaries = np.flatnonzero((np.diff(kind_code) != 0) | (np.diff(day) != 0)) + 1
+            edges = [0, *boundaries.tolist(), ordered.num_rows]
+            kind_names = list(KIND_CODES)
+            jobs = [
+                (kind_names[int(kind_code[lo])], int(day[lo]), lo, hi)
+                for lo, hi in itertools.pairwise(edges)
+            ]
+            # partitions are independent files: write them in parallel (Arrow's Parquet
+            # writer releases the GIL)
+            with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as pool:
+                infos = list(
+                    pool.map(
+                        lambda job: write_part(
+                            staging,
+                            provider,
+                            job[0],
+                            job[1],
+                            ordered.slice(job[2], job[3] - job[2]),
+                            [source_sha256],
+                        ),
+                        jobs,
+                    )
+                )
+        crash_point("ingest:staged")
+        with self.writing():
+            manifest = self.manifest(refresh=True)
+            if source is not None and source.sha256 in manifest.sources:
+                raise Conflict(
+                    f"{source.name} (SHA-256 {source.sha256}) was ingested "
+                    "meanwhile by another process; not stored twice"
+                )
+            for info, staged, index in infos:
+                final = self.root / info.path
+                final.parent.mkdir(parents=True, exist_ok=True)
+                staged.replace(final)
+                index.replace(index_path_for(final))
+                fsync_dir(final.parent)
+            if staged_source is not None and source is not None:
+                target = self.root / source.stored_as
+                if not target.exists():
+                    staged_source.replace(target)
+                    fsync_dir(target.parent)
+            crash_point("ingest:moved")
+            new = Manifest(
+                manifest.generation,
+                [*manifest.parts, *(i for i, _, _ in infos)],
+                dict(manifest.sources),
+            )
+            if source is not None:
+                new.sources[source.sha256] = source
+            self.publish(new)
+            crash_point("ingest:published")
+        return [i for i, _, _ in infos]
+
+    def ingest_file(
+        self,
+        path: Path,
+        *,
+        provider: str,
+        format_name: str | None = None,
+        options: ParseOptions | None = None,
+        progress: Any = None,
+    ) -> IngestReport:
+        """Parse one file with its parser and publish it whole, or nothing of it.
+
+        A ``FormatError`` (wrong format, cut-short gzip, wrong encoding, missing --tz) refuses
+        the whole file: the report says why and the store is unchanged. Bad lines are
+        counted with their numbers. A file already ingested (same SHA-256) is not stored twice.
+        """
+        from trailguard.traffic.parsers import detect_format, get_parser
+
+        validate_provider(provider)
+        path = Path(path)
+        if not path.is_file():
+            raise ValidationFailed(f"{path} is not a readable file", ["file"])
+        digest = sha256_file(path)
+        report = IngestReport(path=str(path), sha256=digest, format=format_name or "")
+        existing = self.manifest().sources.get(digest)
+        if existing is not None:
+            report.duplicate = True
+            report.format = existing.format
+            report.notes.append(
+                f"already ingested as {existing.name} on {existing.ingested_at}; not stored twice"
+            )
+            return report
+        try:
+            parser = get_parser(format_name) if format_name else detect_format(path)
+        except FormatError as exc:
+            report.refused = str(exc)
+            return report
+        report.format = parser.NAME
+        opts = options or ParseOptions()
+        if opts.source_name is None:
+            from dataclasses import replace
+
+            opts = replace(opts, source_name=path.name)
+        with self.staging_area() as staging, ThreadPoolExecutor(max_workers=1) as archiver:
+            # the original is compressed into staging while the parser works (both release
+            # the GIL); a refused file's copy goes with the staging folder
+            archived = archiver.submit(self._stage_source, path, digest, staging)
+            tables: list[pa.Table] = []
+            try:
+                for batch in parser.parse(path, opts):
+                    tables.append(batch.table)
+                    report.lines_read += batch.lines_read
+                    report.skipped_lines += batch.skipped_lines
+                    report.bad_lines.extend(
+                        BadLineReport(b.line_no, b.reason, b.text) for b in batch.bad_lines
+                    )
+                    for note in batch.notes:
+                        if note not in report.notes:
+                            report.notes.append(note)
+                    if progress is not None:
+                        progress(batch.lines_read)
+            except FormatError as exc:
+                report.refused = str(exc)
+                report.records_stored = 0
+                return report
+            if report.lines_read == 0:
+                report.refused = f"{path.name} is empty: no lines to ingest"
+                return report
+            table = pa.concat_tables(tables) if tables else RECORD_SCHEMA.empty_table()
+            stored_as, staged_source = archived.result()
+            source = SourceInfo(
+                sha256=digest,
+                name=path.name,
+                provider=provider,
+                format=parser.NAME,
+                size=path.stat().st_size,
+                stored_as=stored_as,
+                lines_read=report.lines_read,
+                records=table.num_rows,
+                bad_lines=report.bad_line_count,
+                skipped_lines=report.skipped_lines,
+                ingested_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            )
+            try:
+                infos = self.ingest_table(
+                    table,
+                    provider=provider,
+                    source_sha256=digest,
+                    source=source,
+                    staged_source=staged_source,
+                    staging=staging,
+                )
+            except Conflict as exc:
+                report.duplicate = True
+                report.notes.append(str(exc))
+                return report
+            report.records_stored = table.num_rows
+            report.parts = [i.path for i in infos]
+            return report
+
+    def _stage_source(self, path: Path, digest: str, staging: Path) -> tuple[str, Path]:
+        """Copy the original into staging, compressed (zstd), or as-is when already gzip."""
+        with path.open("rb") as handle:
+            gz = handle.read(2) == b"\x1f\x8b"
+        if gz:
+            target = staging / f"{digest}.gz"
+            shutil.copyfile(path, target)
+        else:
+            target = staging / f"{digest}.zst"
+            sink = pa.OSFile(str(target), "wb")
+            with path.open("rb") as src, pa.CompressedOutputStream(sink, "zstd") as out:
+                while chunk := src.read(8 * 1024 * 1024):
+                    out.write(chunk)
+        fsync_file(target)
+        return f"sources/{target.name}", target
+
+    def read_source_line(self, sha256: str, line_no: int) -> str:
+        """The raw text of line ``line_no`` (1-based) of an ingested original, for auditors."""
+        source = self.manifest().sources.get(sha256)
+        if source is None:
+            raise NotFound(f"no ingested source file with SHA-256 {sha256}")
+        if line_no < 1:
+            raise ValidationFailed(f"line number {line_no} must be 1 or more", ["line"])
+        path = self.root / source.stored_as
+        codec = "gzip" if path.suffix == ".gz" else "zstd"
+        with pa.CompressedInputStream(pa.OSFile(str(path)), codec) as raw:
+            buffered = pa.input_stream(raw, buffer_size=1 << 20)
+            count = 0
+            pending = b""
+            while True:
+                chunk = buffered.read(1 << 20)
+                if not chunk:
+                    break
+                data = pending + chunk
+                lines = data.split(b"\n")
+                pending = lines.pop()
+                if count + len(lines) >= line_no:
+                    return lines[line_no - count - 1].rstrip(b"\r").decode("utf-8", "replace")
+                count += len(lines)
+            if pending and count + 1 == line_no:
+                return pending.rstrip(b"\r").decode("utf-8", "replace")
+        raise NotFound(f"{source.name} has no line {line_no} (it has {count + bool(pending)})")
+
+    def verify_source(self, sha256: str) -> bool:
+        """Re-hash an archived original and compare with its name."""
+        source = self.manifest().sources.get(sha256)
+        if source is None:
+            raise NotFound(f"no ingested source file with SHA-256 {sha256}")
+        path = self.root / source.stored_as
+        digest = hashlib.sha256()
+        if path.suffix == ".gz":
+            digest.update(path.read_bytes())
+        else:
+            with pa.CompressedInputStream(pa.OSFile(str(path)), "zstd") as raw:
+                while chunk := raw.read(8 * 1024 * 1024):
+                    digest.update(chunk)
+        return digest.hexdigest() == sha256
+
+    # -- reading -------------------------------------------------------------------------
+
+    def read_part(
+        self, part: PartInfo, columns: list[str] | None = None, filters: Any = None
+    ) -> pa.Table:
+        return pq.read_table(
+            self.part_path(part), columns=columns, filters=filters, schema=STORED_SCHEMA
+        )
+
+    def stats(self) -> dict[str, Any]:
+        manifest = self.manifest()
+        by_kind: dict[str, dict[str, Any]] = {}
+        for part in manifest.parts:
+            entry = by_kind.setdefault(
+                part.kind, {"parts": 0, "rows": 0, "bytes": 0, "days": set(), "providers": set()}
+            )
+            entry["parts"] += 1
+            entry["rows"] += part.rows
+            entry["bytes"] += part.bytes
+            entry["days"].add(part.day)
+            entry["providers"].add(part.provider)
+        kinds = {}
+        for kind, entry in sorted(by_kind.items()):
+            days = sorted(entry["days"])
+            kinds[kind] = {
+                "parts": entry["parts"],
+                "rows": entry["rows"],
+                "bytes": entry["bytes"],
+                "bytes_per_record": round(entry["bytes"] / entry["rows"], 2)
+                if entry["rows"]
+                else None,
+                "first_day": days[0],
+                "last_day": days[-1],
+                "days": len(days),
+                "providers": sorted(entry["providers"]),
+                "retention_days": self.config.retention_days.get(kind),
+            }
+        source_bytes = sum(
+            (self.root / s.stored_as).stat().st_size
+            for s in manifest.sources.values()
+            if (self.root / s.stored_as).exists()
+        )
+        from trailguard.traffic.holds import list_holds
+
+        holds = list_holds(self)
+        return {
+            "root": str(self.root),
+            "generation": manifest.generation,
+            "records": sum(p.rows for p in manifest.parts),
+            "parquet_bytes": sum(p.bytes for p in manifest.parts),
+            "source_files": len(manifest.sources),
+            "source_bytes": source_bytes,
+            "kinds": kinds,
+            "holds_active": sum(1 for h in holds if h.status == "active"),
+            "holds_released": sum(1 for h in holds if h.status != "active"),
+        }
+
+    def duckdb(self) -> Any:
+        """A DuckDB connection with a view ``records`` over exactly the published parts."""
+        import duckdb
+
+        con = duckdb.connect()
+        paths = [str(self.part_path(p)) for p in self.manifest().parts]
+        if paths:
+            listing = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
+            # the paths come from our own manifest and are quoted; DuckDB has no parameters
+            # in CREATE VIEW
+            con.execute(
+                f"CREATE VIEW records AS SELECT * FROM read_parquet([{listing}], "  # noqa: S608
+                "hive_partitioning = true, union_by_name = true)"
+            )
+        else:
+            cols = ", ".join(f'CAST(NULL AS VARCHAR) AS "{f.name}"' for f in STORED_SCHEMA)
+            con.execute(f"CREATE VIEW records AS SELECT {cols} WHERE false")
+        return con
+
+
+def conform(table: pa.Table, source_sha256: str) -> pa.Table:
+    """Check the table against RECORD_SCHEMA, add ``source_sha256``; refuse missing columns
+    or nulls where the contract forbids them."""
+    missing = [f.name for f in RECORD_SCHEMA if f.name not in table.column_names]
+    if missing:
+        raise ValidationFailed(f"records lack columns {missing}", missing)
+    table = table.select(RECORD_SCHEMA.names)
+    try:
+        table = table.cast(RECORD_SCHEMA)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+        raise ValidationFailed(
+            f"records do not match the record schema: {exc}", ["schema"]
+        ) from exc
+    for name in ("kind", "start", "source_file", "source_line"):
+        if table.column(name).null_count:
+            raise ValidationFailed(f"records have empty {name!r} values", [name])
+    if not re.fullmatch(r"[0-9a-f]{64}", source_sha256):
+        raise ValidationFailed(
+            f"source digest {source_sha256!r} is not a SHA-256 hex digest", ["source_sha256"]
+        )
+    n = table.num_rows
+    width = len(source_sha256)
+    offsets = np.arange(n + 1, dtype=np.int32) * width
+    sha = pa.StringArray.from_buffers(
+        n, pa.py_buffer(offsets.tobytes()), pa.py_buffer(source_sha256.encode("ascii") * n)
+    )
+    return table.append_column(STORED_SCHEMA.field("source_sha256"), sha)
+
+
+def open_store(data_dir: Path) -> TrafficStore:
+    """The store of a data dir: always ``<data_dir>/traffic`` (``NodePaths.traffic``), whether
+    the dir was made by ``trailguard init`` or is a bare directory (created when missing) of a
+    provider who only uses the store."""
+    data_dir = Path(data_dir)
+    if data_dir.exists() and not data_dir.is_dir():
+        raise ValidationFailed(f"{data_dir} is not a directory", ["data_dir"])
+    return TrafficStore(data_dir / "traffic")
+
+
+def day_of(us: int) -> str:
+    return (date(1970, 1, 1) + timedelta(microseconds=us)).isoformat()
