@@ -176,16 +176,62 @@ def request_page(
     request: Request,
     request_id: str,
     error: str | None = None,
-    _principal: Principal = Depends(require_roles(*READERS)),
+    principal: Principal = Depends(require_roles(*READERS)),
 ) -> HTMLResponse:
-    return _request_page(request, get_node(request), request_id, error)
+    return _request_page(request, get_node(request), request_id, error, principal=principal)
+
+
+def _traffic_answers(node: Node, principal: Principal | None, view: Any) -> list[dict[str, Any]]:
+    """On a provider node, what the local traffic store says about each address, port and
+    time the request names (each look-up audited), so the liaison sees the answer and the
+    hold side by side."""
+    from trailguard.core.config import NodeRole
+
+    if principal is None or NodeRole.PROVIDER not in node.config.roles:
+        return []
+    if not principal.has_any(Role.PROVIDER_LIAISON, Role.ADMIN):
+        return []
+    from trailguard.traffic import service as traffic_service
+
+    identifiers = getattr(view.request, "data_to_preserve", None) or getattr(
+        view.request, "identifiers", []
+    )
+    answers = []
+    for item in identifiers:
+        if getattr(item, "type", None) != "ip_endpoint":
+            continue
+        try:
+            answer = traffic_service.lookup(
+                node,
+                principal,
+                str(item.ip),
+                item.port,
+                item.timestamp,
+                reference=view.reference,
+            )
+        except TrailguardError as exc:
+            answers.append({"query": f"{item.ip}:{item.port}", "error": str(exc)})
+            continue
+        answers.append(
+            {
+                "query": f"{item.ip}:{item.port} at {item.timestamp.isoformat()}",
+                "answer": answer.to_json(),
+            }
+        )
+    return answers
 
 
 def _request_page(
-    request: Request, node: Node, request_id: str, error: str | None, status_code: int = 200
+    request: Request,
+    node: Node,
+    request_id: str,
+    error: str | None,
+    status_code: int = 200,
+    principal: Principal | None = None,
 ) -> HTMLResponse:
     view, footer = service.document_of(node, request_id)
     now = node.clock.now()
+    traffic_answers = _traffic_answers(node, principal, view) if view.direction == "inbound" else []
     return render(
         request,
         "requests/view.html",
@@ -198,6 +244,7 @@ def _request_page(
                 for d in view.deadlines
             ],
             "error": error,
+            "traffic_answers": traffic_answers,
         },
         status_code=status_code,
     )
