@@ -196,7 +196,7 @@ def _traffic_answers(node: Node, principal: Principal | None, view: Any) -> list
     identifiers = getattr(view.request, "data_to_preserve", None) or getattr(
         view.request, "identifiers", []
     )
-    answers = []
+    answers: list[dict[str, Any]] = []
     for item in identifiers:
         if getattr(item, "type", None) != "ip_endpoint":
             continue
