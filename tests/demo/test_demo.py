@@ -20,6 +20,7 @@ def test_demo_check_holds(tmp_path: Path) -> None:
     assert "account rl-0045127@riolitoral.example" in text  # CGNAT + RADIUS resolved
     assert "no longer expires" in text  # Art. 29(7) after the MLA request
     assert "verified signed receipts" in text
+    assert "receives the signed hit" in text  # Art. 33 live watch
     assert "audit chain intact" in text
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from rich.console import Console
 
@@ -836,6 +837,105 @@ def extension_and_mla(ctx: DemoContext) -> Iterator[str]:
     )
 
 
+def live_watch(ctx: DemoContext) -> Iterator[str]:
+    """Art. 33: US asks Rio Litoral to watch the attacker's port block as traffic arrives."""
+    import socket
+
+    from trailguard.demo import data
+    from trailguard.traffic.parsers import get_parser
+    from trailguard.traffic.watch import service as watch_service
+    from trailguard.traffic.watch.listeners import SyslogUdpListener
+    from trailguard.traffic.watch.orm import WatchOrderRow
+    from trailguard.traffic.watch.runtime import WatchRuntime, WatchSettings
+
+    us, rio = ctx.cluster[US], ctx.cluster[RIO]
+    with rio.node.db.session() as session:
+        watch_service.authorise_requester(
+            session,
+            rio.node,
+            US,
+            actor="user:rafael.costa",
+            note="Operation Nightjar, after the BR preservation",
+        )
+    now = us.node.clock.now()
+    order_ref = "US-2026-NJ-RT-01"
+    with us.node.db.session() as session:
+        watch_service.send_order(
+            session,
+            us.node,
+            recipient=RIO,
+            actor="user:dan.cole",
+            payload={
+                "order_ref": order_ref,
+                "requested_by": "Dan Cole, US 24/7 point of contact",
+                "legal_reference": "ETS 185 Art. 33; synthetic order 2026-RT-01",
+                "case_reference": "US-2026-NJ-002",
+                "criteria": {
+                    "addresses": [data.ATTACKER_PUBLIC_IP],
+                    "ports": [f"{data.BLOCK_FIRST}-{data.BLOCK_LAST}"],
+                },
+                "start": now.isoformat(),
+                "end": (now + timedelta(days=1)).isoformat(),
+            },
+        )
+
+    def registered() -> bool:
+        with rio.node.db.session() as session:
+            return any(row.order_ref == order_ref for row in session.query(WatchOrderRow))
+
+    wait_for(registered, what="the watch order at Rio Litoral")
+    yield (
+        f"US sends watch order {order_ref} (Art. 33) for {data.ATTACKER_PUBLIC_IP} ports "
+        f"{data.BLOCK_FIRST}-{data.BLOCK_LAST}; Rio Litoral registers it (US is authorised)"
+    )
+    runtime = WatchRuntime(
+        rio.node,
+        WatchSettings(
+            syslog_udp_port=0,
+            syslog_tcp_port=None,
+            ipfix_port=None,
+            parser=get_parser("juniper-pba"),
+            tz="America/Sao_Paulo",
+        ),
+    )
+    runtime.start()
+    try:
+        port = next(item for item in runtime.listeners if isinstance(item, SyslogUdpListener)).port
+        local = datetime.now(ZoneInfo("America/Sao_Paulo"))
+        stamp = f"{local:%b} {local.day:2d} {local:%H:%M:%S}"
+        head = f"<134>{stamp} rl-cgn-1 (FPC Slot 5, PIC Slot 0) {{cgn-sset}}[FWNAT]: "
+        lines = [
+            head + "JSERVICES_NAT_PORT_BLOCK_ALLOC: 100.64.3.9 -> 203.0.113.77:1024-1535 0x1",
+            head + f"JSERVICES_NAT_PORT_BLOCK_ALLOC: {data.INSIDE_IP} -> "
+            f"{data.ATTACKER_PUBLIC_IP}:{data.BLOCK_FIRST}-{data.BLOCK_LAST} 0x2",
+            head + "JSERVICES_NAT_PORT_BLOCK_ALLOC: 100.64.8.1 -> 203.0.113.78:51200-51711 0x3",
+        ]
+        sent_at = datetime.now(UTC)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            for line in lines:
+                sock.sendto(line.encode(), ("127.0.0.1", port))
+        yield (
+            f"Rio Litoral's CGNAT syslog is replayed into its listener (UDP 127.0.0.1:{port}):"
+            f" {len(lines)} lines, one of them the watched block"
+        )
+
+        def reported() -> list[Any]:
+            with us.node.db.session() as session:
+                return watch_service.list_received(session)
+
+        received = wait_for(reported, what="the hit at US")
+    finally:
+        runtime.stop()
+    expect(len(received) == 1, f"US received {len(received)} hits, expected 1")
+    hit = received[0]
+    latency = (hit.received_at - sent_at).total_seconds() if hit.received_at else None
+    yield (
+        f"US receives the signed hit for {order_ref} from {hit.sender}"
+        + (f", {latency:.2f} s after the line was sent" if latency is not None else "")
+    )
+    ctx.pages.append(("Rio Litoral live watch", f"{rio.url}/traffic/watch"))
+
+
 STEPS: list[Step] = [
     Step("Five nodes start on loopback and exchange their signed directories", US, start_network),
     Step("The US duty officer asks the directory who can help", US, who_can_help),
@@ -861,6 +961,7 @@ STEPS: list[Step] = [
         preservation_to_br,
     ),
     Step("An extension, and the MLA request that keeps the data preserved", US, extension_and_mla),
+    Step("Live watch (Art. 33): Rio Litoral reports a hit as the traffic arrives", RIO, live_watch),
 ]
 
 
