@@ -29,8 +29,7 @@ from trailguard.network.identity import (
     b64,
     merge_key_history,
     parse_instant,
-    unb64,
-    verify_with_history,
+    verify_b64_signature,
 )
 
 DIRECTORY_FORMAT = "trailguard-directory/1"
@@ -455,15 +454,11 @@ class DirectoryDocument:
         return {**self.signed_fields(), "signature": self.signature}
 
     def verify(self, history: list[PublicKeyRecord]) -> bool:
-        try:
-            signature = unb64(self.signature, "signature")
-        except ValidationFailed:
-            return False
-        return verify_with_history(
+        return verify_b64_signature(
             history,
             self.key_id,
             canonical_json(self.signed_fields()),
-            signature,
+            self.signature,
             signed_at=self.published_at,
         )
 

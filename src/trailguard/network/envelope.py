@@ -32,7 +32,7 @@ from trailguard.network.identity import (
     b64,
     parse_instant,
     unb64,
-    verify_with_history,
+    verify_b64_signature,
 )
 
 ENVELOPE_FORMAT = "trailguard-envelope/1"
@@ -164,12 +164,8 @@ class Envelope:
         return sha256_hex(self.to_bytes())
 
     def verify(self, history: list[PublicKeyRecord]) -> bool:
-        try:
-            signature = unb64(self.signature, "signature")
-        except ValidationFailed:
-            return False
-        return verify_with_history(
-            history, self.key_id, self.signed_bytes(), signature, signed_at=self.created_at
+        return verify_b64_signature(
+            history, self.key_id, self.signed_bytes(), self.signature, signed_at=self.created_at
         )
 
     def open(self, identity: NodeIdentity) -> dict[str, Any]:
@@ -349,15 +345,11 @@ class Receipt:
         return {**self.signed_fields(), "signature": self.signature}
 
     def verify(self, history: list[PublicKeyRecord]) -> bool:
-        try:
-            signature = unb64(self.signature, "signature")
-        except ValidationFailed:
-            return False
-        return verify_with_history(
+        return verify_b64_signature(
             history,
             self.key_id,
             canonical_json(self.signed_fields()),
-            signature,
+            self.signature,
             signed_at=self.at,
         )
 

@@ -121,6 +121,23 @@ class PublicKeyRecord:
         )
 
 
+def verify_b64_signature(
+    history: list[PublicKeyRecord],
+    key_id: str,
+    message: bytes,
+    signature_b64: str,
+    *,
+    signed_at: datetime | None = None,
+) -> bool:
+    """``verify_with_history`` for a signature carried as base64 text (envelopes, receipts,
+    directory documents); an undecodable signature simply does not verify."""
+    try:
+        signature = unb64(signature_b64, "signature")
+    except ValidationFailed:
+        return False
+    return verify_with_history(history, key_id, message, signature, signed_at=signed_at)
+
+
 def verify_with_history(
     history: list[PublicKeyRecord],
     key_id: str,
