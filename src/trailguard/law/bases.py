@@ -162,13 +162,32 @@ def _treaty_basis(
     engine: LegalEngine, requesting: str, requested: str, as_of: date, trail: Trail
 ) -> LegalBasis | None:
     treaties = engine.treaties_between(requesting, requested, as_of)
-    if not treaties:
+    if treaties:
+        citations = [trail.fact(t, t.title) for t in treaties]
+        return LegalBasis(
+            instrument=treaties[0].title,
+            articles=[],
+            summary="Mutual legal assistance under " + "; ".join(t.title for t in treaties) + ".",
+            citations=citations + [c for c in trail.citations if c not in citations],
+            verified=all(t.verified for t in treaties) and trail.verified,
+        )
+    conventions = engine.mla_conventions_between(requesting, requested, as_of)
+    if not conventions:
         return None
-    citations = [trail.fact(t, t.title) for t in treaties]
+    instrument, mine, theirs = conventions[0]
+    citations = [
+        trail.fact(instrument, f"{instrument.short} in force"),
+        trail.fact(mine, f"{instrument.short} Party {mine.country}"),
+        trail.fact(theirs, f"{instrument.short} Party {theirs.country}"),
+    ]
     return LegalBasis(
-        instrument=treaties[0].title,
-        articles=[],
-        summary="Mutual legal assistance under " + "; ".join(t.title for t in treaties) + ".",
-        citations=citations + [c for c in trail.citations if c not in citations],
-        verified=all(t.verified for t in treaties) and trail.verified,
+        instrument=instrument.short,
+        articles=["1", "2"],
+        summary=f"Mutual legal assistance under the {instrument.name} ({instrument.short}); "
+        "no bilateral treaty between them, so it is their mutual assistance treaty "
+        "(ETS 185 Arts. 25(4), 27(1)).",
+        citations=[f"{instrument.short} Art. 1", f"{instrument.short} Art. 2"]
+        + citations
+        + [c for c in trail.citations if c not in citations],
+        verified=instrument.verified and mine.verified and theirs.verified and trail.verified,
     )

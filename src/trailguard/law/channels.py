@@ -428,23 +428,48 @@ def _eu(engine: LegalEngine, ask: _Ask, channel_id: str) -> Outcome:
 
 def _mlat(engine: LegalEngine, ask: _Ask) -> Outcome:
     treaties = engine.treaties_between(ask.requesting, ask.requested, ask.as_of)
-    if not treaties:
-        return RuledOut(
+    if treaties:
+        citations = [ask.trail.fact(t, t.title) for t in treaties]
+        names = "; ".join(t.title for t in treaties)
+        return _channel(
+            ask,
             "mlat_bilateral",
-            f"no mutual legal assistance treaty between {ask.requesting} and {ask.requested} "
-            f"in force on {ask.as_of} in the data",
+            f"Treaty-based mutual legal assistance: {names}",
+            names + (" (with ETS 185 Art. 25(4), 27(1))" if ask.ets_both else ""),
+            "set by the treaty and practice; often months",
+            "MLA request, central authority to central authority",
+            citations,
+            all(t.verified for t in treaties),
         )
-    citations = [ask.trail.fact(t, t.title) for t in treaties]
-    names = "; ".join(t.title for t in treaties)
-    return _channel(
-        ask,
+    conventions = engine.mla_conventions_between(ask.requesting, ask.requested, ask.as_of)
+    if conventions:
+        cited: list[str] = []
+        for instrument, mine, theirs in conventions:
+            cited.append(ask.trail.fact(instrument, f"{instrument.short} in force"))
+            cited.append(ask.trail.fact(mine, f"{instrument.short} Party {mine.country}"))
+            cited.append(ask.trail.fact(theirs, f"{instrument.short} Party {theirs.country}"))
+        names = "; ".join(f"{i.name} ({i.short})" for i, _, _ in conventions)
+        shorts = ", ".join(i.short for i, _, _ in conventions)
+        ask.trail.say(
+            f"No bilateral treaty between {ask.requesting} and {ask.requested} in the data; both "
+            f"are Parties to {shorts}, which is their mutual assistance treaty."
+        )
+        return _channel(
+            ask,
+            "mlat_bilateral",
+            f"Treaty-based mutual legal assistance: {names}",
+            f"{shorts} Arts. 1-2"
+            + (" (the treaty ETS 185 Arts. 25(4) and 27(1) defer to)" if ask.ets_both else ""),
+            "set by the treaty and practice; often months",
+            "letter rogatory / MLA request between the Ministries of Justice or, where the "
+            "treaty allows, between judicial authorities",
+            [*cited, "ETS 30 Art. 1", "ETS 30 Art. 2"],
+            all(i.verified and m.verified and th.verified for i, m, th in conventions),
+        )
+    return RuledOut(
         "mlat_bilateral",
-        f"Treaty-based mutual legal assistance: {names}",
-        names + (" (with ETS 185 Art. 25(4), 27(1))" if ask.ets_both else ""),
-        "set by the treaty and practice; often months",
-        "MLA request, central authority to central authority",
-        citations,
-        all(t.verified for t in treaties),
+        f"no mutual legal assistance treaty between {ask.requesting} and {ask.requested} "
+        f"in force on {ask.as_of} in the data (bilateral, or multilateral such as ETS 30)",
     )
 
 
@@ -456,6 +481,15 @@ def _art27(engine: LegalEngine, ask: _Ask) -> Outcome:
             "convention_mla_art27",
             "a mutual legal assistance treaty is in force between them: Art. 27 applies only "
             "where there is none (Art. 27(1)); the treaty governs (Art. 25(4))",
+        )
+    conventions = engine.mla_conventions_between(ask.requesting, ask.requested, ask.as_of)
+    if conventions:
+        shorts = ", ".join(i.short for i, _, _ in conventions)
+        return RuledOut(
+            "convention_mla_art27",
+            f"both are Parties to {shorts} (European Convention on Mutual Assistance in "
+            "Criminal Matters): Art. 27 applies only where no mutual assistance treaty is in "
+            f"force (Art. 27(1)); {shorts} governs (Art. 25(4))",
         )
     return _channel(
         ask,
@@ -485,7 +519,7 @@ def _letters_rogatory(ask: _Ask) -> Outcome:
 
 
 def _interpol(engine: LegalEngine, ask: _Ask) -> Outcome:
-    no_treaty = not engine.treaties_between(ask.requesting, ask.requested, ask.as_of)
+    no_treaty = not engine.has_mla_treaty(ask.requesting, ask.requested, ask.as_of)
     if ask.ets_both and no_treaty and ask.emergency:
         return _channel(
             ask,

@@ -273,10 +273,16 @@ def sources(as_json: AsJson = False) -> None:
         title=f"Legal data {meta.data_version}: checked {meta.checked}, "
         f"answers up to {meta.horizon}"
     )
-    for column in ("id", "title", "url", "facts", "unverified"):
+    table.add_column("id", no_wrap=True)
+    for column in ("title", "url", "as of", "facts", "unverified"):
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(
-            row["id"], row["title"], row["url"], str(row["facts"]), str(row["unverified"])
+            row["id"],
+            row["title"],
+            row["url"],
+            row["as_of"] or "-",
+            str(row["facts"]),
+            str(row["unverified"]),
         )
     console.print(table)

@@ -33,13 +33,24 @@ from trailguard.law.answers import (
     Provision,
 )
 from trailguard.law.loader import Dataset, load_dataset
-from trailguard.law.schema import Fact, MlaTreaty, NationalOffence, Party, Reservation
+from trailguard.law.schema import (
+    Fact,
+    Instrument,
+    MlaTreaty,
+    NationalOffence,
+    Party,
+    Reservation,
+)
 
 ETS185 = "ets185"
 CETS224 = "cets224"
 EU_EEVIDENCE = "eu_2023_1543"
 G7_NETWORK = "g7_24_7"
 UN_CONVENTION = "un_cybercrime"
+ETS30 = "ets30"
+# Multilateral conventions that are, between their Parties, the mutual assistance treaty that
+# ETS 185 Art. 27(1) defers to.
+MLA_CONVENTIONS: tuple[str, ...] = (ETS30,)
 
 EU_MEMBER_STATES: tuple[str, ...] = (
     "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE",
@@ -53,6 +64,9 @@ EU_MEMBER_STATES: tuple[str, ...] = (
 ARTICLE_SOURCES: tuple[tuple[str, str, bool], ...] = (
     ("ETS 185 Explanatory Report para. 290", "ets185_explanatory_290", True),
     ("ETS 185 Art", "ets185_text", True),
+    ("ETS 30 Art. 1", "coe_ets30_text", True),
+    ("ETS 30 Art. 2", "coe_ets30_text", True),
+    ("ETS 30 Art", "coe_ets30_text", False),
     ("CETS 224 Art", "cets224_text", False),
     ("Regulation (EU) 2023/1543 Art. 10", "eu_2023_1543_art10", True),
     ("Regulation (EU) 2023/1543 Art. 11", "eu_2023_1543_art11", True),
@@ -294,7 +308,55 @@ class LegalEngine:
             )
             return False
         trail.say(f"{country} ({name}) is not a Party to {instrument.short} on {as_of}.")
+        self.note_incomplete(instrument_id, as_of, trail)
         return False
+
+    def note_incomplete(self, instrument_id: str, as_of: date, trail: Trail) -> None:
+        """Say so when an answer rests on a State's absence from a Party list that is known to
+        be incomplete on ``as_of`` (the depositary counted more Parties than the data lists)."""
+        instrument = self.data.instruments[instrument_id]
+        until = instrument.parties_complete_until
+        if until is None or as_of <= until:
+            return
+        counts = [c for c in instrument.party_counts if c.as_of > until]
+        label = f"{instrument.short} Party list after {until}"
+        if counts:
+            latest = max(counts, key=lambda c: c.as_of)
+            trail.fact(
+                Fact(source=latest.source, as_of=latest.as_of, verified=False, note=latest.note),
+                label,
+            )
+            found = self.deposited_count(instrument_id, latest.as_of)
+            gap = (
+                f"the depositary reported {latest.count} Parties on {latest.as_of}, the data "
+                f"identifies {found}"
+            )
+        else:
+            trail.fact(Fact(source=instrument.source, as_of=until, verified=False), label)
+            gap = "later accessions were not checked"
+        trail.say(
+            f"Caution: the {instrument.short} Party list is complete only up to {until} ({gap}); "
+            "a State missing from it may have become a Party since (unverified)."
+        )
+
+    def consented_by(self, party: Party, instrument_id: str) -> date | None:
+        """The day ``party`` consented to be bound, or the first day of the month its deposit
+        must have fallen in when only the in-force date is known (``deposit_lag_months``)."""
+        if party.deposited is not None:
+            return party.deposited
+        lag = self.data.instruments[instrument_id].deposit_lag_months
+        if party.in_force is None or lag is None:
+            return party.in_force
+        months = party.in_force.year * 12 + party.in_force.month - 1 - (lag + 1)
+        return date(months // 12, months % 12 + 1, 1)
+
+    def deposited_count(self, instrument_id: str, day: date) -> int:
+        """How many listed States had consented to be bound by ``day``."""
+        return sum(
+            1
+            for party in self.data.parties.get(instrument_id, {}).values()
+            if (self.consented_by(party, instrument_id) or date.max) <= day
+        )
 
     def consent_note(self, country: str, instrument_id: str, as_of: date, trail: Trail) -> str:
         """How far ``country`` has gone towards being bound: consented, signed, or neither."""
@@ -325,6 +387,30 @@ class LegalEngine:
 
     def treaties_between(self, first: str, second: str, as_of: date) -> list[MlaTreaty]:
         return [t for t in self.data.treaties if t.binds(first, second, as_of)]
+
+    def mla_conventions_between(
+        self, first: str, second: str, as_of: date
+    ) -> list[tuple[Instrument, Party, Party]]:
+        """Multilateral mutual assistance conventions (ETS 30) binding both on ``as_of``, with
+        each country's Party entry."""
+        found: list[tuple[Instrument, Party, Party]] = []
+        if first == second:
+            return found
+        for instrument_id in MLA_CONVENTIONS:
+            if instrument_id not in self.data.instruments:
+                continue
+            mine = self.party_entry(first, instrument_id, as_of)
+            theirs = self.party_entry(second, instrument_id, as_of)
+            if mine is not None and theirs is not None:
+                found.append((self.data.instruments[instrument_id], mine, theirs))
+        return found
+
+    def has_mla_treaty(self, first: str, second: str, as_of: date) -> bool:
+        """A bilateral treaty or a multilateral MLA convention binds both (ETS 185 Art. 27(1))."""
+        return bool(
+            self.treaties_between(first, second, as_of)
+            or self.mla_conventions_between(first, second, as_of)
+        )
 
     # -- dual criminality ---------------------------------------------------------------
 

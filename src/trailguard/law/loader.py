@@ -185,6 +185,12 @@ def load_dataset(folder: Path | None = None) -> Dataset:
     if sources_file is not None:
         _unique((s.id for s in sources_file.sources), "sources.yaml", problems)
         sources = {s.id: s for s in sources_file.sources}
+        for source in sources_file.sources:
+            if meta is not None and source.as_of is not None and source.as_of > meta.checked:
+                problems.append(
+                    f"sources.yaml: {source.id}: as_of {source.as_of} is after the date the "
+                    f"data was checked ({meta.checked})"
+                )
 
     facts: list[tuple[str, Fact]] = []
     instruments: dict[str, Instrument] = {}
@@ -192,6 +198,15 @@ def load_dataset(folder: Path | None = None) -> Dataset:
         _unique((i.id for i in instruments_file.instruments), "instruments.yaml", problems)
         instruments = {i.id: i for i in instruments_file.instruments}
         facts += [(f"instruments.yaml: {i.id}", i) for i in instruments_file.instruments]
+        for listed in instruments_file.instruments:
+            where = f"instruments.yaml: {listed.id}"
+            facts += [(f"{where}: {c.count} Parties", c) for c in listed.party_counts]
+            day = listed.parties_complete_until
+            if meta is not None and day is not None and day > meta.checked:
+                problems.append(
+                    f"{where}: parties_complete_until {day} is after the date the data was "
+                    f"checked ({meta.checked})"
+                )
 
     parties: dict[str, dict[str, Party]] = {}
     signatories: dict[str, dict[str, Signatory]] = {}

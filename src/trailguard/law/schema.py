@@ -55,6 +55,9 @@ class Source(_Strict):
     url: str
     title: str
     checked: date
+    # The date the source states its content as of (a chart's "status as of", a news item's
+    # date), when it states one; ``checked`` is when the stored copy was read.
+    as_of: date | None = None
 
     @field_validator("id")
     @classmethod
@@ -116,6 +119,12 @@ class SourcesFile(_Strict):
     sources: list[Source] = Field(min_length=1)
 
 
+class PartyCount(Fact):
+    """A count of Parties the depositary published on a date (``as_of``)."""
+
+    count: int = Field(ge=0)
+
+
 class Instrument(Fact):
     id: str
     short: str
@@ -126,6 +135,16 @@ class Instrument(Fact):
     entry_into_force_rule: str
     required_consents: int | None = None
     ratifications_known: int | None = None
+    # Months between a later Party's deposit and the first day of the month its obligations
+    # start (ETS 185 Arts. 36(4), 37(2): three). Lets a Party whose deposit day was not read be
+    # counted from the month its deposit must have fallen in.
+    deposit_lag_months: int | None = None
+    # How complete the Party list is: every State that became a Party up to
+    # ``parties_complete_until`` is listed, checked against the depositary's published counts
+    # (``party_counts``). After that date a State missing from the list may still be a Party,
+    # and answers that rely on its absence say so.
+    parties_complete_until: date | None = None
+    party_counts: list[PartyCount] = Field(default_factory=list)
 
 
 class InstrumentsFile(_Strict):

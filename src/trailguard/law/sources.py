@@ -11,7 +11,9 @@ from trailguard.law.schema import Fact
 
 
 def all_facts(dataset: Dataset) -> Iterator[Fact]:
-    yield from dataset.instruments.values()
+    for instrument in dataset.instruments.values():
+        yield instrument
+        yield from instrument.party_counts
     for by_country in dataset.parties.values():
         yield from by_country.values()
     for signed in dataset.signatories.values():
@@ -43,6 +45,7 @@ def sources_report(dataset: Dataset) -> list[dict[str, Any]]:
             "title": source.title,
             "url": source.url,
             "checked": source.checked.isoformat(),
+            "as_of": source.as_of.isoformat() if source.as_of else None,
             "facts": counts.get(source.id, (0, 0))[0],
             "unverified": counts.get(source.id, (0, 0))[1],
             "quoted_by_rules": source.id in RULE_SOURCES,
