@@ -1,0 +1,288 @@
+"""Party lists as of a date, their completeness, and ETS 30 as the multilateral MLA basis.
+
+Each case names the data entry or article that decides it (src/trailguard/law/data).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from trailguard.law import LegalDataInvalid, LegalEngine, get_engine, load_dataset
+from trailguard.law.cli import app
+from trailguard.law.loader import DEFAULT_DATA_DIR
+from trailguard.law.sources import sources_report
+
+
+@pytest.fixture(scope="module")
+def engine() -> LegalEngine:
+    return get_engine()
+
+
+# --- Parties on a date ----------------------------------------------------------------------
+
+# (country, last day not bound, first day bound, deciding entry)
+JOINED = [
+    ("SM", date(2019, 6, 30), date(2019, 7, 1), "ets185.yaml SM: lu_memorial_sm_185"),
+    ("TN", date(2024, 6, 30), date(2024, 7, 1), "ets185.yaml TN: tn_accession_2024"),
+    ("NZ", date(2025, 11, 30), date(2025, 12, 1), "ets185.yaml NZ: nl_treatydb_185_changes_2026"),
+    ("SL", date(2024, 7, 31), date(2024, 8, 1), "ets185.yaml SL: coe_dsg_ceremony_2024"),
+    ("GD", date(2024, 7, 31), date(2024, 8, 1), "ets185.yaml GD (was 2024-06-01)"),
+    ("CM", date(2024, 3, 31), date(2024, 4, 1), "ets185.yaml CM (was 2023-06-01)"),
+    ("LU", date(2015, 4, 30), date(2015, 5, 1), "ets185.yaml LU (was 2015-02-01)"),
+]
+
+
+@pytest.mark.parametrize(
+    ("country", "before", "after", "decided_by"), JOINED, ids=[c[0] for c in JOINED]
+)
+def test_party_only_from_its_entry_into_force(
+    engine: LegalEngine, country: str, before: date, after: date, decided_by: str
+) -> None:
+    assert not engine.is_party(country, "ets185", before), decided_by
+    assert engine.is_party(country, "ets185", after), decided_by
+    assert country not in engine.parties("ets185", before)
+    assert country in engine.parties("ets185", after)
+
+
+def test_a_2025_party_is_not_a_party_as_of_2024(engine: LegalEngine) -> None:
+    # New Zealand acceded on 28 Aug 2025 (in force 1 Dec 2025): on 1 Jan 2024 there is no
+    # 24/7 preservation between NZ and the US under ETS 185, and the answer says why.
+    early = engine.channels("US", "NZ", "subscriber", False, date(2024, 1, 1))
+    ruled = early.ruled_out("preservation_24_7")
+    assert ruled is not None and "not both Parties" in ruled.reason
+    late = engine.channels("US", "NZ", "subscriber", False, date(2026, 1, 1))
+    assert late.channels[0].id == "preservation_24_7"
+    assert any("NZ" in line and "2025-12-01" in line for line in late.reasoning)
+
+
+def test_party_counts_match_the_published_counts(engine: LegalEngine) -> None:
+    # instruments.yaml ets185 party_counts: the CoE's counts up to parties_complete_until must
+    # equal the States the data lists as having consented by that day.
+    ets = engine.data.instruments["ets185"]
+    assert ets.parties_complete_until == date(2024, 10, 9)
+    checked = [c for c in ets.party_counts if c.as_of <= ets.parties_complete_until]
+    assert [c.count for c in checked] == [69, 75, 76]
+    for count in checked:
+        assert engine.deposited_count("ets185", count.as_of) == count.count, count
+    later = [c for c in ets.party_counts if c.as_of > ets.parties_complete_until]
+    assert later and all(engine.deposited_count("ets185", c.as_of) < c.count for c in later)
+
+
+def test_consent_month_is_derived_when_the_deposit_day_is_unknown(engine: LegalEngine) -> None:
+    # ETS 185 Art. 37(2): in force on the first day of the month after three months from the
+    # deposit, so a Party bound from 1 Aug 2024 deposited in April 2024.
+    sierra_leone = engine.data.parties["ets185"]["SL"]
+    assert sierra_leone.deposited is None
+    assert engine.consented_by(sierra_leone, "ets185") == date(2024, 4, 1)
+    us = engine.data.parties["ets185"]["US"]
+    assert engine.consented_by(us, "ets185") == date(2006, 9, 29)
+
+
+def test_non_party_after_the_complete_list_is_flagged_unverified(engine: LegalEngine) -> None:
+    # After 2024-10-09 the CoE counted more Parties than the data names: absence from the list
+    # is not proof, and the answer says so.
+    late = engine.channels("US", "KE", "subscriber", False, date(2026, 1, 1))
+    assert not late.verified
+    assert "ETS 185 Party list after 2024-10-09" in late.unverified
+    assert any("complete only up to 2024-10-09" in line for line in late.reasoning)
+    assert any("reported 81 Parties" in line for line in late.reasoning)
+    early = engine.channels("US", "KE", "subscriber", False, date(2024, 6, 1))
+    assert "ETS 185 Party list after 2024-10-09" not in early.unverified
+    assert not any("complete only up to" in line for line in early.reasoning)
+    # A listed Party is not affected by the gap.
+    listed = engine.check("US", "NL", ["illegal_access"], "preservation", date(2026, 1, 1))
+    assert "ETS 185 Party list after 2024-10-09" not in listed.unverified
+
+
+def test_dates_read_in_the_dutch_table_are_verified(engine: LegalEngine) -> None:
+    parties = engine.data.parties["ets185"]
+    for code in ("GR", "IS", "IT", "CA", "AU", "CO", "LU"):
+        assert parties[code].verified, code
+        assert parties[code].source == "nl_treatydb_185_parties_2024", code
+    # Not read anywhere: stays unverified, and answers built on it say so.
+    assert not parties["EC"].verified
+    answer = engine.check("US", "EC", ["illegal_access"], "preservation", date(2026, 6, 1))
+    assert "ETS 185 Party EC" in answer.unverified
+
+
+# --- ETS 30 as the multilateral MLA basis ------------------------------------------------------
+
+
+def test_ets30_is_the_mla_basis_where_no_bilateral_treaty_exists(engine: LegalEngine) -> None:
+    # NL and CH: no bilateral treaty or EU instrument in the data; both are ETS 30 Parties, so
+    # the treaty channel rests on ETS 30 and Art. 27 is ruled out (ETS 185 Art. 27(1)).
+    answer = engine.channels("NL", "CH", "subscriber", False, date(2026, 1, 1))
+    treaty = answer.channel("mlat_bilateral")
+    assert treaty is not None
+    assert treaty.legal_basis.startswith("ETS 30")
+    assert "ETS 30 Art. 1" in treaty.citations
+    art27 = answer.ruled_out("convention_mla_art27")
+    assert art27 is not None and "ETS 30" in art27.reason and "Art. 27(1)" in art27.reason
+    # The Party dates of NL and CH were not read in a source: the channel says so.
+    assert not treaty.verified
+    assert {"ETS 30 Party NL", "ETS 30 Party CH"} <= set(answer.unverified)
+
+
+def test_ets30_ranks_ahead_of_letters_rogatory(engine: LegalEngine) -> None:
+    answer = engine.channels("DE", "CH", "content", False, date(2025, 1, 1))
+    ids = [c.id for c in answer.channels]
+    assert ids.index("mlat_bilateral") < ids.index("letters_rogatory")
+    assert "convention_mla_art27" not in ids
+
+
+def test_bilateral_treaty_still_comes_first(engine: LegalEngine) -> None:
+    # mla_treaties.yaml eio_directive: between two EU Member States the EIO governs, even
+    # though both are also ETS 30 Parties.
+    answer = engine.channels("NL", "FR", "content", False, date(2025, 1, 1))
+    treaty = answer.channel("mlat_bilateral")
+    assert treaty is not None and "European Investigation Order" in treaty.legal_basis
+    assert "ETS 30" not in treaty.legal_basis
+
+
+def test_art27_remains_where_neither_treaty_applies(engine: LegalEngine) -> None:
+    # CL-AR: ETS 185 Parties, no bilateral treaty, AR not an ETS 30 Party in the data.
+    answer = engine.channels("CL", "AR", "subscriber", False, date(2025, 1, 1))
+    assert answer.channel("convention_mla_art27") is not None
+    ruled = answer.ruled_out("mlat_bilateral")
+    assert ruled is not None and "ETS 30" in ruled.reason
+
+
+def test_ets30_excludes_the_art27_9_interpol_route(engine: LegalEngine) -> None:
+    # Art. 27(9) (urgent requests via INTERPOL) belongs to Art. 27, which ETS 30 displaces.
+    with_treaty = engine.channels("NL", "CH", "subscriber", True, date(2025, 1, 1))
+    interpol = with_treaty.channel("interpol")
+    assert interpol is not None and "27(9)" not in interpol.legal_basis
+    without = engine.channels("CL", "AR", "subscriber", True, date(2025, 1, 1))
+    interpol = without.channel("interpol")
+    assert interpol is not None and "27(9)" in interpol.legal_basis
+
+
+def test_ets30_not_binding_before_a_partys_entry_into_force(data_copy: Path) -> None:
+    # parties/ets30.yaml: move CH's entry into force to 2026-01-01; on 2025-12-31 Art. 27 is the
+    # basis again, from 2026-01-01 ETS 30 is.
+    path = data_copy / "parties" / "ets30.yaml"
+    text = path.read_text("utf-8")
+    old = "in_force: 1967-03-20"
+    assert old in text
+    path.write_text(text.replace(old, "in_force: 2026-01-01"), "utf-8")
+    engine = LegalEngine(load_dataset(data_copy))
+    before = engine.channels("NL", "CH", "subscriber", False, date(2025, 12, 31))
+    assert before.channel("convention_mla_art27") is not None
+    assert before.ruled_out("mlat_bilateral") is not None
+    after = engine.channels("NL", "CH", "subscriber", False, date(2026, 1, 1))
+    assert after.channel("mlat_bilateral") is not None
+    assert after.ruled_out("convention_mla_art27") is not None
+
+
+def test_legal_basis_for_mla_uses_ets30(engine: LegalEngine) -> None:
+    basis = engine.legal_basis("mla", "NL", "CH", date(2026, 1, 1))
+    assert basis is not None
+    assert basis.instrument == "ETS 30"
+    assert list(basis.articles) == ["1", "2"]
+    assert not basis.verified
+    assert "ETS 185 Arts. 25(4), 27(1)" in basis.summary
+    # Belgium's ETS 30 dates were read in a source; Switzerland's were not.
+    assert engine.data.parties["ets30"]["BE"].verified
+    # Where neither a treaty nor ETS 30 binds both, the Convention's Art. 27 remains.
+    art27 = engine.legal_basis("mla", "CL", "AR", date(2026, 1, 1))
+    assert art27 is not None and art27.instrument == "ETS 185"
+    # US-NL keeps its bilateral treaty.
+    bilateral = engine.legal_basis("mla", "US", "NL", date(2026, 1, 1))
+    assert bilateral is not None and bilateral.instrument.startswith("US-Netherlands")
+
+
+def test_ets30_parties_on_the_cli() -> None:
+    result = CliRunner().invoke(
+        app, ["parties", "--instrument", "ets30", "--as-of", "2026-01-01", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert {"BE", "DE", "FR", "GB", "NL"} <= set(payload["parties"])
+    assert "US" not in payload["parties"]
+
+
+# --- data validation -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def data_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "data"
+    shutil.copytree(DEFAULT_DATA_DIR, target)
+    return target
+
+
+def _problems(folder: Path) -> list[str]:
+    with pytest.raises(LegalDataInvalid) as caught:
+        load_dataset(folder)
+    return caught.value.problems
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "expected"),
+    [
+        pytest.param(
+            "instruments.yaml",
+            "{count: 69, source: coe_69_parties_2024,",
+            "{count: 69, source: no_such_source,",
+            "unknown source 'no_such_source'",
+            id="count-unknown-source",
+        ),
+        pytest.param(
+            "instruments.yaml",
+            "{count: 69,",
+            "{count: -1,",
+            "greater than or equal to 0",
+            id="count-negative",
+        ),
+        pytest.param(
+            "instruments.yaml",
+            "parties_complete_until: 2024-10-09",
+            "parties_complete_until: 2027-01-01",
+            "after the date the data was checked",
+            id="complete-until-future",
+        ),
+        pytest.param(
+            "sources.yaml",
+            "as_of: 2019-03-08",
+            "as_of: 2027-03-08",
+            "lu_memorial_sm_185: as_of 2027-03-08 is after",
+            id="source-as-of-future",
+        ),
+        pytest.param(
+            "parties/ets30.yaml",
+            '{country: "FR", deposited: 1967-05-23, in_force: 1967-08-21',
+            '{country: "FR", deposited: 1967-05-23, in_force: 1961-08-21',
+            "before ETS 30 entered into force",
+            id="ets30-party-before-instrument",
+        ),
+        pytest.param(
+            "parties/ets30.yaml",
+            '{country: "IL",',
+            '{country: "XK",',
+            "unknown country code 'XK'",
+            id="ets30-unknown-country",
+        ),
+    ],
+)
+def test_bad_new_data_fails_validation(
+    data_copy: Path, file: str, old: str, new: str, expected: str
+) -> None:
+    path = data_copy / file
+    text = path.read_text("utf-8")
+    assert old in text, f"{old!r} not in {file}: the test no longer matches the data"
+    path.write_text(text.replace(old, new, 1), "utf-8")
+    problems = _problems(data_copy)
+    assert any(expected in problem for problem in problems), problems
+
+
+def test_sources_report_gives_the_as_of_date() -> None:
+    rows = {row["id"]: row for row in sources_report(load_dataset())}
+    assert rows["lu_memorial_sm_185"]["as_of"] == "2019-03-08"
+    assert rows["coe_76_parties_2024"]["facts"] == 1
+    assert rows["us_18usc1030"]["as_of"] is None
