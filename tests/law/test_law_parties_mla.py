@@ -286,3 +286,26 @@ def test_sources_report_gives_the_as_of_date() -> None:
     assert rows["lu_memorial_sm_185"]["as_of"] == "2019-03-08"
     assert rows["coe_76_parties_2024"]["facts"] == 1
     assert rows["us_18usc1030"]["as_of"] is None
+
+
+@pytest.mark.parametrize(
+    ("as_of", "complete", "count"),
+    [("2024-06-01", True, 69), ("2026-11-27", False, 78)],
+    ids=["within-the-checked-list", "after-the-checked-list"],
+)
+def test_parties_cli_says_whether_the_list_is_complete(
+    as_of: str, complete: bool, count: int
+) -> None:
+    # instruments.yaml ets185 parties_complete_until 2024-10-09; party_counts 81 on 2025-10-28.
+    result = CliRunner().invoke(app, ["parties", "--as-of", as_of, "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["complete"] is complete
+    assert len(payload["parties"]) == count
+    if complete:
+        assert payload["caution"] is None
+    else:
+        assert "81 Parties" in payload["caution"] and "identifies 77" in payload["caution"]
+    text = CliRunner().invoke(app, ["parties", "--as-of", as_of])
+    assert text.exit_code == 0
+    assert ("Caution" in text.output) is not complete

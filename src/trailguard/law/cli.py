@@ -231,10 +231,19 @@ def parties(
     try:
         day = parse_as_of(as_of)
         codes = engine.parties(instrument, day)
+        caution = engine.parties_caution(instrument, day)
     except TrailguardError as exc:
         _fail(exc)
     if as_json:
-        _print_json({"as_of": day.isoformat(), "instrument": instrument, "parties": codes})
+        _print_json(
+            {
+                "as_of": day.isoformat(),
+                "instrument": instrument,
+                "parties": codes,
+                "complete": caution is None,
+                "caution": caution,
+            }
+        )
         return
     short = engine.data.instruments[instrument].short
     table = Table(title=f"{short}: {len(codes)} States bound on {day}")
@@ -251,6 +260,8 @@ def parties(
             "yes" if party.verified else "no",
         )
     console.print(table)
+    if caution:
+        console.print(caution)
 
 
 @app.command()

@@ -339,6 +339,12 @@ class LegalEngine:
             "a State missing from it may have become a Party since (unverified)."
         )
 
+    def parties_caution(self, instrument_id: str, as_of: date) -> str | None:
+        """A sentence saying the Party list may be incomplete on ``as_of``, or None."""
+        trail = Trail(self.data)
+        self.note_incomplete(self.instrument(instrument_id), self.check_date(as_of), trail)
+        return trail.reasoning[-1] if trail.reasoning else None
+
     def consented_by(self, party: Party, instrument_id: str) -> date | None:
         """The day ``party`` consented to be bound, or the first day of the month its deposit
         must have fallen in when only the in-force date is known (``deposit_lag_months``)."""
