@@ -24,6 +24,7 @@ import bisect
 import json
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -55,6 +56,7 @@ WARM_DICTIONARY = [
     "source_sha256",
 ]
 SMALL_QUERY = 16
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -124,29 +126,22 @@ class Segment:
         self.end_eff = self._effective_end(config.open_us(part.kind))
 
     def _effective_end(self, open_us: int) -> np.ndarray:
-        end_eff = np.where(self.has_end, self.end, self.start + open_us)
-        open_rows = np.flatnonzero(~self.has_end)
-        if not len(open_rows):
-            return end_eff
-        n = len(self.key)
-        paired = np.full(len(open_rows), np.iinfo(np.int64).min)
-        next_start = np.full(len(open_rows), np.iinfo(np.int64).max)
-        for step in range(1, NEIGHBOURS + 1):
-            for direction in (1, -1):
-                other = open_rows + direction * step
-                ok = (other >= 0) & (other < n)
-                other = np.clip(other, 0, n - 1)
-                same_key = ok & (self.key[other] == self.key[open_rows])
-                delta = self.start[other] - self.start[open_rows]
-                pair = same_key & self.has_end[other] & (np.abs(delta) <= PAIR_US)
-                paired = np.where(pair, np.maximum(paired, self.end[other]), paired)
-                later = same_key & (delta > PAIR_US)
-                next_start = np.where(later, np.minimum(next_start, self.start[other]), next_start)
-        fallback = np.minimum(
-            self.start[open_rows] + open_us, np.maximum(next_start - 1, self.start[open_rows])
-        )
-        end_eff[open_rows] = np.where(paired != np.iinfo(np.int64).min, paired, fallback)
-        return end_eff
+        return effective_end(self.key, self.start, self.end, self.has_end, open_us)
+
+    @property
+    def rows(self) -> int:
+        return self.table.num_rows
+
+    def take(self, rows: np.ndarray) -> pa.Table:
+        picked = self.table.take(pa.array(rows, pa.int64()))
+        return picked if picked.schema.equals(STORED_SCHEMA) else picked.cast(STORED_SCHEMA)
+
+    def row_dict(self, row: int) -> dict[str, Any]:
+        out: dict[str, Any] = self.table.slice(row, 1).to_pylist()[0]
+        out["_start"] = int(self.start[row])
+        out["_end"] = int(self.end[row]) if self.has_end[row] else None
+        out["_eff"] = int(self.end_eff[row])
+        return out
 
     def codes_for(self, ips: pa.Array) -> np.ndarray:
         if len(ips) <= SMALL_QUERY:
@@ -204,6 +199,406 @@ class Segment:
         return qidx[mask], rows[mask]
 
 
+# --------------------------------------------------------------------------------------------
+# warm parts: compact NumPy columns
+
+
+class Strings:
+    """Every text value of the warm parts, interned once per engine: a column keeps int32 codes
+    (-1 for null), so that rows of different parts compare by code and an answer decodes a
+    code with one list index."""
+
+    def __init__(self) -> None:
+        self.codes: dict[str, int] = {}
+        self.values: list[str] = []
+        self._array: pa.Array | None = None
+
+    def encode(self, values: list[str | None]) -> np.ndarray:
+        codes = self.codes
+        known = self.values
+        out = np.empty(len(values), dtype=np.int32)
+        for i, value in enumerate(values):
+            if value is None:
+                out[i] = -1
+                continue
+            code = codes.get(value)
+            if code is None:
+                code = codes[value] = len(known)
+                known.append(value)
+            out[i] = code
+        if len(known) != (0 if self._array is None else len(self._array)):
+            self._array = None
+        return out
+
+    def lookup(self, values: list[str]) -> np.ndarray:
+        """Codes of these values (-1 where no warm part has them); nothing is added."""
+        get = self.codes.get
+        return np.fromiter((get(v, -1) for v in values), dtype=np.int64, count=len(values))
+
+    def array(self) -> pa.Array:
+        """The values as an Arrow string array (code -> value by ``take``)."""
+        if self._array is None or len(self._array) != len(self.values):
+            self._array = pa.array(self.values, pa.string())
+        return self._array
+
+
+class CodeColumn:
+    """A text column of a warm part: one code for every row, or small local codes and their
+    global codes (``Strings``)."""
+
+    __slots__ = ("const", "local", "mapping")
+
+    def __init__(self, column: pa.ChunkedArray | pa.Array, strings: Strings) -> None:
+        arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        if not pa.types.is_dictionary(arr.type):
+            arr = pc.dictionary_encode(arr)
+        dictionary = arr.dictionary
+        if pa.types.is_dictionary(dictionary.type):  # pragma: no cover - defensive
+            dictionary = dictionary.cast(pa.string())
+        mapping = np.append(strings.encode(dictionary.to_pylist()), np.int32(-1))
+        indices = arr.indices
+        local = np.asarray(
+            pc.fill_null(indices, len(dictionary)).to_numpy(zero_copy_only=False), dtype=np.int64
+        )
+        self.const: int | None = None
+        self.local: np.ndarray | None = None
+        self.mapping = mapping
+        if not len(local):
+            self.const = -1
+            return
+        first = int(local[0])
+        if (local == first).all():
+            self.const = int(mapping[first])
+            return
+        dtype = (
+            np.uint8 if len(mapping) <= 256 else np.uint16 if len(mapping) <= 65536 else np.int32
+        )
+        self.local = local.astype(dtype)
+
+    def get(self, rows: np.ndarray) -> np.ndarray:
+        if self.local is None:
+            return np.full(len(rows), self.const, dtype=np.int64)
+        return self.mapping[self.local[rows]].astype(np.int64)
+
+    def one(self, row: int) -> int:
+        if self.local is None:
+            return self.const  # type: ignore[return-value]
+        return int(self.mapping[self.local[row]])
+
+    def nbytes(self) -> int:
+        return (0 if self.local is None else self.local.nbytes) + self.mapping.nbytes
+
+
+class IntColumn:
+    """A whole-number column of a warm part (null = ``NULL``), constant or in the smallest
+    NumPy type that holds it."""
+
+    NULL = -(2**63)
+    __slots__ = ("const", "values")
+
+    def __init__(self, column: pa.ChunkedArray | pa.Array) -> None:
+        values = _np(column.cast(pa.int64()), self.NULL)
+        self.const: int | None = None
+        self.values: np.ndarray | None = None
+        if not len(values) or (values == values[0]).all():
+            self.const = int(values[0]) if len(values) else self.NULL
+            return
+        present = values[values != self.NULL]
+        if (
+            len(present) == len(values)
+            and int(present.min()) > -(2**31)
+            and int(present.max()) < 2**31
+        ):
+            self.values = values.astype(np.int32)
+        else:
+            self.values = values
+
+    def get(self, rows: np.ndarray) -> np.ndarray:
+        if self.values is None:
+            return np.full(len(rows), self.const, dtype=np.int64)
+        return self.values[rows].astype(np.int64)
+
+    def one(self, row: int) -> int | None:
+        value = self.const if self.values is None else int(self.values[row])
+        return None if value == self.NULL else value
+
+    def nbytes(self) -> int:
+        return 0 if self.values is None else self.values.nbytes
+
+
+TEXT_COLUMNS = (
+    "kind",
+    "event",
+    "source_tz",
+    "protocol",
+    "inside_ip",
+    "public_ip",
+    "subscriber",
+    "mac",
+    "device",
+    "source_file",
+    "source_sha256",
+)
+INT_COLUMNS = ("inside_port", "public_port", "public_port_end", "source_line")
+# columns a lookup answer never shows; a warm part reads them from its file when asked
+COLD_COLUMNS = ("dst_ip", "dst_port", "bytes", "packets", "session_id")
+
+
+def effective_end(
+    key: np.ndarray, start: np.ndarray, end: np.ndarray, has_end: np.ndarray, open_us: int
+) -> np.ndarray:
+    """The effective end of every row (see the module docstring)."""
+    end_eff = np.where(has_end, end, start + open_us)
+    open_rows = np.flatnonzero(~has_end)
+    if not len(open_rows):
+        return end_eff
+    n = len(key)
+    paired = np.full(len(open_rows), np.iinfo(np.int64).min)
+    next_start = np.full(len(open_rows), np.iinfo(np.int64).max)
+    for step in range(1, NEIGHBOURS + 1):
+        for direction in (1, -1):
+            other = open_rows + direction * step
+            ok = (other >= 0) & (other < n)
+            other = np.clip(other, 0, n - 1)
+            same_key = ok & (key[other] == key[open_rows])
+            delta = start[other] - start[open_rows]
+            pair = same_key & has_end[other] & (np.abs(delta) <= PAIR_US)
+            paired = np.where(pair, np.maximum(paired, end[other]), paired)
+            later = same_key & (delta > PAIR_US)
+            next_start = np.where(later, np.minimum(next_start, start[other]), next_start)
+    fallback = np.minimum(start[open_rows] + open_us, np.maximum(next_start - 1, start[open_rows]))
+    end_eff[open_rows] = np.where(paired != np.iinfo(np.int64).min, paired, fallback)
+    return end_eff
+
+
+class _KeyIp:
+    """The address a part is sorted by, decoded from the search key (no column of its own)."""
+
+    __slots__ = ("key", "mapping")
+
+    def __init__(self, key: np.ndarray, mapping: np.ndarray) -> None:
+        self.key = key
+        self.mapping = mapping
+
+    def get(self, rows: np.ndarray) -> np.ndarray:
+        return self.mapping[self.key[rows] >> 17].astype(np.int64)
+
+    def one(self, row: int) -> int:
+        return int(self.mapping[int(self.key[row]) >> 17])
+
+    def nbytes(self) -> int:
+        return self.mapping.nbytes
+
+
+class _KeyPort:
+    """The public port of a NAT-like part, decoded from the search key (port + 1; 0 = null)."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: np.ndarray) -> None:
+        self.key = key
+
+    def get(self, rows: np.ndarray) -> np.ndarray:
+        port = (self.key[rows] & PORT_MASK) - 1
+        return np.where(port < 0, IntColumn.NULL, port)
+
+    def one(self, row: int) -> int | None:
+        port = (int(self.key[row]) & PORT_MASK) - 1
+        return None if port < 0 else port
+
+    def nbytes(self) -> int:
+        return 0
+
+
+PORT_MASK = (1 << 17) - 1
+NO_END = np.iinfo(np.int64).min
+
+
+class WarmSegment:
+    """A whole part in memory as NumPy columns: the search keys (as ``Segment``) and the
+    columns an answer shows, text as interned codes (about 45 bytes per NAT record instead of
+    the 200 of decoded Arrow columns)."""
+
+    def __init__(
+        self, part: PartInfo, table: pa.Table, config: StoreConfig, strings: Strings, path: Any
+    ) -> None:
+        self.part = part
+        self.path = path
+        self.strings = strings
+        self.port_block = part.kind == "port_block"
+        self.rows = n = table.num_rows
+        ip_col = table.column(sort_ip_column(part.kind)).combine_chunks()
+        if pa.types.is_dictionary(ip_col.type):
+            ip_col = ip_col.cast(pa.string())
+        encoded = pc.dictionary_encode(ip_col)
+        # rows are sorted by address, so first-appearance codes follow the sort order
+        mapping = np.append(strings.encode(encoded.dictionary.to_pylist()), np.int32(-1))
+        codes = _np(encoded.indices, len(encoded.dictionary))
+        order = np.argsort(mapping[:-1], kind="stable")
+        self.g_sorted = mapping[:-1][order].astype(np.int64)
+        self.g_local = order.astype(np.int64)
+        if part.kind in ASSIGNMENT:
+            port_key = np.zeros(n, dtype=np.int64)
+        else:
+            port_key = _np(pc.add(table.column("public_port").cast(pa.int64()), 1), 0)
+        self.key = (codes << 17) | port_key
+        self.start = _np(table.column("start").cast(pa.int64()), 0)
+        self.end = _np(table.column("end").cast(pa.int64()), NO_END)
+        has_end = self.end != NO_END
+        self.port_end = (
+            _np(table.column("public_port_end").cast(pa.int64()), -1) if self.port_block else None
+        )
+        self.end_eff = effective_end(
+            self.key, self.start, self.end, has_end, config.open_us(part.kind)
+        )
+        # the time the rows really span (the manifest's reach assumes the open-session horizon)
+        self.min_start = int(self.start.min()) if n else 0
+        self.reach = int(self.end_eff.max()) if n else -1
+        self.text: dict[str, Any] = {}
+        key_ip = sort_ip_column(part.kind)
+        for name in TEXT_COLUMNS:
+            if name == key_ip:
+                self.text[name] = _KeyIp(self.key, mapping)
+            else:
+                self.text[name] = CodeColumn(table.column(name), strings)
+        self.ints: dict[str, Any] = {}
+        for name in INT_COLUMNS:
+            if name == "public_port" and part.kind not in ASSIGNMENT:
+                self.ints[name] = _KeyPort(self.key)
+            else:
+                self.ints[name] = IntColumn(table.column(name))
+        self._cold: pa.Table | None = None
+
+    @property
+    def has_end(self) -> np.ndarray:
+        return self.end != NO_END
+
+    def nbytes(self) -> int:
+        arrays = [self.key, self.start, self.end, self.end_eff, self.g_sorted, self.g_local]
+        if self.port_end is not None:
+            arrays.append(self.port_end)
+        return (
+            sum(a.nbytes for a in arrays)
+            + sum(c.nbytes() for c in self.text.values())
+            + sum(c.nbytes() for c in self.ints.values())
+        )
+
+    # -- search --------------------------------------------------------------------------
+
+    def local_codes(self, gcodes: np.ndarray) -> np.ndarray:
+        """This part's address codes for interned codes (-1 where it has no such address)."""
+        if not len(self.g_sorted):
+            return np.full(len(gcodes), -1, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self.g_sorted, gcodes), len(self.g_sorted) - 1)
+        return np.where(self.g_sorted[pos] == gcodes, self.g_local[pos], -1)
+
+    def search_codes(
+        self,
+        codes: np.ndarray,
+        port_lo: np.ndarray,
+        port_hi: np.ndarray,
+        port: np.ndarray,
+        at_lo: np.ndarray,
+        at_hi: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(query index, row) of every row matching a query (local address code, port key
+        range, window); rows ascending per query, queries in the given order."""
+        known = np.flatnonzero(codes >= 0)
+        empty = np.zeros(0, dtype=np.int64)
+        if not len(known) or not self.rows:
+            return empty, empty
+        base = codes[known] << 17
+        if self.port_block:
+            lo_key = base
+            hi_key = np.where(port[known] >= 0, base + port[known] + 2, base + (1 << 17))
+        else:
+            lo_key = base + port_lo[known]
+            hi_key = base + port_hi[known]
+        if len(known) > 64:
+            # sorted needles walk the keys in one direction (fewer cache misses)
+            by_key = np.argsort(lo_key, kind="stable")
+            lo = np.empty_like(lo_key)
+            hi = np.empty_like(hi_key)
+            lo[by_key] = np.searchsorted(self.key, lo_key[by_key], "left")
+            hi[by_key] = np.searchsorted(self.key, hi_key[by_key], "left")
+        else:
+            lo = np.searchsorted(self.key, lo_key, "left")
+            hi = np.searchsorted(self.key, hi_key, "left")
+        counts = hi - lo
+        hit = counts > 0
+        if not hit.any():
+            return empty, empty
+        known, lo, counts = known[hit], lo[hit], counts[hit]
+        total = int(counts.sum())
+        if total == len(known):  # one row per query: the usual case
+            qidx, rows = known, lo
+        else:
+            qidx = np.repeat(known, counts)
+            offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+            rows = np.repeat(lo, counts) + offsets
+        mask = (self.start[rows] <= at_hi[qidx]) & (self.end_eff[rows] >= at_lo[qidx])
+        if self.port_block and self.port_end is not None:
+            qport = port[qidx]
+            mask &= (qport < 0) | (self.port_end[rows] >= qport)
+        return qidx[mask], rows[mask]
+
+    def search(self, queries: QueryArrays) -> tuple[np.ndarray, np.ndarray]:
+        gcodes = self.strings.lookup(queries.ips.to_pylist())
+        return self.search_codes(
+            self.local_codes(gcodes),
+            queries.port_lo,
+            queries.port_hi,
+            queries.port,
+            queries.at_lo,
+            queries.at_hi,
+        )
+
+    # -- rows out ------------------------------------------------------------------------
+
+    def row_dict(self, row: int) -> dict[str, Any]:
+        """One row as ``record_from_row`` reads it (text decoded, times as datetimes)."""
+        values = self.strings.values
+        out: dict[str, Any] = {}
+        for name, col in self.text.items():
+            code = col.one(row)
+            out[name] = None if code < 0 else values[code]
+        for name, col in self.ints.items():
+            out[name] = col.one(row)
+        start = int(self.start[row])
+        end = int(self.end[row])
+        out["start"] = _EPOCH + timedelta(microseconds=start)
+        out["end"] = None if end == NO_END else _EPOCH + timedelta(microseconds=end)
+        out["_start"] = start
+        out["_end"] = None if end == NO_END else end
+        out["_eff"] = int(self.end_eff[row])
+        return out
+
+    def cold_columns(self) -> pa.Table:
+        if self._cold is None:
+            self._cold = pq.read_table(self.path, columns=list(COLD_COLUMNS), memory_map=True)
+        return self._cold
+
+    def take(self, rows: np.ndarray) -> pa.Table:
+        """These rows as a STORED_SCHEMA table."""
+        index = pa.array(rows, pa.int64())
+        strings = self.strings.array()
+        columns: dict[str, pa.Array] = {}
+        for name in TEXT_COLUMNS:
+            codes = self.text[name].get(rows)
+            columns[name] = strings.take(pa.array(codes, pa.int64(), mask=codes < 0))
+        for name in INT_COLUMNS:
+            values = self.ints[name].get(rows)
+            columns[name] = pa.array(values, pa.int64(), mask=values == IntColumn.NULL)
+        columns["start"] = pa.array(self.start[rows], pa.int64())
+        end = self.end[rows]
+        columns["end"] = pa.array(end, pa.int64(), mask=end == NO_END)
+        cold = self.cold_columns().take(index)
+        for name in COLD_COLUMNS:
+            columns[name] = cold.column(name)
+        arrays = [columns[f.name].cast(f.type) for f in STORED_SCHEMA]
+        return pa.Table.from_arrays(arrays, schema=STORED_SCHEMA)
+
+
 class EmbeddedEngine:
     """Lookups over the current manifest with the sparse index and warm segments."""
 
@@ -212,7 +607,8 @@ class EmbeddedEngine:
     def __init__(self, store: TrafficStore) -> None:
         self.store = store
         self.config = store.config
-        self._full: dict[str, Segment] = {}
+        self.strings = Strings()
+        self._full: dict[str, WarmSegment] = {}
         self._cache: OrderedDict[tuple[str, int, int], Segment] = OrderedDict()
         self._sparse: dict[str, tuple[list[tuple[str, int]], list[tuple[str, int]]]] = {}
         self._files: dict[str, pq.ParquetFile] = {}
@@ -241,18 +637,26 @@ class EmbeddedEngine:
         """Load whole parts into memory; returns how many rows are now warm."""
         rows = 0
         for part in self.store.parts(kinds):
-            rows += self.full_segment(part).table.num_rows
+            rows += self.full_segment(part).rows
         return rows
 
-    def full_segment(self, part: PartInfo) -> Segment:
+    def warm_segment(self, part: PartInfo) -> WarmSegment | None:
+        return self._full.get(part.part_id)
+
+    def full_segment(self, part: PartInfo) -> WarmSegment:
         segment = self._full.get(part.part_id)
         if segment is None:
-            # repetitive text columns stay dictionary-encoded in memory (a few bytes per row
-            # instead of the text); rows taken out of a segment are decoded on the way out
+            # repetitive text columns are read dictionary-encoded (their dictionaries are
+            # interned, the rows keep small codes); the columns no answer shows stay on disk
+            path = self.store.part_path(part)
             table = pq.read_table(
-                self.store.part_path(part), memory_map=True, read_dictionary=WARM_DICTIONARY
+                path,
+                memory_map=True,
+                columns=[*TEXT_COLUMNS, *INT_COLUMNS, "start", "end"],
+                read_dictionary=WARM_DICTIONARY,
             )
-            segment = Segment(part, table.unify_dictionaries().combine_chunks(), self.config)
+            segment = WarmSegment(part, table, self.config, self.strings, path)
+            del table
             self._full[part.part_id] = segment
         return segment
 
@@ -279,7 +683,7 @@ class EmbeddedEngine:
 
     def segments_for(
         self, part: PartInfo, queries: QueryArrays
-    ) -> list[tuple[Segment, np.ndarray]]:
+    ) -> list[tuple[Segment | WarmSegment, np.ndarray]]:
         """Segments to search for these queries, each with the query indices it serves."""
         full = self._full.get(part.part_id)
         everyone = np.arange(len(queries))
@@ -307,7 +711,7 @@ class EmbeddedEngine:
             if rg_lo >= rg_hi:
                 continue
             groups.setdefault((rg_lo, rg_hi), []).append(i)
-        result = []
+        result: list[tuple[Segment | WarmSegment, np.ndarray]] = []
         for (lo, hi), idx in groups.items():
             served = np.array(idx, dtype=np.int64)
             sub = queries.take(served)
@@ -346,9 +750,7 @@ class EmbeddedEngine:
                 qidx, rows = segment.search(sub)
                 if not len(rows):
                     continue
-                picked = segment.table.take(pa.array(rows))
-                if not picked.schema.equals(STORED_SCHEMA):
-                    picked = picked.cast(STORED_SCHEMA)
+                picked = segment.take(rows)
                 picked = picked.append_column("q", pa.array(served[qidx], pa.int64()))
                 picked = picked.append_column(
                     "end_eff", pa.array(segment.end_eff[rows], pa.int64())
@@ -374,6 +776,7 @@ def empty_candidates() -> pa.Table:
 def segment_stats(engine: EmbeddedEngine) -> dict[str, Any]:
     return {
         "warm_parts": len(engine._full),
-        "warm_rows": sum(s.table.num_rows for s in engine._full.values()),
+        "warm_rows": sum(s.rows for s in engine._full.values()),
+        "warm_bytes": sum(s.nbytes() for s in engine._full.values()),
         "cached_segments": len(engine._cache),
     }

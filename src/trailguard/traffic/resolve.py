@@ -321,6 +321,7 @@ class Sessions:
     has_end: np.ndarray
     distance: np.ndarray
     order: np.ndarray  # session indices sorted by (q, rank)
+    source: Any = None  # set on the warm path: cands hold text codes and (part, row)
 
 
 def group_sessions(cands: pa.Table, at: np.ndarray, ip_col: str, port_col: str | None) -> Sessions:
@@ -357,6 +358,24 @@ def group_sessions(cands: pa.Table, at: np.ndarray, ip_col: str, port_col: str |
         end_eff[order],
     )
     keys = [k[order] for k in keys]
+    sessions = _group_sorted(q, start, end, has_end, end_eff, keys, at)
+    first = sessions.first_row
+    tie = _codes(cands.column(ip_col).take(pa.array(first)))
+    return _rank(sessions, cands, tie)
+
+
+def _group_sorted(
+    q: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    has_end: np.ndarray,
+    end_eff: np.ndarray,
+    keys: list[np.ndarray],
+    at: np.ndarray,
+) -> Sessions:
+    """Sessions of rows already sorted by (keys, start); rank and order are filled by
+    ``_rank``."""
+    n = len(q)
     same = np.ones(n - 1, dtype=bool)
     for k in keys:
         same &= k[1:] == k[:-1]
@@ -366,22 +385,41 @@ def group_sessions(cands: pa.Table, at: np.ndarray, ip_col: str, port_col: str |
     first = np.flatnonzero(new)
     n_rows = np.diff(np.append(first, n))
     s_q = q[first]
-    s_start = np.minimum.reduceat(start, first)
-    s_has_end = np.maximum.reduceat(has_end.astype(np.int8), first).astype(bool)
-    s_end = np.maximum.reduceat(np.where(has_end, end, np.iinfo(np.int64).min), first)
-    s_eff = np.maximum.reduceat(end_eff, first)
+    if len(first) == n:  # every session is one row
+        s_start, s_has_end, s_end, s_eff = (
+            start,
+            has_end,
+            np.where(has_end, end, _INT64_MIN),
+            end_eff,
+        )
+    else:
+        s_start = np.minimum.reduceat(start, first)
+        s_has_end = np.maximum.reduceat(has_end.astype(np.int8), first).astype(bool)
+        s_end = np.maximum.reduceat(np.where(has_end, end, _INT64_MIN), first)
+        s_eff = np.maximum.reduceat(end_eff, first)
     cover_end = np.where(s_has_end, s_end, s_eff)
     at_q = at[s_q]
     distance = np.maximum(0, np.maximum(s_start - at_q, at_q - cover_end))
-    s_order = np.lexsort(
-        (_codes(cands.column(ip_col).take(pa.array(first))), -s_start, ~s_has_end, distance, s_q)
-    )
-    rank = np.empty(len(first), dtype=np.int64)
+    z = np.zeros(0, dtype=np.int64)
+    return Sessions(_EMPTY_TABLE, s_q, z, first, n_rows, s_start, s_end, s_has_end, distance, z)
+
+
+def _rank(sessions: Sessions, cands: pa.Table, tie: np.ndarray) -> Sessions:
+    s_q, s_start, distance = sessions.q, sessions.start, sessions.distance
+    s_order = np.lexsort((tie, -s_start, ~sessions.has_end, distance, s_q))
+    count = len(s_q)
+    rank = np.empty(count, dtype=np.int64)
     sorted_q = s_q[s_order]
     group_start = np.concatenate([[True], sorted_q[1:] != sorted_q[:-1]])
-    starts_idx = np.maximum.accumulate(np.where(group_start, np.arange(len(first)), 0))
-    rank[s_order] = np.arange(len(first)) - starts_idx
-    return Sessions(cands, s_q, rank, first, n_rows, s_start, s_end, s_has_end, distance, s_order)
+    starts_idx = np.maximum.accumulate(np.where(group_start, np.arange(count), 0))
+    rank[s_order] = np.arange(count) - starts_idx
+    sessions.cands = cands
+    sessions.rank = rank
+    sessions.order = s_order
+    return sessions
+
+
+_EMPTY_TABLE = pa.table({})
 
 
 # --------------------------------------------------------------------------------------------
@@ -442,6 +480,10 @@ class BatchAnswer:
             columns["end"].append(_gather(pa.array(sessions.end[best], ts, mask=~has_end), pos))
             columns["subscriber"].append(_gather(subscriber, pos))
         merged = {k: pc.coalesce(*v) for k, v in columns.items()}
+        source = self.nat.source or self.direct.source
+        if source is not None:  # the warm path's columns hold interned codes
+            merged["inside_ip"] = source.text(merged["inside_ip"])
+            merged["subscriber"] = source.text(merged["subscriber"])
         return pa.table(
             {
                 "found": pa.array(found),
@@ -457,6 +499,8 @@ class BatchAnswer:
     def _session_records(self, sessions: Sessions, s: int) -> tuple[StoredRecord, ...]:
         lo = int(sessions.first_row[s])
         rows = sessions.cands.slice(lo, int(sessions.n_rows[s]))
+        if sessions.source is not None:
+            return sessions.source.records(rows)
         return tuple(record_from_row(r) for r in rows.to_pylist())
 
     def _assignments_for(self, source: int, s: int) -> tuple[Assignment, ...]:
@@ -581,6 +625,8 @@ def lookup_batch(
 ) -> BatchAnswer:
     """Resolve many (address, port, instant) queries at once."""
     queries = build_queries(ips, ports, ats_us, tolerance)
+    if len(queries) and _warm_ready(engine, queries, provider):
+        return _lookup_batch_warm(engine, queries, tolerance, provider)
     at = (queries.at_lo + queries.at_hi) // 2
     nat_cands = engine.candidates(NAT_KINDS, queries, provider)
     nat = group_sessions(nat_cands, at, "inside_ip", "public_port")
@@ -628,6 +674,285 @@ def lookup_batch(
     else:
         assign = group_sessions(empty_candidates(), at, "inside_ip", None)
         assign_for = np.zeros(0, dtype=np.int64)
+    return BatchAnswer(queries, at, tolerance, nat, direct, assign, assign_for, engine.name)
+
+
+# --------------------------------------------------------------------------------------------
+# batches over warm parts: the same stages on NumPy columns. Candidates carry interned codes
+# (not text) and their (part, row); records are built only for the answers asked for.
+
+_NARROW_TEXT = ("kind", "event", "inside_ip", "public_ip", "protocol", "subscriber", "mac")
+_NARROW_INT = ("inside_port", "public_port", "public_port_end")
+
+
+class WarmRows:
+    """Decodes what the warm path's candidate tables carry: text codes and (part, row)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.strings = engine.strings
+        self.segments: list[Any] = []
+        self._seg_ids: dict[str, int] = {}
+
+    def seg_id(self, segment: Any) -> int:
+        sid = self._seg_ids.get(segment.part.part_id)
+        if sid is None:
+            sid = self._seg_ids[segment.part.part_id] = len(self.segments)
+            self.segments.append(segment)
+        return sid
+
+    def text(self, codes: pa.Array | pa.ChunkedArray) -> pa.Array:
+        return self.strings.array().take(_flat(codes))
+
+    def records(self, cands: pa.Table) -> tuple[StoredRecord, ...]:
+        segs = cands.column("_seg").to_pylist()
+        rows = cands.column("_row").to_pylist()
+        return tuple(
+            record_from_row(self.segments[s].row_dict(r)) for s, r in zip(segs, rows, strict=True)
+        )
+
+
+_CAND_COLUMNS = ("q", "start", "end", "end_eff", *_NARROW_TEXT, *_NARROW_INT, "_seg", "_row")
+
+
+def _narrow_empty() -> dict[str, np.ndarray]:
+    return {k: np.zeros(0, dtype=np.int64) for k in _CAND_COLUMNS}
+
+
+def _np_codes(values: np.ndarray) -> np.ndarray:
+    """``_codes`` for interned codes (-1 = null): codes in order of first appearance."""
+    if not len(values):
+        return values
+    first = values[0]
+    if (values == first).all():
+        return np.full(len(values), -1 if first < 0 else 0, dtype=np.int64)
+    if len(values) <= SMALL:
+        seen: dict[int, int] = {}
+        return np.array(
+            [-1 if v < 0 else seen.setdefault(v, len(seen)) for v in values.tolist()],
+            dtype=np.int64,
+        )
+    enc = pc.dictionary_encode(pa.array(values, pa.int64(), mask=values < 0))
+    return np.asarray(pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _pack(keys: list[np.ndarray]) -> list[np.ndarray]:
+    """Small non-negative-after-shift keys packed into as few int64 keys as hold them, in
+    the same lexicographic order (fewer passes for ``lexsort``)."""
+    packed: list[np.ndarray] = []
+    current: np.ndarray | None = None
+    used = 0
+    for key in keys:
+        shifted = key + 1  # -1 (null) -> 0
+        bits = max(int(shifted.max()).bit_length(), 1) if len(key) else 1
+        if current is None or used + bits > 62:
+            if current is not None:
+                packed.append(current)
+            current, used = shifted.astype(np.int64), bits
+        else:
+            current = (current << bits) | shifted
+            used += bits
+    if current is not None:
+        packed.append(current)
+    return packed
+
+
+def _port_key(values: np.ndarray) -> np.ndarray:
+    return np.where(values == _INT64_MIN, -1, values)
+
+
+def _masked(values: np.ndarray, type_: pa.DataType, null: int) -> pa.Array:
+    mask = values == null if null == _INT64_MIN else values < 0
+    if type_ == pa.int32():
+        return pa.array(np.where(mask, 0, values).astype(np.int32), type_, mask=mask)
+    return pa.array(values, type_, mask=mask)
+
+
+def _group_warm(c: dict[str, np.ndarray], at: np.ndarray, port_col: str | None) -> Sessions:
+    """``group_sessions`` over the warm path's candidate columns (same grouping and ranking);
+    the sessions' table keeps only what answers read: codes, ports and (part, row)."""
+    if not len(c["q"]):
+        z = np.zeros(0, dtype=np.int64)
+        empty = _warm_table(c, z)
+        return Sessions(empty, z, z, z, z, z, z, np.zeros(0, dtype=bool), z, z)
+    keys = [
+        c["q"],
+        _np_codes(c["kind"]),
+        _np_codes(c["inside_ip"]),
+        _np_codes(c["public_ip"]),
+        _np_codes(c["protocol"]),
+        _np_codes(c["subscriber"]) if port_col is None else _port_key(c["inside_port"]),
+    ]
+    if port_col is not None:
+        keys.append(_port_key(c[port_col]))
+    start = c["start"]
+    order = np.lexsort([start, *reversed(_pack(keys))])
+    end = c["end"][order]
+    sessions = _group_sorted(
+        c["q"][order],
+        start[order],
+        end,
+        end != _INT64_MIN,
+        c["end_eff"][order],
+        [k[order] for k in keys],
+        at,
+    )
+    tie = _np_codes(c["inside_ip"][order][sessions.first_row])
+    return _rank(sessions, _warm_table(c, order), tie)
+
+
+def _warm_table(c: dict[str, np.ndarray], order: np.ndarray) -> pa.Table:
+    return pa.table(
+        {
+            "inside_ip": _masked(c["inside_ip"][order], pa.int64(), -1),
+            "subscriber": _masked(c["subscriber"][order], pa.int64(), -1),
+            "mac": _masked(c["mac"][order], pa.int64(), -1),
+            "inside_port": _masked(c["inside_port"][order], pa.int32(), _INT64_MIN),
+            "_seg": pa.array(c["_seg"][order], pa.int32()),
+            "_row": pa.array(c["_row"][order], pa.int64()),
+        }
+    )
+
+
+def _warm_candidates(
+    engine: Any,
+    source: WarmRows,
+    kinds: frozenset[str],
+    codes: np.ndarray,
+    port_lo: np.ndarray,
+    port_hi: np.ndarray,
+    port: np.ndarray,
+    at_lo: np.ndarray,
+    at_hi: np.ndarray,
+    provider: str | None,
+) -> dict[str, np.ndarray]:
+    """``EmbeddedEngine.candidates`` on warm parts, for queries given by interned address
+    codes; the rows come in the same order, as NumPy columns of codes (-1 = null; whole
+    numbers and ends null as INT64_MIN)."""
+    if not len(codes):
+        return _narrow_empty()
+    pieces: list[tuple[Any, np.ndarray, np.ndarray]] = []
+    for part in engine.parts_for(kinds, int(at_lo.min()), int(at_hi.max()), provider):
+        segment = engine.full_segment(part)
+        # only the queries whose window meets the time the part's rows really span
+        sel = np.flatnonzero((at_hi >= segment.min_start) & (at_lo <= segment.reach))
+        if not len(sel):
+            continue
+        local = segment.local_codes(codes[sel])
+        qi, rows = segment.search_codes(
+            local, port_lo[sel], port_hi[sel], port[sel], at_lo[sel], at_hi[sel]
+        )
+        if len(rows):
+            pieces.append((segment, sel[qi], rows))
+    if not pieces:
+        return _narrow_empty()
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in _CAND_COLUMNS}
+    for segment, q, rows in pieces:
+        cols["q"].append(q)
+        cols["start"].append(segment.start[rows])
+        cols["end"].append(segment.end[rows])
+        cols["end_eff"].append(segment.end_eff[rows])
+        for name in _NARROW_TEXT:
+            cols[name].append(segment.text[name].get(rows))
+        for name in _NARROW_INT:
+            cols[name].append(segment.ints[name].get(rows))
+        cols["_seg"].append(np.full(len(rows), source.seg_id(segment), dtype=np.int32))
+        cols["_row"].append(rows)
+    return {k: v[0] if len(v) == 1 else np.concatenate(v) for k, v in cols.items()}
+
+
+def _warm_ready(engine: Any, queries: QueryArrays, provider: str | None) -> bool:
+    """The warm path serves a batch when its parts are warm, or when it is big enough that
+    reading whole parts pays (as ``segments_for`` decides)."""
+    if not hasattr(engine, "full_segment") or not hasattr(engine, "strings"):
+        return False
+    if len(queries) > 64:
+        return True
+    kinds = NAT_KINDS | ASSIGNMENT_KINDS
+    lo, hi = int(queries.at_lo.min()), int(queries.at_hi.max())
+    return all(
+        engine.warm_segment(p) is not None for p in engine.parts_for(kinds, lo, hi, provider)
+    )
+
+
+def _lookup_batch_warm(
+    engine: Any, queries: QueryArrays, tolerance: timedelta, provider: str | None
+) -> BatchAnswer:
+    n = len(queries)
+    at = (queries.at_lo + queries.at_hi) // 2
+    source = WarmRows(engine)
+    # every warm part the batch may touch is loaded first, so that the interned codes of
+    # the query addresses are known
+    kinds = NAT_KINDS | ASSIGNMENT_KINDS
+    for part in engine.parts_for(
+        kinds, int(queries.at_lo.min()), int(queries.at_hi.max()), provider
+    ):
+        engine.full_segment(part)
+    uniq = pc.unique(queries.ips)
+    ucodes = source.strings.lookup(uniq.to_pylist())
+    codes = (
+        ucodes[_ints(pc.index_in(queries.ips, value_set=uniq), 0)]
+        if len(uniq)
+        else np.zeros(n, np.int64)
+    )
+    nat_cands = _warm_candidates(
+        engine,
+        source,
+        NAT_KINDS,
+        codes,
+        queries.port_lo,
+        queries.port_hi,
+        queries.port,
+        queries.at_lo,
+        queries.at_hi,
+        provider,
+    )
+    nat = _group_warm(nat_cands, at, "public_port")
+    nat.source = source
+    no_nat = np.setdiff1d(np.arange(n), nat.q)
+    if len(no_nat):
+        m = len(no_nat)
+        direct_cands = _warm_candidates(
+            engine,
+            source,
+            ASSIGNMENT_KINDS,
+            codes[no_nat],
+            np.zeros(m, np.int64),
+            np.full(m, 1 << 17, np.int64),
+            queries.port[no_nat],
+            queries.at_lo[no_nat],
+            queries.at_hi[no_nat],
+            provider,
+        )
+        direct_cands["q"] = no_nat[direct_cands["q"]]
+    else:
+        direct_cands = _narrow_empty()
+    direct = _group_warm(direct_cands, at, None)
+    direct.source = source
+    if len(nat.q):
+        inside = _ints(nat.cands.column("inside_ip").take(pa.array(nat.first_row)), -1)
+        idx = np.flatnonzero(inside >= 0)
+        a_at = at[nat.q[idx]]
+        tol = queries.at_hi[nat.q[idx]] - at[nat.q[idx]]
+        m = len(idx)
+        a_cands = _warm_candidates(
+            engine,
+            source,
+            ASSIGNMENT_KINDS,
+            inside[idx],
+            np.zeros(m, np.int64),
+            np.full(m, 1 << 17, np.int64),
+            np.full(m, -1, np.int64),
+            a_at - tol,
+            a_at + tol,
+            provider,
+        )
+        assign = _group_warm(a_cands, a_at, None)
+        assign_for = idx.astype(np.int64)
+    else:
+        assign = _group_warm(_narrow_empty(), at, None)
+        assign_for = np.zeros(0, dtype=np.int64)
+    assign.source = source
     return BatchAnswer(queries, at, tolerance, nat, direct, assign, assign_for, engine.name)
 
 
@@ -728,12 +1053,7 @@ def _rows_for(
             _, found = segment.search(query)
             if not len(found):
                 continue
-            for r in found.tolist():
-                row = segment.table.slice(r, 1).to_pylist()[0]
-                row["_start"] = int(segment.start[r])
-                row["_end"] = int(segment.end[r]) if segment.has_end[r] else None
-                row["_eff"] = int(segment.end_eff[r])
-                rows.append(row)
+            rows.extend(segment.row_dict(r) for r in found.tolist())
     return rows
 
 
