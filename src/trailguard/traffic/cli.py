@@ -39,6 +39,7 @@ def _watch_app() -> typer.Typer:
 
 
 app.add_typer(_watch_app(), name="watch", help="Live watch (Art. 33): orders, listeners, hits.")
+app.add_typer(__import__("trailguard.traffic.detnat_cli", fromlist=["app"]).app, name="detnat")
 console = Console()
 err = Console(stderr=True)
 

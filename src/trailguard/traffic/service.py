@@ -16,6 +16,12 @@ from typing import Any
 from trailguard.accounts.domain import Principal, Role
 from trailguard.core.errors import PermissionDenied
 from trailguard.node import Node
+from trailguard.traffic.detnat_service import (
+    DetNatBatchAnswer,
+    combine_batch,
+    combine_one,
+    plans_for,
+)
 from trailguard.traffic.holds import Hold, HoldCriteria, list_holds
 from trailguard.traffic.holds import place_hold as _place_hold
 from trailguard.traffic.holds import release_hold as _release_hold
@@ -113,9 +119,15 @@ def lookup(
     tolerance: timedelta = timedelta(seconds=2),
     reference: str | None = None,
 ) -> LookupAnswer:
-    """A lookup by a person, audited (who asked about which address, port and time)."""
+    """A lookup by a person, audited (who asked about which address, port and time). When the
+    node has a deterministic NAT configuration history (``detnat_service``), its computed
+    answers join the logged ones and every match says its ``basis``."""
     require_hold_role(principal)
-    answer = lookup_one(store_for(node).engine(), public_ip, public_port, at, tolerance)
+    engine = store_for(node).engine()
+    answer = lookup_one(engine, public_ip, public_port, at, tolerance)
+    plans = plans_for(node)
+    if plans:
+        answer = combine_one(engine, plans, answer)
     audit_event(
         node,
         principal.actor,
@@ -126,6 +138,9 @@ def lookup(
             "at": answer.query.to_json()["at"],
             "tolerance_seconds": tolerance.total_seconds(),
             "matches": len(answer.matches),
+            "deterministic": sum(
+                1 for m in answer.matches if getattr(m, "basis", None) == "deterministic"
+            ),
             "reference": reference,
         },
     )
@@ -139,10 +154,16 @@ def lookup_batch(
     ports: Sequence[int | None],
     ats_us: Any,
     tolerance: timedelta = timedelta(seconds=2),
-) -> BatchAnswer:
-    """Many lookups at once (vectorised), audited as one entry."""
+) -> BatchAnswer | DetNatBatchAnswer:
+    """Many lookups at once (vectorised), audited as one entry; with deterministic NAT
+    configured, its answers are added as in ``lookup``."""
     require_hold_role(principal)
-    batch = _lookup_batch(store_for(node).engine(), ips, ports, ats_us, tolerance)
+    engine = store_for(node).engine()
+    batch: BatchAnswer | DetNatBatchAnswer = _lookup_batch(engine, ips, ports, ats_us, tolerance)
+    plans = plans_for(node)
+    if plans:
+        assert isinstance(batch, BatchAnswer)
+        batch = combine_batch(engine, plans, batch, ips, ports)
     found = int(batch.best_table().column("found").to_numpy(zero_copy_only=False).sum())
     audit_event(
         node,

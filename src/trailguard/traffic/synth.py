@@ -406,8 +406,8 @@ def write_synthetic(
     public side is the assigned address and its port is null; ``kea-leases`` alone writes v4
     and v6 lease files). For port blocks the key's port is a port of the block and its
     expected subscriber the holder of the block (``kind`` ``port_block``, ``port_block``
-    [first, last]). Stamps are written in UTC (pass ``--tz UTC``); ``synth.json`` lists every
-    file with its format."""
+    [first, last]). Stamps are written in UTC (pass ``--tz UTC``); ``SynthResult.inputs`` lists
+    every file with its format."""
     if fmt not in FORMATS:
         raise ValueError(f"no synthetic writer for {fmt!r}; known: {', '.join(FORMATS)}")
     if assignment not in ASSIGNMENT_FORMATS:
@@ -562,14 +562,6 @@ def write_synthetic(
     with key_path.open("w", encoding="utf-8") as fh_key:
         for row in key_rows:
             fh_key.write(json.dumps(row) + "\n")
-    manifest = {
-        "format": fmt,
-        "tz": "UTC",
-        "inputs": [{"format": f, "file": p.name} for f, p in inputs],
-        "answer_key": key_path.name,
-        "notes": notes,
-    }
-    (out_dir / "synth.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     end = start + timedelta(days=days)
     return SynthResult(
         files=files,
