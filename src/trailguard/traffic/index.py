@@ -56,6 +56,8 @@ WARM_DICTIONARY = [
     "source_sha256",
 ]
 SMALL_QUERY = 16
+# a batch of more queries than this reads whole parts (warm) instead of row groups
+WARM_BATCH = 64
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -467,6 +469,8 @@ class WarmSegment:
                 self.ints[name] = _KeyPort(self.key)
             else:
                 self.ints[name] = IntColumn(table.column(name))
+        self._text_items = list(self.text.items())
+        self._int_items = list(self.ints.items())
         self._cold: pa.Table | None = None
 
     @property
@@ -542,6 +546,41 @@ class WarmSegment:
             mask &= (qport < 0) | (self.port_end[rows] >= qport)
         return qidx[mask], rows[mask]
 
+    def find_one(self, gcode: int, port: int, at_lo: int, at_hi: int) -> list[int]:
+        """``search_codes`` for one query, with scalars (a lookup touches a handful of rows;
+        NumPy's per-call cost would dominate). ``port`` is -1 for none."""
+        if gcode < 0 or at_hi < self.min_start or at_lo > self.reach:
+            return []
+        g_sorted = self.g_sorted
+        pos = int(g_sorted.searchsorted(gcode))
+        if pos >= len(g_sorted) or int(g_sorted[pos]) != gcode:
+            return []
+        base = int(self.g_local[pos]) << 17
+        if self.port_block:
+            lo_key, hi_key = base, base + (port + 2 if port >= 0 else 1 << 17)
+        elif port >= 0:
+            lo_key, hi_key = base + port + 1, base + port + 2
+        else:
+            lo_key, hi_key = base, base + (1 << 17)
+        key = self.key
+        lo = int(key.searchsorted(lo_key))
+        hi = int(key.searchsorted(hi_key))
+        if hi - lo > 32:  # a whole address (no port): vectorised
+            rows = np.arange(lo, hi)
+            mask = (self.start[lo:hi] <= at_hi) & (self.end_eff[lo:hi] >= at_lo)
+            if self.port_block and self.port_end is not None and port >= 0:
+                mask &= self.port_end[lo:hi] >= port
+            return [int(r) for r in rows[mask]]
+        start, end_eff = self.start, self.end_eff
+        block_end = self.port_end if self.port_block and port >= 0 else None
+        return [
+            r
+            for r in range(lo, hi)
+            if start[r] <= at_hi
+            and end_eff[r] >= at_lo
+            and (block_end is None or block_end[r] >= port)
+        ]
+
     def search(self, queries: QueryArrays) -> tuple[np.ndarray, np.ndarray]:
         gcodes = self.strings.lookup(queries.ips.to_pylist())
         return self.search_codes(
@@ -559,10 +598,10 @@ class WarmSegment:
         """One row as ``record_from_row`` reads it (text decoded, times as datetimes)."""
         values = self.strings.values
         out: dict[str, Any] = {}
-        for name, col in self.text.items():
+        for name, col in self._text_items:
             code = col.one(row)
             out[name] = None if code < 0 else values[code]
-        for name, col in self.ints.items():
+        for name, col in self._int_items:
             out[name] = col.one(row)
         start = int(self.start[row])
         end = int(self.end[row])
@@ -689,7 +728,7 @@ class EmbeddedEngine:
         everyone = np.arange(len(queries))
         if full is not None:
             return [(full, everyone)]
-        if len(queries) > 64:
+        if len(queries) > WARM_BATCH:
             return [(self.full_segment(part), everyone)]
         firsts, lasts = self._sparse_index(part)
         groups: dict[tuple[int, int], list[int]] = {}

@@ -449,7 +449,8 @@ class BatchAnswer:
         n = len(self.at)
         count = np.bincount(self.nat.q, minlength=n) + np.bincount(self.direct.q, minlength=n)
         # subscriber of each NAT session: its best assignment (subscriber, else MAC)
-        nat_sub = pa.nulls(len(self.nat.q), pa.string())
+        text_type = pa.string() if self.nat.source is None else pa.int64()  # warm: codes
+        nat_sub = pa.nulls(len(self.nat.q), text_type)
         best_a = np.flatnonzero(self.assign.rank == 0)
         if len(best_a) and len(self.nat.q):
             picked = self.assign.cands.take(pa.array(self.assign.first_row[best_a]))
@@ -681,8 +682,8 @@ def lookup_batch(
 # batches over warm parts: the same stages on NumPy columns. Candidates carry interned codes
 # (not text) and their (part, row); records are built only for the answers asked for.
 
-_NARROW_TEXT = ("kind", "event", "inside_ip", "public_ip", "protocol", "subscriber", "mac")
-_NARROW_INT = ("inside_port", "public_port", "public_port_end")
+_NARROW_TEXT = ("kind", "inside_ip", "public_ip", "protocol", "subscriber", "mac")
+_NARROW_INT = ("inside_port", "public_port")
 
 
 class WarmRows:
@@ -768,12 +769,14 @@ def _masked(values: np.ndarray, type_: pa.DataType, null: int) -> pa.Array:
     return pa.array(values, type_, mask=mask)
 
 
-def _group_warm(c: dict[str, np.ndarray], at: np.ndarray, port_col: str | None) -> Sessions:
+def _group_warm(
+    c: dict[str, np.ndarray], at: np.ndarray, port_col: str | None, strings: Any
+) -> Sessions:
     """``group_sessions`` over the warm path's candidate columns (same grouping and ranking);
     the sessions' table keeps only what answers read: codes, ports and (part, row)."""
     if not len(c["q"]):
         z = np.zeros(0, dtype=np.int64)
-        empty = _warm_table(c, z)
+        empty = _warm_table(c, z, strings)
         return Sessions(empty, z, z, z, z, z, z, np.zeros(0, dtype=bool), z, z)
     keys = [
         c["q"],
@@ -798,12 +801,18 @@ def _group_warm(c: dict[str, np.ndarray], at: np.ndarray, port_col: str | None) 
         at,
     )
     tie = _np_codes(c["inside_ip"][order][sessions.first_row])
-    return _rank(sessions, _warm_table(c, order), tie)
+    return _rank(sessions, _warm_table(c, order, strings), tie)
 
 
-def _warm_table(c: dict[str, np.ndarray], order: np.ndarray) -> pa.Table:
+def _warm_table(c: dict[str, np.ndarray], order: np.ndarray, strings: Any) -> pa.Table:
+    kind = c["kind"][order]
     return pa.table(
         {
+            # the record kind decoded (a dictionary over the interned text), as callers read
+            # it from sessions of either path
+            "kind": pa.DictionaryArray.from_arrays(
+                pa.array(kind.astype(np.int32), pa.int32(), mask=kind < 0), strings.array()
+            ),
             "inside_ip": _masked(c["inside_ip"][order], pa.int64(), -1),
             "subscriber": _masked(c["subscriber"][order], pa.int64(), -1),
             "mac": _masked(c["mac"][order], pa.int64(), -1),
@@ -866,7 +875,9 @@ def _warm_ready(engine: Any, queries: QueryArrays, provider: str | None) -> bool
     reading whole parts pays (as ``segments_for`` decides)."""
     if not hasattr(engine, "full_segment") or not hasattr(engine, "strings"):
         return False
-    if len(queries) > 64:
+    from trailguard.traffic import index
+
+    if len(queries) > index.WARM_BATCH:
         return True
     kinds = NAT_KINDS | ASSIGNMENT_KINDS
     lo, hi = int(queries.at_lo.min()), int(queries.at_hi.max())
@@ -907,7 +918,7 @@ def _lookup_batch_warm(
         queries.at_hi,
         provider,
     )
-    nat = _group_warm(nat_cands, at, "public_port")
+    nat = _group_warm(nat_cands, at, "public_port", source.strings)
     nat.source = source
     no_nat = np.setdiff1d(np.arange(n), nat.q)
     if len(no_nat):
@@ -927,7 +938,7 @@ def _lookup_batch_warm(
         direct_cands["q"] = no_nat[direct_cands["q"]]
     else:
         direct_cands = _narrow_empty()
-    direct = _group_warm(direct_cands, at, None)
+    direct = _group_warm(direct_cands, at, None, source.strings)
     direct.source = source
     if len(nat.q):
         inside = _ints(nat.cands.column("inside_ip").take(pa.array(nat.first_row)), -1)
@@ -947,10 +958,10 @@ def _lookup_batch_warm(
             a_at + tol,
             provider,
         )
-        assign = _group_warm(a_cands, a_at, None)
+        assign = _group_warm(a_cands, a_at, None, source.strings)
         assign_for = idx.astype(np.int64)
     else:
-        assign = _group_warm(_narrow_empty(), at, None)
+        assign = _group_warm(_narrow_empty(), at, None, source.strings)
         assign_for = np.zeros(0, dtype=np.int64)
     assign.source = source
     return BatchAnswer(queries, at, tolerance, nat, direct, assign, assign_for, engine.name)
@@ -1044,11 +1055,30 @@ def _one_query(ip: str, port: int | None, lo: int, hi: int) -> QueryArrays:
 
 
 def _rows_for(
-    engine: Any, kinds: frozenset[str], query: QueryArrays, provider: str | None
+    engine: Any,
+    kinds: frozenset[str],
+    ip: str,
+    port: int | None,
+    lo: int,
+    hi: int,
+    provider: str | None,
 ) -> list[dict[str, Any]]:
+    """Every stored row (of ``kinds``) matching one query, decoded: warm parts are searched
+    with scalars, cold ones through the sparse index."""
     rows: list[dict[str, Any]] = []
-    lo, hi = int(query.at_lo[0]), int(query.at_hi[0])
+    query: QueryArrays | None = None
+    gcode: int | None = None
+    warm_of = getattr(engine, "warm_segment", None)
     for part in engine.parts_for(kinds, lo, hi, provider):
+        warm = warm_of(part) if warm_of is not None else None
+        if warm is not None:
+            if gcode is None:
+                gcode = engine.strings.codes.get(ip, -1)
+            found_rows = warm.find_one(gcode, -1 if port is None else port, lo, hi)
+            rows.extend(warm.row_dict(r) for r in found_rows)
+            continue
+        if query is None:
+            query = _one_query(ip, port, lo, hi)
         for segment, _served in engine.segments_for(part, query):
             _, found = segment.search(query)
             if not len(found):
@@ -1121,7 +1151,7 @@ def _lookup_one_embedded(
     engine: Any, ip: str, port: int | None, at: int, tol: int, provider: str | None
 ) -> tuple[Match, ...]:
     nat = _py_sessions(
-        _rows_for(engine, NAT_KINDS, _one_query(ip, port, at - tol, at + tol), provider),
+        _rows_for(engine, NAT_KINDS, ip, port, at - tol, at + tol, provider),
         at,
         "public_port",
     )
@@ -1133,10 +1163,7 @@ def _lookup_one_embedded(
         if first.inside_ip is not None:
             found = _py_sessions(
                 _rows_for(
-                    engine,
-                    ASSIGNMENT_KINDS,
-                    _one_query(first.inside_ip, None, at - tol, at + tol),
-                    provider,
+                    engine, ASSIGNMENT_KINDS, first.inside_ip, None, at - tol, at + tol, provider
                 ),
                 at,
                 None,
@@ -1170,7 +1197,7 @@ def _lookup_one_embedded(
     if nat:
         return tuple(matches)
     direct = _py_sessions(
-        _rows_for(engine, ASSIGNMENT_KINDS, _one_query(ip, None, at - tol, at + tol), provider),
+        _rows_for(engine, ASSIGNMENT_KINDS, ip, None, at - tol, at + tol, provider),
         at,
         None,
     )
