@@ -1,13 +1,16 @@
 """Live watch throughput and hit-to-report latency on loopback, beside a bare UDP receive loop.
 
-    uv run python benchmarks/watch.py [--rate 60000] [--seconds 10] [--hits 200]
+    uv run python benchmarks/watch.py [--rate 60000] [--udp-rate 60000] [--udp-senders 3]
+        [--seconds 10] [--hits 200] [--mode tcp|udp|both]
 
 Two nodes (a provider and the requester of a watch order, SQLite, linked by their signed
 directories; the requester's inbox served in-process) are created in a temporary directory and
-the requester's order is registered at the provider over the exchange. A sender process then
-replays synthetic Cisco ASA 305011 syslog lines (documentation addresses) at ``--rate``
-datagrams per second for ``--seconds``, with ``--hits`` lines spread over the run that match the
-order, twice in the same run:
+the requester's order is registered at the provider over the exchange. Sender processes then
+replay synthetic Cisco ASA 305011 syslog lines (documentation addresses) for ``--seconds``: over
+TCP one connection at ``--rate`` lines per second; over UDP ``--udp-senders`` processes sharing
+``--udp-rate`` datagrams per second (one Python sender tops out near 20,000 ``sendto`` calls a
+second on a small VM, so several are needed to offer 50,000/s), with ``--hits`` lines spread
+over the run that match the order, twice in the same run:
 
 * baseline: a bare ``recvfrom`` loop that only counts datagrams;
 * watch: the provider's live watch (``WatchRuntime``: UDP syslog listener, batching, vectorised
@@ -50,9 +53,11 @@ def _line(rng: random.Random, hit: int | None) -> str:
             f"inside:{inside}/{port_in} to outside:{outside}/{port_out}")  # fmt: skip
 
 
-def sender(port: int, rate: int, seconds: float, hits: int, out: Any, seed: int) -> None:
+def sender(
+    port: int, rate: int, seconds: float, hits: int, out: Any, seed: int, k0: int = 0
+) -> None:
     """Send ``rate`` datagrams per second (paced every 5 ms); report the send time of each
-    hit line."""
+    hit line (hit numbers from ``k0``, so that several senders' hits stay apart)."""
     from trailguard.traffic.watch.listeners import send_all
 
     rng = random.Random(seed)
@@ -65,7 +70,7 @@ def sender(port: int, rate: int, seconds: float, hits: int, out: Any, seed: int)
     sent_hits: dict[int, float] = {}
     start = time.perf_counter()
     per_tick = max(1, rate // 200)
-    i = k = 0
+    i, k = 0, k0
     while i < total:
         batch = []
         hit_ks = []
@@ -87,6 +92,29 @@ def sender(port: int, rate: int, seconds: float, hits: int, out: Any, seed: int)
     elapsed = time.perf_counter() - start
     sock.close()
     out.put({"sent": total, "elapsed": elapsed, "hits": sent_hits})
+
+
+def udp_senders(port: int, rate: int, seconds: float, hits: int, n: int) -> dict[str, Any]:
+    """``n`` sender processes sharing ``rate`` and ``hits``; their results merged (sent summed,
+    elapsed the longest, hit send times by hit number)."""
+    q: Any = mp.Queue()
+    procs = []
+    for j in range(n):
+        share = rate // n + (1 if j < rate % n else 0)
+        share_hits = hits // n + (1 if j < hits % n else 0)
+        k0 = sum(hits // n + (1 if i < hits % n else 0) for i in range(j))
+        procs.append(mp.Process(target=sender, args=(port, share, seconds, share_hits, q,
+                                                     2 + j, k0)))  # fmt: skip
+    for p in procs:
+        p.start()
+    results = [q.get() for _ in procs]
+    for p in procs:
+        p.join()
+    merged: dict[int, float] = {}
+    for r in results:
+        merged.update(r["hits"])
+    return {"sent": sum(r["sent"] for r in results),
+            "elapsed": max(r["elapsed"] for r in results), "hits": merged}  # fmt: skip
 
 
 def tcp_sender(port: int, rate: int, seconds: float, hits: int, out: Any, seed: int) -> None:
@@ -159,7 +187,7 @@ def udp_drops(port: int) -> int:
     return udp_kernel_drops(port)
 
 
-def baseline(rate: int, seconds: float, hits: int) -> dict[str, Any]:
+def baseline(rate: int, seconds: float, hits: int, senders: int = 1) -> dict[str, Any]:
     """A bare ``recvfrom`` loop that only counts datagrams."""
     from trailguard.traffic.watch.listeners import _force_rcvbuf
 
@@ -182,11 +210,7 @@ def baseline(rate: int, seconds: float, hits: int) -> dict[str, Any]:
 
     t = threading.Thread(target=loop, daemon=True)
     t.start()
-    q: Any = mp.Queue()
-    p = mp.Process(target=sender, args=(port, rate, seconds, hits, q, 1))
-    p.start()
-    result = q.get()
-    p.join()
+    result = udp_senders(port, rate, seconds, hits, senders)
     time.sleep(0.5)
     stop.set()
     t.join()
@@ -270,7 +294,9 @@ def build_nodes(root: Path) -> tuple[Any, Any, Any, Any]:
     return isp, poc, HttpTransport(httpx.Client(transport=router, timeout=10)), server
 
 
-def watch_run(rate: int, seconds: float, hits: int, root: Path, mode: str) -> dict[str, Any]:
+def watch_run(
+    rate: int, seconds: float, hits: int, root: Path, mode: str, senders: int = 1
+) -> dict[str, Any]:
     from sqlalchemy import select
 
     from trailguard.core.clock import isoformat_z
@@ -302,13 +328,16 @@ def watch_run(rate: int, seconds: float, hits: int, root: Path, mode: str) -> di
         rt = WatchRuntime(isp, settings).start()
         kind = SyslogUdpListener if mode == "udp" else SyslogTcpListener
         lst = next(x for x in rt.listeners if isinstance(x, kind))
-        q: Any = mp.Queue()
-        target = sender if mode == "udp" else tcp_sender
-        p = mp.Process(target=target, args=(lst.port, rate, seconds, hits, q, 2))
         t0 = time.perf_counter()
-        p.start()
-        result = q.get()
-        p.join()
+        cpu0 = time.process_time()
+        if mode == "udp":
+            result = udp_senders(lst.port, rate, seconds, hits, senders)
+        else:
+            q: Any = mp.Queue()
+            p = mp.Process(target=tcp_sender, args=(lst.port, rate, seconds, hits, q, 2))
+            p.start()
+            result = q.get()
+            p.join()
         drops = lst.kernel_drops() if mode == "udp" else 0
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and (
@@ -317,6 +346,7 @@ def watch_run(rate: int, seconds: float, hits: int, root: Path, mode: str) -> di
             time.sleep(0.02)
             drops = lst.kernel_drops() if mode == "udp" else 0
         processed_at = time.perf_counter() - t0
+        cpu = time.process_time() - cpu0
         rt.drain(30)
         rt.stop()
         stats = rt.stats.snapshot()
@@ -343,6 +373,7 @@ def watch_run(rate: int, seconds: float, hits: int, root: Path, mode: str) -> di
     poc.close()
     return {
         "sent": result["sent"], "elapsed": result["elapsed"], "processed_within": processed_at,
+        "cpu": cpu, "queue_overflow": stats.get("queue_overflow", 0),
         "lines": stats.get("lines", 0), "kernel_drops": drops,
         "rate_limited": stats.get("rate_limited", 0), "candidates": stats.get("candidates", 0),
         "hits": stats.get("hits", 0), "reported": stats.get("reported", 0),
@@ -372,7 +403,10 @@ def _report_watch(name: str, w: dict[str, Any], base_rate: float) -> bool:
         f" the last {w['processed_within']:.2f}s after the sender started ({rate:,.0f}/s"
         f" sustained); kernel drops {w['kernel_drops']}, rate-limited {w['rate_limited']}"
     )
-    print(f"  ratio watch/baseline ({name}) lines per second: {rate / base_rate:.3f}")
+    print(f"  ratio watch/baseline ({name}) lines per second: {rate / base_rate:.3f}; provider"
+          f" process CPU {w['cpu']:.1f} s in {w['processed_within']:.1f} s"
+          f" ({w['cpu'] / w['processed_within']:.2f} cores), processing queue overflow"
+          f" {w['queue_overflow']}")  # fmt: skip
     print(
         f"  hits: sent {w['hits_sent']}, matched {w['hits']}, reported {w['reported']},"
         f" delivered {w['delivered']}, received at the requester {w['hits_received']}"
@@ -396,14 +430,16 @@ def main() -> None:
         return
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rate", type=int, default=60_000, help="TCP lines per second to send")
-    ap.add_argument("--udp-rate", type=int, default=20_000, help="UDP datagrams per second")
+    ap.add_argument("--udp-rate", type=int, default=60_000, help="UDP datagrams per second")
+    ap.add_argument("--udp-senders", type=int, default=3, help="UDP sender processes")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--hits", type=int, default=200, help="matching lines in each run")
     ap.add_argument("--mode", choices=["tcp", "udp", "both"], default="both")
     args = ap.parse_args()
     print(
         f"# live watch benchmark: {platform.platform()}, Python {sys.version.split()[0]},"
-        f" {mp.cpu_count()} CPUs; {args.seconds}s per run, {args.hits} hits per watch run"
+        f" {mp.cpu_count()} CPUs; {args.seconds}s per run, {args.hits} hits per watch run;"
+        f" load average {_load()} (the machine is shared)"
     )
     if args.mode in ("tcp", "both"):
         base = tcp_baseline(args.rate, args.seconds)
@@ -417,16 +453,24 @@ def main() -> None:
             w = watch_run(args.rate, args.seconds, args.hits, Path(tmp), "tcp")
         _report_watch("TCP", w, base_rate)
     if args.mode in ("udp", "both"):
-        base = baseline(args.udp_rate, args.seconds, 0)
+        base = baseline(args.udp_rate, args.seconds, 0, args.udp_senders)
         base_rate = base["received"] / base["elapsed"]
         print(
-            f"baseline UDP (bare recvfrom loop): sent {base['sent']} at"
+            f"baseline UDP (bare recvfrom loop, {args.udp_senders} senders): sent {base['sent']} at"
             f" {base['sent'] / base['elapsed']:,.0f}/s, received {base['received']}"
             f" ({base_rate:,.0f}/s), kernel drops {base['kernel_drops']}"
         )
         with tempfile.TemporaryDirectory(prefix="tg-watch-bench-") as tmp:
-            w = watch_run(args.udp_rate, args.seconds, args.hits, Path(tmp), "udp")
+            w = watch_run(args.udp_rate, args.seconds, args.hits, Path(tmp), "udp",
+                          args.udp_senders)  # fmt: skip
         _report_watch("UDP", w, base_rate)
+    print(f"load average at the end: {_load()}")
+
+
+def _load() -> str:
+    import os
+
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 if __name__ == "__main__":
