@@ -301,9 +301,11 @@ class IngestReport:
 
 def _dictionary_rank(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, int]:
     """Codes that order rows by the column's string value (nulls last) and the number of
-    distinct values."""
+    distinct values (plus one for null)."""
     arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    encoded = pc.dictionary_encode(arr)
+    if pa.types.is_null(arr.type):
+        return np.zeros(len(arr), dtype=np.int64), 1
+    encoded = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
     dictionary = encoded.dictionary
     order = np.asarray(pc.array_sort_indices(dictionary))
     rank = np.empty(len(dictionary) + 1, dtype=np.int64)
@@ -316,17 +318,29 @@ def _dictionary_rank(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, in
     return rank[indices], len(dictionary) + 1
 
 
+def _text(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    return arr if pa.types.is_string(arr.type) else arr.cast(pa.string())
+
+
 def sort_for_store(table: pa.Table) -> tuple[pa.Table, np.ndarray, np.ndarray]:
     """Sort rows by (kind, day, key ip, key port, start); returns the sorted table and per-row
     kind codes and day numbers (days since 1970-01-01 UTC) in that order."""
     n = table.num_rows
     kinds = table.column("kind").combine_chunks()
-    kind_code = np.asarray(
-        pc.fill_null(pc.index_in(kinds, value_set=pa.array(list(KIND_CODES))), -1).to_numpy(
-            zero_copy_only=False
-        ),
-        dtype=np.int64,
-    )
+    if pa.types.is_dictionary(kinds.type):
+        names = kinds.dictionary.to_pylist()
+        lookup = np.array([KIND_CODES.get(k, -1) for k in names] + [-1], dtype=np.int64)
+        kind_code = lookup[
+            np.asarray(pc.fill_null(kinds.indices, len(names)).to_numpy(zero_copy_only=False))
+        ]
+    else:
+        kind_code = np.asarray(
+            pc.fill_null(pc.index_in(kinds, value_set=pa.array(list(KIND_CODES))), -1).to_numpy(
+                zero_copy_only=False
+            ),
+            dtype=np.int64,
+        )
     if (kind_code < 0).any():
         bad = kinds[int(np.flatnonzero(kind_code < 0)[0])].as_py()
         raise ValidationFailed(f"unknown record kind {bad!r}", ["kind"])
@@ -336,17 +350,25 @@ def sort_for_store(table: pa.Table) -> tuple[pa.Table, np.ndarray, np.ndarray]:
     )
     day = np.floor_divide(start, US_PER_DAY)
     is_assignment = np.isin(kind_code, [KIND_CODES[k.value] for k in ASSIGNMENT])
-    key_ip = pc.if_else(
-        pa.array(is_assignment),
-        table.column("inside_ip").combine_chunks(),
-        table.column("public_ip").combine_chunks(),
-    )
+    if not is_assignment.any():  # one kind of key: no row-wise choice (and no copy)
+        key_ip: pa.Array = table.column("public_ip").combine_chunks()
+    elif is_assignment.all():
+        key_ip = table.column("inside_ip").combine_chunks()
+    else:
+        key_ip = pc.if_else(
+            pa.array(is_assignment),
+            _text(table.column("inside_ip")),
+            _text(table.column("public_ip")),
+        )
     ip_rank, _ = _dictionary_rank(key_ip)
     port = table.column("public_port").combine_chunks()
-    port_key = np.asarray(
-        pc.fill_null(pc.add(port.cast(pa.int64()), 1), 0).to_numpy(zero_copy_only=False),
-        dtype=np.int64,
-    )
+    if pa.types.is_null(port.type):
+        port_key = np.zeros(n, dtype=np.int64)
+    else:
+        port_key = np.asarray(
+            pc.fill_null(pc.add(port.cast(pa.int64()), 1), 0).to_numpy(zero_copy_only=False),
+            dtype=np.int64,
+        )
     port_key = np.where(is_assignment, 0, port_key)
     day_rel = day - day.min() if n else day
     if n and ip_rank.max() < (1 << 26) and day_rel.max() < (1 << 16):
@@ -370,23 +392,33 @@ def constant_strings(value: str, n: int) -> pa.Array:
 
 def permute(table: pa.Table, order: np.ndarray) -> pa.Table:
     """``table.take(order)``, skipping the columns a permutation cannot change (all null, or
-    one string repeated: a file's name, digest, zone, device), which are most of them for a
-    single log file; the rest are combined and gathered column by column."""
+    one value repeated: a file's name, digest, zone, device), which are most of them for a
+    single log file; those come back compact (null type, one-value dictionary)."""
     n = table.num_rows
     index = pa.array(order, pa.int64())
     columns = []
-    for spec in table.schema:
-        column = table.column(spec.name)
-        if column.null_count == n:
-            columns.append(pa.nulls(n, spec.type))
+    for name in table.column_names:
+        column = table.column(name)
+        column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        if pa.types.is_null(column.type):
+            columns.append(column)
             continue
-        if pa.types.is_string(spec.type) and column.null_count == 0:
+        if n and column.null_count == n:
+            columns.append(pa.nulls(n))
+            continue
+        if pa.types.is_dictionary(column.type):
+            if len(column.dictionary) == 1 and column.null_count == 0:
+                columns.append(column)  # one value: every order is the same
+            else:
+                columns.append(column.take(index))
+            continue
+        if pa.types.is_string(column.type) and column.null_count == 0:
             first = column[0].as_py()
             if pc.all(pc.equal(column, first)).as_py():
-                columns.append(constant_strings(first, n))
+                columns.append(constant_dictionary(first, n))
                 continue
-        columns.append(column.combine_chunks().take(index))
-    return pa.Table.from_arrays(columns, schema=table.schema)
+        columns.append(column.take(index))
+    return pa.Table.from_arrays(columns, names=table.column_names)
 
 
 def _writer_options() -> dict[str, Any]:
@@ -409,7 +441,36 @@ def _writer_options() -> dict[str, Any]:
         ],
         "write_statistics": True,
         "write_page_index": True,
+        # the files carry Parquet's own types only (string, int32, timestamp UTC), whatever
+        # compact form the table had in memory
+        "store_schema": False,
     }
+
+
+# a dictionary column with more values than this is written as plain text, so that every row
+# group's dictionary holds only its own values (as when the writer builds it)
+WRITE_DICTIONARY_MAX = 64
+
+
+def plain_part(table: pa.Table) -> pa.Table:
+    """A part's rows in the written form: STORED_SCHEMA names, types and nullability, small
+    dictionaries kept (the writer writes them as they are), null-type columns made typed."""
+    n = table.num_rows
+    fields = []
+    arrays = []
+    for spec in STORED_SCHEMA:
+        column = table.column(spec.name)
+        column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        if pa.types.is_null(column.type):
+            column = pa.nulls(n, spec.type)
+        elif pa.types.is_dictionary(column.type):
+            if len(column.dictionary) > WRITE_DICTIONARY_MAX:
+                column = column.cast(spec.type)
+        elif column.type != spec.type:
+            column = column.cast(spec.type)
+        arrays.append(column)
+        fields.append(pa.field(spec.name, column.type, nullable=spec.nullable))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
 def _key_of(kind: str, ip: Any, port: Any) -> list[Any]:
@@ -454,6 +515,7 @@ def write_part(
     part_id = uuid.uuid4().hex
     rel_dir = Path("parts") / f"provider={provider}" / f"kind={kind}" / f"day={day}"
     staged = staging / f"part-{part_id}.parquet"
+    table = plain_part(table)
     pq.write_table(table, staged, **_writer_options())
     fsync_file(staged)
     index_path = staging / f"part-{part_id}.idx.json"
@@ -758,7 +820,9 @@ class TrafficStore:
             tables: list[pa.Table] = []
             try:
                 for batch in parser.parse(path, opts):
-                    tables.append(batch.table)
+                    # compact at once: a big log's batches would otherwise hold every
+                    # repeated text (file name, device, zone) once per row until the end
+                    tables.append(compact(batch.table))
                     report.lines_read += batch.lines_read
                     report.skipped_lines += batch.skipped_lines
                     report.bad_lines.extend(
@@ -776,7 +840,8 @@ class TrafficStore:
             if report.lines_read == 0:
                 report.refused = f"{path.name} is empty: no lines to ingest"
                 return report
-            table = pa.concat_tables(tables) if tables else RECORD_SCHEMA.empty_table()
+            table = concat_compact(tables) if tables else RECORD_SCHEMA.empty_table()
+            del tables
             stored_as, staged_source = archived.result()
             source = SourceInfo(
                 sha256=digest,
@@ -945,17 +1010,25 @@ class TrafficStore:
 
 def conform(table: pa.Table, source_sha256: str) -> pa.Table:
     """Check the table against RECORD_SCHEMA, add ``source_sha256``; refuse missing columns
-    or nulls where the contract forbids them."""
+    or nulls where the contract forbids them. Columns may come compact (see ``compact``):
+    text dictionary-encoded, a column of nothing but nulls as the null type."""
     missing = [f.name for f in RECORD_SCHEMA if f.name not in table.column_names]
     if missing:
         raise ValidationFailed(f"records lack columns {missing}", missing)
     table = table.select(RECORD_SCHEMA.names)
-    try:
-        table = table.cast(RECORD_SCHEMA)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
-        raise ValidationFailed(
-            f"records do not match the record schema: {exc}", ["schema"]
-        ) from exc
+    n = table.num_rows
+    columns = []
+    for spec in RECORD_SCHEMA:
+        column = table.column(spec.name)
+        if not _compatible(column.type, spec.type):
+            try:
+                column = column.cast(spec.type)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+                raise ValidationFailed(
+                    f"records do not match the record schema: {spec.name}: {exc}", ["schema"]
+                ) from exc
+        columns.append(column)
+    table = pa.Table.from_arrays(columns, names=RECORD_SCHEMA.names)
     for name in ("kind", "start", "source_file", "source_line"):
         if table.column(name).null_count:
             raise ValidationFailed(f"records have empty {name!r} values", [name])
@@ -963,13 +1036,83 @@ def conform(table: pa.Table, source_sha256: str) -> pa.Table:
         raise ValidationFailed(
             f"source digest {source_sha256!r} is not a SHA-256 hex digest", ["source_sha256"]
         )
-    n = table.num_rows
-    width = len(source_sha256)
-    offsets = np.arange(n + 1, dtype=np.int32) * width
-    sha = pa.StringArray.from_buffers(
-        n, pa.py_buffer(offsets.tobytes()), pa.py_buffer(source_sha256.encode("ascii") * n)
+    return table.append_column("source_sha256", constant_dictionary(source_sha256, n))
+
+
+def _compatible(actual: pa.DataType, wanted: pa.DataType) -> bool:
+    """Whether a compact column stands for a column of type ``wanted`` as it is."""
+    if actual == wanted or pa.types.is_null(actual):
+        return True
+    return (
+        pa.types.is_dictionary(actual)
+        and pa.types.is_string(wanted)
+        and pa.types.is_string(actual.value_type)
     )
-    return table.append_column(STORED_SCHEMA.field("source_sha256"), sha)
+
+
+def constant_dictionary(value: str, n: int) -> pa.Array:
+    """``n`` copies of ``value`` as a dictionary array (one byte per row, one copy of the
+    text)."""
+    return pa.DictionaryArray.from_arrays(
+        pa.array(np.zeros(n, dtype=np.int8), pa.int8()), pa.array([value], pa.string())
+    )
+
+
+# A text column keeps its dictionary when it has at most this many distinct values per this
+# many rows; an address column of a big CGNAT log does not, its public side does.
+COMPACT_DISTINCT = 1 / 16
+
+
+def compact(table: pa.Table) -> pa.Table:
+    """The same records in less memory: text columns with few distinct values
+    dictionary-encoded, all-null columns as the null type (no buffers). ``conform`` and the
+    writer accept this form; parts on disk are the same as for the plain form."""
+    n = table.num_rows
+    columns = []
+    for name in table.column_names:
+        column = table.column(name)
+        column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        if (
+            n
+            and column.null_count == n
+            and name not in ("kind", "start", "source_file", "source_line")
+        ):
+            column = pa.nulls(n)
+        elif pa.types.is_string(column.type) and n >= 1024:
+            encoded = pc.dictionary_encode(column)
+            if len(encoded.dictionary) <= max(16, n * COMPACT_DISTINCT):
+                column = encoded
+        columns.append(column)
+    return pa.Table.from_arrays(columns, names=table.column_names)
+
+
+def concat_compact(tables: list[pa.Table]) -> pa.Table:
+    """``pa.concat_tables`` for compact tables whose column types differ between batches (a
+    column all null in one batch, dictionary-encoded in one and not another)."""
+    if len(tables) == 1:
+        return tables[0]
+    names = tables[0].column_names
+    columns = []
+    for i in range(len(names)):
+        types = {t.schema.field(i).type for t in tables}
+        pieces = [t.column(i) for t in tables]
+        if len(types) > 1:
+            non_null = [t for t in types if not pa.types.is_null(t)]
+            if len(non_null) == 1 and pa.types.is_dictionary(non_null[0]):
+                target = non_null[0].value_type
+            elif len(non_null) == 1:
+                target = non_null[0]
+            else:
+                target = next(
+                    (t.value_type for t in non_null if pa.types.is_dictionary(t)), non_null[0]
+                )
+            pieces = [p.cast(target) if p.type != target else p for p in pieces]
+        chunks = [c for p in pieces for c in p.chunks]
+        column = pa.chunked_array(chunks, type=pieces[0].type)
+        if pa.types.is_dictionary(column.type):
+            column = column.unify_dictionaries()
+        columns.append(column.combine_chunks())
+    return pa.Table.from_arrays(columns, names=names)
 
 
 def open_store(data_dir: Path) -> TrafficStore:

@@ -773,8 +773,18 @@ def string_boundary(marker: bytes) -> BoundaryFinder:
     return find
 
 
+MARKER_HEAD_LINES = 1000
+
+
 def refuse_if_no_marker(chunk: LineChunk, marker_regex: str, name: str, path: Path) -> None:
     """FormatError when the first chunk has content but not one record of the format."""
+    head = min(len(chunk), MARKER_HEAD_LINES)
+    if head < len(chunk) and chunk.usable[:head].all():
+        # a file of the format shows its marker early: look at the first lines (all valid
+        # UTF-8) before decoding and searching the whole chunk
+        first = pc.ascii_rtrim(chunk.raw.slice(0, head), characters="\r\n")
+        if pc.any(pc.match_substring_regex(first, marker_regex)).as_py():
+            return
     lines = chunk.lines
     content = nonempty(pc.utf8_trim_whitespace(lines)) & chunk.usable
     comment = np.asarray(
