@@ -118,7 +118,9 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 class TimedTransport:
-    """The real HTTP transport, timing each delivery round trip."""
+    """The real HTTP transport, timing each post. With ``batches`` False it has no
+    ``post_batch``-capable face, so ``deliver_pending`` posts one envelope per request (the
+    path a peer without the batch endpoint gets)."""
 
     def __init__(self) -> None:
         from trailguard.network.transport import HttpTransport
@@ -129,6 +131,7 @@ class TimedTransport:
             )
         )
         self.latencies: list[float] = []
+        self.batch_sizes: list[int] = []
         self._lock = threading.Lock()
 
     def post_envelope(self, endpoint: str, envelope: bytes):  # type: ignore[no-untyped-def]
@@ -137,15 +140,148 @@ class TimedTransport:
         elapsed = time.perf_counter() - start
         with self._lock:
             self.latencies.append(elapsed)
+            self.batch_sizes.append(1)
+        return result
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class TimedBatchTransport(TimedTransport):
+    def post_batch(self, endpoint: str, envelopes: list[bytes]):  # type: ignore[no-untyped-def]
+        start = time.perf_counter()
+        result = self.inner.post_batch(endpoint, envelopes)
+        elapsed = time.perf_counter() - start
+        with self._lock:
+            self.latencies.append(elapsed)
+            self.batch_sizes.append(len(envelopes))
         return result
 
 
-def run_engine(label: str, urls: list[str], messages: int, concurrency: int) -> dict[str, float]:
+PAYLOAD = {
+    "text": "preservation request for 198.51.100.23 port 41234",
+    "observed_at": "2026-11-20T03:14:07.250-05:00",
+    "pad": "x" * 400,
+}
+
+
+def _enqueue(us, count: int) -> float:  # type: ignore[no-untyped-def]
+    """Enqueue ``count`` messages, one transaction each (as separate requests would be)."""
+    from trailguard.network import send_message
+
+    start = time.perf_counter()
+    for _ in range(count):
+        with us.db.session() as session:
+            send_message(
+                session,
+                us,
+                recipient="bench-nl",
+                message_type="network.ping",
+                payload=PAYLOAD,
+                actor="bench",
+            )
+    return time.perf_counter() - start
+
+
+def _drain(us, transport, count: int, concurrency: int) -> float:  # type: ignore[no-untyped-def]
+    from trailguard.network import deliver_pending
+
+    start = time.perf_counter()
+    delivered = 0
+    while delivered < count:
+        report = deliver_pending(us, transport=transport, limit=1000, concurrency=concurrency)
+        if report.rejected or report.failed or report.retrying:
+            raise SystemExit(f"delivery problems: {report}")
+        delivered += len(report.delivered)
+    return time.perf_counter() - start
+
+
+def _steady(us, rate: float, seconds: float, producers: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """Offered load: ``producers`` threads enqueue at ``rate`` messages/s in total, each
+    message its own transaction, while one delivery worker loops ``deliver_pending`` (batched)
+    as ``trailguard serve`` does. Latency per message is outbox ``created_at`` to
+    ``delivered_at`` (the sender holds the receiver's signed receipts at that moment)."""
+    from sqlalchemy import select
+
+    from trailguard.network import deliver_pending, send_message
+    from trailguard.network.orm import OutboxRow
+
+    with us.db.session() as session:
+        first_id = session.scalar(select(OutboxRow.id).order_by(OutboxRow.id.desc()).limit(1)) or 0
+    total = int(rate * seconds)
+    stop = threading.Event()
+    transport = TimedBatchTransport()
+    per_producer = total // producers
+    t0 = time.perf_counter()
+
+    def produce(k: int) -> None:
+        interval = producers / rate
+        for i in range(per_producer):
+            due = t0 + (i * producers + k) / rate
+            pause = due - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            with us.db.session() as session:
+                send_message(
+                    session,
+                    us,
+                    recipient="bench-nl",
+                    message_type="network.ping",
+                    payload=PAYLOAD,
+                    actor="bench",
+                )
+        del interval
+
+    def deliver() -> None:
+        while not stop.is_set():
+            report = deliver_pending(us, transport=transport, limit=1000)
+            if report.rejected or report.failed or report.retrying:
+                raise SystemExit(f"delivery problems: {report}")
+            if not report.attempted:
+                time.sleep(0.002)
+
+    worker = threading.Thread(target=deliver, daemon=True)
+    worker.start()
+    with ThreadPoolExecutor(producers) as pool:
+        list(pool.map(produce, range(producers)))
+    produced_at = time.perf_counter()
+    expected = per_producer * producers
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with us.db.session() as session:
+            rows = session.execute(
+                select(OutboxRow.created_at, OutboxRow.delivered_at).where(
+                    OutboxRow.id > first_id, OutboxRow.state == "delivered"
+                )
+            ).all()
+        if len(rows) >= expected:
+            break
+        time.sleep(0.01)
+    done_at = time.perf_counter()
+    stop.set()
+    worker.join()
+    transport.close()
+    latencies = [(d - c).total_seconds() for c, d in rows]
+    return {
+        "offered_rps": rate,
+        "enqueued_rps": expected / (produced_at - t0),
+        "delivered_rps": len(rows) / (done_at - t0),
+        "lag_after_last_s": done_at - produced_at,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "mean_batch": statistics.mean(transport.batch_sizes) if transport.batch_sizes else 0.0,
+    }
+
+
+def run_engine(
+    label: str, urls: list[str], messages: int, concurrency: int, rate: float, seconds: float
+) -> dict[str, float]:
     from trailguard.bootstrap import initialise_node
     from trailguard.core.config import NodeRole
-    from trailguard.network import deliver_pending, send_message
+    from trailguard.network import deliver_pending
     from trailguard.network.directory_service import export_directory, import_directory
     from trailguard.network.identity import node_identity
+    from trailguard.network.orm import OutboxRow
     from trailguard.node import Node
 
     with tempfile.TemporaryDirectory(prefix="tg-bench-") as tmp:
@@ -177,47 +313,17 @@ def run_engine(label: str, urls: list[str], messages: int, concurrency: int) -> 
                     publisher_key=node_identity(publisher).current.signing_key,
                 )
         with serving(root / "bench-nl", ports[1]), serving(root / "bench-us", ports[0]):
-            # warm up both paths
-            with us.db.session() as session:
-                for _ in range(20):
-                    send_message(
-                        session,
-                        us,
-                        recipient="bench-nl",
-                        message_type="network.ping",
-                        payload={"text": "warm-up"},
-                        actor="bench",
-                    )
+            _enqueue(us, 20)  # warm up both paths
             deliver_pending(us, concurrency=concurrency)
-            payload = {
-                "text": "preservation request for 198.51.100.23 port 41234",
-                "observed_at": "2026-11-20T03:14:07.250-05:00",
-                "pad": "x" * 400,
-            }
-
-            # baseline: plain unsigned POSTs of the same size
-            with us.db.session() as session:
-                probe = send_message(
-                    session,
-                    us,
-                    recipient="bench-nl",
-                    message_type="network.ping",
-                    payload=payload,
-                    actor="bench",
-                )
-            deliver_pending(us)
             from sqlalchemy import select
-
-            from trailguard.network.orm import OutboxRow
 
             with us.db.session() as session:
                 body = (
-                    session.execute(
-                        select(OutboxRow.envelope).where(OutboxRow.message_id == probe.message_id)
-                    )
+                    session.execute(select(OutboxRow.envelope).order_by(OutboxRow.id).limit(1))
                     .scalar_one()
                     .encode()
                 )
+            # baseline: plain unsigned POSTs of an envelope's size to a trivial route
             client = httpx.Client(timeout=30, limits=httpx.Limits(max_connections=64))
             echo = f"http://127.0.0.1:{ports[1]}/bench/echo"
             baseline_latencies: list[float] = []
@@ -236,31 +342,18 @@ def run_engine(label: str, urls: list[str], messages: int, concurrency: int) -> 
             baseline_elapsed = time.perf_counter() - start
             client.close()
 
-            # exchange: enqueue (sign + encrypt + outbox), then deliver
-            start = time.perf_counter()
-            for _ in range(messages):
-                with us.db.session() as session:
-                    send_message(
-                        session,
-                        us,
-                        recipient="bench-nl",
-                        message_type="network.ping",
-                        payload=payload,
-                        actor="bench",
-                    )
-            enqueue_elapsed = time.perf_counter() - start
-            transport = TimedTransport()
-            start = time.perf_counter()
-            delivered = 0
-            while delivered < messages:
-                report = deliver_pending(
-                    us, transport=transport, limit=1000, concurrency=concurrency
-                )
-                if report.rejected or report.failed or report.retrying:
-                    raise SystemExit(f"delivery problems: {report}")
-                delivered += len(report.delivered)
-            deliver_elapsed = time.perf_counter() - start
-            transport.inner.close()
+            # a backlog of N messages delivered one envelope per request
+            enqueue_elapsed = _enqueue(us, messages)
+            single = TimedTransport()
+            single_elapsed = _drain(us, single, messages, concurrency)
+            single.close()
+            # the same backlog delivered in batches
+            _enqueue(us, messages)
+            batched = TimedBatchTransport()
+            batch_elapsed = _drain(us, batched, messages, concurrency)
+            batched.close()
+            # offered load, as in service
+            steady = _steady(us, rate, seconds, producers=4)
         us.close()
         nl.close()
     result = {
@@ -268,25 +361,42 @@ def run_engine(label: str, urls: list[str], messages: int, concurrency: int) -> 
         "baseline_p50_ms": statistics.median(baseline_latencies) * 1000,
         "baseline_p99_ms": percentile(baseline_latencies, 0.99) * 1000,
         "enqueue_rps": messages / enqueue_elapsed,
-        "deliver_rps": messages / deliver_elapsed,
-        "end_to_end_rps": messages / (enqueue_elapsed + deliver_elapsed),
-        "p50_ms": statistics.median(transport.latencies) * 1000,
-        "p99_ms": percentile(transport.latencies, 0.99) * 1000,
+        "single_rps": messages / single_elapsed,
+        "single_p50_ms": statistics.median(single.latencies) * 1000,
+        "single_p99_ms": percentile(single.latencies, 0.99) * 1000,
+        "batch_rps": messages / batch_elapsed,
+        "batch_post_p50_ms": statistics.median(batched.latencies) * 1000,
+        "batch_post_p99_ms": percentile(batched.latencies, 0.99) * 1000,
+        "batch_mean_size": statistics.mean(batched.batch_sizes),
+        **{f"steady_{k}": v for k, v in steady.items()},
     }
+    r = result
     print(f"\n== {label}: {messages} messages, concurrency {concurrency}")
     print(
-        f"  baseline plain POST   {result['baseline_rps']:8.1f} msgs/s   "
-        f"p50 {result['baseline_p50_ms']:6.2f} ms   p99 {result['baseline_p99_ms']:6.2f} ms"
+        f"  baseline plain POST          {r['baseline_rps']:8.1f} msgs/s   "
+        f"p50 {r['baseline_p50_ms']:6.2f} ms   p99 {r['baseline_p99_ms']:6.2f} ms"
     )
-    print(f"  enqueue (sign+seal+outbox) {result['enqueue_rps']:8.1f} msgs/s")
+    print(f"  enqueue (sign+seal+outbox)   {r['enqueue_rps']:8.1f} msgs/s (one transaction each)")
     print(
-        f"  signed delivery       {result['deliver_rps']:8.1f} msgs/s   "
-        f"p50 {result['p50_ms']:6.2f} ms   p99 {result['p99_ms']:6.2f} ms"
+        f"  delivery, one per request    {r['single_rps']:8.1f} msgs/s   "
+        f"p50 {r['single_p50_ms']:6.2f} ms   p99 {r['single_p99_ms']:6.2f} ms per post"
     )
-    print(f"  end to end            {result['end_to_end_rps']:8.1f} msgs/s")
     print(
-        f"  ratio delivery/baseline {result['deliver_rps'] / result['baseline_rps']:.2f}   "
-        f"end-to-end/baseline {result['end_to_end_rps'] / result['baseline_rps']:.2f}"
+        f"  delivery, batched            {r['batch_rps']:8.1f} msgs/s   "
+        f"p50 {r['batch_post_p50_ms']:6.2f} ms   p99 {r['batch_post_p99_ms']:6.2f} ms per post "
+        f"(mean {r['batch_mean_size']:.0f} messages per post)"
+    )
+    print(
+        f"  steady state, offered {rate:.0f}/s for {seconds:.0f} s (4 producers): enqueued "
+        f"{r['steady_enqueued_rps']:.1f}/s, delivered {r['steady_delivered_rps']:.1f}/s, "
+        f"latency enqueue->receipts p50 {r['steady_p50_ms']:.1f} ms p99 {r['steady_p99_ms']:.1f} ms, "
+        f"mean batch {r['steady_mean_batch']:.1f}, drained {r['steady_lag_after_last_s']:.2f} s "
+        "after the last enqueue"
+    )
+    print(
+        f"  ratios to baseline: one per request {r['single_rps'] / r['baseline_rps']:.2f}, "
+        f"batched {r['batch_rps'] / r['baseline_rps']:.2f}; batched / one per request "
+        f"{r['batch_rps'] / r['single_rps']:.1f}"
     )
     return result
 
@@ -294,7 +404,9 @@ def run_engine(label: str, urls: list[str], messages: int, concurrency: int) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--rate", type=float, default=300.0, help="offered msgs/s (steady)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="steady-state duration")
     parser.add_argument("--serve", nargs=2, metavar=("DATA_DIR", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -310,11 +422,13 @@ def main() -> None:
             [f"sqlite:///{tmp}/us.db", f"sqlite:///{tmp}/nl.db"],
             args.messages,
             args.concurrency,
+            args.rate,
+            args.seconds,
         )
     postgres = os.environ.get("TRAILGUARD_TEST_POSTGRES_URL")
     if postgres:
         with postgres_schemas(postgres, 2) as urls:
-            run_engine("PostgreSQL", urls, args.messages, args.concurrency)
+            run_engine("PostgreSQL", urls, args.messages, args.concurrency, args.rate, args.seconds)
     else:
         print("\n(PostgreSQL skipped: set TRAILGUARD_TEST_POSTGRES_URL)")
 

@@ -115,3 +115,34 @@ def test_naive_time_is_refused(db: Database) -> None:
             assert "naive" in str(exc)
         else:
             raise AssertionError("naive datetime accepted")
+
+
+def test_a_rolled_back_savepoint_takes_its_entries_back_and_the_chain_goes_on(
+    db: Database,
+) -> None:
+    """Many entries in one transaction take the chain's lock once; a savepoint rolled back
+    in between removes its entries and the next entry follows the last one kept."""
+    with db.session() as session:
+        service.lock_chain(session)
+        service.record(session, actor="system", action="a.kept", subject="x:1", at=T0)
+        savepoint = session.begin_nested()
+        service.record(session, actor="system", action="a.dropped", subject="x:2", at=T0)
+        service.record(session, actor="system", action="a.dropped", subject="x:3", at=T0)
+        savepoint.rollback()
+        after = service.record(session, actor="system", action="a.kept", subject="x:4", at=T0)
+        assert after.seq == 2
+    with db.session() as session:
+        report = service.verify(session)
+        entries = list(service.iter_entries(session))
+    assert report.ok, report
+    assert [(e.seq, e.subject) for e in entries] == [(1, "x:1"), (2, "x:4")]
+
+
+def test_overlong_fields_are_cut_before_hashing_so_the_entry_verifies(db: Database) -> None:
+    with db.session() as session:
+        entry = service.record(
+            session, actor="node:" + "n" * 300, action="a." + "b" * 200, subject="s" * 400, at=T0
+        )
+    assert len(entry.actor) == 200 and len(entry.action) == 100 and len(entry.subject) == 300
+    with db.session() as session:
+        assert service.verify(session).ok

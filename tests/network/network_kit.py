@@ -21,7 +21,7 @@ from trailguard.core.clock import FixedClock
 from trailguard.network.directory_service import export_directory, import_directory
 from trailguard.network.identity import node_identity
 from trailguard.network.orm import ExchangeMessageRow, ExchangeReceiptRow, OutboxRow
-from trailguard.network.transport import HttpTransport
+from trailguard.network.transport import BATCH_PATH, HttpTransport
 from trailguard.node import Node
 
 
@@ -58,7 +58,9 @@ class Router(httpx.BaseTransport):
         self.clients: dict[str, TestClient] = {}
         self.down: set[str] = set()
         self.lose_answers: set[str] = set()  # deliver, then drop the answer (as a timeout)
+        self.no_batches: set[str] = set()  # hosts that answer 404 on the batch endpoint
         self.posts: list[str] = []
+        self.paths: list[str] = []
 
     def add(self, node: Node) -> None:
         host = httpx.URL(node.config.base_url).host
@@ -69,6 +71,9 @@ class Router(httpx.BaseTransport):
         if host in self.down or host not in self.clients:
             raise httpx.ConnectError(f"connection refused by {host}", request=request)
         self.posts.append(host)
+        self.paths.append(request.url.path)
+        if host in self.no_batches and request.url.path == BATCH_PATH:
+            return httpx.Response(404, json={"detail": "Not Found"})
         headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host",)}
         answer = self.clients[host].request(
             request.method, request.url.raw_path.decode(), content=request.read(), headers=headers

@@ -46,6 +46,9 @@ class NodeConfig(BaseModel):
     ack_minutes: int = Field(default=30, ge=1, le=24 * 60)
     require_totp: bool = False
     max_envelope_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    # one POST of several envelopes from one sender (the exchange's batch endpoint)
+    max_batch_messages: int = Field(default=200, ge=1, le=10_000)
+    max_batch_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     smtp_url: str | None = None
 
     @field_validator("country")

@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from nacl.exceptions import CryptoError
@@ -156,9 +157,13 @@ class Envelope:
         return {**self.signed_fields(), "signature": self.signature}
 
     def to_bytes(self) -> bytes:
+        return self._canonical
+
+    @cached_property
+    def _canonical(self) -> bytes:  # the fields never change (frozen): encode once
         return canonical_json(self.to_json())
 
-    @property
+    @cached_property
     def digest(self) -> str:
         """SHA-256 of the whole canonical envelope, signature included: its fingerprint."""
         return sha256_hex(self.to_bytes())

@@ -11,6 +11,7 @@ therefore at-least-once and processing exactly-once.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import threading
 from collections.abc import Callable, Iterator
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -44,8 +45,17 @@ from trailguard.network.envelope import (
 )
 from trailguard.network.identity import node_identity
 from trailguard.network.orm import ExchangeMessageRow, ExchangeReceiptRow, OutboxRow
-from trailguard.network.transport import HttpTransport, Transport
+from trailguard.network.transport import (
+    BATCH_MAX_BYTES,
+    BATCH_MAX_MESSAGES,
+    BatchResult,
+    HttpTransport,
+    Transport,
+    TransportResult,
+)
 from trailguard.node import Node
+
+logger = logging.getLogger(__name__)
 
 RECEIPT_MESSAGE_TYPE = "network.receipt"
 PING_MESSAGE_TYPE = "network.ping"
@@ -233,12 +243,40 @@ class _HandlerRefused(Exception):
         self.detail = detail
 
 
+def _receipt_values(receipt: Receipt, now: datetime) -> dict[str, Any]:
+    return {
+        "message_id": receipt.message_id,
+        "stage": receipt.stage.value,
+        "issuer": receipt.issuer,
+        "at": receipt.at,
+        "reason": receipt.reason,
+        "document": canonical_json(receipt.to_json()).decode("utf-8"),
+        "recorded_at": now,
+    }
+
+
 def _store_receipt(
-    session: Session, receipt: Receipt, now: datetime, *, known_new: bool = False
+    session: Session,
+    receipt: Receipt,
+    now: datetime,
+    *,
+    known_new: bool = False,
+    stored: set[tuple[str, str, str]] | None = None,
+    queue: list[dict[str, Any]] | None = None,
 ) -> bool:
     """Store a receipt verbatim unless the same (message, stage, issuer) is already there.
-    ``known_new`` skips the look-up when the caller knows none can exist yet."""
-    if not known_new:
+    ``known_new`` skips the look-up when the caller knows none can exist yet; ``stored`` is
+    the caller's set of what is already stored (loaded once for a batch, kept up to date),
+    and with ``queue`` the new row is appended there for the caller to insert in one go."""
+    if stored is not None:
+        key = (receipt.message_id, receipt.stage.value, receipt.issuer)
+        if key in stored:
+            return False
+        stored.add(key)
+        if queue is not None:
+            queue.append(_receipt_values(receipt, now))
+            return True
+    elif not known_new:
         existing = session.execute(
             select(ExchangeReceiptRow.id).where(
                 ExchangeReceiptRow.message_id == receipt.message_id,
@@ -287,6 +325,54 @@ def _receipts_of(session: Session, message_id: str) -> list[dict[str, Any]]:
     return [json.loads(row.document) for row in rows]
 
 
+def _refusal(
+    node: Node,
+    code: RejectionCode,
+    detail: str,
+    now: datetime,
+    *,
+    message_id: str | None = None,
+    sender: str | None = None,
+    envelope_digest: str = "",
+) -> InboxAnswer:
+    receipt = issue_receipt(
+        node_identity(node),
+        issuer=node.config.node_id,
+        message_id=message_id or "",
+        envelope_digest=envelope_digest,
+        subject_sender=sender or "",
+        stage=Stage.REJECTED,
+        at=now,
+        reason=code.value,
+        detail=detail,
+    )
+    return InboxAnswer(
+        HTTP_STATUS[code],
+        {"error": code.value, "detail": detail, "receipt": receipt.to_json()},
+    )
+
+
+def _audit_refusal(
+    session: Session,
+    code: RejectionCode,
+    detail: str,
+    now: datetime,
+    *,
+    message_id: str | None = None,
+    sender: str | None = None,
+    envelope_digest: str = "",
+) -> None:
+    del envelope_digest  # the receipt carries it; the audit entry names the message
+    record(
+        session,
+        actor=f"node:{sender}" if sender else "network:unknown",
+        action="exchange.rejected",
+        subject=f"message:{message_id or 'unreadable'}",
+        details={"reason": code.value, "detail": detail[:300]},
+        at=now,
+    )
+
+
 def reject(
     node: Node,
     code: RejectionCode,
@@ -300,30 +386,15 @@ def reject(
     sender can prove it was refused. No message or receipt is stored; only the audit log
     records that a refusal happened."""
     now = node.clock.now()
-    receipt = issue_receipt(
-        node_identity(node),
-        issuer=node.config.node_id,
-        message_id=message_id or "",
-        envelope_digest=envelope_digest,
-        subject_sender=sender or "",
-        stage=Stage.REJECTED,
-        at=now,
-        reason=code.value,
-        detail=detail,
-    )
+    refs: dict[str, Any] = {
+        "message_id": message_id,
+        "sender": sender,
+        "envelope_digest": envelope_digest,
+    }
+    answer = _refusal(node, code, detail, now, **refs)
     with write_serialised(node), node.db.session() as session:
-        record(
-            session,
-            actor=f"node:{sender}" if sender else "network:unknown",
-            action="exchange.rejected",
-            subject=f"message:{message_id or 'unreadable'}",
-            details={"reason": code.value, "detail": detail[:300]},
-            at=now,
-        )
-    return InboxAnswer(
-        HTTP_STATUS[code],
-        {"error": code.value, "detail": detail, "receipt": receipt.to_json()},
-    )
+        _audit_refusal(session, code, detail, now, **refs)
+    return answer
 
 
 def receive_envelope(node: Node, body: bytes) -> InboxAnswer:
@@ -352,6 +423,73 @@ def receive_envelope(node: Node, body: bytes) -> InboxAnswer:
         return again
 
 
+def receive_batch(node: Node, bodies: list[bytes]) -> list[InboxAnswer | None]:
+    """Receive several envelopes (in the sender's order) in one transaction.
+
+    Each envelope gets exactly the answer ``receive_envelope`` would give it; each runs in
+    its own savepoint, so a refused one leaves nothing behind but its audit entry and the
+    others are unaffected. An unexpected error stops the batch there: what came before is
+    committed, and that envelope and the rest answer ``None`` (not processed; the sender
+    retries them, in order). One commit for the whole batch is what makes it fast."""
+    from trailguard.audit.service import lock_chain
+
+    answers: list[InboxAnswer | None] = []
+    senders: dict[str, Any] = {}
+    parsed: list[Envelope | EnvelopeRejected] = []
+    for body in bodies:
+        try:
+            parsed.append(parse_envelope(body))
+        except EnvelopeRejected as exc:
+            parsed.append(exc)
+    with write_serialised(node), node.db.session() as session:
+        lock_chain(session)  # the write transaction begins here, outside every savepoint
+        ids = [e.message_id for e in parsed if isinstance(e, Envelope)]
+        seen = set(
+            session.execute(
+                select(ExchangeMessageRow.message_id).where(
+                    ExchangeMessageRow.direction == "received",
+                    ExchangeMessageRow.message_id.in_(ids),
+                )
+            ).scalars()
+        )
+        for envelope in parsed:
+            now = node.clock.now()
+            if isinstance(envelope, EnvelopeRejected):
+                answers.append(_refusal(node, envelope.code, envelope.detail, now))
+                _audit_refusal(session, envelope.code, envelope.detail, now)
+                continue
+            refs: dict[str, Any] = {
+                "message_id": envelope.message_id,
+                "sender": envelope.sender,
+                "envelope_digest": envelope.digest,
+            }
+            savepoint = session.begin_nested()
+            refused: tuple[RejectionCode, str] | None = None
+            try:
+                answer = _accept_in(session, node, envelope, senders, seen)
+                savepoint.commit()
+                seen.add(envelope.message_id)
+            except EnvelopeRejected as exc:
+                savepoint.rollback()
+                refused = (exc.code, exc.detail)
+            except _HandlerRefused as exc:
+                savepoint.rollback()
+                refused = (RejectionCode.REJECTED_BY_HANDLER, exc.detail)
+            except IntegrityError:
+                # the same message is being received by another delivery at this moment
+                savepoint.rollback()
+                break
+            except Exception:
+                savepoint.rollback()
+                logger.exception("receiving message %s in a batch", envelope.message_id)
+                break
+            if refused is not None:
+                answer = _refusal(node, refused[0], refused[1], now, **refs)
+                _audit_refusal(session, refused[0], refused[1], now, **refs)
+            answers.append(answer)
+    return answers + [None] * (len(bodies) - len(answers))
+
+
 def _already_received(session: Session, envelope: Envelope) -> InboxAnswer | None:
     row = session.execute(
         select(ExchangeMessageRow).where(
@@ -375,105 +513,124 @@ def _already_received(session: Session, envelope: Envelope) -> InboxAnswer | Non
 
 
 def _accept(node: Node, envelope: Envelope) -> InboxAnswer:
+    with write_serialised(node), node.db.session() as session:
+        return _accept_in(session, node, envelope, {})
+
+
+def _accept_in(
+    session: Session,
+    node: Node,
+    envelope: Envelope,
+    senders: dict[str, Any],
+    seen: set[str] | None = None,
+) -> InboxAnswer:
+    """Accept one envelope in the caller's transaction. ``senders`` caches the directory
+    entries looked up in this transaction (a batch comes from one sender); ``seen``, when
+    given, holds every id of the batch already received (looked up once), so only those
+    are looked up again."""
     if envelope.recipient != node.config.node_id:
         raise EnvelopeRejected(
             RejectionCode.WRONG_RECIPIENT,
             f"this is node {node.config.node_id!r}, the envelope is for {envelope.recipient!r}",
         )
     identity = node_identity(node)
-    with write_serialised(node), node.db.session() as session:
-        entry = directory_service.find_entry(session, envelope.sender)
-        if entry is None or not entry.keys:
-            raise EnvelopeRejected(
-                RejectionCode.UNKNOWN_SENDER,
-                f"sender {envelope.sender!r} is not in this node's directory",
-            )
-        if not envelope.verify(list(entry.keys)):
-            raise EnvelopeRejected(
-                RejectionCode.BAD_SIGNATURE,
-                f"the signature does not verify against key {envelope.key_id!r} of "
-                f"{envelope.sender!r}",
-            )
-        again = _already_received(session, envelope)
-        if again is not None:
-            return again
-        now = node.clock.now()
-        if envelope.created_at > now + CLOCK_SKEW:
-            # ids are remembered for the whole window; one from beyond it cannot be checked
-            raise EnvelopeRejected(
-                RejectionCode.REPLAY,
-                f"created_at {isoformat_z(envelope.created_at)} is outside the replay window "
-                f"(more than {CLOCK_SKEW} ahead of this node's clock, {isoformat_z(now)})",
-            )
-        if envelope.expires_at <= now:
-            raise EnvelopeRejected(
-                RejectionCode.EXPIRED,
-                f"the envelope expired at {isoformat_z(envelope.expires_at)}; "
-                f"it is now {isoformat_z(now)}",
-            )
-        payload = envelope.open(identity)
-        spec = _HANDLERS.get(envelope.message_type)
-        row = _message_row(envelope, "received", payload, now)
-        if spec and spec.requires_ack:
-            row.requires_ack = True
-            row.ack_due = now + timedelta(minutes=node.config.ack_minutes)
-        session.add(row)
-        session.flush()
-        if spec is not None:
-            message = ReceivedMessage(
-                message_id=envelope.message_id,
-                sender=envelope.sender,
-                recipient=envelope.recipient,
-                message_type=envelope.message_type,
-                correlation_id=envelope.correlation_id,
-                created_at=envelope.created_at,
-                expires_at=envelope.expires_at,
-                received_at=now,
-                payload=payload,
-            )
-            try:
-                spec.handler(session, node, message)
-            except ValidationFailed as exc:
-                problems = "; ".join(exc.problems)
-                raise _HandlerRefused(f"{exc}{': ' + problems if problems else ''}") from exc
-        receipts = [
-            issue_receipt(
-                identity,
-                issuer=node.config.node_id,
-                message_id=envelope.message_id,
-                envelope_digest=envelope.digest,
-                subject_sender=envelope.sender,
-                stage=stage,
-                at=now,
-            )
-            for stage in (Stage.RECEIVED, Stage.ACCEPTED)
-        ]
-        for receipt in receipts:
-            _store_receipt(session, receipt, now, known_new=True)
-        record(
-            session,
-            actor=f"node:{envelope.sender}",
-            action="exchange.accepted",
-            subject=f"message:{envelope.message_id}",
-            details={
-                "type": envelope.message_type,
-                "envelope_sha256": envelope.digest,
-                "ack_due": isoformat_z(row.ack_due) if row.ack_due else None,
-            },
+    if envelope.sender not in senders:
+        senders[envelope.sender] = directory_service.find_entry(session, envelope.sender)
+    entry = senders[envelope.sender]
+    if entry is None or not entry.keys:
+        raise EnvelopeRejected(
+            RejectionCode.UNKNOWN_SENDER,
+            f"sender {envelope.sender!r} is not in this node's directory",
+        )
+    if not envelope.verify(list(entry.keys)):
+        raise EnvelopeRejected(
+            RejectionCode.BAD_SIGNATURE,
+            f"the signature does not verify against key {envelope.key_id!r} of {envelope.sender!r}",
+        )
+    again = (
+        _already_received(session, envelope)
+        if seen is None or envelope.message_id in seen
+        else None
+    )
+    if again is not None:
+        return again
+    now = node.clock.now()
+    if envelope.created_at > now + CLOCK_SKEW:
+        # ids are remembered for the whole window; one from beyond it cannot be checked
+        raise EnvelopeRejected(
+            RejectionCode.REPLAY,
+            f"created_at {isoformat_z(envelope.created_at)} is outside the replay window "
+            f"(more than {CLOCK_SKEW} ahead of this node's clock, {isoformat_z(now)})",
+        )
+    if envelope.expires_at <= now:
+        raise EnvelopeRejected(
+            RejectionCode.EXPIRED,
+            f"the envelope expired at {isoformat_z(envelope.expires_at)}; "
+            f"it is now {isoformat_z(now)}",
+        )
+    payload = envelope.open(identity)
+    spec = _HANDLERS.get(envelope.message_type)
+    row = _message_row(envelope, "received", payload, now)
+    if spec and spec.requires_ack:
+        row.requires_ack = True
+        row.ack_due = now + timedelta(minutes=node.config.ack_minutes)
+    session.add(row)  # written with the handler's first query, or with the receipts below
+    if spec is not None:
+        message = ReceivedMessage(
+            message_id=envelope.message_id,
+            sender=envelope.sender,
+            recipient=envelope.recipient,
+            message_type=envelope.message_type,
+            correlation_id=envelope.correlation_id,
+            created_at=envelope.created_at,
+            expires_at=envelope.expires_at,
+            received_at=now,
+            payload=payload,
+        )
+        try:
+            spec.handler(session, node, message)
+        except ValidationFailed as exc:
+            problems = "; ".join(exc.problems)
+            raise _HandlerRefused(f"{exc}{': ' + problems if problems else ''}") from exc
+    receipts = [
+        issue_receipt(
+            identity,
+            issuer=node.config.node_id,
+            message_id=envelope.message_id,
+            envelope_digest=envelope.digest,
+            subject_sender=envelope.sender,
+            stage=stage,
             at=now,
         )
-        if row.requires_ack:
-            from trailguard.network.clocks import notify
+        for stage in (Stage.RECEIVED, Stage.ACCEPTED)
+    ]
+    record(
+        session,
+        actor=f"node:{envelope.sender}",
+        action="exchange.accepted",
+        subject=f"message:{envelope.message_id}",
+        details={
+            "type": envelope.message_type,
+            "envelope_sha256": envelope.digest,
+            "ack_due": isoformat_z(row.ack_due) if row.ack_due else None,
+        },
+        at=now,
+    )
+    if row.requires_ack:
+        from trailguard.network.clocks import notify
 
-            notify(
-                session,
-                node,
-                audience="duty_officer",
-                subject=f"{envelope.message_type} from {envelope.sender} needs "
-                f"acknowledgement by {isoformat_z(row.ack_due or now)}",
-                body=f"message {envelope.message_id}",
-                message_id=envelope.message_id,
-            )
+        notify(
+            session,
+            node,
+            audience="duty_officer",
+            subject=f"{envelope.message_type} from {envelope.sender} needs "
+            f"acknowledgement by {isoformat_z(row.ack_due or now)}",
+            body=f"message {envelope.message_id}",
+            message_id=envelope.message_id,
+        )
+    # both receipts are new (the message row is unique): one executemany, no ORM objects;
+    # it flushes the message row, the audit entry and the notification with it
+    session.execute(insert(ExchangeReceiptRow), [_receipt_values(r, now) for r in receipts])
     return InboxAnswer(
         200,
         {
@@ -560,30 +717,38 @@ def deliver_pending(
                 endpoints[recipient] = entry.channels.endpoint if entry else None
         report.attempted = sum(len(queue) for queue in queues.values())
 
-        def attempt(row: Any) -> bool:
+        def attempt(row: Any, endpoint: str) -> bool:
             """Post one message; True when the recipient's queue may go on."""
-            endpoint = endpoints.get(row.recipient)
-            if endpoint is None:
-                _retry(node, row.id, "the recipient has no endpoint in the directory", report)
-                return False
             result = transport.post_envelope(endpoint, row.envelope.encode("utf-8"))
-            if result.status_code == 200 and result.body is not None:
-                _delivered(node, row.id, result.body, report)
-                return True
-            if (
-                result.status_code is not None
-                and result.body is not None
-                and result.body.get("error") in RejectionCode.__members__.values()
-            ):
-                _rejected(node, row.id, result.body, report)
-                return True
-            _retry(node, row.id, result.error or f"HTTP {result.status_code}", report)
-            return False
+            return _record_outcomes(node, [row], [_result_json(result)], report)
 
         def drain(queue: list[Any]) -> None:
-            for row in queue:
-                if not attempt(row):
-                    return  # the rest wait for this one's retry
+            endpoint = endpoints.get(queue[0].recipient)
+            if endpoint is None:
+                _retry(node, queue[0].id, "the recipient has no endpoint in the directory", report)
+                return
+            post_batch: Callable[[str, list[bytes]], BatchResult] | None = getattr(
+                transport, "post_batch", None
+            )
+            i = 0
+            while i < len(queue):
+                chunk = _next_batch(queue, i) if post_batch is not None else queue[i : i + 1]
+                if post_batch is None or len(chunk) == 1:
+                    if not attempt(chunk[0], endpoint):
+                        return  # the rest wait for this one's retry
+                    i += 1
+                    continue
+                batch = post_batch(endpoint, [row.envelope.encode("utf-8") for row in chunk])
+                if not batch.supported:
+                    post_batch = None  # an older peer, or over its limit: one by one
+                    continue
+                if batch.status_code != 200:
+                    error = batch.error or f"HTTP {batch.status_code}"
+                    _retry(node, chunk[0].id, error, report)
+                    return
+                if not _record_outcomes(node, chunk, batch.results, report):
+                    return
+                i += len(chunk)
 
         if concurrency == 1 or len(queues) <= 1:
             for queue in queues.values():
@@ -595,13 +760,88 @@ def deliver_pending(
     return report
 
 
+def _next_batch(queue: list[Any], start: int) -> list[Any]:
+    """The messages from ``start`` that fit in one batch post (count and bytes)."""
+    chunk: list[Any] = []
+    size = 0
+    for row in queue[start : start + BATCH_MAX_MESSAGES]:
+        size += len(row.envelope) + 8
+        if chunk and size > BATCH_MAX_BYTES:
+            break
+        chunk.append(row)
+    return chunk
+
+
+def _result_json(result: TransportResult) -> dict[str, Any]:
+    if result.status_code is None:
+        return {"status_code": None, "error": result.error}
+    return {"status_code": result.status_code, "body": result.body, "error": result.error}
+
+
+def _record_outcomes(
+    node: Node, rows: list[Any], results: list[dict[str, Any]], report: DeliveryReport
+) -> bool:
+    """Record what the peer answered for each posted message, in order, in one transaction.
+    Stops at the first message that must be retried (it holds back the rest of its queue);
+    True when every message was settled (delivered or refused) and the queue may go on."""
+    cache = _Round(receipts=set())
+    with write_serialised(node), node.db.session() as session, session.no_autoflush:
+        # two queries for the whole batch; the writes go in at the commit, batched per table
+        ids = [row.id for row in rows]
+        loaded = list(
+            session.execute(select(OutboxRow).where(OutboxRow.id.in_(ids))).scalars()
+        )  # kept referenced: session.get() below finds them in the identity map
+        message_ids = [row.message_id for row in loaded]
+        cache.receipts = set(
+            session.execute(
+                select(
+                    ExchangeReceiptRow.message_id,
+                    ExchangeReceiptRow.stage,
+                    ExchangeReceiptRow.issuer,
+                ).where(ExchangeReceiptRow.message_id.in_(message_ids))
+            ).all()
+        )
+        for index, row in enumerate(rows):
+            result = results[index] if index < len(results) else {}
+            status = result.get("status_code")
+            body = result.get("body")
+            if status == 200 and isinstance(body, dict):
+                _delivered_in(session, node, row.id, body, report, cache)
+            elif (
+                isinstance(status, int)
+                and isinstance(body, dict)
+                and body.get("error") in RejectionCode.__members__.values()
+            ):
+                _rejected_in(session, node, row.id, body, report, cache)
+            else:
+                error = result.get("error") or (
+                    f"HTTP {status}" if status is not None else "not processed by the peer"
+                )
+                _retry_in(session, node, row.id, str(error), report)
+                break
+        else:
+            index = len(rows)
+        if cache.new_receipts:
+            session.execute(insert(ExchangeReceiptRow), cache.new_receipts)
+    return index == len(rows)
+
+
 def _verified_receipts(
-    session: Session, recipient: str, message_id: str, raw: Any
+    session: Session,
+    recipient: str,
+    message_id: str,
+    raw: Any,
+    key_cache: dict[str, list[Any]] | None = None,
 ) -> tuple[list[Receipt], list[str]]:
     problems: list[str] = []
     items = raw if isinstance(raw, list) else [raw]
-    entry = directory_service.find_entry(session, recipient)
-    keys = list(entry.keys) if entry else []
+    if key_cache is not None and recipient in key_cache:
+        keys = key_cache[recipient]
+    else:
+        entry = directory_service.find_entry(session, recipient)
+        keys = list(entry.keys) if entry else []
+        if key_cache is not None:
+            key_cache[recipient] = keys
     receipts = []
     for item in items:
         try:
@@ -618,62 +858,140 @@ def _verified_receipts(
     return receipts, problems
 
 
+@dataclass
+class _Round:
+    """What one recording transaction of a delivery round has already looked up."""
+
+    keys: dict[str, list[Any]] = field(default_factory=dict)
+    receipts: set[tuple[str, str, str]] | None = None  # (message, stage, issuer) stored
+    new_receipts: list[dict[str, Any]] = field(default_factory=list)  # to insert at the end
+
+
 def _delivered(node: Node, outbox_id: int, body: dict[str, Any], report: DeliveryReport) -> None:
-    now = node.clock.now()
     with write_serialised(node), node.db.session() as session:
-        row = session.get(OutboxRow, outbox_id)
-        if row is None or row.state != "pending":
-            return
-        receipts, problems = _verified_receipts(
-            session, row.recipient, row.message_id, body.get("receipts", [])
+        _delivered_in(session, node, outbox_id, body, report, _Round())
+
+
+def _delivered_in(
+    session: Session,
+    node: Node,
+    outbox_id: int,
+    body: dict[str, Any],
+    report: DeliveryReport,
+    cache: _Round,
+) -> None:
+    now = node.clock.now()
+    row = session.get(OutboxRow, outbox_id)
+    if row is None or row.state != "pending":
+        return
+    receipts, problems = _verified_receipts(
+        session, row.recipient, row.message_id, body.get("receipts", []), cache.keys
+    )
+    for receipt in receipts:
+        _store_receipt(session, receipt, now, stored=cache.receipts, queue=cache.new_receipts)
+    row.state = "delivered"
+    row.attempts += 1
+    row.delivered_at = now
+    row.last_error = "; ".join(problems)[:1000] if problems else None
+    record(
+        session,
+        actor="system:outbox",
+        action="exchange.delivered",
+        subject=f"message:{row.message_id}",
+        details={
+            "recipient": row.recipient,
+            "attempts": row.attempts,
+            "receipts": [r.stage.value for r in receipts],
+            "problems": problems,
+        },
+        at=now,
+    )
+    report.delivered.append(row.message_id)
+
+
+def _rejected(node: Node, outbox_id: int, body: dict[str, Any], report: DeliveryReport) -> None:
+    with write_serialised(node), node.db.session() as session:
+        _rejected_in(session, node, outbox_id, body, report, _Round())
+
+
+def _rejected_in(
+    session: Session,
+    node: Node,
+    outbox_id: int,
+    body: dict[str, Any],
+    report: DeliveryReport,
+    cache: _Round,
+) -> None:
+    now = node.clock.now()
+    reason = str(body.get("error"))
+    row = session.get(OutboxRow, outbox_id)
+    if row is None or row.state != "pending":
+        return
+    receipts, problems = _verified_receipts(
+        session, row.recipient, row.message_id, body.get("receipt"), cache.keys
+    )
+    for receipt in receipts:
+        _store_receipt(session, receipt, now, stored=cache.receipts, queue=cache.new_receipts)
+    row.state = "rejected"
+    row.attempts += 1
+    row.last_error = f"{reason}: {body.get('detail')}"[:1000]
+    record(
+        session,
+        actor="system:outbox",
+        action="exchange.refused_by_peer",
+        subject=f"message:{row.message_id}",
+        details={
+            "recipient": row.recipient,
+            "reason": reason,
+            "detail": str(body.get("detail"))[:300],
+            "problems": problems,
+        },
+        at=now,
+    )
+    from trailguard.network.clocks import notify
+
+    notify(
+        session,
+        node,
+        audience="duty_officer",
+        subject=f"{row.recipient} refused message {row.message_id}: {reason}",
+        body=str(body.get("detail"))[:1000],
+        message_id=row.message_id,
+    )
+    report.rejected[row.message_id] = reason
+
+
+def _retry(node: Node, outbox_id: int, error: str, report: DeliveryReport) -> None:
+    with write_serialised(node), node.db.session() as session:
+        _retry_in(session, node, outbox_id, error, report)
+
+
+def _retry_in(
+    session: Session, node: Node, outbox_id: int, error: str, report: DeliveryReport
+) -> None:
+    now = node.clock.now()
+    row = session.get(OutboxRow, outbox_id)
+    if row is None or row.state != "pending":
+        return
+    row.attempts += 1
+    row.last_error = error[:1000]
+    expires = session.execute(
+        select(ExchangeMessageRow.expires_at).where(
+            ExchangeMessageRow.direction == "sent",
+            ExchangeMessageRow.message_id == row.message_id,
         )
-        for receipt in receipts:
-            _store_receipt(session, receipt, now)
-        row.state = "delivered"
-        row.attempts += 1
-        row.delivered_at = now
-        row.last_error = "; ".join(problems)[:1000] if problems else None
+    ).scalar_one()
+    if expires <= now:
+        row.state = "failed"
         record(
             session,
             actor="system:outbox",
-            action="exchange.delivered",
+            action="exchange.undeliverable",
             subject=f"message:{row.message_id}",
             details={
                 "recipient": row.recipient,
                 "attempts": row.attempts,
-                "receipts": [r.stage.value for r in receipts],
-                "problems": problems,
-            },
-            at=now,
-        )
-        report.delivered.append(row.message_id)
-
-
-def _rejected(node: Node, outbox_id: int, body: dict[str, Any], report: DeliveryReport) -> None:
-    now = node.clock.now()
-    reason = str(body.get("error"))
-    with write_serialised(node), node.db.session() as session:
-        row = session.get(OutboxRow, outbox_id)
-        if row is None or row.state != "pending":
-            return
-        receipts, problems = _verified_receipts(
-            session, row.recipient, row.message_id, body.get("receipt")
-        )
-        for receipt in receipts:
-            _store_receipt(session, receipt, now)
-        row.state = "rejected"
-        row.attempts += 1
-        row.last_error = f"{reason}: {body.get('detail')}"[:1000]
-        record(
-            session,
-            actor="system:outbox",
-            action="exchange.refused_by_peer",
-            subject=f"message:{row.message_id}",
-            details={
-                "recipient": row.recipient,
-                "reason": reason,
-                "detail": str(body.get("detail"))[:300],
-                "problems": problems,
+                "last_error": error[:300],
             },
             at=now,
         )
@@ -683,55 +1001,14 @@ def _rejected(node: Node, outbox_id: int, body: dict[str, Any], report: Delivery
             session,
             node,
             audience="duty_officer",
-            subject=f"{row.recipient} refused message {row.message_id}: {reason}",
-            body=str(body.get("detail"))[:1000],
+            subject=f"message {row.message_id} to {row.recipient} expired undelivered",
+            body=f"after {row.attempts} attempts; last error: {error}"[:1000],
             message_id=row.message_id,
         )
-        report.rejected[row.message_id] = reason
-
-
-def _retry(node: Node, outbox_id: int, error: str, report: DeliveryReport) -> None:
-    now = node.clock.now()
-    with write_serialised(node), node.db.session() as session:
-        row = session.get(OutboxRow, outbox_id)
-        if row is None or row.state != "pending":
-            return
-        row.attempts += 1
-        row.last_error = error[:1000]
-        expires = session.execute(
-            select(ExchangeMessageRow.expires_at).where(
-                ExchangeMessageRow.direction == "sent",
-                ExchangeMessageRow.message_id == row.message_id,
-            )
-        ).scalar_one()
-        if expires <= now:
-            row.state = "failed"
-            record(
-                session,
-                actor="system:outbox",
-                action="exchange.undeliverable",
-                subject=f"message:{row.message_id}",
-                details={
-                    "recipient": row.recipient,
-                    "attempts": row.attempts,
-                    "last_error": error[:300],
-                },
-                at=now,
-            )
-            from trailguard.network.clocks import notify
-
-            notify(
-                session,
-                node,
-                audience="duty_officer",
-                subject=f"message {row.message_id} to {row.recipient} expired undelivered",
-                body=f"after {row.attempts} attempts; last error: {error}"[:1000],
-                message_id=row.message_id,
-            )
-            report.failed[row.message_id] = error
-            return
-        row.next_attempt_at = now + backoff(row.attempts)
-        report.retrying[row.message_id] = error
+        report.failed[row.message_id] = error
+        return
+    row.next_attempt_at = now + backoff(row.attempts)
+    report.retrying[row.message_id] = error
 
 
 # --- receipts carried as messages (acknowledgements) -------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -9,6 +10,10 @@ from typing import Any, Protocol
 import httpx
 
 INBOX_PATH = "/exchange/v1/messages"
+BATCH_PATH = "/exchange/v1/batches"
+# The sender's own bounds on one batch; the receiver enforces its limits and answers 413.
+BATCH_MAX_MESSAGES = 100
+BATCH_MAX_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -20,8 +25,25 @@ class TransportResult:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class BatchResult:
+    """The answer to one batch post. ``results`` holds one entry per envelope, in order,
+    each ``{"status_code": int | None, "body": {...}}``; an entry with status None was not
+    processed (the sender retries it). ``supported`` is False when the peer has no batch
+    endpoint (an older node), and ``results`` is then empty: the sender posts one by one."""
+
+    status_code: int | None
+    results: list[dict[str, Any]]
+    error: str | None = None
+    supported: bool = True
+
+
 class Transport(Protocol):
     def post_envelope(self, endpoint: str, envelope: bytes) -> TransportResult: ...
+
+
+class BatchTransport(Transport, Protocol):
+    def post_batch(self, endpoint: str, envelopes: list[bytes]) -> BatchResult: ...
 
 
 class HttpTransport:
@@ -57,6 +79,34 @@ class HttpTransport:
         if not isinstance(body, dict):
             body = None
         return TransportResult(response.status_code, body, None)
+
+    def post_batch(self, endpoint: str, envelopes: list[bytes]) -> BatchResult:
+        """Post several envelopes for one recipient in one request (``BATCH_PATH``); each
+        envelope travels as the exact bytes that were signed, inside a JSON list of strings."""
+        url = endpoint.rstrip("/") + BATCH_PATH
+        content = json.dumps({"envelopes": [e.decode("utf-8") for e in envelopes]})
+        try:
+            response = self.client.post(
+                url,
+                content=content.encode("utf-8"),
+                headers={"Content-Type": "application/json"},
+                timeout=self._timeout * 3,
+            )
+        except httpx.HTTPError as exc:
+            return BatchResult(None, [], f"{type(exc).__name__}: {exc}"[:500])
+        if response.status_code in (404, 405, 413):
+            # no batch endpoint there, or the batch is over the peer's limit: go one by one
+            return BatchResult(response.status_code, [], None, supported=False)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        results = body.get("results") if isinstance(body, dict) else None
+        if response.status_code != 200 or not isinstance(results, list):
+            return BatchResult(
+                response.status_code, [], f"HTTP {response.status_code}: no batch results"
+            )
+        return BatchResult(200, [r if isinstance(r, dict) else {} for r in results])
 
     def close(self) -> None:
         with self._lock:
