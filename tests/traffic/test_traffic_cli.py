@@ -319,3 +319,19 @@ def test_formats_and_synth_then_ingest_and_answer_key(tmp_path: Path) -> None:
     )
     assert code == 0, out
     assert json.loads(out)["matches"][0]["subscriber"] == entry["subscriber"]
+
+
+def test_synth_lists_every_file_it_wrote(tmp_path: Path) -> None:
+    """NetFlow synth writes several files (v9, IPFIX in pcap, an IPFIX file, v5 flows) beside
+    the assignment log: the command names each one with its format."""
+    out_dir = tmp_path / "nf"
+    code, out = run(
+        "synth", "--records", "400", "--format", "netflow", "--out", str(out_dir), "--seed", "2"
+    )
+    assert code == 0, out
+    written = sorted(p.name for p in out_dir.iterdir() if p.suffix in (".bin", ".pcap", ".ipfix"))
+    assert len(written) >= 3
+    for name in written:
+        assert name in out
+    code, out = run("synth", "--records", "10", "--format", "no-such", "--out", str(out_dir))
+    assert code != 0 and "no synthetic writer" in out

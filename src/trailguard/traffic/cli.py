@@ -528,9 +528,10 @@ def synth(
     except (TrailguardError, ValueError, KeyError) as exc:
         raise _fail(exc) from exc
     console.print(f"wrote {records:,} records in {format_name} to {out}")
-    for fmt, path in getattr(result, "files", {}).items():
-        console.print(f"  {fmt}: {path}")
-    console.print(f"  answer key: {result.answer_key}")
+    listed = list(getattr(result, "inputs", []) or getattr(result, "files", {}).items())
+    for fmt, path in listed:
+        console.print(f"  {fmt}: {path}", soft_wrap=True)  # paths stay whole, to copy
+    console.print(f"  answer key: {result.answer_key}", soft_wrap=True)
     tz = getattr(result, "tz", "UTC")
     console.print(
         f"  ingest with: trailguard traffic ingest --data-dir DIR --provider ID --tz {tz} FILE..."

@@ -123,7 +123,7 @@ def test_assignment_only_key(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"fmt": "netflow"}, "no synthetic writer"),
+        ({"fmt": "zeek-conn"}, "no synthetic writer"),
         ({"assignment": "zeek-conn"}, "assignment"),
         ({"records": -1}, "records"),
         ({"start": datetime(2026, 11, 16)}, "timezone"),
