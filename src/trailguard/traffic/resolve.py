@@ -14,6 +14,7 @@ starts within a second) are merged into one match that lists them all.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -198,10 +199,19 @@ def iso(value: datetime) -> str:
 
 
 def canonical_ip(value: str) -> str:
+    text = _canonical_text(str(value))
+    if text is None:
+        raise ValidationFailed(f"{value!r} is not an IPv4 or IPv6 address", ["ip"])
+    return text
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _canonical_text(value: str) -> str | None:
+    """The compressed form of an address, or None (cached: batches repeat addresses)."""
     try:
-        return ipaddress.ip_address(str(value).strip()).compressed
+        return ipaddress.ip_address(value.strip()).compressed
     except ValueError:
-        raise ValidationFailed(f"{value!r} is not an IPv4 or IPv6 address", ["ip"]) from None
+        return None
 
 
 def check_port(value: int | None) -> int | None:
@@ -406,7 +416,17 @@ def _group_sorted(
 
 def _rank(sessions: Sessions, cands: pa.Table, tie: np.ndarray) -> Sessions:
     s_q, s_start, distance = sessions.q, sessions.start, sessions.distance
-    s_order = np.lexsort((tie, -s_start, ~sessions.has_end, distance, s_q))
+    if len(s_q):
+        latest = int(s_start.max())
+        # (q, distance, open) and (latest start first, tie) packed: two passes, same order
+        s_order = np.lexsort(
+            (
+                *reversed(_pack([latest - s_start, tie])),
+                *reversed(_pack([s_q, distance, (~sessions.has_end).astype(np.int64)])),
+            )
+        )
+    else:
+        s_order = np.zeros(0, dtype=np.int64)
     count = len(s_q)
     rank = np.empty(count, dtype=np.int64)
     sorted_q = s_q[s_order]
@@ -772,17 +792,21 @@ def _masked(values: np.ndarray, type_: pa.DataType, null: int) -> pa.Array:
 def _group_warm(
     c: dict[str, np.ndarray], at: np.ndarray, port_col: str | None, strings: Any
 ) -> Sessions:
+    # the address a stage searched by is the same for every row of a query (the NAT stage
+    # searches public addresses, the assignment stages inside ones): its codes need no
+    # renumbering, the order within a query does not depend on them
     """``group_sessions`` over the warm path's candidate columns (same grouping and ranking);
     the sessions' table keeps only what answers read: codes, ports and (part, row)."""
     if not len(c["q"]):
         z = np.zeros(0, dtype=np.int64)
         empty = _warm_table(c, z, strings)
         return Sessions(empty, z, z, z, z, z, z, np.zeros(0, dtype=bool), z, z)
+    keyed = "public_ip" if port_col is not None else "inside_ip"
     keys = [
         c["q"],
         _np_codes(c["kind"]),
-        _np_codes(c["inside_ip"]),
-        _np_codes(c["public_ip"]),
+        c["inside_ip"] if keyed == "inside_ip" else _np_codes(c["inside_ip"]),
+        c["public_ip"] if keyed == "public_ip" else _np_codes(c["public_ip"]),
         _np_codes(c["protocol"]),
         _np_codes(c["subscriber"]) if port_col is None else _port_key(c["inside_port"]),
     ]

@@ -361,6 +361,7 @@ def sort_for_store(table: pa.Table) -> tuple[pa.Table, np.ndarray, np.ndarray]:
             _text(table.column("public_ip")),
         )
     ip_rank, _ = _dictionary_rank(key_ip)
+    del key_ip
     port = table.column("public_port").combine_chunks()
     if pa.types.is_null(port.type):
         port_key = np.zeros(n, dtype=np.int64)
@@ -373,10 +374,15 @@ def sort_for_store(table: pa.Table) -> tuple[pa.Table, np.ndarray, np.ndarray]:
     day_rel = day - day.min() if n else day
     if n and ip_rank.max() < (1 << 26) and day_rel.max() < (1 << 16):
         primary = (kind_code << 59) | (day_rel << 43) | (ip_rank << 17) | port_key
+        del ip_rank, port_key, day_rel, is_assignment  # a 50 M-row file: 400 MB each
         order = np.lexsort((start, primary))
+        del primary
     else:
         order = np.lexsort((start, port_key, ip_rank, day, kind_code))
-    return permute(table, order), kind_code[order], day[order]
+    del start
+    kind_sorted, day_sorted = kind_code[order], day[order]
+    del kind_code, day
+    return permute(table, order), kind_sorted, day_sorted
 
 
 def constant_strings(value: str, n: int) -> pa.Array:
@@ -1081,9 +1087,16 @@ def compact(table: pa.Table) -> pa.Table:
         elif pa.types.is_string(column.type) and n >= 1024:
             encoded = pc.dictionary_encode(column)
             if len(encoded.dictionary) <= max(16, n * COMPACT_DISTINCT):
-                column = encoded
+                column = _narrow_indices(encoded)
         columns.append(column)
     return pa.Table.from_arrays(columns, names=table.column_names)
+
+
+def _narrow_indices(arr: pa.Array) -> pa.Array:
+    """A dictionary array with two-byte indices when its dictionary is small."""
+    if len(arr.dictionary) <= 1024 and arr.type.index_type != pa.int16():
+        return pa.DictionaryArray.from_arrays(arr.indices.cast(pa.int16()), arr.dictionary)
+    return arr
 
 
 def concat_compact(tables: list[pa.Table]) -> pa.Table:
@@ -1108,7 +1121,16 @@ def concat_compact(tables: list[pa.Table]) -> pa.Table:
                 )
             pieces = [p.cast(target) if p.type != target else p for p in pieces]
         chunks = [c for p in pieces for c in p.chunks]
-        column = pa.chunked_array(chunks, type=pieces[0].type)
+        if pa.types.is_dictionary(chunks[0].type):
+            index_types = {c.type.index_type for c in chunks}
+            values = sum(len(c.dictionary) for c in chunks)
+            if len(index_types) > 1 or (values > 32767 and index_types == {pa.int16()}):
+                # the unified dictionary may outgrow two-byte indices
+                chunks = [
+                    pa.DictionaryArray.from_arrays(c.indices.cast(pa.int32()), c.dictionary)
+                    for c in chunks
+                ]
+        column = pa.chunked_array(chunks, type=chunks[0].type if chunks else pieces[0].type)
         if pa.types.is_dictionary(column.type):
             column = column.unify_dictionaries()
         columns.append(column.combine_chunks())

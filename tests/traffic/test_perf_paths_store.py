@@ -1,0 +1,118 @@
+"""The ingest's compact path stores exactly what the plain path stores.
+
+Batches are kept compact in memory (text with few values dictionary-encoded, all-null columns
+as the null type, the file digest as a one-value dictionary); the parts written from them must
+be the same records, with Parquet's own plain types, as parts written from plain tables.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from _store_factory import T0, digest, nat, radius, synth_cgnat, table
+
+from trailguard.core.errors import ValidationFailed
+from trailguard.traffic.model import RECORD_SCHEMA
+from trailguard.traffic.store import (
+    STORED_SCHEMA,
+    compact,
+    concat_compact,
+    conform,
+    open_store,
+    sort_for_store,
+)
+
+
+def _records(store_root: Path) -> list[dict[str, object]]:
+    store = (
+        open_store(store_root.parent) if store_root.name == "traffic" else open_store(store_root)
+    )
+    rows: list[dict[str, object]] = []
+    for part in sorted(store.parts(), key=lambda p: (p.kind, p.day)):
+        rows.extend(store.read_part(part).to_pylist())
+    for row in rows:
+        row.pop("source_sha256")
+    return rows
+
+
+def test_compact_ingest_stores_the_same_parts_as_plain(tmp_path: Path) -> None:
+    nat_table, rad, _ = synth_cgnat(3000, publics=6, subscribers=80, days=2, seed=2)
+    mixed = pa.concat_tables([nat_table, rad])
+    plain = open_store(tmp_path / "plain")
+    plain.ingest_table(mixed, provider="rio", source_sha256=digest("m"))
+    small = open_store(tmp_path / "compact")
+    # batches of different shapes: the same column plain in one, encoded in another
+    pieces = [compact(mixed.slice(0, 2500)), mixed.slice(2500, 700), compact(mixed.slice(3200))]
+    assert {str(p.schema.field("public_ip").type) for p in pieces} != {"string"}
+    small.ingest_table(concat_compact(pieces), provider="rio", source_sha256=digest("m"))
+    assert _records(tmp_path / "plain") == _records(tmp_path / "compact")
+    assert [(p.kind, p.day, p.rows) for p in plain.parts()] == [
+        (p.kind, p.day, p.rows) for p in small.parts()
+    ]
+    # on disk: Parquet's plain types, whatever the form in memory; DuckDB reads them
+    part = small.parts(["nat"])[0]
+    schema = pq.read_schema(small.part_path(part))
+    assert not any(pa.types.is_dictionary(f.type) for f in schema)
+    assert schema.field("start").type == pa.timestamp("us", tz="UTC")
+    assert schema.field("public_port").type == pa.int32()
+    assert schema.field("subscriber").type == pa.string()
+    assert not schema.field("kind").nullable and schema.field("subscriber").nullable
+    path = small.part_path(part)
+    sql = f"SELECT count(*), count(DISTINCT source_sha256) FROM read_parquet('{path}')"
+    count = duckdb.connect().execute(sql).fetchone()
+    assert count == (part.rows, 1)
+
+
+def test_compact_keeps_values_and_drops_only_buffers() -> None:
+    nat_table, _, _ = synth_cgnat(2000, publics=4, subscribers=50, days=1, seed=4)
+    small = compact(nat_table)
+    assert pa.types.is_dictionary(small.schema.field("public_ip").type)
+    assert pa.types.is_null(small.schema.field("subscriber").type)
+    assert small.nbytes < nat_table.nbytes
+    for name in nat_table.column_names:
+        assert small.column(name).to_pylist() == nat_table.column(name).to_pylist()
+    # a column with many distinct values stays plain text
+    assert small.schema.field("source_line").type == pa.int64()
+
+
+def test_conform_on_compact_columns_still_refuses_bad_records() -> None:
+    rows = [
+        nat("100.64.12.7", 40001, "203.0.113.77", 51512, T0, None, i, "create")
+        for i in range(1, 1200)
+    ]
+    good = compact(table(rows))
+    conformed = conform(good, digest("x"))
+    assert conformed.column("source_sha256").to_pylist() == [digest("x")] * len(rows)
+    with pytest.raises(ValidationFailed, match="empty 'start'"):
+        conform(
+            good.set_column(good.schema.get_field_index("start"), "start", pa.nulls(len(rows))),
+            digest("x"),
+        )
+    wrong = good.set_column(
+        good.schema.get_field_index("inside_port"), "inside_port", pa.array(["x"] * len(rows))
+    )
+    with pytest.raises(ValidationFailed, match="record schema"):
+        conform(wrong, digest("x"))
+    with pytest.raises(ValidationFailed, match="SHA-256"):
+        conform(good, "not-a-digest")
+
+
+def test_sort_for_store_is_the_same_on_compact_and_plain_tables() -> None:
+    nat_table, rad, _ = synth_cgnat(1500, publics=5, subscribers=40, days=2, seed=9)
+    rows = table(
+        [
+            radius("100.64.0.9", "acct-z", T0, T0 + timedelta(seconds=60), 1),
+            nat("100.64.0.9", 1, "2001:db8::5", 2, T0, None, 2, "create"),
+        ]
+    )
+    mixed = pa.concat_tables([nat_table, rad, rows])
+    a, kind_a, day_a = sort_for_store(conform(mixed, digest("s")))
+    b, kind_b, day_b = sort_for_store(conform(compact(mixed), digest("s")))
+    assert (kind_a == kind_b).all() and (day_a == day_b).all()
+    assert a.cast(STORED_SCHEMA).to_pylist() == b.cast(STORED_SCHEMA).to_pylist()
+    assert set(RECORD_SCHEMA.names) <= set(b.column_names)
