@@ -116,3 +116,40 @@ def test_sort_for_store_is_the_same_on_compact_and_plain_tables() -> None:
     assert (kind_a == kind_b).all() and (day_a == day_b).all()
     assert a.cast(STORED_SCHEMA).to_pylist() == b.cast(STORED_SCHEMA).to_pylist()
     assert set(RECORD_SCHEMA.names) <= set(b.column_names)
+
+
+def test_one_read_hashes_and_archives_and_duplicates_are_answered_first(tmp_path: Path) -> None:
+    """The original is hashed while it is compressed (no separate pass); a file already stored
+    is answered as a duplicate even when this ingest's options would refuse it."""
+    import hashlib
+
+    from trailguard.traffic.model import ParseOptions
+    from trailguard.traffic.synth import write_synthetic
+
+    logs = write_synthetic("cisco-asa", tmp_path / "logs", 4000, seed=3)
+    asa = logs.files["cisco-asa"]
+    store = open_store(tmp_path / "data")
+    first = store.ingest_file(asa, provider="rio", options=ParseOptions(tz="UTC"))
+    assert first.refused is None and first.records_stored == 4000
+    digest_hex = hashlib.sha256(asa.read_bytes()).hexdigest()
+    assert first.sha256 == digest_hex
+    source = store.manifest().sources[digest_hex]
+    assert source.stored_as == f"sources/{digest_hex}.zst"
+    assert store.verify_source(digest_hex)
+    assert store.read_source_line(digest_hex, 2) == asa.read_text().splitlines()[1]
+    generation = store.manifest().generation
+    again = store.ingest_file(asa, provider="rio", options=ParseOptions(tz="UTC"))
+    no_zone = store.ingest_file(asa, provider="rio", options=ParseOptions())
+    for report in (again, no_zone):
+        assert report.duplicate and report.refused is None and report.records_stored == 0
+        assert report.sha256 == digest_hex and report.format == "cisco-asa"
+        assert "already ingested" in report.notes[0]
+    assert store.manifest().generation == generation
+    # a file that is refused and not a duplicate is still refused, with its digest
+    other = tmp_path / "other.log"
+    other.write_text(asa.read_text().replace("2026", "2027", 1))
+    refused = store.ingest_file(other, provider="rio", options=ParseOptions())
+    assert refused.refused is not None and "--tz" in refused.refused
+    assert refused.sha256 == hashlib.sha256(other.read_bytes()).hexdigest()
+    assert store.manifest().generation == generation
+    assert not any((store.root / "staging").iterdir())

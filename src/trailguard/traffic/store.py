@@ -39,7 +39,7 @@ import tomllib
 import uuid
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -798,31 +798,21 @@ class TrafficStore:
         path = Path(path)
         if not path.is_file():
             raise ValidationFailed(f"{path} is not a readable file", ["file"])
-        digest = sha256_file(path)
-        report = IngestReport(path=str(path), sha256=digest, format=format_name or "")
-        existing = self.manifest().sources.get(digest)
-        if existing is not None:
-            report.duplicate = True
-            report.format = existing.format
-            report.notes.append(
-                f"already ingested as {existing.name} on {existing.ingested_at}; not stored twice"
-            )
-            return report
+        report = IngestReport(path=str(path), sha256="", format=format_name or "")
         try:
             parser = get_parser(format_name) if format_name else detect_format(path)
         except FormatError as exc:
-            report.refused = str(exc)
-            return report
+            digest = sha256_file(path)
+            return self._duplicate(path, digest) or replace(report, sha256=digest, refused=str(exc))
         report.format = parser.NAME
         opts = options or ParseOptions()
         if opts.source_name is None:
-            from dataclasses import replace
-
             opts = replace(opts, source_name=path.name)
         with self.staging_area() as staging, ThreadPoolExecutor(max_workers=1) as archiver:
-            # the original is compressed into staging while the parser works (both release
-            # the GIL); a refused file's copy goes with the staging folder
-            archived = archiver.submit(self._stage_source, path, digest, staging)
+            # the original is hashed and compressed into staging in one read while the parser
+            # works (both release the GIL); a refused file's copy goes with the staging folder.
+            # A file already stored (same SHA-256) is answered as such whatever the parse gave.
+            archived = archiver.submit(self._stage_source, path, staging)
             tables: list[pa.Table] = []
             try:
                 for batch in parser.parse(path, opts):
@@ -840,15 +830,22 @@ class TrafficStore:
                     if progress is not None:
                         progress(batch.lines_read)
             except FormatError as exc:
+                digest, suffix, staged_source = archived.result()
+                report.sha256 = digest
                 report.refused = str(exc)
                 report.records_stored = 0
-                return report
+                return self._duplicate(path, digest) or report
+            digest, suffix, staged_source = archived.result()
+            report.sha256 = digest
+            duplicate = self._duplicate(path, digest)
+            if duplicate is not None:
+                return duplicate
             if report.lines_read == 0:
                 report.refused = f"{path.name} is empty: no lines to ingest"
                 return report
             table = concat_compact(tables) if tables else RECORD_SCHEMA.empty_table()
             del tables
-            stored_as, staged_source = archived.result()
+            stored_as = f"sources/{digest}{suffix}"
             source = SourceInfo(
                 sha256=digest,
                 name=path.name,
@@ -879,21 +876,40 @@ class TrafficStore:
             report.parts = [i.path for i in infos]
             return report
 
-    def _stage_source(self, path: Path, digest: str, staging: Path) -> tuple[str, Path]:
-        """Copy the original into staging, compressed (zstd), or as-is when already gzip."""
+    def _duplicate(self, path: Path, digest: str) -> IngestReport | None:
+        """The report for a file already ingested (same SHA-256), else None."""
+        existing = self.manifest().sources.get(digest)
+        if existing is None:
+            return None
+        report = IngestReport(path=str(path), sha256=digest, format=existing.format)
+        report.duplicate = True
+        report.notes.append(
+            f"already ingested as {existing.name} on {existing.ingested_at}; not stored twice"
+        )
+        return report
+
+    def _stage_source(self, path: Path, staging: Path) -> tuple[str, str, Path]:
+        """Copy the original into staging, compressed (zstd), or as-is when already gzip,
+        hashing it on the way: (SHA-256, suffix, staged file)."""
+        digest = hashlib.sha256()
         with path.open("rb") as handle:
             gz = handle.read(2) == b"\x1f\x8b"
-        if gz:
-            target = staging / f"{digest}.gz"
-            shutil.copyfile(path, target)
-        else:
-            target = staging / f"{digest}.zst"
-            sink = pa.OSFile(str(target), "wb")
-            with path.open("rb") as src, pa.CompressedOutputStream(sink, "zstd") as out:
-                while chunk := src.read(8 * 1024 * 1024):
-                    out.write(chunk)
+        suffix = ".gz" if gz else ".zst"
+        target = staging / f"source{suffix}"
+        with path.open("rb") as src:
+            if gz:
+                with target.open("wb") as out:
+                    while chunk := src.read(8 * 1024 * 1024):
+                        digest.update(chunk)
+                        out.write(chunk)
+            else:
+                sink = pa.OSFile(str(target), "wb")
+                with pa.CompressedOutputStream(sink, "zstd") as out:
+                    while chunk := src.read(8 * 1024 * 1024):
+                        digest.update(chunk)
+                        out.write(chunk)
         fsync_file(target)
-        return f"sources/{target.name}", target
+        return digest.hexdigest(), suffix, target
 
     def read_source_line(self, sha256: str, line_no: int) -> str:
         """The raw text of line ``line_no`` (1-based) of an ingested original, for auditors."""

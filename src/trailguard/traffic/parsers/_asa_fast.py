@@ -202,7 +202,11 @@ def _endpoint(
 def _parse_block(data: bytes | memoryview, starts: np.ndarray, ends: np.ndarray) -> FastNat:
     n = len(starts)
     bb = _Bytes(data)
-    sp = np.flatnonzero(bb.buf == 32)
+    # one pass over the bytes finds every space, colon, slash and dot
+    buf = bb.buf
+    found = np.flatnonzero((buf == 32) | (buf == 58) | (buf == 47) | (buf == 46))
+    cls = buf[found]
+    sp = found[cls == 32]
     zero = np.zeros(n, dtype=np.int64)
     if len(sp) == 0 or n == 0:
         no = np.zeros(n, dtype=bool)
@@ -305,7 +309,7 @@ def _parse_block(data: bytes | memoryview, starts: np.ndarray, ends: np.ndarray)
     cand = np.flatnonzero(ok)
     in_s, in_e = _tok_sub(sp, first, count, starts, ends, cand, k[cand] + 6)
     out_s, out_e = _tok_sub(sp, first, count, starts, ends, cand, k[cand] + 8)
-    marks = {ch: np.flatnonzero(bb.buf == ch) for ch in (58, 47, 46)}  # ':' '/' '.'
+    marks = {ch: found[cls == ch] for ch in (58, 47, 46)}  # ':' '/' '.'
     ia, ib, in_port_c, in_ok = _endpoint(bb, marks, in_s, in_e)
     oa, ob, out_port_c, out_ok = _endpoint(bb, marks, out_s, out_e)
     sub_ok = in_ok & out_ok
@@ -316,7 +320,7 @@ def _parse_block(data: bytes | memoryview, starts: np.ndarray, ends: np.ndarray)
     in_port[cand] = in_port_c
     out_port[cand] = out_port_c
     hs_k, he_k = hs[keep], he[keep]
-    host = bb.strings(hs_k, np.where(has_host[keep], he_k, hs_k))
+    host = _same_or_strings(bb, hs_k, np.where(has_host[keep], he_k, hs_k))
     return FastNat(
         ok=ok,
         year=year,
@@ -335,6 +339,26 @@ def _parse_block(data: bytes | memoryview, starts: np.ndarray, ends: np.ndarray)
         out_ip=bb.strings(oa[sub_ok], ob[sub_ok]),
         host=host,
     )
+
+
+def _same_or_strings(bb: _Bytes, s: np.ndarray, e: np.ndarray) -> pa.Array:
+    """``bb.strings(s, e)``; when every range holds the same bytes (one logging host, the
+    usual case) the array is built from one value without gathering bytes."""
+    n = len(s)
+    if n:
+        length = e - s
+        first_len = int(length[0])
+        if first_len <= 24 and (length == first_len).all():
+            same = np.ones(n, dtype=bool)
+            for off in range(0, first_len, 8):
+                width = min(8, first_len - off)
+                mask = np.uint64((1 << (8 * width)) - 1)
+                words = bb.word(s + off) & mask
+                same &= words == words[0]
+            if same.all():
+                value = bytes(bb.buf[int(s[0]) : int(s[0]) + first_len]).decode("utf-8")
+                return pa.repeat(pa.scalar(value, pa.string()), n)
+    return bb.strings(s, e)
 
 
 def _hms(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
