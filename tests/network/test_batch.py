@@ -18,7 +18,8 @@ from trailguard.audit.service import record, verify
 from trailguard.core.errors import ValidationFailed
 from trailguard.network import ReceivedMessage, deliver_pending, register_handler, send_message
 from trailguard.network.directory_service import find_entry
-from trailguard.network.envelope import Receipt
+from trailguard.network.envelope import Receipt, parse_envelope, seal
+from trailguard.network.identity import node_identity
 from trailguard.network.orm import ExchangeMessageRow, ExchangeReceiptRow, OutboxRow
 from trailguard.network.transport import BATCH_PATH, INBOX_PATH
 from trailguard.node import Node
@@ -177,6 +178,13 @@ def _host(net: Net, node: Node) -> str:
     return next(h for h, c in net.router.clients.items() if c.app.state.node is node)  # type: ignore[attr-defined]
 
 
+def _nl_encryption_key(net: Net) -> Any:
+    with net.us.db.session() as session:
+        entry = find_entry(session, "nl-poc")
+    assert entry is not None and entry.current_key() is not None
+    return entry.current_key()
+
+
 def _batch_post(net: Net, body: Any) -> Any:
     return net.inbox_client(net.nl).post(
         BATCH_PATH,
@@ -240,3 +248,30 @@ def test_the_same_envelope_twice_in_one_batch_is_processed_once(net: Net) -> Non
     assert third["status_code"] == 400 and third["body"]["error"] == "malformed"
     assert SEEN == ["5"]
     _verify_chain(net.nl)
+
+
+def test_a_reused_id_with_other_content_in_the_same_batch_is_a_replay(net: Net) -> None:
+    """Two envelopes with one message id but different content: the second is refused as a
+    replay even though the first is not yet written when it is checked."""
+    first_id = _send(net, 1)
+    with net.us.db.session() as session:
+        row = session.execute(
+            select(OutboxRow).where(OutboxRow.message_id == first_id)
+        ).scalar_one()
+        first = parse_envelope(row.envelope.encode())
+    twin = seal(
+        node_identity(net.us),
+        sender="us-poc",
+        recipient="nl-poc",
+        recipient_key=_nl_encryption_key(net),
+        message_type="test.batch",
+        payload={"n": 99},
+        created_at=first.created_at,
+        message_id=first.message_id,
+    )
+    answer = _batch_post(net, {"envelopes": [row.envelope, twin.to_bytes().decode()]})
+    one, two = answer.json()["results"]
+    assert one["status_code"] == 200 and one["body"]["duplicate"] is False
+    assert two["status_code"] == 409 and two["body"]["error"] == "replay"
+    assert SEEN == ["1"]
+    assert count(net.nl, ExchangeMessageRow, direction="received") == 1

@@ -209,7 +209,13 @@ def send_message(
 def _message_row(
     envelope: Envelope, direction: str, payload: dict[str, Any], now: datetime
 ) -> ExchangeMessageRow:
-    return ExchangeMessageRow(
+    return ExchangeMessageRow(**_message_values(envelope, direction, payload, now))
+
+
+def _message_values(
+    envelope: Envelope, direction: str, payload: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    return dict(
         direction=direction,
         message_id=envelope.message_id,
         sender=envelope.sender,
@@ -223,6 +229,7 @@ def _message_row(
         payload=canonical_json(payload).decode("utf-8"),
         recorded_at=now,
         requires_ack=False,
+        ack_due=None,
     )
 
 
@@ -426,11 +433,14 @@ def receive_envelope(node: Node, body: bytes) -> InboxAnswer:
 def receive_batch(node: Node, bodies: list[bytes]) -> list[InboxAnswer | None]:
     """Receive several envelopes (in the sender's order) in one transaction.
 
-    Each envelope gets exactly the answer ``receive_envelope`` would give it; each runs in
-    its own savepoint, so a refused one leaves nothing behind but its audit entry and the
-    others are unaffected. An unexpected error stops the batch there: what came before is
-    committed, and that envelope and the rest answer ``None`` (not processed; the sender
-    retries them, in order). One commit for the whole batch is what makes it fast."""
+    Each envelope gets exactly the answer ``receive_envelope`` would give it. A handler runs
+    in its own savepoint, so a refused message leaves nothing behind but its audit entry and
+    the others are unaffected; the rows of accepted messages (message, receipts, audit entry,
+    notification) are written together at the end, a few statements for the whole batch.
+    An unexpected error stops the batch there: what came before is committed, and that
+    envelope and the rest answer ``None`` (not processed; the sender retries them, in
+    order). If the final write fails (a concurrent delivery of the same message), nothing is
+    committed and the sender retries the whole batch."""
     from trailguard.audit.service import lock_chain
 
     answers: list[InboxAnswer | None] = []
@@ -452,6 +462,7 @@ def receive_batch(node: Node, bodies: list[bytes]) -> list[InboxAnswer | None]:
                 )
             ).scalars()
         )
+        accepted = _Accepted()
         for envelope in parsed:
             now = node.clock.now()
             if isinstance(envelope, EnvelopeRejected):
@@ -463,30 +474,35 @@ def receive_batch(node: Node, bodies: list[bytes]) -> list[InboxAnswer | None]:
                 "sender": envelope.sender,
                 "envelope_digest": envelope.digest,
             }
-            savepoint = session.begin_nested()
+            # only a handler writes before the message is known to be accepted: its effects
+            # get a savepoint; everything else is held back and written at the end
+            savepoint = session.begin_nested() if envelope.message_type in _HANDLERS else None
+            this = _Accepted()
             refused: tuple[RejectionCode, str] | None = None
             try:
-                answer = _accept_in(session, node, envelope, senders, seen)
-                savepoint.commit()
-                seen.add(envelope.message_id)
+                answer = _accept_in(
+                    session, node, envelope, senders, this, batch=accepted, seen=seen
+                )
+                if savepoint is not None:
+                    savepoint.commit()
             except EnvelopeRejected as exc:
-                savepoint.rollback()
                 refused = (exc.code, exc.detail)
             except _HandlerRefused as exc:
-                savepoint.rollback()
                 refused = (RejectionCode.REJECTED_BY_HANDLER, exc.detail)
-            except IntegrityError:
-                # the same message is being received by another delivery at this moment
-                savepoint.rollback()
-                break
             except Exception:
-                savepoint.rollback()
+                if savepoint is not None and savepoint.is_active:
+                    savepoint.rollback()
                 logger.exception("receiving message %s in a batch", envelope.message_id)
                 break
             if refused is not None:
+                if savepoint is not None and savepoint.is_active:
+                    savepoint.rollback()
                 answer = _refusal(node, refused[0], refused[1], now, **refs)
                 _audit_refusal(session, refused[0], refused[1], now, **refs)
+            else:
+                accepted.merge(this)
             answers.append(answer)
+        accepted.write(session, node)
     return answers + [None] * (len(bodies) - len(answers))
 
 
@@ -514,7 +530,42 @@ def _already_received(session: Session, envelope: Envelope) -> InboxAnswer | Non
 
 def _accept(node: Node, envelope: Envelope) -> InboxAnswer:
     with write_serialised(node), node.db.session() as session:
-        return _accept_in(session, node, envelope, {})
+        accepted = _Accepted()
+        answer = _accept_in(session, node, envelope, {}, accepted)
+        accepted.write(session, node)
+        return answer
+
+
+@dataclass
+class _Accepted:
+    """What accepting messages writes besides the handlers' own effects, held back so that
+    a batch writes it in a few statements at its end (and only for messages whose handler
+    succeeded)."""
+
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    receipts: list[dict[str, Any]] = field(default_factory=list)
+    audits: list[dict[str, Any]] = field(default_factory=list)
+    notices: list[dict[str, Any]] = field(default_factory=list)
+    answers: dict[str, tuple[str, InboxAnswer]] = field(default_factory=dict)  # id -> digest
+
+    def merge(self, other: _Accepted) -> None:
+        self.messages += other.messages
+        self.receipts += other.receipts
+        self.audits += other.audits
+        self.notices += other.notices
+        self.answers.update(other.answers)
+
+    def write(self, session: Session, node: Node) -> None:
+        from trailguard.network.clocks import notify
+
+        if self.messages:  # unique by (direction, message id): a concurrent twin fails here
+            session.execute(insert(ExchangeMessageRow), self.messages)
+        if self.receipts:
+            session.execute(insert(ExchangeReceiptRow), self.receipts)
+        for entry in self.audits:
+            record(session, **entry)
+        for notice in self.notices:
+            notify(session, node, **notice)
 
 
 def _accept_in(
@@ -522,12 +573,16 @@ def _accept_in(
     node: Node,
     envelope: Envelope,
     senders: dict[str, Any],
+    accepted: _Accepted,
+    *,
+    batch: _Accepted | None = None,
     seen: set[str] | None = None,
 ) -> InboxAnswer:
-    """Accept one envelope in the caller's transaction. ``senders`` caches the directory
-    entries looked up in this transaction (a batch comes from one sender); ``seen``, when
-    given, holds every id of the batch already received (looked up once), so only those
-    are looked up again."""
+    """Accept one envelope in the caller's transaction: check it, run its handler, and put
+    what must be stored (message, receipts, audit entry, notification) into ``accepted``
+    for the caller to write. ``senders`` caches directory entries; ``batch`` holds what was
+    accepted earlier in the same batch (not yet written), and ``seen``, when given, every
+    id of the batch already stored (looked up once), so only those are looked up again."""
     if envelope.recipient != node.config.node_id:
         raise EnvelopeRejected(
             RejectionCode.WRONG_RECIPIENT,
@@ -547,6 +602,14 @@ def _accept_in(
             RejectionCode.BAD_SIGNATURE,
             f"the signature does not verify against key {envelope.key_id!r} of {envelope.sender!r}",
         )
+    earlier = batch.answers.get(envelope.message_id) if batch is not None else None
+    if earlier is not None:  # the same id earlier in this batch
+        if earlier[0] != envelope.digest:
+            raise EnvelopeRejected(
+                RejectionCode.REPLAY,
+                f"message id {envelope.message_id} was already received with different content",
+            )
+        return InboxAnswer(200, {**earlier[1].body, "duplicate": True})
     again = (
         _already_received(session, envelope)
         if seen is None or envelope.message_id in seen
@@ -570,11 +633,10 @@ def _accept_in(
         )
     payload = envelope.open(identity)
     spec = _HANDLERS.get(envelope.message_type)
-    row = _message_row(envelope, "received", payload, now)
+    row = _message_values(envelope, "received", payload, now)
     if spec and spec.requires_ack:
-        row.requires_ack = True
-        row.ack_due = now + timedelta(minutes=node.config.ack_minutes)
-    session.add(row)  # written with the handler's first query, or with the receipts below
+        row["requires_ack"] = True
+        row["ack_due"] = now + timedelta(minutes=node.config.ack_minutes)
     if spec is not None:
         message = ReceivedMessage(
             message_id=envelope.message_id,
@@ -604,34 +666,33 @@ def _accept_in(
         )
         for stage in (Stage.RECEIVED, Stage.ACCEPTED)
     ]
-    record(
-        session,
-        actor=f"node:{envelope.sender}",
-        action="exchange.accepted",
-        subject=f"message:{envelope.message_id}",
-        details={
-            "type": envelope.message_type,
-            "envelope_sha256": envelope.digest,
-            "ack_due": isoformat_z(row.ack_due) if row.ack_due else None,
-        },
-        at=now,
+    ack_due: datetime | None = row["ack_due"]
+    accepted.messages.append(row)
+    accepted.receipts += [_receipt_values(r, now) for r in receipts]
+    accepted.audits.append(
+        {
+            "actor": f"node:{envelope.sender}",
+            "action": "exchange.accepted",
+            "subject": f"message:{envelope.message_id}",
+            "details": {
+                "type": envelope.message_type,
+                "envelope_sha256": envelope.digest,
+                "ack_due": isoformat_z(ack_due) if ack_due else None,
+            },
+            "at": now,
+        }
     )
-    if row.requires_ack:
-        from trailguard.network.clocks import notify
-
-        notify(
-            session,
-            node,
-            audience="duty_officer",
-            subject=f"{envelope.message_type} from {envelope.sender} needs "
-            f"acknowledgement by {isoformat_z(row.ack_due or now)}",
-            body=f"message {envelope.message_id}",
-            message_id=envelope.message_id,
+    if ack_due is not None:
+        accepted.notices.append(
+            {
+                "audience": "duty_officer",
+                "subject": f"{envelope.message_type} from {envelope.sender} needs "
+                f"acknowledgement by {isoformat_z(ack_due)}",
+                "body": f"message {envelope.message_id}",
+                "message_id": envelope.message_id,
+            }
         )
-    # both receipts are new (the message row is unique): one executemany, no ORM objects;
-    # it flushes the message row, the audit entry and the notification with it
-    session.execute(insert(ExchangeReceiptRow), [_receipt_values(r, now) for r in receipts])
-    return InboxAnswer(
+    answer = InboxAnswer(
         200,
         {
             "status": "accepted",
@@ -639,6 +700,8 @@ def _accept_in(
             "receipts": [receipt.to_json() for receipt in receipts],
         },
     )
+    accepted.answers[envelope.message_id] = (envelope.digest, answer)
+    return answer
 
 
 # --- delivery ----------------------------------------------------------------------------
