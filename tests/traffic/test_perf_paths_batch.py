@@ -203,3 +203,44 @@ def test_warm_parts_are_compact(root: Path) -> None:
         # search keys (8 bytes each: key, start, end, effective end) plus small codes
         assert segment.nbytes() / segment.rows < 64
     assert segment_stats(engine)["warm_bytes"] == sum(s.nbytes() for s in segments)
+
+
+def test_warm_part_search_equals_brute_force(root: Path) -> None:
+    """Key ranges found by binary search plus a few steps forward (or a second search for a
+    whole address) select exactly the rows a scan of the part selects."""
+    engine = TrafficStore(root).engine()
+    engine.warm()
+    segment = max((s for s in engine._full.values() if s.part.kind == "nat"), key=lambda s: s.rows)
+    rng = np.random.default_rng(8)
+    rows = rng.integers(0, segment.rows, 300)
+    codes = (segment.key[rows] >> 17).astype(np.int64)
+    port = (segment.key[rows] & ((1 << 17) - 1)) - 1
+    port = np.where(rng.random(300) < 0.3, -1, port)  # some queries name no port
+    port[:5] = 70000 - 1  # a port no row has
+    at = segment.start[rows] + rng.integers(-5_000_000, 5_000_000, 300)
+    tol = rng.integers(0, 3_000_000, 300)
+    port_lo = np.where(port >= 0, port + 1, 0)
+    port_hi = np.where(port >= 0, port + 2, 1 << 17)
+    qidx, found = segment.search_codes(codes, port_lo, port_hi, port, at - tol, at + tol)
+    got = sorted(zip(qidx.tolist(), found.tolist(), strict=True))
+    want = []
+    key_code = segment.key >> 17
+    key_port = (segment.key & ((1 << 17) - 1)) - 1
+    for q in range(300):
+        match = (
+            (key_code == codes[q])
+            & ((port[q] < 0) | (key_port == port[q]))
+            & (segment.start <= at[q] + tol[q])
+            & (segment.end_eff >= at[q] - tol[q])
+        )
+        want.extend((q, int(r)) for r in np.flatnonzero(match))
+    assert got == sorted(want)
+    assert len(want) > 300  # whole-address queries took the long ranges
+    for q in range(0, 300, 7):  # the one-query scalar path agrees
+        scalar = segment.find_one(
+            int(segment.g_sorted[np.flatnonzero(segment.g_local == codes[q])[0]]),
+            int(port[q]),
+            int(at[q] - tol[q]),
+            int(at[q] + tol[q]),
+        )
+        assert scalar == [r for qq, r in want if qq == q]

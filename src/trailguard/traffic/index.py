@@ -58,6 +58,7 @@ WARM_DICTIONARY = [
 SMALL_QUERY = 16
 # a batch of more queries than this reads whole parts (warm) instead of row groups
 WARM_BATCH = 64
+RANGE_STEPS = 6  # rows walked forward before a range's end is found by binary search
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -522,12 +523,10 @@ class WarmSegment:
             # sorted needles walk the keys in one direction (fewer cache misses)
             by_key = np.argsort(lo_key, kind="stable")
             lo = np.empty_like(lo_key)
-            hi = np.empty_like(hi_key)
             lo[by_key] = np.searchsorted(self.key, lo_key[by_key], "left")
-            hi[by_key] = np.searchsorted(self.key, hi_key[by_key], "left")
         else:
             lo = np.searchsorted(self.key, lo_key, "left")
-            hi = np.searchsorted(self.key, hi_key, "left")
+        hi = self._range_ends(lo, hi_key)
         counts = hi - lo
         hit = counts > 0
         if not hit.any():
@@ -580,6 +579,25 @@ class WarmSegment:
             and end_eff[r] >= at_lo
             and (block_end is None or block_end[r] >= port)
         ]
+
+    def _range_ends(self, lo: np.ndarray, hi_key: np.ndarray) -> np.ndarray:
+        """``searchsorted(key, hi_key)`` for ranges known to start at ``lo``: a query for one
+        port spans a few rows, so a few steps forward beat a second binary search over the
+        whole part; ranges still open after them (a whole address) are searched."""
+        key = self.key
+        top = len(key)
+        hi = lo.copy()
+        open_ = np.arange(len(lo))
+        for _ in range(RANGE_STEPS):
+            at = hi[open_]
+            inside = at < top
+            inside[inside] = key[at[inside]] < hi_key[open_[inside]]
+            open_ = open_[inside]
+            if not len(open_):
+                return hi
+            hi[open_] += 1
+        hi[open_] = np.searchsorted(key, hi_key[open_], "left")
+        return hi
 
     def search(self, queries: QueryArrays) -> tuple[np.ndarray, np.ndarray]:
         gcodes = self.strings.lookup(queries.ips.to_pylist())

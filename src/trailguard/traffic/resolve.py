@@ -944,7 +944,9 @@ def _lookup_batch_warm(
     )
     nat = _group_warm(nat_cands, at, "public_port", source.strings)
     nat.source = source
-    no_nat = np.setdiff1d(np.arange(n), nat.q)
+    answered = np.zeros(n, dtype=bool)
+    answered[nat.q] = True
+    no_nat = np.flatnonzero(~answered)
     if len(no_nat):
         m = len(no_nat)
         direct_cands = _warm_candidates(
