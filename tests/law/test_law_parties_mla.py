@@ -35,6 +35,9 @@ JOINED = [
     ("GD", date(2024, 7, 31), date(2024, 8, 1), "ets185.yaml GD (was 2024-06-01)"),
     ("CM", date(2024, 3, 31), date(2024, 4, 1), "ets185.yaml CM (was 2023-06-01)"),
     ("LU", date(2015, 4, 30), date(2015, 5, 1), "ets185.yaml LU (was 2015-02-01)"),
+    ("RW", date(2025, 4, 30), date(2025, 5, 1), "ets185.yaml RW: rw_accession_2025"),
+    ("VU", date(2025, 9, 30), date(2025, 10, 1), "ets185.yaml VU: vu_accession_2025"),
+    ("ST", date(2025, 9, 30), date(2025, 10, 1), "ets185.yaml ST: vu_accession_2025"),
 ]
 
 
@@ -72,6 +75,39 @@ def test_party_counts_match_the_published_counts(engine: LegalEngine) -> None:
         assert engine.deposited_count("ets185", count.as_of) == count.count, count
     later = [c for c in ets.party_counts if c.as_of > ets.parties_complete_until]
     assert later and all(engine.deposited_count("ets185", c.as_of) < c.count for c in later)
+
+
+def test_later_counts_are_one_more_than_the_list_identifies(engine: LegalEngine) -> None:
+    # instruments.yaml ets185 party_counts 78 (2025-01-10, Rwanda "the 78th"), 80 (2025-06-05,
+    # after Vanuatu and Sao Tome and Principe), 81 (2025-10-28): with RW, VU, ST and NZ listed,
+    # exactly one State that deposited between 2024-10-09 and 2025-01-10 is missing, so the
+    # list stays "complete" only up to 2024-10-09.
+    ets = engine.data.instruments["ets185"]
+    later = {c.as_of: c.count for c in ets.party_counts if c.as_of > date(2024, 10, 9)}
+    assert later == {date(2025, 1, 10): 78, date(2025, 6, 5): 80, date(2025, 10, 28): 81}
+    for day, count in later.items():
+        assert engine.deposited_count("ets185", day) == count - 1, day
+    assert ets.parties_complete_until == date(2024, 10, 9)
+    # The second-hand counts are not treated as read in a CoE source.
+    by_day = {c.as_of: c for c in ets.party_counts}
+    assert not by_day[date(2025, 1, 10)].verified
+    assert not by_day[date(2025, 10, 28)].verified
+
+
+def test_a_party_that_joined_in_2025_is_not_one_on_2024_12_31(engine: LegalEngine) -> None:
+    # ets185.yaml RW: deposited 2025-01-10, in force 2025-05-01 (Art. 37(2)).
+    for day in (date(2024, 12, 31), date(2025, 1, 10), date(2025, 4, 30)):
+        assert not engine.is_party("RW", "ets185", day), day
+        assert "RW" not in engine.parties("ets185", day)
+    early = engine.check("US", "RW", ["illegal_access"], "preservation", date(2025, 4, 30))
+    assert any("RW" in line and "2025-05-01" in line for line in early.reasoning)
+    late = engine.channels("US", "RW", "subscriber", False, date(2025, 5, 1))
+    assert late.channels[0].id == "preservation_24_7"
+    # Vanuatu: consent on 2025-06-05 counts from that day, binding only from 2025-10-01.
+    assert engine.deposited_count("ets185", date(2025, 6, 4)) + 2 == engine.deposited_count(
+        "ets185", date(2025, 6, 5)
+    )
+    assert not engine.is_party("VU", "ets185", date(2025, 9, 30))
 
 
 def test_consent_month_is_derived_when_the_deposit_day_is_unknown(engine: LegalEngine) -> None:
@@ -290,7 +326,7 @@ def test_sources_report_gives_the_as_of_date() -> None:
 
 @pytest.mark.parametrize(
     ("as_of", "complete", "count"),
-    [("2024-06-01", True, 69), ("2026-11-27", False, 78)],
+    [("2024-06-01", True, 69), ("2026-11-27", False, 81)],
     ids=["within-the-checked-list", "after-the-checked-list"],
 )
 def test_parties_cli_says_whether_the_list_is_complete(
@@ -305,7 +341,7 @@ def test_parties_cli_says_whether_the_list_is_complete(
     if complete:
         assert payload["caution"] is None
     else:
-        assert "81 Parties" in payload["caution"] and "identifies 77" in payload["caution"]
+        assert "81 Parties" in payload["caution"] and "identifies 80" in payload["caution"]
     text = CliRunner().invoke(app, ["parties", "--as-of", as_of])
     assert text.exit_code == 0
     assert ("Caution" in text.output) is not complete
