@@ -33,7 +33,30 @@ Normalisation: a record with an RFC 8158 port-block event (16/17) or portRangeSt
 portRangeStart..portRangeEnd); a record with another translation event or post-NAT fields is a
 ``nat`` translation; other records are ``flow`` (public = source, dst = destination). natEvent
 values that log no mapping (3 addresses exhausted, 12 ports exhausted, 13 quota exceeded,
-18 threshold reached) give no record and are counted in ``skipped_lines``. ``source_line`` is
+18 threshold reached) give no record and are counted in ``skipped_lines``.
+
+Closing periods. RFC 8158 logs the end of a mapping as its own record: natEvent 17 "NAT port
+block de-allocation" (section 4.1, table of natEvent values; its template in section 4.4 carries
+the event's timestamp, the inside address, postNATSourceIPv4Address and portRangeStart/End, not
+the time the block was allocated) and the delete events that answer the create events 1/2
+(NAT translation create/delete, as NetFlow v9 NAT Event Logging writes them), 4/5 (NAT44 session
+create/delete), 6/7 (NAT64 session), 8/9 and 10/11 (NAT44/NAT64 BIB), 14/15 (address binding);
+natEvent values as in the IANA "natEvent" registry,
+https://www.iana.org/assignments/ipfix/ipfix.xhtml#ipfix-nat-event-type . A de-allocation or
+delete therefore closes the period its allocation or create opened, the way the Juniper
+port-block parser reads a RELEASE: the decoder keeps the start of every open block (exporter,
+inside address, public address, first and last port) and session (exporter, event pair, inside
+address and port, public address and port, protocol, destination), and the closing record
+becomes an event ``teardown`` with ``start`` = the allocation's start and ``end`` = the closing
+record's time. The store's session grouping (same kind, addresses, ports and protocol, starts
+within a second) then merges the create and the teardown into one session ``[start, end]``, so
+a lookup after the release no longer returns the block's previous holder. A closing record
+whose opening record is not in the same file or stream (the allocation logged before the file
+began) is kept closed at its own instant (``start`` = ``end``: the holder is known at the
+release, not before it) and counted (``releases_without_allocation`` for blocks,
+``deletes_without_create`` for sessions) in the decoder counts and the batch's notes. At most
+``MAX_OPEN`` blocks and sessions are held open per decoder; the oldest are forgotten past that
+(counted as ``open_forgotten``; their closing records are then counted as above). ``source_line`` is
 the 1-based number of the export packet in the file; ``device`` the exporter address (pcap) or
 ``odid=<observation domain / source id>`` (raw files).
 """
@@ -64,6 +87,7 @@ from trailguard.traffic.parsers import _common as c
 
 MAX_TEMPLATES = 4096  # per decoder; the oldest are forgotten past this
 MAX_PENDING_SETS = 256  # data sets held while their template is unknown
+MAX_OPEN = 262_144  # open port blocks / sessions remembered to close them (each)
 MAX_FILE_BYTES = 2 * 1024**3
 
 # information elements used (IANA numbers; 1..127 are shared with NetFlow v9)
@@ -91,6 +115,8 @@ NAT_CREATE_EVENTS = {1, 4, 6, 8, 10, 14}
 NAT_DELETE_EVENTS = {2, 5, 7, 9, 11, 15}
 BLOCK_ALLOC, BLOCK_DEALLOC = 16, 17
 NAT_NO_MAPPING_EVENTS = {3, 12, 13, 18}
+# each delete event answers the create event one below it (1/2, 4/5, 6/7, 8/9, 10/11, 14/15)
+assert {e + 1 for e in NAT_CREATE_EVENTS} == NAT_DELETE_EVENTS
 _PROTO = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmp6", 132: "sctp", 47: "gre", 50: "esp"}
 
 
@@ -119,6 +145,9 @@ class DecodeStats:
     before_template: int = 0  # data sets held until their template came
     no_mapping_events: int = 0  # natEvent 3/12/13/18: logged, no mapping
     options_records: int = 0  # options data (exporter metadata), not traffic
+    releases_without_allocation: int = 0  # natEvent 17 whose allocation this decoder never saw
+    deletes_without_create: int = 0  # session delete events whose create it never saw
+    open_forgotten: int = 0  # open blocks / sessions dropped past MAX_OPEN
     problems: list[tuple[int, str]] = field(default_factory=list)
 
     def problem(self, packet_no: int, reason: str) -> None:
@@ -154,6 +183,9 @@ class FlowDecoder:
         self.templates: OrderedDict[tuple[str, int, int, int], Template] = OrderedDict()
         self.pending: deque[tuple[tuple[str, int, int, int], bytes, int, dict[str, int]]] = deque()
         self.late: list[dict[str, Any]] = []
+        # start (us) of every open block / session, by its key (see the module docstring)
+        self.open_blocks: OrderedDict[tuple[Any, ...], int] = OrderedDict()
+        self.open_sessions: OrderedDict[tuple[Any, ...], int] = OrderedDict()
 
     # -- entry point ----------------------------------------------------------------------
     def decode(self, data: bytes, exporter: str, packet_no: int = 0) -> list[dict[str, Any]]:
@@ -524,6 +556,11 @@ class FlowDecoder:
                 event="teardown" if event_no == BLOCK_DEALLOC else "create",
             )
             rec["session_id"] = f"natEvent={event_no}" if event_no else None
+            key: tuple[Any, ...] = (rec["device"], src, post_src, port_start, port_end)
+            if event_no == BLOCK_DEALLOC:
+                self._close(rec, key, self.open_blocks, _has_start(v), block=True)
+            elif event_no == BLOCK_ALLOC:
+                self._open(self.open_blocks, key, start)
         elif event_no is not None or post_src is not None:
             event = "teardown" if event_no in NAT_DELETE_EVENTS else "create"
             rec.update(
@@ -535,7 +572,24 @@ class FlowDecoder:
                 event=event,
                 session_id=f"natEvent={event_no}" if event_no else None,
             )
-            if event == "teardown" and end is None:
+            if event_no in NAT_CREATE_EVENTS or event_no in NAT_DELETE_EVENTS:
+                family = event_no if event_no in NAT_CREATE_EVENTS else event_no - 1
+                skey: tuple[Any, ...] = (
+                    rec["device"],
+                    family,
+                    src,
+                    rec["inside_port"],
+                    post_src,
+                    rec["public_port"],
+                    proto,
+                    dst,
+                    rec["dst_port"],
+                )
+                if event == "teardown":
+                    self._close(rec, skey, self.open_sessions, _has_start(v), block=False)
+                else:
+                    self._open(self.open_sessions, skey, start)
+            elif event == "teardown" and end is None:
                 rec["end"] = start
         else:
             rec.update(
@@ -545,6 +599,41 @@ class FlowDecoder:
                 event="flow",
             )
         return rec
+
+    def _open(
+        self, table: OrderedDict[tuple[Any, ...], int], key: tuple[Any, ...], at: int
+    ) -> None:
+        """Remember an allocation / create; a repeated one (a re-sent or renewed allocation)
+        replaces the earlier start, whose own record then ends where this one starts."""
+        table[key] = at
+        table.move_to_end(key)
+        while len(table) > MAX_OPEN:
+            table.popitem(last=False)
+            self.stats.open_forgotten += 1
+
+    def _close(
+        self,
+        rec: dict[str, Any],
+        key: tuple[Any, ...],
+        table: OrderedDict[tuple[Any, ...], int],
+        has_start: bool,
+        *,
+        block: bool,
+    ) -> None:
+        """Make a de-allocation / delete record the end of the period its allocation opened."""
+        at = rec["end"] if rec["end"] is not None else rec["start"]
+        opened = table.pop(key, None)
+        if has_start:  # the record says itself when the period began (flowStart...)
+            rec["end"] = at
+            return
+        if opened is not None and opened <= at:
+            rec["start"], rec["end"] = opened, at
+            return
+        rec["start"] = rec["end"] = at
+        if block:
+            self.stats.releases_without_allocation += 1
+        else:
+            self.stats.deletes_without_create += 1
 
     @staticmethod
     def _times(v: dict[int, bytes], ctx: dict[str, int]) -> tuple[int, int | None]:
@@ -587,6 +676,13 @@ class FlowDecoder:
         if not 0 <= start < 7_258_118_400_000_000 or (end is not None and end < 0):
             raise PacketError(f"malformed: record time {start} us is not between 1970 and 2200")
         return start, end
+
+
+_START_IES = (IE_START_S, IE_START_MS, IE_START_US, IE_START_NS, IE_START_UPTIME)
+
+
+def _has_start(v: dict[int, bytes]) -> bool:
+    return any(ie in v for ie in _START_IES)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -905,7 +1001,32 @@ class NetflowParser:
             "times are seconds/milliseconds since 1970 (UTC) from the export packets; "
             f"decoder counts: {stats.as_dict()}"
         ]
+        notes += closing_notes(stats)
         yield ParsedBatch(table, total, bad, notes, stats.no_mapping_events + stats.options_records)
+
+
+def closing_notes(stats: DecodeStats) -> list[str]:
+    """What a reader of the ingest report must know about periods that could not be paired."""
+    notes = []
+    if stats.releases_without_allocation:
+        notes.append(
+            f"{stats.releases_without_allocation} port block de-allocations (natEvent 17) came"
+            " without their allocation (natEvent 16) in this input: each is stored as a block"
+            " closed at its release instant (start = end); who held the block before that is"
+            " answered only from the input that holds its allocation"
+        )
+    if stats.deletes_without_create:
+        notes.append(
+            f"{stats.deletes_without_create} NAT session delete events came without their"
+            " create event in this input: each is stored closed at its delete instant"
+            " (start = end)"
+        )
+    if stats.open_forgotten:
+        notes.append(
+            f"{stats.open_forgotten} open blocks/sessions were forgotten past {MAX_OPEN} held"
+            " open; their closing records count as coming without their allocation"
+        )
+    return notes
 
 
 PARSER = NetflowParser()
