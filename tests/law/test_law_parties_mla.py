@@ -345,3 +345,22 @@ def test_parties_cli_says_whether_the_list_is_complete(
     text = CliRunner().invoke(app, ["parties", "--as-of", as_of])
     assert text.exit_code == 0
     assert ("Caution" in text.output) is not complete
+
+
+@pytest.mark.parametrize(
+    ("as_of", "reported", "identified"),
+    [
+        (date(2024, 12, 31), "78 Parties on 2025-01-10", "identifies 77"),
+        (date(2025, 6, 30), "80 Parties on 2025-06-05", "identifies 79"),
+        (date(2026, 11, 27), "81 Parties on 2025-10-28", "identifies 80"),
+    ],
+    ids=["before-any-later-count", "after-the-june-2025-count", "today"],
+)
+def test_caution_cites_the_count_nearest_the_date(
+    engine: LegalEngine, as_of: date, reported: str, identified: str
+) -> None:
+    # instruments.yaml ets185 party_counts after 2024-10-09: 78, 80, 81.
+    caution = engine.parties_caution("ets185", as_of)
+    assert caution is not None
+    assert reported in caution and identified in caution
+    assert engine.parties_caution("ets185", date(2024, 10, 9)) is None

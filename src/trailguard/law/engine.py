@@ -321,7 +321,12 @@ class LegalEngine:
         counts = [c for c in instrument.party_counts if c.as_of > until]
         label = f"{instrument.short} Party list after {until}"
         if counts:
-            latest = max(counts, key=lambda c: c.as_of)
+            # The count nearest the question: the latest published on or before ``as_of``,
+            # else the first one published after it.
+            known = [c for c in counts if c.as_of <= as_of]
+            latest = (
+                max(known, key=lambda c: c.as_of) if known else min(counts, key=lambda c: c.as_of)
+            )
             trail.fact(
                 Fact(source=latest.source, as_of=latest.as_of, verified=False, note=latest.note),
                 label,
