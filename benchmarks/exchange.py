@@ -183,13 +183,15 @@ def _enqueue(us, count: int) -> float:  # type: ignore[no-untyped-def]
     return time.perf_counter() - start
 
 
-def _drain(us, transport, count: int, concurrency: int) -> float:  # type: ignore[no-untyped-def]
+def _drain(us, transport, count: int, concurrency: int, batch: int = 100) -> float:  # type: ignore[no-untyped-def]
     from trailguard.network import deliver_pending
 
     start = time.perf_counter()
     delivered = 0
     while delivered < count:
-        report = deliver_pending(us, transport=transport, limit=1000, concurrency=concurrency)
+        report = deliver_pending(
+            us, transport=transport, limit=1000, concurrency=concurrency, batch_size=batch
+        )
         if report.rejected or report.failed or report.retrying:
             raise SystemExit(f"delivery problems: {report}")
         delivered += len(report.delivered)
@@ -347,11 +349,15 @@ def run_engine(
             single = TimedTransport()
             single_elapsed = _drain(us, single, messages, concurrency)
             single.close()
-            # the same backlog delivered in batches
+            # the same backlog delivered in batches of 100, then of 20
             _enqueue(us, messages)
             batched = TimedBatchTransport()
             batch_elapsed = _drain(us, batched, messages, concurrency)
             batched.close()
+            _enqueue(us, messages)
+            small = TimedBatchTransport()
+            small_elapsed = _drain(us, small, messages, concurrency, batch=20)
+            small.close()
             # offered load, as in service
             steady = _steady(us, rate, seconds, producers=4)
         us.close()
@@ -368,6 +374,9 @@ def run_engine(
         "batch_post_p50_ms": statistics.median(batched.latencies) * 1000,
         "batch_post_p99_ms": percentile(batched.latencies, 0.99) * 1000,
         "batch_mean_size": statistics.mean(batched.batch_sizes),
+        "small_rps": messages / small_elapsed,
+        "small_post_p50_ms": statistics.median(small.latencies) * 1000,
+        "small_post_p99_ms": percentile(small.latencies, 0.99) * 1000,
         **{f"steady_{k}": v for k, v in steady.items()},
     }
     r = result
@@ -387,9 +396,14 @@ def run_engine(
         f"(mean {r['batch_mean_size']:.0f} messages per post)"
     )
     print(
+        f"  delivery, batches of 20      {r['small_rps']:8.1f} msgs/s   "
+        f"p50 {r['small_post_p50_ms']:6.2f} ms   p99 {r['small_post_p99_ms']:6.2f} ms per post"
+    )
+    print(
         f"  steady state, offered {rate:.0f}/s for {seconds:.0f} s (4 producers): enqueued "
         f"{r['steady_enqueued_rps']:.1f}/s, delivered {r['steady_delivered_rps']:.1f}/s, "
-        f"latency enqueue->receipts p50 {r['steady_p50_ms']:.1f} ms p99 {r['steady_p99_ms']:.1f} ms, "
+        f"latency enqueue->receipts p50 {r['steady_p50_ms']:.1f} ms "
+        f"p99 {r['steady_p99_ms']:.1f} ms, "
         f"mean batch {r['steady_mean_batch']:.1f}, drained {r['steady_lag_after_last_s']:.2f} s "
         "after the last enqueue"
     )

@@ -9,13 +9,15 @@ SQLite is the embedded default; PostgreSQL is the production engine; the tests r
 from __future__ import annotations
 
 import importlib
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, make_url
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -70,14 +72,82 @@ def load_all_models() -> None:
                 raise
 
 
+_WRITE_LOCKS: dict[str, threading.RLock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+_WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLAC")
+
+
+def sqlite_write_lock(url: str) -> threading.RLock:
+    """The one in-process lock for writers to this SQLite database (shared by every engine
+    on the same file). SQLite allows a single writer; a second one waits in SQLite's busy
+    handler, which sleeps in steps of up to 100 ms. Writers in this process queue on this
+    lock instead, in order, with no sleeping: it is taken at a transaction's first write
+    and released when the transaction ends. Writers in other processes (a CLI beside a
+    running server) still meet the busy handler."""
+    database = make_url(url).database or ""
+    key = str(Path(database).resolve()) if database and database != ":memory:" else url
+    with _WRITE_LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(key, threading.RLock())
+
+
+class _SerialisedWriter(sqlite3.Connection):
+    """A SQLite connection that holds its database's write lock from its transaction's first
+    write until the commit or rollback has finished."""
+
+    tg_lock: threading.RLock | None = None
+    tg_held = False
+
+    def tg_take(self) -> None:
+        if not self.tg_held and self.tg_lock is not None:
+            self.tg_lock.acquire()
+            self.tg_held = True
+
+    def tg_release(self) -> None:
+        if self.tg_held and self.tg_lock is not None:
+            self.tg_held = False
+            self.tg_lock.release()
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self.tg_release()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self.tg_release()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.tg_release()
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30, "factory": _SerialisedWriter},
+            **kwargs,
         )
+        write_lock = sqlite_write_lock(url)
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _queue_writers(
+            conn: Any, _cursor: Any, statement: str, *_args: Any, **_kwargs: Any
+        ) -> None:
+            if statement.lstrip()[:6].upper() in _WRITE_VERBS:
+                raw = conn.connection.dbapi_connection
+                if isinstance(raw, _SerialisedWriter):
+                    raw.tg_take()
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            if isinstance(dbapi_connection, _SerialisedWriter):
+                dbapi_connection.tg_lock = write_lock
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=FULL")
@@ -129,6 +199,11 @@ class Database:
 
     def migrate(self) -> None:
         migrate(self.engine)
+
+    @property
+    def write_lock(self) -> threading.RLock | None:
+        """SQLite's in-process writer lock (see ``sqlite_write_lock``); None on PostgreSQL."""
+        return sqlite_write_lock(self.url) if self.url.startswith("sqlite") else None
 
     @contextmanager
     def session(self) -> Iterator[Session]:

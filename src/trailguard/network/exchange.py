@@ -188,8 +188,7 @@ def send_message(
         created_at=now,
         actor=actor[:200],
     )
-    session.add(row)
-    session.flush()
+    session.add(row)  # written with the audit entry at the caller's commit (or next query)
     record(
         session,
         actor=actor,
@@ -307,18 +306,15 @@ def _store_receipt(
     return True
 
 
-_WRITE_LOCKS: dict[str, threading.RLock] = {}
-
-
 @contextmanager
 def write_serialised(node: Node) -> Iterator[None]:
-    """SQLite allows one writer: queue writers on a Python lock instead of SQLite's busy
-    handler (which sleeps in steps of up to 100 ms). PostgreSQL needs no such lock."""
-    if not node.db.url.startswith("sqlite"):
+    """Hold SQLite's in-process writer lock for the whole block (a batch's reads and writes
+    then see no other writer in between); the engine takes the same lock at each
+    transaction's first write anyway. PostgreSQL needs no such lock."""
+    lock = node.db.write_lock
+    if lock is None:
         yield
         return
-    with _LOCKS_GUARD:
-        lock = _WRITE_LOCKS.setdefault(node.db.url, threading.RLock())
     with lock:
         yield
 
@@ -739,6 +735,7 @@ def deliver_pending(
     transport: Transport | None = None,
     limit: int = 200,
     concurrency: int = 1,
+    batch_size: int = BATCH_MAX_MESSAGES,
 ) -> DeliveryReport:
     """Try every outbox message that is due. Messages to one recipient go one at a time in
     the order they were written (a request's transitions must not overtake each other), and a
@@ -748,6 +745,10 @@ def deliver_pending(
     post harmless."""
     if not 1 <= concurrency <= 64:
         raise ValidationFailed(f"concurrency must be between 1 and 64, not {concurrency}")
+    if not 1 <= batch_size <= BATCH_MAX_MESSAGES:
+        raise ValidationFailed(
+            f"batch_size must be between 1 and {BATCH_MAX_MESSAGES}, not {batch_size}"
+        )
     transport = transport or _DEFAULT_TRANSPORT
     report = DeliveryReport()
     with _delivery_lock(node):
@@ -795,7 +796,11 @@ def deliver_pending(
             )
             i = 0
             while i < len(queue):
-                chunk = _next_batch(queue, i) if post_batch is not None else queue[i : i + 1]
+                chunk = (
+                    _next_batch(queue, i, batch_size)
+                    if post_batch is not None
+                    else queue[i : i + 1]
+                )
                 if post_batch is None or len(chunk) == 1:
                     if not attempt(chunk[0], endpoint):
                         return  # the rest wait for this one's retry
@@ -823,11 +828,11 @@ def deliver_pending(
     return report
 
 
-def _next_batch(queue: list[Any], start: int) -> list[Any]:
+def _next_batch(queue: list[Any], start: int, count: int) -> list[Any]:
     """The messages from ``start`` that fit in one batch post (count and bytes)."""
     chunk: list[Any] = []
     size = 0
-    for row in queue[start : start + BATCH_MAX_MESSAGES]:
+    for row in queue[start : start + count]:
         size += len(row.envelope) + 8
         if chunk and size > BATCH_MAX_BYTES:
             break
