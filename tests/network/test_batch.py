@@ -275,3 +275,43 @@ def test_a_reused_id_with_other_content_in_the_same_batch_is_a_replay(net: Net) 
     assert two["status_code"] == 409 and two["body"]["error"] == "replay"
     assert SEEN == ["1"]
     assert count(net.nl, ExchangeMessageRow, direction="received") == 1
+
+
+def test_a_failed_recording_while_the_next_batch_was_on_the_wire_loses_nothing(
+    net: Net, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outcomes of one batch are recorded while the next is posted. If recording fails, the
+    messages stay pending; the next round sends them again and the peer answers them as
+    duplicates: each processed once, in order, all delivered in the end."""
+    import trailguard.network.exchange as exchange
+
+    real = exchange._record_outcomes
+    calls: list[int] = []
+
+    def failing_once(*args: Any, **kwargs: Any) -> bool:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("the sender's database went away for a moment")
+        return real(*args, **kwargs)
+
+    ids = [_send(net, n) for n in range(4)]
+    monkeypatch.setattr(exchange, "_record_outcomes", failing_once)
+    with pytest.raises(RuntimeError, match="went away"):
+        deliver_pending(net.us, transport=net.transport, batch_size=2)
+    assert SEEN == ["0", "1", "2", "3"]  # both batches reached the peer
+    assert _outbox_states(net).count("delivered") <= 2
+    report = deliver_pending(net.us, transport=net.transport, batch_size=2)
+    assert set(report.delivered) <= set(ids) and len(report.delivered) >= 2
+    assert not report.retrying and not report.rejected
+    assert _outbox_states(net) == ["delivered"] * 4
+    assert SEEN == ["0", "1", "2", "3"]  # processed once each
+    with net.us.db.session() as session:
+        stages = session.execute(select(ExchangeReceiptRow.stage)).scalars().all()
+    assert sorted(stages) == ["accepted"] * 4 + ["received"] * 4
+    _verify_chain(net.us)
+    _verify_chain(net.nl)
+
+
+def test_batch_size_is_checked(net: Net) -> None:
+    with pytest.raises(ValidationFailed, match="batch_size"):
+        deliver_pending(net.us, transport=net.transport, batch_size=0)

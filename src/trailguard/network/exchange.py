@@ -15,7 +15,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -794,29 +794,51 @@ def deliver_pending(
             post_batch: Callable[[str, list[bytes]], BatchResult] | None = getattr(
                 transport, "post_batch", None
             )
-            i = 0
-            while i < len(queue):
-                chunk = (
-                    _next_batch(queue, i, batch_size)
-                    if post_batch is not None
-                    else queue[i : i + 1]
-                )
-                if post_batch is None or len(chunk) == 1:
-                    if not attempt(chunk[0], endpoint):
-                        return  # the rest wait for this one's retry
-                    i += 1
-                    continue
-                batch = post_batch(endpoint, [row.envelope.encode("utf-8") for row in chunk])
-                if not batch.supported:
-                    post_batch = None  # an older peer, or over its limit: one by one
-                    continue
-                if batch.status_code != 200:
-                    error = batch.error or f"HTTP {batch.status_code}"
-                    _retry(node, chunk[0].id, error, report)
-                    return
-                if not _record_outcomes(node, chunk, batch.results, report):
-                    return
-                i += len(chunk)
+            # A batch's outcomes are recorded in a second thread while the next batch is on
+            # the wire: whether the queue may go on is known from the answers alone, and a
+            # crash before the recording only means the peer sees those messages again (it
+            # answers duplicates as before), still in order.
+            recorder = ThreadPoolExecutor(1, thread_name_prefix="outbox-record")
+            recording: Future[bool] | None = None
+            try:
+                i = 0
+                while i < len(queue):
+                    chunk = (
+                        _next_batch(queue, i, batch_size)
+                        if post_batch is not None
+                        else queue[i : i + 1]
+                    )
+                    if post_batch is None or len(chunk) == 1:
+                        if recording is not None:
+                            recording.result()
+                            recording = None
+                        if not attempt(chunk[0], endpoint):
+                            return  # the rest wait for this one's retry
+                        i += 1
+                        continue
+                    batch = post_batch(endpoint, [row.envelope.encode("utf-8") for row in chunk])
+                    if not batch.supported:
+                        post_batch = None  # an older peer, or over its limit: one by one
+                        continue
+                    if recording is not None:
+                        recording.result()  # outcomes are recorded in the order of the queue
+                        recording = None
+                    if batch.status_code != 200:
+                        error = batch.error or f"HTTP {batch.status_code}"
+                        _retry(node, chunk[0].id, error, report)
+                        return
+                    recording = recorder.submit(
+                        _record_outcomes, node, chunk, batch.results, report
+                    )
+                    if not all(_settled(r) for r in batch.results[: len(chunk)]) or len(
+                        batch.results
+                    ) < len(chunk):
+                        return  # one must be retried: it holds back the rest
+                    i += len(chunk)
+            finally:
+                if recording is not None:
+                    recording.result()
+                recorder.shutdown()
 
         if concurrency == 1 or len(queues) <= 1:
             for queue in queues.values():
@@ -844,6 +866,19 @@ def _result_json(result: TransportResult) -> dict[str, Any]:
     if result.status_code is None:
         return {"status_code": None, "error": result.error}
     return {"status_code": result.status_code, "body": result.body, "error": result.error}
+
+
+def _settled(result: dict[str, Any]) -> bool:
+    """Whether the peer's answer settles a message (delivered or refused for good)."""
+    status = result.get("status_code")
+    body = result.get("body")
+    if status == 200 and isinstance(body, dict):
+        return True
+    return (
+        isinstance(status, int)
+        and isinstance(body, dict)
+        and body.get("error") in RejectionCode.__members__.values()
+    )
 
 
 def _record_outcomes(
