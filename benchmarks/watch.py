@@ -53,6 +53,20 @@ def _line(rng: random.Random, hit: int | None) -> str:
             f"inside:{inside}/{port_in} to outside:{outside}/{port_out}")  # fmt: skip
 
 
+# Senders and the requester node stand for other machines: by default each runs in a session
+# of its own, so that the kernel's autogroup scheduling (CONFIG_SCHED_AUTOGROUP, on when
+# /proc/sys/kernel/sched_autogroup_enabled is 1) does not make them share one CPU share with
+# the provider whose throughput is measured. --same-session keeps them in the benchmark's.
+SEPARATE_SESSIONS = True
+
+
+def _own_session() -> None:
+    import os
+
+    if SEPARATE_SESSIONS:
+        os.setsid()
+
+
 def sender(
     port: int, rate: int, seconds: float, hits: int, out: Any, seed: int, k0: int = 0
 ) -> None:
@@ -60,6 +74,7 @@ def sender(
     hit line (hit numbers from ``k0``, so that several senders' hits stay apart)."""
     from trailguard.traffic.watch.listeners import send_all
 
+    _own_session()
     rng = random.Random(seed)
     total = int(rate * seconds)
     hit_at = set(rng.sample(range(total), hits)) if hits else set()
@@ -120,6 +135,7 @@ def udp_senders(port: int, rate: int, seconds: float, hits: int, n: int) -> dict
 def tcp_sender(port: int, rate: int, seconds: float, hits: int, out: Any, seed: int) -> None:
     """Send ``rate`` LF-framed lines per second over one TCP connection (RFC 6587 3.4.2),
     written in chunks every 5 ms; report the send time of each hit line."""
+    _own_session()
     rng = random.Random(seed)
     total = int(rate * seconds)
     hit_at = set(rng.sample(range(total), hits)) if hits else set()
@@ -282,7 +298,7 @@ def build_nodes(root: Path) -> tuple[Any, Any, Any, Any]:
             import_directory(s, imp, doc, actor="system:bench",
                              publisher_key=node_identity(pub).current.signing_key)  # fmt: skip
     server = subprocess.Popen([sys.executable, __file__, "--serve", str(root / "nl-poc"),
-                               str(port)])  # fmt: skip
+                               str(port)], start_new_session=SEPARATE_SESSIONS)  # fmt: skip
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -295,7 +311,14 @@ def build_nodes(root: Path) -> tuple[Any, Any, Any, Any]:
 
 
 def watch_run(
-    rate: int, seconds: float, hits: int, root: Path, mode: str, senders: int = 1
+    rate: int,
+    seconds: float,
+    hits: int,
+    root: Path,
+    mode: str,
+    senders: int = 1,
+    receivers: int = 1,
+    in_process: bool = False,
 ) -> dict[str, Any]:
     from sqlalchemy import select
 
@@ -324,6 +347,7 @@ def watch_run(
             syslog_udp_port=0 if mode == "udp" else None,
             syslog_tcp_port=0 if mode == "tcp" else None,
             ipfix_port=None, parser=cisco_asa.PARSER, tz="UTC",
+            udp_receivers=receivers, udp_receiver_process=not in_process,
         )  # fmt: skip
         rt = WatchRuntime(isp, settings).start()
         kind = SyslogUdpListener if mode == "udp" else SyslogTcpListener
@@ -339,6 +363,7 @@ def watch_run(
             result = q.get()
             p.join()
         drops = lst.kernel_drops() if mode == "udp" else 0
+        rcvbuf = lst.rcvbuf if mode == "udp" else 0
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and (
             rt.stats.counts["lines"] + rt.stats.counts["rate_limited"] + drops < result["sent"]
@@ -347,6 +372,7 @@ def watch_run(
             drops = lst.kernel_drops() if mode == "udp" else 0
         processed_at = time.perf_counter() - t0
         cpu = time.process_time() - cpu0
+        receiver_cpu = sum(_proc_cpu(c.proc.pid) for c in getattr(lst, "children", []))
         rt.drain(30)
         rt.stop()
         stats = rt.stats.snapshot()
@@ -374,7 +400,8 @@ def watch_run(
     return {
         "sent": result["sent"], "elapsed": result["elapsed"], "processed_within": processed_at,
         "cpu": cpu, "queue_overflow": stats.get("queue_overflow", 0),
-        "lines": stats.get("lines", 0), "kernel_drops": drops,
+        "lines": stats.get("lines", 0), "kernel_drops": drops, "rcvbuf": rcvbuf,
+        "receiver_restarts": stats.get("receiver_restarts", 0), "receiver_cpu": receiver_cpu,
         "rate_limited": stats.get("rate_limited", 0), "candidates": stats.get("candidates", 0),
         "hits": stats.get("hits", 0), "reported": stats.get("reported", 0),
         "delivered": stats.get("delivered", 0), "hits_sent": len(result["hits"]),
@@ -387,6 +414,17 @@ def watch_run(
                           percentile(rt.stats.latency_delivered, 99)),
         "lat_e2e": (percentile(e2e, 50), percentile(e2e, 99)),
     }  # fmt: skip
+
+
+def _proc_cpu(pid: int) -> float:
+    """User + system CPU seconds of a running process (Linux /proc/<pid>/stat)."""
+    import os
+
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _days(n: int) -> Any:
@@ -403,9 +441,14 @@ def _report_watch(name: str, w: dict[str, Any], base_rate: float) -> bool:
         f" the last {w['processed_within']:.2f}s after the sender started ({rate:,.0f}/s"
         f" sustained); kernel drops {w['kernel_drops']}, rate-limited {w['rate_limited']}"
     )
+    if w["rcvbuf"]:
+        print(f"  socket receive buffer granted by the kernel: {w['rcvbuf']:,} bytes per socket;"
+              f" receive process restarts {w['receiver_restarts']}")  # fmt: skip
     print(f"  ratio watch/baseline ({name}) lines per second: {rate / base_rate:.3f}; provider"
-          f" process CPU {w['cpu']:.1f} s in {w['processed_within']:.1f} s"
-          f" ({w['cpu'] / w['processed_within']:.2f} cores), processing queue overflow"
+          f" process CPU (without its receive processes) {w['cpu']:.1f} s in"
+          f" {w['processed_within']:.1f} s"
+          f" ({w['cpu'] / w['processed_within']:.2f} cores) + receive processes"
+          f" {w['receiver_cpu']:.1f} s, processing queue overflow"
           f" {w['queue_overflow']}")  # fmt: skip
     print(
         f"  hits: sent {w['hits_sent']}, matched {w['hits']}, reported {w['reported']},"
@@ -435,10 +478,30 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--hits", type=int, default=200, help="matching lines in each run")
     ap.add_argument("--mode", choices=["tcp", "udp", "both"], default="both")
+    ap.add_argument(
+        "--udp-receivers",
+        type=int,
+        default=1,
+        help="UDP receive processes (SO_REUSEPORT when more than one)",
+    )
+    ap.add_argument(
+        "--same-session",
+        action="store_true",
+        help="senders and requester in the benchmark's own session (one autogroup CPU share)",
+    )
+    ap.add_argument(
+        "--udp-in-process",
+        action="store_true",
+        help="receive UDP in a thread of the provider process (the old listener)",
+    )
     args = ap.parse_args()
+    global SEPARATE_SESSIONS
+    SEPARATE_SESSIONS = not args.same_session
+    where = "in this session" if args.same_session else "in sessions of their own"
     print(
         f"# live watch benchmark: {platform.platform()}, Python {sys.version.split()[0]},"
         f" {mp.cpu_count()} CPUs; {args.seconds}s per run, {args.hits} hits per watch run;"
+        f" senders and requester {where} (autogroup {_autogroup()});"
         f" load average {_load()} (the machine is shared)"
     )
     if args.mode in ("tcp", "both"):
@@ -462,9 +525,18 @@ def main() -> None:
         )
         with tempfile.TemporaryDirectory(prefix="tg-watch-bench-") as tmp:
             w = watch_run(args.udp_rate, args.seconds, args.hits, Path(tmp), "udp",
-                          args.udp_senders)  # fmt: skip
-        _report_watch("UDP", w, base_rate)
+                          args.udp_senders, args.udp_receivers, args.udp_in_process)  # fmt: skip
+        how = ("a thread of the provider process" if args.udp_in_process
+               else f"{args.udp_receivers} receive process(es)")  # fmt: skip
+        _report_watch(f"UDP ({how})", w, base_rate)
     print(f"load average at the end: {_load()}")
+
+
+def _autogroup() -> str:
+    try:
+        return Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip()
+    except OSError:
+        return "n/a"
 
 
 def _load() -> str:

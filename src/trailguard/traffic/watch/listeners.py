@@ -17,12 +17,17 @@ RFC 5424 https://www.rfc-editor.org/rfc/rfc5424 .
 from __future__ import annotations
 
 import contextlib
+import os
+import pickle
 import re
 import select
 import socket
+import struct
+import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -233,7 +238,11 @@ class _Batcher:
         self.lock = threading.Lock()
         self.buckets: dict[str, TokenBucket] = {}
 
-    def add(self, pieces: list[bytes], source: str, peer: str) -> None:
+    def add(
+        self, pieces: list[bytes], source: str, peer: str, arrived: float | None = None
+    ) -> None:
+        """Lines (newline-terminated pieces) from ``peer``; ``arrived`` is the perf_counter
+        time their first datagram was read (now when not given)."""
         blob = b"".join(pieces)
         n = blob.count(b"\n")
         if not n:
@@ -253,7 +262,7 @@ class _Batcher:
             ends = np.flatnonzero(np.frombuffer(blob, dtype=np.uint8) == 10)
             blob = blob[: int(ends[granted - 1]) + 1]
             n = granted
-        now = time.perf_counter()
+        now = time.perf_counter() if arrived is None else arrived
         with self.lock:
             if not self.blobs:
                 self.first_perf = now
@@ -296,32 +305,108 @@ def udp_kernel_drops(port: int) -> int:
 
 
 class SyslogUdpListener:
+    """Syslog over UDP. By default the receive loop runs in ``settings.udp_receivers`` child
+    processes (``udp_receiver.py``; with more than one, each has its own socket on the same
+    port with ``SO_REUSEPORT`` and the kernel spreads the senders over them), each handing
+    batches of datagrams to a reader thread here over a pipe; the reader applies the rate limit
+    and hands the lines to the runtime. ``udp_receiver_process=False`` keeps the loop in a
+    thread of this process (as before; it then competes with matching and reporting for the
+    GIL)."""
+
     def __init__(self, runtime: WatchRuntime, host: str, port: int) -> None:
         self.runtime = runtime
+        settings = runtime.settings
+        self.in_process = not settings.udp_receiver_process
+        count = 1 if self.in_process else max(1, settings.udp_receivers)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.sock = socket.socket(family, socket.SOCK_DGRAM)
-        _force_rcvbuf(self.sock)
-        self.sock.bind((host, port))
+        self.socks: list[socket.socket] = []
+        for _ in range(count):
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            if count > 1:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            _force_rcvbuf(sock)
+            sock.bind((host, port if not self.socks else self.socks[0].getsockname()[1]))
+            self.socks.append(sock)
+        self.sock = self.socks[0]
         self.port = self.sock.getsockname()[1]
-        self.receiver = UdpReceiver(self.sock)
+        # what the kernel granted (Linux doubles the request for its bookkeeping)
+        self.rcvbuf = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
         self.batcher = _Batcher(runtime)
         self._stop = threading.Event()
         self._base_drops = udp_kernel_drops(self.port)
-        self.thread = threading.Thread(target=self._run, name="watch-syslog-udp", daemon=True)
+        self._final_drops: int | None = None
+        self.threads: list[threading.Thread] = []
+        self.children: list[_ReceiverChild] = []
+        self.restarts = 0
 
     def start(self) -> SyslogUdpListener:
-        # every recvfrom releases the GIL; with the default 5 ms switch interval the receive
-        # loop then waits behind the processing threads (the convoy effect) and the socket
-        # overflows at a fraction of the rate a bare loop takes. A shorter interval lets it
-        # get the GIL back quickly (process-wide; costs little for the other threads).
+        # every recvfrom (in-process loop) or pipe read (reader of a receive process) releases
+        # the GIL; with the default 5 ms switch interval the thread then waits behind the
+        # processing threads (the convoy effect). A shorter interval lets it get the GIL back
+        # quickly (process-wide; costs little for the other threads).
         if sys.getswitchinterval() > SWITCH_INTERVAL:
             sys.setswitchinterval(SWITCH_INTERVAL)
-        self.thread.start()
+        if self.in_process:
+            self.receiver = UdpReceiver(self.sock)
+            self.threads.append(
+                threading.Thread(target=self._run, name="watch-syslog-udp", daemon=True)
+            )
+        else:
+            for i, sock in enumerate(self.socks):
+                child = _ReceiverChild(sock, self.runtime.settings)
+                self.children.append(child)
+                self.threads.append(
+                    threading.Thread(
+                        target=self._read_child,
+                        args=(i,),
+                        name=f"watch-syslog-udp-{i}",
+                        daemon=True,
+                    )
+                )
+        for t in self.threads:
+            t.start()
         return self
 
     def kernel_drops(self) -> int:
+        if self._final_drops is not None:
+            return self._final_drops
         return max(0, udp_kernel_drops(self.port) - self._base_drops)
 
+    # -- receive loop in a child process ----------------------------------------------------
+    def _read_child(self, i: int) -> None:
+        stats = self.runtime.stats
+        limit = self.runtime.settings.max_datagram
+        while True:
+            child = self.children[i]
+            for first_perf, datagrams, runs, oversize, refused in child.messages():
+                if refused:
+                    stats.add("receiver_backlog_overflow", refused)
+                    stats.problem("syslog-udp", f"{refused} datagrams refused: the receive"
+                                  " process's backlog was full (matching is behind)")  # fmt: skip
+                for peer, length in oversize:
+                    stats.add("oversize")
+                    stats.problem(f"syslog-udp:{peer}",
+                                  f"datagram of {length} bytes over the limit {limit}")  # fmt: skip
+                stats.add("datagrams", datagrams - len(oversize))
+                for peer, _lines, blob in runs:
+                    self.batcher.add([blob], f"syslog-udp:{peer}", peer, first_perf)
+                self.batcher.flush()
+            code = child.wait()
+            if self._stop.is_set():
+                break
+            # the receive process ended on its own: say so, and start another on the socket
+            stats.add("receiver_restarts")
+            stats.problem("syslog-udp", f"UDP receive process {i} exited with code {code};"
+                          " restarted")  # fmt: skip
+            self.restarts += 1
+            if self.restarts > 20:
+                stats.problem("syslog-udp", "UDP receive process keeps failing; stopped")
+                break
+            time.sleep(0.1)
+            self.children[i] = _ReceiverChild(self.socks[i], self.runtime.settings)
+        self.batcher.flush()
+
+    # -- receive loop in a thread of this process ------------------------------------------
     def _run(self) -> None:
         stats = self.runtime.stats
         limit = self.runtime.settings.max_datagram
@@ -366,8 +451,81 @@ class SyslogUdpListener:
 
     def stop(self) -> None:
         self._stop.set()
-        self.thread.join(5)
-        self.sock.close()
+        for child in self.children:
+            child.close_control()  # the child drains its socket, writes, and exits
+        for t in self.threads:
+            t.join(10)
+        for child in self.children:
+            child.kill_if_running()
+        self._final_drops = self.kernel_drops()
+        for sock in self.socks:
+            sock.close()
+
+
+class _ReceiverChild:
+    """One ``udp_receiver`` process reading ``sock``, with its pipe and control descriptor."""
+
+    def __init__(self, sock: socket.socket, settings: Any) -> None:
+        out_r, out_w = os.pipe()
+        ctl_r, ctl_w = os.pipe()
+        # the pipe keeps its default buffer (64 KiB on Linux): a 1 MiB buffer (F_SETPIPE_SZ)
+        # was measured and made the kernel drop datagrams in 3 runs of 3 (benchmarks/watch.py)
+        args = [sys.executable, "-m", "trailguard.traffic.watch.udp_receiver",
+                str(sock.fileno()), str(out_w), str(ctl_r), str(settings.max_datagram),
+                str(settings.batch_seconds), str(max(1, settings.batch_lines))]  # fmt: skip
+        try:
+            self.proc = subprocess.Popen(
+                args, pass_fds=(sock.fileno(), out_w, ctl_r), stdin=subprocess.DEVNULL
+            )
+        finally:
+            os.close(out_w)
+            os.close(ctl_r)
+        self.out = out_r
+        self.ctl: int | None = ctl_w
+
+    def messages(self) -> Iterator[tuple[float, int, list[tuple[str, int, bytes]],
+                                         list[tuple[str, int]], int]]:  # fmt: skip
+        """Messages until the child closes its end of the pipe."""
+        buf = bytearray()
+        pos = 0
+        try:
+            while True:
+                chunk = os.read(self.out, 1 << 20)
+                if not chunk:
+                    return
+                buf += chunk
+                while len(buf) - pos >= 4:
+                    (size,) = struct.unpack_from("!I", buf, pos)
+                    if len(buf) - pos - 4 < size:
+                        break
+                    body = bytes(buf[pos + 4 : pos + 4 + size])
+                    pos += 4 + size
+                    yield pickle.loads(body)  # noqa: S301 - our own child, our own pipe
+                if pos:
+                    del buf[:pos]
+                    pos = 0
+        finally:
+            with contextlib.suppress(OSError):
+                os.close(self.out)
+
+    def close_control(self) -> None:
+        if self.ctl is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.ctl)
+            self.ctl = None
+
+    def wait(self) -> int:
+        self.close_control()
+        try:
+            return self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def kill_if_running(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
 
 class SyslogTcpListener:
@@ -493,7 +651,11 @@ class IpfixUdpListener:
         rt.stats.add("ipfix_packets")
         for name, value in (("ipfix_malformed", st.malformed), ("ipfix_truncated", st.truncated),
                             ("ipfix_unknown_template", st.unknown_template),
-                            ("ipfix_before_template", st.before_template)):  # fmt: skip
+                            ("ipfix_before_template", st.before_template),
+                            ("ipfix_releases_without_allocation",
+                             st.releases_without_allocation),
+                            ("ipfix_deletes_without_create", st.deletes_without_create),
+                            ("ipfix_open_forgotten", st.open_forgotten)):  # fmt: skip
             already = rt.stats.counts.get(name, 0)
             if value > already:
                 rt.stats.add(name, value - already)

@@ -2,7 +2,8 @@
 data, and the reporting of every hit (stored, audited, sent to the requester) within a second.
 
 Threads: the listeners (``listeners.py``) receive and frame input and hand batches of lines or
-decoded flow records to a processing thread; matches become ``PendingHit`` s on a queue that a
+decoded flow records to a processing thread (UDP syslog is received in child processes that
+hand batches over a pipe to a reader thread here); matches become ``PendingHit`` s on a queue that a
 reporter thread drains every ``report_interval`` seconds into one database transaction (hits,
 one audit entry each, one exchange message per order) followed by a delivery round. A thread
 refreshes the orders every second and closes expired ones. Nothing is dropped silently: every
@@ -51,7 +52,7 @@ except ImportError:
 DROP_COUNTERS = (
     "oversize", "rate_limited", "bad_encoding", "framing_errors", "queue_overflow",
     "unparsed_candidates", "ipfix_malformed", "ipfix_truncated", "ipfix_unknown_template",
-    "kernel_drops",
+    "kernel_drops", "receiver_backlog_overflow",
 )  # fmt: skip
 
 
@@ -74,6 +75,11 @@ class WatchSettings:
     deliver: bool = True  # run a delivery round right after each report
     transport: Any = None  # trailguard.network.transport.Transport for deliveries
     line_queue: int = 2000  # batches waiting for the processing thread
+    coalesce_lines: int = 65536  # queued batches processed together, up to this many lines
+    # UDP syslog: receive loops in child processes (one socket each, SO_REUSEPORT when more
+    # than one), so that receiving never waits for this process's GIL; False: a thread here
+    udp_receiver_process: bool = True
+    udp_receivers: int = 1
 
 
 @dataclass
@@ -216,17 +222,50 @@ class WatchRuntime:
     def _lines_loop(self) -> None:
         while not self._stop.is_set():
             try:
-                data, runs, perf = self.batches.get(timeout=0.05)
+                first = self.batches.get(timeout=0.05)
             except queue.Empty:
                 continue
+            # batches that queued up while the previous group was processed are taken
+            # together: the parse of candidate lines has a fixed cost per call (tens of ms for
+            # a vendor parser), so a backlog is worked off in fewer, larger calls; an idle
+            # runtime still processes each batch as soon as it comes
+            group = [first]
+            lines = first[1][-1][0] if first[1] else 0
+            while lines < self.settings.coalesce_lines:
+                try:
+                    item = self.batches.get_nowait()
+                except queue.Empty:
+                    break
+                group.append(item)
+                lines += item[1][-1][0] if item[1] else 0
             try:
-                self.process_blob(data, runs, self.node.clock.now(), perf)
+                self.process_group(group, self.node.clock.now())
             except Exception as exc:
-                self.stats.add("processing_failures", runs[-1][0] if runs else 0)
-                self.stats.problem(runs[0][1] if runs else "?", f"processing failed: {exc}")
+                self.stats.add("processing_failures", lines)
+                self.stats.problem(first[1][0][1] if first[1] else "?", f"processing failed: {exc}")
                 log.exception("watch line processing failed")
             finally:
-                self.batches.task_done()
+                for _ in group:
+                    self.batches.task_done()
+
+    def process_group(
+        self, group: list[tuple[bytes, list[tuple[int, str]], float]], arrived_at: datetime
+    ) -> int:
+        """Match several queued batches in one pass; each hit keeps the arrival time of its
+        own batch."""
+        if len(group) == 1:
+            data, runs, perf = group[0]
+            return self.process_blob(data, runs, arrived_at, perf)
+        runs_all: list[tuple[int, str]] = []
+        perfs: list[tuple[int, float]] = []
+        offset = 0
+        for _data, runs, perf in group:
+            runs_all += [(end + offset, src) for end, src in runs]
+            offset += runs[-1][0] if runs else 0
+            perfs.append((offset, perf))
+        data = b"".join(item[0] for item in group)
+        arr = self._lines_array(data, runs_all)
+        return self._process_array(arr, runs_all, arrived_at, group[0][2], perfs)
 
     def process_blob(
         self, data: bytes, runs: list[tuple[int, str]], arrived_at: datetime, arrived_perf: float
@@ -278,7 +317,10 @@ class WatchRuntime:
         runs: list[tuple[int, str]],
         arrived_at: datetime,
         arrived_perf: float,
+        perfs: list[tuple[int, float]] | None = None,
     ) -> int:
+        """``perfs``: (end line index, arrival perf) of each batch of a group (else every
+        line arrived at ``arrived_perf``)."""
         self.stats.add("lines", len(arr))
         if not len(arr):
             return 0
@@ -299,7 +341,10 @@ class WatchRuntime:
             line_no = int(rec.get("source_line") or 0)
             raw = cand[line_no - 1] if 0 < line_no <= len(cand) else ""
             src = sources[line_no - 1] if 0 < line_no <= len(cand) else "syslog"
-            self._queue_hit(order, rec, raw, src, arrived_at, arrived_perf)
+            perf = arrived_perf
+            if perfs and 0 < line_no <= len(cand):
+                perf = _perf_of(perfs, idx[line_no - 1])
+            self._queue_hit(order, rec, raw, src, arrived_at, perf)
         return len(matches)
 
     def _count_framing(self, arr: pa.Array) -> None:
@@ -524,6 +569,14 @@ def _source_of(runs: list[tuple[int, str]], i: int) -> str:
 
     k = bisect.bisect_right([end for end, _ in runs], i)
     return runs[k][1] if k < len(runs) else (runs[-1][1] if runs else "?")
+
+
+def _perf_of(perfs: list[tuple[int, float]], i: int) -> float:
+    """The arrival perf of line ``i`` given (end index, perf) of consecutive batches."""
+    import bisect
+
+    k = bisect.bisect_right([end for end, _ in perfs], i)
+    return perfs[min(k, len(perfs) - 1)][1]
 
 
 def _read_lines(path: Path) -> list[str]:
