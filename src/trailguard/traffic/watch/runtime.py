@@ -5,7 +5,8 @@ Threads: the listeners (``listeners.py``) receive and frame input and hand batch
 decoded flow records to a processing thread (UDP syslog is received in child processes that
 hand batches over a pipe to a reader thread here); matches become ``PendingHit`` s on a queue that a
 reporter thread drains every ``report_interval`` seconds into one database transaction (hits,
-one audit entry each, one exchange message per order) followed by a delivery round. A thread
+one audit entry each, one exchange message per order); a delivery thread then runs a delivery
+round (while the next hits are recorded). A thread
 refreshes the orders every second and closes expired ones. Nothing is dropped silently: every
 refused input (oversize, over the rate limit, malformed, undecodable, queue full) is counted in
 ``WatchStats``, listed in its recent problems, and summarised in the audit log every minute.
@@ -126,6 +127,8 @@ class WatchRuntime:
         self._retry: list[PendingHit] = []
         self._awaiting: dict[str, list[float]] = {}  # message id -> arrival perf of its hits
         self._awaiting_lock = threading.Lock()
+        self._deliver_wanted = threading.Event()
+        self._deliver_lock = threading.Lock()  # one delivery round at a time
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> WatchRuntime:
@@ -133,7 +136,7 @@ class WatchRuntime:
 
         self.refresh_orders(force=True)
         loops = [("orders", self._orders_loop), ("lines", self._lines_loop),
-                 ("report", self._report_loop)]  # fmt: skip
+                 ("report", self._report_loop), ("deliver", self._deliver_loop)]  # fmt: skip
         for name, target in loops:
             t = threading.Thread(target=target, name=f"watch-{name}", daemon=True)
             t.start()
@@ -264,15 +267,49 @@ class WatchRuntime:
             offset += runs[-1][0] if runs else 0
             perfs.append((offset, perf))
         data = b"".join(item[0] for item in group)
-        arr = self._lines_array(data, runs_all)
-        return self._process_array(arr, runs_all, arrived_at, group[0][2], perfs)
+        return self.process_blob(data, runs_all, arrived_at, group[0][2], perfs)
 
     def process_blob(
-        self, data: bytes, runs: list[tuple[int, str]], arrived_at: datetime, arrived_perf: float
+        self,
+        data: bytes,
+        runs: list[tuple[int, str]],
+        arrived_at: datetime,
+        arrived_perf: float,
+        perfs: list[tuple[int, float]] | None = None,
     ) -> int:
-        """Match newline-terminated lines given as bytes; returns the number of hits queued."""
-        arr = self._lines_array(data, runs)
-        return self._process_array(arr, runs, arrived_at, arrived_perf)
+        """Match newline-terminated lines given as bytes; returns the number of hits queued.
+
+        The common case (valid UTF-8, IPv4 orders) stays on the bytes: line ends and framing
+        counts with numpy, the watched addresses found with ``bytes.find`` (C speed over the
+        whole batch), and only the lines they fall in are decoded and parsed. Other input
+        (bad encoding, IPv6 orders) takes the Arrow path (RE2 over a string column)."""
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            utf8 = False
+        else:
+            utf8 = True
+        compiled = self.compiled
+        if not utf8 or (compiled and compiled.literals is None):
+            arr = self._lines_array(data, runs)
+            return self._process_array(arr, runs, arrived_at, arrived_perf, perfs)
+        view = np.frombuffer(data, dtype=np.uint8)
+        ends = np.flatnonzero(view == 10)
+        self.stats.add("lines", len(ends))
+        if not len(ends):
+            return 0
+        self._count_framing_bytes(view, ends)
+        if not compiled:
+            return 0
+        idx = compiled.candidate_lines(data, ends)
+        if not idx:
+            return 0
+        starts = [0 if i == 0 else int(ends[i - 1]) + 1 for i in idx]
+        cand = [
+            data[a : int(ends[i])].decode("utf-8").rstrip("\r\n")
+            for a, i in zip(starts, idx, strict=True)
+        ]
+        return self._match_candidates(cand, idx, runs, arrived_at, arrived_perf, perfs)
 
     def process_lines(
         self, lines: list[str], sources: list[str], arrived_at: datetime, arrived_perf: float
@@ -332,8 +369,22 @@ class WatchRuntime:
         idx = pc.indices_nonzero(mask).to_pylist()
         if not idx:
             return 0
-        self.stats.add("candidates", len(idx))
         cand = arr.take(pa.array(idx)).to_pylist()
+        return self._match_candidates(cand, idx, runs, arrived_at, arrived_perf, perfs)
+
+    def _match_candidates(
+        self,
+        cand: list[str],
+        idx: list[int],
+        runs: list[tuple[int, str]],
+        arrived_at: datetime,
+        arrived_perf: float,
+        perfs: list[tuple[int, float]] | None,
+    ) -> int:
+        """Parse the candidate lines (line ``idx[k]`` of the batch is ``cand[k]``), match them
+        and queue the hits."""
+        compiled = self.compiled
+        self.stats.add("candidates", len(idx))
         sources = [_source_of(runs, i) for i in idx]
         records = self._parse_lines(cand, sources, arrived_at)
         matches = compiled.match_records(records, arrived_at)
@@ -346,6 +397,41 @@ class WatchRuntime:
                 perf = _perf_of(perfs, idx[line_no - 1])
             self._queue_hit(order, rec, raw, src, arrived_at, perf)
         return len(matches)
+
+    def _count_framing_bytes(self, view: np.ndarray, ends: np.ndarray) -> None:
+        """``_count_framing`` on the raw batch: the bytes after each line start, gathered."""
+        n = len(ends)
+        starts = np.empty(n, dtype=np.int64)
+        starts[0] = 0
+        starts[1:] = ends[:-1] + 1
+        head = np.zeros((n, 7), dtype=np.uint8)  # "<191>1 " at most; past a line end: "\n"
+        padded = np.concatenate([view, np.full(7, 10, dtype=np.uint8)])
+        for k in range(7):
+            head[:, k] = padded[starts + k]
+        # a line shorter than 7 bytes: what follows its newline must not count
+        length = ends - starts
+        head[np.arange(7)[None, :] >= length[:, None]] = 10
+        digit = (head >= 48) & (head <= 57)
+        lt = head[:, 0] == 60
+        close = np.full(n, -1, dtype=np.int64)
+        for width in (3, 2, 1):  # <d>, <dd>, <ddd>: the longest form that fits
+            ok = lt & digit[:, 1 : 1 + width].all(axis=1) & (head[:, 1 + width] == 62)
+            close = np.where(ok & (close < 0), 1 + width, close)
+        pri = close > 0
+        value = np.zeros(n, dtype=np.int64)
+        for k in range(1, 4):
+            use = pri & (k < close)
+            value = np.where(use, value * 10 + head[:, k].astype(np.int64) - 48, value)
+        after = np.clip(close + 1, 0, 5)
+        rows = np.arange(n)
+        v1 = pri & (head[rows, after] == 49) & (head[rows, after + 1] == 32)
+        # as the regex ^<(?:19[2-9]|[2-9]\d\d)>: three digits, 192..999
+        bad = pri & (close == 4) & (value >= 192)
+        n_pri, n_v1, n_bad = int(pri.sum()), int(v1.sum()), int(bad.sum())
+        self.stats.add("rfc5424", n_v1)
+        self.stats.add("rfc3164", n_pri - n_v1 - n_bad)
+        self.stats.add("bad_pri", n_bad)
+        self.stats.add("unframed", n - n_pri)
 
     def _count_framing(self, arr: pa.Array) -> None:
         """Count RFC 5424, RFC 3164 (a PRI, no version), bad PRI (over 191) and unframed
@@ -485,7 +571,7 @@ class WatchRuntime:
                 if self._retry:
                     self._report([])
                 elif self._awaiting and self.settings.deliver:
-                    self._deliver_round()  # reports still waiting for their delivery
+                    self._deliver_wanted.set()  # reports still waiting for their delivery
                 continue
             batch = [first]
             while len(batch) < 1000:
@@ -493,9 +579,17 @@ class WatchRuntime:
                     batch.append(self.hits.get_nowait())
                 except queue.Empty:
                     break
-            self._report(batch)
+            self._report(batch, deliver_now=False)
             for _ in batch:
                 self.hits.task_done()
+
+    def _deliver_loop(self) -> None:
+        """Delivery rounds in a thread of their own: the report loop records the next hits
+        while a round's HTTP exchange is in flight."""
+        while not self._stop.is_set():
+            if self._deliver_wanted.wait(0.05):
+                self._deliver_wanted.clear()
+                self._deliver_round()
 
     def flush(self) -> None:
         """Record and report the hits queued so far, now (file ingest, tests, shutdown)."""
@@ -512,7 +606,7 @@ class WatchRuntime:
         if batch or self._retry:
             self._report(batch)
 
-    def _report(self, batch: list[PendingHit]) -> None:
+    def _report(self, batch: list[PendingHit], deliver_now: bool = True) -> None:
         batch = self._retry + batch
         self._retry = []
         if not batch:
@@ -537,7 +631,10 @@ class WatchRuntime:
                 for i, hit in enumerate(batch):
                     if i in sent:
                         self._awaiting.setdefault(sent[i], []).append(hit.arrived_perf)
-            self._deliver_round()
+            if deliver_now:
+                self._deliver_round()
+            else:
+                self._deliver_wanted.set()
 
     def _deliver_round(self) -> None:
         """A delivery round right after a report is committed (the exchange's own worker,
@@ -545,7 +642,8 @@ class WatchRuntime:
         from trailguard.network import deliver_pending
 
         try:
-            report = deliver_pending(self.node, transport=self.settings.transport)
+            with self._deliver_lock:
+                report = deliver_pending(self.node, transport=self.settings.transport)
         except Exception as exc:  # the outbox keeps the report; the worker retries it
             self.stats.add("delivery_failures")
             self.stats.problem("delivery", f"delivery round failed: {exc}")
