@@ -1,7 +1,8 @@
 """Live watch throughput and hit-to-report latency on loopback, beside a bare UDP receive loop.
 
     uv run python benchmarks/watch.py [--rate 60000] [--udp-rate 60000] [--udp-senders 3]
-        [--seconds 10] [--hits 200] [--mode tcp|udp|both]
+        [--seconds 10] [--hits 200] [--mode tcp|udp|both] [--udp-receivers 1]
+        [--udp-in-process] [--same-session]
 
 Two nodes (a provider and the requester of a watch order, SQLite, linked by their signed
 directories; the requester's inbox served in-process) are created in a temporary directory and
@@ -13,12 +14,19 @@ second on a small VM, so several are needed to offer 50,000/s), with ``--hits`` 
 over the run that match the order, twice in the same run:
 
 * baseline: a bare ``recvfrom`` loop that only counts datagrams;
-* watch: the provider's live watch (``WatchRuntime``: UDP syslog listener, batching, vectorised
-  prefilter, ASA parser on candidates, matching, hit recorded + audited + sent over the
-  exchange, delivery round to the requester).
+* watch: the provider's live watch (``WatchRuntime``: UDP syslog listener with its receive
+  process(es), or ``--udp-in-process`` the loop in a thread of the provider, batching,
+  vectorised prefilter, ASA parser on candidates, matching, hit recorded + audited + sent over
+  the exchange, delivery round to the requester).
+
+The senders and the requester node stand for other machines: each runs in a session of its own
+(``os.setsid``), so that Linux autogroup scheduling does not put them in the provider's CPU
+share; ``--same-session`` keeps them in the benchmark's session (the condition of runs before
+2026-11-27 evening).
 
 Printed: datagrams sent, received and processed per second for each, kernel drops (from
-/proc/net/udp), lines refused by the rate limit, the ratio watch/baseline, and for the hits:
+/proc/net/udp), the receive buffer the kernel granted, lines refused by the rate limit, the
+ratio watch/baseline, CPU of the provider and of its receive processes, and for the hits:
 p50/p99 latency from arrival to the report being committed, from arrival to delivery at the
 requester, and from the sender's send time to the requester's receipt (same host clock).
 """
