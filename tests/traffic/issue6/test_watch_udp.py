@@ -271,3 +271,28 @@ def test_a_receive_process_that_dies_is_restarted_and_reported(wnet: WatchNet) -
         rt.stop()
     assert any("exited with code" in p[2] for p in rt.stats.problems)
     assert [h.raw for h in rows(wnet.isp, WatchHitRow)] == ["<166>" + HIT_LINE]
+
+
+@pytest.mark.slow
+def test_no_receive_process_falls_back_to_a_thread(
+    wnet: WatchNet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    def refuse(*args: Any, **kw: Any) -> Any:
+        raise OSError("no interpreter here")
+
+    monkeypatch.setattr(subprocess, "Popen", refuse)
+    place_order(wnet)
+    rt = _udp_runtime(wnet, udp_receivers=2).start()
+    try:
+        udp = next(x for x in rt.listeners if isinstance(x, SyslogUdpListener))
+        assert udp.in_process and udp.children == [] and len(udp.socks) == 1
+        _send(udp.port, [MISS_LINE, "<166>" + HIT_LINE])
+        assert wait_for(lambda: rt.stats.counts["lines"] == 2, 10)
+        rt.drain()
+    finally:
+        rt.stop()
+    assert rt.stats.counts["receiver_fallbacks"] == 1
+    assert any("could not start (no interpreter here)" in p[2] for p in rt.stats.problems)
+    assert [h.raw for h in rows(wnet.isp, WatchHitRow)] == ["<166>" + HIT_LINE]

@@ -346,15 +346,29 @@ class SyslogUdpListener:
         # quickly (process-wide; costs little for the other threads).
         if sys.getswitchinterval() > SWITCH_INTERVAL:
             sys.setswitchinterval(SWITCH_INTERVAL)
+        if not self.in_process:
+            try:
+                for sock in self.socks:
+                    self.children.append(_ReceiverChild(sock, self.runtime.settings))
+            except OSError as exc:  # no interpreter to start, no fd passing: receive here
+                for child in self.children:
+                    child.close_control()
+                    child.kill_if_running()
+                self.children = []
+                for extra in self.socks[1:]:  # one socket, read by one thread
+                    extra.close()
+                self.socks = self.socks[:1]
+                self.in_process = True
+                self.runtime.stats.add("receiver_fallbacks")
+                self.runtime.stats.problem("syslog-udp", f"UDP receive process could not start"
+                                           f" ({exc}); receiving in this process")  # fmt: skip
         if self.in_process:
             self.receiver = UdpReceiver(self.sock)
             self.threads.append(
                 threading.Thread(target=self._run, name="watch-syslog-udp", daemon=True)
             )
         else:
-            for i, sock in enumerate(self.socks):
-                child = _ReceiverChild(sock, self.runtime.settings)
-                self.children.append(child)
+            for i in range(len(self.children)):
                 self.threads.append(
                     threading.Thread(
                         target=self._read_child,
