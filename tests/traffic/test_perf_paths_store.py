@@ -153,3 +153,38 @@ def test_one_read_hashes_and_archives_and_duplicates_are_answered_first(tmp_path
     assert refused.sha256 == hashlib.sha256(other.read_bytes()).hexdigest()
     assert store.manifest().generation == generation
     assert not any((store.root / "staging").iterdir())
+
+
+def test_part_reach_ends_with_paired_sessions(tmp_path: Path) -> None:
+    """A create whose teardown is in the same part ends with it: the part's reach is the
+    session's end, not the open-session horizon; an unpaired create still runs to the
+    horizon; a manifest written before the pairing keeps the horizon bound."""
+    from dataclasses import replace
+
+    from trailguard.traffic.store import PartInfo
+
+    s = timedelta(seconds=1)
+    store = open_store(tmp_path)
+    paired = [
+        nat("100.64.1.1", 1000, "203.0.113.5", 2000, T0, None, 1, "create"),
+        nat("100.64.1.1", 1000, "203.0.113.5", 2000, T0, T0 + 60 * s, 2),
+    ]
+    store.ingest_table(table(paired), provider="rio", source_sha256=digest("p"))
+    (part,) = store.parts(["nat"])
+    assert part.open_rows == 1
+    assert part.paired_reach_us == part.max_end_us and part.unpaired_max_start_us is None
+    assert part.max_reach_us(store.config) == part.max_end_us  # not start + 24 h
+    # an unpaired create in another file: its part reaches the horizon
+    lone = [nat("100.64.1.2", 1001, "203.0.113.5", 2001, T0, None, 1, "create")]
+    store.ingest_table(table(lone), provider="rio", source_sha256=digest("l"))
+    other = next(p for p in store.parts(["nat"]) if p.part_id != part.part_id)
+    horizon = store.config.open_us("nat")
+    assert other.max_reach_us(store.config) == other.max_start_us + horizon
+    # a lookup an hour later meets only the unpaired part
+    engine = store.engine()
+    at = part.max_end_us + 3_600_000_000
+    assert [p.part_id for p in engine.parts_for(frozenset({"nat"}), at, at)] == [other.part_id]
+    # parts listed by an older manifest (no pairing figures) keep the horizon bound
+    old = PartInfo(**{**part.__dict__, "paired_reach_us": None, "unpaired_max_start_us": None})
+    assert old.max_reach_us(store.config) == part.max_start_us + horizon
+    assert replace(old, open_rows=0).max_reach_us(store.config) == part.max_end_us

@@ -180,9 +180,19 @@ class PartInfo:
     open_rows: int  # records without an end
     row_groups: int
     source_sha256: list[str] = field(default_factory=list)
+    # Records without an end whose session partner (a teardown, a stop) is in the part end
+    # with it; only the others run to the open-session horizon. Written since the store
+    # pairs them at write time (older manifests lack them: the horizon bounds every open row).
+    paired_reach_us: int | None = None  # latest end of closed and paired records
+    unpaired_max_start_us: int | None = None  # latest start of unpaired open ones, if any
 
     def max_reach_us(self, config: StoreConfig) -> int:
         """The latest instant any record of this part can cover."""
+        if self.paired_reach_us is not None:
+            reach = self.paired_reach_us
+            if self.unpaired_max_start_us is not None:
+                reach = max(reach, self.unpaired_max_start_us + config.open_us(self.kind))
+            return max(reach, self.max_start_us)
         reach = self.max_end_us
         if self.open_rows:
             reach = max(reach, self.max_start_us + config.open_us(self.kind))
@@ -530,6 +540,7 @@ def write_part(
     starts = np.asarray(table.column("start").cast(pa.int64()).to_numpy(zero_copy_only=False))
     end_col = table.column("end").cast(pa.int64())
     ends = end_col.drop_null().to_numpy() if end_col.null_count < len(end_col) else None
+    paired_reach, unpaired_start = _reach(kind, table, starts, end_col)
     info = PartInfo(
         part_id=part_id,
         provider=provider,
@@ -545,8 +556,47 @@ def write_part(
         open_rows=int(end_col.null_count),
         row_groups=pq.ParquetFile(staged).metadata.num_row_groups,
         source_sha256=sorted(sources),
+        paired_reach_us=paired_reach,
+        unpaired_max_start_us=unpaired_start,
     )
     return info, staged, index_path
+
+
+def _reach(
+    kind: str, table: pa.Table, starts: np.ndarray, end_col: pa.Array | pa.ChunkedArray
+) -> tuple[int, int | None]:
+    """(latest end of closed and paired records, latest start of unpaired open ones or None),
+    with the lookups' pairing rule (``index.effective_end``, open horizon 0)."""
+    from trailguard.traffic.index import effective_end
+
+    n = len(starts)
+    ip = table.column(sort_ip_column(kind)).combine_chunks()
+    if pa.types.is_dictionary(ip.type):
+        ip = ip.cast(pa.string())
+    codes = np.asarray(
+        pc.fill_null(pc.dictionary_encode(ip).indices, -1).to_numpy(zero_copy_only=False),
+        dtype=np.int64,
+    )
+    if kind in ASSIGNMENT:
+        port_key = np.zeros(n, dtype=np.int64)
+    else:
+        port_key = np.asarray(
+            pc.fill_null(pc.add(table.column("public_port").cast(pa.int64()), 1), 0).to_numpy(
+                zero_copy_only=False
+            ),
+            dtype=np.int64,
+        )
+    key = (codes << 17) | port_key
+    ends = np.asarray(pc.fill_null(end_col, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    has_end = np.asarray(pc.is_valid(end_col).to_numpy(zero_copy_only=False), dtype=bool)
+    # with no horizon, an unpaired open row ends where it starts (or before the next one)
+    eff = effective_end(key, starts, ends, has_end, 0)
+    open_rows = ~has_end
+    paired = open_rows & (eff > starts)
+    unpaired = open_rows & ~paired
+    closed = has_end | paired
+    reach = int(eff[closed].max()) if closed.any() else int(starts.min())
+    return reach, (int(starts[unpaired].max()) if unpaired.any() else None)
 
 
 def index_path_for(part_path: Path) -> Path:
