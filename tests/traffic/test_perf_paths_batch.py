@@ -244,3 +244,25 @@ def test_warm_part_search_equals_brute_force(root: Path) -> None:
             int(at[q] + tol[q]),
         )
         assert scalar == [r for qq, r in want if qq == q]
+
+
+def test_parts_warmed_from_several_threads_share_one_code_per_text(root: Path) -> None:
+    """API requests run in threads: parts loaded side by side must not give one text two
+    codes (rows of different parts compare by code)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = TrafficStore(root)
+    engine = store.engine()
+    parts = store.parts() * 3
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        loaded = list(pool.map(engine.full_segment, parts))
+    assert len({id(s) for s in loaded}) == len(store.parts())  # each part loaded once
+    strings = engine.strings
+    assert len(strings.values) == len(set(strings.values)) == len(strings.codes)
+    assert all(strings.codes[v] == i for i, v in enumerate(strings.values))
+    ips, ports, ats = _queries(root)
+    batch = lookup_batch(engine, ips, ports, ats, 2 * S)
+    reference = TrafficStore(root)
+    for i in range(0, len(ips), 9):
+        at = datetime.fromtimestamp(int(ats[i]) / 1e6, UTC)
+        assert batch.answer(i).to_json() == lookup(reference, ips[i], ports[i], at, 2 * S).to_json()

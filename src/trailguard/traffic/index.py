@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -665,6 +666,7 @@ class EmbeddedEngine:
         self.store = store
         self.config = store.config
         self.strings = Strings()
+        self._load_lock = threading.Lock()
         self._full: dict[str, WarmSegment] = {}
         self._cache: OrderedDict[tuple[str, int, int], Segment] = OrderedDict()
         self._sparse: dict[str, tuple[list[tuple[str, int]], list[tuple[str, int]]]] = {}
@@ -701,6 +703,15 @@ class EmbeddedEngine:
         return self._full.get(part.part_id)
 
     def full_segment(self, part: PartInfo) -> WarmSegment:
+        segment = self._full.get(part.part_id)
+        if segment is not None:
+            return segment
+        # one loader at a time: parts of one engine share the interned codes, which two
+        # threads (API requests) must not hand out twice for the same text
+        with self._load_lock:
+            return self._load_full(part)
+
+    def _load_full(self, part: PartInfo) -> WarmSegment:
         segment = self._full.get(part.part_id)
         if segment is None:
             # repetitive text columns are read dictionary-encoded (their dictionaries are
