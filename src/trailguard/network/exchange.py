@@ -261,48 +261,18 @@ def _receipt_values(receipt: Receipt, now: datetime) -> dict[str, Any]:
     }
 
 
-def _store_receipt(
-    session: Session,
-    receipt: Receipt,
-    now: datetime,
-    *,
-    known_new: bool = False,
-    stored: set[tuple[str, str, str]] | None = None,
-    queue: list[dict[str, Any]] | None = None,
-) -> bool:
-    """Store a receipt verbatim unless the same (message, stage, issuer) is already there.
-    ``known_new`` skips the look-up when the caller knows none can exist yet; ``stored`` is
-    the caller's set of what is already stored (loaded once for a batch, kept up to date),
-    and with ``queue`` the new row is appended there for the caller to insert in one go."""
-    if stored is not None:
-        key = (receipt.message_id, receipt.stage.value, receipt.issuer)
-        if key in stored:
-            return False
-        stored.add(key)
-        if queue is not None:
-            queue.append(_receipt_values(receipt, now))
-            return True
-    elif not known_new:
-        existing = session.execute(
-            select(ExchangeReceiptRow.id).where(
-                ExchangeReceiptRow.message_id == receipt.message_id,
-                ExchangeReceiptRow.stage == receipt.stage.value,
-                ExchangeReceiptRow.issuer == receipt.issuer,
-            )
-        ).first()
-        if existing:
-            return False
-    session.add(
-        ExchangeReceiptRow(
-            message_id=receipt.message_id,
-            stage=receipt.stage.value,
-            issuer=receipt.issuer,
-            at=receipt.at,
-            reason=receipt.reason,
-            document=canonical_json(receipt.to_json()).decode("utf-8"),
-            recorded_at=now,
+def _store_receipt(session: Session, receipt: Receipt, now: datetime) -> bool:
+    """Store a receipt verbatim unless the same (message, stage, issuer) is already there."""
+    existing = session.execute(
+        select(ExchangeReceiptRow.id).where(
+            ExchangeReceiptRow.message_id == receipt.message_id,
+            ExchangeReceiptRow.stage == receipt.stage.value,
+            ExchangeReceiptRow.issuer == receipt.issuer,
         )
-    )
+    ).first()
+    if existing:
+        return False
+    session.add(ExchangeReceiptRow(**_receipt_values(receipt, now)))
     return True
 
 
@@ -363,9 +333,7 @@ def _audit_refusal(
     *,
     message_id: str | None = None,
     sender: str | None = None,
-    envelope_digest: str = "",
 ) -> None:
-    del envelope_digest  # the receipt carries it; the audit entry names the message
     record(
         session,
         actor=f"node:{sender}" if sender else "network:unknown",
@@ -396,7 +364,7 @@ def reject(
     }
     answer = _refusal(node, code, detail, now, **refs)
     with write_serialised(node), node.db.session() as session:
-        _audit_refusal(session, code, detail, now, **refs)
+        _audit_refusal(session, code, detail, now, message_id=message_id, sender=sender)
     return answer
 
 
@@ -494,7 +462,14 @@ def receive_batch(node: Node, bodies: list[bytes]) -> list[InboxAnswer | None]:
                 if savepoint is not None and savepoint.is_active:
                     savepoint.rollback()
                 answer = _refusal(node, refused[0], refused[1], now, **refs)
-                _audit_refusal(session, refused[0], refused[1], now, **refs)
+                _audit_refusal(
+                    session,
+                    refused[0],
+                    refused[1],
+                    now,
+                    message_id=envelope.message_id,
+                    sender=envelope.sender,
+                )
             else:
                 accepted.merge(this)
             answers.append(answer)
@@ -887,7 +862,7 @@ def _record_outcomes(
     """Record what the peer answered for each posted message, in order, in one transaction.
     Stops at the first message that must be retried (it holds back the rest of its queue);
     True when every message was settled (delivered or refused) and the queue may go on."""
-    cache = _Round(receipts=set())
+    cache = _Round()
     with write_serialised(node), node.db.session() as session, session.no_autoflush:
         # two queries for the whole batch; the writes go in at the commit, batched per table
         ids = [row.id for row in rows]
@@ -966,13 +941,15 @@ class _Round:
     """What one recording transaction of a delivery round has already looked up."""
 
     keys: dict[str, list[Any]] = field(default_factory=dict)
-    receipts: set[tuple[str, str, str]] | None = None  # (message, stage, issuer) stored
+    receipts: set[tuple[str, str, str]] = field(default_factory=set)  # (message, stage, issuer)
     new_receipts: list[dict[str, Any]] = field(default_factory=list)  # to insert at the end
 
-
-def _delivered(node: Node, outbox_id: int, body: dict[str, Any], report: DeliveryReport) -> None:
-    with write_serialised(node), node.db.session() as session:
-        _delivered_in(session, node, outbox_id, body, report, _Round())
+    def add_receipt(self, receipt: Receipt, now: datetime) -> None:
+        """Queue a receipt for the round's one insert, unless it is already stored."""
+        key = (receipt.message_id, receipt.stage.value, receipt.issuer)
+        if key not in self.receipts:
+            self.receipts.add(key)
+            self.new_receipts.append(_receipt_values(receipt, now))
 
 
 def _delivered_in(
@@ -991,7 +968,7 @@ def _delivered_in(
         session, row.recipient, row.message_id, body.get("receipts", []), cache.keys
     )
     for receipt in receipts:
-        _store_receipt(session, receipt, now, stored=cache.receipts, queue=cache.new_receipts)
+        cache.add_receipt(receipt, now)
     row.state = "delivered"
     row.attempts += 1
     row.delivered_at = now
@@ -1012,11 +989,6 @@ def _delivered_in(
     report.delivered.append(row.message_id)
 
 
-def _rejected(node: Node, outbox_id: int, body: dict[str, Any], report: DeliveryReport) -> None:
-    with write_serialised(node), node.db.session() as session:
-        _rejected_in(session, node, outbox_id, body, report, _Round())
-
-
 def _rejected_in(
     session: Session,
     node: Node,
@@ -1034,7 +1006,7 @@ def _rejected_in(
         session, row.recipient, row.message_id, body.get("receipt"), cache.keys
     )
     for receipt in receipts:
-        _store_receipt(session, receipt, now, stored=cache.receipts, queue=cache.new_receipts)
+        cache.add_receipt(receipt, now)
     row.state = "rejected"
     row.attempts += 1
     row.last_error = f"{reason}: {body.get('detail')}"[:1000]
