@@ -38,6 +38,16 @@ JOINED = [
     ("RW", date(2025, 4, 30), date(2025, 5, 1), "ets185.yaml RW: rw_accession_2025"),
     ("VU", date(2025, 9, 30), date(2025, 10, 1), "ets185.yaml VU: vu_accession_2025"),
     ("ST", date(2025, 9, 30), date(2025, 10, 1), "ets185.yaml ST: vu_accession_2025"),
+    ("PL", date(2015, 5, 31), date(2015, 6, 1), "ets185.yaml PL: pl_dzu_2015_729"),
+    ("PT", date(2010, 6, 30), date(2010, 7, 1), "ets185.yaml PT: pt_gddc_185"),
+    ("SK", date(2008, 4, 30), date(2008, 5, 1), "ets185.yaml SK: sk_zz_137_2008"),
+    ("SE", date(2021, 7, 31), date(2021, 8, 1), "ets185.yaml SE: se_coe_2021"),
+    ("CH", date(2011, 12, 31), date(2012, 1, 1), "ets185.yaml CH: ch_sr_0_311_43"),
+    ("UA", date(2006, 6, 30), date(2006, 7, 1), "ets185.yaml UA: ua_994_575"),
+    ("PA", date(2014, 6, 30), date(2014, 7, 1), "ets185.yaml PA: pa_octopus_2015"),
+    ("LK", date(2015, 8, 31), date(2015, 9, 1), "ets185.yaml LK: lk_accession_2015"),
+    ("SN", date(2017, 3, 31), date(2017, 4, 1), "ets185.yaml SN: sn_octopus"),
+    ("TO", date(2017, 8, 31), date(2017, 9, 1), "ets185.yaml TO: to_coe_2017"),
 ]
 
 
@@ -147,6 +157,56 @@ def test_dates_read_in_the_dutch_table_are_verified(engine: LegalEngine) -> None
     assert "ETS 185 Party EC" in answer.unverified
 
 
+# Entries read in national or CoE sources on 2026-11-28: (country, source, in force).
+READ_2026_11_28 = [
+    ("PL", "pl_dzu_2015_729", date(2015, 6, 1)),
+    ("PT", "pt_gddc_185", date(2010, 7, 1)),
+    ("SK", "sk_zz_137_2008", date(2008, 5, 1)),
+    ("SE", "se_coe_2021", date(2021, 8, 1)),
+    ("CH", "ch_sr_0_311_43", date(2012, 1, 1)),
+    ("UA", "ua_994_575", date(2006, 7, 1)),
+    ("PA", "pa_octopus_2015", date(2014, 7, 1)),
+    ("LK", "lk_accession_2015", date(2015, 9, 1)),
+    ("SN", "sn_octopus", date(2017, 4, 1)),
+    ("TO", "to_coe_2017", date(2017, 9, 1)),
+]
+
+
+@pytest.mark.parametrize(
+    ("country", "source", "in_force"), READ_2026_11_28, ids=[c[0] for c in READ_2026_11_28]
+)
+def test_dates_read_in_national_sources_are_verified(
+    engine: LegalEngine, country: str, source: str, in_force: date
+) -> None:
+    entry = engine.data.parties["ets185"][country]
+    assert entry.verified and entry.source == source and entry.in_force == in_force
+    assert source in engine.data.sources
+    # An answer resting on the entry no longer flags it as unverified.
+    answer = engine.check("US", country, ["illegal_access"], "preservation", date(2024, 1, 1))
+    assert f"ETS 185 Party {country}" not in answer.unverified
+
+
+def test_still_unverified_entries_are_flagged_in_answers(engine: LegalEngine) -> None:
+    # ets185.yaml: twelve in-force dates were not read in any source; answers say so.
+    parties = engine.data.parties["ets185"]
+    unread = {c for c, p in parties.items() if not p.verified}
+    assert unread == {"MC", "ME", "NL", "MK", "NO", "RO", "RS", "SI", "TR", "PY", "PE", "EC"}
+    answer = engine.check("US", "NO", ["illegal_access"], "preservation", date(2024, 1, 1))
+    assert "ETS 185 Party NO" in answer.unverified
+
+
+def test_a_newly_read_date_decides_preservation_on_the_day(engine: LegalEngine) -> None:
+    # ets185.yaml PL (pl_dzu_2015_729): in force for Poland 1 June 2015. The day before, the
+    # Art. 29 preservation channel between the US and Poland is ruled out; from that day it is
+    # offered, and the answer rests on read data for both Parties.
+    before = engine.channels("US", "PL", "subscriber", False, date(2015, 5, 31))
+    after = engine.channels("US", "PL", "subscriber", False, date(2015, 6, 1))
+    assert before.channel("preservation_24_7") is None
+    assert before.ruled_out("preservation_24_7") is not None
+    assert after.channel("preservation_24_7") is not None
+    assert not {"ETS 185 Party US", "ETS 185 Party PL"} & set(after.unverified)
+
+
 # --- ETS 30 as the multilateral MLA basis ------------------------------------------------------
 
 
@@ -160,9 +220,11 @@ def test_ets30_is_the_mla_basis_where_no_bilateral_treaty_exists(engine: LegalEn
     assert "ETS 30 Art. 1" in treaty.citations
     art27 = answer.ruled_out("convention_mla_art27")
     assert art27 is not None and "ETS 30" in art27.reason and "Art. 27(1)" in art27.reason
-    # The Party dates of NL and CH were not read in a source: the channel says so.
+    # ets30.yaml: CH's dates were read in SR 0.351.1 (ch_sr_0_351_1), NL's were not; the
+    # channel rests on an unread fact and says which.
     assert not treaty.verified
-    assert {"ETS 30 Party NL", "ETS 30 Party CH"} <= set(answer.unverified)
+    assert "ETS 30 Party NL" in answer.unverified
+    assert "ETS 30 Party CH" not in answer.unverified
 
 
 def test_ets30_ranks_ahead_of_letters_rogatory(engine: LegalEngine) -> None:
