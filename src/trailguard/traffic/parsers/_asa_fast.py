@@ -1,4 +1,4 @@
-"""Byte-level fast path for the usual shape of Cisco ASA 305011/305012 lines.
+"""Compiled fast path for the usual shape of Cisco ASA 305011/305012 lines.
 
 A CGNAT box writes these lines by the billion, always in the same shape::
 
@@ -6,11 +6,26 @@ A CGNAT box writes these lines by the billion, always in the same shape::
         inside:100.64.0.1/1772 to outside:203.0.113.7/8256
     ... %ASA-6-305012: Teardown dynamic UDP translation from ... duration 0:00:30
 
-Regex extraction with capture groups costs several microseconds a line, so this module reads
-those lines straight from the bytes with NumPy: it finds the spaces once, addresses tokens by
-their index, and parses digits and dotted quads column-wise. Any line that is not exactly in this
-shape (IPv6, ``(user)``, fractions, ``<PRI>``, FTD/PIX, odd spacing) is left to the regex path in
-``cisco_asa``, which handles the full grammar. This module only decides what it can read.
+A numba-compiled scanner reads each such line once, byte by byte, and produces most of the final
+record: the stamp as naive local microseconds since 1970 (the zone is applied by the caller with
+``_common.localize``, which handles daylight-saving changes), the duration, the protocol, the
+ports, and the two addresses and the logging host as Arrow string buffers. It takes a line only
+when the line is exactly in this shape *and* every value is valid (a real date and time,
+canonical dotted quads, ports 0..65535); every other line (IPv6, ``(user)``, fractions,
+``<PRI>``, FTD/PIX, odd spacing, tabs, non-ASCII, impossible dates, out-of-range values) is left
+to the regex path in ``cisco_asa``, which handles the full grammar and names what is wrong. This
+module only decides what it can read, so the two paths give the same records.
+
+The grammar taken here (single spaces between tokens, nothing after the last one)::
+
+    Mon D[D] [YYYY] HH:MM:SS[:] [host [tag:]] %ASA-L-30501W: {Built|Teardown}
+        {dynamic|static} {TCP|UDP|ICMP} translation from IFACE:A.B.C.D/PORT to
+        IFACE:A.B.C.D/PORT [duration H+:MM:SS]
+
+with ``Teardown ... duration`` exactly for 305012 and ``Built`` (no duration) for 305011; a host
+and tag are tokens not starting with ``%``; with one token before ``%ASA`` it is the host unless
+it ends with ``:`` (then it is a tag); with two, the first is the host and the second must end
+with ``:``.
 """
 
 from __future__ import annotations
@@ -21,382 +36,480 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+from numba import njit
 
-_MONTH_CODES = np.array(
-    [
-        (ord(m[0]) << 16) | (ord(m[1]) << 8) | ord(m[2])
-        for m in [
-            "Jan",
-            "Feb",
-            "Mar",
-            "Apr",
-            "May",
-            "Jun",
-            "Jul",
-            "Aug",
-            "Sep",
-            "Oct",
-            "Nov",
-            "Dec",
-        ]
-    ],
-    dtype=np.int64,
-)
-_PROTO_NAMES = np.array(["tcp", "udp", "icmp"], dtype=object)
-_TEMPLATE = b"%ASA-?-30501?:"
+PROTO_NAMES = pa.array(["tcp", "udp", "icmp"], pa.string())
+_CUMDAYS = np.array([0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334], dtype=np.int64)
+# the lines of a chunk are scanned in blocks on this many threads (the scanner releases the GIL)
+WORKERS = min(2, os.cpu_count() or 1)
+THREAD_MIN_LINES = 65536  # below this one thread does it all (no pool to start)
+MAX_IP = 15  # len("255.255.255.255")
 
 
 @dataclass
 class FastNat:
-    ok: np.ndarray  # per line: read by the fast path
-    year: np.ndarray
-    year_present: np.ndarray
-    month: np.ndarray
-    day: np.ndarray
-    hh: np.ndarray
-    mi: np.ndarray
-    ss: np.ndarray
-    teardown: np.ndarray
-    duration_s: np.ndarray
-    proto: np.ndarray  # index into _PROTO_NAMES
-    in_port: np.ndarray
-    out_port: np.ndarray
-    # the following are for the ok rows only, in line order
-    in_ip: pa.Array
-    out_ip: pa.Array
-    host: pa.Array
+    """The lines the fast path read, in line order (``rows`` are indices into the chunk)."""
+
+    rows: np.ndarray  # int64
+    naive_us: np.ndarray  # int64: the stamp, local time, as if UTC
+    duration_s: np.ndarray  # int64: -1 for 305011 (built), else the teardown's duration
+    proto: np.ndarray  # int8: index into PROTO_NAMES
+    in_port: np.ndarray  # int32
+    out_port: np.ndarray  # int32
+    in_ip: pa.Array  # string
+    out_ip: pa.Array  # string
+    host: pa.Array  # string, null where the line names no host
+    yearless: int  # how many of them had no year in their stamp (``default_year`` used)
 
 
-BLOCK_LINES = 16384  # a block's bytes stay in the CPU cache across the column passes
-WORKERS = min(4, os.cpu_count() or 1)
+# --------------------------------------------------------------------------------------------
+# compiled scanner
 
 
-def parse_fast(data: bytes, starts: np.ndarray, ends: np.ndarray) -> FastNat:
-    """Read the lines (byte ranges [starts, ends) of ``data``) that have the usual shape."""
-    view = memoryview(data)
-    bounds = []
-    for lo in range(0, len(starts), BLOCK_LINES):
-        hi = min(lo + BLOCK_LINES, len(starts))
-        base = int(starts[lo])
-        top = int(ends[hi - 1])
-        bounds.append((view[base:top], starts[lo:hi] - base, ends[lo:hi] - base))
-    # NumPy releases the GIL inside its kernels: blocks run side by side on the cores
-    if len(bounds) > 1 and WORKERS > 1:
-        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-            parts = list(pool.map(lambda b: _parse_block(*b), bounds))
+@njit(cache=True, nogil=True)
+def _digits(buf: np.ndarray, s: int, e: int, maxlen: int) -> int:
+    """Value of the decimal digits in [s, e) (1..maxlen of them), or -1."""
+    n = e - s
+    if n < 1 or n > maxlen:
+        return -1
+    v = 0
+    for i in range(s, e):
+        d = int(buf[i]) - 48
+        if d < 0 or d > 9:
+            return -1
+        v = v * 10 + d
+    return v
+
+
+@njit(cache=True, nogil=True)
+def _ipv4(buf: np.ndarray, s: int, e: int) -> int:
+    """A canonical dotted quad in [s, e) (no leading zeros, octets <= 255): 1, else 0."""
+    if e - s < 7 or e - s > 15:
+        return 0
+    octets = 0
+    i = s
+    while True:
+        j = i
+        v = 0
+        while j < e and j - i < 3:
+            d = int(buf[j]) - 48
+            if d < 0 or d > 9:
+                break
+            v = v * 10 + d
+            j += 1
+        width = j - i
+        if width == 0 or v > 255 or (width > 1 and buf[i] == 48):
+            return 0
+        octets += 1
+        if octets == 4:
+            return 1 if j == e else 0
+        if j >= e or buf[j] != 46:
+            return 0
+        i = j + 1
+
+
+@njit(cache=True, nogil=True)
+def _endpoint(buf: np.ndarray, s: int, e: int, out: np.ndarray, k: int) -> bool:
+    """``IFACE:A.B.C.D/PORT`` in [s, e): address start, end and port into out[k..k+2]."""
+    colon = -1
+    for i in range(s, e):
+        if buf[i] == 58:
+            colon = i
+            break
+    if colon <= s:  # no colon, or an empty interface name
+        return False
+    slash = -1
+    for i in range(e - 1, colon, -1):
+        if buf[i] == 47:
+            slash = i
+            break
+    if slash < 0 or not _ipv4(buf, colon + 1, slash):
+        return False
+    port = _digits(buf, slash + 1, e, 6)
+    if port < 0 or port > 65535:
+        return False
+    out[k] = colon + 1
+    out[k + 1] = slash
+    out[k + 2] = port
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _word(buf: np.ndarray, s: int, e: int, text: bytes) -> bool:
+    """True when [s, e) is exactly ``text``."""
+    if e - s != len(text):
+        return False
+    for i in range(len(text)):  # noqa: SIM110 - a loop compiles; a generator does not
+        if buf[s + i] != text[i]:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _month(buf: np.ndarray, s: int) -> int:
+    code = (np.int64(buf[s]) << 16) | (np.int64(buf[s + 1]) << 8) | np.int64(buf[s + 2])
+    names = b"JanFebMarAprMayJunJulAugSepOctNovDec"
+    for m in range(12):
+        want = (np.int64(names[3 * m]) << 16) | (np.int64(names[3 * m + 1]) << 8)
+        if code == want | np.int64(names[3 * m + 2]):
+            return m + 1
+    return 0
+
+
+@njit(cache=True, nogil=True)
+def _scan_line(
+    buf: np.ndarray,
+    s: int,
+    e: int,
+    default_year: int,
+    cumdays: np.ndarray,
+    tok_s: np.ndarray,
+    tok_e: np.ndarray,
+    out: np.ndarray,
+) -> bool:
+    """Read line [s, e) into ``out`` (see ``_scan``'s columns); False when not the usual shape.
+
+    ``out``: 0 naive_us, 1 duration_s (-1 built), 2 proto, 3 in ip start, 4 in ip end,
+    5 in port, 6 out ip start, 7 out ip end, 8 out port, 9 host start, 10 host end,
+    11 year given (1/0)."""
+    # split on single spaces; any other control or non-ASCII byte sends the line away
+    nt = 0
+    start = s
+    for i in range(s, e):
+        b = buf[i]
+        if b == 32:
+            if i == start or nt >= 23:  # an empty token (two spaces, leading space) or too many
+                return False
+            tok_s[nt] = start
+            tok_e[nt] = i
+            nt += 1
+            start = i + 1
+        elif b < 32 or b > 126:
+            return False
+    if start == e:  # empty line or a trailing space
+        return False
+    tok_s[nt] = start
+    tok_e[nt] = e
+    nt += 1
+    if nt < 13:
+        return False
+    # stamp: Mon D[D] [YYYY] HH:MM:SS[:]
+    if tok_e[0] - tok_s[0] != 3:
+        return False
+    month = _month(buf, tok_s[0])
+    if month == 0:
+        return False
+    day = _digits(buf, tok_s[1], tok_e[1], 2)
+    if day < 0:
+        return False
+    t = 2
+    if tok_e[2] - tok_s[2] == 4:
+        year = _digits(buf, tok_s[2], tok_e[2], 4)
+        if year < 0:
+            return False
+        out[11] = 1
+        t = 3
     else:
-        parts = [_parse_block(*b) for b in bounds]
-    if len(parts) == 1:
-        return parts[0]
-    if not parts:
-        return _parse_block(b"", starts, ends)
-    arrays = {}
-    for name in FastNat.__dataclass_fields__:
-        values = [getattr(p, name) for p in parts]
-        if isinstance(values[0], pa.Array):
-            arrays[name] = pa.concat_arrays(values)
-        else:
-            arrays[name] = np.concatenate(values)
-    return FastNat(**arrays)
-
-
-class _Bytes:
-    """A block's bytes (zero-padded so that 8-byte reads past the end stay in bounds), readable
-    one byte or one little-endian 8-byte word per position."""
-
-    PAD = 24
-
-    def __init__(self, data: bytes | memoryview) -> None:
-        raw = np.frombuffer(data, dtype=np.uint8)
-        self.size = len(raw)
-        self.buf = np.zeros(self.size + self.PAD, dtype=np.uint8)
-        self.buf[: self.size] = raw
-        self.u64 = np.ndarray(
-            shape=(self.size + self.PAD - 7,), dtype="<u8", buffer=self.buf.data, strides=(1,)
-        )
-        self.top = self.size + self.PAD - 8
-
-    def at(self, pos: np.ndarray) -> np.ndarray:
-        return self.buf[np.minimum(pos, self.top)].astype(np.int64)
-
-    def word(self, pos: np.ndarray) -> np.ndarray:
-        return self.u64[np.minimum(pos, self.top)]
-
-    def digits(self, s: np.ndarray, e: np.ndarray, maxlen: int) -> tuple[np.ndarray, np.ndarray]:
-        """Unsigned decimal in bytes [s, e) of at most ``maxlen`` (<= 8) digits, and validity."""
-        length = e - s
-        ok = (length >= 1) & (length <= maxlen)
-        w = self.word(s)
-        val = np.zeros(len(s), dtype=np.int64)
-        for j in range(maxlen):
-            inside = j < length
-            d = ((w >> np.uint64(8 * j)) & np.uint64(255)).astype(np.int64) - 48
-            ok &= ~inside | ((d >= 0) & (d <= 9))
-            val = np.where(inside, val * 10 + d, val)
-        return val, ok
-
-    def matches(self, pos: np.ndarray, text: bytes, wildcard: int = ord("?")) -> np.ndarray:
-        """True where the bytes at ``pos`` equal ``text`` (``?`` matches any byte)."""
-        ok = np.ones(len(pos), dtype=bool)
-        for off in range(0, len(text), 8):
-            part = text[off : off + 8]
-            want = 0
-            mask = 0
-            for j, ch in enumerate(part):
-                if ch != wildcard:
-                    want |= ch << (8 * j)
-                    mask |= 0xFF << (8 * j)
-            ok &= (self.word(pos + off) & np.uint64(mask)) == np.uint64(want)
-        return ok
-
-    def strings(self, s: np.ndarray, e: np.ndarray) -> pa.Array:
-        """Gather the byte ranges [s, e) into an Arrow string array."""
-        lengths = (e - s).astype(np.int64)
-        offsets = np.zeros(len(s) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        total = int(offsets[-1])
-        if total:
-            idx = np.repeat(s - offsets[:-1], lengths) + np.arange(total, dtype=np.int64)
-            data = self.buf[idx].tobytes()
-        else:
-            data = b""
-        return pa.Array.from_buffers(
-            pa.large_string(), len(s), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
-        ).cast(pa.string())
-
-
-def _strict_ipv4(bb: _Bytes, dots: np.ndarray, s: np.ndarray, e: np.ndarray) -> np.ndarray:
-    """True where bytes [s, e) are a dotted quad in canonical form (no leading zeros)."""
-    if len(dots) == 0:
-        return np.zeros(len(s), dtype=bool)
-    i0 = np.searchsorted(dots, s)
-    ok = (np.searchsorted(dots, e) - i0) == 3
-    top = len(dots) - 1
-    d = [dots[np.minimum(i0 + j, top)] for j in range(3)]
-    for a, b in ((s, d[0]), (d[0] + 1, d[1]), (d[1] + 1, d[2]), (d[2] + 1, e)):
-        value, digits_ok = bb.digits(a, b, 3)
-        ok &= digits_ok & (value <= 255) & ~(((b - a) > 1) & (bb.at(a) == 48))
-    return ok
-
-
-def _endpoint(
-    bb: _Bytes, marks: dict[int, np.ndarray], s: np.ndarray, e: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``iface:a.b.c.d/port`` -> (ip start, ip end, port, ok)."""
-    colons, slashes = marks[58], marks[47]
-    if len(colons) == 0 or len(slashes) == 0:
-        no = np.zeros(len(s), dtype=bool)
-        return s, s, np.zeros(len(s), dtype=np.int64), no
-    ci = np.searchsorted(colons, s)
-    colon = colons[np.minimum(ci, len(colons) - 1)]
-    si = np.searchsorted(slashes, e) - 1
-    slash = slashes[np.maximum(si, 0)]
-    ok = (ci < len(colons)) & (colon < e) & (si >= 0) & (slash >= s) & (slash > colon)
-    ip_s = colon + 1
-    ip_e = slash
-    port, port_ok = bb.digits(slash + 1, e, 6)
-    ok &= port_ok & _strict_ipv4(bb, marks[46], ip_s, ip_e)
-    return ip_s, ip_e, port, ok
-
-
-def _parse_block(data: bytes | memoryview, starts: np.ndarray, ends: np.ndarray) -> FastNat:
-    n = len(starts)
-    bb = _Bytes(data)
-    # one pass over the bytes finds every space, colon, slash and dot
-    buf = bb.buf
-    found = np.flatnonzero((buf == 32) | (buf == 58) | (buf == 47) | (buf == 46))
-    cls = buf[found]
-    sp = found[cls == 32]
-    zero = np.zeros(n, dtype=np.int64)
-    if len(sp) == 0 or n == 0:
-        no = np.zeros(n, dtype=bool)
-        empty = pa.array([], pa.string())
-        return FastNat(
-            no,
-            zero,
-            no,
-            zero,
-            zero,
-            zero,
-            zero,
-            zero,
-            no,
-            zero,
-            zero,
-            zero,
-            zero,
-            empty,
-            empty,
-            empty,
-        )
-    first = np.searchsorted(sp, starts)
-    count = np.searchsorted(sp, ends) - first  # spaces inside the line
-    last_sp = len(sp) - 1
-
-    def tok(j: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
-        j = np.asarray(j)
-        s = np.where(j == 0, starts, sp[np.minimum(np.maximum(first + j - 1, 0), last_sp)] + 1)
-        e = np.where(count > j, sp[np.minimum(first + j, last_sp)], ends)
-        return s, e
-
-    ok = count >= 12
-    # stamp: Mon DD [YYYY] HH:MM:SS[:]
-    s0, e0 = tok(0)
-    w0 = bb.word(s0)
-    b0 = (w0 & np.uint64(255)).astype(np.int64)
-    b1 = ((w0 >> np.uint64(8)) & np.uint64(255)).astype(np.int64)
-    b2 = ((w0 >> np.uint64(16)) & np.uint64(255)).astype(np.int64)
-    month = _month_of((b0 << 16) | (b1 << 8) | b2)
-    ok &= (e0 - s0 == 3) & (month > 0)
-    s1, e1 = tok(1)
-    day, day_ok = bb.digits(s1, e1, 2)
-    ok &= day_ok
-    s2, e2 = tok(2)
-    year_present = (e2 - s2) == 4
-    year, year_ok = bb.digits(s2, e2, 4)
-    ok &= ~year_present | year_ok
-    t_idx = np.where(year_present, 3, 2)
-    ts, te = tok(t_idx)
-    tlen = te - ts
-    ok &= (tlen == 8) | ((tlen == 9) & (bb.at(ts + 8) == 58))
-    hh, mi, ss, hms_ok = _hms(bb.word(ts))
-    ok &= hms_ok
+        if default_year <= 0:
+            return False
+        year = default_year
+        out[11] = 0
+    ts = tok_s[t]
+    tlen = tok_e[t] - ts
+    if not (tlen == 8 or (tlen == 9 and buf[ts + 8] == 58)):
+        return False
+    if buf[ts + 2] != 58 or buf[ts + 5] != 58:
+        return False
+    hh = _digits(buf, ts, ts + 2, 2)
+    mi = _digits(buf, ts + 3, ts + 5, 2)
+    ss = _digits(buf, ts + 6, ts + 8, 2)
+    if hh < 0 or mi < 0 or ss < 0 or hh > 23 or mi > 59 or ss > 59:
+        return False
+    # a real date (the same rule as _common.civil_to_epoch_us)
+    if year < 1970 or year > 2200 or day < 1:
+        return False
+    leap = (year % 4 == 0 and year % 100 != 0) or year % 400 == 0
+    dim = 31
+    if month == 2:
+        dim = 29 if leap else 28
+    elif month == 4 or month == 6 or month == 9 or month == 11:
+        dim = 30
+    if day > dim:
+        return False
     # the %ASA token is 1, 2 or 3 tokens after the time
-    k = np.full(n, -1, dtype=np.int64)
-    for off in (3, 2, 1):
-        ks, _ = tok(t_idx + off)
-        k = np.where(bb.at(ks) == 37, t_idx + off, k)
-    ok &= k > 0
-    ks, ke = tok(k)
-    ok &= (ke - ks) == len(_TEMPLATE)
-    ok &= bb.matches(ks, _TEMPLATE)
-    level = bb.at(ks + 5)
-    ok &= (level >= 48) & (level <= 57)
-    which = bb.at(ks + 12)
-    teardown = which == ord("2")
-    ok &= (which == ord("1")) | teardown
-    # host (a token between time and %ASA not ending with ':')
-    has_host = k >= t_idx + 2
-    hs, he = tok(t_idx + 1)
-    has_host &= bb.at(he - 1) != 58
-    # message words
-    s_, _ = tok(k + 1)
-    ok &= np.where(teardown, bb.matches(s_, b"Teardown "), bb.matches(s_, b"Built "))
-    s_, _ = tok(k + 2)
-    ok &= bb.matches(s_, b"dynamic ") | bb.matches(s_, b"static ")
-    ps, _ = tok(k + 3)
-    proto = np.full(n, -1, dtype=np.int64)
-    for i, name in enumerate((b"TCP ", b"UDP ", b"ICMP ")):
-        proto = np.where(bb.matches(ps, name), i, proto)
-    ok &= proto >= 0
-    s_, _ = tok(k + 4)
-    ok &= bb.matches(s_, b"translation from ")
-    s_, _ = tok(k + 7)
-    ok &= bb.matches(s_ - 1, b" to ")
-    ok &= np.where(teardown, count == k + 10, count == k + 8)
-    s_, _ = tok(k + 9)
-    ok &= ~teardown | bb.matches(s_ - 1, b" duration ")
-    ds, de = tok(k + 10)
-    # duration h+:mm:ss
-    dlen = de - ds
-    dh, okh = bb.digits(ds, de - 6, 6)
-    dm, okm = bb.digits(de - 5, de - 3, 2)
-    dsec, oks = bb.digits(de - 2, de, 2)
-    dur_ok = (dlen >= 7) & okh & okm & oks & (bb.at(de - 6) == 58) & (bb.at(de - 3) == 58)
-    ok &= ~teardown | dur_ok
-    duration_s = np.where(teardown, dh * 3600 + dm * 60 + dsec, 0)
-    # endpoints (only examined where the line is still a candidate)
-    cand = np.flatnonzero(ok)
-    in_s, in_e = _tok_sub(sp, first, count, starts, ends, cand, k[cand] + 6)
-    out_s, out_e = _tok_sub(sp, first, count, starts, ends, cand, k[cand] + 8)
-    marks = {ch: found[cls == ch] for ch in (58, 47, 46)}  # ':' '/' '.'
-    ia, ib, in_port_c, in_ok = _endpoint(bb, marks, in_s, in_e)
-    oa, ob, out_port_c, out_ok = _endpoint(bb, marks, out_s, out_e)
-    sub_ok = in_ok & out_ok
-    ok[cand[~sub_ok]] = False
-    keep = cand[sub_ok]
-    in_port = np.zeros(n, dtype=np.int64)
-    out_port = np.zeros(n, dtype=np.int64)
-    in_port[cand] = in_port_c
-    out_port[cand] = out_port_c
-    hs_k, he_k = hs[keep], he[keep]
-    host = _same_or_strings(bb, hs_k, np.where(has_host[keep], he_k, hs_k))
-    return FastNat(
-        ok=ok,
-        year=year,
-        year_present=year_present,
-        month=month,
-        day=day,
-        hh=hh,
-        mi=mi,
-        ss=ss,
-        teardown=teardown,
-        duration_s=duration_s,
-        proto=np.clip(proto, 0, 2),
-        in_port=in_port,
-        out_port=out_port,
-        in_ip=bb.strings(ia[sub_ok], ib[sub_ok]),
-        out_ip=bb.strings(oa[sub_ok], ob[sub_ok]),
-        host=host,
+    k = -1
+    for off in range(1, 4):
+        if t + off < nt and buf[tok_s[t + off]] == 37:
+            k = t + off
+            break
+    if k < 0:
+        return False
+    out[9] = 0
+    out[10] = 0
+    if k == t + 2:  # one token: the host, or a tag when it ends with ':'
+        if buf[tok_e[t + 1] - 1] != 58:
+            out[9] = tok_s[t + 1]
+            out[10] = tok_e[t + 1]
+    elif k == t + 3:  # host and tag
+        if buf[tok_e[t + 2] - 1] != 58:
+            return False
+        out[9] = tok_s[t + 1]
+        out[10] = tok_e[t + 1]
+    ks = tok_s[k]
+    if tok_e[k] - ks != 14:
+        return False
+    tmpl = b"%ASA-?-30501?:"
+    for i in range(14):
+        if tmpl[i] != 63 and buf[ks + i] != tmpl[i]:
+            return False
+    level = buf[ks + 5]
+    if level < 48 or level > 57:
+        return False
+    which = buf[ks + 12]
+    if which == 49:
+        teardown = False
+        if nt != k + 9:
+            return False
+        if not _word(buf, tok_s[k + 1], tok_e[k + 1], b"Built"):
+            return False
+    elif which == 50:
+        teardown = True
+        if nt != k + 11:
+            return False
+        if not _word(buf, tok_s[k + 1], tok_e[k + 1], b"Teardown"):
+            return False
+    else:
+        return False
+    if not (
+        _word(buf, tok_s[k + 2], tok_e[k + 2], b"dynamic")
+        or _word(buf, tok_s[k + 2], tok_e[k + 2], b"static")
+    ):
+        return False
+    if _word(buf, tok_s[k + 3], tok_e[k + 3], b"TCP"):
+        out[2] = 0
+    elif _word(buf, tok_s[k + 3], tok_e[k + 3], b"UDP"):
+        out[2] = 1
+    elif _word(buf, tok_s[k + 3], tok_e[k + 3], b"ICMP"):
+        out[2] = 2
+    else:
+        return False
+    if not _word(buf, tok_s[k + 4], tok_e[k + 4], b"translation"):
+        return False
+    if not _word(buf, tok_s[k + 5], tok_e[k + 5], b"from"):
+        return False
+    if not _word(buf, tok_s[k + 7], tok_e[k + 7], b"to"):
+        return False
+    if not _endpoint(buf, tok_s[k + 6], tok_e[k + 6], out, 3):
+        return False
+    if not _endpoint(buf, tok_s[k + 8], tok_e[k + 8], out, 6):
+        return False
+    if teardown:
+        if not _word(buf, tok_s[k + 9], tok_e[k + 9], b"duration"):
+            return False
+        ds = tok_s[k + 10]
+        de = tok_e[k + 10]
+        if de - ds < 7 or buf[de - 6] != 58 or buf[de - 3] != 58:
+            return False
+        dh = _digits(buf, ds, de - 6, 6)
+        dm = _digits(buf, de - 5, de - 3, 2)
+        dsec = _digits(buf, de - 2, de, 2)
+        if dh < 0 or dm < 0 or dsec < 0:
+            return False
+        out[1] = dh * 3600 + dm * 60 + dsec
+    else:
+        out[1] = -1
+    days = (
+        (year - 1970) * 365
+        + (year - 1969) // 4
+        - (year - 1901) // 100
+        + (year - 1601) // 400
+        + cumdays[month - 1]
+        + (1 if (month > 2 and leap) else 0)
+        + day
+        - 1
     )
+    out[0] = ((days * 86400) + hh * 3600 + mi * 60 + ss) * 1_000_000
+    return True
 
 
-def _same_or_strings(bb: _Bytes, s: np.ndarray, e: np.ndarray) -> pa.Array:
-    """``bb.strings(s, e)``; when every range holds the same bytes (one logging host, the
-    usual case) the array is built from one value without gathering bytes."""
-    n = len(s)
-    if n:
-        length = e - s
-        first_len = int(length[0])
-        if first_len <= 24 and (length == first_len).all():
-            same = np.ones(n, dtype=bool)
-            for off in range(0, first_len, 8):
-                width = min(8, first_len - off)
-                mask = np.uint64((1 << (8 * width)) - 1)
-                words = bb.word(s + off) & mask
-                same &= words == words[0]
-            if same.all():
-                value = bytes(bb.buf[int(s[0]) : int(s[0]) + first_len]).decode("utf-8")
-                return pa.repeat(pa.scalar(value, pa.string()), n)
-    return bb.strings(s, e)
-
-
-def _hms(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``HH:MM:SS`` from the first 8 bytes of each word: hours, minutes, seconds, validity."""
-    b = [((w >> np.uint64(8 * j)) & np.uint64(255)).astype(np.int64) for j in range(8)]
-    ok = (b[2] == 58) & (b[5] == 58)
-    for j in (0, 1, 3, 4, 6, 7):
-        ok &= (b[j] >= 48) & (b[j] <= 57)
-    return (
-        (b[0] - 48) * 10 + b[1] - 48,
-        (b[3] - 48) * 10 + b[4] - 48,
-        (b[6] - 48) * 10 + b[7] - 48,
-        ok,
-    )
-
-
-def _tok_sub(
-    sp: np.ndarray,
-    first: np.ndarray,
-    count: np.ndarray,
+@njit(cache=True, nogil=True)
+def _scan(
+    buf: np.ndarray,
     starts: np.ndarray,
     ends: np.ndarray,
-    rows: np.ndarray,
-    j: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    last_sp = len(sp) - 1
-    f = first[rows]
-    s = np.where(j == 0, starts[rows], sp[np.minimum(np.maximum(f + j - 1, 0), last_sp)] + 1)
-    e = np.where(count[rows] > j, sp[np.minimum(f + j, last_sp)], ends[rows])
-    return s, e
+    usable: np.ndarray,
+    lo: int,
+    hi: int,
+    default_year: int,
+    cumdays: np.ndarray,
+    ok: np.ndarray,
+    cols: np.ndarray,
+) -> None:
+    """Scan lines lo..hi-1: ``ok[i]`` and the line's 12 values in ``cols[i]``."""
+    tok_s = np.empty(24, dtype=np.int64)
+    tok_e = np.empty(24, dtype=np.int64)
+    for i in range(lo, hi):
+        ok[i] = usable[i] and _scan_line(
+            buf, starts[i], ends[i], default_year, cumdays, tok_s, tok_e, cols[i]
+        )
 
 
-def _month_of(code: np.ndarray) -> np.ndarray:
-    """1..12 for a three-letter month code, 0 when it is not one."""
-    order = np.argsort(_MONTH_CODES)
-    sorted_codes = _MONTH_CODES[order]
-    pos = np.clip(np.searchsorted(sorted_codes, code), 0, 11)
-    return np.where(sorted_codes[pos] == code, order[pos] + 1, 0)
+@njit(cache=True, nogil=True)
+def _gather(
+    buf: np.ndarray, ok: np.ndarray, cols: np.ndarray
+) -> tuple[
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+    np.ndarray, int, int,
+]:  # fmt: skip
+    """The taken lines' columns, and the addresses and hosts as Arrow string buffers
+    (offsets, bytes). The host buffers are empty when every taken line names the same host
+    (returned as the first row's range); ``host_valid`` is 0 where a line names none."""
+    m = 0
+    for i in range(len(ok)):
+        if ok[i]:
+            m += 1
+    rows = np.empty(m, dtype=np.int64)
+    naive = np.empty(m, dtype=np.int64)
+    dur = np.empty(m, dtype=np.int64)
+    proto = np.empty(m, dtype=np.int8)
+    in_port = np.empty(m, dtype=np.int32)
+    out_port = np.empty(m, dtype=np.int32)
+    in_off = np.empty(m + 1, dtype=np.int32)
+    out_off = np.empty(m + 1, dtype=np.int32)
+    in_data = np.empty(m * MAX_IP, dtype=np.uint8)
+    out_data = np.empty(m * MAX_IP, dtype=np.uint8)
+    in_off[0] = 0
+    out_off[0] = 0
+    yearless = 0
+    same = 1
+    h0s = 0
+    h0e = 0
+    j = 0
+    pi = 0
+    po = 0
+    for i in range(len(ok)):
+        if not ok[i]:
+            continue
+        c = cols[i]
+        rows[j] = i
+        naive[j] = c[0]
+        dur[j] = c[1]
+        proto[j] = c[2]
+        in_port[j] = c[5]
+        out_port[j] = c[8]
+        for p in range(c[3], c[4]):
+            in_data[pi] = buf[p]
+            pi += 1
+        in_off[j + 1] = pi
+        for p in range(c[6], c[7]):
+            out_data[po] = buf[p]
+            po += 1
+        out_off[j + 1] = po
+        if c[11] == 0:
+            yearless += 1
+        if j == 0:
+            h0s = c[9]
+            h0e = c[10]
+        elif same:
+            if c[10] - c[9] != h0e - h0s:
+                same = 0
+            else:
+                for q in range(c[10] - c[9]):
+                    if buf[c[9] + q] != buf[h0s + q]:
+                        same = 0
+                        break
+        j += 1
+    if same:
+        host_off = np.zeros(1, dtype=np.int32)
+        host_data = np.empty(0, dtype=np.uint8)
+        host_valid = np.empty(0, dtype=np.uint8)
+    else:
+        total = 0
+        for i in range(len(ok)):
+            if ok[i]:
+                total += cols[i][10] - cols[i][9]
+        host_off = np.empty(m + 1, dtype=np.int32)
+        host_data = np.empty(total, dtype=np.uint8)
+        host_valid = np.empty(m, dtype=np.uint8)
+        host_off[0] = 0
+        ph = 0
+        for r in range(m):
+            c = cols[rows[r]]
+            for p in range(c[9], c[10]):
+                host_data[ph] = buf[p]
+                ph += 1
+            host_off[r + 1] = ph
+            host_valid[r] = 1 if c[10] > c[9] else 0
+    return (
+        rows, naive, dur, proto, in_port, out_port, in_off, in_data[:pi], out_off,
+        out_data[:po], host_off, host_data, host_valid, yearless, h0e - h0s,
+    )  # fmt: skip
 
 
-PROTO_NAMES = _PROTO_NAMES
+# --------------------------------------------------------------------------------------------
+# Python side
+
+
+def parse_fast(
+    data: bytes,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    usable: np.ndarray | None = None,
+    default_year: int | None = None,
+) -> tuple[FastNat, np.ndarray]:
+    """Read the lines (byte ranges [starts, ends) of ``data``) that have the usual shape.
+
+    Returns the records read and a per-line mask of the lines taken (the others are for the
+    regex path). ``usable`` masks lines already known to be unusable (invalid UTF-8);
+    ``default_year`` is the year for stamps without one (None: such lines are not taken)."""
+    n = len(starts)
+    buf = np.frombuffer(data, dtype=np.uint8) if data else np.zeros(0, dtype=np.uint8)
+    starts = np.ascontiguousarray(starts, dtype=np.int64)
+    ends = np.ascontiguousarray(ends, dtype=np.int64)
+    use = np.ones(n, dtype=np.bool_) if usable is None else np.ascontiguousarray(usable, np.bool_)
+    ok = np.zeros(n, dtype=np.bool_)
+    cols = np.empty((n, 12), dtype=np.int64)
+    year = int(default_year) if default_year is not None else 0
+    if n >= THREAD_MIN_LINES and WORKERS > 1:
+        step = -(-n // WORKERS)
+        bounds = [(lo, min(lo + step, n)) for lo in range(0, n, step)]
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            list(
+                pool.map(
+                    lambda b: _scan(buf, starts, ends, use, b[0], b[1], year, _CUMDAYS, ok, cols),
+                    bounds,
+                )
+            )
+    else:
+        _scan(buf, starts, ends, use, 0, n, year, _CUMDAYS, ok, cols)
+    (
+        rows, naive, dur, proto, in_port, out_port, in_off, in_data, out_off, out_data,
+        host_off, host_data, host_valid, yearless, host_len,
+    ) = _gather(buf, ok, cols)  # fmt: skip
+    m = len(rows)
+    if len(host_off) == 1:  # one host for every line (or none)
+        if m and host_len:
+            hs = int(cols[rows[0], 9])
+            value = bytes(data[hs : hs + host_len]).decode("ascii")
+            host = pa.repeat(pa.scalar(value, pa.string()), m)
+        else:
+            host = pa.nulls(m, pa.string())
+    else:
+        validity = pa.array(host_valid.view(np.bool_)).buffers()[1]
+        host = pa.StringArray.from_buffers(
+            m, pa.py_buffer(host_off), pa.py_buffer(host_data), validity
+        )
+    fast = FastNat(
+        rows=rows,
+        naive_us=naive,
+        duration_s=dur,
+        proto=proto,
+        in_port=in_port,
+        out_port=out_port,
+        in_ip=pa.StringArray.from_buffers(m, pa.py_buffer(in_off), pa.py_buffer(in_data)),
+        out_ip=pa.StringArray.from_buffers(m, pa.py_buffer(out_off), pa.py_buffer(out_data)),
+        host=host,
+        yearless=int(yearless),
+    )
+    return fast, ok

@@ -124,6 +124,16 @@ class LineChunk:
             self._lines = trimmed if trimmed.type == pa.string() else trimmed.cast(pa.string())
         return self._lines
 
+    def texts(self, idx: np.ndarray) -> pa.Array:
+        """``lines.take(idx)`` without building the text of the other lines."""
+        if self._lines is not None:
+            return self._lines.take(pa.array(idx, pa.int64()))
+        picked = pc.ascii_rtrim(self.raw.take(pa.array(idx, pa.int64())), characters="\r\n")
+        usable = self.usable[idx]
+        if not usable.all():
+            picked = pc.if_else(pa.array(usable), picked, pa.scalar("", picked.type))
+        return picked if picked.type == pa.string() else picked.cast(pa.string())
+
     def __len__(self) -> int:
         return len(self.raw)
 
@@ -564,9 +574,10 @@ def collect_bad(
         return bad, []
     order = sorted(reasons)
     line_idx = np.asarray(order) if row_lines is None else row_lines[np.asarray(order)]
-    if isinstance(lines, LineChunk):  # only now build the chunk's text column
-        lines = lines.lines
-    texts = lines.take(pa.array(line_idx)).to_pylist()
+    if isinstance(lines, LineChunk):  # the text of these lines only
+        texts = lines.texts(line_idx).to_pylist()
+    else:
+        texts = lines.take(pa.array(line_idx)).to_pylist()
     out = [
         BadLine(first_line + int(li), reasons[i], (t or "")[:200])
         for i, li, t in zip(order, line_idx.tolist(), texts, strict=True)

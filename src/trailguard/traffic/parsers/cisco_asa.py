@@ -49,9 +49,10 @@ _NAT = (
     r"(?: duration (?P<dh>\d+):(?P<dm>\d\d):(?P<ds>\d\d))?\s*$"
 )
 _ANY_ASA = _STAMP + r"%(?:ASA|FTD|PIX)-\d-(?P<msgid>\d{6}):"
-# the byte-level reader for the usual line shape (see _asa_fast); the regex path alone gives the
+# the compiled scanner for the usual line shape (see _asa_fast); the regex path alone gives the
 # same records, only slower (tests compare the two)
 USE_FAST_PATH = True
+_EVENTS = pa.array(["create", "teardown"], pa.string())
 _FIELDS = [
     "mon",
     "day",
@@ -107,28 +108,25 @@ class CiscoAsaParser:
     ) -> ParsedBatch:
         n = len(chunk)
         notes: list[str] = [f"stamps read as local time in {tz} (no zone in ASA syslog)"]
-        if USE_FAST_PATH:
-            fast = parse_fast(chunk.data, chunk.starts, chunk.ends)
-        else:
-            fast = parse_fast(b"", chunk.starts[:0], chunk.ends[:0])
-            fast.ok = np.zeros(n, dtype=bool)
-        fast.ok &= chunk.usable
-        slow_idx = np.flatnonzero(~fast.ok & chunk.usable)
-        parts = [self._from_fast(fast)]
-        skipped = 0
         bad_lines = list(chunk.bad)
-        if len(slow_idx):
-            lines = chunk.lines
-            slow, skipped, slow_bad = self._from_regex(lines.take(pa.array(slow_idx)))
-            slow.rows = slow_idx[slow.rows]
-            parts.append(slow)
-            for i, reason in slow_bad:
-                row = int(slow_idx[i])
-                text = lines[row].as_py() or ""
-                bad_lines.append(BadLine(chunk.first_line + row, reason, text[:200]))
         tables = []
-        for part in parts:
-            table, part_bad = self._finish(part, chunk, tz, options, source, notes)
+        if USE_FAST_PATH:
+            fast, taken = parse_fast(
+                chunk.data, chunk.starts, chunk.ends, chunk.usable, options.year
+            )
+            tables.append(self._fast_table(fast, chunk, tz, options, source, notes))
+            slow_idx = np.flatnonzero(~taken & chunk.usable)
+        else:
+            slow_idx = np.flatnonzero(chunk.usable)
+        skipped = 0
+        if len(slow_idx) or not tables:
+            slow_lines = chunk.texts(slow_idx)
+            slow, skipped, slow_bad = self._from_regex(slow_lines)
+            slow.rows = slow_idx[slow.rows]
+            for i, reason in slow_bad:
+                text = slow_lines[i].as_py() or ""
+                bad_lines.append(BadLine(chunk.first_line + int(slow_idx[i]), reason, text[:200]))
+            table, part_bad = self._finish(slow, chunk, tz, options, source, notes)
             tables.append(table)
             bad_lines += part_bad
         bad_lines.sort(key=lambda b: b.line_no)
@@ -141,27 +139,41 @@ class CiscoAsaParser:
         )
 
     @staticmethod
-    def _from_fast(fast: FastNat) -> _Fields:
-        rows = np.flatnonzero(fast.ok)
-        return _Fields(
-            rows=rows,
-            year=fast.year[rows],
-            year_present=fast.year_present[rows],
-            month=fast.month[rows],
-            day=fast.day[rows],
-            hh=fast.hh[rows],
-            mi=fast.mi[rows],
-            ss=fast.ss[rows],
-            micro=np.zeros(len(rows), dtype=np.int64),
-            teardown=fast.teardown[rows],
-            duration_s=fast.duration_s[rows],
-            proto=pa.array(PROTO_NAMES[fast.proto[rows]], pa.string()),
-            in_ip=fast.in_ip,
-            in_port=fast.in_port[rows],
-            out_ip=fast.out_ip,
-            out_port=fast.out_port[rows],
-            host=c.empty_to_null(fast.host),
-            ips_canonical=True,
+    def _fast_table(
+        fast: FastNat,
+        chunk: c.LineChunk,
+        tz: str,
+        options: ParseOptions,
+        source: str,
+        notes: list[str],
+    ) -> pa.Table:
+        """The records of the lines the compiled scanner took: every value is already checked
+        (real date, canonical addresses, ports in range), so only the zone is applied here."""
+        m = len(fast.rows)
+        if fast.yearless:
+            note = f"stamps without a year read as {options.year} (given)"
+            if note not in notes:
+                notes.append(note)
+        at = c.apply_skew(c.localize(fast.naive_us, tz, notes), options.clock_skew)
+        teardown = fast.duration_s >= 0
+        start = np.where(teardown, at - fast.duration_s * 1_000_000, at)
+        return c.build_table(
+            RecordKind.NAT,
+            m,
+            source,
+            fast.rows + chunk.first_line,
+            {
+                "event": _EVENTS.take(pa.array(teardown.view(np.int8))),
+                "start": c.ts_array(start),
+                "end": c.ts_array(at, mask=~teardown),
+                "source_tz": tz,
+                "protocol": PROTO_NAMES.take(pa.array(fast.proto)),
+                "inside_ip": fast.in_ip,
+                "inside_port": pa.array(fast.in_port, pa.int32()),
+                "public_ip": fast.out_ip,
+                "public_port": pa.array(fast.out_port, pa.int32()),
+                "device": fast.host,
+            },
         )
 
     @staticmethod
@@ -221,7 +233,6 @@ class CiscoAsaParser:
                 out_ip=f["out_ip"],
                 out_port=c.to_numpy_str_ints(f["out_port"], default=-1),
                 host=c.empty_to_null(pc.fill_null(f["host"], "")),
-                ips_canonical=False,
             ),
             skipped,
             bad,
@@ -254,12 +265,8 @@ class CiscoAsaParser:
             year = f.year
         naive, bad_date = c.civil_to_epoch_us(year, f.month, f.day, f.hh, f.mi, f.ss, f.micro)
         stamp = c.apply_skew(c.localize(naive, tz, notes), options.clock_skew)
-        if f.ips_canonical:
-            in_ip, in_ok = f.in_ip, np.ones(m, dtype=bool)
-            out_ip, out_ok = f.out_ip, np.ones(m, dtype=bool)
-        else:
-            in_ip, in_ok = c.canonical_ips(f.in_ip)
-            out_ip, out_ok = c.canonical_ips(f.out_ip)
+        in_ip, in_ok = c.canonical_ips(f.in_ip)
+        out_ip, out_ok = c.canonical_ips(f.out_ip)
         everything = np.ones(m, dtype=bool)
         checks = [
             c.Check("impossible date or time", bad_date & everything),
@@ -327,7 +334,6 @@ class _Fields:
     out_ip: pa.Array
     out_port: np.ndarray
     host: pa.Array
-    ips_canonical: bool
 
 
 PARSER = CiscoAsaParser()
