@@ -416,6 +416,7 @@ class _KeyPort:
 
 PORT_MASK = (1 << 17) - 1
 NO_END = np.iinfo(np.int64).min
+_NO_PORT_END = np.zeros(0, dtype=np.int64)
 
 
 class WarmSegment:
@@ -441,11 +442,19 @@ class WarmSegment:
         order = np.argsort(mapping[:-1], kind="stable")
         self.g_sorted = mapping[:-1][order].astype(np.int64)
         self.g_local = order.astype(np.int64)
+        # interned code -> local code (-1: not in this part), one read instead of a search
+        self.g_map = np.full(int(mapping.max()) + 1 if len(mapping) > 1 else 0, -1, np.int32)
+        self.g_map[mapping[:-1]] = np.arange(len(mapping) - 1, dtype=np.int32)
         if part.kind in ASSIGNMENT:
             port_key = np.zeros(n, dtype=np.int64)
         else:
             port_key = _np(pc.add(table.column("public_port").cast(pa.int64()), 1), 0)
         self.key = (codes << 17) | port_key
+        # first row of every local address code (and of the null address, last): the key
+        # range of an address without a binary search over the whole part
+        self.code_start = np.searchsorted(
+            self.key, np.arange(len(mapping) + 1, dtype=np.int64) << 17, "left"
+        ).astype(np.int64)
         self.start = _np(table.column("start").cast(pa.int64()), 0)
         self.end = _np(table.column("end").cast(pa.int64()), NO_END)
         has_end = self.end != NO_END
@@ -480,7 +489,16 @@ class WarmSegment:
         return self.end != NO_END
 
     def nbytes(self) -> int:
-        arrays = [self.key, self.start, self.end, self.end_eff, self.g_sorted, self.g_local]
+        arrays = [
+            self.key,
+            self.start,
+            self.end,
+            self.end_eff,
+            self.g_sorted,
+            self.g_local,
+            self.g_map,
+            self.code_start,
+        ]
         if self.port_end is not None:
             arrays.append(self.port_end)
         return (
@@ -497,6 +515,37 @@ class WarmSegment:
             return np.full(len(gcodes), -1, dtype=np.int64)
         pos = np.minimum(np.searchsorted(self.g_sorted, gcodes), len(self.g_sorted) - 1)
         return np.where(self.g_sorted[pos] == gcodes, self.g_local[pos], -1)
+
+    def search_interned(
+        self,
+        gcodes: np.ndarray,
+        port_lo: np.ndarray,
+        port_hi: np.ndarray,
+        port: np.ndarray,
+        at_lo: np.ndarray,
+        at_hi: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``search_codes`` for queries given by interned address codes, in one compiled loop
+        (``_kernels.search_part``): the same pairs in the same order."""
+        from trailguard.traffic import _kernels
+
+        return _kernels.search_part(
+            self.key,
+            self.start,
+            self.end_eff,
+            self.port_end if self.port_end is not None else _NO_PORT_END,
+            self.port_block,
+            self.g_map,
+            self.code_start,
+            gcodes,
+            port_lo,
+            port_hi,
+            port,
+            at_lo,
+            at_hi,
+            self.min_start,
+            self.reach,
+        )
 
     def search_codes(
         self,

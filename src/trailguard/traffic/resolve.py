@@ -801,6 +801,8 @@ def _group_warm(
         z = np.zeros(0, dtype=np.int64)
         empty = _warm_table(c, z, strings)
         return Sessions(empty, z, z, z, z, z, z, np.zeros(0, dtype=bool), z, z)
+    if COMPILED:
+        return _group_compiled(c, at, port_col, strings)
     keyed = "public_ip" if port_col is not None else "inside_ip"
     keys = [
         c["q"],
@@ -826,6 +828,60 @@ def _group_warm(
     )
     tie = _np_codes(c["inside_ip"][order][sessions.first_row])
     return _rank(sessions, _warm_table(c, order, strings), tie)
+
+
+# the compiled kernels answer (False: the NumPy stages, kept as the reference the tests hold
+# the kernels to)
+COMPILED = True
+
+
+def _group_compiled(
+    c: dict[str, np.ndarray], at: np.ndarray, port_col: str | None, strings: Any
+) -> Sessions:
+    """``_group_warm`` in one compiled pass (``_kernels.group_rank``)."""
+    from trailguard.traffic import _kernels
+
+    nat = port_col is not None
+    (
+        order,
+        s_q,
+        rank,
+        first_row,
+        n_rows,
+        s_start,
+        s_end,
+        s_has_end,
+        distance,
+        s_order,
+        _tie,
+    ) = _kernels.group_rank(
+        c["q"],
+        c["start"],
+        c["end"],
+        c["end_eff"],
+        c["kind"],
+        c["inside_ip"],
+        c["public_ip"],
+        c["protocol"],
+        c["subscriber"],
+        c["inside_port"],
+        c[port_col] if nat else c["inside_port"],  # type: ignore[index]
+        np.ascontiguousarray(at, dtype=np.int64),
+        nat,
+        len(strings.values) + 1,
+    )
+    return Sessions(
+        _warm_table(c, order, strings),
+        s_q,
+        rank,
+        first_row,
+        n_rows,
+        s_start,
+        s_end,
+        s_has_end,
+        distance,
+        s_order,
+    )
 
 
 def _warm_table(c: dict[str, np.ndarray], order: np.ndarray, strings: Any) -> pa.Table:
@@ -867,16 +923,11 @@ def _warm_candidates(
     pieces: list[tuple[Any, np.ndarray, np.ndarray]] = []
     for part in engine.parts_for(kinds, int(at_lo.min()), int(at_hi.max()), provider):
         segment = engine.full_segment(part)
-        # only the queries whose window meets the time the part's rows really span
-        sel = np.flatnonzero((at_hi >= segment.min_start) & (at_lo <= segment.reach))
-        if not len(sel):
-            continue
-        local = segment.local_codes(codes[sel])
-        qi, rows = segment.search_codes(
-            local, port_lo[sel], port_hi[sel], port[sel], at_lo[sel], at_hi[sel]
-        )
+        # one compiled loop: queries whose window misses the time the part's rows really
+        # span are skipped there
+        qi, rows = segment.search_interned(codes, port_lo, port_hi, port, at_lo, at_hi)
         if len(rows):
-            pieces.append((segment, sel[qi], rows))
+            pieces.append((segment, qi, rows))
     if not pieces:
         return _narrow_empty()
     cols: dict[str, list[np.ndarray]] = {k: [] for k in _CAND_COLUMNS}
