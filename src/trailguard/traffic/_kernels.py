@@ -414,3 +414,28 @@ def group_rank(
         s_order,
         tie,
     )
+
+
+_primed = False
+
+
+def prime() -> None:
+    """Load (or, the first time on a machine, compile) every kernel for the argument types
+    the warm path passes: the first call of a numba function costs about 0.3-0.5 s even from
+    its cache, which belongs in warming parts, not in a lookup."""
+    global _primed
+    if _primed:
+        return
+    one = np.zeros(1, np.int64)
+    none = np.zeros(0, np.int64)
+    search_part(
+        one, one, one, none, False, np.zeros(1, np.int32), np.zeros(2, np.int64),
+        one, one, one, one, one, one, 0, 0,
+    )  # fmt: skip
+    search_part(
+        one, one, one, one, True, np.zeros(1, np.int32), np.zeros(2, np.int64),
+        one, one, one, one, one, one, 0, 0,
+    )  # fmt: skip
+    for nat in (True, False):
+        group_rank(one, one, one, one, one, one, one, one, one, one, one, one, nat, 2)
+    _primed = True

@@ -96,6 +96,10 @@ def _np(arr: pa.Array | pa.ChunkedArray, fill: int) -> np.ndarray:
     return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
+def _own(values: np.ndarray) -> np.ndarray:
+    return values if values.flags.writeable and values.flags.c_contiguous else values.copy()
+
+
 class Segment:
     """A sorted run of one part's rows with searchable keys."""
 
@@ -455,11 +459,15 @@ class WarmSegment:
         self.code_start = np.searchsorted(
             self.key, np.arange(len(mapping) + 1, dtype=np.int64) << 17, "left"
         ).astype(np.int64)
-        self.start = _np(table.column("start").cast(pa.int64()), 0)
-        self.end = _np(table.column("end").cast(pa.int64()), NO_END)
+        # writable arrays of their own (not views of Arrow buffers): one array type for the
+        # compiled searches, so one compiled version of each
+        self.start = _own(_np(table.column("start").cast(pa.int64()), 0))
+        self.end = _own(_np(table.column("end").cast(pa.int64()), NO_END))
         has_end = self.end != NO_END
         self.port_end = (
-            _np(table.column("public_port_end").cast(pa.int64()), -1) if self.port_block else None
+            _own(_np(table.column("public_port_end").cast(pa.int64()), -1))
+            if self.port_block
+            else None
         )
         self.end_eff = effective_end(
             self.key, self.start, self.end, has_end, config.open_us(part.kind)
@@ -774,6 +782,11 @@ class EmbeddedEngine:
             )
             segment = WarmSegment(part, table, self.config, self.strings, path)
             del table
+            # the compiled searches are loaded (numba, its cache) with the first warm part,
+            # not by the first batch that uses them
+            from trailguard.traffic import _kernels
+
+            _kernels.prime()
             self._full[part.part_id] = segment
         return segment
 
