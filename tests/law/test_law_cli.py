@@ -260,6 +260,10 @@ def test_sources_lists_every_source() -> None:
             ],
             "contradictory",
         ),
+        (
+            ["channels", "--from", "NL", "--to", "DE", "--data", "traffic", "--conduct", "spam"],
+            "'spam'",
+        ),
     ],
     ids=[
         "country",
@@ -270,6 +274,7 @@ def test_sources_lists_every_source() -> None:
         "eu",
         "data",
         "contradictory",
+        "channels-conduct",
     ],
 )
 def test_bad_input_exits_2_with_a_clear_message(args: list[str], message: str) -> None:
@@ -278,3 +283,62 @@ def test_bad_input_exits_2_with_a_clear_message(args: list[str], message: str) -
     assert message in err
     assert "accepted" in err or "ask" in err or "YYYY-MM-DD" in err
     assert out == ""
+
+
+def test_check_extradition_json_reports_the_penalty_threshold() -> None:
+    # ETS 185 Art. 24(1)(a); offences.yaml us_18usc1030_a2 (1 y) and de_stgb_202a (3 y).
+    code, out, _ = run(
+        "check",
+        "--from",
+        "US",
+        "--to",
+        "DE",
+        "--conduct",
+        "illegal_access",
+        "--measure",
+        "extradition",
+        "--as-of",
+        "2025-01-01",
+        "--json",
+    )
+    assert code == 0
+    payload = json.loads(out)
+    assert set(payload["dual_criminality"]) == {"required", "satisfied", "reason"}
+    assert payload["dual_criminality"]["satisfied"] is True
+    threshold = payload["penalty_threshold"]
+    assert threshold["rule"] == "ETS 185 Art. 24(1)(a)" and threshold["satisfied"] is True
+    assert {c["country"]: c["statute"] for c in threshold["countries"]} == {
+        "US": "18 U.S.C. § 1030(a)(2)",
+        "DE": "StGB § 202a",
+    }
+    de = [p for p in payload["provisions"]["DE"] if p["id"] == "de_stgb_202a"]
+    assert de[0]["max_penalty"]["years"] == 3
+
+
+def test_channels_conduct_option_checks_the_epoc_threshold() -> None:
+    # Regulation (EU) 2023/1543 Art. 5(4); offences.yaml de_stgb_241 (1 y, unverified).
+    base = ["channels", "--from", "DE", "--to", "NL", "--data", "traffic", "--as-of", "2026-09-01"]
+    code, out, _ = run(*base, "--conduct", "de_stgb_241", "--json")
+    assert code == 0
+    payload = json.loads(out)
+    assert payload["conduct"] == ["de_stgb_241"]
+    ruled = {item["id"]: item["reason"] for item in payload["not_available"]}
+    assert "Regulation (EU) 2023/1543 Art. 5(4)" in ruled["eu_epoc"]
+    assert all(set(item) == {"id", "reason"} for item in payload["not_available"])
+    # Without --conduct the EPOC is offered and says the threshold was not checked.
+    code, out, _ = run(*base, "--json")
+    assert code == 0
+    epoc = next(c for c in json.loads(out)["channels"] if c["id"] == "eu_epoc")
+    assert {"id", "name", "legal_basis", "deadline", "citations"} <= set(epoc)
+    assert any("not checked" in c for c in epoc["conditions"])
+    code, out, _ = run(*base)
+    assert code == 0 and "Condition (eu_epoc)" in out
+
+
+def test_sources_lists_the_penalty_sources_with_their_file() -> None:
+    code, out, _ = run("sources", "--json")
+    assert code == 0
+    rows = {row["id"]: row for row in json.loads(out)["sources"]}
+    assert rows["pen_de_stgb_2012"]["file"] == "sources_penalties.yaml"
+    assert rows["pen_de_stgb_2012"]["facts"] >= 3
+    assert rows["ets185_text"]["file"] == "sources.yaml"

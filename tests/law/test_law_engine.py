@@ -99,7 +99,8 @@ DC_CASES = [
        "Art. 30(2)", ("de_stgb_202a",)),
     DC("traffic disclosure with a non-Party", "parties/ets185.yaml: IN absent",
        "US", "IN", ("illegal_access",), "traffic_disclosure", date(2025, 1, 1), True, True),
-    DC("extradition", "ETS 185 Art. 24(1)(a)",
+    DC("extradition", "ETS 185 Art. 24(1)(a); offences.yaml max_penalty us_18usc1343 (20 y), "
+       "fr_cp_313_1 (5 y)",
        "US", "FR", ("computer_fraud",), "extradition", date(2025, 1, 1), True, True,
        "Art. 24(1)(a)", ("fr_cp_313_1",)),
     DC("real-time collection may need dual criminality", "ETS 185 Arts. 25(4)-(5)",
@@ -175,9 +176,16 @@ def test_article_citations_carry_their_text(engine: LegalEngine) -> None:
         c.startswith("Text of ETS 185 Art. 29(3):") and "statengeneraal" in c
         for c in answer.citations
     )
-    epoc = engine.channels("NL", "DE", "content", True, date(2026, 9, 1)).channel("eu_epoc")
-    # Art. 10 was read (eu_2023_1543_art10); Art. 5 was not (LEGAL.md [P]).
-    assert epoc is not None and not epoc.verified
+    answer_ch = engine.channels("NL", "DE", "content", True, date(2026, 9, 1))
+    epoc = answer_ch.channel("eu_epoc")
+    # Arts. 5(3)-(4)(b) were read (sources_penalties.yaml: eu_2023_1543_art5), Art. 10 too
+    # (eu_2023_1543_art10): the channel's article texts are all read.
+    assert epoc is not None and epoc.verified
+    assert "Regulation (EU) 2023/1543 Art. 5(4)" in epoc.citations
+    assert any(
+        c.startswith("Text of Regulation (EU) 2023/1543 Art. 5(4):") and "gesetze.legal" in c
+        for c in answer_ch.citations
+    )
 
 
 def test_answer_cites_sources_with_urls(engine: LegalEngine) -> None:

@@ -34,6 +34,18 @@ VERIFIED = [
     ("us_18usc1030_a6", "us_1030_a4_a7_text", date(2026, 11, 27)),
     ("br_cp_171", "br_lei_14155_2021", date(2021, 5, 28)),
     ("jp_pc_234_2", "jp_pc_234_2_overview", date(2026, 11, 27)),
+    # Verified on 2026-11-28 with the penalty research (sources in sources_penalties.yaml).
+    ("fr_cp_313_1", "pen_fr_313_1_kohen", date(2026, 11, 27)),
+    ("fr_cp_441_1", "pen_fr_441_1_axiome", date(2002, 1, 1)),
+    ("fr_cp_227_23", "pen_fr_227_23_lexbase", date(2026, 11, 27)),
+    ("fr_cpi_l335_2", "pen_fr_l335_2_justice", date(2004, 8, 9)),
+    ("us_18usc1343", "pen_us_1343_govinfo", date(2008, 1, 7)),
+    ("de_stgb_241", "pen_de_stgb_2012", date(2012, 6, 25)),
+    ("de_stgb_22_27", "pen_de_stgb_2012", date(2012, 6, 25)),
+    ("nl_sr_326", "pen_nl_sr_326_legaltools", date(2010, 4, 1)),
+    ("nl_sr_225", "pen_nl_sr_225_legaltools", date(2004, 8, 10)),
+    ("nl_sr_285", "pen_nl_sr_285_nos", date(2026, 11, 27)),
+    ("jp_ucaa_art4", "pen_jp_ucaa_monolith", date(2026, 11, 27)),
 ]
 
 

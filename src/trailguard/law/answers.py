@@ -72,6 +72,8 @@ class Provision:
     title: str
     conduct: tuple[str, ...]
     verified: bool
+    # The maximum penalty recorded for the offence (see PenaltyInfo), or None if not in the data.
+    max_penalty: PenaltyInfo | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -81,6 +83,60 @@ class Provision:
             "title": self.title,
             "conduct": list(self.conduct),
             "verified": self.verified,
+            "max_penalty": self.max_penalty.to_dict() if self.max_penalty else None,
+        }
+
+
+@dataclass(frozen=True)
+class PenaltyInfo:
+    """The maximum deprivation of liberty recorded for a national offence."""
+
+    years: float | str  # a number of years, or "life"
+    aggravated_years: float | str | None
+    provision: str | None
+    in_force_from: date | None
+    verified: bool
+    text: str  # "up to 2 years (aggravated form: up to 4 years)"
+    in_force_until: date | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "years": self.years,
+            "aggravated_years": self.aggravated_years,
+            "provision": self.provision,
+            "in_force_from": self.in_force_from.isoformat() if self.in_force_from else None,
+            "in_force_until": self.in_force_until.isoformat() if self.in_force_until else None,
+            "verified": self.verified,
+            "text": self.text,
+        }
+
+
+@dataclass(frozen=True)
+class PenaltyCheck:
+    """Whether one country punishes the conduct with a maximum of at least ``threshold_years``,
+    as a rule requires (ETS 185 Art. 24(1)(a): one year; Regulation (EU) 2023/1543
+    Art. 5(4)(a): three years). ``met`` is None when the data cannot tell; ``statute`` and
+    ``penalty`` name the provision and penalty that decided it, when one did."""
+
+    country: str
+    rule: str
+    threshold_years: float
+    met: bool | None
+    statute: str | None
+    penalty: str | None
+    verified: bool
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "country": self.country,
+            "rule": self.rule,
+            "threshold_years": self.threshold_years,
+            "met": self.met,
+            "statute": self.statute,
+            "penalty": self.penalty,
+            "verified": self.verified,
+            "reason": self.reason,
         }
 
 
@@ -107,6 +163,9 @@ class DualCriminalityAnswer:
     citations: tuple[str, ...]
     verified: bool
     unverified: tuple[str, ...] = ()
+    # The penalty threshold the measure needs in each country (extradition: ETS 185
+    # Art. 24(1)(a)); empty when the measure has none or it does not apply.
+    penalty_checks: tuple[PenaltyCheck, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -116,6 +175,7 @@ class DualCriminalityAnswer:
             "conduct": list(self.conduct),
             "measure": self.measure,
             "dual_criminality": self.dual_criminality.to_dict(),
+            "penalty_threshold": _threshold_dict(self.penalty_checks),
             "provisions": {
                 country: [p.to_dict() for p in items] for country, items in self.provisions.items()
             },
@@ -124,6 +184,19 @@ class DualCriminalityAnswer:
             "verified": self.verified,
             "unverified": list(self.unverified),
         }
+
+
+def _threshold_dict(checks: tuple[PenaltyCheck, ...]) -> dict[str, Any] | None:
+    if not checks:
+        return None
+    met = [c.met for c in checks]
+    satisfied = False if False in met else (True if all(met) else None)
+    return {
+        "rule": checks[0].rule,
+        "threshold_years": checks[0].threshold_years,
+        "satisfied": satisfied,
+        "countries": [c.to_dict() for c in checks],
+    }
 
 
 @dataclass(frozen=True)
@@ -138,6 +211,9 @@ class Channel:
     citations: tuple[str, ...]
     verified: bool
     speed_rank: int
+    # Conditions the channel is offered under that the engine could not settle (or settled),
+    # e.g. the Regulation (EU) 2023/1543 Art. 5(4) penalty threshold.
+    conditions: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -149,6 +225,7 @@ class Channel:
             "citations": list(self.citations),
             "verified": self.verified,
             "speed_rank": self.speed_rank,
+            "conditions": list(self.conditions),
         }
 
 
@@ -176,6 +253,8 @@ class ChannelsAnswer:
     verified: bool
     unverified: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    # The conduct the question named (``--conduct``), empty when none was given.
+    conduct: tuple[str, ...] = ()
 
     def channel(self, channel_id: str) -> Channel | None:
         return next((c for c in self.channels if c.id == channel_id), None)
@@ -196,6 +275,7 @@ class ChannelsAnswer:
             "reasoning": list(self.reasoning),
             "citations": list(self.citations),
             "notes": list(self.notes),
+            "conduct": list(self.conduct),
             "verified": self.verified,
             "unverified": list(self.unverified),
         }

@@ -57,6 +57,13 @@ def channels(
     provider_country: Annotated[
         str | None, Query(description="Where the provider is, if not the requested country")
     ] = None,
+    conduct: Annotated[
+        list[str] | None,
+        Query(
+            description="Art. 2-11 conduct or national offence id; repeat. Lets penalty "
+            "thresholds (Regulation (EU) 2023/1543 Art. 5(4)) be checked"
+        ),
+    ] = None,
     as_of: Annotated[
         date | None, Query(description="YYYY-MM-DD; default today on the node's clock")
     ] = None,
@@ -69,6 +76,7 @@ def channels(
         emergency,
         as_of or _today(request),
         provider_country=provider_country,
+        conduct=conduct or None,
     )
     return answer.to_dict()
 

@@ -5,6 +5,13 @@ form and citations) or rules it out with the reason. The order is the expected s
 ``SPEED_RANK`` is a ranking, not a promise, taken from the deadlines the instruments set
 (hours for 24/7 preservation and emergency orders, 10 days for an EPOC, 20-45 days for
 Second Protocol orders, months for formal MLA and letters rogatory).
+
+A European Production Order (Regulation (EU) 2023/1543) for traffic or content data also needs
+the offence to pass Art. 5(4): punishable in the issuing State by a custodial sentence of a
+maximum of at least 3 years (point (a)), or one of the offences listed in point (b) committed
+wholly or partly by means of an information system. Subscriber data and data requested solely
+to identify the user may be ordered for all criminal offences (Art. 5(3)). The threshold is
+checked when the question names the conduct; otherwise the channel says it was not checked.
 """
 
 from __future__ import annotations
@@ -25,6 +32,27 @@ from trailguard.law.engine import (
     Trail,
     article_source,
 )
+
+EPOC_RULE = "Regulation (EU) 2023/1543 Art. 5(4)"
+EPOC_MIN_YEARS = 3.0
+# Art. 5(4)(b)(iii): offences of Directive 2013/40/EU Arts. 3-8 (illegal access, system and data
+# interference, interception, tools, and incitement, aiding, abetting and attempt);
+# Art. 5(4)(b)(ii): Directive 2011/93/EU Arts. 3-7 (child sexual abuse material among them).
+EPOC_LISTED: dict[str, str] = {
+    "illegal_access": "Directive 2013/40/EU Art. 3",
+    "system_interference": "Directive 2013/40/EU Art. 4",
+    "data_interference": "Directive 2013/40/EU Art. 5",
+    "illegal_interception": "Directive 2013/40/EU Art. 6",
+    "misuse_of_devices": "Directive 2013/40/EU Art. 7",
+    "child_sexual_abuse_material": "Directive 2011/93/EU Art. 5",
+}
+# Art. 5(4)(b)(i): offences of Directive (EU) 2019/713 Arts. 3-8 (non-cash means of payment).
+# Computer fraud and forgery may fall under it, depending on the facts; the engine does not
+# decide, so a failed 3-year threshold leaves them unknown rather than ruled out.
+EPOC_MAYBE_LISTED: dict[str, str] = {
+    "computer_fraud": "Directive (EU) 2019/713 Arts. 3-8 (non-cash means of payment)",
+    "computer_forgery": "Directive (EU) 2019/713 Arts. 3-8 (non-cash means of payment)",
+}
 
 # Lower is faster. Ties are broken by channel id so that answers are stable.
 SPEED_RANK: dict[str, int] = {
@@ -60,6 +88,7 @@ class _Ask:
     as_of: date
     ets_both: bool
     trail: Trail
+    conduct: tuple[str, ...] = ()
 
 
 Outcome = Channel | RuledOut
@@ -73,6 +102,7 @@ def rank_channels(
     emergency: bool,
     as_of: date,
     provider_country: str | None,
+    conduct: list[str] | None = None,
 ) -> ChannelsAnswer:
     requesting = engine.country(requesting, "requesting")
     requested = engine.country(requested, "requested")
@@ -81,6 +111,7 @@ def rank_channels(
     )
     data = engine.data_kind(data)
     as_of = engine.check_date(as_of)
+    conduct_ids = tuple(engine.conduct_ids(conduct, (requesting, requested))) if conduct else ()
     if requesting == requested and provider != requesting:
         raise ValidationFailed(
             f"contradictory options: requested country {requested} is the requesting country, "
@@ -92,17 +123,20 @@ def rank_channels(
         f"Question: {requesting} needs {data} data held in {provider}"
         + (f" (requested country {requested})" if provider != requested else "")
         + (", emergency" if emergency else "")
+        + (f", conduct {', '.join(conduct_ids)}" if conduct_ids else "")
         + f", on {as_of}."
     )
 
     if requesting == requested:
-        return _loop_back(engine, requesting, data, emergency, as_of, trail)
+        return _loop_back(engine, requesting, data, emergency, as_of, trail, conduct_ids)
 
     # Both statuses are described (no short-circuit) so that the reasoning names each country.
     mine = engine.describe_status(requesting, ETS185, as_of, trail)
     theirs = engine.describe_status(requested, ETS185, as_of, trail)
     ets_both = mine and theirs
-    ask = _Ask(requesting, requested, provider, data, emergency, as_of, ets_both, trail)
+    ask = _Ask(
+        requesting, requested, provider, data, emergency, as_of, ets_both, trail, conduct_ids
+    )
     rules: list[Callable[[_Ask], Outcome]] = [
         _domestic,
         lambda a: _preservation(engine, a),
@@ -148,6 +182,7 @@ def _answer(ask: _Ask, outcomes: list[Outcome], notes: list[str]) -> ChannelsAns
         verified=trail.verified and all(c.verified for c in channels),
         unverified=tuple(trail.unverified),
         notes=tuple(notes),
+        conduct=ask.conduct,
     )
 
 
@@ -160,6 +195,7 @@ def _channel(
     form: str,
     citations: list[str],
     verified: bool,
+    conditions: tuple[str, ...] = (),
 ) -> Channel:
     rank = SPEED_RANK[channel_id]
     if ask.emergency:
@@ -168,18 +204,26 @@ def _channel(
         ask.trail.cite(citation)
         quoted = article_source(citation)
         verified = verified and (quoted is None or quoted[1])
-    return Channel(channel_id, name, legal_basis, deadline, form, tuple(citations), verified, rank)
+    return Channel(
+        channel_id, name, legal_basis, deadline, form, tuple(citations), verified, rank, conditions
+    )
 
 
 def _loop_back(
-    engine: LegalEngine, country: str, data: str, emergency: bool, as_of: date, trail: Trail
+    engine: LegalEngine,
+    country: str,
+    data: str,
+    emergency: bool,
+    as_of: date,
+    trail: Trail,
+    conduct: tuple[str, ...] = (),
 ) -> ChannelsAnswer:
     trail.fact(engine.source_fact("ets185_explanatory_290"), "Explanatory Report para. 290")
     trail.say(
         f"The trace loops back to {country}, the requesting country: it uses its own domestic "
         "process (Explanatory Report para. 290); no international channel is needed."
     )
-    ask = _Ask(country, country, country, data, emergency, as_of, False, trail)
+    ask = _Ask(country, country, country, data, emergency, as_of, False, trail, conduct)
     domestic = _channel(
         ask,
         "domestic_process",
@@ -406,6 +450,10 @@ def _eu(engine: LegalEngine, ask: _Ask, channel_id: str) -> Outcome:
             ["Regulation (EU) 2023/1543 Art. 11", "Regulation (EU) 2023/1543 Art. 19"],
             True,
         )
+    threshold = _epoc_threshold(engine, ask)
+    if isinstance(threshold, RuledOut):
+        return threshold
+    article, conditions = threshold
     deadline = (
         "within 8 hours (emergency, Art. 10(4))" if ask.emergency else "within 10 days (Art. 10)"
     )
@@ -418,12 +466,74 @@ def _eu(engine: LegalEngine, ask: _Ask, channel_id: str) -> Outcome:
         "EPOC certificate (Annex I) via the decentralised IT system (Art. 19); notification of "
         "the enforcing State for traffic and content data (Art. 8)",
         [
-            "Regulation (EU) 2023/1543 Art. 5",
+            article,
             "Regulation (EU) 2023/1543 Art. 8",
             "Regulation (EU) 2023/1543 Art. 10",
         ],
         True,
+        conditions,
     )
+
+
+def _epoc_threshold(engine: LegalEngine, ask: _Ask) -> RuledOut | tuple[str, tuple[str, ...]]:
+    """Regulation (EU) 2023/1543 Art. 5(3)-(4) for an EPOC: the article that governs, and the
+    conditions the channel is offered under; or the channel ruled out by Art. 5(4)."""
+    issuing = ask.requesting
+    if ask.data not in ("traffic", "content"):
+        line = (
+            f"Art. 5(3): an EPOC for {ask.data} data may be issued for all criminal offences; "
+            "no penalty threshold"
+        )
+        ask.trail.say(line + ".")
+        return "Regulation (EU) 2023/1543 Art. 5(3)", (line,)
+    exception = (
+        " (traffic data requested solely to identify the user falls under Art. 5(3) instead: "
+        "all criminal offences)"
+        if ask.data == "traffic"
+        else ""
+    )
+    rule = (
+        f"Art. 5(4): an EPOC for {ask.data} data needs an offence punishable in {issuing} by a "
+        "custodial sentence of a maximum of at least 3 years, or a listed offence committed "
+        f"wholly or partly by means of an information system{exception}"
+    )
+    if not ask.conduct:
+        line = f"{rule}; not checked: no conduct was given (give --conduct)"
+        ask.trail.say(line[0].upper() + line[1:] + ".")
+        return EPOC_RULE, (line,)
+    categories, tags = engine.conduct_scope(list(ask.conduct))
+    principal = categories - {"attempt_aiding_abetting"}
+    if principal and principal <= EPOC_LISTED.keys():
+        listed = ", ".join(sorted({EPOC_LISTED[c] for c in principal}))
+        line = (
+            f"Art. 5(4)(b): the conduct is a listed offence ({listed}); no penalty threshold, "
+            "provided it was committed wholly or partly by means of an information system"
+        )
+        ask.trail.say(line + ".")
+        return EPOC_RULE, (line,)
+    provisions, _ = engine.coverage(issuing, categories, tags, ask.as_of, ask.trail)
+    check = engine.penalty_check(
+        issuing, provisions, EPOC_MIN_YEARS, EPOC_RULE, ask.as_of, ask.trail
+    )
+    if check.met is True:
+        return EPOC_RULE, (f"Art. 5(4)(a) met: {check.reason}",)
+    maybe = sorted({EPOC_MAYBE_LISTED[c] for c in principal if c in EPOC_MAYBE_LISTED})
+    if check.met is False and not maybe:
+        return RuledOut(
+            "eu_epoc",
+            f"Regulation (EU) 2023/1543 {rule}; {check.reason}, and the conduct is not a listed "
+            "offence (Art. 5(4)(b))",
+        )
+    why = check.reason if check.met is None else f"threshold not met ({check.reason})"
+    listed_note = (
+        f"; it may still be a listed offence under Art. 5(4)(b)(i) ({', '.join(maybe)}), "
+        "depending on the facts"
+        if maybe
+        else ""
+    )
+    line = f"{rule}; unknown: {why}{listed_note}"
+    ask.trail.say(line[0].upper() + line[1:] + ".")
+    return EPOC_RULE, (line,)
 
 
 def _mlat(engine: LegalEngine, ask: _Ask) -> Outcome:

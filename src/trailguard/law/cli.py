@@ -2,6 +2,7 @@
 
     trailguard law check --from US --to NL --conduct illegal_access --measure preservation
     trailguard law channels --from US --to BR --data subscriber [--emergency] [--json]
+    trailguard law channels --from NL --to DE --data traffic --conduct computer_fraud
     trailguard law sources
 
 Rich tables for people; ``--json`` prints the stable contract documented in
@@ -94,18 +95,27 @@ def _show_check(answer: DualCriminalityAnswer) -> None:
     console.print(f"Dual criminality required: [bold]{'yes' if dual.required else 'no'}[/bold]")
     console.print(f"Dual criminality satisfied: [bold]{satisfied}[/bold]")
     console.print(dual.reason, highlight=False, markup=False)
+    for threshold in answer.penalty_checks:
+        met = {True: "met", False: "not met", None: "unknown"}[threshold.met]
+        console.print(
+            f"Penalty threshold ({threshold.rule}) in {threshold.country}: {met}",
+            highlight=False,
+            markup=False,
+        )
     table = Table(title="Provisions")
-    for column in ("country", "statute", "title", "conduct", "verified"):
+    for column in ("country", "statute", "title", "conduct", "max penalty", "verified"):
         table.add_column(column)
     for country, provisions in answer.provisions.items():
         if not provisions:
-            table.add_row(country, "(none found in the data)", "", "", "")
+            table.add_row(country, "(none found in the data)", "", "", "", "")
         for item in provisions:
+            penalty = item.max_penalty
             table.add_row(
                 country,
                 item.statute,
                 item.title,
                 ", ".join(item.conduct),
+                (penalty.text + ("" if penalty.verified else " (unverified)")) if penalty else "-",
                 "yes" if item.verified else "no",
             )
     console.print(table)
@@ -139,6 +149,9 @@ def _show_channels(answer: ChannelsAnswer) -> None:
     for item in answer.not_available:
         ruled.add_row(item.id, item.reason)
     console.print(ruled)
+    for channel in answer.channels:
+        for condition in channel.conditions:
+            console.print(f"Condition ({channel.id}): {condition}", highlight=False, markup=False)
     for note in answer.notes:
         console.print(f"Note: {note}", highlight=False, markup=False)
     _print_trail(answer.reasoning, answer.citations, answer.verified)
@@ -196,6 +209,14 @@ def channels(
             help="Where the provider is established, if not the requested country.",
         ),
     ] = None,
+    conduct: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--conduct",
+            help="Art. 2-11 conduct or national offence id (repeatable); lets penalty "
+            "thresholds such as Regulation (EU) 2023/1543 Art. 5(4) be checked.",
+        ),
+    ] = None,
     as_of: AsOf = None,
     as_json: AsJson = False,
 ) -> None:
@@ -209,6 +230,7 @@ def channels(
             emergency,
             parse_as_of(as_of),
             provider_country=provider_country,
+            conduct=conduct or None,
         )
     except TrailguardError as exc:
         _fail(exc)
@@ -285,7 +307,7 @@ def sources(as_json: AsJson = False) -> None:
         f"answers up to {meta.horizon}"
     )
     table.add_column("id", no_wrap=True)
-    for column in ("title", "url", "as of", "facts", "unverified"):
+    for column in ("title", "url", "as of", "facts", "unverified", "file"):
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(
@@ -295,5 +317,6 @@ def sources(as_json: AsJson = False) -> None:
             row["as_of"] or "-",
             str(row["facts"]),
             str(row["unverified"]),
+            row["file"],
         )
     console.print(table)

@@ -10,7 +10,8 @@ Convention on Cybercrime (ETS 185) as quoted in ../shared/brief/LEGAL.md:
   the Art. 29(4) reservation and the offence lies outside Arts. 2-11.
 * Art. 30(2): expedited disclosure of preserved traffic data may be withheld only for
   political offences or essential interests.
-* Art. 24(1)(a): extradition needs the offence punishable in both Parties.
+* Art. 24(1)(a): extradition needs the offence punishable in both Parties by deprivation of
+  liberty for a maximum of at least one year: checked against each offence's ``max_penalty``.
 """
 
 from __future__ import annotations
@@ -30,16 +31,21 @@ from trailguard.law.answers import (
     DualCriminality,
     DualCriminalityAnswer,
     LegalBasis,
+    PenaltyCheck,
+    PenaltyInfo,
     Provision,
 )
 from trailguard.law.loader import Dataset, load_dataset
 from trailguard.law.schema import (
     Fact,
     Instrument,
+    MaxPenalty,
     MlaTreaty,
     NationalOffence,
     Party,
     Reservation,
+    describe_years,
+    penalty_rank,
 )
 
 ETS185 = "ets185"
@@ -61,6 +67,11 @@ EU_MEMBER_STATES: tuple[str, ...] = (
 # The texts the rules quote. An article citation starting with a prefix also cites its text;
 # "verified" says whether the article body was read (LEGAL.md marks CETS 224 article bodies
 # and Regulation (EU) 2023/1543 Arts. 5 and 6 as not checked).
+# ETS 185 Art. 24(1)(a): extradition for offences punishable under the laws of both Parties by
+# deprivation of liberty for a maximum period of at least one year.
+EXTRADITION_RULE = "ETS 185 Art. 24(1)(a)"
+EXTRADITION_MIN_YEARS = 1.0
+
 ARTICLE_SOURCES: tuple[tuple[str, str, bool], ...] = (
     ("ETS 185 Explanatory Report para. 290", "ets185_explanatory_290", True),
     ("ETS 185 Art", "ets185_text", True),
@@ -72,6 +83,9 @@ ARTICLE_SOURCES: tuple[tuple[str, str, bool], ...] = (
     ("Regulation (EU) 2023/1543 Art. 11", "eu_2023_1543_art11", True),
     ("Regulation (EU) 2023/1543 Art. 8", "eu_2023_1543_text", True),
     ("Regulation (EU) 2023/1543 Art. 19", "eu_2023_1543_text", True),
+    # Art. 5(1)-(4)(b) read in the German text (sources_penalties.yaml: eu_2023_1543_art5).
+    ("Regulation (EU) 2023/1543 Art. 5(3)", "eu_2023_1543_art5", True),
+    ("Regulation (EU) 2023/1543 Art. 5(4)", "eu_2023_1543_art5", True),
     ("Regulation (EU) 2023/1543 Art", "eu_2023_1543_text", False),
 )
 RULE_SOURCES: frozenset[str] = frozenset(
@@ -430,7 +444,7 @@ class LegalEngine:
             o for o in self.data.offences.values() if o.country == country and o.in_force_on(as_of)
         ]
 
-    def _coverage(
+    def coverage(
         self, country: str, categories: set[str], tags: set[str], as_of: date, trail: Trail
     ) -> tuple[list[Provision], bool | None]:
         """Provisions of ``country`` covering the conduct, and whether it is criminal there
@@ -450,6 +464,7 @@ class LegalEngine:
                         offence.title,
                         tuple(offence.conduct),
                         offence.verified,
+                        penalty_info(offence.penalty_on(as_of)),
                     )
                 )
         if provisions:
@@ -464,6 +479,114 @@ class LegalEngine:
                 trail.fact(gap, f"no offence for {gap.conduct} in {country}")
             return provisions, False
         return provisions, None
+
+    def conduct_scope(self, conduct_ids: list[str]) -> tuple[set[str], set[str]]:
+        """The Art. 2-11 categories and other_conduct tags that checked conduct names stand for."""
+        categories: set[str] = set()
+        tags: set[str] = set()
+        for item in conduct_ids:
+            if item in CONDUCTS:
+                categories.add(item)
+                continue
+            offence = self.data.offences[item]
+            categories.update(offence.conduct)
+            if offence.other_conduct:
+                tags.add(offence.other_conduct)
+        return categories, tags
+
+    def penalty_check(
+        self,
+        country: str,
+        provisions: list[Provision],
+        threshold: float,
+        rule: str,
+        as_of: date,
+        trail: Trail,
+    ) -> PenaltyCheck:
+        """Does ``country`` punish the conduct (its ``provisions``) by deprivation of liberty for
+        a maximum of at least ``threshold`` years on ``as_of``, as ``rule`` requires?
+
+        One provision whose basic maximum reaches the threshold is enough. Below it everywhere
+        is "not met" only if every provision's maximum is in the data; where only an aggravated
+        form reaches it, or a maximum is missing, the answer is unknown (None)."""
+        need = describe_years(threshold)
+        if not provisions:
+            reason = (
+                f"{country}: no offence covering the conduct in the data, so no maximum penalty "
+                f"to compare with the {need} of {rule}"
+            )
+            trail.say(reason + ".")
+            return PenaltyCheck(country, rule, threshold, None, None, None, True, reason)
+        known: list[tuple[NationalOffence, MaxPenalty]] = []
+        missing: list[str] = []
+        for provision in provisions:
+            offence = self.data.offences[provision.id]
+            penalty = offence.penalty_on(as_of)
+            if penalty is not None:
+                known.append((offence, penalty))
+            elif not offence.penalties():
+                missing.append(f"{offence.statute} (no maximum penalty in the data)")
+            else:
+                periods = ", ".join(
+                    f"{p.in_force_from or '...'} to {p.in_force_until or '...'}"
+                    for p in offence.penalties()
+                )
+                missing.append(
+                    f"{offence.statute} (no maximum penalty recorded for {as_of}; recorded "
+                    f"periods: {periods})"
+                )
+
+        def cite(offence: NationalOffence, penalty: MaxPenalty) -> tuple[str, str, bool]:
+            trail.fact(penalty, f"maximum penalty {offence.statute} ({country})")
+            details = [
+                *([penalty.provision] if penalty.provision not in (None, offence.statute) else []),
+                f"as of {penalty.as_of}",
+                *([] if penalty.verified else ["unverified"]),
+            ]
+            return (
+                offence.statute,
+                f"{penalty_text(penalty)} ({', '.join(details)})",
+                penalty.verified,
+            )
+
+        meets = [(o, p) for o, p in known if penalty_rank(p.years) >= threshold]
+        if meets:
+            offence, penalty = max(meets, key=lambda item: penalty_rank(item[1].years))
+            statute, text, verified = cite(offence, penalty)
+            reason = f"{country}: {statute} carries {text}, at least the {need} of {rule}"
+            trail.say(reason + ".")
+            return PenaltyCheck(country, rule, threshold, True, statute, text, verified, reason)
+        aggravated = [(o, p) for o, p in known if p.top() >= threshold]
+        if aggravated:
+            offence, penalty = max(aggravated, key=lambda item: item[1].top())
+            statute, text, verified = cite(offence, penalty)
+            reason = (
+                f"{country}: {statute} carries {text}; only its aggravated form reaches the "
+                f"{need} of {rule}, so the threshold is met only if the aggravated form applies "
+                "to the facts (not decided by the engine)"
+            )
+            trail.say(reason + ".")
+            return PenaltyCheck(country, rule, threshold, None, statute, text, verified, reason)
+        if missing:
+            shown = "; ".join(missing)
+            below = ""
+            if known:
+                offence, penalty = max(known, key=lambda item: penalty_rank(item[1].years))
+                statute, text, _ = cite(offence, penalty)
+                below = f"; {statute} carries {text}, below it"
+            reason = (
+                f"{country}: the threshold of {rule} ({need}) could not be checked: {shown}{below}"
+            )
+            trail.say(reason + ".")
+            return PenaltyCheck(country, rule, threshold, None, None, None, True, reason)
+        offence, penalty = max(known, key=lambda item: penalty_rank(item[1].years))
+        statute, text, verified = cite(offence, penalty)
+        others = len(known) - 1
+        reason = f"{country}: {statute} carries {text}, less than the {need} of {rule}" + (
+            f" (and so do the {others} other provisions covering the conduct)" if others else ""
+        )
+        trail.say(reason + ".")
+        return PenaltyCheck(country, rule, threshold, False, statute, text, verified, reason)
 
     def check(
         self,
@@ -508,7 +631,7 @@ class LegalEngine:
         )
 
         if requesting == requested:
-            provisions, _ = self._coverage(requesting, categories, tags, as_of, trail)
+            provisions, _ = self.coverage(requesting, categories, tags, as_of, trail)
             trail.cite("ETS 185 Explanatory Report para. 290")
             trail.fact(self.source_fact("ets185_explanatory_290"), "Explanatory Report para. 290")
             reason = (
@@ -532,8 +655,8 @@ class LegalEngine:
         both = requesting_party and requested_party
         required, reason = self._required(measure, requested, both, outside, as_of, trail)
 
-        own, own_ok = self._coverage(requesting, categories, tags, as_of, trail)
-        theirs, their_ok = self._coverage(requested, categories, tags, as_of, trail)
+        own, own_ok = self.coverage(requesting, categories, tags, as_of, trail)
+        theirs, their_ok = self.coverage(requested, categories, tags, as_of, trail)
         satisfied: bool | None
         if own_ok is False or their_ok is False:
             satisfied = False
@@ -544,6 +667,16 @@ class LegalEngine:
         trail.say(self._satisfaction_line(requesting, requested, own_ok, their_ok))
         if satisfied is not None:
             trail.cite("ETS 185 Art. 25(5)")
+        checks: tuple[PenaltyCheck, ...] = ()
+        if measure == "extradition" and both:
+            checks = tuple(
+                self.penalty_check(
+                    country, provisions, EXTRADITION_MIN_YEARS, EXTRADITION_RULE, as_of, trail
+                )
+                for country, provisions in ((requesting, own), (requested, theirs))
+            )
+            satisfied, summary = self._extradition_outcome(satisfied, checks)
+            reason += " " + summary
         if not trail.verified:
             reason += " Built on unverified data: " + "; ".join(trail.unverified) + "."
         return self._dc_answer(
@@ -555,7 +688,34 @@ class LegalEngine:
             DualCriminality(required, satisfied, reason),
             {requesting: tuple(own), requested: tuple(theirs)},
             trail,
+            checks,
         )
+
+    @staticmethod
+    def _extradition_outcome(
+        conduct_ok: bool | None, checks: tuple[PenaltyCheck, ...]
+    ) -> tuple[bool | None, str]:
+        """Combine dual criminality of the conduct with the Art. 24(1)(a) penalty threshold."""
+        details = " ".join(c.reason + "." for c in checks)
+        unverified = [c.country for c in checks if c.met is not None and not c.verified]
+        caveat = (
+            f" The deciding penalty of {' and '.join(unverified)} is unverified."
+            if unverified
+            else ""
+        )
+        if conduct_ok is False:
+            return False, f"The conduct is not criminal in both countries. {details}{caveat}"
+        failed = [c for c in checks if c.met is False]
+        if failed:
+            names = ", ".join(f"{c.country} ({c.statute}: {c.penalty})" for c in failed)
+            return False, (
+                f"Penalty threshold not met: the maximum penalty in {names} is less than one "
+                f"year, so Art. 24(1)(a) does not allow extradition. {details}{caveat}"
+            )
+        if conduct_ok and all(c.met for c in checks):
+            return True, f"Penalty threshold met in both countries: {details}{caveat}"
+        open_ = ", ".join(c.country for c in checks if c.met is None)
+        return None, (f"Penalty threshold unknown for {open_ or 'the conduct'}: {details}{caveat}")
 
     def source_fact(self, source_id: str) -> Fact:
         return Fact(source=source_id, as_of=self.data.sources[source_id].checked, verified=True)
@@ -604,12 +764,14 @@ class LegalEngine:
                 trail.cite("ETS 185 Art. 24(1)(a)")
                 return True, (
                     "Art. 24(1)(a): extradition needs the offence punishable under the laws of "
-                    "both Parties by deprivation of liberty of at least one year (the penalty "
-                    "threshold is not checked by this engine)."
+                    "both Parties by deprivation of liberty for a maximum period of at least "
+                    "one year."
                 )
             return (
                 True,
-                "Extradition always requires the conduct to be an offence in both countries.",
+                "Extradition always requires the conduct to be an offence in both countries. "
+                "The two are not both Parties to ETS 185, so Art. 24(1)(a) does not apply; the "
+                "penalty threshold of the applicable treaty or law is not checked.",
             )
         if both:
             trail.cite("ETS 185 Art. 25(4)")
@@ -647,6 +809,7 @@ class LegalEngine:
         dual: DualCriminality,
         provisions: dict[str, tuple[Provision, ...]],
         trail: Trail,
+        checks: tuple[PenaltyCheck, ...] = (),
     ) -> DualCriminalityAnswer:
         return DualCriminalityAnswer(
             as_of=as_of,
@@ -660,6 +823,7 @@ class LegalEngine:
             citations=tuple(trail.citations),
             verified=trail.verified,
             unverified=tuple(trail.unverified),
+            penalty_checks=checks,
         )
 
     # -- channels and legal bases -------------------------------------------------------
@@ -672,11 +836,16 @@ class LegalEngine:
         emergency: bool,
         as_of: date,
         provider_country: str | None = None,
+        conduct: list[str] | None = None,
     ) -> ChannelsAnswer:
-        """The lawful channels, fastest first, and those ruled out with the reason."""
+        """The lawful channels, fastest first, and those ruled out with the reason. ``conduct``
+        (Art. 2-11 names or national offence ids) lets penalty thresholds be checked
+        (Regulation (EU) 2023/1543 Art. 5(4)); without it they are reported as not checked."""
         from trailguard.law.channels import rank_channels
 
-        return rank_channels(self, requesting, requested, data, emergency, as_of, provider_country)
+        return rank_channels(
+            self, requesting, requested, data, emergency, as_of, provider_country, conduct
+        )
 
     def legal_basis(
         self,
@@ -690,6 +859,28 @@ class LegalEngine:
         from trailguard.law.bases import legal_basis
 
         return legal_basis(self, request_kind, requesting, requested, as_of, emergency)
+
+
+def penalty_text(penalty: MaxPenalty) -> str:
+    """'up to 2 years (aggravated form: up to 4 years)'."""
+    text = f"up to {describe_years(penalty.years)}"
+    if penalty.aggravated_years is not None:
+        text += f" (aggravated form: up to {describe_years(penalty.aggravated_years)})"
+    return text
+
+
+def penalty_info(penalty: MaxPenalty | None) -> PenaltyInfo | None:
+    if penalty is None:
+        return None
+    return PenaltyInfo(
+        penalty.years,
+        penalty.aggravated_years,
+        penalty.provision,
+        penalty.in_force_from,
+        penalty.verified,
+        penalty_text(penalty),
+        penalty.in_force_until,
+    )
 
 
 @cache

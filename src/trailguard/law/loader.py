@@ -1,7 +1,8 @@
 """Load and validate the legal data files into one immutable :class:`Dataset`.
 
 The data lives in ``trailguard/law/data`` (or any folder with the same layout, for tests):
-``meta.yaml``, ``sources.yaml``, ``instruments.yaml``, ``parties/*.yaml``,
+``meta.yaml``, ``sources.yaml`` (with ``sources_penalties.yaml``, the sources of the maximum
+penalties, where present), ``instruments.yaml``, ``parties/*.yaml``,
 ``reservations.yaml``, ``offences.yaml``, ``mla_treaties.yaml``, ``voluntary_disclosure.yaml``.
 Each file is checked against its schema (:mod:`trailguard.law.schema`); then the files are
 checked against each other: every fact names a known source, every country is an ISO 3166-1
@@ -47,6 +48,7 @@ from trailguard.law.schema import (
 )
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent / "data"
+PENALTY_SOURCES = "sources_penalties.yaml"
 
 _Model = TypeVar("_Model", bound=BaseModel)
 
@@ -87,6 +89,8 @@ class Dataset:
     treaties: tuple[MlaTreaty, ...]
     voluntary: dict[str, VoluntaryRule]
     unverified_count: int = field(default=0)
+    # source id -> the file that lists it (sources.yaml or sources_penalties.yaml)
+    source_files: dict[str, str] = field(default_factory=dict)
 
 
 def iso_countries() -> dict[str, str]:
@@ -115,6 +119,25 @@ def _read_yaml(path: Path, problems: list[str]) -> Any:
         return None
 
 
+def _location(raw: Any, loc: tuple[int | str, ...]) -> str:
+    """A readable path to a bad value: list items that have an id are named by it
+    (``national_offences.23 (de_stgb_202a).max_penalty.0.source``)."""
+    parts: list[str] = []
+    node = raw
+    for part in loc:
+        label = str(part)
+        if isinstance(part, int) and isinstance(node, list) and 0 <= part < len(node):
+            node = node[part]
+            if isinstance(node, dict) and isinstance(node.get("id"), str):
+                label = f"{part} ({node['id']})"
+        elif isinstance(node, dict):
+            node = node.get(part)
+        else:
+            node = None
+        parts.append(label)
+    return ".".join(parts)
+
+
 def _parse(model: type[_Model], path: Path, problems: list[str]) -> _Model | None:
     raw = _read_yaml(path, problems)
     if raw is None:
@@ -125,7 +148,7 @@ def _parse(model: type[_Model], path: Path, problems: list[str]) -> _Model | Non
         return model.model_validate(raw)
     except ValidationError as exc:
         for error in exc.errors():
-            where = ".".join(str(part) for part in error["loc"])
+            where = _location(raw, error["loc"])
             bad = error.get("input")
             shown = "" if isinstance(bad, dict | list) else f" (value: {bad!r})"
             problems.append(f"{path.name}: {where}: {error['msg']}{shown}")
@@ -136,7 +159,9 @@ def _check_fact(
     fact: Fact, where: str, sources: dict[str, Source], meta: Meta | None, problems: list[str]
 ) -> None:
     if fact.source not in sources:
-        problems.append(f"{where}: unknown source {fact.source!r} (not in sources.yaml)")
+        problems.append(
+            f"{where}: unknown source {fact.source!r} (not in sources.yaml or {PENALTY_SOURCES})"
+        )
     if meta is not None and fact.as_of > meta.checked:
         problems.append(
             f"{where}: as_of {fact.as_of} is after the date the data was checked ({meta.checked})"
@@ -166,6 +191,13 @@ def load_dataset(folder: Path | None = None) -> Dataset:
 
     meta = _parse(Meta, folder / "meta.yaml", problems)
     sources_file = _parse(SourcesFile, folder / "sources.yaml", problems)
+    # The sources of the maximum penalties live in their own file (optional, so that a data
+    # set without penalties still loads); their ids share one namespace with sources.yaml.
+    penalty_sources_file = (
+        _parse(SourcesFile, folder / PENALTY_SOURCES, problems)
+        if (folder / PENALTY_SOURCES).exists()
+        else None
+    )
     instruments_file = _parse(InstrumentsFile, folder / "instruments.yaml", problems)
     reservations_file = _parse(ReservationsFile, folder / "reservations.yaml", problems)
     offences_file = _parse(OffencesFile, folder / "offences.yaml", problems)
@@ -182,13 +214,25 @@ def load_dataset(folder: Path | None = None) -> Dataset:
                 party_files.append((f"parties/{path.name}", parsed))
 
     sources: dict[str, Source] = {}
-    if sources_file is not None:
-        _unique((s.id for s in sources_file.sources), "sources.yaml", problems)
-        sources = {s.id: s for s in sources_file.sources}
-        for source in sources_file.sources:
+    source_files: dict[str, str] = {}
+    for name, parsed_sources in (
+        ("sources.yaml", sources_file),
+        (PENALTY_SOURCES, penalty_sources_file),
+    ):
+        if parsed_sources is None:
+            continue
+        _unique((s.id for s in parsed_sources.sources), name, problems)
+        for source in parsed_sources.sources:
+            if source.id in source_files and source_files[source.id] != name:
+                problems.append(
+                    f"{name}: source id {source.id!r} is also used in {source_files[source.id]}"
+                )
+                continue
+            sources[source.id] = source
+            source_files[source.id] = name
             if meta is not None and source.as_of is not None and source.as_of > meta.checked:
                 problems.append(
-                    f"sources.yaml: {source.id}: as_of {source.as_of} is after the date the "
+                    f"{name}: {source.id}: as_of {source.as_of} is after the date the "
                     f"data was checked ({meta.checked})"
                 )
 
@@ -269,6 +313,7 @@ def load_dataset(folder: Path | None = None) -> Dataset:
             where = f"offences.yaml: {offence.id}"
             offences[offence.id] = offence
             facts.append((where, offence))
+            facts += [(f"{where}: max_penalty", penalty) for penalty in offence.penalties()]
             for conduct in offence.conduct:
                 if conduct not in CONDUCT_IDS:
                     problems.append(
@@ -326,6 +371,7 @@ def load_dataset(folder: Path | None = None) -> Dataset:
         treaties=treaties,
         voluntary=voluntary,
         unverified_count=sum(1 for _, fact in facts if not fact.verified),
+        source_files=source_files,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from itertools import pairwise
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -188,6 +189,75 @@ class Conduct(Fact):
     title: str
 
 
+class MaxPenalty(Fact):
+    """The maximum deprivation of liberty the statute threatens for the offence.
+
+    ``years`` is the maximum of the basic offence (a number of years, months as a fraction,
+    or ``"life"``); ``aggravated_years`` the maximum of an aggravated form, where the statute
+    has one. ``provision`` names the penalty provision read (e.g. "18 U.S.C. § 1030(c)(2)(A)").
+    ``in_force_from`` / ``in_force_until`` bound the period the recorded maximum applies in,
+    where the sources date it: outside every recorded period the engine treats the penalty as
+    unknown. An offence whose maximum changed lists one entry per period. The penalty is its
+    own fact with its own ``source``, ``as_of`` and ``verified`` flag, separate from the
+    offence's.
+    """
+
+    years: float | Literal["life"]
+    aggravated_years: float | Literal["life"] | None = None
+    provision: str | None = None
+    in_force_from: date | None = None
+    in_force_until: date | None = None
+
+    @field_validator("years", "aggravated_years", mode="before")
+    @classmethod
+    def _years(cls, value: object) -> object:
+        if isinstance(value, bool):
+            raise ValueError("give the maximum penalty as a number of years or 'life'")
+        if isinstance(value, int | float) and value <= 0:
+            raise ValueError(f"a maximum penalty must be more than 0 years (value: {value!r})")
+        if isinstance(value, str) and value != "life":
+            raise ValueError(f"{value!r} is not a number of years or 'life'")
+        return value
+
+    @model_validator(mode="after")
+    def _order(self) -> MaxPenalty:
+        if self.aggravated_years is not None and penalty_rank(
+            self.aggravated_years
+        ) <= penalty_rank(self.years):
+            raise ValueError(
+                f"aggravated_years {self.aggravated_years} must exceed years {self.years}"
+            )
+        if self.in_force_from and self.in_force_until and self.in_force_until <= self.in_force_from:
+            raise ValueError("max_penalty: in_force_until is not after in_force_from")
+        return self
+
+    def top(self) -> float:
+        """The highest maximum, aggravated forms included (life = infinity)."""
+        return max(penalty_rank(self.years), penalty_rank(self.aggravated_years or self.years))
+
+    def applies_on(self, day: date) -> bool:
+        if self.in_force_from is not None and day < self.in_force_from:
+            return False
+        return self.in_force_until is None or day < self.in_force_until
+
+
+def penalty_rank(value: float | str) -> float:
+    """A penalty as a comparable number of years: life imprisonment ranks above any term."""
+    return float("inf") if value == "life" else float(value)
+
+
+def describe_years(value: float | str) -> str:
+    """'life imprisonment', '6 months', '1 year', '2.5 years'."""
+    if value == "life":
+        return "life imprisonment"
+    years = float(value)
+    if years < 1:
+        months = round(years * 12)
+        return f"{months} month" + ("" if months == 1 else "s")
+    shown = f"{years:g}"
+    return f"{shown} year" + ("" if years == 1 else "s")
+
+
 class NationalOffence(CountryFact):
     id: str
     statute: str
@@ -196,6 +266,14 @@ class NationalOffence(CountryFact):
     other_conduct: str | None = None
     in_force_from: date | None = None
     in_force_until: date | None = None
+    # One maximum penalty, or a list of them, one per period where the maximum changed (see
+    # MaxPenalty). A single mapping in the file is read as a list of one.
+    max_penalty: list[MaxPenalty] | None = None
+
+    @field_validator("max_penalty", mode="before")
+    @classmethod
+    def _one_or_more(cls, value: object) -> object:
+        return [value] if isinstance(value, dict) else value
 
     @model_validator(mode="after")
     def _shape(self) -> NationalOffence:
@@ -203,7 +281,26 @@ class NationalOffence(CountryFact):
             raise ValueError(f"offence {self.id}: give Art. 2-11 conduct or an other_conduct tag")
         if self.in_force_from and self.in_force_until and self.in_force_until <= self.in_force_from:
             raise ValueError(f"offence {self.id}: in_force_until is not after in_force_from")
+        periods = self.penalties()
+        if self.max_penalty is not None and not periods:
+            raise ValueError(f"offence {self.id}: max_penalty is an empty list")
+        ordered = sorted(periods, key=lambda p: p.in_force_from or date.min)
+        for earlier, later in pairwise(ordered):
+            end = earlier.in_force_until or date.max
+            if (later.in_force_from or date.min) < end:
+                raise ValueError(
+                    f"offence {self.id}: max_penalty periods overlap (one starting "
+                    f"{earlier.in_force_from or 'open'}, one starting {later.in_force_from})"
+                )
         return self
+
+    def penalties(self) -> list[MaxPenalty]:
+        """Every recorded maximum penalty, one per period."""
+        return list(self.max_penalty or [])
+
+    def penalty_on(self, day: date) -> MaxPenalty | None:
+        """The maximum penalty recorded for ``day``, or None."""
+        return next((p for p in self.penalties() if p.applies_on(day)), None)
 
     def in_force_on(self, day: date) -> bool:
         if self.in_force_from is not None and day < self.in_force_from:

@@ -20,7 +20,9 @@ def all_facts(dataset: Dataset) -> Iterator[Fact]:
         yield from signed.values()
     yield from dataset.reservations
     yield from dataset.conducts.values()
-    yield from dataset.offences.values()
+    for offence in dataset.offences.values():
+        yield offence
+        yield from offence.penalties()
     yield from dataset.gaps
     yield from dataset.treaties
     yield from dataset.voluntary.values()
@@ -49,6 +51,7 @@ def sources_report(dataset: Dataset) -> list[dict[str, Any]]:
             "facts": counts.get(source.id, (0, 0))[0],
             "unverified": counts.get(source.id, (0, 0))[1],
             "quoted_by_rules": source.id in RULE_SOURCES,
+            "file": dataset.source_files.get(source.id, "sources.yaml"),
         }
         for source in dataset.sources.values()
     ]
