@@ -46,6 +46,7 @@ VERIFIED = [
     ("nl_sr_225", "pen_nl_sr_225_legaltools", date(2004, 8, 10)),
     ("nl_sr_285", "pen_nl_sr_285_nos", date(2026, 11, 27)),
     ("jp_ucaa_art4", "pen_jp_ucaa_monolith", date(2026, 11, 27)),
+    ("nl_auteurswet_31", "pen_nl_auteurswet_bookmatch", date(2011, 5, 4)),
 ]
 
 
