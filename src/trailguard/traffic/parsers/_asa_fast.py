@@ -191,7 +191,7 @@ def _scan_line(
     tok_s[nt] = start
     tok_e[nt] = e
     nt += 1
-    if nt < 13:
+    if nt < 12:  # Mon D HH:MM:SS %ASA-6-305011: Built dynamic TCP translation from A to B
         return False
     # stamp: Mon D[D] [YYYY] HH:MM:SS[:]
     if tok_e[0] - tok_s[0] != 3:
