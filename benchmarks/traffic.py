@@ -212,6 +212,88 @@ def bench_chdb(table_path: str, key: list[dict[str, Any]], runs: int) -> dict[st
     return {"single_p50_ms": ms(pct(times, 50)), "single_p99_ms": ms(pct(times, 99))}
 
 
+DUCKDB_SPLIT_SQL = """
+CREATE OR REPLACE TEMP TABLE asa_columns AS
+SELECT s[1] AS mon, s[2] AS day, s[3] AS year, s[4] AS clock, s[5] AS host, s[6] AS msg,
+       s[9] AS proto,
+       split_part(split_part(s[12], ':', 2), '/', 1) AS inside_ip,
+       split_part(s[12], '/', 2) AS inside_port,
+       split_part(split_part(s[14], ':', 2), '/', 1) AS public_ip,
+       split_part(s[14], '/', 2) AS public_port,
+       s[16] AS duration
+FROM (
+    SELECT string_split(line, ' ') AS s
+    FROM read_csv(?, columns = {'line': 'VARCHAR'}, delim = '\\x01', header = false,
+                  quote = '', escape = '', auto_detect = false)
+)
+"""
+
+
+def bench_parse_only(asa: Path, lines: int, work: Path) -> dict[str, Any]:
+    """ASA text -> columns in this process, side by side with DuckDB ``read_csv`` +
+    ``string_split`` on the same file (the issue's anchor; DuckDB splits fields, it checks
+    and converts nothing), and the latency of parsing a handful of lines (the live watch)."""
+    from trailguard.traffic.parsers import _asa_fast
+    from trailguard.traffic.parsers import _common as common
+
+    out: dict[str, Any] = {"loadavg_at_start": " ".join(f"{x:.2f}" for x in os.getloadavg())}
+    parser = get_parser("cisco-asa")
+    ten = work / "ten-lines.log"
+    with asa.open("rb") as handle:
+        ten.write_bytes(b"".join(handle.readline() for _ in range(10)))
+    # the first call loads the compiled scanner (numba's on-disk cache, or compiles it)
+    started = time.perf_counter()
+    list(parser.parse(ten, ParseOptions(tz="UTC")))
+    out["first_call_ms"] = ms(time.perf_counter() - started)
+    tens = []
+    for _ in range(50):
+        started = time.perf_counter()
+        list(parser.parse(ten, ParseOptions(tz="Europe/Amsterdam")))
+        tens.append(time.perf_counter() - started)
+    out["ten_lines_parse_p50_ms"] = ms(pct(tens, 50))
+    out["ten_lines_parse_p99_ms"] = ms(pct(tens, 99))
+    # the compiled scanner: lines read, split and checked, fields into columns (naive stamps,
+    # ports, addresses and hosts as Arrow strings); batches dropped as they come
+    started = time.perf_counter()
+    cpu = time.process_time()
+    taken = 0
+    opts = ParseOptions(tz="UTC")
+    for chunk in common.iter_line_chunks(asa, opts):
+        fast, _ = _asa_fast.parse_fast(chunk.data, chunk.starts, chunk.ends, chunk.usable)
+        taken += len(fast.rows)
+    wall = time.perf_counter() - started
+    out["scanner_lines_per_s"] = round(lines / wall)
+    out["scanner_cpu_us_per_line"] = round((time.process_time() - cpu) / lines * 1e6, 3)
+    out["scanner_lines_taken"] = taken
+    gc.collect()
+    # the whole parser module: records (UTC stamps, RECORD_SCHEMA), bad lines counted
+    started = time.perf_counter()
+    cpu = time.process_time()
+    for _batch in parser.parse(asa, opts):
+        pass
+    wall = time.perf_counter() - started
+    out["parser_lines_per_s"] = round(lines / wall)
+    out["parser_cpu_us_per_line"] = round((time.process_time() - cpu) / lines * 1e6, 3)
+    gc.collect()
+    # DuckDB: read_csv of whole lines, string_split into the same columns, kept in a table
+    con = duck(work)
+    con.execute(f"SET threads = {os.cpu_count() or 1}")
+    con.execute(DUCKDB_SPLIT_SQL, [str(asa)])  # once to warm the page cache and the plan
+    started = time.perf_counter()
+    cpu = time.process_time()
+    con.execute(DUCKDB_SPLIT_SQL, [str(asa)])
+    wall = time.perf_counter() - started
+    rows = con.execute("SELECT count(*) FROM asa_columns").fetchone()
+    assert rows is not None and rows[0] == lines
+    out["duckdb_read_csv_split_lines_per_s"] = round(lines / wall)
+    out["duckdb_read_csv_split_cpu_us_per_line"] = round(
+        (time.process_time() - cpu) / lines * 1e6, 3
+    )
+    con.close()
+    out["loadavg_at_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return out
+
+
 def check_batch(batch: Any, sample: list[dict[str, Any]]) -> int:
     best = batch.best_table()
     got = zip(
@@ -342,6 +424,13 @@ def bench_cli(data_dir: Path, entry: dict[str, Any], runs: int = 3) -> dict[str,
     return {"end_to_end_median_ms": ms(statistics.median(times)), "runs": runs}
 
 
+def finish(results: dict[str, Any], out: Path | None) -> None:
+    results["machine"]["loadavg_at_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(json.dumps(results, indent=1))
+    if out:
+        out.write_text(json.dumps(results, indent=1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -360,6 +449,11 @@ def main() -> None:
     parser.add_argument("--duckdb-runs", type=int, default=20)
     parser.add_argument("--single-runs", type=int, default=1000)
     parser.add_argument("--batches", type=int, default=9)
+    parser.add_argument(
+        "--ingest-only",
+        action="store_true",
+        help="stop after the parse and ingest figures (no lookups, no DuckDB/zgrep lookups)",
+    )
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="tg-traffic-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -395,17 +489,19 @@ def main() -> None:
         radius = synth.files["freeradius-detail"]
         key = key_queries(synth.answer_key)
         raw_bytes = asa.stat().st_size
+        results["raw"] = {"bytes_per_record": round(raw_bytes / args.records, 2)}
         gz = work / "asa.log.gz"
-        with gz.open("wb") as handle:
-            subprocess.run(["gzip", "-6", "-c", str(asa)], stdout=handle, check=True)
-        results["raw"] = {
-            "bytes_per_record": round(raw_bytes / args.records, 2),
-            "gzip_bytes_per_record": round(gz.stat().st_size / args.records, 2),
-        }
-        print("zgrep ...", flush=True)
-        results["zgrep"] = bench_zgrep(gz, key, args.zgrep_runs)
-        print(f"  {results['zgrep']}", flush=True)
+        if not args.ingest_only:
+            with gz.open("wb") as handle:
+                subprocess.run(["gzip", "-6", "-c", str(asa)], stdout=handle, check=True)
+            results["raw"]["gzip_bytes_per_record"] = round(gz.stat().st_size / args.records, 2)
+            print("zgrep ...", flush=True)
+            results["zgrep"] = bench_zgrep(gz, key, args.zgrep_runs)
+            print(f"  {results['zgrep']}", flush=True)
 
+        print("parse only ...", flush=True)
+        results["parse_only"] = bench_parse_only(asa, args.records, work)
+        print(f"  {results['parse_only']}", flush=True)
         # parse only (the parser's share of ingest); batches are dropped as they come
         started = time.perf_counter()
         cpu = time.process_time()
@@ -456,6 +552,9 @@ def main() -> None:
         print(f"  {results['store']}", flush=True)
         del store
         gc.collect()
+        if args.ingest_only:
+            finish(results, args.out)
+            return
 
         # the same records in log order (by line number) in one Parquet file, written by
         # DuckDB out of core (no 50 M-row table in this process)
@@ -524,10 +623,7 @@ def main() -> None:
                 tg["batch_lookups_per_s"] / ds["batch_lookups_per_s"], 1
             ),
         }
-        results["machine"]["loadavg_at_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
-        print(json.dumps(results, indent=1))
-        if args.out:
-            args.out.write_text(json.dumps(results, indent=1))
+        finish(results, args.out)
     finally:
         if not args.keep and args.work is None:
             shutil.rmtree(work, ignore_errors=True)
