@@ -51,6 +51,7 @@ JOINED = [
     ("TR", date(2014, 12, 31), date(2015, 1, 1), "ets185.yaml TR: coe_notif_185_tr"),
     ("MC", date(2017, 6, 30), date(2017, 7, 1), "ets185.yaml MC: coe_decl_185_mc"),
     ("NL", date(2007, 2, 28), date(2007, 3, 1), "ets185.yaml NL: fi_finlex_185"),
+    ("PE", date(2019, 11, 30), date(2019, 12, 1), "ets185.yaml PE: pe_radionacional_2019"),
 ]
 
 
@@ -177,6 +178,7 @@ READ_2026_11_28 = [
     ("MK", "mk_octopus", date(2005, 1, 1)),
     ("RO", "coe_decl_185_list", date(2004, 9, 1)),
     ("TR", "coe_notif_185_tr", date(2015, 1, 1)),
+    ("PE", "pe_radionacional_2019", date(2019, 12, 1)),
 ]
 
 
@@ -195,11 +197,11 @@ def test_dates_read_in_national_sources_are_verified(
 
 
 def test_still_unverified_entries_are_flagged_in_answers(engine: LegalEngine) -> None:
-    # ets185.yaml: six in-force dates were not read in any source, and NL is still marked
+    # ets185.yaml: five in-force dates were not read in any source, and NL is still marked
     # unverified (read in fi_finlex_185; see its note); answers say so.
     parties = engine.data.parties["ets185"]
     unread = {c for c, p in parties.items() if not p.verified}
-    assert unread == {"NL", "NO", "RS", "SI", "PY", "PE", "EC"}
+    assert unread == {"NL", "NO", "RS", "SI", "PY", "EC"}
     assert parties["NL"].source == "fi_finlex_185"
     answer = engine.check("US", "NO", ["illegal_access"], "preservation", date(2024, 1, 1))
     assert "ETS 185 Party NO" in answer.unverified
@@ -215,6 +217,36 @@ def test_a_newly_read_date_decides_preservation_on_the_day(engine: LegalEngine) 
     assert before.ruled_out("preservation_24_7") is not None
     assert after.channel("preservation_24_7") is not None
     assert not {"ETS 185 Party US", "ETS 185 Party PL"} & set(after.unverified)
+
+
+def test_peru_read_date_decides_preservation_with_the_us(engine: LegalEngine) -> None:
+    # ets185.yaml PE (pe_radionacional_2019): deposit 26 Aug 2019, so in force for Peru on
+    # 1 Dec 2019 (Art. 37(2)). On 30 Nov 2019 the Art. 29 preservation channel between the US
+    # and Peru is ruled out; on 1 Dec 2019 it is offered, resting on read data for both.
+    before = engine.channels("US", "PE", "subscriber", False, date(2019, 11, 30))
+    after = engine.channels("US", "PE", "subscriber", False, date(2019, 12, 1))
+    ruled = before.ruled_out("preservation_24_7")
+    assert before.channel("preservation_24_7") is None
+    assert ruled is not None and "not both Parties" in ruled.reason
+    assert after.channel("preservation_24_7") is not None
+    assert not {"ETS 185 Party US", "ETS 185 Party PE"} & set(after.unverified)
+    # The consent date is the deposit day, not the in-force day.
+    assert engine.consented_by(engine.data.parties["ets185"]["PE"], "ets185") == date(2019, 8, 26)
+
+
+def test_un_convention_ratifications_stay_unverified(engine: LegalEngine) -> None:
+    # parties/un_cybercrime.yaml: QA, AZ and VN are reported as ratifying, but no deposit with
+    # the UN Secretary-General was read; AZ rests on its domestic approval law
+    # (az_trend_un_cybercrime_2026). The Convention is not in force, so nobody is bound.
+    parties = engine.data.parties["un_cybercrime"]
+    assert set(parties) == {"QA", "AZ", "VN"}
+    assert not any(p.verified for p in parties.values())
+    assert all(p.deposited is None and p.in_force is None for p in parties.values())
+    assert parties["AZ"].source == "az_trend_un_cybercrime_2026"
+    assert engine.data.sources["az_trend_un_cybercrime_2026"].as_of == date(2026, 2, 23)
+    assert engine.data.instruments["un_cybercrime"].in_force is None
+    for country in ("QA", "AZ", "VN"):
+        assert not engine.is_party(country, "un_cybercrime", date(2026, 11, 28)), country
 
 
 # --- ETS 30 as the multilateral MLA basis ------------------------------------------------------
