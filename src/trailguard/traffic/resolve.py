@@ -702,6 +702,11 @@ def lookup_batch(
 # batches over warm parts: the same stages on NumPy columns. Candidates carry interned codes
 # (not text) and their (part, row); records are built only for the answers asked for.
 
+# warm batches search and group in compiled loops (``_kernels``); False: the NumPy stages,
+# kept as the reference the tests hold the kernels to
+COMPILED = True
+
+
 _NARROW_TEXT = ("kind", "inside_ip", "public_ip", "protocol", "subscriber", "mac")
 _NARROW_INT = ("inside_port", "public_port")
 
@@ -830,11 +835,6 @@ def _group_warm(
     return _rank(sessions, _warm_table(c, order, strings), tie)
 
 
-# the compiled kernels answer (False: the NumPy stages, kept as the reference the tests hold
-# the kernels to)
-COMPILED = True
-
-
 def _group_compiled(
     c: dict[str, np.ndarray], at: np.ndarray, port_col: str | None, strings: Any
 ) -> Sessions:
@@ -923,9 +923,20 @@ def _warm_candidates(
     pieces: list[tuple[Any, np.ndarray, np.ndarray]] = []
     for part in engine.parts_for(kinds, int(at_lo.min()), int(at_hi.max()), provider):
         segment = engine.full_segment(part)
-        # one compiled loop: queries whose window misses the time the part's rows really
-        # span are skipped there
-        qi, rows = segment.search_interned(codes, port_lo, port_hi, port, at_lo, at_hi)
+        if COMPILED:
+            # one compiled loop: queries whose window misses the time the part's rows
+            # really span are skipped there
+            qi, rows = segment.search_interned(codes, port_lo, port_hi, port, at_lo, at_hi)
+        else:
+            # only the queries whose window meets the time the part's rows really span
+            sel = np.flatnonzero((at_hi >= segment.min_start) & (at_lo <= segment.reach))
+            if not len(sel):
+                continue
+            local = segment.local_codes(codes[sel])
+            qi, rows = segment.search_codes(
+                local, port_lo[sel], port_hi[sel], port[sel], at_lo[sel], at_hi[sel]
+            )
+            qi = sel[qi]
         if len(rows):
             pieces.append((segment, qi, rows))
     if not pieces:
