@@ -131,7 +131,7 @@ def test_human_output_has_tables_and_citations() -> None:
         "--from",
         "US",
         "--to",
-        "NL",
+        "NO",
         "--conduct",
         "illegal_access",
         "--measure",

@@ -161,10 +161,10 @@ def test_provisions_are_only_those_in_force(engine: LegalEngine) -> None:
 
 
 def test_unverified_facts_are_named_in_the_answer(engine: LegalEngine) -> None:
-    answer = engine.check("US", "NL", ["illegal_access"], "preservation", date(2025, 1, 1))
-    # NL's entry into force was not read in a source (parties/ets185.yaml: NL verified false).
+    answer = engine.check("US", "NO", ["illegal_access"], "preservation", date(2025, 1, 1))
+    # NO's entry into force was not read in a source (parties/ets185.yaml: NO verified false).
     assert not answer.verified
-    assert "ETS 185 Party NL" in answer.unverified
+    assert "ETS 185 Party NO" in answer.unverified
     assert "unverified" in answer.dual_criminality.reason
     verified = engine.check("US", "JP", ["illegal_access"], "preservation", date(2025, 1, 1))
     assert "ETS 185 Party JP" not in verified.unverified

@@ -84,13 +84,13 @@ def test_offences_with_unread_dates_stay_unverified(
 def test_dutch_intrusion_answer_no_longer_rests_on_an_unverified_statute(
     engine: LegalEngine,
 ) -> None:
-    # offences.yaml nl_sr_138ab is now read in nl_sr_138ab_text; what stays unverified in a
-    # US -> NL answer is the Netherlands' in-force date (parties/ets185.yaml NL).
+    # offences.yaml nl_sr_138ab is read in nl_sr_138ab_text and the Netherlands' in-force date
+    # in fi_finlex_185 (parties/ets185.yaml NL): neither is named as unverified any more.
     answer = engine.check("US", "NL", ["illegal_access"], "stored_content", date(2026, 1, 1))
     assert answer.dual_criminality.satisfied is True
     labels = " ".join(answer.unverified)
     assert "138ab" not in labels
-    assert "ETS 185 Party NL" in answer.unverified
+    assert "ETS 185 Party NL" not in answer.unverified
     assert any("omgevingsweb.nl" in c and "138ab" in c for c in answer.citations)
 
 

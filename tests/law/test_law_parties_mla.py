@@ -197,11 +197,10 @@ def test_dates_read_in_national_sources_are_verified(
 
 
 def test_still_unverified_entries_are_flagged_in_answers(engine: LegalEngine) -> None:
-    # ets185.yaml: five in-force dates were not read in any source, and NL is still marked
-    # unverified (read in fi_finlex_185; see its note); answers say so.
+    # ets185.yaml: five in-force dates were not read in any source; answers say so.
     parties = engine.data.parties["ets185"]
     unread = {c for c, p in parties.items() if not p.verified}
-    assert unread == {"NL", "NO", "RS", "SI", "PY", "EC"}
+    assert unread == {"NO", "RS", "SI", "PY", "EC"}
     assert parties["NL"].source == "fi_finlex_185"
     answer = engine.check("US", "NO", ["illegal_access"], "preservation", date(2024, 1, 1))
     assert "ETS 185 Party NO" in answer.unverified
