@@ -309,10 +309,35 @@ class IngestReport:
 # sorting and writing
 
 
+def _array(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """One array for a column; a column of one chunk is not copied (``combine_chunks`` would:
+    on a 50 M-row table that is gigabytes of fresh pages)."""
+    if isinstance(column, pa.ChunkedArray):
+        return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    return column
+
+
+def typed_nulls(n: int, type_: pa.DataType) -> pa.Array:
+    """``pa.nulls(n, type_)`` for the fixed-width and string types of the record schema, over
+    buffers of zeros from ``np.zeros`` (pages the OS maps lazily): nothing is written, so a
+    part's all-null columns cost no memory traffic. Other types fall back to ``pa.nulls``."""
+    if pa.types.is_string(type_):
+        zeros = pa.py_buffer(np.zeros(4 * (n + 1) + (n + 7) // 8, dtype=np.uint8))
+        validity = zeros.slice(0, (n + 7) // 8)
+        offsets = zeros.slice((n + 7) // 8, 4 * (n + 1))
+        return pa.Array.from_buffers(type_, n, [validity, offsets, pa.py_buffer(b"")], n)
+    if pa.types.is_integer(type_) or pa.types.is_timestamp(type_):
+        width = type_.bit_width // 8
+        validity = pa.py_buffer(np.zeros((n + 7) // 8, dtype=np.uint8))
+        data = pa.py_buffer(np.zeros(n * width, dtype=np.uint8))
+        return pa.Array.from_buffers(type_, n, [validity, data], n)
+    return pa.nulls(n, type_)
+
+
 def _dictionary_rank(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, int]:
     """Codes that order rows by the column's string value (nulls last) and the number of
     distinct values (plus one for null)."""
-    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    arr = _array(column)
     if pa.types.is_null(arr.type):
         return np.zeros(len(arr), dtype=np.int64), 1
     encoded = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
@@ -329,7 +354,7 @@ def _dictionary_rank(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, in
 
 
 def _text(column: pa.ChunkedArray | pa.Array) -> pa.Array:
-    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    arr = _array(column)
     return arr if pa.types.is_string(arr.type) else arr.cast(pa.string())
 
 
@@ -337,7 +362,7 @@ def sort_for_store(table: pa.Table) -> tuple[pa.Table, np.ndarray, np.ndarray]:
     """Sort rows by (kind, day, key ip, key port, start); returns the sorted table and per-row
     kind codes and day numbers (days since 1970-01-01 UTC) in that order."""
     n = table.num_rows
-    kinds = table.column("kind").combine_chunks()
+    kinds = _array(table.column("kind"))
     if pa.types.is_dictionary(kinds.type):
         names = kinds.dictionary.to_pylist()
         lookup = np.array([KIND_CODES.get(k, -1) for k in names] + [-1], dtype=np.int64)
@@ -355,15 +380,15 @@ def sort_for_store(table: pa.Table) -> tuple[pa.Table, np.ndarray, np.ndarray]:
         bad = kinds[int(np.flatnonzero(kind_code < 0)[0])].as_py()
         raise ValidationFailed(f"unknown record kind {bad!r}", ["kind"])
     start = np.asarray(
-        table.column("start").combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False),
+        _array(table.column("start")).cast(pa.int64()).to_numpy(zero_copy_only=False),
         dtype=np.int64,
     )
     day = np.floor_divide(start, US_PER_DAY)
     is_assignment = np.isin(kind_code, [KIND_CODES[k.value] for k in ASSIGNMENT])
     if not is_assignment.any():  # one kind of key: no row-wise choice (and no copy)
-        key_ip: pa.Array = table.column("public_ip").combine_chunks()
+        key_ip: pa.Array = _array(table.column("public_ip"))
     elif is_assignment.all():
-        key_ip = table.column("inside_ip").combine_chunks()
+        key_ip = _array(table.column("inside_ip"))
     else:
         key_ip = pc.if_else(
             pa.array(is_assignment),
@@ -372,7 +397,7 @@ def sort_for_store(table: pa.Table) -> tuple[pa.Table, np.ndarray, np.ndarray]:
         )
     ip_rank, _ = _dictionary_rank(key_ip)
     del key_ip
-    port = table.column("public_port").combine_chunks()
+    port = _array(table.column("public_port"))
     if pa.types.is_null(port.type):
         port_key = np.zeros(n, dtype=np.int64)
     else:
@@ -415,7 +440,7 @@ def permute(table: pa.Table, order: np.ndarray) -> pa.Table:
     columns = []
     for name in table.column_names:
         column = table.column(name)
-        column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        column = _array(column)
         if pa.types.is_null(column.type):
             columns.append(column)
             continue
@@ -476,9 +501,9 @@ def plain_part(table: pa.Table) -> pa.Table:
     arrays = []
     for spec in STORED_SCHEMA:
         column = table.column(spec.name)
-        column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        column = _array(column)
         if pa.types.is_null(column.type):
-            column = pa.nulls(n, spec.type)
+            column = typed_nulls(n, spec.type)
         elif pa.types.is_dictionary(column.type):
             if len(column.dictionary) > WRITE_DICTIONARY_MAX:
                 column = column.cast(spec.type)
@@ -570,7 +595,7 @@ def _reach(
     from trailguard.traffic.index import effective_end
 
     n = len(starts)
-    ip = table.column(sort_ip_column(kind)).combine_chunks()
+    ip = _array(table.column(sort_ip_column(kind)))
     if pa.types.is_dictionary(ip.type):
         ip = ip.cast(pa.string())
     codes = np.asarray(
@@ -1143,7 +1168,7 @@ def compact(table: pa.Table) -> pa.Table:
     columns = []
     for name in table.column_names:
         column = table.column(name)
-        column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        column = _array(column)
         if (
             n
             and column.null_count == n
