@@ -21,6 +21,7 @@ from _store_factory import T0, digest, nat, radius, table, us
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from trailguard.core.errors import ValidationFailed
 from trailguard.traffic import lookup, resolve
 from trailguard.traffic.index import Strings, WarmSegment
 from trailguard.traffic.resolve import lookup_batch
@@ -365,3 +366,25 @@ print(_kernels._primed)
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     ).stdout.split()
     assert out == ["100.64.0.1", "False", "True"]
+
+
+def test_warm_batch_with_other_spellings_of_an_address(tmp_path: Path) -> None:
+    """Queries that write one address differently (IPv6 case and zeros) are one address."""
+    _build(
+        tmp_path,
+        [("100.64.0.1", "2001:db8::77", 1000, 2, 5, True, "tcp")],
+        [],
+        [("100.64.0.1", "acct-ana", 0, 10)],
+    )
+    store = TrafficStore(tmp_path / "traffic")
+    store.engine().warm()
+    spellings = ["2001:DB8::77", "2001:db8:0:0:0:0:0:77", "2001:db8::77", "203.0.113.7"]
+    ats = np.full(4, us(T0 + 4 * S), dtype=np.int64)
+    batch = lookup_batch(store.engine(), spellings, [1000] * 4, ats, S)
+    best = batch.best_table().to_pylist()
+    assert [b["subscriber"] for b in best] == ["acct-ana"] * 3 + [None]
+    assert [batch.answer(i).query.public_ip for i in range(4)] == ["2001:db8::77"] * 3 + [
+        "203.0.113.7"
+    ]
+    with pytest.raises(ValidationFailed):
+        lookup_batch(store.engine(), ["2001:db8::77", "not-an-address"], [1, 2], ats[:2], S)

@@ -38,6 +38,8 @@ def search_part(
     port_block: bool,
     g_map: np.ndarray,
     code_start: np.ndarray,
+    sample: np.ndarray,
+    stride: int,
     gcodes: np.ndarray,
     port_lo: np.ndarray,
     port_hi: np.ndarray,
@@ -50,8 +52,8 @@ def search_part(
     """(query index, row) of every row of one warm part matching a query given by its
     interned address code (-1 = unknown), port key range [port_lo, port_hi), queried port
     (-1 = none; port blocks) and window [at_lo, at_hi]. ``g_map[code]``: the part's local
-    code of an interned code (-1 = none); ``code_start[c]``: the first row of local code c
-    (``WarmSegment``).
+    code of an interned code (-1 = none); ``code_start[c]``: the first row of local code c;
+    ``sample``: every ``stride``-th key (``WarmSegment``).
 
     The binary searches of ``LANES`` queries advance in lockstep, so that their cache misses
     overlap instead of following one another."""
@@ -70,6 +72,9 @@ def search_part(
     lane_hi_key = np.empty(LANES, np.int64)
     lane_top = np.empty(LANES, np.int64)
     lane_local = np.empty(LANES, np.int64)
+    lane_sb = np.empty(LANES, np.int64)
+    lane_sn = np.empty(LANES, np.int64)
+    lane_s0 = np.empty(LANES, np.int64)
     touched = np.int64(0)
     i = 0
     while i < n:
@@ -106,7 +111,40 @@ def search_part(
             lane_hi_key[kept] = hi_key
             kept += 1
         m = kept
-        # lower bound of lo_key within each address's rows, all lanes one step at a time
+        # first over every ``stride``-th key (a small array that stays in cache): narrows
+        # each lane to the rows between two samples
+        active = True
+        for j in range(m):
+            b = lane_base[j]
+            t = lane_top[j]
+            if t - b > 2 * stride:
+                lane_sb[j] = (b + stride - 1) // stride
+                lane_sn[j] = (t + stride - 1) // stride - lane_sb[j]
+                lane_s0[j] = lane_sb[j]
+            else:
+                lane_sn[j] = -1
+        while active:
+            active = False
+            for j in range(m):
+                length = lane_sn[j]
+                if length > 1:
+                    half = length >> 1
+                    if sample[lane_sb[j] + half] < lane_lo_key[j]:
+                        lane_sb[j] += half
+                    lane_sn[j] = length - half
+                    active = True
+        for j in range(m):
+            if lane_sn[j] < 0:
+                continue
+            k = lane_sb[j]
+            if lane_sn[j] == 1 and sample[k] < lane_lo_key[j]:
+                k += 1
+            # the lower bound lies in ((k - 1) * stride, k * stride]
+            b = lane_base[j] if k == lane_s0[j] else (k - 1) * stride + 1
+            t = lane_top[j] if k * stride >= lane_top[j] else k * stride
+            lane_base[j] = b
+            lane_len[j] = t - b
+        # lower bound of lo_key within each lane's rows, all lanes one step at a time
         active = True
         while active:
             active = False
@@ -429,11 +467,11 @@ def prime() -> None:
     one = np.zeros(1, np.int64)
     none = np.zeros(0, np.int64)
     search_part(
-        one, one, one, none, False, np.zeros(1, np.int32), np.zeros(2, np.int64),
+        one, one, one, none, False, np.zeros(1, np.int32), np.zeros(2, np.int64), one, 64,
         one, one, one, one, one, one, 0, 0,
     )  # fmt: skip
     search_part(
-        one, one, one, one, True, np.zeros(1, np.int32), np.zeros(2, np.int64),
+        one, one, one, one, True, np.zeros(1, np.int32), np.zeros(2, np.int64), one, 64,
         one, one, one, one, one, one, 0, 0,
     )  # fmt: skip
     for nat in (True, False):

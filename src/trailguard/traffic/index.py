@@ -60,6 +60,7 @@ SMALL_QUERY = 16
 # a batch of more queries than this reads whole parts (warm) instead of row groups
 WARM_BATCH = 64
 RANGE_STEPS = 6  # rows walked forward before a range's end is found by binary search
+SAMPLE_STRIDE = 64  # one key in this many is kept apart for the compiled search's first steps
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -73,6 +74,10 @@ class QueryArrays:
     port: np.ndarray  # int64 queried port or -1 (for port-block range checks)
     at_lo: np.ndarray  # int64 us: window start (at - tolerance)
     at_hi: np.ndarray  # int64 us: window end (at + tolerance)
+    # the distinct addresses and each query's index among them, when the builder has them
+    # (``resolve.build_queries``); ``take`` drops them
+    distinct: pa.Array | None = None
+    distinct_index: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.port_lo)
@@ -459,6 +464,9 @@ class WarmSegment:
         self.code_start = np.searchsorted(
             self.key, np.arange(len(mapping) + 1, dtype=np.int64) << 17, "left"
         ).astype(np.int64)
+        # every SAMPLE_STRIDE-th key: the compiled search looks there first (a small array
+        # that stays in cache), then among the rows between two samples
+        self.key_sample = self.key[::SAMPLE_STRIDE].copy()
         # writable arrays of their own (not views of Arrow buffers): one array type for the
         # compiled searches, so one compiled version of each
         self.start = _own(_np(table.column("start").cast(pa.int64()), 0))
@@ -506,6 +514,7 @@ class WarmSegment:
             self.g_local,
             self.g_map,
             self.code_start,
+            self.key_sample,
         ]
         if self.port_end is not None:
             arrays.append(self.port_end)
@@ -545,6 +554,8 @@ class WarmSegment:
             self.port_block,
             self.g_map,
             self.code_start,
+            self.key_sample,
+            SAMPLE_STRIDE,
             gcodes,
             port_lo,
             port_hi,

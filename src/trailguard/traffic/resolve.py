@@ -258,10 +258,18 @@ def build_queries(
     ip_arr = ips if isinstance(ips, pa.Array) else pa.array(list(ips), pa.string())
     if ip_arr.null_count:
         raise ValidationFailed("a query has no address", ["ip"])
-    unique = pc.unique(ip_arr)
-    canonical = [canonical_ip(v) for v in unique.to_pylist()]
-    if canonical != unique.to_pylist():
-        ip_arr = pa.array(canonical, pa.string()).take(pc.index_in(ip_arr, value_set=unique))
+    encoded = pc.dictionary_encode(ip_arr)
+    unique = encoded.dictionary
+    index = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    written = unique.to_pylist()
+    canonical = [canonical_ip(v) for v in written]
+    if canonical != written:
+        # two spellings of one address become one distinct address
+        unique = pa.array(canonical, pa.string())
+        ip_arr = unique.take(pa.array(index, pa.int64()))
+        encoded = pc.dictionary_encode(ip_arr)
+        unique = encoded.dictionary
+        index = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
     port_arr = (
         np.asarray([-1 if p is None else p for p in ports], dtype=np.int64)
         if not (isinstance(ports, np.ndarray))
@@ -285,6 +293,8 @@ def build_queries(
         port=port_arr,
         at_lo=ats - tol,
         at_hi=ats + tol,
+        distinct=unique,
+        distinct_index=index,
     )
 
 
@@ -985,13 +995,13 @@ def _lookup_batch_warm(
         kinds, int(queries.at_lo.min()), int(queries.at_hi.max()), provider
     ):
         engine.full_segment(part)
-    uniq = pc.unique(queries.ips)
+    if queries.distinct is not None and queries.distinct_index is not None:
+        uniq, where = queries.distinct, queries.distinct_index
+    else:
+        uniq = pc.unique(queries.ips)
+        where = _ints(pc.index_in(queries.ips, value_set=uniq), 0)
     ucodes = source.strings.lookup(uniq.to_pylist())
-    codes = (
-        ucodes[_ints(pc.index_in(queries.ips, value_set=uniq), 0)]
-        if len(uniq)
-        else np.zeros(n, np.int64)
-    )
+    codes = ucodes[where] if len(uniq) else np.zeros(n, np.int64)
     nat_cands = _warm_candidates(
         engine,
         source,
