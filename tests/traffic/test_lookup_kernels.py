@@ -148,6 +148,7 @@ def _answers(store: TrafficStore, qs: list[tuple[Any, ...]], tol: timedelta) -> 
     assigns=assignment_rows,
     qs=queries,
     tol_s=st.sampled_from([0, 1, 3]),
+    split=st.sampled_from([4096, 2, 7]),
 )
 def test_compiled_batch_equals_the_numpy_stages(
     flows: list[tuple[Any, ...]],
@@ -155,6 +156,7 @@ def test_compiled_batch_equals_the_numpy_stages(
     assigns: list[tuple[Any, ...]],
     qs: list[tuple[Any, ...]],
     tol_s: int,
+    split: int,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     tol = tol_s * S
@@ -163,7 +165,10 @@ def test_compiled_batch_equals_the_numpy_stages(
         _build(root, flows, blocks, assigns)
         store = TrafficStore(root / "traffic")
         store.engine().warm()
-        compiled, answers = _answers(store, qs, tol)
+        with monkeypatch.context() as patch:
+            # small batches too are searched in two threads (halves of the queries)
+            patch.setattr(resolve, "SPLIT_QUERIES", split)
+            compiled, answers = _answers(store, qs, tol)
         with monkeypatch.context() as patch:
             patch.setattr(resolve, "COMPILED", False)
             reference, expected = _answers(store, qs, tol)

@@ -219,9 +219,9 @@ def _first_codes(values: np.ndarray, sparse: np.ndarray, dense: np.ndarray) -> n
 
 @njit(cache=True, nogil=True)
 def _rows_less(keys: np.ndarray, a: int, b: int) -> bool:
-    for k in range(keys.shape[0]):
-        x = keys[k, a]
-        y = keys[k, b]
+    for k in range(keys.shape[1]):
+        x = keys[a, k]
+        y = keys[b, k]
         if x != y:
             return x < y
     return False
@@ -229,7 +229,7 @@ def _rows_less(keys: np.ndarray, a: int, b: int) -> bool:
 
 @njit(cache=True, nogil=True)
 def _stable_sort(idx: np.ndarray, lo: int, hi: int, keys: np.ndarray, tmp: np.ndarray) -> None:
-    """Sort idx[lo:hi] stably by the columns of ``keys`` (row k = k-th key)."""
+    """Sort idx[lo:hi] stably by the rows of ``keys`` (keys[i] = the keys of item i)."""
     m = hi - lo
     if m <= SMALL_SORT:
         for i in range(lo + 1, hi):
@@ -323,25 +323,25 @@ def group_rank(
     sparse = np.empty(max_code + 1, np.int64)
     dense = np.empty(n + 1, np.int64)
     nkeys = 7 if nat else 6
-    keys = np.empty((nkeys, n), np.int64)
-    keys[0, :] = _first_codes(kind, sparse, dense)
+    keys = np.empty((n, nkeys), np.int64)  # one row's keys side by side
+    keys[:, 0] = _first_codes(kind, sparse, dense)
     # the searched address is the same for every row of a query: its raw codes
     if nat:
-        keys[1, :] = _first_codes(inside_ip, sparse, dense)
-        keys[2, :] = public_ip
+        keys[:, 1] = _first_codes(inside_ip, sparse, dense)
+        keys[:, 2] = public_ip
     else:
-        keys[1, :] = inside_ip
-        keys[2, :] = _first_codes(public_ip, sparse, dense)
-    keys[3, :] = _first_codes(protocol, sparse, dense)
+        keys[:, 1] = inside_ip
+        keys[:, 2] = _first_codes(public_ip, sparse, dense)
+    keys[:, 3] = _first_codes(protocol, sparse, dense)
     if nat:
         for i in range(n):
             p = inside_port[i]
-            keys[4, i] = -1 if p == INT64_MIN else p
+            keys[i, 4] = -1 if p == INT64_MIN else p
             p = public_port[i]
-            keys[5, i] = -1 if p == INT64_MIN else p
+            keys[i, 5] = -1 if p == INT64_MIN else p
     else:
-        keys[4, :] = _first_codes(subscriber, sparse, dense)
-    keys[nkeys - 1, :] = start
+        keys[:, 4] = _first_codes(subscriber, sparse, dense)
+    keys[:, nkeys - 1] = start
     # rows bucketed by query (stable), then sorted within each query
     offsets = np.zeros(nq + 1, np.int64)
     for i in range(n):
@@ -369,7 +369,7 @@ def group_rank(
                 new = True
             else:
                 for k in range(nkeys - 1):
-                    if keys[k, row] != keys[k, prev]:
+                    if keys[row, k] != keys[prev, k]:
                         new = True
                         break
         if new:
@@ -420,12 +420,12 @@ def group_rank(
         s_tie_ip[s] = inside_ip[first]
     # rank: (distance, open, latest start first, inside address by first appearance)
     tie = _first_codes(s_tie_ip, sparse, dense)
-    rank_keys = np.empty((4, count), np.int64)
+    rank_keys = np.empty((count, 4), np.int64)
     for s in range(count):
-        rank_keys[0, s] = s_distance[s]
-        rank_keys[1, s] = s_open[s]
-        rank_keys[2, s] = -s_start[s]
-        rank_keys[3, s] = tie[s]
+        rank_keys[s, 0] = s_distance[s]
+        rank_keys[s, 1] = s_open[s]
+        rank_keys[s, 2] = -s_start[s]
+        rank_keys[s, 3] = tie[s]
     s_order = np.arange(count)
     s_rank = np.empty(count, np.int64)
     s_tmp = np.empty(count, np.int64)

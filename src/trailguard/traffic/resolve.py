@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import os
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -930,25 +933,27 @@ def _warm_candidates(
     numbers and ends null as INT64_MIN)."""
     if not len(codes):
         return _narrow_empty()
-    pieces: list[tuple[Any, np.ndarray, np.ndarray]] = []
-    for part in engine.parts_for(kinds, int(at_lo.min()), int(at_hi.max()), provider):
-        segment = engine.full_segment(part)
-        if COMPILED:
-            # one compiled loop: queries whose window misses the time the part's rows
-            # really span are skipped there
-            qi, rows = segment.search_interned(codes, port_lo, port_hi, port, at_lo, at_hi)
-        else:
+    segments = [
+        engine.full_segment(part)
+        for part in engine.parts_for(kinds, int(at_lo.min()), int(at_hi.max()), provider)
+    ]
+    if COMPILED:
+        found = _search_compiled(segments, codes, port_lo, port_hi, port, at_lo, at_hi)
+    else:
+        found = []
+        for segment in segments:
             # only the queries whose window meets the time the part's rows really span
             sel = np.flatnonzero((at_hi >= segment.min_start) & (at_lo <= segment.reach))
-            if not len(sel):
-                continue
             local = segment.local_codes(codes[sel])
             qi, rows = segment.search_codes(
                 local, port_lo[sel], port_hi[sel], port[sel], at_lo[sel], at_hi[sel]
             )
-            qi = sel[qi]
-        if len(rows):
-            pieces.append((segment, qi, rows))
+            found.append((sel[qi], rows))
+    pieces = [
+        (segment, qi, rows)
+        for segment, (qi, rows) in zip(segments, found, strict=True)
+        if len(rows)
+    ]
     if not pieces:
         return _narrow_empty()
     cols: dict[str, list[np.ndarray]] = {k: [] for k in _CAND_COLUMNS}
@@ -964,6 +969,61 @@ def _warm_candidates(
         cols["_seg"].append(np.full(len(rows), source.seg_id(segment), dtype=np.int32))
         cols["_row"].append(rows)
     return {k: v[0] if len(v) == 1 else np.concatenate(v) for k, v in cols.items()}
+
+
+# a stage with at least this many queries searches its parts in two threads (the compiled
+# loop releases the GIL), each thread half of the queries
+SPLIT_QUERIES = 4096
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _search_pool() -> ThreadPoolExecutor | None:
+    global _pool
+    if (os.cpu_count() or 1) < 2:
+        return None
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="traffic-search")
+        return _pool
+
+
+def _search_compiled(
+    segments: list[Any],
+    codes: np.ndarray,
+    port_lo: np.ndarray,
+    port_hi: np.ndarray,
+    port: np.ndarray,
+    at_lo: np.ndarray,
+    at_hi: np.ndarray,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(query index, row) per part, from ``WarmSegment.search_interned``: queries ascending,
+    rows ascending per query."""
+
+    def search(lo: int, hi: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        return [
+            s.search_interned(
+                codes[lo:hi],
+                port_lo[lo:hi],
+                port_hi[lo:hi],
+                port[lo:hi],
+                at_lo[lo:hi],
+                at_hi[lo:hi],
+            )
+            for s in segments
+        ]
+
+    n = len(codes)
+    pool = _search_pool() if n >= SPLIT_QUERIES and segments else None
+    if pool is None:
+        return search(0, n)
+    half = n // 2
+    second = pool.submit(search, half, n)
+    first = search(0, half)
+    return [
+        (np.concatenate([qa, qb + half]), np.concatenate([ra, rb]))
+        for (qa, ra), (qb, rb) in zip(first, second.result(), strict=True)
+    ]
 
 
 def _warm_ready(engine: Any, queries: QueryArrays, provider: str | None) -> bool:
