@@ -452,7 +452,7 @@ def _gather(
 
 
 def parse_fast(
-    data: bytes,
+    data: bytes | memoryview,
     starts: np.ndarray,
     ends: np.ndarray,
     usable: np.ndarray | None = None,
@@ -464,7 +464,7 @@ def parse_fast(
     regex path). ``usable`` masks lines already known to be unusable (invalid UTF-8);
     ``default_year`` is the year for stamps without one (None: such lines are not taken)."""
     n = len(starts)
-    buf = np.frombuffer(data, dtype=np.uint8) if data else np.zeros(0, dtype=np.uint8)
+    buf = np.frombuffer(data, dtype=np.uint8) if len(data) else np.zeros(0, dtype=np.uint8)
     starts = np.ascontiguousarray(starts, dtype=np.int64)
     ends = np.ascontiguousarray(ends, dtype=np.int64)
     use = np.ones(n, dtype=np.bool_) if usable is None else np.ascontiguousarray(usable, np.bool_)

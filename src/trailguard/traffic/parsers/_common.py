@@ -39,7 +39,7 @@ _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _STRICT_V4 = r"^" + _OCTET + r"(\." + _OCTET + r"){3}$"
 _FIXED_OFFSET = re.compile(r"^(?:UTC|GMT)?([+-])(\d{2}):?(\d{2})$")
 
-BoundaryFinder = Callable[[bytes, int], int]
+BoundaryFinder = Callable[[bytes | bytearray, int], int]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -110,7 +110,8 @@ class LineChunk:
     raw: pa.Array  # string values still ending with their newline; invalid UTF-8 not blanked
     usable: np.ndarray  # bool: False where the line was not valid UTF-8 (already reported)
     bad: list[BadLine] = field(default_factory=list)
-    data: bytes = b""  # the chunk's bytes, for parsers with a byte-level fast path
+    # the chunk's bytes, for parsers with a byte-level fast path (a view of the reader's block)
+    data: bytes | memoryview = b""
     starts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     ends: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     _lines: pa.Array | None = None
@@ -138,18 +139,18 @@ class LineChunk:
         return len(self.raw)
 
 
-def default_boundary(buf: bytes, limit: int) -> int:
+def default_boundary(buf: bytes | bytearray, limit: int) -> int:
     return limit
 
 
-def blank_line_boundary(buf: bytes, limit: int) -> int:
+def blank_line_boundary(buf: bytes | bytearray, limit: int) -> int:
     """Cut before the blank line that ends the last complete block before ``limit``."""
     pos = buf.rfind(b"\n\n", 0, limit)
     return pos + 1 if pos >= 0 else limit
 
 
 def _lines_from_bytes(
-    data: bytes, newlines: np.ndarray | None = None
+    data: bytes | memoryview, newlines: np.ndarray | None = None
 ) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     """Split bytes into an Arrow string column of lines (each still ending with its newline; not
     validated), with each line's byte start and end (exclusive, without the newline/CR)."""
@@ -159,7 +160,7 @@ def _lines_from_bytes(
     view = np.frombuffer(data, dtype=np.uint8)
     if newlines is None:
         newlines = np.flatnonzero(view == 10)
-    n = len(newlines) + (0 if data.endswith(b"\n") else 1)
+    n = len(newlines) + (0 if view[-1] == 10 else 1)
     big = len(data) >= 2**31 - 1
     offsets = np.empty(n + 1, dtype=np.int64)
     offsets[0] = 0
@@ -178,8 +179,9 @@ def _lines_from_bytes(
     return raw, starts, ends
 
 
-def _find_invalid_utf8(data: bytes, starts: Sequence[int]) -> list[int]:
+def _find_invalid_utf8(data: bytes | memoryview, starts: Sequence[int]) -> list[int]:
     """Indices of the lines (given their byte starts) that are not valid UTF-8."""
+    data = bytes(data)
     bad: list[int] = []
     pos = 0
     import bisect
@@ -220,38 +222,32 @@ def iter_line_chunks(
     line_no = 1
     carry = b""
     first = True
+    is_newline = np.zeros(0, dtype=bool)  # reused between blocks (no fresh pages per block)
     try:
         with _open(path) as fh:
             eof = False
             while not eof or carry:
                 if not eof:
-                    block = fh.read(READ_BLOCK)
-                    while block and len(block) < READ_BLOCK:
-                        more = fh.read(READ_BLOCK - len(block))
-                        if not more:
-                            eof = True
-                            break
-                        block += more
-                    if not block:
-                        eof = True
-                    buf = carry + block
+                    buf, size, eof = _read_block(fh, carry)
                 else:
-                    buf = carry
-                if first and buf:
-                    check_text_encoding(path, buf[:4096])
+                    buf, size = bytearray(carry), len(carry)
+                if first and size:
+                    check_text_encoding(path, bytes(buf[: min(size, 4096)]))
                     first = False
-                if not buf:
+                if not size:
                     break
                 if not eof:
-                    cut = buf.rfind(b"\n") + 1
+                    cut = buf.rfind(b"\n", 0, size) + 1
                     if cut == 0:
-                        carry = buf
+                        carry = bytes(buf[:size])
                         continue
                 else:
-                    cut = len(buf)
+                    cut = size
                 # limit the chunk to batch_lines lines
                 view = np.frombuffer(buf, dtype=np.uint8, count=cut)
-                newlines = np.flatnonzero(view == 10)
+                if len(is_newline) < cut:
+                    is_newline = np.empty(max(cut, READ_BLOCK), dtype=bool)
+                newlines = np.flatnonzero(np.equal(view, 10, out=is_newline[:cut]))
                 n_lines = len(newlines) + (1 if cut and buf[cut - 1] != 10 else 0)
                 if n_lines > options.batch_lines:
                     limit = int(newlines[options.batch_lines - 1]) + 1
@@ -261,7 +257,8 @@ def iter_line_chunks(
                     moved = boundary(buf, cut)
                     if 0 < moved <= cut:
                         cut = moved
-                chunk_bytes, carry = buf[:cut], buf[cut:]
+                # the chunk is a view of this block's buffer (not copied); the rest is carried
+                chunk_bytes, carry = memoryview(buf)[:cut], bytes(buf[cut:size])
                 chunk_newlines = newlines[: np.searchsorted(newlines, cut)]
                 chunk = _make_chunk(chunk_bytes, line_no, chunk_newlines)
                 line_no += len(chunk)
@@ -277,7 +274,26 @@ def iter_line_chunks(
         ) from exc
 
 
-def _make_chunk(data: bytes, first_line: int, newlines: np.ndarray | None = None) -> LineChunk:
+def _read_block(fh: IO[bytes], carry: bytes) -> tuple[bytearray, int, bool]:
+    """A fresh buffer holding ``carry`` and then up to READ_BLOCK bytes read straight into it:
+    (buffer, bytes used, end of file reached)."""
+    buf = bytearray(len(carry) + READ_BLOCK)
+    buf[: len(carry)] = carry
+    size = len(carry)
+    eof = False
+    with memoryview(buf) as view:
+        while size < len(buf):
+            got = fh.readinto(view[size:])  # type: ignore[attr-defined]
+            if not got:
+                eof = True
+                break
+            size += got
+    return buf, size, eof
+
+
+def _make_chunk(
+    data: bytes | memoryview, first_line: int, newlines: np.ndarray | None = None
+) -> LineChunk:
     raw, line_starts, line_ends = _lines_from_bytes(data, newlines)
     n = len(raw)
     usable = np.ones(n, dtype=bool)
@@ -777,7 +793,7 @@ def gather(values: pa.Array, line_idx: np.ndarray) -> pa.Array:
 def string_boundary(marker: bytes) -> BoundaryFinder:
     """Cut chunks just before the last line starting with ``marker`` before the limit."""
 
-    def find(buf: bytes, limit: int) -> int:
+    def find(buf: bytes | bytearray, limit: int) -> int:
         pos = buf.rfind(b"\n" + marker, 0, limit)
         return pos + 1 if pos >= 0 else limit
 
