@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -58,3 +59,51 @@ def test_part_with_null_columns_reads_back_the_same(tmp_path: Path) -> None:
     pq.write_table(reference, tmp_path / "plain.parquet", row_group_size=S.ROW_GROUP_ROWS)
     assert pq.read_table(tmp_path / "fast.parquet").equals(reference)
     assert (tmp_path / "fast.parquet").read_bytes() == (tmp_path / "plain.parquet").read_bytes()
+
+
+def _sessions(rng: np.random.Generator, n: int) -> pa.Table:
+    """Creates and teardowns (some without partner) over few addresses and ports."""
+    ips = pa.array([f"203.0.113.{i}" for i in rng.integers(1, 5, n)])
+    ports = rng.integers(1000, 1010, n)
+    starts = np.sort(rng.integers(0, 60_000_000, n))
+    has_end = rng.random(n) < 0.5
+    ends = np.where(has_end, starts + rng.integers(0, 5_000_000, n), 0)
+    return pa.table(
+        {
+            "public_ip": ips,
+            "inside_ip": ips,
+            "public_port": pa.array(ports, pa.int32()),
+            "start": pa.array(starts, pa.int64()),
+            "end": pa.array(ends, pa.int64(), mask=~has_end),
+        }
+    )
+
+
+@pytest.mark.parametrize("kind", ["nat", "radius"])
+@pytest.mark.parametrize("seed", range(5))
+def test_reach_same_for_compact_and_plain_columns(kind: str, seed: int) -> None:
+    """Paired-session reach from a dictionary column (as the ingest hands it over, before the
+    written form) equals the reach from the plain text column, also when the dictionary
+    repeats a value."""
+    table = _sessions(np.random.default_rng(seed), 3000)
+    starts = table.column("start").to_numpy()
+    end_col = table.column("end").combine_chunks()
+    plain = S._reach(kind, table, starts, end_col)
+    ip_name = S.sort_ip_column(kind)
+    encoded = pc.dictionary_encode(table.column(ip_name).combine_chunks())
+    compact = table.set_column(table.schema.get_field_index(ip_name), ip_name, encoded)
+    assert S._reach(kind, compact, starts, end_col) == plain
+
+
+def test_reach_with_a_dictionary_that_repeats_a_value() -> None:
+    """A create and its teardown whose address is the same text under two dictionary codes are
+    still one session (the pair ends at the teardown's end, nothing is left open)."""
+    starts = np.array([0, 500_000], dtype=np.int64)
+    end_col = pa.array([0, 10_000_000], pa.int64(), mask=np.array([True, False]))
+    ip = pa.DictionaryArray.from_arrays(
+        pa.array([0, 1], pa.int32()), pa.array(["203.0.113.9", "203.0.113.9"])
+    )
+    table = pa.table({"public_ip": ip, "public_port": pa.array([7, 7], pa.int32())})
+    assert S._reach("nat", table, starts, end_col) == (10_000_000, None)
+    plain = table.set_column(0, "public_ip", ip.cast(pa.string()))
+    assert S._reach("nat", plain, starts, end_col) == (10_000_000, None)

@@ -556,16 +556,22 @@ def write_part(
     part_id = uuid.uuid4().hex
     rel_dir = Path("parts") / f"provider={provider}" / f"kind={kind}" / f"day={day}"
     staged = staging / f"part-{part_id}.parquet"
-    table = plain_part(table)
-    pq.write_table(table, staged, **_writer_options())
-    fsync_file(staged)
-    index_path = staging / f"part-{part_id}.idx.json"
-    index_path.write_bytes(json.dumps(sparse_index(kind, table)).encode("utf-8"))
-    fsync_file(index_path)
-    starts = np.asarray(table.column("start").cast(pa.int64()).to_numpy(zero_copy_only=False))
-    end_col = table.column("end").cast(pa.int64())
+    starts = np.asarray(
+        _array(table.column("start")).cast(pa.int64()).to_numpy(zero_copy_only=False)
+    )
+    end_col = _array(table.column("end")).cast(pa.int64())
     ends = end_col.drop_null().to_numpy() if end_col.null_count < len(end_col) else None
-    paired_reach, unpaired_start = _reach(kind, table, starts, end_col)
+    # where paired sessions end is worked out (NumPy) while the file is written (Arrow's
+    # writer): both release the GIL, so a part uses both cores
+    with ThreadPoolExecutor(max_workers=1) as helper:
+        reach = helper.submit(_reach, kind, table, starts, end_col)
+        table = plain_part(table)
+        pq.write_table(table, staged, **_writer_options())
+        fsync_file(staged)
+        index_path = staging / f"part-{part_id}.idx.json"
+        index_path.write_bytes(json.dumps(sparse_index(kind, table)).encode("utf-8"))
+        fsync_file(index_path)
+        paired_reach, unpaired_start = reach.result()
     info = PartInfo(
         part_id=part_id,
         provider=provider,
@@ -596,12 +602,16 @@ def _reach(
 
     n = len(starts)
     ip = _array(table.column(sort_ip_column(kind)))
-    if pa.types.is_dictionary(ip.type):
-        ip = ip.cast(pa.string())
-    codes = np.asarray(
-        pc.fill_null(pc.dictionary_encode(ip).indices, -1).to_numpy(zero_copy_only=False),
-        dtype=np.int64,
-    )
+    if pa.types.is_null(ip.type):
+        codes = np.full(n, -1, dtype=np.int64)
+    else:
+        if not pa.types.is_dictionary(ip.type):
+            ip = pc.dictionary_encode(ip)
+        elif len(pc.unique(ip.dictionary)) != len(ip.dictionary):  # one code per text
+            ip = pc.dictionary_encode(ip.cast(pa.string()))
+        codes = np.asarray(
+            pc.fill_null(ip.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64
+        )
     if kind in ASSIGNMENT:
         port_key = np.zeros(n, dtype=np.int64)
     else:
