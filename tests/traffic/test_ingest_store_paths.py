@@ -107,3 +107,54 @@ def test_reach_with_a_dictionary_that_repeats_a_value() -> None:
     assert S._reach("nat", table, starts, end_col) == (10_000_000, None)
     plain = table.set_column(0, "public_ip", ip.cast(pa.string()))
     assert S._reach("nat", plain, starts, end_col) == (10_000_000, None)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_radix_order_is_lexsort(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 50_000
+    key = rng.integers(0, [1 << 32, 70_000, 3][seed % 3], n, dtype=np.int64)
+    start = np.cumsum(rng.integers(-5, 20, n))  # mostly rising, with ties and steps back
+    start[rng.integers(0, n, 100)] = 0
+    assert (S.radix_order(key, start) == np.lexsort((start, key))).all()
+
+
+def _records(rng: np.random.Generator, n: int, ips: int) -> pa.Table:
+    """Record rows of several kinds and days, with ties on (address, port, start)."""
+    kinds = rng.choice(["nat", "radius", "flow", "dhcp"], n)
+    starts = rng.integers(0, 3 * S.US_PER_DAY, n) // 1_000_000 * 1_000_000
+    starts[: n // 4] = starts[n // 4 : n // 2]  # repeated starts
+    addr = [f"10.{i // 256}.{i % 256}.1" for i in rng.integers(0, ips, n)]
+    table = pa.table(
+        {
+            "kind": pa.array(kinds),
+            "start": pa.array(starts, pa.timestamp("us", tz="UTC")),
+            "public_ip": pa.array(addr),
+            "inside_ip": pa.array(addr[::-1]),
+            "public_port": pa.array(rng.integers(0, 65536, n), pa.int32()),
+            "row": pa.array(np.arange(n)),
+        }
+    )
+    return table
+
+
+@pytest.mark.parametrize("ips", [3, 300, 70_000])
+def test_sort_for_store_order(ips: int) -> None:
+    """The store's order (kind, day, key address, port, start; ties in input order), by either
+    sorting path (small key spaces take the radix path, large ones lexsort), against a sort
+    done with Python tuples."""
+    rng = np.random.default_rng(ips)
+    table = _records(rng, 20_000, ips)
+    ordered, kind_code, day = S.sort_for_store(table)
+    rows = table.to_pylist()
+
+    def key(r: dict) -> tuple:
+        assignment = r["kind"] in ("dhcp", "radius")
+        ip = r["inside_ip"] if assignment else r["public_ip"]
+        port = 0 if assignment else r["public_port"] + 1
+        start = int(r["start"].timestamp() * 1_000_000)
+        return (S.KIND_CODES[r["kind"]], start // S.US_PER_DAY, ip, port, start, r["row"])
+
+    expected = [r["row"] for r in sorted(rows, key=key)]
+    assert ordered.column("row").to_pylist() == expected
+    assert (np.diff(kind_code * 100_000 + day) >= 0).all()
