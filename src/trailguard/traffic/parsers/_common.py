@@ -223,12 +223,18 @@ def iter_line_chunks(
     carry = b""
     first = True
     is_newline = np.zeros(0, dtype=bool)  # reused between blocks (no fresh pages per block)
+    # a small file gets a buffer of its size (+1 to see its end), not a whole block; a gzip
+    # file is taken to expand at most 16 times in its first block (only the block size
+    # depends on it: a longer stream is read on in further blocks)
+    on_disk = path.stat().st_size
+    expect = min(READ_BLOCK, (on_disk * 16 + HEAD_BYTES) if gz else on_disk + 1)
     try:
         with _open(path) as fh:
             eof = False
             while not eof or carry:
                 if not eof:
-                    buf, size, eof = _read_block(fh, carry)
+                    buf, size, eof = _read_block(fh, carry, expect)
+                    expect = READ_BLOCK
                 else:
                     buf, size = bytearray(carry), len(carry)
                 if first and size:
@@ -246,7 +252,7 @@ def iter_line_chunks(
                 # limit the chunk to batch_lines lines
                 view = np.frombuffer(buf, dtype=np.uint8, count=cut)
                 if len(is_newline) < cut:
-                    is_newline = np.empty(max(cut, READ_BLOCK), dtype=bool)
+                    is_newline = np.empty(cut + cut // 8, dtype=bool)
                 newlines = np.flatnonzero(np.equal(view, 10, out=is_newline[:cut]))
                 n_lines = len(newlines) + (1 if cut and buf[cut - 1] != 10 else 0)
                 if n_lines > options.batch_lines:
@@ -274,10 +280,10 @@ def iter_line_chunks(
         ) from exc
 
 
-def _read_block(fh: IO[bytes], carry: bytes) -> tuple[bytearray, int, bool]:
-    """A fresh buffer holding ``carry`` and then up to READ_BLOCK bytes read straight into it:
+def _read_block(fh: IO[bytes], carry: bytes, expect: int) -> tuple[bytearray, int, bool]:
+    """A fresh buffer holding ``carry`` and then up to ``expect`` bytes read straight into it:
     (buffer, bytes used, end of file reached)."""
-    buf = bytearray(len(carry) + READ_BLOCK)
+    buf = bytearray(len(carry) + expect)
     buf[: len(carry)] = carry
     size = len(carry)
     eof = False
