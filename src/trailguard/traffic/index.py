@@ -11,7 +11,11 @@ filter, so thousands of queries cost one pass.
   row group, ``part-*.idx.json``) picks the row groups a query can touch; only those (plus one
   neighbour each side, so that a session's create and teardown records pair up) are read.
 * Warm (``warm()``, or any batch that touches a part widely): the whole part is read once and
-  kept as one segment; after that a lookup touches memory only.
+  kept as one segment; after that a lookup touches memory only. A warm part also keeps, for
+  the compiled batch search (``_kernels.search_part``), the local code of every interned
+  address code (``g_map``), the first row of every address (``code_start``) and every 64th
+  key (``key_sample``): a query reads its address's row range, then searches the samples
+  (which stay in cache) and the few rows between two of them.
 
 The *effective end* of a record without an end is the end of its paired record (an ASA
 teardown, a RADIUS stop with the same key and start within a second), else the start of the
