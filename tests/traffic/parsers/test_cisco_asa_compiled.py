@@ -50,7 +50,7 @@ def _good(rng: random.Random) -> str:
         f"{verb} {kind} {proto} translation from {inside} to {outside}"
     )
     if which == 2:
-        line += f" duration {rng.choice(['0', '1', '23', '123456'])}:{rng.randint(0, 59):02d}:"
+        line += f" duration {rng.choice(['0', '1', '23', '99999'])}:{rng.randint(0, 59):02d}:"
         line += f"{rng.randint(0, 59):02d}"
     return line
 
@@ -65,6 +65,7 @@ MUTATIONS: list[tuple[str, str]] = [
     (" 2026 ", " 02026 "),
     ("Nov ", "Nov 0017 "),  # a 4-digit day where the year would be
     (" duration ", " duraton "),
+    (" duration ", " duration 1"),  # 99999 hours -> 199999: more than the scanner reads
     ("Built", "Teardown"),  # 305011 with the teardown word
     (" static ", "  static "),  # two spaces
     (" TCP ", "\tTCP "),

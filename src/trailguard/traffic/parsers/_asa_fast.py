@@ -166,12 +166,11 @@ def _scan_line(
     tok_s: np.ndarray,
     tok_e: np.ndarray,
     out: np.ndarray,
-) -> bool:
-    """Read line [s, e) into ``out`` (see ``_scan``'s columns); False when not the usual shape.
-
-    ``out``: 0 naive_us, 1 duration_s (-1 built), 2 proto, 3 in ip start, 4 in ip end,
-    5 in port, 6 out ip start, 7 out ip end, 8 out port, 9 host start, 10 host end,
-    11 year given (1/0)."""
+) -> int:
+    """Read line [s, e): its stamp as naive local microseconds since 1970 (-1 when the line is
+    not of the usual shape) and its other values into ``out``: 0 duration_s (-1 built),
+    1 proto, 2 in ip start, 3 in ip end, 4 in port, 5 out ip start, 6 out ip end, 7 out port,
+    8 host start, 9 host end, 10 year given (1/0)."""
     # split on single spaces; any other control or non-ASCII byte sends the line away
     nt = 0
     start = s
@@ -179,55 +178,55 @@ def _scan_line(
         b = buf[i]
         if b == 32:
             if i == start or nt >= 23:  # an empty token (two spaces, leading space) or too many
-                return False
+                return -1
             tok_s[nt] = start
             tok_e[nt] = i
             nt += 1
             start = i + 1
         elif b < 32 or b > 126:
-            return False
+            return -1
     if start == e:  # empty line or a trailing space
-        return False
+        return -1
     tok_s[nt] = start
     tok_e[nt] = e
     nt += 1
     if nt < 12:  # Mon D HH:MM:SS %ASA-6-305011: Built dynamic TCP translation from A to B
-        return False
+        return -1
     # stamp: Mon D[D] [YYYY] HH:MM:SS[:]
     if tok_e[0] - tok_s[0] != 3:
-        return False
+        return -1
     month = _month(buf, tok_s[0])
     if month == 0:
-        return False
+        return -1
     day = _digits(buf, tok_s[1], tok_e[1], 2)
     if day < 0:
-        return False
+        return -1
     t = 2
     if tok_e[2] - tok_s[2] == 4:
         year = _digits(buf, tok_s[2], tok_e[2], 4)
         if year < 0:
-            return False
-        out[11] = 1
+            return -1
+        out[10] = 1
         t = 3
     else:
         if default_year <= 0:
-            return False
+            return -1
         year = default_year
-        out[11] = 0
+        out[10] = 0
     ts = tok_s[t]
     tlen = tok_e[t] - ts
     if not (tlen == 8 or (tlen == 9 and buf[ts + 8] == 58)):
-        return False
+        return -1
     if buf[ts + 2] != 58 or buf[ts + 5] != 58:
-        return False
+        return -1
     hh = _digits(buf, ts, ts + 2, 2)
     mi = _digits(buf, ts + 3, ts + 5, 2)
     ss = _digits(buf, ts + 6, ts + 8, 2)
     if hh < 0 or mi < 0 or ss < 0 or hh > 23 or mi > 59 or ss > 59:
-        return False
+        return -1
     # a real date (the same rule as _common.civil_to_epoch_us)
     if year < 1970 or year > 2200 or day < 1:
-        return False
+        return -1
     leap = (year % 4 == 0 and year % 100 != 0) or year % 400 == 0
     dim = 31
     if month == 2:
@@ -235,7 +234,7 @@ def _scan_line(
     elif month == 4 or month == 6 or month == 9 or month == 11:
         dim = 30
     if day > dim:
-        return False
+        return -1
     # the %ASA token is 1, 2 or 3 tokens after the time
     k = -1
     for off in range(1, 4):
@@ -243,81 +242,81 @@ def _scan_line(
             k = t + off
             break
     if k < 0:
-        return False
+        return -1
+    out[8] = 0
     out[9] = 0
-    out[10] = 0
     if k == t + 2:  # one token: the host, or a tag when it ends with ':'
         if buf[tok_e[t + 1] - 1] != 58:
-            out[9] = tok_s[t + 1]
-            out[10] = tok_e[t + 1]
+            out[8] = tok_s[t + 1]
+            out[9] = tok_e[t + 1]
     elif k == t + 3:  # host and tag
         if buf[tok_e[t + 2] - 1] != 58:
-            return False
-        out[9] = tok_s[t + 1]
-        out[10] = tok_e[t + 1]
+            return -1
+        out[8] = tok_s[t + 1]
+        out[9] = tok_e[t + 1]
     ks = tok_s[k]
     if tok_e[k] - ks != 14:
-        return False
+        return -1
     tmpl = b"%ASA-?-30501?:"
     for i in range(14):
         if tmpl[i] != 63 and buf[ks + i] != tmpl[i]:
-            return False
+            return -1
     level = buf[ks + 5]
     if level < 48 or level > 57:
-        return False
+        return -1
     which = buf[ks + 12]
     if which == 49:
         teardown = False
         if nt != k + 9:
-            return False
+            return -1
         if not _word(buf, tok_s[k + 1], tok_e[k + 1], b"Built"):
-            return False
+            return -1
     elif which == 50:
         teardown = True
         if nt != k + 11:
-            return False
+            return -1
         if not _word(buf, tok_s[k + 1], tok_e[k + 1], b"Teardown"):
-            return False
+            return -1
     else:
-        return False
+        return -1
     if not (
         _word(buf, tok_s[k + 2], tok_e[k + 2], b"dynamic")
         or _word(buf, tok_s[k + 2], tok_e[k + 2], b"static")
     ):
-        return False
+        return -1
     if _word(buf, tok_s[k + 3], tok_e[k + 3], b"TCP"):
-        out[2] = 0
+        out[1] = 0
     elif _word(buf, tok_s[k + 3], tok_e[k + 3], b"UDP"):
-        out[2] = 1
+        out[1] = 1
     elif _word(buf, tok_s[k + 3], tok_e[k + 3], b"ICMP"):
-        out[2] = 2
+        out[1] = 2
     else:
-        return False
+        return -1
     if not _word(buf, tok_s[k + 4], tok_e[k + 4], b"translation"):
-        return False
+        return -1
     if not _word(buf, tok_s[k + 5], tok_e[k + 5], b"from"):
-        return False
+        return -1
     if not _word(buf, tok_s[k + 7], tok_e[k + 7], b"to"):
-        return False
-    if not _endpoint(buf, tok_s[k + 6], tok_e[k + 6], out, 3):
-        return False
-    if not _endpoint(buf, tok_s[k + 8], tok_e[k + 8], out, 6):
-        return False
+        return -1
+    if not _endpoint(buf, tok_s[k + 6], tok_e[k + 6], out, 2):
+        return -1
+    if not _endpoint(buf, tok_s[k + 8], tok_e[k + 8], out, 5):
+        return -1
     if teardown:
         if not _word(buf, tok_s[k + 9], tok_e[k + 9], b"duration"):
-            return False
+            return -1
         ds = tok_s[k + 10]
         de = tok_e[k + 10]
         if de - ds < 7 or buf[de - 6] != 58 or buf[de - 3] != 58:
-            return False
-        dh = _digits(buf, ds, de - 6, 6)
+            return -1
+        dh = _digits(buf, ds, de - 6, 5)  # at most 99999 hours: seconds fit 32 bits
         dm = _digits(buf, de - 5, de - 3, 2)
         dsec = _digits(buf, de - 2, de, 2)
         if dh < 0 or dm < 0 or dsec < 0:
-            return False
-        out[1] = dh * 3600 + dm * 60 + dsec
+            return -1
+        out[0] = dh * 3600 + dm * 60 + dsec
     else:
-        out[1] = -1
+        out[0] = -1
     days = (
         (year - 1970) * 365
         + (year - 1969) // 4
@@ -328,8 +327,7 @@ def _scan_line(
         + day
         - 1
     )
-    out[0] = ((days * 86400) + hh * 3600 + mi * 60 + ss) * 1_000_000
-    return True
+    return ((days * 86400) + hh * 3600 + mi * 60 + ss) * 1_000_000
 
 
 @njit(cache=True, nogil=True)
@@ -342,21 +340,24 @@ def _scan(
     hi: int,
     default_year: int,
     cumdays: np.ndarray,
-    ok: np.ndarray,
+    stamp: np.ndarray,
     cols: np.ndarray,
 ) -> None:
-    """Scan lines lo..hi-1: ``ok[i]`` and the line's 12 values in ``cols[i]``."""
+    """Scan lines lo..hi-1: ``stamp[i]`` (-1: not taken) and the line's values in ``cols[i]``."""
     tok_s = np.empty(24, dtype=np.int64)
     tok_e = np.empty(24, dtype=np.int64)
     for i in range(lo, hi):
-        ok[i] = usable[i] and _scan_line(
-            buf, starts[i], ends[i], default_year, cumdays, tok_s, tok_e, cols[i]
-        )
+        if usable[i]:
+            stamp[i] = _scan_line(
+                buf, starts[i], ends[i], default_year, cumdays, tok_s, tok_e, cols[i]
+            )
+        else:
+            stamp[i] = -1
 
 
 @njit(cache=True, nogil=True)
 def _gather(
-    buf: np.ndarray, ok: np.ndarray, cols: np.ndarray
+    buf: np.ndarray, stamp: np.ndarray, cols: np.ndarray
 ) -> tuple[
     np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
     np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
@@ -366,8 +367,8 @@ def _gather(
     (offsets, bytes). The host buffers are empty when every taken line names the same host
     (returned as the first row's range); ``host_valid`` is 0 where a line names none."""
     m = 0
-    for i in range(len(ok)):
-        if ok[i]:
+    for i in range(len(stamp)):
+        if stamp[i] >= 0:
             m += 1
     rows = np.empty(m, dtype=np.int64)
     naive = np.empty(m, dtype=np.int64)
@@ -388,35 +389,35 @@ def _gather(
     j = 0
     pi = 0
     po = 0
-    for i in range(len(ok)):
-        if not ok[i]:
+    for i in range(len(stamp)):
+        if stamp[i] < 0:
             continue
         c = cols[i]
         rows[j] = i
-        naive[j] = c[0]
-        dur[j] = c[1]
-        proto[j] = c[2]
-        in_port[j] = c[5]
-        out_port[j] = c[8]
-        for p in range(c[3], c[4]):
+        naive[j] = stamp[i]
+        dur[j] = c[0]
+        proto[j] = c[1]
+        in_port[j] = c[4]
+        out_port[j] = c[7]
+        for p in range(c[2], c[3]):
             in_data[pi] = buf[p]
             pi += 1
         in_off[j + 1] = pi
-        for p in range(c[6], c[7]):
+        for p in range(c[5], c[6]):
             out_data[po] = buf[p]
             po += 1
         out_off[j + 1] = po
-        if c[11] == 0:
+        if c[10] == 0:
             yearless += 1
         if j == 0:
-            h0s = c[9]
-            h0e = c[10]
+            h0s = c[8]
+            h0e = c[9]
         elif same:
-            if c[10] - c[9] != h0e - h0s:
+            if c[9] - c[8] != h0e - h0s:
                 same = 0
             else:
-                for q in range(c[10] - c[9]):
-                    if buf[c[9] + q] != buf[h0s + q]:
+                for q in range(c[9] - c[8]):
+                    if buf[c[8] + q] != buf[h0s + q]:
                         same = 0
                         break
         j += 1
@@ -426,9 +427,9 @@ def _gather(
         host_valid = np.empty(0, dtype=np.uint8)
     else:
         total = 0
-        for i in range(len(ok)):
-            if ok[i]:
-                total += cols[i][10] - cols[i][9]
+        for i in range(len(stamp)):
+            if stamp[i] >= 0:
+                total += cols[i][9] - cols[i][8]
         host_off = np.empty(m + 1, dtype=np.int32)
         host_data = np.empty(total, dtype=np.uint8)
         host_valid = np.empty(m, dtype=np.uint8)
@@ -436,11 +437,11 @@ def _gather(
         ph = 0
         for r in range(m):
             c = cols[rows[r]]
-            for p in range(c[9], c[10]):
+            for p in range(c[8], c[9]):
                 host_data[ph] = buf[p]
                 ph += 1
             host_off[r + 1] = ph
-            host_valid[r] = 1 if c[10] > c[9] else 0
+            host_valid[r] = 1 if c[9] > c[8] else 0
     return (
         rows, naive, dur, proto, in_port, out_port, in_off, in_data[:pi], out_off,
         out_data[:po], host_off, host_data, host_valid, yearless, h0e - h0s,
@@ -468,8 +469,9 @@ def parse_fast(
     starts = np.ascontiguousarray(starts, dtype=np.int64)
     ends = np.ascontiguousarray(ends, dtype=np.int64)
     use = np.ones(n, dtype=np.bool_) if usable is None else np.ascontiguousarray(usable, np.bool_)
-    ok = np.zeros(n, dtype=np.bool_)
-    cols = np.empty((n, 12), dtype=np.int64)
+    stamp = np.empty(n, dtype=np.int64)
+    # positions in the chunk fit 32 bits (a chunk is a read block of 32 MB and a line)
+    cols = np.empty((n, 11), dtype=np.int32 if len(buf) < 2**31 - 1 else np.int64)
     year = int(default_year) if default_year is not None else 0
     if n >= THREAD_MIN_LINES and WORKERS > 1:
         step = -(-n // WORKERS)
@@ -477,20 +479,22 @@ def parse_fast(
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
             list(
                 pool.map(
-                    lambda b: _scan(buf, starts, ends, use, b[0], b[1], year, _CUMDAYS, ok, cols),
+                    lambda b: _scan(
+                        buf, starts, ends, use, b[0], b[1], year, _CUMDAYS, stamp, cols
+                    ),
                     bounds,
                 )
             )
     else:
-        _scan(buf, starts, ends, use, 0, n, year, _CUMDAYS, ok, cols)
+        _scan(buf, starts, ends, use, 0, n, year, _CUMDAYS, stamp, cols)
     (
         rows, naive, dur, proto, in_port, out_port, in_off, in_data, out_off, out_data,
         host_off, host_data, host_valid, yearless, host_len,
-    ) = _gather(buf, ok, cols)  # fmt: skip
+    ) = _gather(buf, stamp, cols)  # fmt: skip
     m = len(rows)
     if len(host_off) == 1:  # one host for every line (or none)
         if m and host_len:
-            hs = int(cols[rows[0], 9])
+            hs = int(cols[rows[0], 8])
             value = bytes(data[hs : hs + host_len]).decode("ascii")
             host = pa.repeat(pa.scalar(value, pa.string()), m)
         else:
@@ -512,4 +516,4 @@ def parse_fast(
         host=host,
         yearless=int(yearless),
     )
-    return fast, ok
+    return fast, stamp >= 0
