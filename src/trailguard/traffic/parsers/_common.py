@@ -525,6 +525,9 @@ def localize(naive_us: np.ndarray, tz: str, notes: list[str]) -> np.ndarray:
         return naive_us - off * 1_000_000
     if tz == "UTC":
         return naive_us
+    offset = _constant_offset_us(naive_us, tz)
+    if offset is not None:
+        return naive_us - offset
     ts = pa.array(naive_us, pa.timestamp("us"))
     early = pc.assume_timezone(ts, timezone=tz, ambiguous="earliest", nonexistent="earliest")
     late = pc.assume_timezone(ts, timezone=tz, ambiguous="latest", nonexistent="latest")
@@ -537,6 +540,34 @@ def localize(naive_us: np.ndarray, tz: str, notes: list[str]) -> np.ndarray:
             " was taken for repeated times and the next valid instant for skipped ones"
         )
     return e
+
+
+# a batch spanning at most this long is checked hour by hour for a change of offset
+CONSTANT_OFFSET_SPAN_US = 31 * 24 * 3_600_000_000
+
+
+def _constant_offset_us(naive_us: np.ndarray, tz: str) -> int | None:
+    """The zone's UTC offset when it is the same for every time in the batch (no
+    daylight-saving change between the earliest and the latest), else None.
+
+    A log batch covers minutes to days, so its times usually share one offset: then one
+    subtraction replaces the zone lookup per row. The offset is read at every hour from the
+    earliest to the latest time (a zone changes its offset at most once within an hour) and
+    at both ends, each both ways round (earliest and latest instant for a repeated time)."""
+    if len(naive_us) == 0:
+        return None
+    lo, hi = int(naive_us.min()), int(naive_us.max())
+    if hi - lo > CONSTANT_OFFSET_SPAN_US:
+        return None
+    probes = np.append(np.arange(lo, hi, 3_600_000_000, dtype=np.int64), hi)
+    ts = pa.array(probes, pa.timestamp("us"))
+    early = pc.assume_timezone(ts, timezone=tz, ambiguous="earliest", nonexistent="earliest")
+    late = pc.assume_timezone(ts, timezone=tz, ambiguous="latest", nonexistent="latest")
+    offsets = probes - np.asarray(early.cast(pa.int64()).to_numpy(zero_copy_only=False))
+    same = probes - np.asarray(late.cast(pa.int64()).to_numpy(zero_copy_only=False))
+    if (offsets == offsets[0]).all() and (same == offsets[0]).all():
+        return int(offsets[0])
+    return None
 
 
 def apply_skew(us: np.ndarray, skew: timedelta) -> np.ndarray:
