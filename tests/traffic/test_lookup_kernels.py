@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trailguard.core.errors import ValidationFailed
-from trailguard.traffic import lookup, resolve
+from trailguard.traffic import index, lookup, resolve
 from trailguard.traffic.index import Strings, WarmSegment
 from trailguard.traffic.resolve import lookup_batch
 from trailguard.traffic.store import TrafficStore, open_store
@@ -240,16 +240,26 @@ def _brute_force(segment: WarmSegment, gcode: int, port: int, lo: int, hi: int) 
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-@given(flows=nat_rows, blocks=block_rows, assigns=assignment_rows, seed=st.integers(0, 2**32))
+@given(
+    flows=nat_rows,
+    blocks=block_rows,
+    assigns=assignment_rows,
+    seed=st.integers(0, 2**32),
+    stride=st.sampled_from([64, 1, 2, 3, 5]),
+)
 def test_search_part_equals_a_scan(
     flows: list[tuple[Any, ...]],
     blocks: list[tuple[Any, ...]],
     assigns: list[tuple[Any, ...]],
     seed: int,
+    stride: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, monkeypatch.context() as patch:
         root = Path(tmp)
         _build(root, flows, blocks, assigns)
+        # small strides make the sampled first steps run on these small parts
+        patch.setattr(index, "SAMPLE_STRIDE", stride)
         engine = TrafficStore(root / "traffic").engine()
         engine.warm()
         strings = engine.strings

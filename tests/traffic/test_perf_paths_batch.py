@@ -205,9 +205,11 @@ def test_warm_parts_are_compact(root: Path) -> None:
     assert segment_stats(engine)["warm_bytes"] == sum(s.nbytes() for s in segments)
 
 
-def test_warm_part_search_equals_brute_force(root: Path) -> None:
+def test_warm_part_search_equals_brute_force(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Key ranges found by binary search plus a few steps forward (or a second search for a
     whole address) select exactly the rows a scan of the part selects."""
+    # a key sample every 8 rows: the compiled search's sampled steps run on these parts
+    monkeypatch.setattr(index, "SAMPLE_STRIDE", 8)
     engine = TrafficStore(root).engine()
     engine.warm()
     segment = max((s for s in engine._full.values() if s.part.kind == "nat"), key=lambda s: s.rows)
@@ -236,6 +238,12 @@ def test_warm_part_search_equals_brute_force(root: Path) -> None:
         want.extend((q, int(r)) for r in np.flatnonzero(match))
     assert got == sorted(want)
     assert len(want) > 300  # whole-address queries took the long ranges
+    # the compiled search (interned codes; address ranges longer than two key samples, so
+    # the sampled first steps run) finds the same pairs, in query order
+    interned = segment.g_sorted[np.argsort(segment.g_local)][codes]
+    assert int(np.diff(segment.code_start).max()) > 2 * index.SAMPLE_STRIDE
+    qidx, found = segment.search_interned(interned, port_lo, port_hi, port, at - tol, at + tol)
+    assert list(zip(qidx.tolist(), found.tolist(), strict=True)) == sorted(want)
     for q in range(0, 300, 7):  # the one-query scalar path agrees
         scalar = segment.find_one(
             int(segment.g_sorted[np.flatnonzero(segment.g_local == codes[q])[0]]),
