@@ -516,8 +516,9 @@ def validate_tz(tz: str) -> str:
 
 def localize(naive_us: np.ndarray, tz: str, notes: list[str]) -> np.ndarray:
     """Interpret naive local microseconds in ``tz`` (validated) and return UTC microseconds.
-    Times in a DST fold take the earlier instant; times in a DST gap move forward; both are
-    counted in ``notes``."""
+    Times in a DST fold take the earlier instant; times in a DST gap (which do not exist) take
+    the last instant before the change (Arrow's ``nonexistent="earliest"``); both are counted
+    in ``notes``."""
     m = _FIXED_OFFSET.match(tz)
     if m:
         sign, hh, mm = m.groups()
@@ -537,7 +538,7 @@ def localize(naive_us: np.ndarray, tz: str, notes: list[str]) -> np.ndarray:
     if folds:
         notes.append(
             f"{folds} local times fall in a daylight-saving change of {tz}; the earlier instant"
-            " was taken for repeated times and the next valid instant for skipped ones"
+            " was taken for repeated times and the last instant before the change for skipped ones"
         )
     return e
 
