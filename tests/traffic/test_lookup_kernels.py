@@ -403,3 +403,39 @@ def test_warm_batch_with_other_spellings_of_an_address(tmp_path: Path) -> None:
     ]
     with pytest.raises(ValidationFailed):
         lookup_batch(store.engine(), ["2001:db8::77", "not-an-address"], [1, 2], ats[:2], S)
+
+
+def test_concurrent_warm_batches_answer_as_one_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """API requests run in threads; the searches of every batch share one helper thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    flows = [
+        (
+            INSIDES[i % 4],
+            PUBLICS[i % 3],
+            PORTS[i % 3],
+            i % 11,
+            None if i % 5 == 0 else i % 7,
+            i % 2 == 0,
+            "tcp",
+        )
+        for i in range(60)
+    ]
+    assigns = [
+        (INSIDES[i % 4], ACCOUNTS[i % 3], i - 5, None if i % 4 == 0 else 9) for i in range(12)
+    ]
+    _build(tmp_path, flows, [], assigns)
+    store = TrafficStore(tmp_path / "traffic")
+    store.engine().warm()
+    monkeypatch.setattr(resolve, "SPLIT_QUERIES", 16)
+    batches = [
+        [(PUBLICS[(i + k) % 3], [*PORTS, None][(i * k) % 4], (i + k) % 25) for i in range(40 + k)]
+        for k in range(8)
+    ]
+    expected = [_answers(store, qs, 2 * S)[1] for qs in batches]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        got = list(pool.map(lambda qs: _answers(store, qs, 2 * S)[1], batches * 3))
+    assert got == expected * 3
+    assert any(m["matches"] for answers in expected for m in answers)
