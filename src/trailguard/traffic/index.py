@@ -769,6 +769,9 @@ class EmbeddedEngine:
         rows = 0
         for part in self.store.parts(kinds):
             rows += self.full_segment(part).rows
+        # the interned text as one Arrow array (batches decode codes through it), built now
+        # rather than by the first batch
+        self.strings.array()
         return rows
 
     def warm_segment(self, part: PartInfo) -> WarmSegment | None:
