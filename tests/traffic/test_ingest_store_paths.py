@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from trailguard.traffic import store as S
+from trailguard.traffic.model import ParseOptions
 
 TYPES = [pa.string(), pa.int32(), pa.int64(), pa.timestamp("us", tz="UTC")]
 
@@ -158,3 +159,58 @@ def test_sort_for_store_order(ips: int) -> None:
     expected = [r["row"] for r in sorted(rows, key=key)]
     assert ordered.column("row").to_pylist() == expected
     assert (np.diff(kind_code * 100_000 + day) >= 0).all()
+
+
+def test_ingest_memory_pool_is_switched_and_restored() -> None:
+    import threading
+
+    before = pa.default_memory_pool().backend_name
+    try:
+        jemalloc = pa.jemalloc_memory_pool().backend_name
+    except NotImplementedError:  # pragma: no cover - depends on the pyarrow build
+        jemalloc = before
+    seen: list[str] = []
+    inside = threading.Barrier(3)
+
+    def ingest_like() -> None:
+        with S.ingest_memory_pool():
+            inside.wait()  # all three are inside at once
+            seen.append(pa.default_memory_pool().backend_name)
+            inside.wait()
+
+    threads = [threading.Thread(target=ingest_like) for _ in range(2)]
+    for t in threads:
+        t.start()
+    with S.ingest_memory_pool():
+        inside.wait()
+        seen.append(pa.default_memory_pool().backend_name)
+        inside.wait()
+    for t in threads:
+        t.join()
+    assert seen == [jemalloc] * 3
+    assert pa.default_memory_pool().backend_name == before
+    # a failing ingest restores it too
+    with pytest.raises(RuntimeError), S.ingest_memory_pool():
+        raise RuntimeError("boom")
+    assert pa.default_memory_pool().backend_name == before
+
+
+def test_ingest_without_jemalloc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pyarrow build without jemalloc ingests with its own default pool."""
+
+    def unavailable() -> pa.MemoryPool:
+        raise NotImplementedError("built without jemalloc")
+
+    monkeypatch.setattr(pa, "jemalloc_memory_pool", unavailable)
+    before = pa.default_memory_pool().backend_name
+    log = tmp_path / "asa.log"
+    log.write_text(
+        "Nov 17 2026 08:00:00 cgnat-01 %ASA-6-305011: Built dynamic TCP translation from "
+        "inside:100.64.0.1/1 to outside:203.0.113.1/2\n"
+    )
+    with S.ingest_memory_pool():
+        assert pa.default_memory_pool().backend_name == before
+    store = S.TrafficStore(tmp_path / "store")
+    report = store.ingest_file(log, provider="isp", options=ParseOptions(tz="UTC"))
+    assert report.refused is None and report.records_stored == 1
+    assert pa.default_memory_pool().backend_name == before

@@ -34,6 +34,7 @@ import json
 import os
 import re
 import shutil
+import threading
 import time
 import tomllib
 import uuid
@@ -670,6 +671,40 @@ def index_path_for(part_path: Path) -> Path:
     return part_path.with_name(part_path.name.replace(".parquet", ".idx.json"))
 
 
+_POOL_LOCK = threading.Lock()
+_POOL_STATE: dict[str, Any] = {"users": 0, "previous": None}
+
+
+@contextlib.contextmanager
+def ingest_memory_pool() -> Iterator[None]:
+    """Arrow allocates from jemalloc while an ingest runs, where the build has it.
+
+    An ingest allocates and frees columns of hundreds of megabytes stage after stage; with
+    the default pool (mimalloc) a 5 M-line ingest spent about 2.5 s of its 9 s of CPU in the
+    kernel mapping fresh pages, with jemalloc about 1.5 s, and ran 15-20 % faster (same peak
+    memory). Buffers remember their pool, so those made before or after are freed where they
+    came from. Nested and concurrent ingests share the switch; the last one out restores the
+    previous default."""
+    try:
+        pool = pa.jemalloc_memory_pool()
+    except NotImplementedError:  # a build without jemalloc keeps its default pool
+        yield
+        return
+    with _POOL_LOCK:
+        if _POOL_STATE["users"] == 0:
+            _POOL_STATE["previous"] = pa.default_memory_pool()
+            pa.set_memory_pool(pool)
+        _POOL_STATE["users"] += 1
+    try:
+        yield
+    finally:
+        with _POOL_LOCK:
+            _POOL_STATE["users"] -= 1
+            if _POOL_STATE["users"] == 0:
+                pa.set_memory_pool(_POOL_STATE["previous"])
+                _POOL_STATE["previous"] = None
+
+
 # --------------------------------------------------------------------------------------------
 # the store
 
@@ -925,7 +960,11 @@ class TrafficStore:
         opts = options or ParseOptions()
         if opts.source_name is None:
             opts = replace(opts, source_name=path.name)
-        with self.staging_area() as staging, ThreadPoolExecutor(max_workers=1) as archiver:
+        with (
+            ingest_memory_pool(),
+            self.staging_area() as staging,
+            ThreadPoolExecutor(max_workers=1) as archiver,
+        ):
             # the original is hashed and compressed into staging in one read while the parser
             # works (both release the GIL); a refused file's copy goes with the staging folder.
             # A file already stored (same SHA-256) is answered as such whatever the parse gave.
