@@ -1,10 +1,16 @@
 """Traffic store benchmark (issue 5): one synthetic CGNAT dataset, measured side by side.
 
     uv run python benchmarks/traffic.py --records 5000000 [--days 7] [--out results.json]
+    uv run python benchmarks/traffic.py --records 5000000 --ingest-only   # parse + ingest only
 
 Builds a Cisco ASA NAT log (305011/305012, two lines per session) plus a FreeRADIUS detail
 file and an answer key with ``trailguard.traffic.synth.write_synthetic``, then measures:
 
+* parsing alone (``parse_only``): the compiled ASA scanner (lines read, split, checked, fields
+  into columns), the whole parser module (records with UTC stamps), and DuckDB ``read_csv`` +
+  ``string_split`` into the same columns on the same file (the issue's anchor), lines/s and
+  CPU per line; the latency of parsing 10 lines (the live watch) and of the first call
+  (loading the compiled code);
 * ``zgrep -F`` over the gzipped raw log (the status quo);
 * DuckDB over the parsed records in log (time) order in one Parquet file;
 * DuckDB over the store's own sorted Parquet partitions (with page index);
