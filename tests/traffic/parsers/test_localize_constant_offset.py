@@ -4,9 +4,10 @@ around and across the changes of several zones."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
 
 from trailguard.traffic.parsers import _common
@@ -17,12 +18,44 @@ ZONES = ["Europe/Amsterdam", "America/New_York", "Australia/Lord_Howe", "Asia/Ko
 
 
 def _reference(naive: np.ndarray, tz: str) -> tuple[np.ndarray, int]:
-    ts = pa.array(naive, pa.timestamp("us"))
-    early = pc.assume_timezone(ts, timezone=tz, ambiguous="earliest", nonexistent="earliest")
-    late = pc.assume_timezone(ts, timezone=tz, ambiguous="latest", nonexistent="latest")
-    e = np.asarray(early.cast(pa.int64()).to_numpy(zero_copy_only=False))
-    la = np.asarray(late.cast(pa.int64()).to_numpy(zero_copy_only=False))
-    return e, int(np.count_nonzero(e != la))
+    """Python's own reading (zoneinfo, fold=0: the earlier instant of a repeated time, the
+    offset before the change for a skipped one), and how many times fall in a change."""
+    zone = ZoneInfo(tz)
+    epoch = datetime(1970, 1, 1)
+    out = np.empty(len(naive), dtype=np.int64)
+    changes = 0
+    for i, us in enumerate(naive.tolist()):
+        local = epoch + timedelta(microseconds=us)
+        off0 = local.replace(tzinfo=zone, fold=0).utcoffset()
+        off1 = local.replace(tzinfo=zone, fold=1).utcoffset()
+        assert off0 is not None and off1 is not None
+        changes += off0 != off1
+        out[i] = us - (off0 // timedelta(microseconds=1))
+    return out, changes
+
+
+def test_skipped_and_repeated_times_read_as_python_reads_them() -> None:
+    # Europe/Amsterdam: 2026-03-29 02:00 -> 03:00 (skipped), 2026-10-25 03:00 -> 02:00 (repeated)
+    def us(text: str) -> int:
+        return int((datetime.fromisoformat(text) - datetime(1970, 1, 1)).total_seconds() * 1e6)
+
+    naive = np.array(
+        [us("2026-03-29T01:59:00"), us("2026-03-29T02:15:00"), us("2026-03-29T02:45:00"),
+         us("2026-03-29T03:00:00"), us("2026-10-25T02:30:00"), us("2026-06-01T12:00:00")],
+        dtype=np.int64,
+    )  # fmt: skip
+    notes: list[str] = []
+    got = _common.localize(naive, "Europe/Amsterdam", notes)
+    utc = [datetime(1970, 1, 1) + timedelta(microseconds=int(v)) for v in got]
+    assert [t.isoformat() for t in utc] == [
+        "2026-03-29T00:59:00",
+        "2026-03-29T01:15:00",  # skipped: read at UTC+1, distinct and in order
+        "2026-03-29T01:45:00",
+        "2026-03-29T01:00:00",  # the first real time after the change (UTC+2)
+        "2026-10-25T00:30:00",  # repeated: the earlier instant (still UTC+2)
+        "2026-06-01T10:00:00",
+    ]
+    assert any("1 repeated times, and the 2 skipped times" in n for n in notes), notes
 
 
 @pytest.mark.parametrize("tz", ZONES)

@@ -516,9 +516,13 @@ def validate_tz(tz: str) -> str:
 
 def localize(naive_us: np.ndarray, tz: str, notes: list[str]) -> np.ndarray:
     """Interpret naive local microseconds in ``tz`` (validated) and return UTC microseconds.
-    Times in a DST fold take the earlier instant; times in a DST gap (which do not exist) take
-    the last instant before the change (Arrow's ``nonexistent="earliest"``); both are counted
-    in ``notes``."""
+
+    Times in a DST fold (repeated wall-clock times) take the earlier instant. Times in a DST gap
+    (skipped wall-clock times, which a clock that missed the change still writes) are read with
+    the offset in force before the change, as Python's ``zoneinfo`` reads them with ``fold=0``
+    (PEP 495): 02:30 on a spring-forward night at UTC+1 is 01:30 UTC. So distinct log times stay
+    distinct and in order, instead of collapsing onto the change. Both are counted in
+    ``notes``."""
     m = _FIXED_OFFSET.match(tz)
     if m:
         sign, hh, mm = m.groups()
@@ -534,11 +538,24 @@ def localize(naive_us: np.ndarray, tz: str, notes: list[str]) -> np.ndarray:
     late = pc.assume_timezone(ts, timezone=tz, ambiguous="latest", nonexistent="latest")
     e = np.asarray(early.cast(pa.int64()).to_numpy(zero_copy_only=False))
     la = np.asarray(late.cast(pa.int64()).to_numpy(zero_copy_only=False))
-    folds = int(np.count_nonzero(e != la))
+    changed = e != la
+    folds = int(np.count_nonzero(changed))
     if folds:
+        # in a gap, "earliest" is the last instant before the change, whose wall-clock time is
+        # not the time asked for; its offset is the one in force before the change
+        rows = np.flatnonzero(changed)
+        wall = pc.local_timestamp(early.take(pa.array(rows)))
+        wall_us = np.asarray(wall.cast(pa.int64()).to_numpy(zero_copy_only=False))
+        gap = wall_us != naive_us[rows]
+        if gap.any():
+            e = e.copy()
+            g = rows[gap]
+            e[g] = naive_us[g] - (wall_us[gap] - e[g])
+        skipped = int(np.count_nonzero(gap))
         notes.append(
-            f"{folds} local times fall in a daylight-saving change of {tz}; the earlier instant"
-            " was taken for repeated times and the last instant before the change for skipped ones"
+            f"{folds} local times fall in a daylight-saving change of {tz}: the earlier instant"
+            f" was taken for {folds - skipped} repeated times, and the {skipped} skipped times"
+            " were read with the offset in force before the change"
         )
     return e
 
