@@ -441,3 +441,47 @@ def test_concurrent_warm_batches_answer_as_one_at_a_time(
         got = list(pool.map(lambda qs: _answers(store, qs, 2 * S)[1], batches * 3))
     assert got == expected * 3
     assert any(m["matches"] for answers in expected for m in answers)
+
+
+def _child_batch(store: TrafficStore, conn: Any) -> None:
+    """In a forked child: a batch on the store its parent warmed."""
+    qs = [(PUBLICS[i % 3], PORTS[i % 3], i % 12) for i in range(40)]
+    try:
+        conn.send(_answers(store, qs, 2 * S)[1])
+    except Exception as exc:  # the parent reports it
+        conn.send(repr(exc))
+    conn.close()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
+def test_a_forked_child_searches_with_its_own_helper_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server may warm parts and then fork workers: the child does not wait on the helper
+    thread of its parent's pool (which it does not have)."""
+    import multiprocessing
+
+    flows = [
+        (INSIDES[i % 4], PUBLICS[i % 3], PORTS[i % 3], i % 11, i % 7, True, "tcp")
+        for i in range(30)
+    ]
+    _build(tmp_path, flows, [], [(INSIDES[i], ACCOUNTS[i % 3], -5, 30) for i in range(4)])
+    monkeypatch.setattr(resolve, "SPLIT_QUERIES", 16)
+    store = TrafficStore(tmp_path / "traffic")
+    store.engine().warm()
+    qs = [(PUBLICS[i % 3], PORTS[i % 3], i % 12) for i in range(40)]
+    expected = _answers(store, qs, 2 * S)[1]  # the parent's pool now has its thread
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    # the warm store itself goes to the child (fork: nothing is pickled)
+    child = context.Process(target=_child_batch, args=(store, send), daemon=True)
+    child.start()
+    try:
+        assert receive.poll(60), "the forked child did not answer"
+        assert receive.recv() == expected
+        child.join(30)
+        assert child.exitcode == 0
+    finally:
+        if child.is_alive():
+            child.kill()
+            child.join()

@@ -308,7 +308,6 @@ def group_rank(
     np.ndarray,
     np.ndarray,
     np.ndarray,
-    np.ndarray,
 ]:
     """Group candidate rows into sessions and rank them per query (see the module
     docstring). ``nat``: the NAT stage (searched by public address; keys end with the inside
@@ -450,7 +449,6 @@ def group_rank(
         s_has_end,
         s_distance,
         s_order,
-        tie,
     )
 
 

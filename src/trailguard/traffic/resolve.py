@@ -866,7 +866,6 @@ def _group_compiled(
         s_has_end,
         distance,
         s_order,
-        _tie,
     ) = _kernels.group_rank(
         c["q"],
         c["start"],
@@ -975,16 +974,19 @@ def _warm_candidates(
 # loop releases the GIL), each thread half of the queries
 SPLIT_QUERIES = 4096
 _pool: ThreadPoolExecutor | None = None
+_pool_pid = 0
 _pool_lock = threading.Lock()
 
 
 def _search_pool() -> ThreadPoolExecutor | None:
-    global _pool
+    global _pool, _pool_pid
     if (os.cpu_count() or 1) < 2:
         return None
     with _pool_lock:
-        if _pool is None:
+        # a forked child has no helper thread, whatever the pool copied from its parent says
+        if _pool is None or _pool_pid != os.getpid():
             _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="traffic-search")
+            _pool_pid = os.getpid()
         return _pool
 
 
