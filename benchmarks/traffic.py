@@ -384,10 +384,11 @@ def bench_store(
         ports = [e["public_port"] for e in sample]
         ats = np.array([to_us(at_of(e)) for e in sample], dtype=np.int64)
         started = time.perf_counter()
-        cpu = time.thread_time()
+        # the process's CPU time: a big batch searches its parts in two threads
+        cpu = time.process_time()
         answers = lookup_many(store, ips, ports, ats, tolerance)
         answers.best_table()
-        rate_cpu.append(batch / (time.thread_time() - cpu))
+        rate_cpu.append(batch / (time.process_time() - cpu))
         rate.append(batch / (time.perf_counter() - started))
         correct += check_batch(answers, sample)
         total += batch
@@ -616,8 +617,8 @@ def main() -> None:
 
         tg, ds, zg = results["trailguard"], results["duckdb_sorted"], results["zgrep"]
         results["ratios"] = {
-            "zgrep_p50_over_trailguard_warm_p50": round(
-                zg["single_p50_ms"] / tg["single_warm_p50_ms"]
+            "zgrep_p50_over_trailguard_warm_p50": (
+                round(zg["single_p50_ms"] / tg["single_warm_p50_ms"]) if zg["runs"] else None
             ),
             "duckdb_sorted_p50_over_trailguard_warm_p50": round(
                 ds["single_p50_ms"] / tg["single_warm_p50_ms"], 1
