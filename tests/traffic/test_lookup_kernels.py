@@ -297,10 +297,10 @@ def test_search_part_equals_a_scan(
             ]
             # queries in order, rows ascending per query
             assert got == want
-            # and every row is found by a query for its own key at its own start (unless its
-            # effective end comes before it: an open record paired with a teardown logged
-            # up to a second earlier)
-            rows = np.flatnonzero(segment.end_eff >= segment.start)
+            # and every row is found by a query for its own key at its own start (no row's
+            # effective end comes before its start)
+            assert (segment.end_eff >= segment.start).all()
+            rows = np.arange(segment.rows)
             own = segment.g_sorted[np.argsort(segment.g_local)][segment.key >> 17]
             own_port = (segment.key & ((1 << 17) - 1)) - 1
             qi, found = segment.search_interned(
@@ -485,3 +485,54 @@ def test_a_forked_child_searches_with_its_own_helper_thread(
         if child.is_alive():
             child.kill()
             child.join()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 3),  # key (few: neighbours on the same key are common)
+            st.integers(0, 4_000_000),  # start, us
+            st.one_of(st.none(), st.integers(-2_000_000, 5_000_000)),  # end - start; None = open
+        ),
+        max_size=40,
+    ),
+    st.sampled_from([0, 3_000_000, 86_400_000_000]),
+)
+def test_compiled_effective_end_is_the_numpy_rule(
+    rows: list[tuple[int, int, int | None]], open_us: int
+) -> None:
+    from trailguard.traffic import _kernels
+
+    rows = sorted(rows, key=lambda r: (r[0], r[1]))
+    key = np.array([r[0] for r in rows], dtype=np.int64)
+    start = np.array([r[1] for r in rows], dtype=np.int64)
+    has_end = np.array([r[2] is not None for r in rows], dtype=bool)
+    end = np.array([r[1] + (r[2] or 0) for r in rows], dtype=np.int64)
+    want = index.effective_end(key, start, end, has_end, open_us)
+    got = _kernels.effective_end(key, start, end, has_end, open_us, index.PAIR_US, 3)
+    assert got.tolist() == want.tolist()
+    # an open row never ends before it starts
+    assert (got[~has_end] >= start[~has_end]).all()
+
+
+def test_a_new_session_is_not_paired_with_the_teardown_of_the_one_before(tmp_path: Path) -> None:
+    """A zero-length session on 203.0.113.7:1000 (create and teardown at T0) and a new create
+    on the same public port half a second later, without a teardown yet: the new create is its
+    own open session, found at its start, cold and warm; it is not closed at T0 by the earlier
+    session's teardown."""
+    half = timedelta(microseconds=500_000)
+    rows = [
+        nat("100.64.0.1", 4000, "203.0.113.7", 1000, T0, None, 1, event="create"),
+        nat("100.64.0.1", 4000, "203.0.113.7", 1000, T0, T0, 2),
+        nat("100.64.0.2", 4001, "203.0.113.7", 1000, T0 + half, None, 3, event="create"),
+    ]
+    TrafficStore(tmp_path / "traffic").ingest_table(
+        table(rows), provider="isp-nl", source_sha256=digest("asa")
+    )
+    for warm in (False, True):
+        store = TrafficStore(tmp_path / "traffic")
+        if warm:
+            store.engine().warm()
+        answer = lookup(store, "203.0.113.7", 1000, T0 + half + S, timedelta(0))
+        assert [m.inside_ip for m in answer.matches] == ["100.64.0.2"], warm

@@ -24,6 +24,7 @@ import numpy as np
 from numba import njit
 
 INT64_MIN = np.iinfo(np.int64).min
+INT64_MAX = np.iinfo(np.int64).max
 PAIR_US = 1_000_000  # as index.PAIR_US
 SMALL_SORT = 16
 LANES = 16  # queries searched side by side
@@ -192,6 +193,49 @@ def search_part(
     if count < cap:  # a store past the answer: keeps the reads above from being optimised away
         out_q[cap - 1] = touched
     return out_q[:count], out_r[:count]
+
+
+@njit(cache=True, nogil=True)
+def effective_end(
+    key: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    has_end: np.ndarray,
+    open_us: int,
+    pair_us: int,
+    neighbours: int,
+) -> np.ndarray:
+    """``index.effective_end`` in one pass over the rows (the same rule, the same results):
+    a row with an end keeps it; an open row takes the latest end of a closed row on the same
+    key that starts within ``pair_us`` of it and does not end before it (its own teardown or
+    stop), else the earlier of start + ``open_us`` and just before the next session on the
+    key, looking ``neighbours`` rows each way."""
+    n = len(key)
+    out = np.empty(n, np.int64)
+    for i in range(n):
+        if has_end[i]:
+            out[i] = end[i]
+            continue
+        s = start[i]
+        k = key[i]
+        paired = INT64_MIN
+        nxt = INT64_MAX
+        for step in range(1, neighbours + 1):
+            for j in (i + step, i - step):
+                if j < 0 or j >= n or key[j] != k:
+                    continue
+                delta = start[j] - s
+                if has_end[j] and -pair_us <= delta <= pair_us and end[j] >= s:
+                    if end[j] > paired:
+                        paired = end[j]
+                if delta > pair_us and start[j] < nxt:
+                    nxt = start[j]
+        if paired != INT64_MIN:
+            out[i] = paired
+        else:
+            before_next = nxt - 1 if nxt - 1 > s else s
+            out[i] = s + open_us if s + open_us < before_next else before_next
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -474,4 +518,5 @@ def prime() -> None:
     )  # fmt: skip
     for nat in (True, False):
         group_rank(one, one, one, one, one, one, one, one, one, one, one, one, nat, 2)
+    effective_end(one, one, one, np.zeros(1, np.bool_), 0, PAIR_US, 3)
     _primed = True

@@ -18,8 +18,9 @@ filter, so thousands of queries cost one pass.
   (which stay in cache) and the few rows between two of them.
 
 The *effective end* of a record without an end is the end of its paired record (an ASA
-teardown, a RADIUS stop with the same key and start within a second), else the start of the
-next session on the same key, else start + the kind's open-session horizon (config.toml).
+teardown, a RADIUS stop with the same key, start within a second and an end not before the
+open record's start), else the start of the next session on the same key, else start + the
+kind's open-session horizon (config.toml).
 """
 
 from __future__ import annotations
@@ -364,7 +365,9 @@ COLD_COLUMNS = ("dst_ip", "dst_port", "bytes", "packets", "session_id")
 def effective_end(
     key: np.ndarray, start: np.ndarray, end: np.ndarray, has_end: np.ndarray, open_us: int
 ) -> np.ndarray:
-    """The effective end of every row (see the module docstring)."""
+    """The effective end of every row (see the module docstring). This NumPy form serves the
+    cold path (row groups read through the sparse index), which must not load numba; warm
+    parts and ingest use ``_kernels.effective_end``, the same rule compiled."""
     end_eff = np.where(has_end, end, start + open_us)
     open_rows = np.flatnonzero(~has_end)
     if not len(open_rows):
@@ -379,7 +382,9 @@ def effective_end(
             other = np.clip(other, 0, n - 1)
             same_key = ok & (key[other] == key[open_rows])
             delta = start[other] - start[open_rows]
+            # a session's own closing record starts with it and cannot end before it starts
             pair = same_key & has_end[other] & (np.abs(delta) <= PAIR_US)
+            pair &= end[other] >= start[open_rows]
             paired = np.where(pair, np.maximum(paired, end[other]), paired)
             later = same_key & (delta > PAIR_US)
             next_start = np.where(later, np.minimum(next_start, start[other]), next_start)
@@ -481,9 +486,12 @@ class WarmSegment:
             if self.port_block
             else None
         )
-        self.end_eff = effective_end(
-            self.key, self.start, self.end, has_end, config.open_us(part.kind)
-        )
+        from trailguard.traffic import _kernels
+
+        self.end_eff = _kernels.effective_end(
+            self.key, self.start, self.end, has_end, config.open_us(part.kind), PAIR_US,
+            NEIGHBOURS,
+        )  # fmt: skip
         # the time the rows really span (the manifest's reach assumes the open-session horizon)
         self.min_start = int(self.start.min()) if n else 0
         self.reach = int(self.end_eff.max()) if n else -1

@@ -630,8 +630,9 @@ def _reach(
     kind: str, table: pa.Table, starts: np.ndarray, end_col: pa.Array | pa.ChunkedArray
 ) -> tuple[int, int | None]:
     """(latest end of closed and paired records, latest start of unpaired open ones or None),
-    with the lookups' pairing rule (``index.effective_end``, open horizon 0)."""
-    from trailguard.traffic.index import effective_end
+    with the lookups' pairing rule (``index.effective_end``, compiled, open horizon 0)."""
+    from trailguard.traffic._kernels import effective_end
+    from trailguard.traffic.index import NEIGHBOURS, PAIR_US
 
     n = len(starts)
     ip = _array(table.column(sort_ip_column(kind)))
@@ -658,7 +659,9 @@ def _reach(
     ends = np.asarray(pc.fill_null(end_col, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
     has_end = np.asarray(pc.is_valid(end_col).to_numpy(zero_copy_only=False), dtype=bool)
     # with no horizon, an unpaired open row ends where it starts (or before the next one)
-    eff = effective_end(key, starts, ends, has_end, 0)
+    eff = effective_end(
+        key, np.ascontiguousarray(starts, dtype=np.int64), ends, has_end, 0, PAIR_US, NEIGHBOURS
+    )
     open_rows = ~has_end
     paired = open_rows & (eff > starts)
     unpaired = open_rows & ~paired
