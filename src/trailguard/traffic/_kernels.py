@@ -225,9 +225,9 @@ def effective_end(
                 if j < 0 or j >= n or key[j] != k:
                     continue
                 delta = start[j] - s
-                if has_end[j] and -pair_us <= delta <= pair_us and end[j] >= s:
-                    if end[j] > paired:
-                        paired = end[j]
+                closes = has_end[j] and -pair_us <= delta <= pair_us and end[j] >= s
+                if closes and end[j] > paired:
+                    paired = end[j]
                 if delta > pair_us and start[j] < nxt:
                     nxt = start[j]
         if paired != INT64_MIN:
