@@ -239,6 +239,62 @@ def effective_end(
 
 
 @njit(cache=True, nogil=True)
+def order_by_key_then_start(key: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.lexsort((start, key))`` for keys in 0 .. 2**32 - 1, for the ingest's sort, and the
+    keys in that order.
+
+    A stable radix sort by the key (two 16-bit digits: one counting pass, two scatter passes)
+    keeps rows of one key in their input order; each run of equal keys is then put in order
+    of start, stably (insertion for the usual few rows of one address and port, a merge sort
+    for longer runs). Ties in (key, start) keep their input order, as ``lexsort`` does."""
+    n = len(key)
+    low = np.zeros(65537, np.int64)
+    high = np.zeros(65537, np.int64)
+    for i in range(n):
+        k = key[i]
+        low[(k & 0xFFFF) + 1] += 1
+        high[(k >> 16) + 1] += 1
+    for d in range(1, 65537):
+        low[d] += low[d - 1]
+        high[d] += high[d - 1]
+    by_low = np.empty(n, np.int64)
+    key_low = np.empty(n, np.int64)
+    for i in range(n):
+        k = key[i]
+        d = k & 0xFFFF
+        by_low[low[d]] = i
+        key_low[low[d]] = k
+        low[d] += 1
+    order = np.empty(n, np.int64)
+    keys = np.empty(n, np.int64)
+    for j in range(n):
+        k = key_low[j]
+        d = k >> 16
+        order[high[d]] = by_low[j]
+        keys[high[d]] = k
+        high[d] += 1
+    j = 0
+    while j < n:
+        e = j + 1
+        while e < n and keys[e] == keys[j]:
+            e += 1
+        if e - j > 32:
+            run = order[j:e].copy()
+            order[j:e] = run[np.argsort(start[run], kind="mergesort")]
+        else:
+            for a in range(j + 1, e):
+                row = order[a]
+                s = start[row]
+                b = a - 1
+                while b >= j and start[order[b]] > s:
+                    order[b + 1] = order[b]
+                    b -= 1
+                order[b + 1] = row
+        j = e
+    return order, keys
+
+
+@njit(cache=True, nogil=True)
 def _first_codes(values: np.ndarray, sparse: np.ndarray, dense: np.ndarray) -> np.ndarray:
     """Codes in order of first appearance (negative values -> -1). ``sparse`` (indexed by
     value, any content) and ``dense`` (one slot per row) form a sparse set: no clearing."""

@@ -411,13 +411,20 @@ def sort_for_store(table: pa.Table) -> tuple[pa.Table, np.ndarray, np.ndarray]:
     groups = (int(kind_code.max()) + 1) * (int(day_rel.max()) + 1) if n else 0
     if n and groups * (int(ip_rank.max()) + 1) * 65537 <= 1 << 32:
         # (kind, day, address, port) as one dense number below 2**32: sorted by two 16-bit
-        # radix passes after a pass over the starts (nearly in order in a log)
-        dense = (kind_code * (int(day_rel.max()) + 1) + day_rel) * (int(ip_rank.max()) + 1)
+        # radix passes, then by start within each address and port
+        days = int(day_rel.max()) + 1
+        per_group = (int(ip_rank.max()) + 1) * 65537
+        day_min = int(day.min())
+        dense = (kind_code * days + day_rel) * (int(ip_rank.max()) + 1)
         dense = (dense + ip_rank) * 65537 + port_key
-        del ip_rank, port_key, day_rel, is_assignment
-        order = radix_order(dense, start)
+        del ip_rank, port_key, day_rel, is_assignment, kind_code, day
+        order, dense = radix_order(dense, start)
+        del start
+        # the sorted key holds the kind and the day: read them off it in order (no gather)
+        group = dense // per_group
         del dense
-    elif n and ip_rank.max() < (1 << 26) and day_rel.max() < (1 << 16):
+        return permute(table, order), group // days, group % days + day_min
+    if n and ip_rank.max() < (1 << 26) and day_rel.max() < (1 << 16):
         primary = (kind_code << 59) | (day_rel << 43) | (ip_rank << 17) | port_key
         del ip_rank, port_key, day_rel, is_assignment  # a 50 M-row file: 400 MB each
         order = np.lexsort((start, primary))
@@ -430,15 +437,15 @@ def sort_for_store(table: pa.Table) -> tuple[pa.Table, np.ndarray, np.ndarray]:
     return permute(table, order), kind_sorted, day_sorted
 
 
-def radix_order(key: np.ndarray, start: np.ndarray) -> np.ndarray:
-    """``np.lexsort((start, key))`` for keys in 0 .. 2**32 - 1: a stable sort by start, then
-    stable sorts by the key's low and high 16 bits (NumPy sorts 16-bit values by radix)."""
-    order = np.argsort(start, kind="stable")
-    k = key[order]
-    low = np.argsort((k & 0xFFFF).astype(np.uint16), kind="stable")
-    order, k = order[low], k[low]
-    high = np.argsort((k >> 16).astype(np.uint16), kind="stable")
-    return order[high]
+def radix_order(key: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.lexsort((start, key))`` for keys in 0 .. 2**32 - 1, and the keys in that order: a
+    compiled stable radix sort by key, then each run of equal keys (one address and port: a
+    few rows) by start (``_kernels.order_by_key_then_start``)."""
+    from trailguard.traffic._kernels import order_by_key_then_start
+
+    return order_by_key_then_start(  # type: ignore[no-any-return]
+        np.ascontiguousarray(key, dtype=np.int64), np.ascontiguousarray(start, dtype=np.int64)
+    )
 
 
 def constant_strings(value: str, n: int) -> pa.Array:
