@@ -443,7 +443,7 @@ def radix_order(key: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.ndar
     few rows) by start (``_kernels.order_by_key_then_start``)."""
     from trailguard.traffic._kernels import order_by_key_then_start
 
-    return order_by_key_then_start(  # type: ignore[no-any-return]
+    return order_by_key_then_start(
         np.ascontiguousarray(key, dtype=np.int64), np.ascontiguousarray(start, dtype=np.int64)
     )
 
