@@ -142,3 +142,36 @@ def test_answer_without_csrf_token_is_refused(node) -> None:  # type: ignore[no-
         },
     )
     assert answer.status_code in (401, 403)
+
+
+def test_page_channels_apply_the_epoc_threshold_to_the_conduct(node) -> None:  # type: ignore[no-untyped-def]
+    # Regulation (EU) 2023/1543 Art. 5(4): an EPOC for traffic data needs an offence punishable
+    # by at least 3 years in the issuing State (offences.yaml de_stgb_241: StGB 241, 1 year),
+    # or a listed one (Art. 5(4)(b): illegal access is). The page passes the conduct on.
+    client = helpers.browser_login(node, [Role.DUTY_OFFICER])
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/law").text)
+    assert token is not None
+    form = {
+        "csrf_token": token.group(1),
+        "kind": "channels",
+        "requesting": "DE",
+        "requested": "NL",
+        "data": "traffic",
+        "conduct": "de_stgb_241",
+        "as_of": "2026-09-01",
+    }
+    threats = client.post("/law/answer", data=form, headers={"HX-Request": "true"})
+    assert threats.status_code == 200, threats.text
+    ruled_out = re.search(r"<code>eu_epoc</code>: ([^<]*)</li>", threats.text)
+    assert ruled_out is not None and "Art. 5(4)" in ruled_out.group(1)
+    form["conduct"] = "illegal_access"
+    access = client.post("/law/answer", data=form, headers={"HX-Request": "true"})
+    assert access.status_code == 200
+    assert "<code>eu_epoc</code>:" not in access.text  # offered, not ruled out
+    assert "Condition:" in access.text and "5(4)" in access.text
+
+    form.update({"kind": "check", "requesting": "US", "requested": "DE", "measure": "extradition"})
+    form["as_of"] = "2025-01-01"
+    check = client.post("/law/answer", data=form, headers={"HX-Request": "true"})
+    assert check.status_code == 200
+    assert "Maximum penalty" in check.text and "up to 3 years" in check.text  # StGB 202a(1)

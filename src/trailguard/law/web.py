@@ -97,6 +97,7 @@ def answer(
                 emergency is not None,
                 day,
                 provider_country=provider_country or None,
+                conduct=conduct or None,
             )
         elif kind == "check":
             context["check"] = engine.check(requesting, requested, conduct or [], measure, day)
