@@ -114,6 +114,16 @@ def test_record_schema_is_enforced(tmp_path: Path) -> None:
     unknown = good.set_column(0, "kind", pa.array(["telepathy"]))
     with pytest.raises(ValidationFailed, match="telepathy"):
         store.ingest_table(unknown, provider="rio", source_sha256=digest("y"))
+    # a time no date can name (before year 1), which no parser check caught: the whole ingest
+    # is refused with the line that holds it, nothing written
+    rows = [nat("100.64.0.1", 1, "203.0.113.1", 2, T0, None, line) for line in (1, 2)]
+    ancient = table(rows)
+    starts = pa.array([ancient.column("start")[0].value, -70_000_000_000_000_000], pa.int64())
+    ancient = ancient.set_column(
+        ancient.schema.get_field_index("start"), "start", starts.cast(pa.timestamp("us", tz="UTC"))
+    )
+    with pytest.raises(ValidationFailed, match=r"test\.log line 2: start lies outside the years"):
+        store.ingest_table(ancient, provider="rio", source_sha256=digest("y"))
     assert store.manifest().parts == []
 
 

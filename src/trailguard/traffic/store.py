@@ -1196,6 +1196,32 @@ class TrafficStore:
         return con
 
 
+# the instants a date can name (years 1 to 9999): parts are named by day, answers by datetime
+MIN_TIME_US = -62_135_596_800_000_000
+MAX_TIME_US = 253_402_300_799_999_999
+
+
+def _refuse_times_out_of_range(table: pa.Table, name: str) -> None:
+    """A parser checks its own times; this is the store's last line: a record whose ``name``
+    lies outside years 1-9999 refuses the whole ingest, naming its source line, before
+    anything is written."""
+    values = table.column(name).cast(pa.int64())
+    if values.null_count == len(values):
+        return
+    bounds = pc.min_max(values)
+    if bounds["min"].as_py() >= MIN_TIME_US and bounds["max"].as_py() <= MAX_TIME_US:
+        return
+    outside = pc.or_(pc.less(values, MIN_TIME_US), pc.greater(values, MAX_TIME_US))
+    row = int(np.flatnonzero(np.asarray(pc.fill_null(outside, False)))[0])
+    source = table.column("source_file")[row].as_py()
+    where = f"{source} line {table.column('source_line')[row].as_py()}"
+    raise ValidationFailed(
+        f"{where}: {name} lies outside the years 1-9999 ({values[row].as_py()} microseconds from"
+        " 1970-01-01 UTC); nothing of this ingest is stored",
+        [name],
+    )
+
+
 def conform(table: pa.Table, source_sha256: str) -> pa.Table:
     """Check the table against RECORD_SCHEMA, add ``source_sha256``; refuse missing columns
     or nulls where the contract forbids them. Columns may come compact (see ``compact``):
@@ -1220,6 +1246,8 @@ def conform(table: pa.Table, source_sha256: str) -> pa.Table:
     for name in ("kind", "start", "source_file", "source_line"):
         if table.column(name).null_count:
             raise ValidationFailed(f"records have empty {name!r} values", [name])
+    for name in ("start", "end"):
+        _refuse_times_out_of_range(table, name)
     if not re.fullmatch(r"[0-9a-f]{64}", source_sha256):
         raise ValidationFailed(
             f"source digest {source_sha256!r} is not a SHA-256 hex digest", ["source_sha256"]

@@ -209,3 +209,51 @@ def test_batches_respect_batch_lines_and_number_lines_across_them(fmt: str, tmp_
     assert all(b.lines_read <= 7 for b in batches)
     lines = [n for b in batches for n in b.table["source_line"].to_pylist()]
     assert len(lines) == 50 and lines == sorted(set(lines))
+
+
+@pytest.mark.parametrize(
+    ("duration", "bad"),
+    [
+        ("0:00:30", False),
+        ("99999:59:59", False),  # 11 years back from 2026: still after 1970
+        ("99999999:00:00", True),  # 11,415 years back
+        ("999999999999999999999:00:00", True),  # more digits than 64 bits hold
+    ],
+)
+def test_asa_duration_reaching_before_1970_is_a_bad_line(
+    duration: str, bad: bool, tmp_path: Path
+) -> None:
+    """A 305012 teardown's start is its stamp minus its duration: one that would start before
+    1970 is counted as a bad line with its number, never a crash of the ingest."""
+    teardown = (
+        "Nov 17 2026 08:14:07 fw %ASA-6-305012: Teardown dynamic TCP translation from"
+        f" inside:100.64.0.1/1000 to outside:203.0.113.1/40000 duration {duration}\n"
+    )
+    f = tmp_path / "asa.log"
+    f.write_text(good_line("cisco-asa") + teardown)
+    p = run("cisco-asa", f)
+    assert len(p.rows) == (1 if bad else 2)
+    if bad:
+        assert [(b.line_no, b.reason) for b in p.bad] == [
+            (2, "start (stamp minus duration) before 1970-01-01")
+        ]
+    else:
+        assert p.bad == []
+
+
+def test_asa_teardown_before_1970_read_by_the_compiled_scanner_is_a_bad_line(
+    tmp_path: Path,
+) -> None:
+    # 99,999 hours is within what the compiled scanner reads (the regex path takes longer
+    # ones); from a 1975 stamp it reaches back to 1963
+    line = (
+        "Jan 01 1975 00:00:00 fw %ASA-6-305012: Teardown dynamic UDP translation from"
+        " inside:100.64.0.2/53 to outside:203.0.113.2/4000 duration {d}\n"
+    )
+    f = tmp_path / "asa.log"
+    f.write_text(line.format(d="99999:00:00") + line.format(d="1:00:00") + good_line("cisco-asa"))
+    p = run("cisco-asa", f)
+    assert [(b.line_no, b.reason) for b in p.bad] == [
+        (1, "start (stamp minus duration) before 1970-01-01")
+    ]
+    assert sorted(r["source_line"] for r in p.rows) == [2, 3]

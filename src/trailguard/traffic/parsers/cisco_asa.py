@@ -114,7 +114,11 @@ class CiscoAsaParser:
             fast, taken = parse_fast(
                 chunk.data, chunk.starts, chunk.ends, chunk.usable, options.year
             )
-            tables.append(self._fast_table(fast, chunk, tz, options, source, notes))
+            table, before_1970 = self._fast_table(fast, chunk, tz, options, source, notes)
+            tables.append(table)
+            if len(before_1970):  # the regex path reports them as bad lines
+                taken = taken.copy()
+                taken[before_1970] = False
             slow_idx = np.flatnonzero(~taken & chunk.usable)
         else:
             slow_idx = np.flatnonzero(chunk.usable)
@@ -146,10 +150,11 @@ class CiscoAsaParser:
         options: ParseOptions,
         source: str,
         notes: list[str],
-    ) -> pa.Table:
+    ) -> tuple[pa.Table, np.ndarray]:
         """The records of the lines the compiled scanner took: every value is already checked
-        (real date, canonical addresses, ports in range), so only the zone is applied here."""
-        m = len(fast.rows)
+        (real date, canonical addresses, ports in range), so only the zone is applied here.
+        Also returns the chunk rows of teardowns whose start (stamp minus duration) falls
+        before 1970, left out of the table for the regex path to report."""
         if fast.yearless:
             note = f"stamps without a year read as {options.year} (given)"
             if note not in notes:
@@ -157,24 +162,34 @@ class CiscoAsaParser:
         at = c.apply_skew(c.localize(fast.naive_us, tz, notes), options.clock_skew)
         teardown = fast.duration_s >= 0
         start = np.where(teardown, at - fast.duration_s * 1_000_000, at)
-        return c.build_table(
+        early = teardown & (start < 0)
+        rows, proto, in_port, out_port = fast.rows, fast.proto, fast.in_port, fast.out_port
+        in_ip, out_ip, host = fast.in_ip, fast.out_ip, fast.host
+        if early.any():
+            keep = ~early
+            kept = pa.array(np.flatnonzero(keep))
+            rows, proto, in_port, out_port = rows[keep], proto[keep], in_port[keep], out_port[keep]
+            in_ip, out_ip, host = in_ip.take(kept), out_ip.take(kept), host.take(kept)
+            at, start, teardown = at[keep], start[keep], teardown[keep]
+        table = c.build_table(
             RecordKind.NAT,
-            m,
+            len(rows),
             source,
-            fast.rows + chunk.first_line,
+            rows + chunk.first_line,
             {
                 "event": _EVENTS.take(pa.array(teardown.view(np.int8))),
                 "start": c.ts_array(start),
                 "end": c.ts_array(at, mask=~teardown),
                 "source_tz": tz,
-                "protocol": PROTO_NAMES.take(pa.array(fast.proto)),
-                "inside_ip": fast.in_ip,
-                "inside_port": pa.array(fast.in_port, pa.int32()),
-                "public_ip": fast.out_ip,
-                "public_port": pa.array(fast.out_port, pa.int32()),
-                "device": fast.host,
+                "protocol": PROTO_NAMES.take(pa.array(proto)),
+                "inside_ip": in_ip,
+                "inside_port": pa.array(in_port, pa.int32()),
+                "public_ip": out_ip,
+                "public_port": pa.array(out_port, pa.int32()),
+                "device": host,
             },
         )
+        return table, fast.rows[early]
 
     @staticmethod
     def _from_regex(lines: pa.Array) -> tuple[_Fields, int, list[tuple[int, str]]]:
@@ -224,9 +239,8 @@ class CiscoAsaParser:
                     pc.fill_null(pc.equal(f["which"], "2"), False).to_numpy(zero_copy_only=False),
                     dtype=bool,
                 ),
-                duration_s=c.to_numpy_str_ints(f["dh"]) * 3600
-                + c.to_numpy_str_ints(f["dm"]) * 60
-                + c.to_numpy_str_ints(f["ds"]),
+                duration_hours=c.to_numpy_str_ints(f["dh"]).astype(np.float64),
+                duration_rest=c.to_numpy_str_ints(f["dm"]) * 60 + c.to_numpy_str_ints(f["ds"]),
                 proto=pc.utf8_lower(f["proto"]),
                 in_ip=f["in_ip"],
                 in_port=c.to_numpy_str_ints(f["in_port"], default=-1),
@@ -280,6 +294,12 @@ class CiscoAsaParser:
             ),
             c.Check("invalid inside address", ~in_ok, f.in_ip),
             c.Check("invalid public address", ~out_ok, f.out_ip),
+            # the start is the stamp minus the duration (in floats: a long duration would
+            # overflow 64-bit microseconds)
+            c.Check(
+                "start (stamp minus duration) before 1970-01-01",
+                f.teardown & (stamp / 1e6 - f.duration_hours * 3600.0 - f.duration_rest < 0),
+            ),
         ]
         bad, bad_lines = c.collect_bad(checks, chunk, chunk.first_line, row_lines=f.rows)
         keep = ~bad
@@ -291,7 +311,9 @@ class CiscoAsaParser:
             proto, host = f.proto, f.host
         teardown = f.teardown[keep]
         at = stamp[keep]
-        start = np.where(teardown, at - f.duration_s[keep] * 1_000_000, at)
+        # checked above: every kept teardown's duration ends after 1970, so this cannot overflow
+        duration_s = f.duration_hours[keep].astype(np.int64) * 3600 + f.duration_rest[keep]
+        start = np.where(teardown, at - duration_s * 1_000_000, at)
         table = c.build_table(
             RecordKind.NAT,
             int(keep.sum()),
@@ -327,7 +349,8 @@ class _Fields:
     ss: np.ndarray
     micro: np.ndarray
     teardown: np.ndarray
-    duration_s: np.ndarray
+    duration_hours: np.ndarray  # float64: the hours field may hold up to 18 digits
+    duration_rest: np.ndarray  # minutes and seconds, in seconds
     proto: pa.Array
     in_ip: pa.Array
     in_port: np.ndarray
