@@ -19,7 +19,7 @@ from trailguard.core.db import Database
 
 # Browser fixtures (browser, page, screenshots) are shared by every folder's browser tests:
 # one Playwright instance per session.
-pytest_plugins = ["browser_support"]
+pytest_plugins = ["browser_support", "law_data_kit"]
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 POSTGRES_URL = os.environ.get("TRAILGUARD_TEST_POSTGRES_URL")

@@ -6,28 +6,14 @@ loader the engine uses (``load_dataset``).
 
 from __future__ import annotations
 
-import shutil
 from datetime import date
 from pathlib import Path
 
 import pytest
 
+from law_data_kit import edit
 from trailguard.law import LegalDataInvalid, LegalEngine, load_dataset
-from trailguard.law.loader import DEFAULT_DATA_DIR
 from trailguard.law.sources import all_facts, sources_report
-
-
-@pytest.fixture
-def data_copy(tmp_path: Path) -> Path:
-    target = tmp_path / "data"
-    shutil.copytree(DEFAULT_DATA_DIR, target)
-    return target
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text("utf-8")
-    assert old in text, f"{old!r} not in {path.name}: the test no longer matches the data"
-    path.write_text(text.replace(old, new, 1), "utf-8")
 
 
 def problems_of(folder: Path) -> list[str]:

@@ -6,7 +6,6 @@ Each case names the data entry or article that decides it (src/trailguard/law/da
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import date
 from pathlib import Path
 
@@ -15,7 +14,6 @@ from typer.testing import CliRunner
 
 from trailguard.law import LegalDataInvalid, LegalEngine, get_engine, load_dataset
 from trailguard.law.cli import app
-from trailguard.law.loader import DEFAULT_DATA_DIR
 from trailguard.law.sources import sources_report
 
 
@@ -347,13 +345,6 @@ def test_ets30_parties_on_the_cli() -> None:
 
 
 # --- data validation -----------------------------------------------------------------------
-
-
-@pytest.fixture
-def data_copy(tmp_path: Path) -> Path:
-    target = tmp_path / "data"
-    shutil.copytree(DEFAULT_DATA_DIR, target)
-    return target
 
 
 def _problems(folder: Path) -> list[str]:

@@ -8,16 +8,16 @@ Each case names what decides it: an article, or an entry of src/trailguard/law/d
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import pytest
 
+from law_data_kit import edit
 from trailguard.law import LegalEngine, get_engine
 from trailguard.law.engine import EXTRADITION_MIN_YEARS, EXTRADITION_RULE, Trail
-from trailguard.law.loader import DEFAULT_DATA_DIR, PENALTY_SOURCES, LegalDataInvalid, load_dataset
+from trailguard.law.loader import PENALTY_SOURCES, LegalDataInvalid, load_dataset
 
 EU_DAY = date(2026, 9, 1)  # Regulation (EU) 2023/1543 applies from 2026-08-18
 
@@ -25,19 +25,6 @@ EU_DAY = date(2026, 9, 1)  # Regulation (EU) 2023/1543 applies from 2026-08-18
 @pytest.fixture(scope="module")
 def engine() -> LegalEngine:
     return get_engine()
-
-
-@pytest.fixture
-def data_copy(tmp_path: Path) -> Path:
-    target = tmp_path / "data"
-    shutil.copytree(DEFAULT_DATA_DIR, target)
-    return target
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text("utf-8")
-    assert old in text, f"{old!r} not in {path.name}: the test no longer matches the data"
-    path.write_text(text.replace(old, new, 1), "utf-8")
 
 
 def problems_of(folder: Path) -> list[str]:
