@@ -216,3 +216,16 @@ def test_ingest_without_jemalloc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     report = store.ingest_file(log, provider="isp", options=ParseOptions(tz="UTC"))
     assert report.refused is None and report.records_stored == 1
     assert pa.default_memory_pool().backend_name == before
+
+
+def test_dictionary_rank_gives_one_rank_per_text_even_when_a_dictionary_repeats_one() -> None:
+    # the sort groups rows by this rank: two codes for one address would split its rows
+    ips = pa.DictionaryArray.from_arrays(
+        pa.array([0, 1, 2, None, 3, 2], pa.int32()),
+        pa.array(["203.0.113.9", "203.0.113.10", "203.0.113.9", "2001:db8::1"]),
+    )
+    rank, _ = S._dictionary_rank(ips)
+    # as text: "2001:db8::1" < "203.0.113.10" < "203.0.113.9"
+    assert rank.tolist()[:3] == [2, 1, 2]
+    assert rank[5] == rank[0] and rank[4] == 0
+    assert rank[3] > rank.max(initial=0, where=[True, True, True, False, True, True])  # null last

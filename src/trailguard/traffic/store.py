@@ -344,8 +344,14 @@ def _dictionary_rank(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, in
     encoded = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
     dictionary = encoded.dictionary
     order = np.asarray(pc.array_sort_indices(dictionary))
+    # equal texts get one rank, even where a dictionary repeats a value
+    in_order = dictionary.take(pa.array(order))
+    new_value = np.ones(len(order), dtype=np.int64)
+    if len(order) > 1:
+        same = pc.equal(in_order.slice(1), in_order.slice(0, len(order) - 1))
+        new_value[1:] = ~np.asarray(same.to_numpy(zero_copy_only=False), dtype=bool)
     rank = np.empty(len(dictionary) + 1, dtype=np.int64)
-    rank[order] = np.arange(len(dictionary), dtype=np.int64)
+    rank[order] = np.cumsum(new_value) - 1
     rank[len(dictionary)] = len(dictionary)  # nulls sort last
     indices = np.asarray(
         pc.fill_null(encoded.indices, len(dictionary)).to_numpy(zero_copy_only=False),
