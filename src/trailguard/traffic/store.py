@@ -648,17 +648,8 @@ def _reach(
     from trailguard.traffic.index import NEIGHBOURS, PAIR_US
 
     n = len(starts)
-    ip = _array(table.column(sort_ip_column(kind)))
-    if pa.types.is_null(ip.type):
-        codes = np.full(n, -1, dtype=np.int64)
-    else:
-        if not pa.types.is_dictionary(ip.type):
-            ip = pc.dictionary_encode(ip)
-        elif len(pc.unique(ip.dictionary)) != len(ip.dictionary):  # one code per text
-            ip = pc.dictionary_encode(ip.cast(pa.string()))
-        codes = np.asarray(
-            pc.fill_null(ip.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64
-        )
+    # one code per address text (the sort's rank), so rows of one address pair up
+    codes, _ = _dictionary_rank(table.column(sort_ip_column(kind)))
     if kind in ASSIGNMENT:
         port_key = np.zeros(n, dtype=np.int64)
     else:
