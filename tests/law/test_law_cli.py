@@ -197,10 +197,6 @@ def test_sources_lists_every_source() -> None:
             "'hacking'",
         ),
         (
-            ["channels", "--from", "DE", "--to", "NL", "--data", "traffic", "--conduct", "hacking"],
-            "'hacking'",
-        ),
-        (
             [
                 "check",
                 "--from",
