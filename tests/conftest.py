@@ -11,11 +11,14 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from trailguard.core.db import Database
+
+_TRAVELLER = pytest.StashKey[object]()
 
 # Browser fixtures (browser, page, screenshots) are shared by every folder's browser tests:
 # one Playwright instance per session.
@@ -24,6 +27,37 @@ pytest_plugins = ["browser_support", "law_data_kit"]
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 POSTGRES_URL = os.environ.get("TRAILGUARD_TEST_POSTGRES_URL")
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--clock-ahead",
+        default=os.environ.get("TRAILGUARD_TEST_CLOCK_AHEAD_DAYS"),
+        help="run with the wall clock moved this many days ahead (ticking), so that a test "
+        "which reads today's date instead of the injectable clock fails now, not next year",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    days = config.getoption("--clock-ahead")
+    if days:
+        import time_machine
+
+        target = datetime.now(UTC) + timedelta(days=int(days))
+        traveller = time_machine.travel(target, tick=True)
+        traveller.start()
+        config.stash[_TRAVELLER] = traveller
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    traveller = config.stash.get(_TRAVELLER, None)
+    if traveller is not None:
+        traveller.stop()
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    days = config.getoption("--clock-ahead")
+    return f"wall clock moved {days} days ahead: {datetime.now(UTC).isoformat()}" if days else None
 
 
 def samples_dir() -> Path:

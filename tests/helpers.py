@@ -47,6 +47,7 @@ def make_node(
         timezone=timezone,
         admin_password=TEST_PASSWORD,
         database_url=database_url,
+        clock=clock,
     )
     return Node.open(data_dir, clock=clock, database_url=database_url)
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from trailguard.accounts.domain import Role
 from trailguard.accounts.service import create_user
+from trailguard.core.clock import Clock, default_clock
 from trailguard.core.config import NodeConfig, NodePaths, NodeRole, save_config
 from trailguard.core.errors import Conflict, ValidationFailed
 from trailguard.node import Node
@@ -45,7 +46,11 @@ def initialise_node(
     admin_password: str | None = None,
     database_url: str | None = None,
     languages: list[str] | None = None,
+    clock: Clock | None = None,
 ) -> InitResult:
+    """Create a node in ``data_dir``. ``clock`` dates the first keys and records (the node's
+    own clock by default): a node made under a test clock has keys valid from that clock's
+    time, not from the wall clock's."""
     from pydantic import ValidationError
 
     from trailguard.network.identity import create_identity
@@ -71,9 +76,10 @@ def initialise_node(
         raise ValidationFailed("the node configuration is invalid", problems) from exc
     data_dir.mkdir(parents=True, exist_ok=True)
     data_dir.chmod(0o700)
-    create_identity(paths)
+    clock = clock or default_clock()
+    create_identity(paths, now=clock.now())
     save_config(data_dir, config)
-    node = Node.open(data_dir)
+    node = Node.open(data_dir, clock=clock)
     try:
         with node.db.session() as session:
             _register_self(session, node)

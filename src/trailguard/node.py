@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trailguard.core.clock import Clock, SystemClock
+from trailguard.core.clock import Clock, default_clock
 from trailguard.core.config import NodeConfig, NodePaths, database_url_for, load_config
 from trailguard.core.db import Database
 
@@ -20,7 +20,7 @@ class Node:
     config: NodeConfig
     paths: NodePaths
     db: Database
-    clock: Clock = field(default_factory=SystemClock)
+    clock: Clock = field(default_factory=default_clock)
 
     @classmethod
     def open(
@@ -36,7 +36,7 @@ class Node:
         db = Database(database_url or database_url_for(config, paths))
         if migrate:
             db.migrate()
-        return cls(config=config, paths=paths, db=db, clock=clock or SystemClock())
+        return cls(config=config, paths=paths, db=db, clock=clock or default_clock())
 
     def close(self) -> None:
         self.db.dispose()

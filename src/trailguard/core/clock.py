@@ -33,6 +33,24 @@ class FixedClock:
         self._now = ensure_utc(instant)
 
 
+_default: Clock = SystemClock()
+
+
+def default_clock() -> Clock:
+    """The clock a node opened without an explicit one uses (the system clock unless a test, a
+    replayed scenario or an exercise installed another with ``set_default_clock``)."""
+    return _default
+
+
+def set_default_clock(clock: Clock | None) -> Clock:
+    """Install ``clock`` as the process's default (None restores the system clock); returns
+    the previous one so a caller can put it back."""
+    global _default
+    previous = _default
+    _default = clock if clock is not None else SystemClock()
+    return previous
+
+
 def ensure_utc(value: datetime) -> datetime:
     """Convert an aware datetime to UTC; refuse naive ones instead of guessing their zone."""
     if value.tzinfo is None or value.utcoffset() is None:

@@ -12,13 +12,14 @@ Rich tables for people; ``--json`` prints the stable contract documented in
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from trailguard.core.clock import default_clock
 from trailguard.core.errors import TrailguardError, ValidationFailed
 from trailguard.law.answers import ChannelsAnswer, DualCriminalityAnswer
 from trailguard.law.engine import LegalEngine, get_engine
@@ -57,7 +58,7 @@ def _fail(exc: TrailguardError) -> NoReturn:
 
 def parse_as_of(value: str | None) -> date:
     if value is None:
-        return datetime.now(UTC).date()
+        return default_clock().now().date()
     try:
         return date.fromisoformat(value)
     except ValueError:

@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from trailguard.core.clock import default_clock
 from trailguard.core.errors import TrailguardError
 
 app = typer.Typer(
@@ -405,11 +406,9 @@ def purge(
     as_json: AsJson = False,
 ) -> None:
     """Delete partitions past their kind's retention, keeping records under an active hold."""
-    from datetime import UTC
-
     from trailguard.traffic.retention import purge as run_purge
 
-    instant = parse_instant(now, "--now") if now else datetime.now(UTC)
+    instant = parse_instant(now, "--now") if now else default_clock().now()
     ctx = _open(data_dir)
     try:
         if ctx.node is not None:
@@ -574,9 +573,7 @@ def hold_place(
 
             hold = service.place_hold(ctx.node, ctx.principal(user), reference, criteria)
         else:
-            from datetime import UTC
-
-            hold = place(ctx.store, reference, criteria, actor, datetime.now(UTC))
+            hold = place(ctx.store, reference, criteria, actor, default_clock().now())
     except TrailguardError as exc:
         raise _fail(exc) from exc
     finally:
@@ -637,9 +634,7 @@ def hold_release(
 
             hold = service.release_hold(ctx.node, ctx.principal(user), hold_id, reason)
         else:
-            from datetime import UTC
-
-            hold = release(ctx.store, hold_id, actor, datetime.now(UTC), reason)
+            hold = release(ctx.store, hold_id, actor, default_clock().now(), reason)
     except TrailguardError as exc:
         raise _fail(exc) from exc
     finally:

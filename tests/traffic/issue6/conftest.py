@@ -13,7 +13,7 @@ from watch_kit import START, WatchNet
 
 from helpers import make_node
 from network.network_kit import Router, link
-from trailguard.core.clock import FixedClock
+from trailguard.core.clock import FixedClock, set_default_clock
 from trailguard.network.transport import HttpTransport
 from trailguard.traffic.watch import service
 
@@ -26,6 +26,9 @@ def _no_background_worker(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def wnet(tmp_path: Path, database_url_factory: Callable[[], str]) -> Iterator[WatchNet]:
     clock = FixedClock(START)
+    # commands run in these tests (the watch CLI) open the node themselves: they read the
+    # scenario's clock too, never the wall clock
+    previous = set_default_clock(clock)
     poc = make_node(tmp_path, database_url_factory(), node_id="nl-poc", country="NL",
                     roles=["poc"], clock=clock)  # fmt: skip
     isp = make_node(tmp_path, database_url_factory(), node_id="nl-isp", country="NL",
@@ -51,3 +54,4 @@ def wnet(tmp_path: Path, database_url_factory: Callable[[], str]) -> Iterator[Wa
         transport.close()
         for n in (poc, isp, rogue):
             n.close()
+        set_default_clock(previous)
