@@ -224,22 +224,6 @@ def test_sources_lists_every_source() -> None:
                 "--measure",
                 "preservation",
                 "--as-of",
-                "2099-01-01",
-            ],
-            "horizon",
-        ),
-        (
-            [
-                "check",
-                "--from",
-                "US",
-                "--to",
-                "NL",
-                "--conduct",
-                "illegal_access",
-                "--measure",
-                "preservation",
-                "--as-of",
                 "2025-13-01",
             ],
             "'2025-13-01'",
@@ -269,7 +253,6 @@ def test_sources_lists_every_source() -> None:
         "country",
         "conduct",
         "too-early",
-        "beyond-horizon",
         "bad-date",
         "eu",
         "data",
@@ -283,6 +266,24 @@ def test_bad_input_exits_2_with_a_clear_message(args: list[str], message: str) -
     assert message in err
     assert "accepted" in err or "ask" in err or "YYYY-MM-DD" in err
     assert out == ""
+
+
+def test_a_day_past_the_horizon_is_answered_with_a_caution_not_refused() -> None:
+    # a node whose legal data was not refreshed still answers its duty officer, and says so
+    args = ["check", "--from", "US", "--to", "NL", "--conduct", "illegal_access",
+            "--measure", "preservation", "--json"]  # fmt: skip
+    code, out, _ = run(*args, "--as-of", "2099-01-01")
+    assert code == 0
+    late = json.loads(out)
+    assert late["verified"] is False
+    assert any("past its horizon" in item for item in late["unverified"])
+    assert any("Caution: the legal data" in line and "2099-01-01" in line
+               for line in late["reasoning"])  # fmt: skip
+    code, out, _ = run(*args, "--as-of", "2026-11-20")
+    assert code == 0
+    current = json.loads(out)
+    assert not any("past its horizon" in item for item in current["unverified"])
+    assert current["dual_criminality"]["required"] == late["dual_criminality"]["required"]
 
 
 def test_check_extradition_json_reports_the_penalty_threshold() -> None:

@@ -536,12 +536,15 @@ def test_bad_input_names_the_bad_value(
     assert caught.value.problems, "the accepted values are listed"
 
 
-def test_dates_beyond_the_horizon_are_refused(engine: LegalEngine) -> None:
+def test_dates_beyond_the_horizon_are_answered_with_a_caution(engine: LegalEngine) -> None:
     beyond = engine.horizon + timedelta(days=1)
-    with pytest.raises(ValidationFailed) as caught:
-        engine.channels("US", "NL", "traffic", False, beyond)
-    assert str(beyond) in str(caught.value) and "horizon" in str(caught.value)
-    assert engine.channels("US", "NL", "traffic", False, engine.horizon).channels
+    late = engine.channels("US", "NL", "traffic", False, beyond)
+    on_time = engine.channels("US", "NL", "traffic", False, engine.horizon)
+    assert [c.id for c in late.channels] == [c.id for c in on_time.channels]
+    assert any(str(beyond) in line and "Caution" in line for line in late.reasoning)
+    assert any("past its horizon" in item for item in late.unverified)
+    assert not any("past its horizon" in item for item in on_time.unverified)
+    assert late.verified is False
 
 
 def test_accepted_values_are_listed(engine: LegalEngine) -> None:

@@ -27,7 +27,7 @@ def legal_basis(
     as_of = engine.check_date(as_of)
     if requesting == requested:
         return None  # a loop-back uses domestic process: no international basis to cite
-    trail = Trail(engine.data)
+    trail = engine.start_trail(as_of)
     ets = {c: engine.party_entry(c, ETS185, as_of) for c in (requesting, requested)}
     both = all(ets.values())
     for country, entry in ets.items():

@@ -118,7 +118,7 @@ def rank_channels(
             f"but the provider is in {provider}",
             [f"requested: ask {provider} (--to {provider}) or drop --provider-country"],
         )
-    trail = Trail(engine.data)
+    trail = engine.start_trail(as_of)
     trail.say(
         f"Question: {requesting} needs {data} data held in {provider}"
         + (f" (requested country {requested})" if provider != requested else "")

@@ -189,15 +189,26 @@ class LegalEngine:
             raise ValidationFailed(
                 f"as_of: {as_of} is before {meta.earliest}, when the Convention on Cybercrime "
                 "opened for signature; the engine has no law for earlier dates",
-                [f"as_of: accepted dates are {meta.earliest} to {meta.horizon}"],
-            )
-        if as_of > meta.horizon:
-            raise ValidationFailed(
-                f"as_of: {as_of} is beyond the data's horizon ({meta.horizon}); "
-                f"the legal data was checked on {meta.checked} (version {meta.data_version})",
-                [f"as_of: accepted dates are {meta.earliest} to {meta.horizon}"],
+                [f"as_of: accepted dates are from {meta.earliest} on"],
             )
         return as_of
+
+    def start_trail(self, as_of: date) -> Trail:
+        """A new answer's trail. An answer for a day past the data's horizon is still given
+        (a duty officer must not be left without one because the data was not refreshed), with
+        the latest data, marked unverified and with a caution naming the day it was checked."""
+        trail = Trail(self.data)
+        meta = self.data.meta
+        if as_of > meta.horizon:
+            label = f"Legal data past its horizon ({meta.horizon}) on {as_of}"
+            trail.say(
+                f"Caution: the legal data (version {meta.data_version}) was checked on "
+                f"{meta.checked} and is kept current up to {meta.horizon}; this answer for "
+                f"{as_of} applies it unchanged, so later changes (new Parties, reservations, "
+                "amendments) are not reflected. Refresh the data (see the law README)."
+            )
+            trail.unverified.append(label)
+        return trail
 
     def _choice(self, value: str, accepted: tuple[str, ...], what: str) -> str:
         cleaned = (value or "").strip().lower()
@@ -360,8 +371,9 @@ class LegalEngine:
 
     def parties_caution(self, instrument_id: str, as_of: date) -> str | None:
         """A sentence saying the Party list may be incomplete on ``as_of``, or None."""
+        as_of = self.check_date(as_of)
         trail = Trail(self.data)
-        self.note_incomplete(self.instrument(instrument_id), self.check_date(as_of), trail)
+        self.note_incomplete(self.instrument(instrument_id), as_of, trail)
         return trail.reasoning[-1] if trail.reasoning else None
 
     def consented_by(self, party: Party, instrument_id: str) -> date | None:
@@ -602,7 +614,7 @@ class LegalEngine:
         measure = self.measure(measure)
         conduct_ids = self.conduct_ids(conduct, (requesting, requested))
         as_of = self.check_date(as_of)
-        trail = Trail(self.data)
+        trail = self.start_trail(as_of)
 
         categories: set[str] = set()
         tags: set[str] = set()
