@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
@@ -48,7 +49,13 @@ def init(
         str, typer.Option(help="Organisation name, e.g. 'Netherlands 24/7 point of contact'.")
     ],
     country: Annotated[str, typer.Option(help="ISO 3166-1 alpha-2 code of the node's country.")],
-    role: Annotated[list[NodeRole], typer.Option(help="Node role; repeat for several.")],
+    role: Annotated[
+        list[NodeRole],
+        typer.Option(
+            metavar="ROLE",
+            help="Node role: poc, central-authority, agency or provider; repeat for several.",
+        ),
+    ],
     node_id: Annotated[
         str | None, typer.Option(help="Directory id; derived from country and role if omitted.")
     ] = None,
@@ -82,6 +89,19 @@ def init(
     )
 
 
+def base_url_mismatch(base_url: str, host: str, port: int) -> list[str]:
+    """Why other nodes would not reach this node at the ``base_url`` it publishes."""
+    parsed = urlsplit(base_url)
+    published = parsed.port or (443 if parsed.scheme == "https" else 80)
+    if published == port:
+        return []
+    return [
+        f"node.toml publishes base_url {base_url} (port {published}) but this serves on port "
+        f"{port}: other nodes will send to {published}. Serve with --port {published}, or set "
+        f"base_url in node.toml to this port and export the directory again."
+    ]
+
+
 @app.command()
 def serve(
     data_dir: DataDir,
@@ -100,6 +120,8 @@ def serve(
     except TrailguardError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
+    for warning in base_url_mismatch(node.config.base_url, host, port):
+        err_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     worker = start_delivery_worker(node)
     console.print(
         f"node {node.config.node_id} serving on http://{host}:{port} "

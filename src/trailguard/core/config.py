@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from trailguard.core.countries import check_country
 from trailguard.core.errors import ValidationFailed
 
 CONFIG_FILE = "node.toml"
@@ -35,6 +36,9 @@ _NODE_ID = re.compile(r"^[a-z0-9][a-z0-9.-]{1,62}$")
 
 
 class NodeConfig(BaseModel):
+    # a misspelt setting is an error naming it, never silently ignored
+    model_config = ConfigDict(extra="forbid")
+
     node_id: str = Field(description="Stable identifier in the directory, e.g. 'us-poc'.")
     name: str
     country: str = Field(description="ISO 3166-1 alpha-2 code")
@@ -54,9 +58,7 @@ class NodeConfig(BaseModel):
     @field_validator("country")
     @classmethod
     def _country(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Z]{2}", value):
-            raise ValueError(f"country must be an ISO 3166-1 alpha-2 code like 'NL', not {value!r}")
-        return value
+        return check_country(value)
 
     @field_validator("node_id")
     @classmethod
@@ -116,9 +118,34 @@ def load_config(data_dir: Path) -> NodeConfig:
             f"{data_dir} is not a trailguard data directory (no {CONFIG_FILE}); "
             "create one with `trailguard init`"
         )
-    with paths.config.open("rb") as handle:
-        raw: dict[str, Any] = tomllib.load(handle)
-    return NodeConfig.model_validate(raw)
+    try:
+        with paths.config.open("rb") as handle:
+            raw: dict[str, Any] = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValidationFailed(
+            f"{paths.config} is not valid TOML: {exc}", [f"{paths.config.name}: {exc}"]
+        ) from exc
+    try:
+        return NodeConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = config_problems(exc)
+        raise ValidationFailed(
+            f"{paths.config} is invalid: " + "; ".join(problems), problems
+        ) from exc
+
+
+def config_problems(exc: ValidationError) -> list[str]:
+    """One line per field: the field's name in node.toml and why its value is refused."""
+    lines = []
+    for err in exc.errors():
+        field = ".".join(str(part) for part in err["loc"]) or "(file)"
+        message = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "missing":
+            message = "missing (required)"
+        elif err["type"] == "extra_forbidden":
+            message = "not a known setting"
+        lines.append(f"{field}: {message}")
+    return lines
 
 
 def save_config(data_dir: Path, config: NodeConfig) -> None:

@@ -63,18 +63,23 @@ def run_demo(*, check: bool, data_dir: Path | None, console: Console) -> bool:
             console.print(f"\n[red]{passed} of {len(STEPS) + len(FINAL_STEPS)} steps held[/red]")
         if not check and ok:
             _print_pages(ctx, console)
-            console.print("\nThe nodes keep running; press Ctrl-C to stop them.")
+            kept = (
+                "their data is in a temporary folder removed when they stop (give --data-dir "
+                "to keep it)"
+                if temporary
+                else f"their data stays in {root}"
+            )
+            console.print(f"\nThe nodes keep running ({kept}); press Ctrl-C to stop them.")
             try:
                 while True:
                     time.sleep(3600)
             except KeyboardInterrupt:
                 console.print("stopping")
     finally:
+        # also on Ctrl-C in the middle of a step: the nodes stop and a temporary folder goes
         cluster.stop()
-        if temporary and check:
+        if temporary:
             shutil.rmtree(root, ignore_errors=True)
-    if not check and temporary:
-        console.print(f"[dim]node data kept in {root}[/dim]")
     return ok
 
 

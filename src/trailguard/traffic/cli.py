@@ -19,10 +19,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from trailguard.core.clock import default_clock
-from trailguard.core.errors import TrailguardError
+from trailguard.core.errors import NotFound, TrailguardError
 
 app = typer.Typer(
     help="Provider traffic data: ingest, look up, hold, purge.",
@@ -91,9 +91,19 @@ def _fail(exc: Exception, code: int = 2) -> typer.Exit:
 class _Context:
     """The store, and the node when the data dir is one (for audit and users)."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, create: bool = False) -> None:
         from trailguard.traffic.store import open_store
 
+        # a mistyped --data-dir must not become a new, empty store answering "0 matches"
+        if (
+            not create
+            and not (data_dir / "node.toml").exists()
+            and not (data_dir / "traffic").is_dir()
+        ):
+            raise NotFound(
+                f"{data_dir} holds no traffic store (neither a node made by `trailguard "
+                "init` nor a store made by `trailguard traffic ingest`); check the path"
+            )
         self.node: Any = None
         if (data_dir / "node.toml").exists():
             from trailguard.node import Node
@@ -123,9 +133,10 @@ class _Context:
             self.node.close()
 
 
-def _open(data_dir: Path) -> _Context:
+def _open(data_dir: Path, create: bool = False) -> _Context:
+    """The data dir's store; only ``ingest`` (``create``) makes a store where there is none."""
     try:
-        return _Context(data_dir)
+        return _Context(data_dir, create)
     except TrailguardError as exc:
         raise _fail(exc) from exc
 
@@ -191,7 +202,7 @@ def ingest(
     for path in files:
         if not path.is_file():
             raise _fail(ValueError(f"{path} does not exist or is not a file"))
-    ctx = _open(data_dir)
+    ctx = _open(data_dir, create=True)
     options = ParseOptions(tz=tz, year=year, clock_skew=skew)
     reports = []
     started = time.perf_counter()
@@ -311,10 +322,15 @@ def lookup(
 ) -> None:
     """Who used IP:PORT at AT: NAT session -> inside address -> DHCP/RADIUS -> subscriber."""
     from trailguard.traffic import get_engine
-    from trailguard.traffic.resolve import lookup_one
+    from trailguard.traffic.resolve import canonical_ip, check_port, lookup_one
 
     instant = parse_instant(at, "--at")
     tol = parse_duration(tolerance, "tolerance")
+    try:  # the question is checked before the store is opened
+        canonical_ip(ip)
+        check_port(port)
+    except TrailguardError as exc:
+        raise _fail(exc) from exc
     ctx = _open(data_dir)
     try:
         if ctx.node is not None and engine == "embedded" and user:
@@ -600,7 +616,16 @@ def hold_list(data_dir: DataDir, as_json: AsJson = False) -> None:
     if as_json:
         typer.echo(json.dumps([h.to_json() for h in holds], indent=1))
         return
-    table = Table("hold", "reference", "status", "records", "placed", "by", "sha256")
+    # ids and digests are what other commands take: shown whole, folded rather than cut
+    table = Table(
+        Column("hold", overflow="fold", min_width=12),
+        Column("reference", overflow="fold"),
+        "status",
+        "records",
+        Column("placed", overflow="fold"),
+        Column("by", overflow="fold"),
+        Column("sha256", overflow="fold", min_width=16),
+    )
     for h in holds:
         table.add_row(
             h.hold_id,
@@ -609,7 +634,7 @@ def hold_list(data_dir: DataDir, as_json: AsJson = False) -> None:
             str(h.records),
             h.placed_at,
             h.placed_by,
-            h.sha256[:16],
+            h.sha256,
         )
     console.print(table)
 
