@@ -73,6 +73,10 @@ PRESERVATION_CASES = [
          "JP", "us_18usc875", date(2025, 1, 1), True, "JP reservation ETS 185 Art. 29(4)"),
     Pres("JP reservation does not reach Arts. 2-11", "ETS 185 Art. 29(4) (Arts. 2-11 excepted)",
          "JP", "illegal_access", date(2025, 1, 1), False, "JP reservation ETS 185 Art. 29(4)"),
+    Pres("CH reservation (coercive measures), threats", "reservations.yaml: CH 29(4), CoE list",
+         "CH", "us_18usc875", date(2025, 1, 1), True, "CH reservation ETS 185 Art. 29(4)"),
+    Pres("CH reservation before CH was bound", "parties/ets185.yaml CH in force 2012-01-01",
+         "CH", "us_18usc875", date(2011, 12, 31), True, None),
     Pres("no reservation: NL", "ETS 185 Art. 29(3)",
          "NL", "us_18usc875", date(2025, 1, 1), False, None),
     Pres("CZ reservation the day before its withdrawal", "reservations.yaml: CZ valid_until",
@@ -150,6 +154,8 @@ URGENT_CASES = [
            date(2025, 1, 1), True, True, False),
     Urgent("JP declaration: content", "reservations.yaml: JP 27(9)(e)", "JP", "content",
            date(2025, 1, 1), False, False, True),
+    Urgent("FR declaration: diplomatic channel even if urgent", "reservations.yaml: FR 27",
+           "FR", "content", date(2025, 1, 1), False, False, True),
     Urgent("JP declaration: subscriber, police information only",
            "reservations.yaml: JP 27(9)(e)", "JP", "subscriber",
            date(2025, 1, 1), False, True, True),
@@ -167,14 +173,19 @@ def test_art27_9_e_routes_urgent_requests_to_the_central_authority(
     assert (interpol is not None and "Art. 27(9)" in interpol.legal_basis) is case.interpol_mla
     art27 = answer.channel("convention_mla_art27")
     assert art27 is not None
-    named = [c for c in art27.conditions if "Art. 27(9)(e)" in c]
+    named = [c for c in art27.conditions if "urgent requests under Art. 27(9)" in c]
     assert bool(named) is case.routed, (case.decided_by, art27.conditions)
     if case.routed:
-        assert "central authority" in named[0] and WIPOLEX_JP in named[0]
-        assert any(WIPOLEX_JP in c for c in art27.citations)
+        label = {
+            "JP": "JP declaration ETS 185 Art. 27(9)(e)",
+            "FR": "FR declaration ETS 185 Art. 27",
+        }
+        source = {"JP": WIPOLEX_JP, "FR": "codePays=FRA"}[case.requested]
+        assert "central authority" in named[0] and source in named[0]
+        assert any(source in c for c in art27.citations)
         if interpol is None:
             ruled = answer.ruled_out("interpol")
-            assert ruled is not None and "JP declaration ETS 185 Art. 27(9)(e)" in ruled.reason
+            assert ruled is not None and label[case.requested] in ruled.reason
         else:
             assert any("Art. 27(9)(e)" in c for c in interpol.conditions)
 
@@ -212,6 +223,12 @@ REALTIME_CASES = [
        date(2025, 1, 1), None, "BG reservation ETS 185 Art. 14(3)(a)"),
     RT("content data, Arts. 21 and 34", "ETS 185 Arts. 21, 34", "US", "NL", "content",
        date(2025, 1, 1), None, None),
+    RT("content data, FR Art. 21 declaration (2 years)", "reservations.yaml: FR 21", "US", "FR",
+       "content", date(2025, 1, 1), None, "FR declaration ETS 185 Art. 21"),
+    RT("traffic data, CH Art. 14(3)(a)", "reservations.yaml: CH 14(3)(a)", "US", "CH",
+       "traffic", date(2025, 1, 1), None, "CH reservation ETS 185 Art. 14(3)(a)"),
+    RT("traffic data, FI Art. 14(3)(a) and (b)", "reservations.yaml: FI 14(3)(a), 14(3)(b)", "US",
+       "FI", "traffic", date(2025, 1, 1), None, "FI reservation ETS 185 Art. 14(3)(a)"),
     RT("before BG was a Party", "parties/ets185.yaml BG in force 2005-08-01", "US", "BG",
        "traffic", date(2005, 7, 31), None, None),
     RT("loop back", "domestic law", "BG", "BG", "traffic", date(2025, 1, 1), True, None),
@@ -226,10 +243,19 @@ def test_realtime_collection_against_art14_3_reservations(engine: LegalEngine, c
     if case.reservation is None:
         assert not answer.reservations
     else:
-        (named,) = answer.reservations
-        assert named.startswith(case.reservation) and COE_BG in named
-        assert any("Art. 14(3)(a)" in c and COE_BG in c for c in answer.conditions)
+        named = answer.reservations[0]
+        assert named.startswith(case.reservation) and "<https://" in named
+        article = case.reservation.rsplit("Art. ", 1)[1]
+        assert any(f"Art. {article}" in c and "<https://" in c for c in answer.conditions)
+    if case.requested == "BG" and case.reservation:
+        assert COE_BG in answer.reservations[0]
         assert "ETS 185 Art. 14(3)(a)" in answer.citations
+    if case.requested == "FI":
+        # Art. 14(3)(b): closed systems excluded too (its conditions were not fully read).
+        assert any(
+            r.startswith("FI reservation ETS 185 Art. 14(3)(b)") for r in answer.reservations
+        )
+        assert not answer.verified
     payload = answer.to_dict()
     assert payload["allowed"] is case.allowed and payload["data"] == case.data
 
@@ -279,6 +305,12 @@ AUTHORITY_CASES = [
          "AL", date(2006, 10, 9), {"27(2)": "Ministry of Justice"}),
     Auth("Albania after its 24/7 designation", "reservations.yaml: AL 35 from 2006-10-10",
          "AL", date(2006, 10, 10), {"27(2)": "Ministry of Justice", "35": "Police of State"}),
+    Auth("Germany: Federal Foreign Office, BKA", "reservations.yaml: DE 27(2), 35", "DE",
+         date(2025, 1, 1), {"27(2)": "Federal Foreign Office", "35": "Federal Criminal Police"}),
+    Auth("Denmark before the 2018 update", "reservations.yaml: DK 27(2) from 2018-08-01", "DK",
+         date(2018, 7, 31), {"35": "Danish National Police"}),
+    Auth("Denmark after the 2018 update", "reservations.yaml: DK 27(2) from 2018-08-01", "DK",
+         date(2018, 8, 1), {"27(2)": "Rigsadvokaten", "35": "Danish National Police"}),
     Auth("no designation in the data: Brazil", "reservations.yaml: no BR entry",
          "BR", date(2026, 11, 27), {}),
 ]

@@ -740,8 +740,9 @@ def _art27(engine: LegalEngine, ask: _Ask) -> Outcome:
         verified = verified and reservation.verified
         conditions.append(
             f"{reservation.label()} (in effect from {reservation.valid_from}): urgent requests "
-            f"under Art. 27(9) must be addressed to {ask.requested}'s central authority, not "
-            f"directly between judicial authorities or via INTERPOL ({cited})"
+            f"under Art. 27(9) must go through {ask.requested}'s central authority (or the "
+            "channel it names), not directly between judicial authorities or via INTERPOL: "
+            f"{reservation.text} ({cited})"
         )
     for item in res.authorities(engine, ask.requested, ("27(2)",), ask.as_of, ask.trail):
         conditions.append(

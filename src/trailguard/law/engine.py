@@ -716,16 +716,11 @@ class LegalEngine:
             return []
         shown = res.notes(self, (requesting, requested), as_of, trail, categories)
         if measure == "realtime_collection":
-            limits = res.in_effect(
-                self,
-                requested,
-                as_of,
-                {"art14_3_a_realtime_traffic_limited", "art14_3_b_closed_systems"},
-            )
-            for reservation in limits:
-                trail.cite("ETS 185 Art. 14(3)")
+            for reservation in res.in_effect(self, requested, as_of, res.REALTIME_EFFECTS):
+                article = "21" if reservation.effect == "art21_interception_limited" else "14(3)"
+                trail.cite(f"ETS 185 Art. {article}")
                 trail.say(
-                    f"{requested} limits real-time collection under Art. 14(3): "
+                    f"{requested} limits real-time collection under Art. {article}: "
                     f"{reservation.text} ({reservation.label()})."
                 )
         articles = {"extradition": ("24(7)",)}.get(measure, ("27(2)",))

@@ -5,7 +5,8 @@ engine applies (see the file's header). This module finds those in effect on a d
 them into citations, conditions and notes; the rules that use them live where the rule is
 (dual criminality in :mod:`trailguard.law.engine`, channels in :mod:`trailguard.law.channels`).
 It also answers whether real-time collection may be asked of a Party (ETS 185 Arts. 33 and 34,
-with its Art. 14(3) reservations): :func:`realtime_collection`, which the live watch can call.
+with its Art. 14(3) reservations and Art. 21 declarations): :func:`realtime_collection`, which
+the live watch can call.
 
 The ETS 185 rules quoted (full text read, see ../shared/brief/LEGAL.md and ``ets185_text``):
 
@@ -40,9 +41,14 @@ ROLES: dict[str, str] = {
 }
 # Effects shown as notes (their rule is not applied by the engine, or applies only to live
 # collection, which channels do not answer).
-NOTE_EFFECTS: frozenset[str] = frozenset(
-    {"note", "art14_3_a_realtime_traffic_limited", "art14_3_b_closed_systems"}
+REALTIME_EFFECTS: frozenset[str] = frozenset(
+    {
+        "art14_3_a_realtime_traffic_limited",
+        "art14_3_b_closed_systems",
+        "art21_interception_limited",
+    }
 )
+NOTE_EFFECTS: frozenset[str] = frozenset({"note"}) | REALTIME_EFFECTS
 
 
 def in_effect(
@@ -188,14 +194,10 @@ def realtime_collection(
         conditions.append(line)
         return answer(None)
 
-    reservations = in_effect(
-        engine,
-        requested,
-        as_of,
-        {"art14_3_a_realtime_traffic_limited", "art14_3_b_closed_systems"},
-    )
+    reservations = in_effect(engine, requested, as_of, REALTIME_EFFECTS)
     closed = [r for r in reservations if r.effect == "art14_3_b_closed_systems"]
     limited = [r for r in reservations if r.effect == "art14_3_a_realtime_traffic_limited"]
+    interception = [r for r in reservations if r.effect == "art21_interception_limited"]
     allowed: bool | None
     if kind == "traffic":
         trail.cite("ETS 185 Art. 33")
@@ -231,6 +233,12 @@ def realtime_collection(
             "serious offences to be determined by domestic law"
         )
         allowed = None
+        for reservation in interception:
+            cited.append(describe(trail, reservation))
+            conditions.append(
+                f"Art. 21 declaration of {requested}: {reservation.text} "
+                f"({cite(trail, reservation)})"
+            )
         trail.say(
             f"Interception of content data in {requested}: only as far as its treaties and "
             "domestic law permit (Art. 34), for serious offences (Art. 21); not decided by "
@@ -244,5 +252,8 @@ def realtime_collection(
             f"closed systems: {reservation.text} ({cite(trail, reservation)})"
         )
     if not reservations:
-        trail.say(f"{requested} has no Art. 14(3) reservation in the data on {as_of}.")
+        trail.say(
+            f"{requested} has no Art. 14(3) reservation or Art. 21 declaration in the data on "
+            f"{as_of}."
+        )
     return answer(allowed)
