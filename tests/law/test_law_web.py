@@ -216,7 +216,7 @@ def test_page_shows_the_data_date_and_orders_by_purpose(node) -> None:  # type: 
     client = helpers.browser_login(node, [Role.DUTY_OFFICER])
     page = client.get("/law")
     assert page.status_code == 200
-    assert "Legal data as of <strong>2026-11-28</strong>" in page.text
+    assert "Legal data as of <strong>2026-12-07</strong>" in page.text
     assert '<select name="purpose">' in page.text
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert token is not None
