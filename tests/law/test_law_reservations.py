@@ -77,6 +77,8 @@ PRESERVATION_CASES = [
          "CH", "us_18usc875", date(2025, 1, 1), True, "CH reservation ETS 185 Art. 29(4)"),
     Pres("CH reservation before CH was bound", "parties/ets185.yaml CH in force 2012-01-01",
          "CH", "us_18usc875", date(2011, 12, 31), True, None),
+    Pres("LT reservation, offence outside Arts. 2-11", "reservations.yaml: LT 29(4), CoE list",
+         "LT", "us_18usc875", date(2025, 1, 1), True, "LT reservation ETS 185 Art. 29(4)"),
     Pres("no reservation: NL", "ETS 185 Art. 29(3)",
          "NL", "us_18usc875", date(2025, 1, 1), False, None),
     Pres("CZ reservation the day before its withdrawal", "reservations.yaml: CZ valid_until",
@@ -156,6 +158,8 @@ URGENT_CASES = [
            date(2025, 1, 1), False, False, True),
     Urgent("FR declaration: diplomatic channel even if urgent", "reservations.yaml: FR 27",
            "FR", "content", date(2025, 1, 1), False, False, True),
+    Urgent("CA declaration: all requests to the central authority", "reservations.yaml: CA 27",
+           "CA", "content", date(2025, 1, 1), False, False, True),
     Urgent("JP declaration: subscriber, police information only",
            "reservations.yaml: JP 27(9)(e)", "JP", "subscriber",
            date(2025, 1, 1), False, True, True),
@@ -179,8 +183,9 @@ def test_art27_9_e_routes_urgent_requests_to_the_central_authority(
         label = {
             "JP": "JP declaration ETS 185 Art. 27(9)(e)",
             "FR": "FR declaration ETS 185 Art. 27",
+            "CA": "CA declaration ETS 185 Art. 27",
         }
-        source = {"JP": WIPOLEX_JP, "FR": "codePays=FRA"}[case.requested]
+        source = {"JP": WIPOLEX_JP, "FR": "codePays=FRA", "CA": "remarks/CA/952"}[case.requested]
         assert "central authority" in named[0] and source in named[0]
         assert any(source in c for c in art27.citations)
         if interpol is None:
@@ -225,6 +230,8 @@ REALTIME_CASES = [
        date(2025, 1, 1), None, None),
     RT("content data, FR Art. 21 declaration (2 years)", "reservations.yaml: FR 21", "US", "FR",
        "content", date(2025, 1, 1), None, "FR declaration ETS 185 Art. 21"),
+    RT("traffic data, AU Art. 14(3)(a) (3 years)", "reservations.yaml: AU 14(3)(a)", "US", "AU",
+       "traffic", date(2025, 1, 1), None, "AU reservation ETS 185 Art. 14(3)(a)"),
     RT("traffic data, CH Art. 14(3)(a)", "reservations.yaml: CH 14(3)(a)", "US", "CH",
        "traffic", date(2025, 1, 1), None, "CH reservation ETS 185 Art. 14(3)(a)"),
     RT("traffic data, FI Art. 14(3)(a) and (b)", "reservations.yaml: FI 14(3)(a), 14(3)(b)", "US",
@@ -350,6 +357,9 @@ NOTE_CASES = [
     ("data_interference", ("US reservation ETS 185 Art. 4",)),
     ("computer_fraud", ()),
 ]
+# Canada (ETS 185 Art. 10(3)): no criminal liability for copyright infringement; shown when the
+# question's conduct is copyright infringement, not otherwise.
+CANADA_NOTE = "CA reservation ETS 185 Art. 10(3)"
 # fmt: on
 
 
@@ -364,6 +374,17 @@ def test_offence_narrowing_declarations_appear_as_notes(
     for note in shown:
         assert "<https://" in note and "as of" in note
     assert answer.to_dict()["notes"] == list(answer.notes)
+
+
+def test_canada_copyright_reservation_is_a_note_for_copyright_only(engine: LegalEngine) -> None:
+    day = date(2025, 1, 1)
+    copyright_ = engine.check("US", "CA", ["copyright_infringement"], "stored_content", day)
+    assert any(n.startswith(CANADA_NOTE) for n in copyright_.notes)
+    fraud = engine.check("US", "CA", ["computer_fraud"], "stored_content", day)
+    assert not any(n.startswith(CANADA_NOTE) for n in fraud.notes)
+    early = date(2015, 10, 31)  # CA bound from 2015-11-01
+    before = engine.check("US", "CA", ["copyright_infringement"], "stored_content", early)
+    assert not any(n.startswith(CANADA_NOTE) for n in before.notes)
 
 
 def test_channels_notes_list_the_requested_partys_declarations(engine: LegalEngine) -> None:
