@@ -241,3 +241,10 @@ def test_page_shows_the_data_date_and_orders_by_purpose(node) -> None:  # type: 
     assert (
         "Designated authorities" in austria.text and "Federal Ministry of Justice" in austria.text
     )
+    # ETS 185 Art. 40: Japan's declaration narrowing illegal access appears as a cited note.
+    form.update({"kind": "check", "requested": "JP", "conduct": "illegal_access"})
+    form["measure"] = "preservation"
+    japan = client.post("/law/answer", data=form, headers={"HX-Request": "true"})
+    assert japan.status_code == 200
+    assert "Reservations and declarations" in japan.text
+    assert "JP declaration ETS 185 Art. 2" in japan.text
