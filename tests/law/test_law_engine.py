@@ -304,8 +304,13 @@ def test_channels(engine: LegalEngine, case: CH) -> None:
     ruled_ids = {r.id for r in answer.not_available}
     assert offered.isdisjoint(ruled_ids)
     assert offered | ruled_ids == set(CHANNEL_IDS)
-    ranks = [c.speed_rank for c in answer.channels]
-    assert ranks == sorted(ranks), "fastest first"
+    # Default purpose "both": fastest first; in an emergency the data is wanted now, so the
+    # channels that disclose come first (each group fastest first).
+    later = [case.emergency and not c.discloses for c in answer.channels]
+    assert later == sorted(later), "disclosing channels first in an emergency"
+    for group in (False, True):
+        ranks = [c.speed_rank for c, g in zip(answer.channels, later, strict=True) if g is group]
+        assert ranks == sorted(ranks), "fastest first"
 
 
 def test_loop_back_yields_domestic_process_only(engine: LegalEngine) -> None:

@@ -175,3 +175,76 @@ def test_page_channels_apply_the_epoc_threshold_to_the_conduct(node) -> None:  #
     check = client.post("/law/answer", data=form, headers={"HX-Request": "true"})
     assert check.status_code == 200
     assert "Maximum penalty" in check.text and "up to 3 years" in check.text  # StGB 202a(1)
+
+
+def test_api_channels_purpose_realtime_and_stale(node) -> None:  # type: ignore[no-untyped-def]
+    client = helpers.client_for(node, [Role.INVESTIGATOR])
+    params = {"from": "US", "to": "BR", "data": "subscriber", "emergency": "true"}
+    params["as_of"] = "2026-11-27"
+    # Issue 16: in an emergency the data is wanted now; preservation keeps the trail meanwhile.
+    for purpose in ("both", "obtain"):
+        answer = client.get("/api/law/channels", params={**params, "purpose": purpose})
+        assert answer.status_code == 200, answer.text
+        payload = answer.json()
+        assert payload["channels"][0]["id"] != "preservation_24_7"
+        assert payload["preserve_meanwhile"] == "preservation_24_7"
+        assert payload["purpose"] == purpose
+    keep = client.get("/api/law/channels", params={**params, "purpose": "preserve"})
+    assert keep.json()["channels"][0]["id"] == "preservation_24_7"
+    bad = client.get("/api/law/channels", params={**params, "purpose": "keep"})
+    assert bad.status_code == 422 and "'keep'" in bad.json()["detail"]
+
+    # ETS 185 Art. 14(3)(a): Bulgaria limits real-time collection of traffic data.
+    realtime = client.get("/api/law/realtime", params={"from": "US", "to": "BG"})
+    assert realtime.status_code == 200, realtime.text
+    body = realtime.json()
+    assert body["as_of"] == "2026-11-20" and body["allowed"] is None
+    assert body["reservations"][0].startswith("BG reservation ETS 185 Art. 14(3)(a)")
+
+    stale = client.get("/api/law/sources", params={"stale": "true", "older_than": "30"})
+    assert stale.status_code == 200, stale.text
+    report = stale.json()
+    assert report["today"] == "2026-11-20"  # the node's clock
+    assert report["limit"] == "2026-10-21" and report["stale_facts"] > 0
+    assert (
+        client.get("/api/law/sources", params={"stale": "true", "older_than": "-1"}).status_code
+        == 422
+    )
+
+
+def test_page_shows_the_data_date_and_orders_by_purpose(node) -> None:  # type: ignore[no-untyped-def]
+    client = helpers.browser_login(node, [Role.DUTY_OFFICER])
+    page = client.get("/law")
+    assert page.status_code == 200
+    assert "Legal data as of <strong>2026-12-07</strong>" in page.text
+    assert '<select name="purpose">' in page.text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token is not None
+    form = {
+        "csrf_token": token.group(1),
+        "kind": "channels",
+        "requesting": "US",
+        "requested": "BR",
+        "data": "subscriber",
+        "emergency": "1",
+        "purpose": "obtain",
+        "as_of": "2026-11-27",
+    }
+    answer = client.post("/law/answer", data=form, headers={"HX-Request": "true"})
+    assert answer.status_code == 200, answer.text
+    assert "those that disclose first" in answer.text and "Meanwhile:" in answer.text
+    first = re.search(r"<ol>\s*<li><strong>[^<]*</strong> <code>([a-z0-9_]+)</code>", answer.text)
+    assert first is not None and first.group(1) != "preservation_24_7"
+    form.pop("emergency")
+    form.update({"requested": "AT", "purpose": "both"})
+    austria = client.post("/law/answer", data=form, headers={"HX-Request": "true"})
+    assert (
+        "Designated authorities" in austria.text and "Federal Ministry of Justice" in austria.text
+    )
+    # ETS 185 Art. 40: Japan's declaration narrowing illegal access appears as a cited note.
+    form.update({"kind": "check", "requested": "JP", "conduct": "illegal_access"})
+    form["measure"] = "preservation"
+    japan = client.post("/law/answer", data=form, headers={"HX-Request": "true"})
+    assert japan.status_code == 200
+    assert "Reservations and declarations" in japan.text
+    assert "JP declaration ETS 185 Art. 2" in japan.text

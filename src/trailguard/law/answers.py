@@ -32,6 +32,10 @@ MEASURES: tuple[str, ...] = (
     "extradition",
 )
 DATA_KINDS: tuple[str, ...] = ("subscriber", "traffic", "content", "domain")
+# What the user needs from ``law channels``: keep the data (preserve), receive it now (obtain),
+# or both (preservation first, unless it is an emergency).
+PURPOSES: tuple[str, ...] = ("preserve", "obtain", "both")
+REALTIME_DATA: tuple[str, ...] = ("traffic", "content")
 REQUEST_KINDS: tuple[str, ...] = (
     "preservation",
     "expedited_disclosure",
@@ -166,6 +170,9 @@ class DualCriminalityAnswer:
     # The penalty threshold the measure needs in each country (extradition: ETS 185
     # Art. 24(1)(a)); empty when the measure has none or it does not apply.
     penalty_checks: tuple[PenaltyCheck, ...] = ()
+    # Reservations and declarations of either country that bear on the question, each with
+    # its citation (ETS 185 Arts. 2-11 narrowed, designated authorities, Art. 14(3), ...).
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -174,6 +181,7 @@ class DualCriminalityAnswer:
             "requested": self.requested,
             "conduct": list(self.conduct),
             "measure": self.measure,
+            "notes": list(self.notes),
             "dual_criminality": self.dual_criminality.to_dict(),
             "penalty_threshold": _threshold_dict(self.penalty_checks),
             "provisions": {
@@ -214,6 +222,10 @@ class Channel:
     # Conditions the channel is offered under that the engine could not settle (or settled),
     # e.g. the Regulation (EU) 2023/1543 Art. 5(4) penalty threshold.
     conditions: tuple[str, ...] = ()
+    # What the channel does with the data: discloses it to the requesting authority, and/or
+    # preserves it (keeps the trail until a disclosing channel gets it).
+    discloses: bool = True
+    preserves: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -226,6 +238,8 @@ class Channel:
             "verified": self.verified,
             "speed_rank": self.speed_rank,
             "conditions": list(self.conditions),
+            "discloses": self.discloses,
+            "preserves": self.preserves,
         }
 
 
@@ -255,6 +269,13 @@ class ChannelsAnswer:
     notes: tuple[str, ...] = field(default=())
     # The conduct the question named (``--conduct``), empty when none was given.
     conduct: tuple[str, ...] = ()
+    # What the user needs (preserve, obtain, both): it orders ``channels`` (PURPOSES).
+    purpose: str = "both"
+    # Where disclosing channels rank first, the fastest offered channel that keeps the trail
+    # (preserves the data) meanwhile; None when none is offered or preservation ranks first.
+    preserve_meanwhile: str | None = None
+    # Authorities the Parties designated (ETS 185 Arts. 24(7), 27(2), 35) for this question.
+    authorities: tuple[DesignatedAuthority, ...] = ()
 
     def channel(self, channel_id: str) -> Channel | None:
         return next((c for c in self.channels if c.id == channel_id), None)
@@ -276,6 +297,67 @@ class ChannelsAnswer:
             "citations": list(self.citations),
             "notes": list(self.notes),
             "conduct": list(self.conduct),
+            "verified": self.verified,
+            "unverified": list(self.unverified),
+            "purpose": self.purpose,
+            "preserve_meanwhile": self.preserve_meanwhile,
+            "authorities": [a.to_dict() for a in self.authorities],
+        }
+
+
+@dataclass(frozen=True)
+class DesignatedAuthority:
+    """An authority a Party designated under ETS 185 Art. 24(7), 27(2) or 35, with the
+    citation of the declaration (its source, as-of date and verification)."""
+
+    country: str
+    article: str
+    role: str
+    authority: str
+    citation: str
+    verified: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "country": self.country,
+            "article": self.article,
+            "role": self.role,
+            "authority": self.authority,
+            "citation": self.citation,
+            "verified": self.verified,
+        }
+
+
+@dataclass(frozen=True)
+class RealtimeAnswer:
+    """May ``requested`` be asked to collect ``data`` in real time (ETS 185 Art. 33 for traffic
+    data, Art. 34 for content), given its Art. 14(3) reservations on ``as_of``? ``allowed`` is
+    True (assistance is owed, under domestic conditions), None (only under conditions the
+    engine cannot settle, listed in ``conditions``) or False (no basis)."""
+
+    as_of: date
+    requesting: str
+    requested: str
+    data: str
+    allowed: bool | None
+    conditions: tuple[str, ...]
+    reservations: tuple[str, ...]
+    reasoning: tuple[str, ...]
+    citations: tuple[str, ...]
+    verified: bool
+    unverified: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "as_of": self.as_of.isoformat(),
+            "requesting": self.requesting,
+            "requested": self.requested,
+            "data": self.data,
+            "allowed": self.allowed,
+            "conditions": list(self.conditions),
+            "reservations": list(self.reservations),
+            "reasoning": list(self.reasoning),
+            "citations": list(self.citations),
             "verified": self.verified,
             "unverified": list(self.unverified),
         }

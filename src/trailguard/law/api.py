@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from trailguard.accounts.domain import Principal
 from trailguard.law.engine import get_engine
-from trailguard.law.sources import sources_report
+from trailguard.law.reservations import realtime_collection
+from trailguard.law.sources import DEFAULT_STALE_DAYS, sources_report, stale_report
 from trailguard.web.deps import ANY_ROLE, get_node, require_roles
 
 router = APIRouter(prefix="/law", tags=["law"])
@@ -64,11 +65,18 @@ def channels(
             "thresholds (Regulation (EU) 2023/1543 Art. 5(4)) be checked"
         ),
     ] = None,
+    purpose: Annotated[
+        str,
+        Query(
+            description="preserve, obtain or both (default): channels that disclose rank "
+            "first when the data is wanted now (obtain, or both in an emergency)"
+        ),
+    ] = "both",
     as_of: Annotated[
         date | None, Query(description="YYYY-MM-DD; default today on the node's clock")
     ] = None,
 ) -> dict[str, Any]:
-    """The lawful channels to the data, fastest first, and those ruled out."""
+    """The lawful channels to the data, ordered for the purpose, and those ruled out."""
     answer = get_engine().channels(
         requesting,
         requested,
@@ -77,14 +85,46 @@ def channels(
         as_of or _today(request),
         provider_country=provider_country,
         conduct=conduct or None,
+        purpose=purpose,
+    )
+    return answer.to_dict()
+
+
+@router.get("/realtime")
+def realtime(
+    request: Request,
+    _principal: AnyUser,
+    requesting: Annotated[str, Query(alias="from", description="Requesting country")],
+    requested: Annotated[str, Query(alias="to", description="Country asked to collect")],
+    data: Annotated[str, Query(description="traffic or content")] = "traffic",
+    as_of: Annotated[
+        date | None, Query(description="YYYY-MM-DD; default today on the node's clock")
+    ] = None,
+) -> dict[str, Any]:
+    """Real-time collection (ETS 185 Arts. 33-34) checked against the requested Party's
+    Art. 14(3) reservations."""
+    answer = realtime_collection(
+        get_engine(), requesting, requested, data, as_of or _today(request)
     )
     return answer.to_dict()
 
 
 @router.get("/sources")
-def sources(_principal: AnyUser) -> dict[str, Any]:
-    """Every source the legal data cites."""
+def sources(
+    request: Request,
+    _principal: AnyUser,
+    stale: Annotated[bool, Query(description="List old or unverified facts by source")] = False,
+    older_than: Annotated[
+        int, Query(ge=0, description="With stale: age limit in days")
+    ] = DEFAULT_STALE_DAYS,
+    as_of: Annotated[
+        date | None, Query(description="With stale: count ages from this date")
+    ] = None,
+) -> dict[str, Any]:
+    """Every source the legal data cites; with ``stale``, the facts to refresh by source."""
     data = get_engine().data
+    if stale:
+        return stale_report(data, as_of or _today(request), older_than)
     return {
         "data_version": data.meta.data_version,
         "checked": data.meta.checked.isoformat(),

@@ -21,7 +21,13 @@ from dataclasses import dataclass
 from datetime import date
 
 from trailguard.core.errors import ValidationFailed
-from trailguard.law.answers import CHANNEL_IDS, Channel, ChannelsAnswer, RuledOut
+from trailguard.law.answers import (
+    CHANNEL_IDS,
+    Channel,
+    ChannelsAnswer,
+    DesignatedAuthority,
+    RuledOut,
+)
 from trailguard.law.engine import (
     CETS224,
     ETS185,
@@ -75,6 +81,14 @@ SPEED_RANK: dict[str, int] = {
 }
 EMERGENCY_RANK: dict[str, int] = {"eu_epoc": 2, "voluntary_provider": 2}
 
+# What each channel does with the data. Preservation (ETS 185 Art. 29; EPOC-PR, Regulation
+# (EU) 2023/1543 Art. 11) keeps the data and discloses nothing; an EPOC makes the provider
+# preserve at once on receipt (Art. 10(1)) and then disclose; Art. 30 discloses traffic data
+# while executing a preservation request; a domestic order can do both. Every other channel
+# discloses (or carries information) but does not by itself keep the trail.
+PRESERVE_ONLY: frozenset[str] = frozenset({"preservation_24_7", "eu_epoc_pr"})
+PRESERVING: frozenset[str] = PRESERVE_ONLY | {"eu_epoc", "art30_disclosure", "domestic_process"}
+
 
 @dataclass
 class _Ask:
@@ -89,6 +103,7 @@ class _Ask:
     ets_both: bool
     trail: Trail
     conduct: tuple[str, ...] = ()
+    purpose: str = "both"
 
 
 Outcome = Channel | RuledOut
@@ -103,13 +118,17 @@ def rank_channels(
     as_of: date,
     provider_country: str | None,
     conduct: list[str] | None = None,
+    purpose: str = "both",
 ) -> ChannelsAnswer:
+    from trailguard.law.answers import PURPOSES
+
     requesting = engine.country(requesting, "requesting")
     requested = engine.country(requested, "requested")
     provider = (
         engine.country(provider_country, "provider_country") if provider_country else requested
     )
     data = engine.data_kind(data)
+    purpose = engine._choice(purpose, PURPOSES, "purpose")
     as_of = engine.check_date(as_of)
     conduct_ids = tuple(engine.conduct_ids(conduct, (requesting, requested))) if conduct else ()
     if requesting == requested and provider != requesting:
@@ -124,18 +143,27 @@ def rank_channels(
         + (f" (requested country {requested})" if provider != requested else "")
         + (", emergency" if emergency else "")
         + (f", conduct {', '.join(conduct_ids)}" if conduct_ids else "")
-        + f", on {as_of}."
+        + f", on {as_of}; purpose: {purpose}."
     )
 
     if requesting == requested:
-        return _loop_back(engine, requesting, data, emergency, as_of, trail, conduct_ids)
+        return _loop_back(engine, requesting, data, emergency, as_of, trail, conduct_ids, purpose)
 
     # Both statuses are described (no short-circuit) so that the reasoning names each country.
     mine = engine.describe_status(requesting, ETS185, as_of, trail)
     theirs = engine.describe_status(requested, ETS185, as_of, trail)
     ets_both = mine and theirs
     ask = _Ask(
-        requesting, requested, provider, data, emergency, as_of, ets_both, trail, conduct_ids
+        requesting,
+        requested,
+        provider,
+        data,
+        emergency,
+        as_of,
+        ets_both,
+        trail,
+        conduct_ids,
+        purpose,
     )
     rules: list[Callable[[_Ask], Outcome]] = [
         _domestic,
@@ -157,17 +185,71 @@ def rank_channels(
     ]
     outcomes = [rule(ask) for rule in rules]
     notes = _notes(engine, as_of, trail)
-    return _answer(ask, outcomes, notes)
+    authorities: tuple[DesignatedAuthority, ...] = ()
+    if ets_both:
+        from trailguard.law import reservations as res
+
+        categories = engine.conduct_scope(list(conduct_ids))[0] if conduct_ids else None
+        notes = [
+            *res.notes(engine, (requested, provider), as_of, trail, categories),
+            *notes,
+        ]
+        authorities = tuple(res.authorities(engine, requested, ("27(2)", "35"), as_of, trail))
+    return _answer(ask, outcomes, notes, authorities)
 
 
-def _answer(ask: _Ask, outcomes: list[Outcome], notes: list[str]) -> ChannelsAnswer:
+def wants_now(purpose: str, emergency: bool) -> bool:
+    """Is the data wanted now (disclosing channels first)? For ``obtain``, and for ``both``
+    in an emergency (a significant and imminent risk to life or safety)."""
+    return purpose == "obtain" or (purpose == "both" and emergency)
+
+
+def order_key(channel: Channel, purpose: str, emergency: bool) -> tuple[int, int, str]:
+    """Channels that do what the user needs first, each group fastest first: disclosing
+    channels when the data is wanted now, preserving channels for ``preserve``; for ``both``
+    outside an emergency, speed alone (preservation first, then a disclosing channel)."""
+    if purpose == "preserve":
+        group = 0 if channel.preserves else 1
+    elif wants_now(purpose, emergency):
+        group = 0 if channel.discloses else 1
+    else:
+        group = 0
+    return (group, channel.speed_rank, channel.id)
+
+
+def _answer(
+    ask: _Ask,
+    outcomes: list[Outcome],
+    notes: list[str],
+    authorities: tuple[DesignatedAuthority, ...] = (),
+) -> ChannelsAnswer:
     channels = sorted(
-        (o for o in outcomes if isinstance(o, Channel)), key=lambda c: (c.speed_rank, c.id)
+        (o for o in outcomes if isinstance(o, Channel)),
+        key=lambda c: order_key(c, ask.purpose, ask.emergency),
     )
     ruled_out = [o for o in outcomes if isinstance(o, RuledOut)]
     trail = ask.trail
+    meanwhile: str | None = None
     if channels:
-        trail.say(f"Fastest lawful channel: {channels[0].name}.")
+        if ask.purpose == "preserve":
+            trail.say(
+                f"Purpose preserve: channels that keep the data rank first: {channels[0].name}."
+            )
+        elif wants_now(ask.purpose, ask.emergency):
+            why = "obtain" if ask.purpose == "obtain" else "both, in an emergency"
+            trail.say(
+                f"Purpose {why}: the data is wanted now, so channels that disclose rank first; "
+                f"first: {channels[0].name}."
+            )
+            keep = next((c for c in channels if c.id in PRESERVE_ONLY), None)
+            if keep is not None and not channels[0].preserves:
+                meanwhile = keep.id
+                trail.say(
+                    f"Meanwhile, {keep.name} keeps the trail (it preserves the data and "
+                    "discloses nothing) until a disclosing channel delivers."
+                )
+        else:
+            trail.say(f"Fastest lawful channel: {channels[0].name}.")
     return ChannelsAnswer(
         as_of=ask.as_of,
         requesting=ask.requesting,
@@ -183,6 +265,9 @@ def _answer(ask: _Ask, outcomes: list[Outcome], notes: list[str]) -> ChannelsAns
         unverified=tuple(trail.unverified),
         notes=tuple(notes),
         conduct=ask.conduct,
+        purpose=ask.purpose,
+        preserve_meanwhile=meanwhile,
+        authorities=authorities,
     )
 
 
@@ -205,7 +290,17 @@ def _channel(
         quoted = article_source(citation)
         verified = verified and (quoted is None or quoted[1])
     return Channel(
-        channel_id, name, legal_basis, deadline, form, tuple(citations), verified, rank, conditions
+        channel_id,
+        name,
+        legal_basis,
+        deadline,
+        form,
+        tuple(citations),
+        verified,
+        rank,
+        conditions,
+        discloses=channel_id not in PRESERVE_ONLY,
+        preserves=channel_id in PRESERVING,
     )
 
 
@@ -217,13 +312,14 @@ def _loop_back(
     as_of: date,
     trail: Trail,
     conduct: tuple[str, ...] = (),
+    purpose: str = "both",
 ) -> ChannelsAnswer:
     trail.fact(engine.source_fact("ets185_explanatory_290"), "Explanatory Report para. 290")
     trail.say(
         f"The trace loops back to {country}, the requesting country: it uses its own domestic "
         "process (Explanatory Report para. 290); no international channel is needed."
     )
-    ask = _Ask(country, country, country, data, emergency, as_of, False, trail, conduct)
+    ask = _Ask(country, country, country, data, emergency, as_of, False, trail, conduct, purpose)
     domestic = _channel(
         ask,
         "domestic_process",
@@ -266,6 +362,35 @@ def _preservation(engine: LegalEngine, ask: _Ask) -> Outcome:
     )
     form = "T-CY(2018)11 preservation request, 24/7 point of contact to 24/7 point of contact"
     if ask.ets_both:
+        from trailguard.law import reservations as res
+
+        citations = ["ETS 185 Art. 29", "ETS 185 Art. 35", "ETS 185 Art. 29(7)"]
+        conditions: list[str] = []
+        reservation = engine.reservation(
+            ask.requested, ETS185, "art29_4_dual_criminality", ask.as_of
+        )
+        if reservation is not None:
+            cited = res.cite(ask.trail, reservation)
+            citations += ["ETS 185 Art. 29(4)", cited]
+            categories = engine.conduct_scope(list(ask.conduct))[0] if ask.conduct else None
+            if categories is None:
+                reach = "give --conduct to know whether it applies"
+            elif categories:
+                reach = "it does not reach the conduct given, which falls under Arts. 2-11"
+            else:
+                reach = "it reaches the conduct given, which lies outside Arts. 2-11"
+            conditions.append(
+                f"{reservation.label()} (in effect from {reservation.valid_from}): "
+                f"{ask.requested} may refuse preservation for offences other than Arts. 2-11 "
+                "where dual criminality cannot be fulfilled at the time of disclosure; "
+                f"{reach} ({cited})"
+            )
+        for item in res.authorities(engine, ask.requested, ("35",), ask.as_of, ask.trail):
+            conditions.append(
+                f"{item.country}'s 24/7 point of contact (Art. 35): {item.authority} "
+                f"({item.citation})"
+            )
+            citations.append(item.citation)
         return _channel(
             ask,
             "preservation_24_7",
@@ -273,8 +398,9 @@ def _preservation(engine: LegalEngine, ask: _Ask) -> Outcome:
             "ETS 185 Arts. 29 and 35",
             deadline,
             form,
-            ["ETS 185 Art. 29", "ETS 185 Art. 35", "ETS 185 Art. 29(7)"],
-            True,
+            citations,
+            reservation is None or reservation.verified,
+            tuple(conditions),
         )
     mine = engine.party_entry(ask.requesting, G7_NETWORK, ask.as_of)
     theirs = engine.party_entry(ask.requested, G7_NETWORK, ask.as_of)
@@ -601,6 +727,28 @@ def _art27(engine: LegalEngine, ask: _Ask) -> Outcome:
             "Criminal Matters): Art. 27 applies only where no mutual assistance treaty is in "
             f"force (Art. 27(1)); {shorts} governs (Art. 25(4))",
         )
+    from trailguard.law import reservations as res
+
+    citations = ["ETS 185 Art. 27", "ETS 185 Art. 31", "ETS 185 Art. 25(3)"]
+    conditions: list[str] = []
+    verified = True
+    for reservation in res.in_effect(
+        engine, ask.requested, ask.as_of, {"art27_9_e_central_authority"}
+    ):
+        cited = res.cite(ask.trail, reservation)
+        citations += ["ETS 185 Art. 27(9)(e)", cited]
+        verified = verified and reservation.verified
+        conditions.append(
+            f"{reservation.label()} (in effect from {reservation.valid_from}): urgent requests "
+            f"under Art. 27(9) must go through {ask.requested}'s central authority (or the "
+            "channel it names), not directly between judicial authorities or via INTERPOL: "
+            f"{reservation.text} ({cited})"
+        )
+    for item in res.authorities(engine, ask.requested, ("27(2)",), ask.as_of, ask.trail):
+        conditions.append(
+            f"{item.country}'s central authority (Art. 27(2)): {item.authority} ({item.citation})"
+        )
+        citations.append(item.citation)
     return _channel(
         ask,
         "convention_mla_art27",
@@ -610,8 +758,9 @@ def _art27(engine: LegalEngine, ask: _Ask) -> Outcome:
         "refusal (Art. 27(7))",
         "MLA request between central authorities (Art. 27(2); T-CY(2018)10 template for "
         "subscriber information)",
-        ["ETS 185 Art. 27", "ETS 185 Art. 31", "ETS 185 Art. 25(3)"],
-        True,
+        citations,
+        verified,
+        tuple(conditions),
     )
 
 
@@ -630,7 +779,23 @@ def _letters_rogatory(ask: _Ask) -> Outcome:
 
 def _interpol(engine: LegalEngine, ask: _Ask) -> Outcome:
     no_treaty = not engine.has_mla_treaty(ask.requesting, ask.requested, ask.as_of)
-    if ask.ets_both and no_treaty and ask.emergency:
+    central = engine.reservation(ask.requested, ETS185, "art27_9_e_central_authority", ask.as_of)
+    routed: tuple[str, ...] = ()
+    if ask.ets_both and no_treaty and ask.emergency and central is not None:
+        from trailguard.law import reservations as res
+
+        cited = res.cite(ask.trail, central)
+        ask.trail.cite("ETS 185 Art. 27(9)(e)")
+        line = (
+            f"{central.label()} (in effect from {central.valid_from}): urgent requests under "
+            f"Art. 27(9) to {ask.requested} go to its central authority, so INTERPOL cannot "
+            f"carry the mutual assistance request ({cited})"
+        )
+        ask.trail.say(line[0].upper() + line[1:] + ".")
+        if ask.data == "content":
+            return RuledOut("interpol", line + "; stored content needs that judicial request")
+        routed = (line + "; INTERPOL carries police information only",)
+    elif ask.ets_both and no_treaty and ask.emergency:
         return _channel(
             ask,
             "interpol",
@@ -656,6 +821,7 @@ def _interpol(engine: LegalEngine, ask: _Ask) -> Outcome:
         "message between National Central Bureaus",
         [],
         True,
+        routed,
     )
 
 

@@ -3,7 +3,8 @@
     trailguard law check --from US --to NL --conduct illegal_access --measure preservation
     trailguard law channels --from US --to BR --data subscriber [--emergency] [--json]
     trailguard law channels --from NL --to DE --data traffic --conduct computer_fraud
-    trailguard law sources
+    trailguard law channels --from US --to BR --data subscriber --emergency --purpose obtain
+    trailguard law sources [--stale [--older-than DAYS] [--as-of DATE]] [--json]
 
 Rich tables for people; ``--json`` prints the stable contract documented in
 :mod:`trailguard.law.answers`. Bad input exits with status 2 and names the bad value.
@@ -21,9 +22,9 @@ from rich.table import Table
 
 from trailguard.core.clock import default_clock
 from trailguard.core.errors import TrailguardError, ValidationFailed
-from trailguard.law.answers import ChannelsAnswer, DualCriminalityAnswer
+from trailguard.law.answers import PURPOSES, ChannelsAnswer, DualCriminalityAnswer
 from trailguard.law.engine import LegalEngine, get_engine
-from trailguard.law.sources import sources_report
+from trailguard.law.sources import DEFAULT_STALE_DAYS, sources_report, stale_report
 
 app = typer.Typer(
     help="Legal engine: dual criminality, lawful channels and the sources behind them.",
@@ -96,6 +97,8 @@ def _show_check(answer: DualCriminalityAnswer) -> None:
     console.print(f"Dual criminality required: [bold]{'yes' if dual.required else 'no'}[/bold]")
     console.print(f"Dual criminality satisfied: [bold]{satisfied}[/bold]")
     console.print(dual.reason, highlight=False, markup=False)
+    for note in answer.notes:
+        console.print(f"Note: {note}", highlight=False, markup=False)
     for threshold in answer.penalty_checks:
         met = {True: "met", False: "not met", None: "unknown"}[threshold.met]
         console.print(
@@ -127,14 +130,27 @@ def _show_channels(answer: ChannelsAnswer) -> None:
     console.print(
         f"[bold]{answer.requesting} -> {answer.requested}[/bold] (provider in "
         f"{answer.provider_country}), {answer.data} data"
-        f"{', emergency' if answer.emergency else ''}, as of {answer.as_of}"
+        f"{', emergency' if answer.emergency else ''}, purpose {answer.purpose}, "
+        f"as of {answer.as_of}"
     )
-    table = Table(title="Lawful channels, fastest first")
+    title = {
+        "preserve": "Lawful channels, those that preserve first, fastest first",
+        "obtain": "Lawful channels, those that disclose first, fastest first",
+    }.get(answer.purpose, "Lawful channels, fastest first")
+    if answer.purpose == "both" and answer.emergency:
+        title = "Lawful channels, those that disclose first (emergency), fastest first"
+    table = Table(title=title)
     table.add_column("#")
     table.add_column("id", no_wrap=True)
     for column in ("name", "legal basis", "deadline", "verified"):
         table.add_column(column)
+    table.add_column("does")
     for number, channel in enumerate(answer.channels, start=1):
+        does = " + ".join(
+            word
+            for word, flag in (("preserves", channel.preserves), ("discloses", channel.discloses))
+            if flag
+        )
         table.add_row(
             str(number),
             channel.id,
@@ -142,8 +158,23 @@ def _show_channels(answer: ChannelsAnswer) -> None:
             channel.legal_basis,
             channel.deadline,
             "yes" if channel.verified else "no",
+            does,
         )
     console.print(table)
+    if answer.preserve_meanwhile:
+        kept = answer.channel(answer.preserve_meanwhile)
+        console.print(
+            f"Meanwhile: {kept.name if kept else answer.preserve_meanwhile} "
+            f"({answer.preserve_meanwhile}) keeps the trail until the data is disclosed.",
+            highlight=False,
+            markup=False,
+        )
+    for authority in answer.authorities:
+        console.print(
+            f"Designated by {authority.country}, {authority.role}: {authority.authority}",
+            highlight=False,
+            markup=False,
+        )
     ruled = Table(title="Considered and ruled out")
     ruled.add_column("id", no_wrap=True)
     ruled.add_column("reason")
@@ -218,10 +249,19 @@ def channels(
             "thresholds such as Regulation (EU) 2023/1543 Art. 5(4) be checked.",
         ),
     ] = None,
+    purpose: Annotated[
+        str,
+        typer.Option(
+            "--purpose",
+            help="What you need: preserve (keep the data), obtain (receive it now: channels "
+            "that disclose first) or both (preservation first, disclosure first in an "
+            f"emergency). One of {', '.join(PURPOSES)}.",
+        ),
+    ] = "both",
     as_of: AsOf = None,
     as_json: AsJson = False,
 ) -> None:
-    """The lawful channels to the data, fastest first, and those ruled out."""
+    """The lawful channels to the data, ordered for the purpose, and those ruled out."""
     engine = _engine()
     try:
         answer = engine.channels(
@@ -232,6 +272,7 @@ def channels(
             parse_as_of(as_of),
             provider_country=provider_country,
             conduct=conduct or None,
+            purpose=purpose,
         )
     except TrailguardError as exc:
         _fail(exc)
@@ -288,9 +329,79 @@ def parties(
 
 
 @app.command()
-def sources(as_json: AsJson = False) -> None:
-    """Every source the legal data cites, with how many facts rest on it."""
+def sources(
+    as_json: AsJson = False,
+    stale: Annotated[
+        bool,
+        typer.Option(
+            "--stale",
+            help="List the facts to refresh: as-of date older than --older-than days before "
+            "today (or --as-of), or unverified; grouped by source.",
+        ),
+    ] = False,
+    older_than: Annotated[
+        int | None,
+        typer.Option(
+            "--older-than",
+            help=f"With --stale: age limit in days (default {DEFAULT_STALE_DAYS}).",
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="With --stale: count ages from this date (YYYY-MM-DD)."),
+    ] = None,
+) -> None:
+    """Every source the legal data cites, with how many facts rest on it; with --stale, the
+    facts that are old or unverified."""
     engine = _engine()
+    if not stale:
+        if older_than is not None or as_of is not None:
+            _fail(
+                ValidationFailed(
+                    "--older-than and --as-of go with --stale",
+                    ["sources: add --stale, or drop --older-than/--as-of"],
+                )
+            )
+        _show_sources(engine, as_json)
+        return
+    days = DEFAULT_STALE_DAYS if older_than is None else older_than
+    if days < 0:
+        _fail(
+            ValidationFailed(
+                f"--older-than: {days} is negative", ["--older-than: give a number of days >= 0"]
+            )
+        )
+    try:
+        today = parse_as_of(as_of)
+    except TrailguardError as exc:
+        _fail(exc)
+    report = stale_report(engine.data, today, days)
+    if as_json:
+        _print_json(report)
+        return
+    console.print(
+        f"[bold]{report['stale_facts']} facts to refresh[/bold] (as of before {report['limit']}, "
+        f"{days} days before {today}, or unverified) in {len(report['sources'])} sources; "
+        f"data {report['data_version']}, checked {report['checked']}",
+        highlight=False,
+    )
+    for source in report["sources"]:
+        table = Table(
+            title=f"{source['id']} ({source['file']}): {source['title']} <{source['url']}>",
+            title_justify="left",
+        )
+        table.add_column("fact", overflow="fold")
+        table.add_column("as of")
+        table.add_column("age (days)")
+        table.add_column("why", overflow="fold")
+        for fact in source["facts"]:
+            table.add_row(
+                fact["fact"], fact["as_of"], str(fact["age_days"]), "; ".join(fact["reasons"])
+            )
+        console.print(table)
+
+
+def _show_sources(engine: LegalEngine, as_json: bool) -> None:
     rows = sources_report(engine.data)
     if as_json:
         _print_json(

@@ -689,9 +689,14 @@ class LegalEngine:
             )
             satisfied, summary = self._extradition_outcome(satisfied, checks)
             reason += " " + summary
+        import dataclasses
+
+        notes = self._reservation_notes(
+            requesting, requested, measure, categories, both, as_of, trail
+        )
         if not trail.verified:
             reason += " Built on unverified data: " + "; ".join(trail.unverified) + "."
-        return self._dc_answer(
+        answer = self._dc_answer(
             as_of,
             requesting,
             requested,
@@ -702,6 +707,40 @@ class LegalEngine:
             trail,
             checks,
         )
+        return dataclasses.replace(answer, notes=tuple(notes)) if notes else answer
+
+    def _reservation_notes(
+        self,
+        requesting: str,
+        requested: str,
+        measure: str,
+        categories: set[str],
+        both: bool,
+        as_of: date,
+        trail: Trail,
+    ) -> list[str]:
+        """Notes on the two countries' reservations and declarations that bear on the
+        question (reservations.yaml), each cited: offences they narrow, the authority
+        designated for the measure, and for real-time collection the Art. 14(3) limits."""
+        from trailguard.law import reservations as res
+
+        if not both:
+            return []
+        shown = res.notes(self, (requesting, requested), as_of, trail, categories)
+        if measure == "realtime_collection":
+            for reservation in res.in_effect(self, requested, as_of, res.REALTIME_EFFECTS):
+                article = "21" if reservation.effect == "art21_interception_limited" else "14(3)"
+                trail.cite(f"ETS 185 Art. {article}")
+                trail.say(
+                    f"{requested} limits real-time collection under Art. {article}: "
+                    f"{reservation.text} ({reservation.label()})."
+                )
+        articles = {"extradition": ("24(7)",)}.get(measure, ("27(2)",))
+        for item in res.authorities(self, requested, articles, as_of, trail):
+            shown.append(
+                f"{item.country} designated {item.authority} as {item.role} [{item.citation}]"
+            )
+        return shown
 
     @staticmethod
     def _extradition_outcome(
@@ -745,17 +784,21 @@ class LegalEngine:
             trail.cite("ETS 185 Art. 29(3)")
             reservation = self.reservation(requested, ETS185, "art29_4_dual_criminality", as_of)
             if reservation is not None:
-                trail.fact(reservation, f"{requested} reservation Art. {reservation.article}")
+                cited = trail.fact(reservation, reservation.label())
                 trail.cite("ETS 185 Art. 29(4)")
+                period = f"in effect from {reservation.valid_from}" + (
+                    f" until {reservation.valid_until}" if reservation.valid_until else ""
+                )
                 if outside:
                     return True, (
                         f"Art. 29(3) waives dual criminality for preservation, but {requested} "
                         "made the Art. 29(4) reservation, which applies because the offence lies "
-                        "outside Arts. 2-11."
+                        f"outside Arts. 2-11 ({reservation.label()}, {period}; {cited})."
                     )
                 return False, (
                     f"Art. 29(3): no dual criminality for preservation; {requested}'s "
-                    "Art. 29(4) reservation does not reach offences under Arts. 2-11."
+                    "Art. 29(4) reservation does not reach offences under Arts. 2-11 "
+                    f"({reservation.label()}, {period}; {cited})."
                 )
             return False, "Art. 29(3): dual criminality is not required for preservation."
         if measure == "traffic_disclosure":
@@ -849,14 +892,16 @@ class LegalEngine:
         as_of: date,
         provider_country: str | None = None,
         conduct: list[str] | None = None,
+        purpose: str = "both",
     ) -> ChannelsAnswer:
-        """The lawful channels, fastest first, and those ruled out with the reason. ``conduct``
-        (Art. 2-11 names or national offence ids) lets penalty thresholds be checked
-        (Regulation (EU) 2023/1543 Art. 5(4)); without it they are reported as not checked."""
+        """The lawful channels and those ruled out with the reason, ordered for ``purpose``
+        (preserve, obtain, both: see ``channels.order_key``). ``conduct`` (Art. 2-11 names or
+        national offence ids) lets penalty thresholds be checked (Regulation (EU) 2023/1543
+        Art. 5(4)); without it they are reported as not checked."""
         from trailguard.law.channels import rank_channels
 
         return rank_channels(
-            self, requesting, requested, data, emergency, as_of, provider_country, conduct
+            self, requesting, requested, data, emergency, as_of, provider_country, conduct, purpose
         )
 
     def legal_basis(

@@ -295,6 +295,27 @@ def load_dataset(folder: Path | None = None) -> Dataset:
             facts.append((where, reservation))
             if reservation.instrument not in instruments:
                 problems.append(f"{where}: unknown instrument {reservation.instrument!r}")
+            p2_effect = reservation.effect.startswith("p2_")
+            if p2_effect != (reservation.instrument == "cets224"):
+                problems.append(
+                    f"{where}: effect {reservation.effect} does not fit instrument "
+                    f"{reservation.instrument}"
+                )
+            bound = parties.get(reservation.instrument, {}).get(reservation.country)
+            if bound is None:
+                problems.append(
+                    f"{where}: {reservation.country} is not listed as a Party to "
+                    f"{reservation.instrument}"
+                )
+            elif (
+                reservation.instrument == "ets185"
+                and bound.in_force is not None
+                and reservation.valid_from < bound.in_force
+            ):
+                problems.append(
+                    f"{where}: valid_from {reservation.valid_from} is before "
+                    f"{reservation.country} is bound ({bound.in_force})"
+                )
 
     conducts: dict[str, Conduct] = {}
     offences: dict[str, NationalOffence] = {}

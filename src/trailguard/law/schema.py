@@ -28,11 +28,31 @@ CONDUCT_IDS: tuple[str, ...] = (
     "attempt_aiding_abetting",
 )
 DATA_KINDS: tuple[str, ...] = ("subscriber", "traffic", "content", "domain")
+# What the engine does with a reservation or declaration (``reservations.yaml`` explains each).
+ReservationEffect = Literal[
+    "art29_4_dual_criminality",
+    "art27_9_e_central_authority",
+    "art14_3_a_realtime_traffic_limited",
+    "art14_3_b_closed_systems",
+    "art21_interception_limited",
+    "designated_authority",
+    "note",
+    "p2_art7_excluded",
+    "p2_art8_traffic_excluded",
+]
 RESERVATION_EFFECTS: tuple[str, ...] = (
     "art29_4_dual_criminality",
+    "art27_9_e_central_authority",
+    "art14_3_a_realtime_traffic_limited",
+    "art14_3_b_closed_systems",
+    "art21_interception_limited",
+    "designated_authority",
+    "note",
     "p2_art7_excluded",
     "p2_art8_traffic_excluded",
 )
+# Articles under which ETS 185 Parties designate authorities (Arts. 24(7), 27(2), 35).
+DESIGNATION_ARTICLES: tuple[str, ...] = ("24(7)", "27(2)", "35")
 
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _ID = re.compile(r"^[a-z0-9_]+$")
@@ -168,15 +188,57 @@ class PartiesFile(_Strict):
 
 
 class Reservation(CountryFact):
+    """A reservation or declaration of one Party to an instrument, and the effect the engine
+    applies. ``valid_from`` / ``valid_until`` bound the period it has effect (``valid_until`` is
+    the day a withdrawal took effect); ``made`` is the day it was made (deposited or
+    registered) and ``withdrawn`` the day its withdrawal was registered, where read.
+    ``authority`` names the authority a ``designated_authority`` declaration designates;
+    ``conduct`` lists the Art. 2-11 categories a ``note`` narrows (shown when an answer's
+    conduct falls in them)."""
+
     instrument: str
     article: str
-    effect: Literal["art29_4_dual_criminality", "p2_art7_excluded", "p2_art8_traffic_excluded"]
+    kind: Literal["reservation", "declaration"] = "reservation"
+    effect: ReservationEffect
     valid_from: date
     valid_until: date | None = None
+    made: date | None = None
+    withdrawn: date | None = None
+    authority: str | None = None
+    conduct: list[str] = Field(default_factory=list)
     text: str
+
+    @model_validator(mode="after")
+    def _shape(self) -> Reservation:
+        where = f"{self.country} Art. {self.article}"
+        if self.valid_until is not None and self.valid_until <= self.valid_from:
+            raise ValueError(f"{where}: valid_until is not after valid_from")
+        if self.withdrawn is not None and self.valid_until is None:
+            raise ValueError(f"{where}: withdrawn is set but valid_until (end of effect) is not")
+        if self.made is not None and self.withdrawn is not None and self.withdrawn < self.made:
+            raise ValueError(f"{where}: withdrawn before it was made")
+        if self.effect == "designated_authority":
+            if not self.authority:
+                raise ValueError(f"{where}: a designated_authority entry names the authority")
+            if self.article not in DESIGNATION_ARTICLES:
+                raise ValueError(
+                    f"{where}: authorities are designated under Arts. "
+                    f"{', '.join(DESIGNATION_ARTICLES)}, not {self.article}"
+                )
+        elif self.authority is not None:
+            raise ValueError(f"{where}: authority is only for designated_authority entries")
+        unknown = [c for c in self.conduct if c not in CONDUCT_IDS]
+        if unknown:
+            raise ValueError(f"{where}: unknown conduct {', '.join(unknown)}")
+        return self
 
     def applies_on(self, day: date) -> bool:
         return self.valid_from <= day and (self.valid_until is None or day < self.valid_until)
+
+    def label(self) -> str:
+        """'US declaration ETS 185 Art. 27(9)(e)' (instrument short names by id)."""
+        short = {"ets185": "ETS 185", "cets224": "CETS 224"}.get(self.instrument, self.instrument)
+        return f"{self.country} {self.kind} {short} Art. {self.article}"
 
 
 class ReservationsFile(_Strict):

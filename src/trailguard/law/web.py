@@ -14,6 +14,8 @@ from trailguard.accounts.domain import Principal
 from trailguard.core.errors import ValidationFailed
 from trailguard.law.answers import CONDUCTS, DATA_KINDS, MEASURES
 from trailguard.law.engine import get_engine
+from trailguard.law.loader import latest_fact_date
+from trailguard.law.sources import DEFAULT_STALE_DAYS, stale_report
 from trailguard.web.deps import ANY_ROLE, get_node, require_roles
 from trailguard.web.render import render
 
@@ -26,6 +28,7 @@ FOCUS_COUNTRIES = ("US", "NL", "DE", "FR", "GB", "BR", "JP", "NG", "IN", "VN", "
 def _form_context(request: Request, values: dict[str, Any]) -> dict[str, Any]:
     engine = get_engine()
     node = get_node(request)
+    stale = stale_report(engine.data, node.clock.now().date(), DEFAULT_STALE_DAYS)
     countries = sorted(engine.data.countries.items(), key=lambda item: item[1])
     defaults = {
         "kind": "check",
@@ -36,6 +39,7 @@ def _form_context(request: Request, values: dict[str, Any]) -> dict[str, Any]:
         "data": "subscriber",
         "emergency": False,
         "provider_country": "",
+        "purpose": "both",
         "as_of": node.clock.now().date().isoformat(),
     }
     defaults.update({k: v for k, v in values.items() if v is not None})
@@ -51,6 +55,13 @@ def _form_context(request: Request, values: dict[str, Any]) -> dict[str, Any]:
         "measures": MEASURES,
         "data_kinds": DATA_KINDS,
         "meta": engine.data.meta,
+        "purposes": [
+            ("both", "both: preserve first, disclose first in an emergency"),
+            ("obtain", "obtain: the data is wanted now"),
+            ("preserve", "preserve: keep the data"),
+        ],
+        "newest_fact": latest_fact_date(engine.data),
+        "stale": {"count": stale["stale_facts"], "days": DEFAULT_STALE_DAYS},
     }
 
 
@@ -71,6 +82,7 @@ def answer(
     data: Annotated[str, Form()] = "subscriber",
     emergency: Annotated[str | None, Form()] = None,
     provider_country: Annotated[str, Form()] = "",
+    purpose: Annotated[str, Form()] = "both",
     as_of: Annotated[str, Form()] = "",
 ) -> HTMLResponse:
     engine = get_engine()
@@ -83,6 +95,7 @@ def answer(
         "data": data,
         "emergency": emergency is not None,
         "provider_country": provider_country,
+        "purpose": purpose,
         "as_of": as_of,
     }
     context: dict[str, Any] = {"kind": kind}
@@ -98,6 +111,7 @@ def answer(
                 day,
                 provider_country=provider_country or None,
                 conduct=conduct or None,
+                purpose=purpose,
             )
         elif kind == "check":
             context["check"] = engine.check(requesting, requested, conduct or [], measure, day)
