@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from trailguard.core.db import Database
+from trailguard.registry import CAPABILITIES
 
 # Browser fixtures (browser, page, screenshots) are shared by every folder's browser tests:
 # one Playwright instance per session.
@@ -100,7 +101,7 @@ def database_url(database_url_factory: Callable[[], str]) -> str:
 
 @pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
+    database = Database(database_url, CAPABILITIES)
     database.migrate()
     try:
         yield database

@@ -16,6 +16,7 @@ from trailguard.accounts.service import create_user
 from trailguard.core.config import NodeConfig, NodePaths, NodeRole, save_config
 from trailguard.core.errors import Conflict, ValidationFailed
 from trailguard.node import Node
+from trailguard.registry import open_node
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -73,7 +74,7 @@ def initialise_node(
     data_dir.chmod(0o700)
     create_identity(paths)
     save_config(data_dir, config)
-    node = Node.open(data_dir)
+    node = open_node(data_dir)
     try:
         with node.db.session() as session:
             _register_self(session, node)

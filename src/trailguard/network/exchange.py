@@ -1089,7 +1089,7 @@ def _retry_in(
 # --- receipts carried as messages (acknowledgements) -------------------------------------
 
 
-def _on_receipt(session: Session, node: Node, message: ReceivedMessage) -> None:
+def handle_receipt(session: Session, node: Node, message: ReceivedMessage) -> None:
     """A peer sends a receipt for one of our messages (e.g. acknowledged by a person)."""
     receipts, problems = _verified_receipts(
         session,
@@ -1123,14 +1123,10 @@ def _on_receipt(session: Session, node: Node, message: ReceivedMessage) -> None:
         )
 
 
-def _on_ping(session: Session, node: Node, message: ReceivedMessage) -> None:
+def handle_ping(session: Session, node: Node, message: ReceivedMessage) -> None:
     text = message.payload.get("text", "")
     if not isinstance(text, str) or len(text) > 2000:
         raise ValidationFailed("a ping carries at most 2000 characters of text", ["text"])
-
-
-register_handler(RECEIPT_MESSAGE_TYPE, _on_receipt)
-register_handler(PING_MESSAGE_TYPE, _on_ping, requires_ack=True)
 
 
 def acknowledge(node: Node, message_id: str, *, actor: str, note: str | None = None) -> Receipt:

@@ -1170,14 +1170,6 @@ def _propagate_to_copies(
         )
 
 
-def register_handlers() -> None:
-    """Register the exchange handlers (called at import of ``trailguard.requests``)."""
-    from trailguard.network import register_handler
-
-    register_handler(SUBMIT, handle_submit, requires_ack=True)
-    register_handler(TRANSITION, handle_transition, requires_ack=False)
-
-
 # --- transitions by people ---------------------------------------------------------------
 
 
@@ -1539,9 +1531,6 @@ def document_of(node: Node, request_id: str) -> tuple[RequestView, str]:
     return view, footer
 
 
-register_handlers()
-
-
 def scan_deadlines(node: Node) -> list[ReminderView]:
     """Raise due reminders and flag missed deadlines (see ``trailguard.requests.reminders``)."""
     from trailguard.requests.reminders import scan_deadlines as scan
@@ -1578,7 +1567,6 @@ __all__ = [
     "record_disclosure",
     "record_preservation",
     "refuse_request",
-    "register_handlers",
     "resolve_recipient",
     "scan_deadlines",
     "send_request",

@@ -19,7 +19,7 @@ from trailguard.requests.documents import document_view, render_pdf
 from trailguard.requests.domain.common import RequestKind
 from trailguard.requests.domain.types import missing_elements
 from trailguard.requests.skeletons import skeleton
-from trailguard.web.dashboard import DashboardItem, register_dashboard_provider
+from trailguard.web.dashboard import DashboardItem
 from trailguard.web.deps import get_node, require_roles
 from trailguard.web.render import render
 
@@ -335,7 +335,7 @@ def act(
     return RedirectResponse(f"/requests/{target}", status_code=303)
 
 
-def _dashboard(node: Node, principal: Principal, now: datetime) -> list[DashboardItem]:
+def dashboard_items(node: Node, principal: Principal, now: datetime) -> list[DashboardItem]:
     if not principal.has_any(*READERS):
         return []
     items = []
@@ -354,6 +354,3 @@ def _dashboard(node: Node, principal: Principal, now: datetime) -> list[Dashboar
             )
         )
     return items
-
-
-register_dashboard_provider(_dashboard)

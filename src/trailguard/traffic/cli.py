@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from trailguard.core.errors import TrailguardError
+from trailguard.registry import open_node
 
 app = typer.Typer(
     help="Provider traffic data: ingest, look up, hold, purge.",
@@ -95,9 +96,7 @@ class _Context:
 
         self.node: Any = None
         if (data_dir / "node.toml").exists():
-            from trailguard.node import Node
-
-            self.node = Node.open(data_dir)
+            self.node = open_node(data_dir)
             from trailguard.traffic.service import store_for
 
             self.store = store_for(self.node)

@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from trailguard.core.errors import TrailguardError
+from trailguard.registry import open_node
 
 app = typer.Typer(
     help="Deterministic NAT (RFC 7422): configuration history and lookups.",
@@ -52,10 +53,8 @@ def _node(data_dir: Path) -> Any:
                 " kept (and audited) in a node's database; run `trailguard init` first"
             )
         )
-    from trailguard.node import Node
-
     try:
-        return Node.open(data_dir)
+        return open_node(data_dir)
     except TrailguardError as exc:
         raise _fail(exc) from exc
 

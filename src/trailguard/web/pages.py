@@ -20,7 +20,7 @@ async def dashboard(
 ) -> HTMLResponse:
     node = get_node(request)
     now = node.clock.now()
-    items = dashboard_items(node, principal, now)
+    items = dashboard_items(request.app.state.dashboard_providers, node, principal, now)
     return render(request, "dashboard.html", {"items": items, "now": now})
 
 

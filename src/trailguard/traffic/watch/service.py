@@ -1,7 +1,7 @@
 """Live watch services: authorised requesters, orders received over the exchange, hits recorded,
 audited and reported to the requester, and (at the requester) hits received.
 
-Message types (handlers registered at import of this module)::
+Message types (handlers declared in ``trailguard/traffic/capability.py``)::
 
     traffic.watch_order   requester -> provider   an order (see ``domain``); needs acknowledgement
     traffic.watch_cancel  requester -> provider   {"order_ref": ...}
@@ -378,15 +378,3 @@ def send_cancel(session: Session, node: Node, *, recipient: str, order_ref: str,
     msg = send_message(session, node, recipient=recipient, message_type=CANCEL,
                        payload={"order_ref": order_ref}, actor=actor)  # fmt: skip
     return msg.message_id
-
-
-def register_handlers() -> None:
-    """Register the exchange handlers (called at import of this module)."""
-    from trailguard.network import register_handler
-
-    register_handler(ORDER, handle_order, requires_ack=True)
-    register_handler(CANCEL, handle_cancel, requires_ack=False)
-    register_handler(HIT, handle_hit, requires_ack=False)
-
-
-register_handlers()
