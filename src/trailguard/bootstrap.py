@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trailguard.accounts.domain import Role
-from trailguard.accounts.service import create_user
+from trailguard.accounts import Role, create_user
 from trailguard.core.config import NodeConfig, NodePaths, NodeRole, save_config
 from trailguard.core.errors import Conflict, ValidationFailed
 from trailguard.node import Node
@@ -49,7 +48,7 @@ def initialise_node(
 ) -> InitResult:
     from pydantic import ValidationError
 
-    from trailguard.network.identity import create_identity
+    from trailguard.network import create_identity
 
     paths = NodePaths(data_dir)
     if paths.config.exists():
@@ -98,6 +97,6 @@ def initialise_node(
 def _register_self(session: Session, node: Node) -> None:
     """Put the node's own entry (with its public keys) in its directory; other nodes learn of
     it from the directory this node exports."""
-    from trailguard.network.directory_service import publish_self
+    from trailguard.network import publish_self
 
     publish_self(session, node, actor="system:init")

@@ -15,8 +15,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from trailguard.accounts.domain import Role
-from trailguard.accounts.service import create_user
+from trailguard.accounts import Role, create_user
 from trailguard.bootstrap import initialise_node
 from trailguard.core.config import NodeRole
 from trailguard.node import Node

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from trailguard.accounts.domain import Principal
+from trailguard.accounts import Principal
 from trailguard.law.engine import get_engine
 from trailguard.law.sources import sources_report
 from trailguard.web.deps import ANY_ROLE, get_node, require_roles

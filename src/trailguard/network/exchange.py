@@ -25,7 +25,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from trailguard.audit.service import record
+from trailguard.audit import record
 from trailguard.core.clock import isoformat_z
 from trailguard.core.errors import Conflict, NotFound, ValidationFailed
 from trailguard.network import directory_service
@@ -405,7 +405,7 @@ def receive_batch(node: Node, bodies: list[bytes]) -> list[InboxAnswer | None]:
     envelope and the rest answer ``None`` (not processed; the sender retries them, in
     order). If the final write fails (a concurrent delivery of the same message), nothing is
     committed and the sender retries the whole batch."""
-    from trailguard.audit.service import lock_chain
+    from trailguard.audit import lock_chain
 
     answers: list[InboxAnswer | None] = []
     senders: dict[str, Any] = {}

@@ -7,7 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from trailguard.accounts.domain import Principal, Role
+from trailguard.accounts import Principal, Role
 from trailguard.core.clock import ensure_utc
 from trailguard.core.errors import Conflict, NotFound, ValidationFailed
 from trailguard.network import clocks, directory_service, exchange

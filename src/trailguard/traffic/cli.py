@@ -111,7 +111,7 @@ class _Context:
                 "this data dir is a node: name the acting user with --user (provider_liaison "
                 "or admin)"
             )
-        from trailguard.accounts.service import get_user, principal_of
+        from trailguard.accounts import get_user, principal_of
 
         with self.node.db.session() as session:
             return principal_of(get_user(session, user))
@@ -308,7 +308,7 @@ def lookup(
     as_json: AsJson = False,
 ) -> None:
     """Who used IP:PORT at AT: NAT session -> inside address -> DHCP/RADIUS -> subscriber."""
-    from trailguard.traffic import get_engine
+    from trailguard.traffic.query import get_engine
     from trailguard.traffic.resolve import lookup_one
 
     instant = parse_instant(at, "--at")

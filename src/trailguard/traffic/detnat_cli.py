@@ -60,7 +60,7 @@ def _node(data_dir: Path) -> Any:
 
 
 def _principal(node: Any, user: str) -> Any:
-    from trailguard.accounts.service import get_user, principal_of
+    from trailguard.accounts import get_user, principal_of
 
     with node.db.session() as session:
         return principal_of(get_user(session, user))

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from trailguard.accounts.domain import Principal
+from trailguard.accounts import Principal
 from trailguard.node import Node
 
 

@@ -26,10 +26,11 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from trailguard.audit.service import record
+from trailguard.audit import record
 from trailguard.core.clock import ensure_utc, isoformat_z
 from trailguard.core.config import NodeRole
 from trailguard.core.errors import NotFound, ValidationFailed
+from trailguard.network import find_entry
 from trailguard.node import Node
 from trailguard.traffic.watch.domain import (
     Criteria,
@@ -77,8 +78,6 @@ def authorise_requester(
     session: Session, node: Node, requester: str, *, actor: str, note: str = ""
 ) -> None:
     """Allow ``requester`` (a node in this node's directory) to send watch orders here."""
-    from trailguard.network.directory_service import find_entry
-
     if find_entry(session, requester) is None:
         raise NotFound(f"node {requester!r} is not in this node's directory")
     if requester == node.config.node_id:
