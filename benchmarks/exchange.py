@@ -53,9 +53,9 @@ def serve(data_dir: Path, port: int) -> None:
     import uvicorn
 
     from trailguard.app import create_app
-    from trailguard.node import Node
+    from trailguard.registry import open_node
 
-    node = Node.open(data_dir)
+    node = open_node(data_dir)
     app = create_app(node)
 
     @app.post("/bench/echo", response_model=None)
@@ -284,7 +284,7 @@ def run_engine(
     from trailguard.network.directory_service import export_directory, import_directory
     from trailguard.network.identity import node_identity
     from trailguard.network.orm import OutboxRow
-    from trailguard.node import Node
+    from trailguard.registry import open_node
 
     with tempfile.TemporaryDirectory(prefix="tg-bench-") as tmp:
         root = Path(tmp)
@@ -301,8 +301,8 @@ def run_engine(
                 admin_password="correct horse battery staple",
                 database_url=url,
             )
-        us = Node.open(root / "bench-us")
-        nl = Node.open(root / "bench-nl")
+        us = open_node(root / "bench-us")
+        nl = open_node(root / "bench-nl")
         for publisher, importer in ((us, nl), (nl, us)):
             with publisher.db.session() as session:
                 document = export_directory(session, publisher, actor="bench").to_json()

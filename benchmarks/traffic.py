@@ -44,10 +44,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from trailguard.traffic import lookup, lookup_many
 from trailguard.traffic.index import segment_stats
 from trailguard.traffic.model import ParseOptions
 from trailguard.traffic.parsers import get_parser
+from trailguard.traffic.query import lookup, lookup_many
 from trailguard.traffic.resolve import to_us
 from trailguard.traffic.store import TrafficStore, open_store
 from trailguard.traffic.synth import write_synthetic

@@ -262,11 +262,10 @@ def serve(data_dir: str, port: int) -> None:
     """Server mode: the requester node's app (with the watch handlers) under uvicorn."""
     import uvicorn
 
-    import trailguard.traffic.watch.service  # noqa: F401 - registers the exchange handlers
     from trailguard.app import create_app
-    from trailguard.node import Node
+    from trailguard.registry import open_node
 
-    node = Node.open(Path(data_dir), database_url=f"sqlite:///{data_dir}.db")
+    node = open_node(Path(data_dir), database_url=f"sqlite:///{data_dir}.db")
     uvicorn.run(create_app(node), host="127.0.0.1", port=port, log_level="warning")
 
 
@@ -287,7 +286,7 @@ def build_nodes(root: Path) -> tuple[Any, Any, Any, Any]:
     from trailguard.network.directory_service import export_directory, import_directory
     from trailguard.network.identity import node_identity
     from trailguard.network.transport import HttpTransport
-    from trailguard.node import Node
+    from trailguard.registry import open_node
 
     port = _free_port()
     nodes = []
@@ -297,7 +296,7 @@ def build_nodes(root: Path) -> tuple[Any, Any, Any, Any]:
         initialise_node(data, name=node_id, country="NL", roles=[role], node_id=node_id,
                         base_url=url, admin_password="bench-pass-1234567",
                         database_url=f"sqlite:///{root / node_id}.db")  # fmt: skip
-        nodes.append(Node.open(data, database_url=f"sqlite:///{root / node_id}.db"))
+        nodes.append(open_node(data, database_url=f"sqlite:///{root / node_id}.db"))
     isp, poc = nodes
     for pub, imp in ((isp, poc), (poc, isp)):
         with pub.db.session() as s:

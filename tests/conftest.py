@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from trailguard.core.db import Database
+from trailguard.registry import CAPABILITIES
 
 _TRAVELLER = pytest.StashKey[object]()
 
@@ -134,7 +135,7 @@ def database_url(database_url_factory: Callable[[], str]) -> str:
 
 @pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
+    database = Database(database_url, CAPABILITIES)
     database.migrate()
     try:
         yield database

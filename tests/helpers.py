@@ -19,6 +19,7 @@ from trailguard.bootstrap import initialise_node
 from trailguard.core.clock import Clock
 from trailguard.core.config import NodeRole
 from trailguard.node import Node
+from trailguard.registry import open_node
 
 TEST_PASSWORD = "correct horse battery staple"
 _user_numbers = itertools.count(1)
@@ -49,7 +50,7 @@ def make_node(
         database_url=database_url,
         clock=clock,
     )
-    return Node.open(data_dir, clock=clock, database_url=database_url)
+    return open_node(data_dir, clock=clock, database_url=database_url)
 
 
 def add_user(node: Node, roles: Iterable[Role], username: str | None = None) -> str:

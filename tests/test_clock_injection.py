@@ -11,7 +11,7 @@ from trailguard.bootstrap import initialise_node
 from trailguard.core.clock import FixedClock, SystemClock, default_clock, set_default_clock
 from trailguard.core.config import NodeRole
 from trailguard.network.identity import load_identity
-from trailguard.node import Node
+from trailguard.registry import open_node
 
 PAST = datetime(2019, 3, 31, 1, 30, 0, 125000, tzinfo=UTC)
 
@@ -20,7 +20,7 @@ def test_init_dates_the_first_keys_by_the_given_clock(tmp_path: Path) -> None:
     clock = FixedClock(PAST)
     initialise_node(tmp_path / "n", name="NL node", country="NL", roles=[NodeRole.POC],
                     admin_password="correct horse battery staple", clock=clock)  # fmt: skip
-    node = Node.open(tmp_path / "n", clock=clock)
+    node = open_node(tmp_path / "n", clock=clock)
     try:
         identity = load_identity(node.paths)
         # keys valid from the clock's instant: a message signed at that instant verifies
@@ -36,7 +36,7 @@ def test_a_node_opened_without_a_clock_takes_the_installed_default(tmp_path: Pat
     try:
         initialise_node(tmp_path / "n", name="NL node", country="NL", roles=[NodeRole.POC],
                         admin_password="correct horse battery staple")  # fmt: skip
-        node = Node.open(tmp_path / "n")
+        node = open_node(tmp_path / "n")
         try:
             assert node.clock.now() == PAST
             assert load_identity(node.paths).current.valid_from == PAST

@@ -6,10 +6,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from trailguard.core.db import Base, Database, load_all_models
+from trailguard.registry import CAPABILITIES
 
 
 def test_migrations_match_models(db: Database) -> None:
-    load_all_models()
+    load_all_models(CAPABILITIES)
     with db.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         diff = compare_metadata(context, Base.metadata)

@@ -1,12 +1,13 @@
 """The node's web application: JSON API (OpenAPI at /openapi.json) and server-rendered pages.
 
-Entry points stay thin: each capability contributes an ``api.router`` and a ``web.router``;
-this module only wires them and maps domain errors to HTTP answers.
+Entry points stay thin: each registered capability (``trailguard.registry``) declares its API
+and page routers, exchange handlers, dashboard providers and templates; this module only wires
+them and maps domain errors to HTTP answers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from urllib.parse import quote
 
@@ -18,8 +19,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from trailguard import __version__
+from trailguard.core.capability import Capability, dashboard_providers, load, template_folders
 from trailguard.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from trailguard.network import register_handler
 from trailguard.node import Node
+from trailguard.registry import CAPABILITIES
+from trailguard.web import pages
+from trailguard.web.templating import build_templates
 
 
 def _wants_page(request: Request) -> bool:
@@ -29,20 +35,15 @@ def _wants_page(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-def create_app(node: Node) -> FastAPI:
-    from trailguard.accounts import web as accounts_web
-    from trailguard.audit import api as audit_api
-    from trailguard.law import api as law_api
-    from trailguard.law import web as law_web
-    from trailguard.network import api as network_api
-    from trailguard.network import web as network_web
-    from trailguard.requests import api as requests_api
-    from trailguard.requests import web as requests_web
-    from trailguard.traffic import api as traffic_api
-    from trailguard.traffic import web as traffic_web
-    from trailguard.traffic.watch import web as watch_web
-    from trailguard.web import pages
+def install_handlers(capabilities: Sequence[Capability]) -> None:
+    """Register every declared exchange message handler with the network (idempotent)."""
+    for capability in capabilities:
+        for spec in capability.handlers:
+            register_handler(spec.message_type, load(spec.handler), requires_ack=spec.requires_ack)
 
+
+def create_app(node: Node, capabilities: Sequence[Capability] = CAPABILITIES) -> FastAPI:
+    install_handlers(capabilities)
     app = FastAPI(
         title=f"trailguard node {node.config.node_id}",
         version=__version__,
@@ -50,15 +51,17 @@ def create_app(node: Node) -> FastAPI:
         "traffic data. Authenticate with a session cookie or `Authorization: Bearer <token>`.",
     )
     app.state.node = node
+    app.state.templates = build_templates(template_folders(capabilities))
+    app.state.dashboard_providers = dashboard_providers(capabilities)
     static = Path(__file__).resolve().parent / "web" / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
     mounted: list[tuple[str, APIRouter]] = []
-    for module in (network_api, requests_api, law_api, traffic_api, audit_api):
-        mounted.append(("/api", module.router))
-    mounted.append(("/api", accounts_web.api_router))
-    for module in (pages, accounts_web, network_web, requests_web, law_web, traffic_web, watch_web):
-        mounted.append(("", module.router))
+    for capability in capabilities:
+        mounted += [("/api", load(ref)) for ref in capability.api_routers]
+    mounted.append(("", pages.router))
+    for capability in capabilities:
+        mounted += [("", load(ref)) for ref in capability.page_routers]
     for prefix, router in mounted:
         app.include_router(router, prefix=prefix)
     app.state.mounted_routers = mounted

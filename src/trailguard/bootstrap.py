@@ -18,12 +18,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from trailguard.accounts.domain import Role
-from trailguard.accounts.service import create_user
+from trailguard.accounts import Role, create_user
 from trailguard.core.clock import Clock, default_clock
 from trailguard.core.config import NodeConfig, NodePaths, NodeRole, config_problems, save_config
 from trailguard.core.errors import Conflict, ValidationFailed
 from trailguard.node import Node
+from trailguard.registry import open_node
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -60,7 +60,7 @@ def initialise_node(
     time, not from the wall clock's."""
     from pydantic import ValidationError
 
-    from trailguard.network.identity import create_identity
+    from trailguard.network import create_identity
 
     paths = NodePaths(data_dir)
     if paths.config.exists():
@@ -94,7 +94,7 @@ def initialise_node(
         clock = clock or default_clock()
         create_identity(paths, now=clock.now())
         save_config(data_dir, config)
-        node = Node.open(data_dir, clock=clock)
+        node = open_node(data_dir, clock=clock)
         try:
             with node.db.session() as session:
                 _register_self(session, node)
@@ -164,6 +164,6 @@ def _undo(data_dir: Path, existed: bool, before: set[Path]) -> None:
 def _register_self(session: Session, node: Node) -> None:
     """Put the node's own entry (with its public keys) in its directory; other nodes learn of
     it from the directory this node exports."""
-    from trailguard.network.directory_service import publish_self
+    from trailguard.network import publish_self
 
     publish_self(session, node, actor="system:init")

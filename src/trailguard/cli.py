@@ -10,8 +10,10 @@ from urllib.parse import urlsplit
 import typer
 from rich.console import Console
 
+from trailguard.core.capability import load
 from trailguard.core.config import NodeRole
 from trailguard.core.errors import TrailguardError
+from trailguard.registry import CAPABILITIES, open_node
 
 console = Console()
 err_console = Console(stderr=True)
@@ -24,19 +26,11 @@ app = typer.Typer(
 
 
 def _register_groups() -> None:
-    from trailguard.accounts.cli import app as users_app
-    from trailguard.audit.cli import app as audit_app
-    from trailguard.law.cli import app as law_app
-    from trailguard.network.cli import app as network_app
-    from trailguard.requests.cli import app as requests_app
-    from trailguard.traffic.cli import app as traffic_app
-
-    app.add_typer(users_app, name="users", help="People on this node: users, tokens, TOTP.")
-    app.add_typer(audit_app, name="audit", help="Verify and read the hash-chained audit log.")
-    app.add_typer(law_app, name="law", help="Legal engine: dual criminality, channels, sources.")
-    app.add_typer(network_app, name="directory", help="The network's signed directory.")
-    app.add_typer(requests_app, name="requests", help="Cooperation requests.")
-    app.add_typer(traffic_app, name="traffic", help="Provider traffic data: ingest, look up, hold.")
+    """One sub-command group per registered capability that declares one."""
+    for capability in CAPABILITIES:
+        if capability.cli is not None:
+            group = capability.cli
+            app.add_typer(load(group.app), name=group.name, help=group.help)
 
 
 DataDir = Annotated[Path, typer.Option("--data-dir", help="The node's data directory.")]
@@ -113,10 +107,9 @@ def serve(
 
     from trailguard.app import create_app
     from trailguard.network import start_delivery_worker
-    from trailguard.node import Node
 
     try:
-        node = Node.open(data_dir)
+        node = open_node(data_dir)
     except TrailguardError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc

@@ -18,7 +18,7 @@ from trailguard.bootstrap import initialise_node
 from trailguard.core.clock import FixedClock
 from trailguard.core.config import NodeRole
 from trailguard.core.errors import Conflict, ValidationFailed
-from trailguard.node import Node
+from trailguard.registry import open_node
 
 
 def test_init_creates_keys_config_and_one_time_admin(tmp_path: Path, database_url: str) -> None:
@@ -34,7 +34,7 @@ def test_init_creates_keys_config_and_one_time_admin(tmp_path: Path, database_ur
     for key_file in (data / "keys").iterdir():
         if key_file.is_file() and "private" in key_file.name:
             assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    node = Node.open(data, database_url=database_url)
+    node = open_node(data, database_url=database_url)
     client = TestClient(create_app(node))
     page = client.post(
         "/login",

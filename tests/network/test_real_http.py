@@ -141,9 +141,9 @@ SENDER = textwrap.dedent("""
     import os, signal, sys
     from pathlib import Path
     from trailguard.network import send_message
-    from trailguard.node import Node
+    from trailguard.registry import open_node
 
-    node = Node.open(Path(sys.argv[1]))
+    node = open_node(Path(sys.argv[1]))
     with node.db.session() as session:
         queued = send_message(session, node, recipient="nl-poc", message_type="network.ping",
                               payload={"text": "sent just before the crash"}, actor="user:alice")

@@ -22,8 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trailguard.core.errors import ValidationFailed
-from trailguard.traffic import index, lookup, resolve
+from trailguard.traffic import index, resolve
 from trailguard.traffic.index import Strings, WarmSegment
+from trailguard.traffic.query import lookup
 from trailguard.traffic.resolve import lookup_batch
 from trailguard.traffic.store import TrafficStore, open_store
 
@@ -370,7 +371,7 @@ def test_the_first_lookup_after_opening_does_not_load_numba(tmp_path: Path) -> N
     script = f"""
 import sys
 from datetime import datetime, UTC
-from trailguard.traffic import lookup
+from trailguard.traffic.query import lookup
 from trailguard.traffic.store import TrafficStore
 store = TrafficStore({str(tmp_path / "traffic")!r})
 answer = lookup(store, "203.0.113.7", 1000, datetime(2026, 11, 20, 8, 0, 2, tzinfo=UTC))

@@ -18,8 +18,9 @@ import pyarrow as pa
 import pytest
 from _store_factory import T0, digest, nat, radius, synth_cgnat, table, us
 
-from trailguard.traffic import index, lookup
+from trailguard.traffic import index
 from trailguard.traffic.index import WarmSegment, segment_stats
+from trailguard.traffic.query import lookup
 from trailguard.traffic.resolve import NAT_KINDS, build_queries, lookup_batch
 from trailguard.traffic.store import TrafficStore, open_store
 

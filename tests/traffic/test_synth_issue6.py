@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from trailguard.traffic import flows, lookup, lookup_many
 from trailguard.traffic.cli import app
 from trailguard.traffic.model import ParseOptions
+from trailguard.traffic.query import flows, lookup, lookup_many
 from trailguard.traffic.resolve import to_us
 from trailguard.traffic.store import TrafficStore, open_store
 from trailguard.traffic.synth import SynthResult, write_synthetic

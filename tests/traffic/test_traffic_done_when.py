@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trailguard.traffic import lookup, lookup_many
 from trailguard.traffic.model import ParseOptions
+from trailguard.traffic.query import lookup, lookup_many
 from trailguard.traffic.resolve import to_us
 from trailguard.traffic.store import open_store
 

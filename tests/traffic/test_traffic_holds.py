@@ -14,7 +14,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trailguard.core.errors import Conflict, NotFound, ValidationFailed
-from trailguard.traffic import lookup
 from trailguard.traffic.holds import (
     HoldCriteria,
     get_hold,
@@ -25,6 +24,7 @@ from trailguard.traffic.holds import (
     release_hold,
     verify_hold,
 )
+from trailguard.traffic.query import lookup
 from trailguard.traffic.retention import purge
 from trailguard.traffic.store import TrafficStore, open_store, save_config, sha256_file
 

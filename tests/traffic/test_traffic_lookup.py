@@ -10,7 +10,7 @@ import pytest
 from _store_factory import T0, digest, nat, radius, synth_cgnat, table, us
 
 from trailguard.core.errors import ValidationFailed
-from trailguard.traffic import flows, lookup, lookup_many
+from trailguard.traffic.query import flows, lookup, lookup_many
 from trailguard.traffic.store import TrafficStore, open_store
 
 S = timedelta(seconds=1)

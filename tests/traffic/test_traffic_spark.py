@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from _store_factory import T0, digest, nat, synth_cgnat, table
 
-from trailguard.traffic import lookup, lookup_many
+from trailguard.traffic.query import lookup, lookup_many
 from trailguard.traffic.store import open_store
 
 pytest.importorskip("pyspark")

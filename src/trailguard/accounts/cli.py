@@ -11,7 +11,7 @@ from rich.console import Console
 from trailguard.accounts import service
 from trailguard.accounts.domain import Role
 from trailguard.core.errors import TrailguardError
-from trailguard.node import Node
+from trailguard.registry import open_node
 
 app = typer.Typer(help="People on this node.", no_args_is_help=True)
 console = Console()
@@ -36,7 +36,7 @@ def add(
     email: Annotated[str | None, typer.Option(help="E-mail for reminders.")] = None,
 ) -> None:
     """Create a user with a one-time password (printed once)."""
-    node = Node.open(data_dir)
+    node = open_node(data_dir)
     try:
         with node.db.session() as session:
             _, password = service.create_user(
@@ -67,7 +67,7 @@ def token(
     """Issue an API token (printed once; only its digest is stored)."""
     from datetime import timedelta
 
-    node = Node.open(data_dir)
+    node = open_node(data_dir)
     try:
         with node.db.session() as session:
             user = service.get_user(session, username)
@@ -91,7 +91,7 @@ def totp(
     data_dir: DataDir, username: Annotated[str, typer.Option(help="Whose second factor.")]
 ) -> None:
     """Enrol (or replace) a user's TOTP second factor; prints the otpauth:// URI."""
-    node = Node.open(data_dir)
+    node = open_node(data_dir)
     try:
         with node.db.session() as session:
             uri = service.enrol_totp(

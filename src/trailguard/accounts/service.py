@@ -13,18 +13,21 @@ from typing import TYPE_CHECKING
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from fastapi import HTTPException, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trailguard.accounts.domain import Principal, Role
 from trailguard.accounts.orm import ApiTokenRow, SessionRow, UserRoleRow, UserRow
-from trailguard.audit.service import record
-from trailguard.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from trailguard.audit import record
+from trailguard.core.errors import (
+    Conflict,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 
 if TYPE_CHECKING:
-    from fastapi import Request
-
     from trailguard.node import Node
 
 SESSION_HOURS = 12
@@ -117,6 +120,22 @@ def get_user(session: Session, username: str) -> UserRow:
 
 class LoginFailed(PermissionDenied):
     pass
+
+
+class CsrfRejected(PermissionDenied):
+    """A cookie session's unsafe request without its CSRF token."""
+
+    def __init__(self, message: str, *, csrf_token: str) -> None:
+        super().__init__(message)
+        self.csrf_token = csrf_token
+
+
+class PasswordChangeRequired(PermissionDenied):
+    """The user must change a one-time password before anything else."""
+
+    def __init__(self, message: str, *, csrf_token: str) -> None:
+        super().__init__(message)
+        self.csrf_token = csrf_token
 
 
 def check_login(
@@ -298,49 +317,54 @@ def enrol_totp(session: Session, user: UserRow, *, now: datetime, actor: str) ->
     return pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name="trailguard")
 
 
-def authenticate_request(
-    node: Node, request: Request, *, csrf_token: str | None
-) -> Principal | None:
-    """Resolve the principal from a bearer token or a session cookie.
+@dataclass(frozen=True)
+class Authenticated:
+    """Who is behind a request; ``csrf_token`` is the cookie session's (None for a token)."""
 
-    A cookie session on an unsafe method must present its CSRF token; a session whose user
-    must still change a one-time password may only reach the password page."""
-    from trailguard.web.deps import SAFE_METHODS, SESSION_COOKIE
+    principal: Principal
+    csrf_token: str | None
 
+
+def authenticate(
+    node: Node,
+    *,
+    bearer: str | None,
+    session_id: str | None,
+    csrf_required: bool,
+    csrf_token: str | None,
+    password_change_pending_allowed: bool,
+) -> Authenticated | None:
+    """Resolve the principal from a bearer token or, failing that, a session id (cookie).
+
+    A cookie session on an unsafe method (``csrf_required``) must present its CSRF token; a
+    session whose user must still change a one-time password is refused
+    (``PasswordChangeRequired``) unless ``password_change_pending_allowed``. A bad token is
+    ``NotAuthenticated``; no credential (or a stale session) is None."""
     now = node.clock.now()
-    auth = request.headers.get("authorization", "")
     with node.db.session() as session:
-        if auth.lower().startswith("bearer "):
-            token = auth[7:].strip()
-            row = session.get(ApiTokenRow, _digest(token))
+        if bearer is not None:
+            row = session.get(ApiTokenRow, _digest(bearer))
             if row is None or row.revoked or (row.expires_at and row.expires_at <= now):
-                raise HTTPException(
-                    status.HTTP_401_UNAUTHORIZED,
-                    "invalid or expired API token",
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
+                raise NotAuthenticated("invalid or expired API token", challenge=True)
             user = session.get(UserRow, row.user_id)
             if user is None or not user.active:
-                raise HTTPException(status.HTTP_401_UNAUTHORIZED, "the token's user is inactive")
-            return principal_of(user)
-        cookie = request.cookies.get(SESSION_COOKIE)
-        if not cookie:
+                raise NotAuthenticated("the token's user is inactive")
+            return Authenticated(principal_of(user), None)
+        if not session_id:
             return None
-        srow = session.get(SessionRow, _digest(cookie))
+        srow = session.get(SessionRow, _digest(session_id))
         if srow is None or srow.revoked or srow.expires_at <= now:
             return None
         user = session.get(UserRow, srow.user_id)
         if user is None or not user.active:
             return None
-        request.state.csrf_token = srow.csrf_token
-        if request.method not in SAFE_METHODS and not (
+        if csrf_required and not (
             csrf_token and secrets.compare_digest(csrf_token, srow.csrf_token)
         ):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or wrong CSRF token")
-        if user.must_change_password and request.url.path not in {"/account/password", "/logout"}:
-            request.state.must_change_password = True
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
+            raise CsrfRejected("missing or wrong CSRF token", csrf_token=srow.csrf_token)
+        if user.must_change_password and not password_change_pending_allowed:
+            raise PasswordChangeRequired(
                 "change the one-time password first (/account/password)",
+                csrf_token=srow.csrf_token,
             )
-        return principal_of(user)
+        return Authenticated(principal_of(user), srow.csrf_token)

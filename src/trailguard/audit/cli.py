@@ -13,6 +13,7 @@ from rich.table import Table
 from trailguard.audit import service
 from trailguard.core.errors import TrailguardError
 from trailguard.node import Node
+from trailguard.registry import open_node
 
 app = typer.Typer(help="The append-only, hash-chained audit log.", no_args_is_help=True)
 console = Console()
@@ -22,7 +23,7 @@ DataDir = Annotated[Path, typer.Option("--data-dir", help="The node's data direc
 
 def _open(data_dir: Path) -> Node:
     try:
-        return Node.open(data_dir)
+        return open_node(data_dir)
     except TrailguardError as exc:
         Console(stderr=True).print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc

@@ -3,6 +3,8 @@
 Each capability keeps its tables in its own ``orm.py`` and its schema history in its own
 Alembic branch (``<capability>/migrations/``, ``branch_labels = ("<capability>",)``), so the
 capabilities can grow without editing each other's files. ``migrate`` upgrades all heads.
+Which capabilities a database holds is the caller's choice (``Database(url, capabilities)``,
+the list comes from ``trailguard.registry``); the kernel's own table is always there.
 SQLite is the embedded default; PostgreSQL is the production engine; the tests run on both.
 """
 
@@ -11,19 +13,20 @@ from __future__ import annotations
 import importlib
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, make_url
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-# Capabilities that may own tables, in dependency order. Adding one is adding a name here.
-CAPABILITIES = ("core", "accounts", "audit", "network", "requests", "law", "traffic")
+from trailguard.core.capability import CORE, Capability, migration_folders, orm_modules
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -62,14 +65,15 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC)
 
 
-def load_all_models() -> None:
-    """Import every capability's ORM module so that ``Base.metadata`` is complete."""
-    for name in CAPABILITIES:
-        try:
-            importlib.import_module(f"trailguard.{name}.orm")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"trailguard.{name}.orm":
-                raise
+def _with_core(capabilities: Sequence[Capability]) -> list[Capability]:
+    return [CORE, *(cap for cap in capabilities if cap.name != CORE.name)]
+
+
+def load_all_models(capabilities: Sequence[Capability]) -> None:
+    """Import the ORM module of each capability given (and the kernel's) so that
+    ``Base.metadata`` is complete."""
+    for module in orm_modules(_with_core(capabilities)):
+        importlib.import_module(module)
 
 
 _WRITE_LOCKS: dict[str, threading.RLock] = {}
@@ -161,44 +165,38 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
-def version_locations() -> list[str]:
-    here = Path(__file__).resolve().parent.parent
-    locations = []
-    for name in CAPABILITIES:
-        folder = here / name / "migrations" / "versions"
-        if folder.is_dir():
-            locations.append(str(folder))
-    return locations
+def version_locations(capabilities: Sequence[Capability]) -> list[str]:
+    return [str(folder) for folder in migration_folders(_with_core(capabilities))]
 
 
-def alembic_config(engine: Engine) -> Any:
-    from alembic.config import Config
-
+def alembic_config(engine: Engine, capabilities: Sequence[Capability]) -> Config:
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).resolve().parent / "migrations"))
-    config.set_main_option("version_locations", " ".join(version_locations()))
+    config.set_main_option("version_locations", " ".join(version_locations(capabilities)))
     config.set_main_option("path_separator", "space")
     config.attributes["engine"] = engine
+    config.attributes["capabilities"] = _with_core(capabilities)
     return config
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema of every capability to its newest revision."""
-    from alembic import command
-
-    command.upgrade(alembic_config(engine), "heads")
+def migrate(engine: Engine, capabilities: Sequence[Capability]) -> None:
+    """Bring the schema of every capability given to its newest revision."""
+    command.upgrade(alembic_config(engine, capabilities), "heads")
 
 
 class Database:
     """A node's database: an engine and a session factory with one unit of work per call."""
 
-    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+    def __init__(
+        self, url: str, capabilities: Sequence[Capability] = (), **engine_kwargs: Any
+    ) -> None:
         self.url = url
+        self.capabilities = tuple(_with_core(capabilities))
         self.engine = make_engine(url, **engine_kwargs)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def migrate(self) -> None:
-        migrate(self.engine)
+        migrate(self.engine, self.capabilities)
 
     @property
     def write_lock(self) -> threading.RLock | None:

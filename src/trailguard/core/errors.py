@@ -17,6 +17,14 @@ class NotFound(TrailguardError):
     pass
 
 
+class NotAuthenticated(TrailguardError):
+    """No valid credential; ``challenge`` asks the client to present a bearer token."""
+
+    def __init__(self, message: str, *, challenge: bool = False) -> None:
+        super().__init__(message)
+        self.challenge = challenge
+
+
 class PermissionDenied(TrailguardError):
     pass
 

@@ -15,11 +15,11 @@ from typing import Any
 import httpx
 import uvicorn
 
-from trailguard.accounts.domain import Role
-from trailguard.accounts.service import create_user
+from trailguard.accounts import Role, create_user
 from trailguard.bootstrap import initialise_node
 from trailguard.core.config import NodeRole
 from trailguard.node import Node
+from trailguard.registry import open_node
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ class DemoCluster:
                 timezone=spec.timezone,
                 languages=list(spec.languages),
             )
-            node = Node.open(data_dir)
+            node = open_node(data_dir)
             demo_node = DemoNode(spec=spec, node=node, port=port)
             with node.db.session() as session:
                 for username, display_name, roles in spec.people:

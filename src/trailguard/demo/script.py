@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from rich.console import Console
 
-from trailguard.accounts.domain import Role
+from trailguard.accounts import Role
 from trailguard.core.config import NodeRole
 from trailguard.demo.cluster import DemoCluster, NodeSpec, StepFailed, wait_for
 
@@ -966,7 +966,7 @@ STEPS: list[Step] = [
 
 
 def verify_audit_chains(ctx: DemoContext) -> Iterator[str]:
-    from trailguard.audit.service import verify
+    from trailguard.audit import verify
 
     for node_id, demo_node in ctx.cluster.nodes.items():
         with demo_node.node.db.session() as session:

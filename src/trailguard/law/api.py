@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from trailguard.accounts.domain import Principal
+from trailguard.accounts import Principal
 from trailguard.law.engine import get_engine
 from trailguard.law.reservations import realtime_collection
 from trailguard.law.sources import DEFAULT_STALE_DAYS, sources_report, stale_report

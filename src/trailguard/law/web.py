@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse
 
-from trailguard.accounts.domain import Principal
+from trailguard.accounts import Principal
 from trailguard.core.errors import ValidationFailed
 from trailguard.law.answers import CONDUCTS, DATA_KINDS, MEASURES
 from trailguard.law.engine import get_engine

@@ -15,8 +15,11 @@ from trailguard.network.clocks import (
     DeliveryWorker,
     Escalation,
     escalate_overdue,
+    notify,
     start_delivery_worker,
 )
+from trailguard.network.directory import DirectoryEntry, EntryKind, search
+from trailguard.network.directory_service import find_entry, list_entries, publish_self
 from trailguard.network.exchange import (
     DeliveryReport,
     MessageDetail,
@@ -40,6 +43,8 @@ from trailguard.network.identity import (
 __all__ = [
     "DeliveryReport",
     "DeliveryWorker",
+    "DirectoryEntry",
+    "EntryKind",
     "Escalation",
     "MessageDetail",
     "MessageView",
@@ -50,11 +55,16 @@ __all__ = [
     "create_identity",
     "deliver_pending",
     "escalate_overdue",
+    "find_entry",
+    "list_entries",
     "list_messages",
     "load_identity",
     "message_detail",
+    "notify",
+    "publish_self",
     "register_handler",
     "rotate_keys",
+    "search",
     "send_message",
     "start_delivery_worker",
 ]

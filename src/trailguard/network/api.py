@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Query
 from pydantic import BaseModel, Field
 
-from trailguard.accounts.domain import Principal, Role
+from trailguard.accounts import Principal, Role
 from trailguard.core.clock import ensure_utc, isoformat_z
 from trailguard.core.errors import ValidationFailed
 from trailguard.network import clocks, directory_service, exchange

@@ -16,6 +16,7 @@ from rich.table import Table
 from trailguard.core.clock import ensure_utc, isoformat_z
 from trailguard.core.errors import TrailguardError, ValidationFailed
 from trailguard.node import Node
+from trailguard.registry import open_node
 
 app = typer.Typer(help="The network's signed directory, keys and exchange.", no_args_is_help=True)
 console = Console()
@@ -28,7 +29,7 @@ ACTOR = "cli:admin"
 @contextmanager
 def _node(data_dir: Path) -> Iterator[Node]:
     try:
-        node = Node.open(data_dir)
+        node = open_node(data_dir)
     except TrailguardError as exc:
         _fail(exc)
     try:

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from trailguard.audit.service import record
+from trailguard.audit import record
 from trailguard.core.config import NodeRole
 from trailguard.core.errors import NotFound, ValidationFailed
 from trailguard.network.directory import (

@@ -25,7 +25,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from trailguard.audit.service import record
+from trailguard.audit import record
 from trailguard.core.clock import isoformat_z
 from trailguard.core.errors import Conflict, NotFound, ValidationFailed
 from trailguard.network import directory_service
@@ -405,7 +405,7 @@ def receive_batch(node: Node, bodies: list[bytes]) -> list[InboxAnswer | None]:
     envelope and the rest answer ``None`` (not processed; the sender retries them, in
     order). If the final write fails (a concurrent delivery of the same message), nothing is
     committed and the sender retries the whole batch."""
-    from trailguard.audit.service import lock_chain
+    from trailguard.audit import lock_chain
 
     answers: list[InboxAnswer | None] = []
     senders: dict[str, Any] = {}
@@ -1089,7 +1089,7 @@ def _retry_in(
 # --- receipts carried as messages (acknowledgements) -------------------------------------
 
 
-def _on_receipt(session: Session, node: Node, message: ReceivedMessage) -> None:
+def handle_receipt(session: Session, node: Node, message: ReceivedMessage) -> None:
     """A peer sends a receipt for one of our messages (e.g. acknowledged by a person)."""
     receipts, problems = _verified_receipts(
         session,
@@ -1123,14 +1123,10 @@ def _on_receipt(session: Session, node: Node, message: ReceivedMessage) -> None:
         )
 
 
-def _on_ping(session: Session, node: Node, message: ReceivedMessage) -> None:
+def handle_ping(session: Session, node: Node, message: ReceivedMessage) -> None:
     text = message.payload.get("text", "")
     if not isinstance(text, str) or len(text) > 2000:
         raise ValidationFailed("a ping carries at most 2000 characters of text", ["text"])
-
-
-register_handler(RECEIPT_MESSAGE_TYPE, _on_receipt)
-register_handler(PING_MESSAGE_TYPE, _on_ping, requires_ack=True)
 
 
 def acknowledge(node: Node, message_id: str, *, actor: str, note: str | None = None) -> Receipt:

@@ -7,14 +7,14 @@ from datetime import datetime
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from trailguard.accounts.domain import Principal, Role
+from trailguard.accounts import Principal, Role
 from trailguard.core.clock import ensure_utc
 from trailguard.core.errors import Conflict, NotFound, ValidationFailed
 from trailguard.network import clocks, directory_service, exchange
 from trailguard.network.directory import EntryKind, lookup_prefix, search
 from trailguard.network.inbox import exchange_router
 from trailguard.node import Node
-from trailguard.web.dashboard import DashboardItem, register_dashboard_provider
+from trailguard.web.dashboard import DashboardItem
 from trailguard.web.deps import ANY_ROLE, get_node, require_roles
 from trailguard.web.render import render
 
@@ -174,7 +174,7 @@ def ping_form(
 router.include_router(pages)
 
 
-def _dashboard(node: Node, principal: Principal, now: datetime) -> list[DashboardItem]:
+def dashboard_items(node: Node, principal: Principal, now: datetime) -> list[DashboardItem]:
     if not principal.has_any(*OPERATIONAL):
         return []
     with node.db.session() as session:
@@ -208,6 +208,3 @@ def _dashboard(node: Node, principal: Principal, now: datetime) -> list[Dashboar
         if view.delivery_state in ("pending", "failed", "rejected")
     ]
     return items
-
-
-register_dashboard_provider(_dashboard)

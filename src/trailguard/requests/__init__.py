@@ -12,8 +12,8 @@ Map:
 - ``orm`` and ``migrations/``: tables (``requests_requests``, ``requests_transitions``,
   ``requests_reminders``).
 - ``service``: drafting, approval (four eyes), sending (``request.submit``), transitions
-  (``request.transition``, audited and sent to the other node), forwarding, clocks. Importing
-  it registers the exchange handlers.
+  (``request.transition``, audited and sent to the other node), forwarding, clocks. Its exchange
+  handlers are declared in ``capability.py`` and registered by the app.
 - ``api`` (``/api/requests``), ``web`` (``/requests`` pages), ``cli`` (``trailguard requests``).
 
 A request flows: draft -> approved -> sent (exchange) -> received -> acknowledged ->

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from trailguard.accounts.domain import Principal, Role
+from trailguard.accounts import Principal, Role
 from trailguard.core.clock import ensure_utc
 from trailguard.core.errors import ValidationFailed
 from trailguard.requests import service

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from trailguard.core.errors import TrailguardError
+from trailguard.registry import open_node
 
 app = typer.Typer(
     help="Cooperation requests: validate, render, list, clocks.", no_args_is_help=True
@@ -80,10 +81,9 @@ def list_requests(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Requests on this node, nearest deadline first."""
-    from trailguard.node import Node
     from trailguard.requests import service
 
-    node = Node.open(data_dir)
+    node = open_node(data_dir)
     try:
         views = service.list_requests(node, direction=direction)
     except TrailguardError as exc:
@@ -110,10 +110,9 @@ def list_requests(
 @app.command()
 def clocks(data_dir: DataDir) -> None:
     """Raise due reminders and flag missed deadlines now (run it from cron or a timer)."""
-    from trailguard.node import Node
     from trailguard.requests import service
 
-    node = Node.open(data_dir)
+    node = open_node(data_dir)
     try:
         raised = service.scan_deadlines(node)
     finally:

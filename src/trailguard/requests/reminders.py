@@ -13,8 +13,8 @@ from urllib.parse import unquote, urlparse
 
 from sqlalchemy import select
 
-from trailguard.audit.service import record
-from trailguard.network.clocks import notify
+from trailguard.audit import record
+from trailguard.network import notify
 from trailguard.node import Node
 from trailguard.requests.domain.deadlines import deadlines_for, due_reminders
 from trailguard.requests.domain.lifecycle import RequestState

@@ -25,9 +25,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from trailguard.accounts.domain import Principal, Role
-from trailguard.audit.service import record
+from trailguard.accounts import Principal, Role
+from trailguard.audit import record
 from trailguard.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from trailguard.law import get_engine
+from trailguard.network import EntryKind, find_entry, list_entries, search
 from trailguard.node import Node
 from trailguard.requests.domain.common import LegalBasisRef, RequestBase, RequestKind
 from trailguard.requests.domain.deadlines import (
@@ -303,12 +305,7 @@ def _view(session: Session, node: Node, row: RequestRow, *, timeline: bool = Fal
 def lookup_legal_basis(
     kind: RequestKind, requesting: str, requested: str, as_of: date, emergency: bool
 ) -> LegalBasisRef | None:
-    """Ask the legal engine (``trailguard.law``); None when it finds no basis or is absent."""
-    try:
-        from trailguard.law.engine import get_engine
-    except ImportError:  # the legal engine is not installed on this node
-        log.warning("legal engine unavailable; no legal basis pre-filled")
-        return None
+    """Ask the legal engine (``trailguard.law``); None when it finds no basis."""
     try:
         basis = get_engine().legal_basis(kind.value, requesting, requested, as_of, emergency)
     except (ImportError, ValidationFailed) as exc:
@@ -656,9 +653,6 @@ def override_legal_basis(
 def resolve_recipient(node: Node, requested_party: str, *, provider: str | None = None) -> str:
     """The node a request goes to: the named provider node, or the requested country's 24/7
     point of contact from the directory. Fails with a clear error before anything is sent."""
-    from trailguard.network.directory import EntryKind, search
-    from trailguard.network.directory_service import find_entry, list_entries
-
     with node.db.session() as session:
         if provider is not None:
             entry = find_entry(session, provider)
@@ -686,9 +680,6 @@ DIRECT_TO_PROVIDER = frozenset({RequestKind.SUBSCRIBER_INFO, RequestKind.EPOC, R
 def _check_recipient(
     session: Session, recipient: str | None, request: RequestBase | None = None
 ) -> str:
-    from trailguard.network.directory import EntryKind
-    from trailguard.network.directory_service import find_entry
-
     if not recipient:
         raise ValidationFailed(
             "the request has no recipient node; choose one (the requested Party's 24/7 point of "
@@ -1170,14 +1161,6 @@ def _propagate_to_copies(
         )
 
 
-def register_handlers() -> None:
-    """Register the exchange handlers (called at import of ``trailguard.requests``)."""
-    from trailguard.network import register_handler
-
-    register_handler(SUBMIT, handle_submit, requires_ack=True)
-    register_handler(TRANSITION, handle_transition, requires_ack=False)
-
-
 # --- transitions by people ---------------------------------------------------------------
 
 
@@ -1539,9 +1522,6 @@ def document_of(node: Node, request_id: str) -> tuple[RequestView, str]:
     return view, footer
 
 
-register_handlers()
-
-
 def scan_deadlines(node: Node) -> list[ReminderView]:
     """Raise due reminders and flag missed deadlines (see ``trailguard.requests.reminders``)."""
     from trailguard.requests.reminders import scan_deadlines as scan
@@ -1578,7 +1558,6 @@ __all__ = [
     "record_disclosure",
     "record_preservation",
     "refuse_request",
-    "register_handlers",
     "resolve_recipient",
     "scan_deadlines",
     "send_request",

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from trailguard.accounts.domain import Principal, Role
+from trailguard.accounts import Principal, Role
 from trailguard.core.errors import TrailguardError, ValidationFailed
 from trailguard.node import Node
 from trailguard.requests import service
@@ -19,7 +19,8 @@ from trailguard.requests.documents import document_view, render_pdf
 from trailguard.requests.domain.common import RequestKind
 from trailguard.requests.domain.types import missing_elements
 from trailguard.requests.skeletons import skeleton
-from trailguard.web.dashboard import DashboardItem, register_dashboard_provider
+from trailguard.traffic import lookup as traffic_lookup
+from trailguard.web.dashboard import DashboardItem
 from trailguard.web.deps import get_node, require_roles
 from trailguard.web.render import render
 
@@ -191,8 +192,6 @@ def _traffic_answers(node: Node, principal: Principal | None, view: Any) -> list
         return []
     if not principal.has_any(Role.PROVIDER_LIAISON, Role.ADMIN):
         return []
-    from trailguard.traffic import service as traffic_service
-
     identifiers = getattr(view.request, "data_to_preserve", None) or getattr(
         view.request, "identifiers", []
     )
@@ -201,7 +200,7 @@ def _traffic_answers(node: Node, principal: Principal | None, view: Any) -> list
         if getattr(item, "type", None) != "ip_endpoint":
             continue
         try:
-            answer = traffic_service.lookup(
+            answer = traffic_lookup(
                 node,
                 principal,
                 str(item.ip),
@@ -335,7 +334,7 @@ def act(
     return RedirectResponse(f"/requests/{target}", status_code=303)
 
 
-def _dashboard(node: Node, principal: Principal, now: datetime) -> list[DashboardItem]:
+def dashboard_items(node: Node, principal: Principal, now: datetime) -> list[DashboardItem]:
     if not principal.has_any(*READERS):
         return []
     items = []
@@ -354,6 +353,3 @@ def _dashboard(node: Node, principal: Principal, now: datetime) -> list[Dashboar
             )
         )
     return items
-
-
-register_dashboard_provider(_dashboard)

@@ -11,34 +11,19 @@ POST /api/traffic/holds/{hold_id}/release                     release a hold
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from trailguard.accounts.domain import Principal, Role
-from trailguard.core.clock import ensure_utc
+from trailguard.accounts import Principal, Role
 from trailguard.core.errors import ValidationFailed
+from trailguard.traffic.inputs import parse_instant
 from trailguard.web.deps import get_node, require_roles
 
 router = APIRouter(prefix="/traffic", tags=["traffic"])
 GUARD = require_roles(Role.PROVIDER_LIAISON, Role.ADMIN)
-
-
-def parse_instant(text: str, field: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ValidationFailed(
-            f"{field} {text!r} is not ISO 8601 (e.g. 2026-11-20T08:14:07Z)", [field]
-        ) from None
-    try:
-        return ensure_utc(value)
-    except ValueError as exc:
-        raise ValidationFailed(
-            f"{field} {text!r} has no zone; add Z or an offset", [field]
-        ) from exc
 
 
 def _tolerance(seconds: float) -> timedelta:

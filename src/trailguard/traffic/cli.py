@@ -23,6 +23,7 @@ from rich.table import Column, Table
 
 from trailguard.core.clock import default_clock
 from trailguard.core.errors import NotFound, TrailguardError
+from trailguard.registry import open_node
 
 app = typer.Typer(
     help="Provider traffic data: ingest, look up, hold, purge.",
@@ -106,9 +107,7 @@ class _Context:
             )
         self.node: Any = None
         if (data_dir / "node.toml").exists():
-            from trailguard.node import Node
-
-            self.node = Node.open(data_dir)
+            self.node = open_node(data_dir)
             from trailguard.traffic.service import store_for
 
             self.store = store_for(self.node)
@@ -123,7 +122,7 @@ class _Context:
                 "this data dir is a node: name the acting user with --user (provider_liaison "
                 "or admin)"
             )
-        from trailguard.accounts.service import get_user, principal_of
+        from trailguard.accounts import get_user, principal_of
 
         with self.node.db.session() as session:
             return principal_of(get_user(session, user))
@@ -321,7 +320,7 @@ def lookup(
     as_json: AsJson = False,
 ) -> None:
     """Who used IP:PORT at AT: NAT session -> inside address -> DHCP/RADIUS -> subscriber."""
-    from trailguard.traffic import get_engine
+    from trailguard.traffic.query import get_engine
     from trailguard.traffic.resolve import canonical_ip, check_port, lookup_one
 
     instant = parse_instant(at, "--at")

@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from trailguard.core.errors import TrailguardError
+from trailguard.registry import open_node
 
 app = typer.Typer(
     help="Deterministic NAT (RFC 7422): configuration history and lookups.",
@@ -52,16 +53,14 @@ def _node(data_dir: Path) -> Any:
                 " kept (and audited) in a node's database; run `trailguard init` first"
             )
         )
-    from trailguard.node import Node
-
     try:
-        return Node.open(data_dir)
+        return open_node(data_dir)
     except TrailguardError as exc:
         raise _fail(exc) from exc
 
 
 def _principal(node: Any, user: str) -> Any:
-    from trailguard.accounts.service import get_user, principal_of
+    from trailguard.accounts import get_user, principal_of
 
     with node.db.session() as session:
         return principal_of(get_user(session, user))

@@ -41,7 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import select
 
-from trailguard.accounts.domain import Principal
+from trailguard.accounts import Principal
 from trailguard.core.clock import ensure_utc, isoformat_z
 from trailguard.core.errors import ValidationFailed
 from trailguard.node import Node
@@ -215,7 +215,7 @@ def add_version(
     valid_from = ensure_utc(valid_from)
     digest = config_digest(config)
     now = node.clock.now()
-    from trailguard.audit.service import record
+    from trailguard.audit import record
 
     with node.db.session() as session:
         rows = session.scalars(

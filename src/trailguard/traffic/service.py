@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from trailguard.accounts.domain import Principal, Role
+from trailguard.accounts import Principal, Role
 from trailguard.core.errors import PermissionDenied
 from trailguard.node import Node
 from trailguard.traffic.detnat_service import (
@@ -56,7 +56,7 @@ def require_hold_role(principal: Principal) -> None:
 
 
 def audit_event(node: Node, actor: str, action: str, subject: str, details: dict[str, Any]) -> None:
-    from trailguard.audit.service import record
+    from trailguard.audit import record
 
     with node.db.session() as session:
         record(

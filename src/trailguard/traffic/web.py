@@ -8,8 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from trailguard.accounts.domain import Principal, Role
+from trailguard.accounts import Principal, Role
 from trailguard.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from trailguard.traffic.inputs import parse_instant
 from trailguard.web.deps import get_node, require_roles
 from trailguard.web.render import render
 
@@ -18,8 +19,6 @@ GUARD = require_roles(Role.PROVIDER_LIAISON, Role.ADMIN)
 
 
 def _instant(text: str, field: str) -> datetime:
-    from trailguard.traffic.api import parse_instant
-
     return parse_instant(text, field)
 
 

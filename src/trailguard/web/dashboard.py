@@ -1,15 +1,16 @@
 """What the dashboard shows: every clock that matters, nearest first.
 
-Each capability contributes items through a provider function registered here, so the
+Each capability contributes items through provider functions it declares (``dashboard`` in its
+``capability.py``); ``create_app`` keeps them in ``app.state.dashboard_providers``, so the
 dashboard needs no knowledge of requests, the exchange or traffic holds."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from trailguard.accounts.domain import Principal
+from trailguard.accounts import Principal
 from trailguard.node import Node
 
 
@@ -30,17 +31,13 @@ class DashboardItem:
 
 
 DashboardProvider = Callable[[Node, Principal, datetime], list[DashboardItem]]
-_providers: list[DashboardProvider] = []
 
 
-def register_dashboard_provider(provider: DashboardProvider) -> None:
-    if provider not in _providers:
-        _providers.append(provider)
-
-
-def dashboard_items(node: Node, principal: Principal, now: datetime) -> list[DashboardItem]:
+def dashboard_items(
+    providers: Sequence[DashboardProvider], node: Node, principal: Principal, now: datetime
+) -> list[DashboardItem]:
     items: list[DashboardItem] = []
-    for provider in _providers:
+    for provider in providers:
         items.extend(provider(node, principal, now))
     far_future = datetime.max.replace(tzinfo=now.tzinfo)
     return sorted(items, key=lambda item: item.deadline or far_future)

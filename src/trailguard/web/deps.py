@@ -12,13 +12,22 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import HTTPException, Request, status
 
-from trailguard.accounts.domain import Principal, Role
+from trailguard.accounts import (
+    CsrfRejected,
+    PasswordChangeRequired,
+    Principal,
+    Role,
+    authenticate,
+)
+from trailguard.core.errors import NotAuthenticated
 from trailguard.node import Node
 
 SESSION_COOKIE = "tg_session"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FORM_FIELD = "csrf_token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+# Where a session whose one-time password is still unchanged may go.
+PASSWORD_CHANGE_PATHS = {"/account/password", "/logout"}
 
 
 def get_node(request: Request) -> Node:
@@ -31,8 +40,6 @@ async def optional_principal(request: Request) -> Principal | None:
     carry the session's CSRF token (header ``X-CSRF-Token`` or form field ``csrf_token``)."""
     if hasattr(request.state, "principal"):
         return request.state.principal  # type: ignore[no-any-return,unused-ignore]
-    from trailguard.accounts.service import authenticate_request
-
     csrf_token = request.headers.get(CSRF_HEADER)
     if csrf_token is None and request.method not in SAFE_METHODS:
         content_type = request.headers.get("content-type", "")
@@ -40,9 +47,37 @@ async def optional_principal(request: Request) -> Principal | None:
             form = await request.form()
             value = form.get(CSRF_FORM_FIELD)
             csrf_token = value if isinstance(value, str) else None
-    principal = authenticate_request(get_node(request), request, csrf_token=csrf_token)
+    principal = _authenticate(request, csrf_token)
     request.state.principal = principal
     return principal
+
+
+def _authenticate(request: Request, csrf_token: str | None) -> Principal | None:
+    """The accounts service decides; this maps its refusals to HTTP answers."""
+    auth = request.headers.get("authorization", "")
+    bearer = auth[7:].strip() if auth.lower().startswith("bearer ") else None
+    try:
+        found = authenticate(
+            get_node(request),
+            bearer=bearer,
+            session_id=request.cookies.get(SESSION_COOKIE),
+            csrf_required=request.method not in SAFE_METHODS,
+            csrf_token=csrf_token,
+            password_change_pending_allowed=request.url.path in PASSWORD_CHANGE_PATHS,
+        )
+    except NotAuthenticated as exc:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.challenge else None
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc), headers=headers) from exc
+    except (CsrfRejected, PasswordChangeRequired) as exc:
+        request.state.csrf_token = exc.csrf_token
+        if isinstance(exc, PasswordChangeRequired):
+            request.state.must_change_password = True
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
+    if found is None:
+        return None
+    if found.csrf_token is not None:
+        request.state.csrf_token = found.csrf_token
+    return found.principal
 
 
 async def current_principal(request: Request) -> Principal:

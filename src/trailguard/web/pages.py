@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
-from trailguard.accounts.domain import Principal, Role
-from trailguard.audit import service as audit_service
+from trailguard.accounts import Principal, Role
+from trailguard.audit import recent, verify
 from trailguard.web.dashboard import dashboard_items
 from trailguard.web.deps import ANY_ROLE, get_node, require_roles
 from trailguard.web.render import render
@@ -20,7 +20,7 @@ async def dashboard(
 ) -> HTMLResponse:
     node = get_node(request)
     now = node.clock.now()
-    items = dashboard_items(node, principal, now)
+    items = dashboard_items(request.app.state.dashboard_providers, node, principal, now)
     return render(request, "dashboard.html", {"items": items, "now": now})
 
 
@@ -30,6 +30,6 @@ async def audit_page(
 ) -> HTMLResponse:
     node = get_node(request)
     with node.db.session() as session:
-        entries = audit_service.recent(session, limit=200)
-        report = audit_service.verify(session)
+        entries = recent(session, limit=200)
+        report = verify(session)
     return render(request, "audit.html", {"entries": entries, "report": report})

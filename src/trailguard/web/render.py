@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
 
 from trailguard import __version__
-from trailguard.web.templating import templates
 
 
 def render(
@@ -22,4 +22,5 @@ def render(
         "version": __version__,
     }
     base.update(context or {})
+    templates: Jinja2Templates = request.app.state.templates
     return templates.TemplateResponse(request, template, base, status_code=status_code)

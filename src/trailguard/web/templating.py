@@ -1,11 +1,14 @@
 """One Jinja2 environment for every capability's pages.
 
-Templates live in ``trailguard/web/templates`` (the layout) and ``trailguard/<capability>/
-templates`` (that capability's pages, named ``<capability>/<page>.html``).
+Templates live in ``trailguard/web/templates`` (the layout) and in each registered
+capability's declared folder (``trailguard/<capability>/templates``, pages named
+``<capability>/<page>.html``); ``create_app`` builds the environment from the registry's list
+and keeps it in ``app.state.templates``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -13,16 +16,12 @@ from zoneinfo import ZoneInfo
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 
-from trailguard.core.db import CAPABILITIES
-
-_ROOT = Path(__file__).resolve().parent.parent
+_LAYOUT = Path(__file__).resolve().parent / "templates"
 
 
-def _loaders() -> list[FileSystemLoader]:
-    folders = [_ROOT / "web" / "templates"]
-    folders += [_ROOT / name / "templates" for name in CAPABILITIES]
-    folders += [_ROOT / "demo" / "templates"]
-    return [FileSystemLoader(str(folder)) for folder in folders if folder.is_dir()]
+def _loaders(folders: Sequence[Path]) -> list[FileSystemLoader]:
+    every = [_LAYOUT, *folders]
+    return [FileSystemLoader(str(folder)) for folder in every if folder.is_dir()]
 
 
 def _utc(value: datetime | None) -> str:
@@ -37,11 +36,15 @@ def _local(value: datetime | None, zone: str) -> str:
     return value.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def build_environment() -> Environment:
-    env = Environment(loader=ChoiceLoader(_loaders()), autoescape=select_autoescape(["html"]))
+def build_environment(folders: Sequence[Path]) -> Environment:
+    """The layout's templates first, then each capability folder in the order given."""
+    env = Environment(
+        loader=ChoiceLoader(_loaders(folders)), autoescape=select_autoescape(["html"])
+    )
     env.filters["utc"] = _utc
     env.filters["local"] = _local
     return env
 
 
-templates = Jinja2Templates(env=build_environment())
+def build_templates(folders: Sequence[Path]) -> Jinja2Templates:
+    return Jinja2Templates(env=build_environment(folders))

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from trailguard.traffic import lookup, lookup_many
 from trailguard.traffic.model import ParseOptions
 from trailguard.traffic.parsers import netflow as nf
+from trailguard.traffic.query import lookup, lookup_many
 from trailguard.traffic.store import TrafficStore, open_store
 
 S = timedelta(seconds=1)

@@ -7,5 +7,6 @@ hit stored and audited. Modules: ``domain`` (orders, validation), ``matcher`` (b
 ``service`` (database, exchange handlers), ``runtime`` (threads, reporting), ``listeners``
 (sockets and framing), ``web`` (the page).
 
-Importing ``trailguard.traffic.watch.service`` registers the exchange handlers.
+The exchange handlers (``service.handle_order``, ``handle_cancel``, ``handle_hit``) are declared
+in ``trailguard/traffic/capability.py`` and registered by the app.
 """

@@ -23,6 +23,7 @@ from rich.table import Table
 from trailguard.core.clock import isoformat_z
 from trailguard.core.errors import TrailguardError
 from trailguard.node import Node
+from trailguard.registry import open_node
 from trailguard.traffic.model import FormatError, ParseOptions
 
 app = typer.Typer(help="Live watch (Art. 33): orders, listeners, file ingest.",
@@ -36,7 +37,7 @@ ACTOR = "cli:admin"
 @contextmanager
 def _node(data_dir: Path) -> Iterator[Node]:
     try:
-        node = Node.open(data_dir)
+        node = open_node(data_dir)
     except TrailguardError as exc:
         _fail(exc)
     try:

@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from trailguard.audit.service import record
+from trailguard.audit import record
 from trailguard.node import Node
 from trailguard.traffic.model import FormatError, ParseOptions, Parser
 from trailguard.traffic.watch import service

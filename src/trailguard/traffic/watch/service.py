@@ -1,7 +1,7 @@
 """Live watch services: authorised requesters, orders received over the exchange, hits recorded,
 audited and reported to the requester, and (at the requester) hits received.
 
-Message types (handlers registered at import of this module)::
+Message types (handlers declared in ``trailguard/traffic/capability.py``)::
 
     traffic.watch_order   requester -> provider   an order (see ``domain``); needs acknowledgement
     traffic.watch_cancel  requester -> provider   {"order_ref": ...}
@@ -26,10 +26,11 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from trailguard.audit.service import record
+from trailguard.audit import record
 from trailguard.core.clock import ensure_utc, isoformat_z
 from trailguard.core.config import NodeRole
 from trailguard.core.errors import NotFound, ValidationFailed
+from trailguard.network import find_entry
 from trailguard.node import Node
 from trailguard.traffic.watch.domain import (
     Criteria,
@@ -77,8 +78,6 @@ def authorise_requester(
     session: Session, node: Node, requester: str, *, actor: str, note: str = ""
 ) -> None:
     """Allow ``requester`` (a node in this node's directory) to send watch orders here."""
-    from trailguard.network.directory_service import find_entry
-
     if find_entry(session, requester) is None:
         raise NotFound(f"node {requester!r} is not in this node's directory")
     if requester == node.config.node_id:
@@ -378,15 +377,3 @@ def send_cancel(session: Session, node: Node, *, recipient: str, order_ref: str,
     msg = send_message(session, node, recipient=recipient, message_type=CANCEL,
                        payload={"order_ref": order_ref}, actor=actor)  # fmt: skip
     return msg.message_id
-
-
-def register_handlers() -> None:
-    """Register the exchange handlers (called at import of this module)."""
-    from trailguard.network import register_handler
-
-    register_handler(ORDER, handle_order, requires_ack=True)
-    register_handler(CANCEL, handle_cancel, requires_ack=False)
-    register_handler(HIT, handle_hit, requires_ack=False)
-
-
-register_handlers()

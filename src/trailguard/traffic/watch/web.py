@@ -10,7 +10,7 @@ import json
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from trailguard.accounts.domain import Principal, Role
+from trailguard.accounts import Principal, Role
 from trailguard.core.errors import NotFound, ValidationFailed
 from trailguard.traffic.watch import service
 from trailguard.web.deps import get_node, require_roles

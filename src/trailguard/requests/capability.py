@@ -1,0 +1,22 @@
+"""The requests capability, declared once (see ``trailguard.core.capability``)."""
+
+from pathlib import Path
+
+from trailguard.core.capability import Capability, CliGroup, MessageHandler
+
+HERE = Path(__file__).resolve().parent
+
+CAPABILITY = Capability(
+    name="requests",
+    orm="trailguard.requests.orm",
+    migrations=HERE / "migrations" / "versions",
+    api_routers=("trailguard.requests.api:router",),
+    page_routers=("trailguard.requests.web:router",),
+    cli=CliGroup("requests", "trailguard.requests.cli:app", "Cooperation requests."),
+    handlers=(
+        MessageHandler("request.submit", "trailguard.requests.service:handle_submit", True),
+        MessageHandler("request.transition", "trailguard.requests.service:handle_transition"),
+    ),
+    dashboard=("trailguard.requests.web:dashboard_items",),
+    templates=HERE / "templates",
+)
