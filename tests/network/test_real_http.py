@@ -27,7 +27,9 @@ from trailguard.network import deliver_pending, send_message
 from trailguard.network.orm import ExchangeMessageRow, OutboxRow
 from trailguard.node import Node
 
-pytestmark = pytest.mark.slow
+# the served node runs in its own process on the real wall clock, which the tests' clocks
+# follow: not run with --clock-ahead (a subprocess does not travel)
+pytestmark = [pytest.mark.slow, pytest.mark.wall_clock]
 
 
 def _free_port() -> int:
@@ -55,7 +57,8 @@ def serving(data_dir: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 30
+        # a generous bound for a loaded machine: only a server that never starts fails here
+        deadline = time.monotonic() + 120
         while True:
             try:
                 if httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1).status_code == 200:
@@ -63,7 +66,9 @@ def serving(data_dir: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
             except httpx.HTTPError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read().decode() if process.stdout else ""
+                # stop it first: reading a live server's output would wait forever
+                process.kill()
+                output = process.communicate(timeout=10)[0].decode() if process.stdout else ""
                 raise AssertionError(f"server on {port} did not start: {output}")
             time.sleep(0.1)
         yield process
