@@ -28,6 +28,7 @@ def _register_groups() -> None:
     from trailguard.law.cli import app as law_app
     from trailguard.network.cli import app as network_app
     from trailguard.requests.cli import app as requests_app
+    from trailguard.trace.cli import app as trace_app
     from trailguard.traffic.cli import app as traffic_app
 
     app.add_typer(users_app, name="users", help="People on this node: users, tokens, TOTP.")
@@ -36,6 +37,7 @@ def _register_groups() -> None:
     app.add_typer(network_app, name="directory", help="The network's signed directory.")
     app.add_typer(requests_app, name="requests", help="Cooperation requests.")
     app.add_typer(traffic_app, name="traffic", help="Provider traffic data: ingest, look up, hold.")
+    app.add_typer(trace_app, name="trace", help="The trace: e-mail headers, address attribution.")
 
 
 DataDir = Annotated[Path, typer.Option("--data-dir", help="The node's data directory.")]

@@ -17,6 +17,8 @@ from trailguard.network.clocks import (
     escalate_overdue,
     start_delivery_worker,
 )
+from trailguard.network.directory import DirectoryEntry
+from trailguard.network.directory_service import find_entry, list_entries
 from trailguard.network.exchange import (
     DeliveryReport,
     MessageDetail,
@@ -40,6 +42,7 @@ from trailguard.network.identity import (
 __all__ = [
     "DeliveryReport",
     "DeliveryWorker",
+    "DirectoryEntry",
     "Escalation",
     "MessageDetail",
     "MessageView",
@@ -50,6 +53,8 @@ __all__ = [
     "create_identity",
     "deliver_pending",
     "escalate_overdue",
+    "find_entry",
+    "list_entries",
     "list_messages",
     "load_identity",
     "message_detail",
