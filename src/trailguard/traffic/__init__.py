@@ -26,9 +26,11 @@ if TYPE_CHECKING:
     from trailguard.traffic.store import TrafficStore
 
 __all__ = [
-    "Assignment", "BatchAnswer", "Hold", "HoldCriteria", "IngestReport", "LookupAnswer",
-    "LookupQuery", "Match", "PurgeReport", "StoredRecord", "TrafficStore", "flows", "get_engine",
-    "list_holds", "lookup", "lookup_many", "open_store", "place_hold", "purge", "release_hold",
+    "Assignment", "BatchAnswer", "FormatError", "Hold", "HoldCriteria", "IngestReport",
+    "LookupAnswer", "LookupQuery", "Match", "ParseOptions", "PurgeReport", "RecordKind",
+    "StoredRecord", "TrafficStore", "detect_format", "flows", "get_engine", "get_hold",
+    "get_parser", "list_holds", "lookup", "lookup_many", "open_store", "place_hold", "purge",
+    "release_hold",
 ]  # fmt: skip
 
 _LAZY = {
@@ -37,6 +39,8 @@ _LAZY = {
     "Hold": "holds", "HoldCriteria": "holds", "list_holds": "holds", "place_hold": "holds",
     "release_hold": "holds", "PurgeReport": "retention", "purge": "retention",
     "TrafficStore": "store", "IngestReport": "store", "open_store": "store",
+    "ParseOptions": "model", "FormatError": "model", "RecordKind": "model",
+    "get_parser": "parsers", "detect_format": "parsers", "get_hold": "holds",
 }  # fmt: skip
 
 
