@@ -40,6 +40,8 @@ def create_app(node: Node) -> FastAPI:
     from trailguard.network import web as network_web
     from trailguard.requests import api as requests_api
     from trailguard.requests import web as requests_web
+    from trailguard.trace import api as trace_api
+    from trailguard.trace import web as trace_web
     from trailguard.traffic import api as traffic_api
     from trailguard.traffic import web as traffic_web
     from trailguard.traffic.watch import web as watch_web
@@ -60,6 +62,7 @@ def create_app(node: Node) -> FastAPI:
         mounted.append(("/api", module.router))
     mounted.append(("/api", accounts_web.api_router))
     mounted += [("/api", investigations_api.router), ("", investigations_web.router)]
+    mounted += [("/api", trace_api.router), ("", trace_web.router)]
     for module in (pages, accounts_web, network_web, requests_web, law_web, traffic_web, watch_web):
         mounted.append(("", module.router))
     for prefix, router in mounted:

@@ -10,7 +10,19 @@ clock tolerance per kind of source, CSV/JSON import, e-mail hops), ``orm`` + ``m
 (``/api/investigations``), ``web`` (``/investigations`` pages).
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from trailguard.investigations.service import (
+        CASE_ROLES,
+        InvestigationView,
+        ObservationView,
+        add_observations,
+        get_investigation,
+        link,
+        list_investigations,
+        require_member,
+    )
 
 __all__ = [
     "CASE_ROLES",
@@ -19,6 +31,7 @@ __all__ = [
     "add_observations",
     "get_investigation",
     "link",
+    "list_investigations",
     "require_member",
 ]
 

@@ -12,9 +12,19 @@ registries with their RFCs and as-of date), ``attribution`` (the service: direct
 iptocc, the imported prefix-to-AS table), ``cli`` (``trailguard trace``).
 """
 
+from typing import Any
+
 from trailguard.trace.attribution import attribute_on_node, import_prefix_table
 from trailguard.trace.domain.attribution import Attribution, PrefixTable, parse_prefix_table
 from trailguard.trace.domain.headers import FLAG_TEXT, Hop, read_message
+
+
+def traces_of(node: Any, principal: Any, investigation_id: str) -> list[Any]:
+    """The traces of one investigation (for its page)."""
+    from trailguard.trace.service import traces_of as _traces_of
+
+    return list(_traces_of(node, principal, investigation_id))
+
 
 __all__ = [
     "FLAG_TEXT",
@@ -25,4 +35,5 @@ __all__ = [
     "import_prefix_table",
     "parse_prefix_table",
     "read_message",
+    "traces_of",
 ]
