@@ -56,7 +56,15 @@ def people() -> dict[str, Principal]:
     }
 
 
-def enter(node: Any, node_id: str, kind: str, country: str, org: str, prefixes: tuple = ()) -> None:
+def enter(
+    node: Any,
+    node_id: str,
+    kind: str,
+    country: str,
+    org: str,
+    prefixes: tuple = (),
+    timezone: str = "UTC",
+) -> None:
     from trailguard.network.directory import DirectoryEntry, EntryKind
     from trailguard.network.directory_service import save_entry
 
@@ -70,6 +78,7 @@ def enter(node: Any, node_id: str, kind: str, country: str, org: str, prefixes: 
                 country=country,
                 organisation=org,
                 prefixes=prefixes,
+                timezone=timezone,
             ),
             actor="system:test",
             source="test",

@@ -32,6 +32,9 @@ class StartIn(_In):
     template: dict[str, Any] = Field(default_factory=dict)
     auto_send: bool = Field(False, description="Recorded policy: send without a second person.")
     label: str | None = None
+    adopt_request: str | None = Field(
+        None, description="A preservation request already sent for the first hop."
+    )
 
 
 class AnswerIn(_In):
@@ -64,6 +67,7 @@ def start(request: Request, body: StartIn, principal: Principal = Tracer) -> dic
         template=body.template,
         auto_send=body.auto_send,
         label=body.label,
+        adopt_request=body.adopt_request,
     )
     return view.to_json()
 

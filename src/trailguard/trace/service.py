@@ -254,8 +254,11 @@ def start_trace(
     template: dict[str, Any] | None = None,
     auto_send: bool = False,
     label: str | None = None,
+    adopt_request: str | None = None,
 ) -> TraceView:
-    """Start a trace from one observation of an investigation and decide its first hop."""
+    """Start a trace from one observation of an investigation and decide its first hop.
+    ``adopt_request``: a preservation request already sent for that hop (drafted before the
+    trace started) becomes the hop's request instead of a new draft."""
     case = _check_member(node, principal, investigation_id)
     from trailguard.investigations import get_investigation
 
@@ -265,6 +268,8 @@ def start_trace(
         raise NotFound(f"investigation {case.reference} has no observation {observation_id!r}")
     if observation.ip is None:
         raise ValidationFailed("the observation has no address to trace", ["observation"])
+    if adopt_request is not None:
+        _check_adoptable(node, adopt_request, observation.ip)
     template = dict(template or {})
     unknown = [k for k in template if k not in TEMPLATE_FIELDS]
     if unknown:
@@ -325,7 +330,7 @@ def start_trace(
             source={"kind": "observation", "id": observation.id, "label": observation.source_label},
             now=now,
         )
-    _decide(node, principal, trace_id, hop.id)
+    _decide(node, principal, trace_id, hop.id, adopt=adopt_request)
     return get_trace(node, principal, trace_id)
 
 
@@ -406,7 +411,9 @@ def _refresh_trace_clock(session: Session, trace: TraceRow) -> None:
     trace.dies_at = min((h.dies_at for h in open_hops if h.dies_at), default=None)
 
 
-def _decide(node: Node, principal: Principal, trace_id: str, hop_id: str) -> None:
+def _decide(
+    node: Node, principal: Principal, trace_id: str, hop_id: str, *, adopt: str | None = None
+) -> None:
     """Decide one open hop: dead end, own look-up, or a drafted preservation request."""
     with node.db.session() as session:
         hop = session.get(HopRow, hop_id)
@@ -523,8 +530,55 @@ def _decide(node: Node, principal: Principal, trace_id: str, hop_id: str) -> Non
         return
     if draft_args["own"]:
         _own_lookup(node, principal, trace_id, hop_id)
+    elif adopt is not None:
+        _adopt_request(node, principal, trace_id, hop_id, adopt)
     else:
         _draft_request(node, principal, trace_id, hop_id, draft_args)
+
+
+def _check_adoptable(node: Node, request_id: str, ip: str) -> Any:
+    """Refused before anything is written: the request must be this node's own preservation
+    request naming the hop's address."""
+    import trailguard.requests as requests_face
+
+    view = requests_face.get_request(node, request_id)
+    body = view.request.model_dump(mode="json")
+    named = [d.get("ip") for d in body.get("data_to_preserve", [])]
+    if view.kind.value != "preservation" or view.direction != "outbound":
+        raise ValidationFailed(f"request {request_id} is not an outbound preservation request")
+    if ip not in named:
+        names = ", ".join(map(str, named))
+        raise ValidationFailed(f"request {view.reference} does not name {ip} ({names})")
+    return view
+
+
+def _adopt_request(
+    node: Node, principal: Principal, trace_id: str, hop_id: str, request_id: str
+) -> None:
+    with node.db.session() as session:
+        hop = session.get(HopRow, hop_id)
+        assert hop is not None
+        ip = hop.ip
+    view = _check_adoptable(node, request_id, ip)
+    body = view.request.model_dump(mode="json")
+    with node.db.session() as session:
+        trace = _trace_row(session, trace_id)
+        hop = session.get(HopRow, hop_id)
+        assert hop is not None
+        hop.request_id = view.id
+        hop.request_reference = view.reference
+        hop.recipient_node = view.counterpart_node
+        hop.data_kinds = json.dumps(body.get("data_kinds") or json.loads(hop.data_kinds))
+        hop.state = HopState.DRAFTED.value if view.state.value == "draft" else HopState.SENT.value
+        hop.next_action = "await the acknowledgement and the preservation"
+        record(
+            session,
+            actor=principal.actor,
+            action="trace.request_adopted",
+            subject=f"trace:{trace.id}",
+            details={"hop": hop.seq, "request": view.id},
+            at=node.clock.now(),
+        )
 
 
 def _case_reference(node: Node, principal: Principal, trace: TraceRow) -> str:
