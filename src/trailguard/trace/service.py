@@ -618,7 +618,7 @@ def _own_lookup(node: Node, principal: Principal, trace_id: str, hop_id: str) ->
             hop.next_action = "give the time with its zone: the look-up needs it"
         elif not candidates:
             _end(session, trace, hop, "no_data", now)
-        elif len(subscribers) > 1 or (len(candidates) > 1 and not subscribers):
+        elif len({(c["inside_ip"], c["subscriber"]) for c in candidates}) > 1:
             hop.state = HopState.AMBIGUOUS.value
             hop.next_action = (
                 f"{len(candidates)} candidates: give the source port or an exact time to decide "
