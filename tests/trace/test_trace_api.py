@@ -87,3 +87,35 @@ def test_trace_api_and_dashboard(net: Any) -> None:
         },
     )
     assert hops.json()["hops"][0]["at"] == "2026-11-20T08:00:00Z"
+
+
+def test_cli_lists_and_shows_traces(net: Any, database_url: str) -> None:
+    from typer.testing import CliRunner
+
+    from trailguard.trace.cli import app as trace_cli
+
+    iris = client_for(net.us, [Role.INVESTIGATOR], "iris")
+    case_id = iris.post(
+        "/api/investigations", json={"reference": "US-2026-NJ", "title": "Bank"}
+    ).json()["id"]
+    obs = _observation(iris, case_id, "198.51.100.23", 41234, "2026-11-20T08:14:07Z")
+    started = iris.post(
+        "/api/traces",
+        json={"investigation_id": case_id, "observation_id": obs, "template": TEMPLATE},
+    ).json()
+    runner = CliRunner()
+    env = {"TRAILGUARD_DATABASE_URL": database_url}
+    where = ["--data-dir", str(net.us.paths.data_dir)]
+    listed = runner.invoke(trace_cli, ["list", *where, "--as", "iris", "--json"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert [t["id"] for t in json.loads(listed.stdout)] == [started["id"]]
+    shown = runner.invoke(
+        trace_cli, ["show", started["id"], *where, "--as", "iris", "--export", "graph"], env=env
+    )
+    assert json.loads(shown.stdout)["format"] == "trailguard.trace-graph.v1"
+    add = client_for(net.us, [Role.INVESTIGATOR], "olga")
+    assert add.get("/api/investigations").json() == []
+    refused = runner.invoke(trace_cli, ["show", started["id"], *where, "--as", "olga"], env=env)
+    assert refused.exit_code == 2 and "not on investigation" in refused.stderr
+    unknown = runner.invoke(trace_cli, ["show", "nope", *where, "--as", "iris"], env=env)
+    assert unknown.exit_code == 2 and "no trace" in unknown.stderr

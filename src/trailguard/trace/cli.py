@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -159,3 +159,94 @@ def prefixes_import(
         if node is not None:
             node.close()
     console.print(f"imported {len(table.origins)} prefixes from {table.name} (as of {as_of})")
+
+
+DataDirOption = Annotated[Path, typer.Option("--data-dir", help="The node's data directory.")]
+AsUser = Annotated[
+    str, typer.Option("--as", help="Act as this user of the node (membership is checked).")
+]
+
+
+def _principal(node: Any, username: str) -> Any:
+    from trailguard.accounts import get_user, principal_of
+
+    with node.db.session() as session:
+        return principal_of(get_user(session, username))
+
+
+@app.command("list")
+def list_traces(data_dir: DataDirOption, username: AsUser, as_json: AsJson = False) -> None:
+    """Open traces of your investigations, nearest death first."""
+    from trailguard.node import Node
+    from trailguard.trace.service import open_traces
+
+    node = None
+    try:
+        node = Node.open(data_dir)
+        views = open_traces(node, _principal(node, username))
+    except TrailguardError as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        if node is not None:
+            node.close()
+    if as_json:
+        typer.echo(json.dumps([v.to_json() for v in views], indent=2))
+        return
+    table = Table("the trail dies (UTC)", "trace", "hops", "next action")
+    for v in views:
+        last = v.hops[-1] if v.hops else {}
+        table.add_row(
+            v.dies_at.isoformat() if v.dies_at else "unknown",
+            v.label,
+            str(len(v.hops)),
+            str(last.get("next_action", "")),
+        )
+    console.print(table)
+
+
+@app.command()
+def show(
+    trace_id: Annotated[str, typer.Argument(help="The trace id.")],
+    data_dir: DataDirOption,
+    username: AsUser,
+    export: Annotated[
+        str, typer.Option("--export", help="trace (default), graph, case (CASE/UCO), svg")
+    ] = "trace",
+    as_json: AsJson = False,
+) -> None:
+    """One trace: its hops, or an export of its graph."""
+    from trailguard.node import Node
+    from trailguard.trace import service
+
+    if export not in ("trace", "graph", "case", "svg"):
+        raise _fail(f"--export {export!r}: use trace, graph, case or svg")
+    node = None
+    try:
+        node = Node.open(data_dir)
+        principal = _principal(node, username)
+        if export == "graph":
+            typer.echo(json.dumps(service.graph_of(node, principal, trace_id), indent=2))
+            return
+        if export == "case":
+            typer.echo(json.dumps(service.case_of(node, principal, trace_id), indent=2))
+            return
+        if export == "svg":
+            from trailguard.trace.pictures import graph_svg
+
+            typer.echo(graph_svg(service.graph_of(node, principal, trace_id)))
+            return
+        view = service.get_trace(node, principal, trace_id)
+    except TrailguardError as exc:
+        raise _fail(str(exc)) from exc
+    finally:
+        if node is not None:
+            node.close()
+    if as_json:
+        typer.echo(json.dumps(view.to_json(), indent=2))
+        return
+    console.print(f"[bold]{view.label}[/bold] · {view.state}")
+    for hop in view.to_json()["hops"]:
+        console.print(
+            f"  hop {hop['seq']}: {hop['ip']}:{hop['port']} at {hop['at']} · {hop['state']} · "
+            f"{hop['next_action']}"
+        )
