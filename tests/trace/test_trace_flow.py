@@ -136,7 +136,9 @@ def test_the_trace_crosses_three_countries_to_the_subscriber(net: Any, people: d
     requests.approve_request(net.us, people["dan"], hop1["request_id"])
     requests.send_request(net.us, people["dan"], hop1["request_id"])
     pump(net)
-    assert trace.sync_trace(net.us, people["iris"], started.id).hops[0]["state"] == "sent"
+    sent_view = trace.sync_trace(net.us, people["iris"], started.id).hops[0]
+    assert sent_view["state"] == "sent" and sent_view["request_state"] == "received"
+    assert sent_view["request_clock"]["due_at"]  # the acknowledgement clock runs
 
     # NL executes, preserves, and discloses the path under Art. 30 with a third-country notice.
     requests.acknowledge_request(net.nl, people["noor"], hop1["request_id"])

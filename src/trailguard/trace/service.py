@@ -1019,7 +1019,31 @@ def get_trace(node: Node, principal: Principal, trace_id: str) -> TraceView:
         investigation_id = row.investigation_id
     _check_member(node, principal, investigation_id)
     with node.db.session() as session:
-        return _view(session, _trace_row(session, trace_id))
+        view = _view(session, _trace_row(session, trace_id))
+    _request_clocks(node, view)
+    return view
+
+
+def _request_clocks(node: Node, view: TraceView) -> None:
+    """Each hop's request: its state and the clock that runs on it (from the requests face)."""
+    import trailguard.requests as requests_face
+
+    for hop in view.hops:
+        hop["request_state"] = None
+        hop["request_clock"] = None
+        if not hop["request_id"]:
+            continue
+        try:
+            request = requests_face.get_request(node, hop["request_id"])
+        except NotFound:
+            continue
+        hop["request_state"] = request.state.value
+        if request.nearest is not None:
+            hop["request_clock"] = {
+                "label": request.nearest.label,
+                "due_at": isoformat_z(request.nearest.due_at),
+                "citation": request.nearest.citation,
+            }
 
 
 def traces_of(node: Node, principal: Principal, investigation_id: str) -> list[TraceView]:
