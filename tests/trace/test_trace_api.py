@@ -55,6 +55,9 @@ def test_trace_api_and_dashboard(net: Any) -> None:
     dashboard = iris.get("/", headers={"accept": "text/html"})
     assert dashboard.status_code == 200
     assert dashboard.text.index(traces[1]["label"]) < dashboard.text.index(traces[0]["label"])
+    page = iris.get(f"/investigations/{case_id}", headers={"accept": "text/html"})
+    assert page.status_code == 200 and f"/traces/{traces[0]['id']}" in page.text
+    assert "trail dies 2026-12-20 08:14:07 UTC" in page.text
     trace_id, hop_id = traces[1]["id"], traces[1]["hops"][0]["id"]
     answer = {"kind": "refused", "key": "NL letter 1", "details": {"ground": "art30_2"}}
     first = iris.post(f"/api/traces/{trace_id}/hops/{hop_id}/answers", json=answer)
