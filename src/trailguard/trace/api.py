@@ -137,13 +137,22 @@ def attribute(
     request: Request,
     ip: str = Query(...),
     at: datetime | None = Query(None),
-    _principal: Principal = AnyUser,
+    rdap: bool = Query(False, description="Also ask RDAP (off by default; audited)."),
+    principal: Principal = AnyUser,
 ) -> dict[str, Any]:
     from trailguard.trace import attribute_on_node
 
     if at is not None and at.tzinfo is None:
         raise ValidationFailed("at has no zone; add Z or an offset", ["at"])
-    return attribute_on_node(get_node(request), ip, at).to_json()
+    from fastapi import HTTPException
+
+    from trailguard.trace.rdap import RdapFailed
+
+    node = get_node(request)
+    try:
+        return attribute_on_node(node, ip, at, rdap=rdap, actor=principal.actor).to_json()
+    except RdapFailed as exc:
+        raise HTTPException(status_code=502, detail=str(exc)) from exc
 
 
 @router.post("/trace/headers")

@@ -81,22 +81,53 @@ def import_prefix_table(node: Any, text: str, *, name: str, as_of: date, actor: 
     return table
 
 
-def attribute_on_node(node: Any | None, ip: str, at: datetime | None = None) -> Attribution:
-    """Attribute ``ip`` with everything the node knows (or only the offline data without one)."""
+def attribute_on_node(
+    node: Any | None,
+    ip: str,
+    at: datetime | None = None,
+    *,
+    rdap: bool = False,
+    rdap_client: Any = None,
+    actor: str = "system:cli",
+) -> Attribution:
+    """Attribute ``ip`` with everything the node knows (or only the offline data without one).
+    ``rdap=True`` adds an RDAP look-up (off by default), recorded in the node's audit log."""
     at_text = isoformat_z(at) if at else None
     if node is None:
-        return attribute(ip, country=country_of(ip), country_source=IPTOCC_SOURCE, at=at_text)
-    from trailguard.network import list_entries
+        answer = attribute(ip, country=country_of(ip), country_source=IPTOCC_SOURCE, at=at_text)
+    else:
+        from trailguard.network import list_entries
 
-    with node.db.session() as session:
-        entries = list_entries(session)
-    prefixes, directory_source = provider_prefixes(entries)
-    return attribute(
-        ip,
-        country=country_of(ip),
-        country_source=IPTOCC_SOURCE,
-        provider_prefixes=prefixes,
-        directory_source=directory_source,
-        prefix_table=load_prefix_table(node.paths.data_dir),
-        at=at_text,
-    )
+        with node.db.session() as session:
+            entries = list_entries(session)
+        prefixes, directory_source = provider_prefixes(entries)
+        answer = attribute(
+            ip,
+            country=country_of(ip),
+            country_source=IPTOCC_SOURCE,
+            provider_prefixes=prefixes,
+            directory_source=directory_source,
+            prefix_table=load_prefix_table(node.paths.data_dir),
+            at=at_text,
+        )
+    if not rdap:
+        return answer
+    from dataclasses import replace
+
+    from trailguard.trace.rdap import rdap_lookup
+
+    found = rdap_lookup(answer.ip, client=rdap_client)
+    if node is not None:
+        from trailguard.audit import record
+
+        with node.db.session() as session:
+            record(
+                session,
+                actor=actor,
+                action="trace.rdap_lookup",
+                subject=f"ip:{answer.ip}",
+                details={"url": found["url"], "handle": found["handle"]},
+                at=node.clock.now(),
+            )
+    source = Source(f"RDAP {found['url']}", found["retrieved_at"])
+    return replace(answer, rdap=found, sources=(*answer.sources, source))

@@ -78,6 +78,9 @@ def attribute(
         Path | None,
         typer.Option("--data-dir", help="A node's data dir: adds its directory and prefix table."),
     ] = None,
+    rdap: Annotated[
+        bool, typer.Option("--rdap", help="Also ask RDAP (off by default; audited).")
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
     """Special range, provider (directory), country (iptocc) and AS of an address."""
@@ -97,7 +100,7 @@ def attribute(
             from trailguard.node import Node
 
             node = Node.open(data_dir)
-        answer = attribute_on_node(node, ip, instant)
+        answer = attribute_on_node(node, ip, instant, rdap=rdap)
     except TrailguardError as exc:
         raise _fail(str(exc)) from exc
     finally:

@@ -258,6 +258,7 @@ class Attribution:
     origin: PrefixOrigin | None
     sources: tuple[Source, ...]
     at: str | None = None
+    rdap: dict[str, Any] | None = None  # only when an RDAP look-up was asked for
 
     @property
     def traced_as_public(self) -> bool:
@@ -296,6 +297,7 @@ class Attribution:
             ),
             "origin": self.origin.to_json() if self.origin else None,
             "sources": [source.to_json() for source in self.sources],
+            "rdap": self.rdap,
         }
 
 
