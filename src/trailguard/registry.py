@@ -16,14 +16,18 @@ from trailguard.accounts.capability import CAPABILITY as ACCOUNTS
 from trailguard.audit.capability import CAPABILITY as AUDIT
 from trailguard.core.capability import Capability, check_unique
 from trailguard.core.clock import Clock
+from trailguard.investigations.capability import CAPABILITY as INVESTIGATIONS
 from trailguard.law.capability import CAPABILITY as LAW
 from trailguard.network.capability import CAPABILITY as NETWORK
 from trailguard.node import Node
 from trailguard.requests.capability import CAPABILITY as REQUESTS
+from trailguard.trace.capability import CAPABILITY as TRACE
 from trailguard.traffic.capability import CAPABILITY as TRAFFIC
 
 # In dependency order: a capability comes after those whose tables or faces it uses.
-CAPABILITIES: tuple[Capability, ...] = (ACCOUNTS, AUDIT, NETWORK, REQUESTS, LAW, TRAFFIC)
+CAPABILITIES: tuple[Capability, ...] = (
+    ACCOUNTS, AUDIT, NETWORK, REQUESTS, LAW, TRAFFIC, INVESTIGATIONS, TRACE,
+)  # fmt: skip
 check_unique(CAPABILITIES)
 
 

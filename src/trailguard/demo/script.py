@@ -582,70 +582,139 @@ def polderhost_preserves(ctx: DemoContext) -> Iterator[str]:
 # --- the third country, the extension and the MLA follow-up ---------------------------------
 
 
+def _trace_template() -> dict[str, Any]:
+    return {
+        "requesting_authority": US_AUTHORITY,
+        "confirmation_contact": {
+            "name": "Iris Reed",
+            "phone": "+12025550101",
+            "email": "iris.reed@us-poc.example",
+        },
+        "seeking_authority": "US Department of Justice (synthetic)",
+        "offence": "Illegal access to a bank's web server (18 U.S.C. 1030)",
+        "offence_articles": [2],
+        "summary_of_facts": "On 2026-11-20 at 03:14:07 New York time an unknown person logged "
+        "in to the administration interface of a bank's web server.",
+    }
+
+
 def art30_disclosure(ctx: DemoContext) -> Iterator[str]:
+    """Step 4 through the trace: the US opens an investigation from the bank's log line and
+    starts the trace (adopting the NL request already sent); Polderhost prepares the Art. 30
+    disclosure and the third-country notice from its own look-up; NL sends it; the US trace
+    advances and drafts the BR request."""
     from trailguard.demo import data
 
-    nl, us = ctx.cluster[NL], ctx.cluster[US]
-    noor = nl.as_user("noor.visser")
-    found = _json(
-        noor.get("/api/directory/lookup", params={"ip": data.ATTACKER_PUBLIC_IP}), "prefix lookup"
+    us, nl, ph = ctx.cluster[US], ctx.cluster[NL], ctx.cluster[POLDERHOST]
+    iris = us.as_user("iris.reed")
+    row = ctx.facts["observation"]
+    case = _json(
+        iris.post(
+            "/api/investigations",
+            json={
+                "reference": "US-2026-NJ",
+                "title": "Operation Nightjar: Harbor Mutual Bank intrusion",
+                "conduct": ["illegal_access"],
+                "handling_code": "H0",
+                "tlp": "TLP:AMBER",
+            },
+        ),
+        "open investigation",
     )
-    match = found["match"]
-    expect(
-        match and match["entry"]["node_id"] == RIO and match["entry"]["country"] == "BR",
-        f"{data.ATTACKER_PUBLIC_IP} should belong to Rio Litoral (BR): {match}",
+    import json as _json_text
+
+    login = [
+        {
+            "ip": row["public_ip"],
+            "port": row["public_port"],
+            "at": row["start"].astimezone(ZoneInfo("America/New_York")).isoformat(),
+            "protocol": "tcp",
+            "direction": "inbound",
+            "seen": f"administrator login to the bank ({data.BANK_IP}:{data.BANK_PORT})",
+            "tolerance_s": 1,
+        }
+    ]
+    [observation] = _json(
+        iris.post(
+            f"/api/investigations/{case['id']}/observations/import",
+            json={
+                "format": "json",
+                "text": _json_text.dumps(login),
+                "label": f"bank proxy log line {row['source_line']}",
+            },
+        ),
+        "observation",
     )
     yield (
-        f"{data.ATTACKER_PUBLIC_IP} lies in {match['prefix']}, operated by "
-        f"{match['entry']['organisation']} in {match['entry']['country']}: a third country"
+        f"Iris Reed opens investigation {case['reference']} with the bank's log line: "
+        f"{observation['ip']}:{observation['port']} at {observation['at']} "
+        f"(source offset {observation['source_zone']}, ±{observation['tolerance_s']:g} s)"
     )
-    ssh = ctx.facts["ssh_flow"]
-    body = {
-        "kind": "expedited_disclosure",
-        "reference": "NL-2026-NJ-030",
-        "date_issued": "2026-11-20",
-        "requesting_party": "US",
-        "requested_party": "NL",
-        "requesting_authority": US_AUTHORITY,
-        "requested_authority": "Netherlands 24/7 point of contact",
-        "confirmation_contact": {
-            "name": "Noor Visser",
-            "phone": "+31705550101",
-            "email": "noor.visser@nl-poc.example",
-        },
-        "in_response_to": "US-2026-NJ-001",
-        "provider_in_other_state": {
-            "name": match["entry"]["organisation"],
-            "country": "BR",
-            "identifiers": [match["prefix"]],
-        },
-        "path": [
-            {
-                "source": {
-                    "type": "ip_endpoint",
-                    "ip": data.ATTACKER_PUBLIC_IP,
-                    "port": data.ATTACKER_PUBLIC_PORT,
-                    "timestamp": ssh["start"],
-                    "protocol": "tcp",
-                    "destination_port": 22,
-                },
-                "destination": {
-                    "type": "ip_endpoint",
-                    "ip": data.VPS_IP,
-                    "port": 22,
-                    "timestamp": ssh["start"],
-                    "protocol": "tcp",
-                },
-                "observed_by": "Polderhost B.V. flow records (held under "
-                f"{ctx.facts['polderhost_hold']['hold_id']})",
-            }
-        ],
-        "traffic_data": [
-            f"{ssh['start']} {data.ATTACKER_PUBLIC_IP}:{data.ATTACKER_PUBLIC_PORT} -> "
-            f"{data.VPS_IP}:22 tcp, {ssh['source_file']} line {ssh['source_line']}",
-        ],
-        "third_country_notice": "The communication came from a provider in Brazil "
-        "(Rio Litoral Telecom); send a preservation request to BR.",
+    for node_id, kept, source in (
+        (POLDERHOST, {"flow": 30}, "Polderhost B.V. published retention: flow records 30 days"),
+        (
+            RIO,
+            {"port_block": 90, "radius": 365},
+            "Rio Litoral Telecom published retention: NAT logs 90 days, RADIUS 1 year",
+        ),
+    ):
+        _json(
+            iris.put(
+                f"/api/trace/custodians/{node_id}",
+                json={"retention_days": kept, "source": source},
+            ),
+            "custodian",
+        )
+    started = _json(
+        iris.post(
+            "/api/traces",
+            json={
+                "investigation_id": case["id"],
+                "observation_id": observation["id"],
+                "template": _trace_template(),
+                "adopt_request": ctx.facts["nl_request"],
+            },
+        ),
+        "start trace",
+    )
+    trace_id = started["id"]
+    ctx.facts["trace"] = trace_id
+    synced = _json(iris.post(f"/api/traces/{trace_id}/sync"), "sync trace")
+    hop1 = synced["hops"][0]
+    expect(hop1["provider"]["node_id"] == POLDERHOST, f"hop 1 provider {hop1['provider']}")
+    expect(hop1["state"] == "preserved", f"hop 1 is {hop1['state']}")
+    yield (
+        f"the trace's hop 1: {hop1['ip']} is {hop1['provider']['organisation']} "
+        f"({hop1['provider']['country']}); request {hop1['request_reference']} preserved, "
+        f"digest {str(hop1['hold_digest'])[:16]}...; the trail dies there {hop1['dies_at']}"
+    )
+    pim = ph.as_user("pim.dekker")
+    prepared = _json(
+        pim.post(
+            "/api/trace/disclosures/prepare",
+            json={"request_id": ctx.facts["polderhost_request"]},
+        ),
+        "prepare Art. 30 disclosure",
+    )
+    body = prepared["body"]
+    expect(body is not None, f"no disclosure prepared: {prepared.get('reason')}")
+    source = body["path"][0]["source"]
+    expect(
+        source["ip"] == data.ATTACKER_PUBLIC_IP and source["port"] == data.ATTACKER_PUBLIC_PORT,
+        f"the prepared path starts at {source}",
+    )
+    expect(body["provider_in_other_state"]["country"] == "BR", "the provider is not in BR")
+    ctx.facts["ssh_flow"] = {"start": source["timestamp"]}
+    yield (
+        f"Polderhost's own look-up of its preserved flows finds the SSH session from "
+        f"{source['ip']}:{source['port']}; trailguard prepares the Art. 30 disclosure and the "
+        f'notice: "{body["third_country_notice"][:90]}..."'
+    )
+    noor = nl.as_user("noor.visser")
+    body["confirmation_contact"] = {
+        "name": "Noor Visser",
+        "phone": "+31705550101",
+        "email": "noor.visser@nl-poc.example",
     }
     draft = _json(
         noor.post("/api/requests", json={"body": body, "recipient": US}), "draft Art. 30 disclosure"
@@ -658,8 +727,21 @@ def art30_disclosure(ctx: DemoContext) -> Iterator[str]:
         what="the Art. 30 disclosure at US",
     )
     yield (
-        f"NL discloses to US (Art. 30(1)) the traffic data that names the provider and the "
-        f"path, with a third-country notice: US holds {got['reference']} ({got['state']})"
+        f"NL sends it (four eyes: Noor Visser drafts, Joost Bakker approves); US holds "
+        f"{got['reference']} ({got['state']}) with the third-country notice"
+    )
+    moved = _json(iris.post(f"/api/traces/{trace_id}/sync"), "sync trace")
+    expect(len(moved["hops"]) == 2, f"the trace did not advance: {len(moved['hops'])} hop(s)")
+    hop2 = moved["hops"][1]
+    expect(hop2["state"] == "drafted", f"hop 2 is {hop2['state']}: {hop2['next_action']}")
+    expect(hop2["recipient_node"] == BR, f"hop 2 goes to {hop2['recipient_node']}")
+    ctx.facts["br_request"] = hop2["request_id"]
+    yield (
+        f"the US trace advances: hop 2 {hop2['ip']}:{hop2['port']} is "
+        f"{hop2['provider']['organisation']} (BR), a third country; it drafts "
+        f"{hop2['request_reference']} to "
+        f"the BR 24/7 point of contact via {hop2['channel']['name']} "
+        f"({', '.join(hop2['channel']['citations'][:2])}); the trail dies there {hop2['dies_at']}"
     )
     yield (
         "the preservation itself stays in force: Art. 30 disclosure is partial, the full "
@@ -668,55 +750,31 @@ def art30_disclosure(ctx: DemoContext) -> Iterator[str]:
 
 
 def preservation_to_br(ctx: DemoContext) -> Iterator[str]:
+    """Step 5 through the trace: the request the trace drafted is approved (four eyes) and
+    sent; BR forwards it; Rio Litoral's look-up and hold end the trace at the subscriber."""
     from trailguard.demo import data
 
     us, br, rio = ctx.cluster[US], ctx.cluster[BR], ctx.cluster[RIO]
-    ssh_start = ctx.facts["ssh_flow"]["start"]
-    body = _preservation_body(
-        reference="US-2026-NJ-002",
-        requested="BR",
-        requested_authority="Brazil 24/7 point of contact",
-        endpoint={
-            "type": "ip_endpoint",
-            "ip": data.ATTACKER_PUBLIC_IP,
-            "port": data.ATTACKER_PUBLIC_PORT,
-            "timestamp": ssh_start,
-            "protocol": "tcp",
-            "destination_port": 22,
-        },
-        custodian="Rio Litoral Telecom (residential ISP, CGNAT pool 203.0.113.0/24)",
-        relationship="The SSH session that drove the login to the bank came from this "
-        "address and port (disclosed by NL under Art. 30).",
-        necessity="Rio Litoral keeps NAT logs for 90 days; they are deleted on 2027-02-18.",
-        data_kinds=["port_block", "radius"],
+    draft_id = ctx.facts["br_request"]
+    draft = _json(us.as_user("dan.cole").get(f"/api/requests/{draft_id}"), "BR draft")
+    _json(us.as_user("dan.cole").post(f"/api/requests/{draft_id}/approve"), "approve")
+    _json(us.as_user("dan.cole").post(f"/api/requests/{draft_id}/send", json={}), "send")
+    yield (
+        f"Dan Cole approves the trace's draft {draft['reference']} (four eyes) and sends it to "
+        "the BR point of contact (a new Art. 29 request)"
     )
-    draft = _json(
-        us.as_user("iris.reed").post(
-            "/api/requests",
-            json={
-                "body": body,
-                "recipient": BR,
-                "retention_days": {"port_block": 90, "radius": 365},
-                "observed_at": ssh_start,
-            },
-        ),
-        "draft BR preservation",
-    )
-    _json(us.as_user("dan.cole").post(f"/api/requests/{draft['id']}/approve"), "approve")
-    _json(us.as_user("dan.cole").post(f"/api/requests/{draft['id']}/send", json={}), "send")
-    ctx.facts["br_request"] = draft["id"]
-    yield f"US sends {body['reference']} to the BR point of contact (a new Art. 29 request)"
     bruna = br.as_user("bruna.alves")
-    wait_for(lambda: _maybe(bruna, f"/api/requests/{draft['id']}"), what="the request at BR")
-    _json(bruna.post(f"/api/requests/{draft['id']}/acknowledge"), "BR acknowledge")
+    wait_for(lambda: _maybe(bruna, f"/api/requests/{draft_id}"), what="the request at BR")
+    _json(bruna.post(f"/api/requests/{draft_id}/acknowledge"), "BR acknowledge")
     copy = _json(
-        bruna.post(f"/api/requests/{draft['id']}/forward", json={"recipient": RIO}), "BR forward"
+        bruna.post(f"/api/requests/{draft_id}/forward", json={"recipient": RIO}), "BR forward"
     )
     rafael = rio.as_user("rafael.costa")
     wait_for(lambda: _maybe(rafael, f"/api/requests/{copy['id']}"), what="the request at Rio")
     yield "Bruna Alves (BR) acknowledges and forwards it to Rio Litoral Telecom"
     _json(rafael.post(f"/api/requests/{copy['id']}/acknowledge"), "Rio acknowledge")
     _json(rafael.post(f"/api/requests/{copy['id']}/execute"), "Rio execute")
+    ssh_start = ctx.facts["ssh_flow"]["start"]
     at = (datetime.fromisoformat(ssh_start) + timedelta(seconds=1)).isoformat()
     answer = _json(
         rafael.get(
@@ -725,7 +783,7 @@ def preservation_to_br(ctx: DemoContext) -> Iterator[str]:
                 "ip": data.ATTACKER_PUBLIC_IP,
                 "port": data.ATTACKER_PUBLIC_PORT,
                 "at": at,
-                "reference": body["reference"],
+                "reference": draft["reference"],
             },
         ),
         "Rio lookup",
@@ -749,7 +807,7 @@ def preservation_to_br(ctx: DemoContext) -> Iterator[str]:
         rafael.post(
             "/api/traffic/holds",
             json={
-                "reference": body["reference"],
+                "reference": draft["reference"],
                 "ip": data.ATTACKER_PUBLIC_IP,
                 "port": data.ATTACKER_PUBLIC_PORT,
                 "start": start,
@@ -777,12 +835,67 @@ def preservation_to_br(ctx: DemoContext) -> Iterator[str]:
     )
 
     def us_sees() -> bool:
-        view = _json(us.as_user("dan.cole").get(f"/api/requests/{draft['id']}"), "US view")
+        view = _json(us.as_user("dan.cole").get(f"/api/requests/{draft_id}"), "US view")
         return view["state"] == "preserved" and view.get("hold_digest") == hold["sha256"]
 
     wait_for(us_sees, what="US to see Rio Litoral's preservation")
     yield "the preservation and its digest travel back Rio -> BR -> US"
+    iris = us.as_user("iris.reed")
+    trace_id = ctx.facts["trace"]
+    ended = _json(iris.post(f"/api/traces/{trace_id}/sync"), "sync trace")
+    # --check: the trace's end, every hop preserved, the notice sent, the graph valid.
+    expect(ended["state"] == "subscriber", f"the trace ends {ended['state']}")
+    expect(
+        [h["hold_digest"] for h in ended["hops"]]
+        == [ctx.facts["polderhost_hold"]["sha256"], hold["sha256"]],
+        f"not every hop is preserved: {[h['hold_digest'] for h in ended['hops']]}",
+    )
+    notice = _json(us.as_user("dan.cole").get(f"/api/requests/{ctx.facts['art30']}"), "notice")
+    expect(
+        notice["body"].get("third_country_notice") and notice["direction"] == "inbound",
+        "the third-country notice did not reach the US",
+    )
+    graph = _json(iris.get(f"/api/traces/{trace_id}/graph"), "graph export")
+    _check_graph(graph, ended)
+    bundle = _json(iris.get(f"/api/traces/{trace_id}/case"), "CASE export")
+    checked = _check_case(ctx, bundle)
+    yield (
+        f"the trace ends at the subscriber: {len(ended['hops'])} hops across NL and BR, each "
+        f"preserved (digests match), the third-country notice received; graph exported "
+        f"({len(graph['nodes'])} nodes, {len(graph['edges'])} edges) and {checked}"
+    )
+    picture = f"{us.url}/traces/{trace_id}"
+    yield f"the picture (graph across countries, UTC timeline): {picture} (log in as iris.reed)"
+    ctx.pages.append(("US trace: graph across countries and timeline", picture))
     ctx.pages.append(("Rio Litoral traffic and holds", f"{rio.url}/traffic"))
+
+
+def _check_graph(graph: dict[str, Any], trace: dict[str, Any]) -> None:
+    expect(graph.get("format") == "trailguard.trace-graph.v1", "graph format")
+    ids = {n["id"] for n in graph["nodes"]}
+    expect(all(e["from"] in ids and e["to"] in ids for e in graph["edges"]), "dangling edge")
+    kinds = {n["type"] for n in graph["nodes"]}
+    expect({"victim", "endpoint", "provider", "subscriber"} <= kinds, f"graph nodes {kinds}")
+    hops = [e for e in graph["edges"] if e["type"] == "connection"]
+    expect(len(hops) == len(trace["hops"]), "one connection per hop")
+
+
+def _check_case(ctx: DemoContext, bundle: dict[str, Any]) -> str:
+    """Validate with case_validate (case-utils) when it is installed, else the structure."""
+    import json
+    import shutil
+    import subprocess
+
+    types = {o["@type"] for o in bundle.get("uco-core:object", [])}
+    expect("uco-observable:NetworkConnection" in types, "CASE export has no NetworkConnection")
+    validator = shutil.which("case_validate")
+    if validator is None:
+        return "CASE/UCO JSON-LD exported (case_validate not installed: structure checked)"
+    path = ctx.cluster.root / "trace-case.jsonld"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    done = subprocess.run([validator, str(path)], capture_output=True, text=True, timeout=300)
+    expect(done.returncode == 0, f"case_validate: {done.stdout[-500:]}")
+    return f"CASE/UCO JSON-LD valid (case_validate: {done.stdout.strip().splitlines()[-1]})"
 
 
 def extension_and_mla(ctx: DemoContext) -> Iterator[str]:

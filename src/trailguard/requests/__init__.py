@@ -20,3 +20,17 @@ A request flows: draft -> approved -> sent (exchange) -> received -> acknowledge
 in_execution -> preserved / refused / ... on the receiving node, each step mirrored on the other
 node by a ``request.transition`` message.
 """
+
+from typing import Any
+
+# The face other capabilities use (the service loads on first use).
+_FACE = ("get_request", "draft_request", "approve_request", "send_request", "list_requests")
+__all__ = list(_FACE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FACE:
+        from trailguard.requests import service
+
+        return getattr(service, name)
+    raise AttributeError(f"module 'trailguard.requests' has no attribute {name!r}")

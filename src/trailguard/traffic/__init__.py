@@ -19,10 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from trailguard.traffic.holds import Hold, HoldCriteria
+    from trailguard.traffic.model import FormatError, ParseOptions, RecordKind
+    from trailguard.traffic.parsers import detect_format, get_parser
     from trailguard.traffic.resolve import BatchAnswer, LookupAnswer, StoredRecord
     from trailguard.traffic.retention import PurgeReport
     from trailguard.traffic.service import (
         flows,
+        get_hold,
         holds,
         ingest_files,
         lookup,
@@ -36,8 +39,9 @@ if TYPE_CHECKING:
     from trailguard.traffic.store import IngestReport, TrafficStore, open_store
 
 __all__ = [
-    "BatchAnswer", "Hold", "HoldCriteria", "IngestReport", "LookupAnswer", "PurgeReport",
-    "StoredRecord", "TrafficStore", "flows", "holds", "ingest_files", "lookup", "lookup_batch",
+    "BatchAnswer", "FormatError", "Hold", "HoldCriteria", "IngestReport", "LookupAnswer",
+    "ParseOptions", "PurgeReport", "RecordKind", "StoredRecord", "TrafficStore", "detect_format",
+    "flows", "get_hold", "get_parser", "holds", "ingest_files", "lookup", "lookup_batch",
     "open_store", "place_hold", "purge", "release_hold", "require_hold_role", "store_for",
 ]  # fmt: skip
 
@@ -48,6 +52,9 @@ _LAZY = {
     "flows": "service", "holds": "service", "ingest_files": "service", "lookup": "service",
     "lookup_batch": "service", "place_hold": "service", "purge": "service",
     "release_hold": "service", "require_hold_role": "service", "store_for": "service",
+    "get_hold": "service",
+    "FormatError": "model", "ParseOptions": "model", "RecordKind": "model",
+    "detect_format": "parsers", "get_parser": "parsers",
 }  # fmt: skip
 
 

@@ -23,6 +23,7 @@ from trailguard.traffic.detnat_service import (
     plans_for,
 )
 from trailguard.traffic.holds import Hold, HoldCriteria, list_holds
+from trailguard.traffic.holds import get_hold as _get_hold
 from trailguard.traffic.holds import place_hold as _place_hold
 from trailguard.traffic.holds import release_hold as _release_hold
 from trailguard.traffic.model import ParseOptions
@@ -231,6 +232,11 @@ def release_hold(node: Node, principal: Principal, hold_id: str, reason: str = "
 
 def holds(node: Node) -> list[Hold]:
     return list_holds(store_for(node))
+
+
+def get_hold(node: Node, hold_id: str) -> Hold:
+    """One hold of this node's store (NotFound when there is none)."""
+    return _get_hold(store_for(node), hold_id)
 
 
 def purge(

@@ -1,0 +1,47 @@
+"""investigations capability: the case that groups an incident's observations, traces,
+requests and holds, and the people on it.
+
+    from trailguard.investigations import require_member, add_observations
+    view = require_member(node, principal, "US-FBI-2026-0117")   # PermissionDenied if not on it
+
+Map: ``domain`` (plain typed Python: the investigation, observations with UTC + source zone +
+clock tolerance per kind of source, CSV/JSON import, e-mail hops), ``orm`` + ``migrations/``
+(``investigations_*`` tables), ``service`` (audited changes, membership enforced), ``api``
+(``/api/investigations``), ``web`` (``/investigations`` pages).
+"""
+
+from typing import TYPE_CHECKING, Any
+
+from trailguard.investigations.domain import parse_instant
+
+if TYPE_CHECKING:
+    from trailguard.investigations.service import (
+        CASE_ROLES,
+        InvestigationView,
+        ObservationView,
+        add_observations,
+        get_investigation,
+        link,
+        list_investigations,
+        require_member,
+    )
+
+__all__ = [
+    "CASE_ROLES",
+    "InvestigationView",
+    "ObservationView",
+    "add_observations",
+    "get_investigation",
+    "link",
+    "list_investigations",
+    "parse_instant",
+    "require_member",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from trailguard.investigations import service
+
+        return getattr(service, name)
+    raise AttributeError(f"module 'trailguard.investigations' has no attribute {name!r}")

@@ -1,0 +1,1 @@
+"""The trace's plain typed domain: no web or database imports."""

@@ -1,0 +1,209 @@
+"""trace: pages. ``/traces/new`` starts a trace from an observation; ``/traces/{id}`` shows
+the hops with their clocks and checks, the graph across countries (Graphviz SVG drawn on the
+server) and the timeline on a UTC axis; forms record answers and refine open hops."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from trailguard.accounts import Principal
+from trailguard.core.errors import Conflict, NotFound, ValidationFailed
+from trailguard.node import Node
+from trailguard.trace import service
+from trailguard.web.dashboard import DashboardItem
+from trailguard.web.deps import get_node, require_roles
+from trailguard.web.render import render
+
+router = APIRouter()
+Tracer = Depends(require_roles(*service.TRACE_ROLES))
+
+
+@router.get("/traces", response_class=HTMLResponse)
+def list_page(request: Request, principal: Principal = Tracer) -> HTMLResponse:
+    node = get_node(request)
+    return render(
+        request,
+        "trace/list.html",
+        {"traces": service.open_traces(node, principal), "now": node.clock.now()},
+    )
+
+
+@router.get("/traces/new", response_class=HTMLResponse)
+def new_page(
+    request: Request, investigation: str, observation: str, principal: Principal = Tracer
+) -> HTMLResponse:
+    from trailguard.investigations import get_investigation
+
+    node = get_node(request)
+    case = get_investigation(node, principal, investigation)
+    found = next((o for o in case.observations if o.id == observation), None)
+    if found is None:
+        raise NotFound(f"no observation {observation!r} in {case.reference}")
+    return render(
+        request,
+        "trace/new.html",
+        {"case": case, "observation": found, "form": {}, "problems": []},
+    )
+
+
+@router.post("/traces/start", response_class=HTMLResponse)
+def start(
+    request: Request,
+    investigation: str = Form(...),
+    observation: str = Form(...),
+    phone: str = Form(""),
+    email: str = Form(""),
+    seeking_authority: str = Form(""),
+    offence: str = Form(""),
+    summary: str = Form(""),
+    auto_send: str = Form(""),
+    principal: Principal = Tracer,
+) -> Response:
+    node = get_node(request)
+    template = {
+        "requesting_authority": {
+            "organisation": node.config.name,
+            "person_in_charge": principal.display_name,
+            "address": node.config.name,
+            "phone": phone,
+            "email": email,
+            "office_hours": "24/7",
+            "time_zone": node.config.timezone,
+            "preferred_channel": "trailguard",
+        },
+        "confirmation_contact": {"name": principal.display_name, "phone": phone, "email": email},
+        "seeking_authority": seeking_authority,
+        "offence": offence,
+        "summary_of_facts": summary,
+    }
+    try:
+        view = service.start_trace(
+            node,
+            principal,
+            investigation,
+            observation,
+            template=template,
+            auto_send=bool(auto_send),
+        )
+    except (ValidationFailed, Conflict) as exc:
+        from trailguard.investigations import get_investigation
+
+        case = get_investigation(node, principal, investigation)
+        found = next((o for o in case.observations if o.id == observation), None)
+        return render(
+            request,
+            "trace/new.html",
+            {
+                "case": case,
+                "observation": found,
+                "problems": [str(exc), *getattr(exc, "problems", [])],
+                "form": {
+                    "phone": phone,
+                    "email": email,
+                    "offence": offence,
+                    "summary": summary,
+                    "seeking_authority": seeking_authority,
+                },
+            },
+            status_code=422,
+        )
+    return RedirectResponse(f"/traces/{view.id}", status_code=303)
+
+
+def _zones(node: Node) -> dict[str, str]:
+    from trailguard.network import list_entries
+
+    with node.db.session() as session:
+        return {entry.node_id: entry.timezone for entry in list_entries(session)}
+
+
+@router.get("/traces/{trace_id}", response_class=HTMLResponse)
+def view_page(request: Request, trace_id: str, principal: Principal = Tracer) -> HTMLResponse:
+    return _page(request, principal, trace_id)
+
+
+def _page(request: Request, principal: Principal, trace_id: str, **extra: Any) -> HTMLResponse:
+    from trailguard.trace.pictures import PictureUnavailable, graph_svg, timeline
+
+    node = get_node(request)
+    view = service.get_trace(node, principal, trace_id)
+    data = view.to_json()
+    graph = service.graph_of(node, principal, trace_id)
+    try:
+        svg: str | None = graph_svg(graph)
+        svg_problem = None
+    except PictureUnavailable as exc:
+        svg, svg_problem = None, str(exc)
+    context = {
+        "trace": data,
+        "svg": svg,
+        "svg_problem": svg_problem,
+        "timeline": timeline(data["hops"], _zones(node), node.clock.now()),
+        "problems": extra.get("problems", []),
+    }
+    return render(request, "trace/view.html", context, status_code=extra.get("code", 200))
+
+
+@router.post("/traces/{trace_id}/act", response_class=HTMLResponse)
+def act(
+    request: Request,
+    trace_id: str,
+    action: str = Form(...),
+    hop: str = Form(""),
+    kind: str = Form(""),
+    key: str = Form(""),
+    ip: str = Form(""),
+    port: str = Form(""),
+    at: str = Form(""),
+    tolerance_s: str = Form(""),
+    note: str = Form(""),
+    principal: Principal = Tracer,
+) -> Response:
+    node = get_node(request)
+    try:
+        if action == "sync":
+            service.sync_trace(node, principal, trace_id)
+        elif action == "answer":
+            details: dict[str, Any] = {"note": note} if note else {}
+            if kind == "next_hop":
+                details.update({"ip": ip, "port": int(port) if port.strip() else None, "at": at})
+            service.record_answer(node, principal, trace_id, hop, kind, details, key=key)
+        elif action == "refine":
+            service.refine_hop(
+                node,
+                principal,
+                trace_id,
+                hop,
+                port=int(port) if port.strip() else None,
+                at=at or None,
+                tolerance_s=float(tolerance_s) if tolerance_s.strip() else None,
+            )
+        else:
+            raise ValidationFailed(f"unknown action {action!r}")
+    except (ValidationFailed, Conflict, NotFound, ValueError) as exc:
+        problems = [str(exc), *getattr(exc, "problems", [])]
+        return _page(request, principal, trace_id, problems=problems, code=422)
+    return RedirectResponse(f"/traces/{trace_id}", status_code=303)
+
+
+def dashboard_items(node: Node, principal: Principal, now: datetime) -> list[DashboardItem]:
+    items = []
+    for view in service.open_traces(node, principal):
+        waiting = [h for h in view.hops if h["state"] not in ("advanced",)]
+        last = waiting[-1] if waiting else (view.hops[-1] if view.hops else None)
+        items.append(
+            DashboardItem(
+                kind="trace",
+                title=view.label,
+                url=f"/traces/{view.id}",
+                state=last["state"] if last else view.state,
+                deadline=view.dies_at,
+                deadline_label="the trail dies (retention ends)",
+                counterpart=(last or {}).get("next_action", "")[:120] if last else "",
+            )
+        )
+    return items

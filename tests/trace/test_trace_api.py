@@ -1,0 +1,124 @@
+"""The trace over HTTP: start, read, answer (once), graph and CASE exports, the open traces
+nearest death first (API and dashboard), and clear errors for unknown traces and hops."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from test_trace_flow import TEMPLATE
+
+from helpers import client_for
+from trailguard.accounts.domain import Role
+
+
+def _observation(client: Any, case_id: str, ip: str, port: int, at: str) -> str:
+    made = client.post(
+        f"/api/investigations/{case_id}/observations",
+        json={"ip": ip, "port": port, "at": at, "protocol": "tcp", "tolerance_s": 1},
+    )
+    assert made.status_code == 201, made.text
+    return str(made.json()["id"])
+
+
+def test_trace_api_and_dashboard(net: Any) -> None:
+    iris = client_for(net.us, [Role.INVESTIGATOR], "iris")
+    for node_id, kept in (
+        ("nl-polderhost", {"flow": 30}),
+        ("br-riolitoral", {"port_block": 90, "radius": 365}),
+    ):
+        answer = iris.put(
+            f"/api/trace/custodians/{node_id}",
+            json={"retention_days": kept, "source": "published policy"},
+        )
+        assert answer.status_code == 200, answer.text
+    bad = iris.put(
+        "/api/trace/custodians/nobody", json={"retention_days": {"flow": 1}, "source": "x"}
+    )
+    assert bad.status_code == 404
+    case = iris.post("/api/investigations", json={"reference": "US-2026-NJ", "title": "Bank"})
+    case_id = case.json()["id"]
+    nl_obs = _observation(iris, case_id, "198.51.100.23", 41234, "2026-11-20T08:14:07Z")
+    br_obs = _observation(iris, case_id, "203.0.113.77", 51512, "2026-11-20T08:02:04Z")
+    traces = []
+    for obs in (br_obs, nl_obs):
+        started = iris.post(
+            "/api/traces",
+            json={"investigation_id": case_id, "observation_id": obs, "template": TEMPLATE},
+        )
+        assert started.status_code == 201, started.text
+        traces.append(started.json())
+    # nearest death first: Polderhost's 30 days before Rio Litoral's 90
+    listed = iris.get("/api/traces").json()
+    assert [t["id"] for t in listed] == [traces[1]["id"], traces[0]["id"]]
+    assert listed[0]["dies_at"] == "2026-12-20T08:14:07Z"
+    dashboard = iris.get("/", headers={"accept": "text/html"})
+    assert dashboard.status_code == 200
+    assert dashboard.text.index(traces[1]["label"]) < dashboard.text.index(traces[0]["label"])
+    page = iris.get(f"/investigations/{case_id}", headers={"accept": "text/html"})
+    assert page.status_code == 200 and f"/traces/{traces[0]['id']}" in page.text
+    assert "trail dies 2026-12-20 08:14:07 UTC" in page.text
+    trace_id, hop_id = traces[1]["id"], traces[1]["hops"][0]["id"]
+    answer = {"kind": "refused", "key": "NL letter 1", "details": {"ground": "art30_2"}}
+    first = iris.post(f"/api/traces/{trace_id}/hops/{hop_id}/answers", json=answer)
+    assert first.status_code == 201 and first.json()["end_reason"] == "refusal"
+    again = iris.post(f"/api/traces/{trace_id}/hops/{hop_id}/answers", json=answer)
+    assert again.status_code == 409
+    assert iris.post(f"/api/traces/nope/hops/{hop_id}/answers", json=answer).status_code == 404
+    assert iris.post(f"/api/traces/{trace_id}/hops/nope/answers", json=answer).status_code == 404
+    assert iris.get("/api/traces/nope").status_code == 404
+    assert [t["id"] for t in iris.get("/api/traces").json()] == [traces[0]["id"]]
+    graph = iris.get(f"/api/traces/{trace_id}/graph").json()
+    assert graph["format"] == "trailguard.trace-graph.v1"
+    case_ld = iris.get(f"/api/traces/{trace_id}/case")
+    assert case_ld.headers["content-type"].startswith("application/ld+json")
+    assert json.loads(case_ld.text)["@type"] == "uco-core:Bundle"
+    svg = iris.get(f"/api/traces/{trace_id}/graph.svg")
+    assert svg.status_code == 200 and svg.text.startswith("<svg")
+    outsider = client_for(net.us, [Role.INVESTIGATOR], "olga")
+    assert outsider.get(f"/api/traces/{trace_id}").status_code == 403
+    assert outsider.get(f"/api/traces/{trace_id}/graph").status_code == 403
+    provider = client_for(net.us, [Role.PROVIDER_LIAISON], "pim")
+    assert provider.get("/api/traces").status_code == 403
+    attributed = provider.get("/api/trace/attribute", params={"ip": "198.51.100.23"}).json()
+    assert attributed["provider"]["node_id"] == "nl-polderhost"
+    assert provider.get("/api/trace/attribute", params={"ip": "nope"}).status_code == 422
+    hops = provider.post(
+        "/api/trace/headers",
+        json={
+            "message": "Received: from a ([192.0.2.1]) by b; Fri, 20 Nov 2026 08:00:00 +0000\n\nx"
+        },
+    )
+    assert hops.json()["hops"][0]["at"] == "2026-11-20T08:00:00Z"
+
+
+def test_cli_lists_and_shows_traces(net: Any, database_url: str) -> None:
+    from typer.testing import CliRunner
+
+    from trailguard.trace.cli import app as trace_cli
+
+    iris = client_for(net.us, [Role.INVESTIGATOR], "iris")
+    case_id = iris.post(
+        "/api/investigations", json={"reference": "US-2026-NJ", "title": "Bank"}
+    ).json()["id"]
+    obs = _observation(iris, case_id, "198.51.100.23", 41234, "2026-11-20T08:14:07Z")
+    started = iris.post(
+        "/api/traces",
+        json={"investigation_id": case_id, "observation_id": obs, "template": TEMPLATE},
+    ).json()
+    runner = CliRunner()
+    env = {"TRAILGUARD_DATABASE_URL": database_url}
+    where = ["--data-dir", str(net.us.paths.data_dir)]
+    listed = runner.invoke(trace_cli, ["list", *where, "--as", "iris", "--json"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert [t["id"] for t in json.loads(listed.stdout)] == [started["id"]]
+    shown = runner.invoke(
+        trace_cli, ["show", started["id"], *where, "--as", "iris", "--export", "graph"], env=env
+    )
+    assert json.loads(shown.stdout)["format"] == "trailguard.trace-graph.v1"
+    add = client_for(net.us, [Role.INVESTIGATOR], "olga")
+    assert add.get("/api/investigations").json() == []
+    refused = runner.invoke(trace_cli, ["show", started["id"], *where, "--as", "olga"], env=env)
+    assert refused.exit_code == 2 and "not on investigation" in refused.stderr
+    unknown = runner.invoke(trace_cli, ["show", "nope", *where, "--as", "iris"], env=env)
+    assert unknown.exit_code == 2 and "no trace" in unknown.stderr

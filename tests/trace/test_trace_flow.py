@@ -1,0 +1,423 @@
+"""The trace end to end between a US and an NL node: the US trace drafts the NL preservation
+request (channel and citation from the law engine, exact identifiers), four eyes approve it,
+NL preserves and discloses under Art. 30, the US trace advances and drafts the BR request,
+and the answer that preserves the subscriber's records ends it. Bad answers get clear errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from trailguard.audit.orm import AuditEntryRow
+from trailguard.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from trailguard.investigations import service as cases
+from trailguard.investigations.domain import ObservationIn, SourceKind
+from trailguard.network import deliver_pending
+from trailguard.requests import service as requests
+from trailguard.trace import service as trace
+
+TEMPLATE = {
+    "requesting_authority": {
+        "organisation": "United States 24/7 point of contact (synthetic)",
+        "person_in_charge": "Dan Cole",
+        "address": "1 Example Plaza, Washington DC",
+        "phone": "+12025550100",
+        "email": "duty@us-poc.example",
+        "office_hours": "24/7",
+        "time_zone": "America/New_York",
+        "preferred_channel": "trailguard",
+    },
+    "confirmation_contact": {
+        "name": "Iris Reed",
+        "phone": "+12025550101",
+        "email": "iris.reed@us-poc.example",
+    },
+    "seeking_authority": "US Department of Justice (synthetic)",
+    "offence": "Illegal access to a bank's web server (18 U.S.C. 1030)",
+    "offence_articles": [2],
+    "summary_of_facts": "An unknown person logged in to a bank's administration interface.",
+}
+
+
+def pump(net: Any) -> None:
+    for _ in range(6):
+        if (
+            sum(deliver_pending(n, transport=net.transport).attempted for n in (net.us, net.nl))
+            == 0
+        ):
+            return
+    raise AssertionError("the outboxes did not drain")
+
+
+def _case(
+    net: Any,
+    people: dict,
+    ip: str = "198.51.100.23",
+    port: int | None = 41234,
+    at: str = "2026-11-20T03:14:07.250-05:00",
+    tolerance: float = 2.0,
+) -> tuple[str, str]:
+    from trailguard.investigations.domain import parse_instant
+
+    case = cases.create_investigation(
+        net.us,
+        people["iris"],
+        {
+            "reference": "US-2026-NJ",
+            "title": "Harbor Mutual Bank intrusion",
+            "conduct": ["illegal_access"],
+        },
+    )
+    instant, zone = parse_instant(at)
+    [obs] = cases.add_observations(
+        net.us,
+        people["iris"],
+        case.id,
+        [
+            ObservationIn(
+                kind=SourceKind.LOG_LINE,
+                ip=ip,
+                port=port,
+                at=instant,
+                source_zone=zone,
+                tolerance_s=tolerance,
+                protocol="tcp",
+                source_label="bank proxy log line 2",
+            )
+        ],
+        how="test",
+    )
+    return case.id, obs.id
+
+
+def _custodians(net: Any, people: dict) -> None:
+    trace.set_custodian(
+        net.us,
+        people["iris"],
+        "nl-polderhost",
+        {"flow": 30},
+        "Polderhost retention policy (synthetic)",
+    )
+    trace.set_custodian(
+        net.us,
+        people["iris"],
+        "br-riolitoral",
+        {"port_block": 90, "radius": 365},
+        "Rio Litoral policy (synthetic)",
+    )
+
+
+def test_the_trace_crosses_three_countries_to_the_subscriber(net: Any, people: dict) -> None:
+    _custodians(net, people)
+    case_id, obs_id = _case(net, people)
+    started = trace.start_trace(net.us, people["iris"], case_id, obs_id, template=TEMPLATE)
+    [hop1] = started.hops
+    assert hop1["state"] == "drafted"
+    assert hop1["provider"]["node_id"] == "nl-polderhost" and hop1["special"] == "documentation"
+    assert hop1["recipient_node"] == "nl-poc"
+    assert hop1["channel"]["id"] == "preservation_24_7"
+    assert "ETS 185 Art. 29" in hop1["channel"]["citations"]
+    assert hop1["dies_at"] == "2026-12-20T08:14:07.250000Z"  # 30 days of flow records
+    assert started.dies_at is not None
+    assert [c["level"] for c in hop1["checks"]] == []
+    view = requests.get_request(net.us, hop1["request_id"])
+    endpoint = view.request.model_dump(mode="json")["data_to_preserve"][0]
+    assert (endpoint["ip"], endpoint["port"], endpoint["protocol"]) == (
+        "198.51.100.23",
+        41234,
+        "tcp",
+    )
+    assert endpoint["timestamp"].startswith("2026-11-20T08:14:07.25")
+    assert view.state.value == "draft"  # four eyes: nothing is sent without a second person
+    with pytest.raises(PermissionDenied):
+        requests.approve_request(net.us, people["iris"], hop1["request_id"])
+    requests.approve_request(net.us, people["dan"], hop1["request_id"])
+    requests.send_request(net.us, people["dan"], hop1["request_id"])
+    pump(net)
+    sent_view = trace.sync_trace(net.us, people["iris"], started.id).hops[0]
+    assert sent_view["state"] == "sent" and sent_view["request_state"] == "received"
+    assert sent_view["request_clock"]["due_at"]  # the acknowledgement clock runs
+
+    # NL executes, preserves, and discloses the path under Art. 30 with a third-country notice.
+    requests.acknowledge_request(net.nl, people["noor"], hop1["request_id"])
+    requests.start_execution(net.nl, people["noor"], hop1["request_id"])
+    requests.record_preservation(
+        net.nl,
+        people["noor"],
+        hop1["request_id"],
+        preserved="12 flow records",
+        hold_id="hold-00000000000000aa",
+        digest="a" * 64,
+    )
+    pump(net)
+    after = trace.sync_trace(net.us, people["iris"], started.id)
+    assert after.hops[0]["state"] == "preserved" and after.hops[0]["hold_digest"] == "a" * 64
+    disclosure = {
+        "kind": "expedited_disclosure",
+        "reference": "NL-2026-NJ-030",
+        "date_issued": "2026-11-20",
+        "requesting_party": "US",
+        "requested_party": "NL",
+        "requesting_authority": TEMPLATE["requesting_authority"],
+        "requested_authority": "Netherlands 24/7 point of contact",
+        "confirmation_contact": {
+            "name": "Noor",
+            "phone": "+31705550101",
+            "email": "noor@nl-poc.example",
+        },
+        "in_response_to": hop1["request_reference"],
+        "provider_in_other_state": {
+            "name": "Rio Litoral Telecom",
+            "country": "BR",
+            "identifiers": ["203.0.113.0/24"],
+        },
+        "path": [
+            {
+                "source": {
+                    "type": "ip_endpoint",
+                    "ip": "203.0.113.77",
+                    "port": 51512,
+                    "timestamp": "2026-11-20T08:10:00Z",
+                    "protocol": "tcp",
+                    "destination_port": 22,
+                },
+                "destination": {
+                    "type": "ip_endpoint",
+                    "ip": "198.51.100.23",
+                    "port": 22,
+                    "timestamp": "2026-11-20T08:10:00Z",
+                    "protocol": "tcp",
+                },
+                "observed_by": "Polderhost flow records",
+            }
+        ],
+        "traffic_data": ["2026-11-20T08:10:00Z 203.0.113.77:51512 -> 198.51.100.23:22 tcp"],
+        "third_country_notice": "The communication came from Rio Litoral Telecom (BR).",
+    }
+    sent = requests.draft_request(net.nl, people["noor"], disclosure, recipient="us-poc")
+    requests.approve_request(net.nl, people["joost"], sent.id)
+    requests.send_request(net.nl, people["noor"], sent.id)
+    pump(net)
+    moved = trace.sync_trace(net.us, people["iris"], started.id)
+    assert [h["state"] for h in moved.hops] == ["advanced", "drafted"]
+    hop2 = moved.hops[1]
+    assert (hop2["ip"], hop2["port"], hop2["at"]) == ("203.0.113.77", 51512, "2026-11-20T08:10:00Z")
+    assert hop2["source"]["kind"] == "disclosure" and hop2["source"]["notice"]
+    assert hop2["provider"]["country"] == "BR" and hop2["recipient_node"] == "br-poc"
+    assert hop2["data_kinds"] == ["port_block", "radius"]
+    assert hop2["dies_at"] == "2027-02-18T08:10:00Z"  # NAT logs: 90 days
+    # syncing again changes nothing (the same disclosure is not applied twice)
+    again = trace.sync_trace(net.us, people["iris"], started.id)
+    assert len(again.hops) == 2
+    # Rio Litoral's preservation of the NAT and RADIUS records ends the trace.
+    ended = trace.record_answer(
+        net.us,
+        people["iris"],
+        started.id,
+        hop2["id"],
+        "preserved",
+        {
+            "hold_id": "hold-00000000000000bb",
+            "digest": "b" * 64,
+            "summary": "port-block and RADIUS records",
+        },
+        key="BR letter 2026-11-21",
+    )
+    assert ended.state == "subscriber" and ended.hops[1]["state"] == "subscriber"
+    assert ended.dies_at is None  # no open hop left
+    with pytest.raises(Conflict, match="recorded already"):
+        trace.record_answer(
+            net.us,
+            people["iris"],
+            started.id,
+            hop2["id"],
+            "preserved",
+            {},
+            key="BR letter 2026-11-21",
+        )
+    graph = trace.graph_of(net.us, people["iris"], started.id)
+    types = sorted({n["type"] for n in graph["nodes"]})
+    assert types == ["endpoint", "provider", "subscriber", "victim"]
+    connections = [e for e in graph["edges"] if e["type"] == "connection"]
+    assert [(e["from"], e["to"]) for e in connections] == [
+        ("endpoint:198.51.100.23:41234", "victim"),
+        ("endpoint:203.0.113.77:51512", "endpoint:198.51.100.23:41234"),
+    ]
+    with net.us.db.session() as session:
+        actions = set(session.execute(select(AuditEntryRow.action)).scalars())
+    assert {"trace.started", "trace.request_drafted", "trace.answer_recorded"} <= actions
+
+
+def test_refusal_is_a_dead_end_with_its_reason(net: Any, people: dict) -> None:
+    _custodians(net, people)
+    case_id, obs_id = _case(net, people)
+    started = trace.start_trace(net.us, people["iris"], case_id, obs_id, template=TEMPLATE)
+    hop = started.hops[0]
+    ended = trace.record_answer(
+        net.us,
+        people["iris"],
+        started.id,
+        hop["id"],
+        "refused",
+        {"ground": "art30_2"},
+        key="NL refusal",
+    )
+    assert ended.state == "dead_end" and ended.end_reason == "refusal"
+    assert ended.hops[0]["end_reason_text"] == "the requested side refused"
+    with pytest.raises(Conflict, match="takes no more answers"):
+        trace.record_answer(
+            net.us, people["iris"], started.id, hop["id"], "preserved", {}, key="late letter"
+        )
+
+
+def test_unknown_trace_or_hop_and_outsiders(net: Any, people: dict) -> None:
+    case_id, obs_id = _case(net, people)
+    started = trace.start_trace(net.us, people["iris"], case_id, obs_id, template=TEMPLATE)
+    with pytest.raises(NotFound):
+        trace.record_answer(net.us, people["iris"], "no-such-trace", "x", "no_data", {}, key="k")
+    with pytest.raises(NotFound, match="has no hop"):
+        trace.record_answer(
+            net.us, people["iris"], started.id, "no-such-hop", "no_data", {}, key="k"
+        )
+    with pytest.raises(ValidationFailed):
+        trace.record_answer(
+            net.us, people["iris"], started.id, started.hops[0]["id"], "maybe", {}, key="k"
+        )
+    with pytest.raises(PermissionDenied):
+        trace.get_trace(net.us, people["outsider"], started.id)
+    with pytest.raises(PermissionDenied):
+        trace.get_trace(net.us, people["admin"], started.id)
+
+
+@pytest.mark.parametrize(
+    ("ip", "port", "reason", "code"),
+    [
+        ("10.1.2.3", 41234, "special_address", "private"),
+        ("240.0.0.9", 41234, "special_address", "reserved"),
+        ("192.0.2.44", 41234, "unserved", "unserved"),
+    ],
+)
+def test_addresses_that_cannot_be_traced(
+    net: Any, people: dict, ip: str, port: int, reason: str, code: str
+) -> None:
+    case_id, obs_id = _case(net, people, ip=ip, port=port)
+    started = trace.start_trace(net.us, people["iris"], case_id, obs_id, template=TEMPLATE)
+    assert started.state == "dead_end" and started.end_reason == reason
+    assert started.hops[0]["checks"][0]["code"] == code
+    assert started.hops[0]["request_id"] is None  # nothing drafted
+
+
+def test_presend_checks_block_a_cgn_address_without_port(net: Any, people: dict) -> None:
+    _custodians(net, people)
+    case_id, obs_id = _case(net, people, ip="203.0.113.77", port=None, tolerance=60)
+    started = trace.start_trace(net.us, people["iris"], case_id, obs_id, template=TEMPLATE)
+    hop = started.hops[0]
+    codes = {c["code"]: c["level"] for c in hop["checks"]}
+    assert codes["cgn_without_port"] == "error"
+    assert codes["cgn_time_not_exact"] == "warning"
+    assert hop["state"] == "open" and hop["request_id"] is None
+    assert "source port" in hop["next_action"]
+
+
+def test_retention_over_is_a_dead_end(net: Any, people: dict) -> None:
+    trace.set_custodian(net.us, people["iris"], "nl-polderhost", {"flow": 30}, "policy")
+    case_id, obs_id = _case(net, people, at="2026-09-01T10:00:00+02:00")
+    started = trace.start_trace(net.us, people["iris"], case_id, obs_id, template=TEMPLATE)
+    assert started.end_reason == "retention_over"
+    assert "2026-10-01T08:00:00Z" in started.hops[0]["checks"][0]["message"]
+
+
+def test_a_loop_back_to_a_hop_already_seen_ends_the_trace(net: Any, people: dict) -> None:
+    _custodians(net, people)
+    case_id, obs_id = _case(net, people)
+    started = trace.start_trace(net.us, people["iris"], case_id, obs_id, template=TEMPLATE)
+    looped = trace.record_answer(
+        net.us,
+        people["iris"],
+        started.id,
+        started.hops[0]["id"],
+        "next_hop",
+        {"ip": "198.51.100.23", "port": 41234, "at": "2026-11-20T08:00:00Z"},
+        key="call",
+    )
+    assert [h["state"] for h in looped.hops] == ["advanced", "dead_end"]
+    assert looped.end_reason == "loop"
+
+
+def test_auto_send_policy_sends_without_a_second_person(net: Any, people: dict) -> None:
+    _custodians(net, people)
+    case_id, obs_id = _case(net, people)
+    started = trace.start_trace(
+        net.us, people["iris"], case_id, obs_id, template=TEMPLATE, auto_send=True
+    )
+    assert started.hops[0]["state"] == "sent" and started.auto_send
+    view = requests.get_request(net.us, started.hops[0]["request_id"])
+    assert view.state.value == "sent" and view.approved_by == "user:policy:auto-send"
+
+
+def test_refining_an_open_hop_with_its_port_drafts_the_request(net: Any, people: dict) -> None:
+    _custodians(net, people)
+    case_id, obs_id = _case(net, people, ip="203.0.113.77", port=None, tolerance=60)
+    started = trace.start_trace(net.us, people["iris"], case_id, obs_id, template=TEMPLATE)
+    hop = started.hops[0]
+    refined = trace.refine_hop(
+        net.us, people["iris"], started.id, hop["id"], port=51512, tolerance_s=1
+    )
+    assert refined.hops[0]["state"] == "drafted"
+    assert refined.hops[0]["recipient_node"] == "br-poc"
+    with pytest.raises(Conflict, match="only an open hop"):
+        trace.refine_hop(net.us, people["iris"], started.id, hop["id"], port=1)
+
+
+def test_incomplete_template_leaves_the_hop_open_with_the_reason(net: Any, people: dict) -> None:
+    _custodians(net, people)
+    case_id, obs_id = _case(net, people)
+    started = trace.start_trace(net.us, people["iris"], case_id, obs_id, template={})
+    hop = started.hops[0]
+    assert hop["state"] == "open" and hop["request_id"] is None
+    assert any(c["code"] == "request_incomplete" for c in hop["checks"])
+    fixed = trace.refine_hop(net.us, people["iris"], started.id, hop["id"], template=TEMPLATE)
+    assert fixed.hops[0]["state"] == "drafted"
+
+
+def test_graph_exports_validate_as_case_uco(net: Any, people: dict, tmp_path: Any) -> None:
+    import json
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    _custodians(net, people)
+    case_id, obs_id = _case(net, people)
+    started = trace.start_trace(net.us, people["iris"], case_id, obs_id, template=TEMPLATE)
+    trace.record_answer(
+        net.us,
+        people["iris"],
+        started.id,
+        started.hops[0]["id"],
+        "next_hop",
+        {"ip": "203.0.113.77", "port": 51512, "at": "2026-11-20T08:10:00Z", "protocol": "tcp"},
+        key="NL phone call",
+    )
+    bundle = trace.case_of(net.us, people["iris"], started.id)
+    types = [o["@type"] for o in bundle["uco-core:object"]]
+    assert "uco-observable:NetworkConnection" in types and "uco-core:Relationship" in types
+    assert bundle == trace.case_of(net.us, people["iris"], started.id)  # stable ids
+    path = tmp_path / "trace.jsonld"
+    path.write_text(json.dumps(bundle))
+    validator = Path(sys.executable).parent / "case_validate"
+    command = str(validator) if validator.exists() else shutil.which("case_validate")
+    assert command, "case-utils (dev dependency) provides case_validate"
+    done = subprocess.run([command, str(path)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "Conforms: True" in done.stdout
+    # a broken export is caught: a NetworkConnection whose source port is text
+    broken = json.loads(json.dumps(bundle))
+    for obj in broken["uco-core:object"]:
+        if obj["@type"] == "uco-observable:NetworkConnection":
+            obj["uco-core:hasFacet"][0]["uco-observable:sourcePort"] = "not a port"
+    path.write_text(json.dumps(broken))
+    done = subprocess.run([command, str(path)], capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and "Conforms: False" in done.stdout
