@@ -25,6 +25,7 @@ app = typer.Typer(
 def _register_groups() -> None:
     from trailguard.accounts.cli import app as users_app
     from trailguard.audit.cli import app as audit_app
+    from trailguard.evidence.cli import app as evidence_app
     from trailguard.law.cli import app as law_app
     from trailguard.network.cli import app as network_app
     from trailguard.requests.cli import app as requests_app
@@ -36,6 +37,7 @@ def _register_groups() -> None:
     app.add_typer(network_app, name="directory", help="The network's signed directory.")
     app.add_typer(requests_app, name="requests", help="Cooperation requests.")
     app.add_typer(traffic_app, name="traffic", help="Provider traffic data: ingest, look up, hold.")
+    app.add_typer(evidence_app, name="evidence", help="Evidence packages with a chain of custody.")
 
 
 DataDir = Annotated[Path, typer.Option("--data-dir", help="The node's data directory.")]

@@ -23,7 +23,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 # Capabilities that may own tables, in dependency order. Adding one is adding a name here.
-CAPABILITIES = ("core", "accounts", "audit", "network", "requests", "law", "traffic")
+CAPABILITIES = ("core", "accounts", "audit", "network", "requests", "law", "traffic", "evidence")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

@@ -17,6 +17,7 @@ from trailguard.network.clocks import (
     escalate_overdue,
     start_delivery_worker,
 )
+from trailguard.network.directory_service import find_entry
 from trailguard.network.exchange import (
     DeliveryReport,
     MessageDetail,
@@ -32,9 +33,12 @@ from trailguard.network.exchange import (
 )
 from trailguard.network.identity import (
     NodeIdentity,
+    PublicKeyRecord,
     create_identity,
     load_identity,
+    node_identity,
     rotate_keys,
+    verify_b64_signature,
 )
 
 __all__ = [
@@ -45,16 +49,20 @@ __all__ = [
     "MessageView",
     "NodeIdentity",
     "OutboxMessage",
+    "PublicKeyRecord",
     "ReceivedMessage",
     "acknowledge",
     "create_identity",
     "deliver_pending",
     "escalate_overdue",
+    "find_entry",
     "list_messages",
     "load_identity",
     "message_detail",
+    "node_identity",
     "register_handler",
     "rotate_keys",
     "send_message",
     "start_delivery_worker",
+    "verify_b64_signature",
 ]

@@ -20,3 +20,7 @@ A request flows: draft -> approved -> sent (exchange) -> received -> acknowledge
 in_execution -> preserved / refused / ... on the receiving node, each step mirrored on the other
 node by a ``request.transition`` message.
 """
+
+from trailguard.requests.domain.common import HandlingCode, Tlp
+
+__all__ = ["HandlingCode", "Tlp"]
