@@ -21,6 +21,8 @@ PUBLIC = {
     ("POST", "/exchange/v1/messages"),  # other nodes: authenticated by their signature
     ("GET", "/api/health"),
     ("GET", "/health"),
+    ("GET", "/verify-document"),  # anyone holding a document checks who issued it
+    ("POST", "/verify-document"),
 }
 # Reachable by any logged-in person whatever their role (their own account).
 ANY_USER = {("POST", "/logout"), ("GET", "/account/password"), ("POST", "/account/password")}

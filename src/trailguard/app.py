@@ -32,6 +32,8 @@ def _wants_page(request: Request) -> bool:
 def create_app(node: Node) -> FastAPI:
     from trailguard.accounts import web as accounts_web
     from trailguard.audit import api as audit_api
+    from trailguard.evidence import api as evidence_api
+    from trailguard.evidence import web as evidence_web
     from trailguard.law import api as law_api
     from trailguard.law import web as law_web
     from trailguard.network import api as network_api
@@ -56,6 +58,7 @@ def create_app(node: Node) -> FastAPI:
     mounted: list[tuple[str, APIRouter]] = []
     for module in (network_api, requests_api, law_api, traffic_api, audit_api):
         mounted.append(("/api", module.router))
+    mounted += [("/api", evidence_api.router), ("", evidence_web.router)]
     mounted.append(("/api", accounts_web.api_router))
     for module in (pages, accounts_web, network_web, requests_web, law_web, traffic_web, watch_web):
         mounted.append(("", module.router))

@@ -26,6 +26,7 @@ def _register_groups() -> None:
     from trailguard.accounts.cli import app as users_app
     from trailguard.audit.cli import app as audit_app
     from trailguard.evidence.cli import app as evidence_app
+    from trailguard.evidence.cli import verify_document_command
     from trailguard.law.cli import app as law_app
     from trailguard.network.cli import app as network_app
     from trailguard.requests.cli import app as requests_app
@@ -38,6 +39,7 @@ def _register_groups() -> None:
     app.add_typer(requests_app, name="requests", help="Cooperation requests.")
     app.add_typer(traffic_app, name="traffic", help="Provider traffic data: ingest, look up, hold.")
     app.add_typer(evidence_app, name="evidence", help="Evidence packages with a chain of custody.")
+    app.command("verify-document")(verify_document_command)
 
 
 DataDir = Annotated[Path, typer.Option("--data-dir", help="The node's data directory.")]

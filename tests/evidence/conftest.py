@@ -13,7 +13,8 @@ from helpers import make_node
 from trailguard.core.clock import FixedClock
 from trailguard.node import Node
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "network"))
+for _folder in ("network", "requests"):  # network_kit.link, req_payloads.payload
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / _folder))
 
 START = datetime(2026, 11, 20, 13, 30, 0, 125000, tzinfo=UTC)
 

@@ -280,3 +280,71 @@ def custody(
         )
     if problem is not None:
         raise typer.Exit(1)
+
+
+@app.command()
+def certificate(
+    data_dir: DataDir,
+    bag: Annotated[Path, typer.Argument(help="The package (bag folder).")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the PDF.")],
+    user: User = None,
+) -> None:
+    """Issue the signed hash certificate (PDF) of a package that verifies."""
+    from trailguard.evidence.certificate import issue_certificate
+
+    node = _open(data_dir)
+    try:
+        pdf = issue_certificate(node, bag, actor=_actor_of(_acting_user(node, user)))
+    except TrailguardError as exc:
+        _fail(exc, 1)
+    finally:
+        node.close()
+    out.write_bytes(pdf)
+    print(out)
+
+
+def _actor_of(user: str) -> str:
+    return user if ":" in user else f"user:{user}"
+
+
+def verify_document_command(
+    file: Annotated[Path, typer.Argument(help="A document (PDF) a trailguard node issued.")],
+    data_dir: OptionalDataDir = None,
+    public_key: Annotated[
+        Path | None, typer.Option("--public-key", help="The issuer's public key file.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Answer as JSON.")] = False,
+) -> None:
+    """Who issued a document, whether the directory knows that key, whether it is unchanged
+    (exit 0 only when all three hold)."""
+    from trailguard.evidence.documents import verify_document
+    from trailguard.evidence.service import check_for_document
+
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        err.print(f"[red]error:[/red] cannot read {file}: {exc}")
+        raise typer.Exit(2) from exc
+    node = _open(data_dir) if data_dir is not None and public_key is None else None
+    try:
+        verdict = verify_document(data, check_for_document(node, public_key, data))
+    except TrailguardError as exc:
+        _fail(exc)
+    finally:
+        if node is not None:
+            node.close()
+    if as_json:
+        print(json.dumps(verdict.to_json(), indent=2))
+    else:
+        if verdict.issuer_node:
+            console.print(
+                f"issued by {verdict.issuer_name} (node {verdict.issuer_node}), key "
+                f"{verdict.key_id}: {'known' if verdict.key_known else 'NOT known'} to the "
+                f"directory; content {'unchanged' if verdict.content_unchanged else 'ALTERED'}"
+            )
+        if verdict.ok:
+            console.print("[green]verified[/green]")
+        for reason in verdict.reasons:
+            console.print(f"[red]✗[/red] {reason}")
+    if not verdict.ok:
+        raise typer.Exit(1)

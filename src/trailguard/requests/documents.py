@@ -15,12 +15,15 @@ import os
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from trailguard.requests.domain.common import RequestBase, RequestKind
 from trailguard.requests.domain.types import describe_identifier
+
+if TYPE_CHECKING:
+    from trailguard.node import Node
 
 TITLES: dict[RequestKind, str] = {
     RequestKind.PRESERVATION: "Request for expedited preservation of stored computer data "
@@ -240,8 +243,38 @@ def latin1_safe(text: str) -> str:
     return "".join(out)
 
 
-def render_pdf(request: RequestBase, *, footer: str = "", unicode_font: bool = True) -> bytes:
-    """The same document as a PDF (A4). ``unicode_font=False`` forces the Latin-1 fallback."""
+def render_pdf(
+    request: RequestBase,
+    *,
+    footer: str = "",
+    unicode_font: bool = True,
+    node: Node | None = None,
+    actor: str = "system",
+) -> bytes:
+    """The same document as a PDF (A4). ``unicode_font=False`` forces the Latin-1 fallback.
+    With ``node``, the PDF is issued by that node with a signed verification block
+    (``trailguard verify-document``)."""
+    if node is None:
+        return _render_pdf(request, footer, unicode_font, None)
+    from trailguard.evidence import sign_pdf
+
+    view = document_view(request, footer=footer)
+    content = {
+        "title": view.title,
+        "reference": view.reference,
+        "sections": [[s.title, [[r.label, r.value] for r in s.rows]] for s in view.sections],
+    }
+    return sign_pdf(
+        node,
+        kind="request",
+        title=f"{view.title} {view.reference}",
+        content=content,
+        render=lambda block: _render_pdf(request, footer, unicode_font, block),
+        actor=actor,
+    )
+
+
+def _render_pdf(request: RequestBase, footer: str, unicode_font: bool, block: Any) -> bytes:
     from fpdf import FPDF
     from fpdf.enums import XPos, YPos
 
@@ -285,4 +318,8 @@ def render_pdf(request: RequestBase, *, footer: str = "", unicode_font: bool = T
     if view.footer:
         pdf.set_font(family, "", 7)
         pdf.multi_cell(0, 4, clean(view.footer), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    if block is not None:
+        from trailguard.evidence.documents import draw_verification_block
+
+        draw_verification_block(pdf, block, family, clean)
     return bytes(pdf.output())

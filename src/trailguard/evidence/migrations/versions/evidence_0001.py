@@ -1,4 +1,4 @@
-"""evidence: items, custody events, packages and transfers
+"""evidence: items, custody events, packages, transfers and issued documents
 
 Revision ID: evidence_0001
 Revises:
@@ -95,9 +95,22 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_evidence_transfers")),
     )
     op.create_index(op.f("ix_evidence_transfers_package_id"), "evidence_transfers", ["package_id"])
+    op.create_table(
+        "evidence_documents",
+        sa.Column("id", sa.String(36), nullable=False),
+        sa.Column("kind", sa.String(40), nullable=False),
+        sa.Column("title", sa.String(300), nullable=False),
+        sa.Column("content_sha256", sa.String(64), nullable=False),
+        sa.Column("pdf_sha256", sa.String(64), nullable=False),
+        sa.Column("key_id", sa.String(16), nullable=False),
+        sa.Column("issued_at", UTCDateTime(), nullable=False),
+        sa.Column("issued_by", sa.String(200), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_evidence_documents")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("evidence_documents")
     op.drop_table("evidence_transfers")
     op.drop_table("evidence_packages")
     op.drop_table("evidence_custody_events")
