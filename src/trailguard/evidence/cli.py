@@ -348,3 +348,45 @@ def verify_document_command(
             console.print(f"[red]✗[/red] {reason}")
     if not verdict.ok:
         raise typer.Exit(1)
+
+
+@app.command()
+def send(
+    data_dir: DataDir,
+    bag: Annotated[Path, typer.Argument(help="The package (made for the recipient).")],
+    to: Annotated[str, typer.Option("--to", help="The recipient node (directory id).")],
+    user: User = None,
+    resume: Annotated[
+        str | None, typer.Option("--resume", help="Resume this transfer id instead.")
+    ] = None,
+) -> None:
+    """Send a package to another node: encrypted to it, in chunks; resumable with --resume."""
+    import httpx
+
+    from trailguard.evidence.transfer import offer_package, push_chunks
+
+    node = _open(data_dir)
+    try:
+        transfer_id = resume
+        if transfer_id is None:
+            offer = offer_package(node, bag, recipient=to, user=_acting_user(node, user))
+            transfer_id = offer.transfer_id
+            console.print(f"offered transfer {transfer_id} ({offer.chunk_count} chunks)")
+        with httpx.Client(timeout=60) as client:
+            result = push_chunks(node, transfer_id, client)
+    except (TrailguardError, httpx.HTTPError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        err.print(
+            f"resume with: trailguard evidence send --data-dir {data_dir} --to {to} "
+            f"--resume {transfer_id} {bag}"
+            if transfer_id
+            else ""
+        )
+        raise typer.Exit(1) from exc
+    finally:
+        node.close()
+    if not result.ok:
+        for problem in result.problems:
+            console.print(f"[red]✗[/red] {problem}")
+        raise typer.Exit(1)
+    console.print(f"[green]delivered[/green]: {len(result.sent)} chunk(s) sent, imported by {to}")

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, UploadFile
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from trailguard.accounts.domain import Principal, Role
+from trailguard.evidence import transfer  # registers the exchange handler for offers
 from trailguard.evidence.documents import MAX_DOCUMENT_BYTES, verify_document
 from trailguard.evidence.orm import EvidenceDocumentRow
 from trailguard.evidence.service import check_for_document, list_items
@@ -98,3 +100,43 @@ def items_page(
             for row in list_items(session)
         ]
     return render(request, "evidence/items.html", {"items": items})
+
+
+# --- the exchange's evidence endpoints (other nodes) ---------------------------------------
+# Not behind a login: a transfer id is a random UUID that travelled only inside a signed,
+# encrypted offer, and every chunk must open under the offer's key (XChaCha20-Poly1305 with
+# the transfer id and index as associated data), so nobody else can add or change data.
+
+
+@router.get(f"{transfer.PATH}/{{transfer_id}}")
+def transfer_status(request: Request, transfer_id: str) -> JSONResponse:
+    state = transfer.incoming(get_node(request), transfer_id)
+    return JSONResponse(
+        {
+            "transfer_id": state.transfer_id,
+            "state": state.state,
+            "chunk_count": state.chunk_count,
+            "received": transfer.received_chunks(state),
+        }
+    )
+
+
+@router.put(f"{transfer.PATH}/{{transfer_id}}/chunks/{{index}}")
+async def transfer_chunk(request: Request, transfer_id: str, index: int) -> JSONResponse:
+    limit = transfer.MAX_CHUNK_SIZE + 1024
+    parts: list[bytes] = []
+    size = 0
+    async for part in request.stream():
+        size += len(part)
+        if size > limit:
+            return JSONResponse({"error": "chunk too large"}, status_code=413)
+        parts.append(part)
+    node = get_node(request)
+    new = await run_in_threadpool(transfer.store_chunk, node, transfer_id, index, b"".join(parts))
+    return JSONResponse({"index": index, "duplicate": not new}, status_code=201 if new else 200)
+
+
+@router.post(f"{transfer.PATH}/{{transfer_id}}/complete")
+def transfer_complete(request: Request, transfer_id: str) -> JSONResponse:
+    answer = transfer.complete(get_node(request), transfer_id)
+    return JSONResponse(answer, status_code=200 if answer["ok"] else 422)
