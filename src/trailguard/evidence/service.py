@@ -547,10 +547,19 @@ def _signers_named(path: Path) -> list[str]:
     return sorted(names)
 
 
-def import_package(node: Node, path: Path, *, user: str, sender: str | None = None) -> BagReport:
+def import_package(
+    node: Node,
+    path: Path,
+    *,
+    user: str,
+    sender: str | None = None,
+    link_payload: bool = False,
+) -> BagReport:
     """Take a verified package into this node's store: every item with its chain so far, a
     signed "received" and a "verified" event. Refused whole (nothing stored) if anything
-    does not verify, if the package names another recipient, or if it was imported before."""
+    does not verify, if the package names another recipient, or if it was imported before.
+    ``link_payload``: the bag is the node's own received copy (made read-only), so its
+    payload files are hard-linked into the store instead of copied (just verified)."""
     report = verify_package(path, node=node)
     if not report.ok:
         raise ValidationFailed(
@@ -581,6 +590,8 @@ def import_package(node: Node, path: Path, *, user: str, sender: str | None = No
             for rec in report.records:
                 target = staging / rec.item_id / rec.file_name
                 target.parent.mkdir(parents=True)
+                if link_payload and _try_link(path / rec.path, target):
+                    continue
                 with (path / rec.path).open("rb", buffering=0) as reader, target.open("xb") as w:
                     digests = hash_stream(reader, sink=w)
                 if digests.sha256 != rec.digests.sha256:
@@ -666,6 +677,15 @@ def import_package(node: Node, path: Path, *, user: str, sender: str | None = No
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return report
+
+
+def _try_link(source: Path, target: Path) -> bool:
+    try:
+        os.chmod(source, 0o444)
+        os.link(source, target)
+    except OSError:
+        return False
+    return True
 
 
 def records_for(session: Session, item_ids: Sequence[str]) -> list[ItemRecord]:

@@ -11,10 +11,11 @@
    moved to another index does not open. A chunk sent twice is accepted once; chunks may
    arrive in any order. ``GET /exchange/v1/evidence/<transfer>`` lists what arrived, so a
    cut transfer resumes with the missing chunks only.
-3. ``POST /exchange/v1/evidence/<transfer>/complete`` makes the recipient join the chunks
-   (streamed, hashed), check the archive's digest, unpack it safely, verify the bag against
-   its directory and import it (signed "received" and "verified" custody events) in one
-   transaction, or refuse it whole, naming why. Nothing is held whole in memory.
+3. ``POST /exchange/v1/evidence/<transfer>/complete`` makes the recipient unpack the chunks
+   in order (streamed, hashed, with tarfile's "data" filter), check the archive's digest,
+   verify the bag against its directory and import it (signed "received" and "verified"
+   custody events) in one transaction, or refuse it whole, naming why. Nothing is held
+   whole in memory.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from sqlalchemy.orm import Session
 
 from trailguard.audit import record
 from trailguard.core.errors import Conflict, NotFound, ValidationFailed
-from trailguard.evidence.domain import CustodyAction, hash_file
+from trailguard.evidence.domain import CustodyAction
 from trailguard.evidence.orm import EvidenceItemRow, EvidenceTransferRow
 from trailguard.evidence.service import (
     add_custody_event,
@@ -98,9 +99,53 @@ class Offer:
     chunk_count: int
 
 
-def _tar_bag(bag: Path, archive: Path) -> None:
-    with tarfile.open(archive, "w", format=tarfile.PAX_FORMAT) as tar:
-        tar.add(bag, arcname="bag", recursive=True)
+class _HashingWriter:
+    """A write-only file that hashes what passes through it (tar streams into it)."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        self.size += len(data)
+        return int(self.handle.write(data))
+
+
+def _tar_bag(bag: Path, archive: Path) -> tuple[int, str]:
+    """Archive the bag (streamed) and return its size and SHA-256 from the same pass."""
+    with archive.open("wb") as handle:
+        writer = _HashingWriter(handle)
+        with tarfile.open(fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
+            tar.add(bag, arcname="bag", recursive=True)
+    return writer.size, writer.digest.hexdigest()
+
+
+class _ChunkReader:
+    """The received chunks read back in order as one stream, hashed on the way."""
+
+    def __init__(self, folder: Path, count: int) -> None:
+        self.paths = [folder / f"chunk-{index:08d}" for index in range(count)]
+        self.current: Any = None
+        self.digest = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        while True:
+            if self.current is None:
+                if not self.paths:
+                    return b""
+                self.current = self.paths.pop(0).open("rb")
+            data = self.current.read(size if size and size > 0 else 1 << 20)
+            if data:
+                self.digest.update(data)
+                return bytes(data)
+            self.current.close()
+            self.current = None
+
+    def close(self) -> None:
+        if self.current is not None:
+            self.current.close()
 
 
 def offer_package(
@@ -132,9 +177,8 @@ def offer_package(
     outgoing = evidence_dir(node) / "outgoing"
     outgoing.mkdir(parents=True, exist_ok=True)
     archive = outgoing / f"{transfer_id}.tar"
-    _tar_bag(bag, archive)
     try:
-        digests = hash_file(archive)
+        size, archive_sha256 = _tar_bag(bag, archive)
         key = random_bytes(32)
         identity = node_identity(node)
         with node.db.session() as session:
@@ -146,7 +190,7 @@ def offer_package(
             for_self = base64.b64encode(
                 SealedBox(identity.encryption_key.public_key).encrypt(key)
             ).decode()
-            chunk_count = max(1, math.ceil(digests.size / chunk_size))
+            chunk_count = max(1, math.ceil(size / chunk_size))
             now = node.clock.now()
             session.add(
                 EvidenceTransferRow(
@@ -154,10 +198,10 @@ def offer_package(
                     package_id=package_id,
                     direction="out",
                     peer_node=recipient,
-                    size=digests.size,
+                    size=size,
                     chunk_size=chunk_size,
                     chunk_count=chunk_count,
-                    archive_sha256=digests.sha256,
+                    archive_sha256=archive_sha256,
                     sealed_key=for_self,
                     archive_path=str(archive),
                     state="offered",
@@ -176,10 +220,10 @@ def offer_package(
                     "transfer_id": transfer_id,
                     "package_id": package_id,
                     "recipient": recipient,
-                    "size": digests.size,
+                    "size": size,
                     "chunk_size": chunk_size,
                     "chunk_count": chunk_count,
-                    "archive_sha256": digests.sha256,
+                    "archive_sha256": archive_sha256,
                     "sealed_key": for_peer,
                 },
                 actor=user if ":" in user else f"user:{user}",
@@ -197,7 +241,7 @@ def offer_package(
     except BaseException:
         archive.unlink(missing_ok=True)
         raise
-    return Offer(transfer_id, package_id, recipient, digests.size, chunk_count)
+    return Offer(transfer_id, package_id, recipient, size, chunk_count)
 
 
 @dataclass
@@ -433,33 +477,40 @@ def complete(node: Node, transfer_id: str) -> dict[str, Any]:
     staging = transfer.folder / "unpacked"
     problems: list[str] = []
     try:
-        archive = transfer.folder / "archive.tar"
-        digest = hashlib.sha256()
-        with archive.open("wb") as writer:
-            for index in range(transfer.chunk_count):
-                with (transfer.folder / f"chunk-{index:08d}").open("rb") as reader:
-                    while block := reader.read(1 << 20):
-                        digest.update(block)
-                        writer.write(block)
-        if digest.hexdigest() != transfer.archive_sha256:
-            raise ValidationFailed("the joined archive does not match the offer's SHA-256")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
-        with tarfile.open(archive, "r") as tar:
-            tar.extractall(staging, filter="data")
+        reader = _ChunkReader(transfer.folder, transfer.chunk_count)
+        unreadable: Exception | None = None
+        try:
+            # unpacked straight from the chunks (no joined copy); the "data" filter refuses
+            # links, absolute paths and anything outside the staging folder
+            with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]
+                tar.extractall(staging, filter="data")
+        except (tarfile.TarError, OSError) as exc:
+            unreadable = exc
+        try:
+            while reader.read(1 << 20):  # hash the rest (padding, or what was not unpacked)
+                pass
+        finally:
+            reader.close()
+        if reader.digest.hexdigest() != transfer.archive_sha256:
+            raise ValidationFailed("the joined archive does not match the offer's SHA-256")
+        if unreadable is not None:
+            raise ValidationFailed(f"the archive cannot be unpacked: {unreadable}")
         bag = staging / "bag"
         if not bag.is_dir():
             raise ValidationFailed("the archive holds no bag")
-        report = verify_package(bag, node=node)
-        if not report.ok:
-            raise ValidationFailed(
-                f"package does not verify: {report.problems[0]}", report.problems
-            )
         kept = evidence_dir(node) / "packages" / "received" / transfer_id
         kept.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(bag), kept)
         try:
-            import_package(node, kept, user="system:evidence-exchange", sender=transfer.peer)
+            import_package(
+                node,
+                kept,
+                user="system:evidence-exchange",
+                sender=transfer.peer,
+                link_payload=True,
+            )
         except BaseException:
             shutil.rmtree(kept, ignore_errors=True)
             raise
@@ -471,7 +522,6 @@ def complete(node: Node, transfer_id: str) -> dict[str, Any]:
         state = "refused"
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-        (transfer.folder / "archive.tar").unlink(missing_ok=True)
     with node.db.session() as session:
         row = session.get(EvidenceTransferRow, transfer_id)
         assert row is not None
