@@ -221,3 +221,44 @@ def test_import_refuses_other_recipient_and_altered(
         assert _count(us, model) == 0
     store = us.paths.data_dir / "evidence"
     assert not store.exists() or not any(p.is_file() for p in store.rglob("*"))
+
+
+def test_handling_codes_bind_onward_sharing(
+    nl: Node, us: Node, files: list[Path], tmp_path: Path
+) -> None:
+    from trailguard.evidence.domain import LegalBasis
+    from trailguard.evidence.service import create_package
+
+    _linked(nl, us)
+    sent = create_package(
+        nl,
+        out=tmp_path / "h2",
+        reference="NL-PR-2026-0042",
+        basis=LegalBasis.parse("preservation: NL-PR-2026-0042"),
+        user="alice",
+        files=files[:1],
+        recipient="us-poc",
+        handling_code="H2",
+    )
+    import_package(us, sent.path, user="bob")
+    basis = LegalBasis.parse("mla: US-MLA-7")
+    with pytest.raises(ValidationFailed, match="not shared onward without that node's permission"):
+        create_package(
+            us,
+            out=tmp_path / "onward",
+            reference="US-1",
+            basis=basis,
+            user="bob",
+            item_ids=sent.item_ids,
+        )
+    assert not (tmp_path / "onward").exists()
+    back = create_package(
+        us,
+        out=tmp_path / "back",
+        reference="US-1",
+        basis=basis,
+        user="bob",
+        item_ids=sent.item_ids,
+        recipient="nl-poc",
+    )
+    assert back.path.is_dir()  # returning it to its origin is allowed

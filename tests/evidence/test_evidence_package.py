@@ -386,3 +386,23 @@ def test_a_copy_verifies_anywhere(
     shutil.copytree(bag, copy)
     code, answer = verify_json(copy, "--public-key", str(key))
     assert code == 0 and answer["ok"]
+
+
+def test_event_cli_destroys_and_closes_the_chain(
+    nl: Node, files: list[Path], tmp_path: Path
+) -> None:
+    result = package(nl, files, tmp_path / "bag")
+    item = result.item_ids[0]
+    data_dir = str(nl.paths.data_dir)
+    bad = runner.invoke(app, ["evidence", "event", "--data-dir", data_dir, item, "lost"])
+    assert bad.exit_code == 2 and "action must be one of" in flat(bad.output)
+    done = runner.invoke(
+        app, ["evidence", "event", "--data-dir", data_dir, item, "destroyed", "--note", "order 7"]
+    )
+    assert done.exit_code == 0, done.output
+    chain = runner.invoke(app, ["evidence", "custody", "--data-dir", data_dir, item, "--json"])
+    answer = json.loads(chain.stdout)
+    assert answer["ok"] is True
+    assert [e["action"] for e in answer["events"]][-1] == "destroyed"
+    again = runner.invoke(app, ["evidence", "event", "--data-dir", data_dir, item, "opened"])
+    assert again.exit_code == 2 and "destroyed" in flat(again.output)

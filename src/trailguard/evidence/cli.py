@@ -390,3 +390,41 @@ def send(
             console.print(f"[red]✗[/red] {problem}")
         raise typer.Exit(1)
     console.print(f"[green]delivered[/green]: {len(result.sent)} chunk(s) sent, imported by {to}")
+
+
+@app.command()
+def event(
+    data_dir: DataDir,
+    item_id: Annotated[str, typer.Argument(help="The item.")],
+    action: Annotated[
+        str,
+        typer.Argument(help="opened, verified, released, returned or destroyed."),
+    ],
+    user: User = None,
+    note: Annotated[str, typer.Option(help="What was done and why.")] = "",
+) -> None:
+    """Record a custody event on an item (signed by this node, audited)."""
+    from trailguard.core.errors import ValidationFailed
+    from trailguard.evidence.domain import CustodyAction
+    from trailguard.evidence.service import add_custody_event
+
+    allowed = ("opened", "verified", "released", "returned", "destroyed")
+    if action not in allowed:
+        _fail(ValidationFailed(f"action must be one of {', '.join(allowed)}, not {action!r}"))
+    node = _open(data_dir)
+    try:
+        acting = _acting_user(node, user)
+        with node.db.session() as session:
+            recorded = add_custody_event(
+                session,
+                node,
+                item_id,
+                CustodyAction(action),
+                user=acting,
+                details={"note": note[:2000]} if note else None,
+            )
+    except TrailguardError as exc:
+        _fail(exc)
+    finally:
+        node.close()
+    console.print(f"event {recorded.seq} ({recorded.action.value}) recorded: {recorded.event_hash}")

@@ -368,6 +368,20 @@ def verify_item_chain(session: Session, node: Node, item_id: str) -> str | None:
 # --- packages ----------------------------------------------------------------------------
 
 
+def onward_sharing_problem(row: EvidenceItemRow, node_id: str, recipient: str | None) -> str | None:
+    """Handling codes apply to items as to requests: an item another node sent with H2 or
+    TLP:RED is not passed on to a third node (nor exported without a recipient) without
+    that node's permission (a new package from it)."""
+    if row.origin_node == node_id or recipient == row.origin_node:
+        return None
+    if row.tlp == "TLP:RED" or row.handling_code == "H2":
+        return (
+            f"item {row.id} came from {row.origin_node} with {row.handling_code} {row.tlp}: "
+            "it is not shared onward without that node's permission"
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class PackageResult:
     package_id: str
@@ -426,6 +440,9 @@ def create_package(
                 row = get_item(session, item_id)
                 if row.state != "held":
                     raise Conflict(f"item {item_id} is {row.state}; only held items are packaged")
+                problem = onward_sharing_problem(row, node.config.node_id, recipient)
+                if problem is not None:
+                    raise ValidationFailed(problem, [f"item {item_id}"])
                 rows.append(row)
             if len({row.id for row in rows}) != len(rows):
                 raise ValidationFailed("an item is named twice", ["items"])

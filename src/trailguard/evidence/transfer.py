@@ -28,6 +28,7 @@ import os
 import shutil
 import tarfile
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -269,6 +270,7 @@ def push_chunks(
     transport: Any = None,
     only: list[int] | None = None,
     finish: bool = True,
+    concurrency: int = 4,
 ) -> PushResult:
     """Deliver the offer if it still waits, ask the recipient which chunks it holds, send the
     missing ones (``only``: just these, to test a cut transfer), then ask it to complete."""
@@ -285,15 +287,20 @@ def push_chunks(
         raise Conflict(f"the recipient does not know transfer {transfer_id}: {status.text[:200]}")
     have = set(status.json().get("received", []))
     wanted = [i for i in range(count) if i not in have and (only is None or i in only)]
-    sent = []
-    with archive.open("rb") as handle:
-        for index in wanted:
-            handle.seek(index * chunk_size)
-            body = encrypt_chunk(key, transfer_id, index, handle.read(chunk_size))
-            answer = client.put(f"{base}/chunks/{index}", content=body)
-            if answer.status_code not in (200, 201):
-                raise Conflict(f"chunk {index} refused: {answer.text[:300]}")
-            sent.append(index)
+    fd = os.open(archive, os.O_RDONLY)
+
+    def send(index: int) -> int:
+        body = encrypt_chunk(key, transfer_id, index, os.pread(fd, chunk_size, index * chunk_size))
+        answer = client.put(f"{base}/chunks/{index}", content=body)
+        if answer.status_code not in (200, 201):
+            raise Conflict(f"chunk {index} refused: {answer.text[:300]}")
+        return index
+
+    try:  # ``concurrency`` chunks in flight: at most that many chunks in memory
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            sent = sorted(pool.map(send, wanted))
+    finally:
+        os.close(fd)
     result = PushResult(transfer_id, sent, len(have), False, False, [])
     if not finish:
         return result
