@@ -22,9 +22,12 @@ from helpers import make_node
 from trailguard.audit.orm import AuditEntryRow
 from trailguard.core.clock import FixedClock
 from trailguard.core.errors import ValidationFailed
+from trailguard.evidence.caseuco import Connection
 from trailguard.evidence.domain import LegalBasis, hash_file
 from trailguard.evidence.orm import EvidenceCustodyRow, EvidenceItemRow
 from trailguard.evidence.service import (
+    PackageResult,
+    create_package,
     custody_events,
     export_public_keys,
     verify_item_chain,
@@ -114,8 +117,24 @@ def test_art32b_basis_carries_the_consent_record() -> None:
         LegalBasis.parse("mla: US-MLA-1", consent_record="not for MLA")
 
 
+def _with_connections(node: Node, files: list[Path], out: Path) -> PackageResult:
+    """A package that also describes the trace's network connections (IPv4 and IPv6)."""
+    return create_package(
+        node,
+        out=out,
+        reference="NL-PR-2026-0042",
+        basis=LegalBasis.parse("preservation: NL-PR-2026-0042"),
+        user="alice",
+        files=files,
+        connections=[
+            Connection("203.0.113.77", 51512, "198.51.100.23", 22, START),
+            Connection("2001:db8:200::7", None, "2001:db8:100::23", 443, START),
+        ],
+    )
+
+
 def test_bag_conforms_to_bagit_and_case(nl: Node, files: list[Path], tmp_path: Path) -> None:
-    result = package(nl, files, tmp_path / "bag")
+    result = _with_connections(nl, files, tmp_path / "bag")
     bag = bagit.Bag(str(result.path))
     bag.validate()  # the bagit library's own full check (RFC 8493)
     assert set(bag.algorithms) == {"sha256", "sha512"}
@@ -140,6 +159,9 @@ def test_bag_conforms_to_bagit_and_case(nl: Node, files: list[Path], tmp_path: P
         "uco-identity:Organization",
         "uco-role:Role",
         "uco-tool:Tool",
+        "uco-observable:NetworkConnection",
+        "uco-observable:IPv4Address",
+        "uco-observable:IPv6Address",
     } <= kinds
     hashes = [
         facet["uco-observable:hash"]
@@ -157,7 +179,7 @@ def test_case_terms_exist_in_the_ontology(nl: Node, files: list[Path], tmp_path:
     import case_utils.ontology
     import rdflib
 
-    result = package(nl, files, tmp_path / "bag")
+    result = _with_connections(nl, files, tmp_path / "bag")
     ontology_dir = Path(case_utils.ontology.__file__).parent
     graph = rdflib.Graph()
     graph.parse(ontology_dir / "case-1.5.0.ttl")

@@ -215,24 +215,52 @@ def describe_package(
             graph.append(action)
             investigation_objects.append(_ref(action_id))
             previous_result = provenance_id
+    addresses: dict[str, str] = {}
+
+    def address(value: str) -> str:
+        if value not in addresses:
+            kind = "IPv6Address" if ":" in value else "IPv4Address"
+            addresses[value] = _id(package_id, kind.lower(), value)
+            graph.append(
+                {
+                    "@id": addresses[value],
+                    "@type": f"uco-observable:{kind}",
+                    "uco-core:hasFacet": [
+                        {
+                            "@id": _id(package_id, f"{kind.lower()}-facet", value),
+                            "@type": f"uco-observable:{kind}Facet",
+                            "uco-observable:addressValue": value,
+                        }
+                    ],
+                }
+            )
+        return addresses[value]
+
     for index, connection in enumerate(connections):
+        facet: dict[str, Any] = {
+            "@id": _id(package_id, "network-connection-facet", str(index)),
+            "@type": "uco-observable:NetworkConnectionFacet",
+            "uco-observable:startTime": _time(connection.start),
+            "uco-observable:src": [_ref(address(connection.source_ip))],
+            "uco-observable:dst": [_ref(address(connection.destination_ip))],
+        }
+        if connection.source_port is not None:
+            facet["uco-observable:sourcePort"] = connection.source_port
+        if connection.destination_port is not None:
+            facet["uco-observable:destinationPort"] = connection.destination_port
+        connection_id = _id(package_id, "network-connection", str(index))
         graph.append(
             {
-                "@id": _id(package_id, "network-connection", str(index)),
+                "@id": connection_id,
                 "@type": "uco-observable:NetworkConnection",
                 "uco-core:description": (
-                    f"{connection.source_ip}:{connection.source_port} -> "
-                    f"{connection.destination_ip}:{connection.destination_port}"
+                    f"{connection.source_ip} port {connection.source_port} -> "
+                    f"{connection.destination_ip} port {connection.destination_port}"
                 ),
-                "uco-core:hasFacet": [
-                    {
-                        "@id": _id(package_id, "network-connection-facet", str(index)),
-                        "@type": "uco-observable:NetworkConnectionFacet",
-                        "uco-observable:startTime": _time(connection.start),
-                    }
-                ],
+                "uco-core:hasFacet": [facet],
             }
         )
+        investigation_objects.append(_ref(connection_id))
     investigation_objects.extend(file_ids)
     investigation_objects.extend(_ref(org_id) for org_id in org_ids.values())
     graph.append(

@@ -35,7 +35,7 @@ from trailguard.evidence.bag import (
     verify_bag,
     write_bag,
 )
-from trailguard.evidence.caseuco import Organisation, describe_package
+from trailguard.evidence.caseuco import Connection, Organisation, describe_package
 from trailguard.evidence.domain import (
     Acquisition,
     CustodyAction,
@@ -403,6 +403,7 @@ def create_package(
     handling_code: str = "H0",
     tlp: str = "TLP:AMBER",
     legacy_hashes: bool = False,
+    connections: Sequence[Connection] = (),
 ) -> PackageResult:
     """Acquire ``files`` (if any), add the items ``item_ids``, and write one signed BagIt
     package at ``out`` with a "packaged" custody event per item, all in one transaction: if
@@ -473,6 +474,7 @@ def create_package(
                 tool_version=__version__,
                 organisations=organisations,
                 items=records,
+                connections=connections,
             )
             meta = PackageMeta(
                 package_id=package_id,
