@@ -88,10 +88,20 @@ def test_declarations_refuse_malformed_references_and_duplicates() -> None:
     two = Capability(name="y", handlers=(MessageHandler("x.ping", "m:g"),))
     with pytest.raises(ValueError, match=r"message type 'x\.ping'"):
         check_unique([one, two])
-    with pytest.raises(ValueError, match="CLI group 'z'"):
+    with pytest.raises(ValueError, match="CLI group or command 'z'"):
         check_unique(
             [
                 Capability("x", cli=CliGroup("z", "m:a", "")),
                 Capability("y", cli=CliGroup("z", "m:b", "")),
             ]
         )
+    # a top-level command may not take a group's name either
+    with pytest.raises(ValueError, match="CLI group or command 'z'"):
+        check_unique(
+            [
+                Capability("x", cli=CliGroup("z", "m:a", "")),
+                Capability("y", commands=(("z", "m:c"),)),
+            ]
+        )
+    with pytest.raises(ValueError, match="module:attribute"):
+        Capability(name="x", commands=(("verify", "trailguard.x.cli.verify"),))

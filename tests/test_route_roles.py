@@ -21,6 +21,12 @@ PUBLIC = {
     ("POST", "/exchange/v1/messages"),  # other nodes: authenticated by their signature
     ("GET", "/api/health"),
     ("GET", "/health"),
+    ("GET", "/verify-document"),  # anyone holding a document checks who issued it
+    ("POST", "/verify-document"),
+    # other nodes: the transfer id came in a signed offer; chunks must open under its key
+    ("GET", "/exchange/v1/evidence/{transfer_id}"),
+    ("PUT", "/exchange/v1/evidence/{transfer_id}/chunks/{index}"),
+    ("POST", "/exchange/v1/evidence/{transfer_id}/complete"),
 }
 # Reachable by any logged-in person whatever their role (their own account).
 ANY_USER = {("POST", "/logout"), ("GET", "/account/password"), ("POST", "/account/password")}

@@ -31,6 +31,8 @@ def _register_groups() -> None:
         if capability.cli is not None:
             group = capability.cli
             app.add_typer(load(group.app), name=group.name, help=group.help)
+        for name, ref in capability.commands:
+            app.command(name)(load(ref))
 
 
 DataDir = Annotated[Path, typer.Option("--data-dir", help="The node's data directory.")]

@@ -21,6 +21,8 @@ def test_demo_check_holds(tmp_path: Path) -> None:
     assert "no longer expires" in text  # Art. 29(7) after the MLA request
     assert "verified signed receipts" in text
     assert "receives the signed hit" in text  # Art. 33 live watch
+    assert "records 'received' and 'verified'" in text  # evidence packages reach US
+    assert "a copy with one byte changed fails" in text
     assert "audit chain intact" in text
 
 

@@ -59,9 +59,7 @@ def rio(tmp_path: Path, database_url: str) -> Iterator[Any]:
         node.close()
 
 
-def _start(
-    node: Any, port: int | None, at: Any, tolerance: float = 2.0, *roles: Role
-) -> Any:
+def _start(node: Any, port: int | None, at: Any, tolerance: float = 2.0, *roles: Role) -> Any:
     # the provider's own analyst: opens cases and may look up its traffic data
     who = principal("rafa", *(roles or (Role.INVESTIGATOR, Role.PROVIDER_LIAISON)))
     case = cases.create_investigation(node, who, {"reference": "BR-RL-1", "title": "Abuse"})

@@ -55,7 +55,8 @@ class Capability:
     - ``orm``: module importing every table the capability owns (so ``Base.metadata`` is whole);
     - ``migrations``: its Alembic ``versions`` folder (one branch, ``branch_labels = (name,)``);
     - ``api_routers``: FastAPI routers mounted under ``/api``; ``page_routers``: mounted at ``/``;
-    - ``cli``: its ``trailguard <name>`` group;
+    - ``cli``: its ``trailguard <name>`` group; ``commands``: top-level commands
+      (``("verify-document", "module:function")``), for the few a person without a node runs;
     - ``handlers``: the exchange message types it receives;
     - ``dashboard``: functions ``(node, principal, now) -> list[DashboardItem]``;
     - ``templates``: folder of its page templates (named ``<name>/<page>.html``).
@@ -67,12 +68,14 @@ class Capability:
     api_routers: tuple[Ref, ...] = ()
     page_routers: tuple[Ref, ...] = ()
     cli: CliGroup | None = None
+    commands: tuple[tuple[str, Ref], ...] = ()
     handlers: tuple[MessageHandler, ...] = ()
     dashboard: tuple[Ref, ...] = ()
     templates: Path | None = None
 
     def __post_init__(self) -> None:
         refs = [*self.api_routers, *self.page_routers, *self.dashboard]
+        refs += [ref for _name, ref in self.commands]
         refs += [handler.handler for handler in self.handlers]
         if self.cli is not None:
             refs.append(self.cli.app)
@@ -103,7 +106,11 @@ def check_unique(capabilities: Sequence[Capability]) -> None:
     """Refuse two capabilities with one name, CLI group or message type."""
     for what, names in (
         ("capability", [cap.name for cap in capabilities]),
-        ("CLI group", [cap.cli.name for cap in capabilities if cap.cli is not None]),
+        (
+            "CLI group or command",
+            [cap.cli.name for cap in capabilities if cap.cli is not None]
+            + [name for cap in capabilities for name, _ref in cap.commands],
+        ),
         ("message type", [h.message_type for cap in capabilities for h in cap.handlers]),
     ):
         seen: set[str] = set()

@@ -1049,6 +1049,95 @@ def live_watch(ctx: DemoContext) -> Iterator[str]:
     ctx.pages.append(("Rio Litoral live watch", f"{rio.url}/traffic/watch"))
 
 
+def evidence_travels(ctx: DemoContext) -> Iterator[str]:
+    """Step 7: the preserved records and the bank's log extract reach the US node as signed
+    packages with their custody chains; US verifies them, and an altered copy fails."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    import httpx
+
+    from trailguard.evidence.domain import LegalBasis
+    from trailguard.evidence.service import create_package, export_public_keys, verify_package
+    from trailguard.evidence.transfer import offer_package, push_chunks
+    from trailguard.traffic import list_holds, open_store
+
+    us = ctx.cluster[US]
+    received: list[Path] = []
+    for provider, person, reference in (
+        (POLDERHOST, "pim.dekker", "US-2026-NJ-001"),
+        (RIO, "rafael.costa", "US-2026-NJ-002"),
+    ):
+        demo_node = ctx.cluster[provider]
+        store = open_store(demo_node.node.paths.data_dir)
+        holds = [h for h in list_holds(store) if h.status == "active"]
+        expect(holds, f"{provider} holds no sealed records")
+        hold = holds[-1]
+        records = store.root / "holds" / hold.hold_id / "records.parquet"
+        out = demo_node.node.paths.data_dir / "evidence" / "packages" / f"{hold.hold_id}-to-us"
+        made = create_package(
+            demo_node.node,
+            out=out,
+            reference=hold.reference,
+            basis=LegalBasis.parse(f"preservation: {reference}"),
+            user=person,
+            files=[records],
+            recipient=US,
+            investigation="Operation Nightjar",
+        )
+        offer = offer_package(demo_node.node, made.path, recipient=US, user=person)
+        with httpx.Client(timeout=60) as client:
+            pushed = push_chunks(demo_node.node, offer.transfer_id, client)
+        expect(pushed.ok, f"US refused {provider}'s package: {pushed.problems}")
+        kept = us.node.paths.data_dir / "evidence" / "packages" / "received" / offer.transfer_id
+        report = verify_package(kept, node=us.node)
+        expect(report.ok, f"{provider}'s package does not verify on US: {report.problems}")
+        item = report.records[0]
+        expect(
+            item.digests.sha256 == hold.sha256,
+            f"the packaged records ({item.digests.sha256[:16]}) are not the sealed hold "
+            f"({hold.sha256[:16]})",
+        )
+        key_file = ctx.cluster.root / f"{provider}.pub"
+        key_file.write_text(json.dumps(export_public_keys(demo_node.node)), encoding="utf-8")
+        expect(verify_package(kept, public_key=key_file).ok, "the package fails with the key file")
+        received.append(kept)
+        yield (
+            f"{provider} packages hold {hold.hold_id} ({hold.records} records, SHA-256 "
+            f"{hold.sha256[:16]}..., the digest on the preservation) and sends it to US in "
+            f"{offer.chunk_count} encrypted chunk(s); US verifies the bag, the signature and "
+            f"the custody chain and records 'received' and 'verified'"
+        )
+    victim_logs = sorted((ctx.cluster.root / "victim-logs").glob("*"))
+    expect(victim_logs, "the bank's log extract is missing")
+    bank = create_package(
+        us.node,
+        out=us.node.paths.data_dir / "evidence" / "packages" / "bank-log-extract",
+        reference="US-2026-NJ-001",
+        basis=LegalBasis.parse("production: US-2026-NJ-001 (the bank's disclosure)"),
+        user="iris.reed",
+        files=victim_logs[:1],
+        investigation="Operation Nightjar",
+    )
+    expect(verify_package(bank.path, node=us.node).ok, "the bank's package does not verify")
+    yield f"Iris Reed (US) packages the bank's log extract {victim_logs[0].name}: verifies"
+    altered = ctx.cluster.root / "altered-copy"
+    shutil.copytree(received[0], altered)
+    payload = next(p for p in (altered / "data").rglob("*") if p.is_file())
+    data = bytearray(payload.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    payload.write_bytes(bytes(data))
+    report = verify_package(altered, node=us.node)
+    expect(not report.ok, "an altered copy of a package verified")
+    expect(
+        report.problems[0].startswith(str(payload.relative_to(altered))),
+        f"the altered file is not named first: {report.problems[:2]}",
+    )
+    yield f"a copy with one byte changed fails: {report.problems[0]}"
+    ctx.pages.append(("US evidence items", f"{us.url}/evidence"))
+
+
 STEPS: list[Step] = [
     Step("Five nodes start on loopback and exchange their signed directories", US, start_network),
     Step("The US duty officer asks the directory who can help", US, who_can_help),
@@ -1074,6 +1163,7 @@ STEPS: list[Step] = [
         preservation_to_br,
     ),
     Step("An extension, and the MLA request that keeps the data preserved", US, extension_and_mla),
+    Step("The evidence travels to US as signed packages with their custody", US, evidence_travels),
     Step("Live watch (Art. 33): Rio Litoral reports a hit as the traffic arrives", RIO, live_watch),
 ]
 

@@ -35,9 +35,12 @@ from trailguard.network.exchange import (
 )
 from trailguard.network.identity import (
     NodeIdentity,
+    PublicKeyRecord,
     create_identity,
     load_identity,
+    node_identity,
     rotate_keys,
+    verify_b64_signature,
 )
 
 __all__ = [
@@ -50,6 +53,7 @@ __all__ = [
     "MessageView",
     "NodeIdentity",
     "OutboxMessage",
+    "PublicKeyRecord",
     "ReceivedMessage",
     "acknowledge",
     "create_identity",
@@ -60,6 +64,7 @@ __all__ = [
     "list_messages",
     "load_identity",
     "message_detail",
+    "node_identity",
     "notify",
     "publish_self",
     "register_handler",
@@ -67,4 +72,5 @@ __all__ = [
     "search",
     "send_message",
     "start_delivery_worker",
+    "verify_b64_signature",
 ]

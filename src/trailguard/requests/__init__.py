@@ -23,9 +23,11 @@ node by a ``request.transition`` message.
 
 from typing import Any
 
+from trailguard.core.handling import HandlingCode, Tlp
+
 # The face other capabilities use (the service loads on first use).
 _FACE = ("get_request", "draft_request", "approve_request", "send_request", "list_requests")
-__all__ = list(_FACE)
+__all__ = ["HandlingCode", "Tlp", *_FACE]
 
 
 def __getattr__(name: str) -> Any:

@@ -199,7 +199,7 @@ def document_pdf(
     view, footer = service.document_of(get_node(request), request_id)
     name = "".join(c if c.isalnum() or c in "-_" else "_" for c in view.reference)
     return Response(
-        render_pdf(view.request, footer=footer),
+        render_pdf(view.request, footer=footer, node=get_node(request), actor=_principal.actor),
         media_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'},
     )

@@ -15,12 +15,16 @@ import os
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from trailguard.core.pdftext import latin1_safe
 from trailguard.requests.domain.common import RequestBase, RequestKind
 from trailguard.requests.domain.types import describe_identifier
+
+if TYPE_CHECKING:
+    from trailguard.node import Node
 
 TITLES: dict[RequestKind, str] = {
     RequestKind.PRESERVATION: "Request for expedited preservation of stored computer data "
@@ -196,52 +200,38 @@ def _covered(font: Path) -> frozenset[int]:
     return frozenset(cmap)
 
 
-def latin1_safe(text: str) -> str:
-    """Text that the PDF core fonts can print: accents dropped where that keeps the letter,
-    other characters replaced by their Unicode name so nothing disappears silently."""
-    out: list[str] = []
-    for char in text:
-        try:
-            char.encode("latin-1")
-            out.append(char)
-            continue
-        except UnicodeEncodeError:
-            pass
-        decomposed = unicodedata.normalize("NFKD", char)
-        base = "".join(c for c in decomposed if not unicodedata.combining(c))
-        try:
-            base.encode("latin-1")
-            if base:
-                out.append(base)
-                continue
-        except UnicodeEncodeError:
-            pass
-        replacements = {
-            "\u0141": "L",
-            "\u0142": "l",
-            "\u0110": "D",
-            "\u0111": "d",
-            "\u0152": "OE",
-            "\u0153": "oe",
-            "\u0131": "i",
-            "\u2013": "-",
-            "\u2014": "-",
-            "\u2018": "'",
-            "\u2019": "'",
-            "\u201c": '"',
-            "\u201d": '"',
-            "\u2026": "...",
-            "\u00a0": " ",
-        }
-        if char in replacements:
-            out.append(replacements[char])
-        else:
-            out.append(f"[{unicodedata.name(char, f'U+{ord(char):04X}')}]")
-    return "".join(out)
+def render_pdf(
+    request: RequestBase,
+    *,
+    footer: str = "",
+    unicode_font: bool = True,
+    node: Node | None = None,
+    actor: str = "system",
+) -> bytes:
+    """The same document as a PDF (A4). ``unicode_font=False`` forces the Latin-1 fallback.
+    With ``node``, the PDF is issued by that node with a signed verification block
+    (``trailguard verify-document``)."""
+    if node is None:
+        return _render_pdf(request, footer, unicode_font, None)
+    from trailguard.evidence import sign_pdf
+
+    view = document_view(request, footer=footer)
+    content = {
+        "title": view.title,
+        "reference": view.reference,
+        "sections": [[s.title, [[r.label, r.value] for r in s.rows]] for s in view.sections],
+    }
+    return sign_pdf(
+        node,
+        kind="request",
+        title=f"{view.title} {view.reference}",
+        content=content,
+        render=lambda block: _render_pdf(request, footer, unicode_font, block),
+        actor=actor,
+    )
 
 
-def render_pdf(request: RequestBase, *, footer: str = "", unicode_font: bool = True) -> bytes:
-    """The same document as a PDF (A4). ``unicode_font=False`` forces the Latin-1 fallback."""
+def _render_pdf(request: RequestBase, footer: str, unicode_font: bool, block: Any) -> bytes:
     from fpdf import FPDF
     from fpdf.enums import XPos, YPos
 
@@ -285,4 +275,8 @@ def render_pdf(request: RequestBase, *, footer: str = "", unicode_font: bool = T
     if view.footer:
         pdf.set_font(family, "", 7)
         pdf.multi_cell(0, 4, clean(view.footer), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    if block is not None:
+        from trailguard.evidence import draw_verification_block
+
+        draw_verification_block(pdf, block, family, clean)
     return bytes(pdf.output())

@@ -29,6 +29,8 @@ from pydantic import (
     model_validator,
 )
 
+from trailguard.core.handling import HandlingCode, Tlp
+
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
@@ -49,25 +51,6 @@ class RequestKind(StrEnum):
     EPOC_PR = "epoc_pr"  # Regulation (EU) 2023/1543 European Preservation Order Certificate
     MLA = "mla"  # Convention Art. 31
     ART32_RECORD = "art32_record"  # Convention Art. 32
-
-
-class HandlingCode(StrEnum):
-    """SIENA-like handling codes (Europol): restrictions on use and onward sharing."""
-
-    H0 = "H0"  # for crime-fighting purposes only
-    H1 = "H1"  # not to be used in judicial proceedings without the provider's permission
-    H2 = "H2"  # not to be shared onward without the provider's permission
-    H3 = "H3"  # other restrictions, stated in the conditions
-
-
-class Tlp(StrEnum):
-    """FIRST Traffic Light Protocol 2.0 labels (https://www.first.org/tlp/)."""
-
-    CLEAR = "TLP:CLEAR"
-    GREEN = "TLP:GREEN"
-    AMBER = "TLP:AMBER"
-    AMBER_STRICT = "TLP:AMBER+STRICT"
-    RED = "TLP:RED"
 
 
 class Handling(Model):
