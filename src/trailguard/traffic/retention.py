@@ -173,6 +173,7 @@ def purge(store: TrafficStore, now: datetime, *, dry_run: bool = False) -> Purge
                 plans[sha].staged.replace(store.root / source.stored_as)
             if new_sources:
                 fsync_dir(store.root / "sources")
+            crash_point("purge:moved")
             remaining = [p for p in manifest.parts if p.part_id not in gone]
             remaining += [info for info, _, _ in rewritten]
             referenced = {sha for p in remaining for sha in p.source_sha256}
