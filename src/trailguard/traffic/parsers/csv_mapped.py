@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -93,7 +94,13 @@ class CsvMappedParser:
                 if len(chunk) == 0:
                     continue
                 first = chunk.lines[0].as_py() or ""
-                headers = next(csv.reader([first]))
+                try:
+                    headers = next(csv.reader([first], strict=True), [])
+                except csv.Error as exc:
+                    raise FormatError(f"{path}: the CSV header cannot be read ({exc})") from exc
+                head_raw = chunk.raw.slice(0, 1).cast(pa.binary())[0].as_py() or b""
+                if re.search(rb"\r[^\n]", head_raw):
+                    raise FormatError(f"{path}: the CSV header has a carriage return inside it")
                 header_line = first.encode()
                 missing = sorted(
                     {v for v in column_map.values() if not v.startswith("=")} - set(headers)
@@ -117,13 +124,31 @@ class CsvMappedParser:
         # a quoted field left open at the end of its line would run on into the next lines
         # (the CSV reader joins them into one row, and the lines after it would be lost or
         # misnumbered): such a line is a bad line, and blanked before the CSV reader sees it
-        unclosed = c.valid_mask(
-            pc.extract_regex(pc.fill_null(chunk.lines, ""), r'(?:^|,)"(?:[^"]|"")*$')
-        ) & np.asarray(chunk.usable, dtype=bool)
+        # a carriage return inside a line ends a row for the CSV reader (old Mac line ends)
+        # but not a line here: such a line is a bad line too, blanked the same way
+        filled = pc.fill_null(chunk.lines, "")
+        usable = np.asarray(chunk.usable, dtype=bool)
+        open_quote = c.valid_mask(pc.extract_regex(filled, r'(?:^|,)"(?:[^"]|"")*$')) & usable
+        raw = chunk.raw.view(pa.binary() if chunk.raw.type == pa.string() else pa.large_binary())
+        bare_cr = (
+            np.asarray(
+                pc.match_substring_regex(raw, "\r[^\n]").to_numpy(zero_copy_only=False),
+                dtype=bool,
+            )
+            & usable
+            & ~open_quote
+        )
+        unclosed = open_quote | bare_cr
         if chunk.first_line == 1 and len(unclosed):
             unclosed[0] = False  # the header row
         unclosed_bad = [
-            BadLine(chunk.first_line + i, "quoted field not closed on its line", text[:200])
+            BadLine(
+                chunk.first_line + i,
+                "carriage return inside the line"
+                if bare_cr[i]
+                else "quoted field not closed on its line",
+                text[:200],
+            )
             for i, text in zip(
                 np.flatnonzero(unclosed).tolist(),
                 chunk.lines.filter(pa.array(unclosed)).to_pylist(),
