@@ -445,7 +445,8 @@ def purge(
     console.print(
         f"{verb} {report.records_deleted:,} records in {report.parts_deleted} "
         f"partition file(s); kept {report.records_kept_for_holds:,} held records; "
-        f"{report.bytes_freed:,} bytes freed"
+        f"{report.bytes_freed:,} bytes freed; {report.source_lines_purged:,} raw source "
+        f"line(s) purged, {report.source_lines_kept_for_holds:,} kept for holds"
     )
 
 

@@ -255,6 +255,11 @@ def purge(
                 "records_deleted": report.records_deleted,
                 "records_kept_for_holds": report.records_kept_for_holds,
                 "by_kind": report.by_kind,
+                "source_lines_purged": report.source_lines_purged,
+                "source_lines_kept_for_holds": report.source_lines_kept_for_holds,
+                "sources_rewritten": report.sources_rewritten,
+                "sources_deleted": report.sources_deleted,
+                "sources_kept_whole": report.sources_kept_whole,
             },
         )
     return report

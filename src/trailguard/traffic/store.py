@@ -26,6 +26,7 @@ not listed are swept at the next open. Writers hold an exclusive ``flock`` on ``
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import fcntl
 import hashlib
@@ -38,7 +39,7 @@ import threading
 import time
 import tomllib
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -215,6 +216,17 @@ class SourceInfo:
     bad_lines: int
     skipped_lines: int
     ingested_at: str
+    # After a purge removed some of its lines (see ``retention``): the purged line ranges
+    # [first, last] (1-based, inclusive, sorted), when, and the SHA-256 of the archived text
+    # as it is now (its purged lines empty); ``sha256`` stays the original's.
+    purged_lines: list[list[int]] = field(default_factory=list)
+    purged_at: str | None = None
+    archive_sha256: str | None = None
+
+    def purged(self, line_no: int) -> bool:
+        """Whether a purge removed line ``line_no`` from the archive."""
+        at = bisect.bisect_right(self.purged_lines, [line_no, 2**62]) - 1
+        return at >= 0 and self.purged_lines[at][0] <= line_no <= self.purged_lines[at][1]
 
 
 @dataclass
@@ -222,6 +234,9 @@ class Manifest:
     generation: int = 0
     parts: list[PartInfo] = field(default_factory=list)
     sources: dict[str, SourceInfo] = field(default_factory=dict)
+    # originals a purge deleted whole: what they were, every line purged, no file (so that an
+    # auditor asking for one of their lines is told it was purged, not that it never existed)
+    purged_sources: dict[str, SourceInfo] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
         payload = {
@@ -230,6 +245,10 @@ class Manifest:
             "parts": [asdict(p) for p in self.parts],
             "sources": {k: asdict(v) for k, v in sorted(self.sources.items())},
         }
+        if self.purged_sources:
+            payload["purged_sources"] = {
+                k: asdict(v) for k, v in sorted(self.purged_sources.items())
+            }
         return json.dumps(payload, indent=1, sort_keys=True).encode("utf-8")
 
     @classmethod
@@ -239,6 +258,7 @@ class Manifest:
             generation=int(raw["generation"]),
             parts=[PartInfo(**p) for p in raw["parts"]],
             sources={k: SourceInfo(**v) for k, v in raw["sources"].items()},
+            purged_sources={k: SourceInfo(**v) for k, v in raw.get("purged_sources", {}).items()},
         )
 
 
@@ -272,6 +292,60 @@ def sha256_file(path: Path) -> str:
         while chunk := handle.read(4 * 1024 * 1024):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+class LinePurged(NotFound):
+    """The line asked for was removed from its archived original by a purge."""
+
+
+def rewrite_source(
+    path: Path, target: Path, drop: Callable[[np.ndarray], np.ndarray]
+) -> tuple[str, int]:
+    """Copy the archived original ``path`` (zstd or gzip) to ``target`` (zstd) with the lines
+    for which ``drop(line_numbers)`` is True emptied (their line ends kept, so every other line
+    keeps its number); fsynced. Returns the SHA-256 of the text written and its line count."""
+    codec = "gzip" if path.suffix == ".gz" else "zstd"
+    digest = hashlib.sha256()
+    line = 1
+    pending = b""
+    sink = pa.OSFile(str(target), "wb")
+    with (
+        pa.CompressedInputStream(pa.OSFile(str(path)), codec) as raw,
+        pa.CompressedOutputStream(sink, "zstd") as out,
+    ):
+
+        def emit(data: bytes) -> None:
+            if data:
+                digest.update(data)
+                out.write(data)
+
+        while True:
+            chunk = raw.read(4 * 1024 * 1024)
+            data = pending + chunk
+            if chunk:
+                cut = data.rfind(b"\n") + 1
+                body, pending = data[:cut], data[cut:]
+            else:
+                body, pending = data, b""
+            if body:
+                buf = np.frombuffer(body, dtype=np.uint8)
+                ends = np.flatnonzero(buf == 10) + 1  # each line's end, its newline included
+                if not len(ends) or ends[-1] != len(body):  # the last line, without a newline
+                    ends = np.append(ends, len(body))
+                starts = np.concatenate([[0], ends[:-1]])
+                dropped = np.asarray(drop(np.arange(line, line + len(ends))), dtype=bool)
+                edges = np.flatnonzero(np.diff(dropped.view(np.int8))) + 1
+                for lo, hi in itertools.pairwise([0, *edges.tolist(), len(ends)]):
+                    if dropped[lo]:
+                        newlines = int((buf[ends[lo:hi] - 1] == 10).sum())
+                        emit(b"\n" * newlines)
+                    else:
+                        emit(body[starts[lo] : ends[hi - 1]])
+                line += len(ends)
+            if not chunk:
+                break
+    fsync_file(target)
+    return digest.hexdigest(), line - 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -929,9 +1003,11 @@ class TrafficStore:
                 manifest.generation,
                 [*manifest.parts, *(i for i, _, _ in infos)],
                 dict(manifest.sources),
+                dict(manifest.purged_sources),
             )
             if source is not None:
                 new.sources[source.sha256] = source
+                new.purged_sources.pop(source.sha256, None)  # ingested again after its purge
             self.publish(new)
             crash_point("ingest:published")
         return [i for i, _, _ in infos]
@@ -1075,12 +1151,21 @@ class TrafficStore:
         return digest.hexdigest(), suffix, target
 
     def read_source_line(self, sha256: str, line_no: int) -> str:
-        """The raw text of line ``line_no`` (1-based) of an ingested original, for auditors."""
-        source = self.manifest().sources.get(sha256)
+        """The raw text of line ``line_no`` (1-based) of an ingested original, for auditors.
+        A line a purge removed raises ``LinePurged`` (its text is gone)."""
+        manifest = self.manifest()
+        source = manifest.sources.get(sha256) or manifest.purged_sources.get(sha256)
         if source is None:
             raise NotFound(f"no ingested source file with SHA-256 {sha256}")
         if line_no < 1:
             raise ValidationFailed(f"line number {line_no} must be 1 or more", ["line"])
+        if sha256 not in manifest.sources and line_no > source.lines_read:
+            raise NotFound(f"{source.name} had no line {line_no} (it had {source.lines_read})")
+        if source.purged(line_no):
+            raise LinePurged(
+                f"line {line_no} of {source.name} (SHA-256 {sha256}) was purged on "
+                f"{source.purged_at}: its records were past retention and no hold covered them"
+            )
         path = self.root / source.stored_as
         codec = "gzip" if path.suffix == ".gz" else "zstd"
         with pa.CompressedInputStream(pa.OSFile(str(path)), codec) as raw:
@@ -1102,12 +1187,18 @@ class TrafficStore:
         raise NotFound(f"{source.name} has no line {line_no} (it has {count + bool(pending)})")
 
     def verify_source(self, sha256: str) -> bool:
-        """Re-hash an archived original and compare with its name."""
+        """Re-hash an archived original and compare with its name (after a purge removed
+        some of its lines: with the digest recorded for the archive as the purge left it)."""
         source = self.manifest().sources.get(sha256)
         if source is None:
             raise NotFound(f"no ingested source file with SHA-256 {sha256}")
         path = self.root / source.stored_as
         digest = hashlib.sha256()
+        if source.archive_sha256 is not None:
+            with pa.CompressedInputStream(pa.OSFile(str(path)), "zstd") as raw:
+                while chunk := raw.read(8 * 1024 * 1024):
+                    digest.update(chunk)
+            return digest.hexdigest() == source.archive_sha256
         if path.suffix == ".gz":
             digest.update(path.read_bytes())
         else:

@@ -3,12 +3,14 @@ field, on generated lines: the usual shape with every variation it takes (host o
 year or not, 9-character time, three protocols, static/dynamic, port and octet extremes) and
 subtly bad or unusual shapes it must leave to the regex path (leading zeros, 256, port 65536,
 a 4-digit day, a missing or extra duration, tabs, double and trailing spaces, non-UTF-8 and
-non-ASCII bytes, impossible dates, fractions, ``<PRI>``, FTD, ``(user)``), with CRLF line ends,
+non-ASCII bytes, impossible dates, fractions, ``<PRI>``, FTD, ``(user)``, durations with
+minutes or seconds over 59), with CRLF line ends,
 files without a final newline and lines cut at the reader's block ends."""
 
 from __future__ import annotations
 
 import random
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -91,8 +93,24 @@ MUTATIONS: list[tuple[str, str]] = [
 ]
 
 
+# durations whose minutes or seconds are over 59 (bad lines on both paths), and edge values
+BAD_DURATIONS = ["9:99:99", "0:60:00", "0:00:60", "1:59:60", "99999:99:00", "23:61:59"]
+EDGE_DURATIONS = ["0:59:59", "99999:59:59", "0:00:00"]
+
+
+def _with_duration(line: str, rng: random.Random) -> str:
+    """The line with another duration value (a teardown only)."""
+    if " duration " not in line:
+        return line
+    head = line.rsplit(" duration ", 1)[0]
+    pool = BAD_DURATIONS if rng.random() < 0.7 else EDGE_DURATIONS
+    return f"{head} duration {rng.choice(pool)}"
+
+
 def _mutate(line: str, rng: random.Random) -> str:
-    choice = rng.randrange(len(MUTATIONS) + 8)
+    choice = rng.randrange(len(MUTATIONS) + 9)
+    if choice == len(MUTATIONS) + 8:
+        return _with_duration(line, rng)
     if choice < len(MUTATIONS):
         old, new = MUTATIONS[choice]
         if old in line:
@@ -210,6 +228,13 @@ def test_scanner_takes_the_usual_shapes_and_leaves_the_rest() -> None:
         and (old, new) != (" UDP ", " GRE ")
         and line.find(old) < line.find(" duration ") % (len(line) + 1)
     ]
+    # a teardown's duration with minutes or seconds over 59
+    bad_shapes += [
+        f"{line.rsplit(' duration ', 1)[0]} duration {duration}"
+        for line in good[:400]
+        if " duration " in line
+        for duration in BAD_DURATIONS
+    ]
     data = ("\n".join(bad_shapes) + "\n").encode()
     _raw, starts, ends = _common._lines_from_bytes(data)
     _, taken = _asa_fast.parse_fast(data, starts, ends, None, 2025)
@@ -300,3 +325,35 @@ def test_yearless_stamps_need_a_year(tmp_path: Path) -> None:
     parsed = parse("cisco-asa", path, tz="UTC", year=2025)
     assert parsed.rows[0]["start"].isoformat() == "2025-11-17T08:00:00+00:00"
     assert "stamps without a year read as 2025 (given)" in parsed.notes
+
+
+_TEARDOWN = (
+    "Nov 20 2026 08:00:0{n} cgnat-01 %ASA-6-305012: Teardown dynamic TCP translation from "
+    "inside:{inside}/4000{n} to outside:{public}/5000{n} duration {duration}"
+)
+
+
+@pytest.mark.parametrize("fast_path", [True, False])
+def test_invalid_durations_are_bad_lines_on_both_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_path: bool
+) -> None:
+    """Cisco writes the teardown's duration as hours:minutes:seconds (305012, "duration time");
+    minutes or seconds over 59 are no time at all: the line is bad, with its number, whichever
+    path reads it (IPv4 lines go through the compiled scanner, IPv6 only through the regex)."""
+    monkeypatch.setattr(cisco_asa, "USE_FAST_PATH", fast_path)
+    durations = ["0:59:59", "9:99:99", "0:60:00", "0:00:60", "99999:59:59", "1:59:99"]
+    lines = []
+    for inside, public in (("100.64.0.7", "203.0.113.7"), ("2001:db8::7", "2001:db8:1::7")):
+        for n, duration in enumerate(durations):
+            lines.append(_TEARDOWN.format(n=n, inside=inside, public=public, duration=duration))
+    path = tmp_path / "asa.log"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    parsed = parse("cisco-asa", path, tz="UTC")
+    good = {1, 5, 7, 11}
+    assert sorted(r["source_line"] for r in parsed.rows) == sorted(good)
+    assert [b.line_no for b in parsed.bad] == [i for i in range(1, 13) if i not in good]
+    for bad in parsed.bad:
+        assert "invalid duration" in bad.reason and "59" in bad.reason
+    assert parsed.by_line(5)["end"] - parsed.by_line(5)["start"] == timedelta(
+        hours=99999, minutes=59, seconds=59
+    )

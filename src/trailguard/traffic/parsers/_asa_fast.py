@@ -11,7 +11,8 @@ record: the stamp as naive local microseconds since 1970 (the zone is applied by
 ``_common.localize``, which handles daylight-saving changes), the duration, the protocol, the
 ports, and the two addresses and the logging host as Arrow string buffers. It takes a line only
 when the line is exactly in this shape *and* every value is valid (a real date and time,
-canonical dotted quads, ports 0..65535); every other line (IPv6, ``(user)``, fractions,
+canonical dotted quads, ports 0..65535, a duration whose minutes and seconds are 0..59); every
+other line (IPv6, ``(user)``, fractions,
 ``<PRI>``, FTD/PIX, odd spacing, tabs, non-ASCII, impossible dates, out-of-range values) is left
 to the regex path in ``cisco_asa``, which handles the full grammar and names what is wrong. This
 module only decides what it can read, so the two paths give the same records.
@@ -312,7 +313,8 @@ def _scan_line(
         dh = _digits(buf, ds, de - 6, 5)  # at most 99999 hours: seconds fit 32 bits
         dm = _digits(buf, de - 5, de - 3, 2)
         dsec = _digits(buf, de - 2, de, 2)
-        if dh < 0 or dm < 0 or dsec < 0:
+        # minutes and seconds over 59 are no duration: the regex path reports the line
+        if dh < 0 or dm < 0 or dsec < 0 or dm > 59 or dsec > 59:
             return -1
         out[0] = dh * 3600 + dm * 60 + dsec
     else:

@@ -18,6 +18,8 @@ optional hostname, an optional tag like ``CiscoASA[999]:``, then ``%ASA-6-305011
 Normalisation: kind ``nat``; the real (inside) address/port is ``inside_ip``/``inside_port``,
 the mapped (outside) one ``public_ip``/``public_port``. 305011 gives event ``create`` and
 ``start``; 305012 gives event ``teardown``, ``end`` = the stamp and ``start`` = end - duration.
+The duration is ``hours:minutes:seconds``; minutes or seconds over 59 make the line a bad line
+(``9:99:99`` is no time), on the compiled and the regex path alike.
 The stamps carry no zone, so ``ParseOptions.tz`` is required; a stamp without a year needs
 ``ParseOptions.year``. Other ASA message ids are counted in ``skipped_lines``.
 """
@@ -241,6 +243,11 @@ class CiscoAsaParser:
                 ),
                 duration_hours=c.to_numpy_str_ints(f["dh"]).astype(np.float64),
                 duration_rest=c.to_numpy_str_ints(f["dm"]) * 60 + c.to_numpy_str_ints(f["ds"]),
+                duration_bad=(c.to_numpy_str_ints(f["dm"]) > 59)
+                | (c.to_numpy_str_ints(f["ds"]) > 59),
+                duration_text=pc.binary_join_element_wise(
+                    pc.fill_null(f["dh"], ""), pc.fill_null(f["dm"], ""), f["ds"], ":"
+                ),
                 proto=pc.utf8_lower(f["proto"]),
                 in_ip=f["in_ip"],
                 in_port=c.to_numpy_str_ints(f["in_port"], default=-1),
@@ -294,6 +301,11 @@ class CiscoAsaParser:
             ),
             c.Check("invalid inside address", ~in_ok, f.in_ip),
             c.Check("invalid public address", ~out_ok, f.out_ip),
+            c.Check(
+                "invalid duration (hours:minutes:seconds, minutes and seconds 0..59)",
+                f.teardown & f.duration_bad,
+                f.duration_text,
+            ),
             # the start is the stamp minus the duration (in floats: a long duration would
             # overflow 64-bit microseconds)
             c.Check(
@@ -351,6 +363,8 @@ class _Fields:
     teardown: np.ndarray
     duration_hours: np.ndarray  # float64: the hours field may hold up to 18 digits
     duration_rest: np.ndarray  # minutes and seconds, in seconds
+    duration_bad: np.ndarray  # minutes or seconds over 59
+    duration_text: pa.Array  # the duration as written (null without one)
     proto: pa.Array
     in_ip: pa.Array
     in_port: np.ndarray

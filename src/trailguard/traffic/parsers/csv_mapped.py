@@ -2,7 +2,8 @@
 
 Follows RFC 4180, "Common Format and MIME Type for Comma-Separated Values (CSV) Files":
 https://www.rfc-editor.org/rfc/rfc4180 (a header row; fields may be quoted with ``"``; quoted
-fields may not contain line breaks here, so that every record keeps its own line number).
+fields may not contain line breaks here, so that every record keeps its own line number: a line
+whose quoted field is not closed on it is a bad line).
 
 ``ParseOptions.column_map`` maps record fields (names of ``RECORD_SCHEMA``) to CSV headers;
 a value starting with ``=`` is a constant, e.g.::
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -92,7 +94,13 @@ class CsvMappedParser:
                 if len(chunk) == 0:
                     continue
                 first = chunk.lines[0].as_py() or ""
-                headers = next(csv.reader([first]))
+                try:
+                    headers = next(csv.reader([first], strict=True), [])
+                except csv.Error as exc:
+                    raise FormatError(f"{path}: the CSV header cannot be read ({exc})") from exc
+                head_raw = chunk.raw.slice(0, 1).cast(pa.binary())[0].as_py() or b""
+                if re.search(rb"\r[^\n]", head_raw):
+                    raise FormatError(f"{path}: the CSV header has a carriage return inside it")
                 header_line = first.encode()
                 missing = sorted(
                     {v for v in column_map.values() if not v.startswith("=")} - set(headers)
@@ -113,10 +121,47 @@ class CsvMappedParser:
         source: str,
     ) -> ParsedBatch:
         notes: list[str] = []
-        if chunk.usable.all():
+        # a quoted field left open at the end of its line would run on into the next lines
+        # (the CSV reader joins them into one row, and the lines after it would be lost or
+        # misnumbered): such a line is a bad line, and blanked before the CSV reader sees it
+        # a carriage return inside a line ends a row for the CSV reader (old Mac line ends)
+        # but not a line here: such a line is a bad line too, blanked the same way
+        filled = pc.fill_null(chunk.lines, "")
+        usable = np.asarray(chunk.usable, dtype=bool)
+        open_quote = c.valid_mask(pc.extract_regex(filled, r'(?:^|,)"(?:[^"]|"")*$')) & usable
+        raw = chunk.raw.view(pa.binary() if chunk.raw.type == pa.string() else pa.large_binary())
+        bare_cr = (
+            np.asarray(
+                pc.match_substring_regex(raw, "\r[^\n]").to_numpy(zero_copy_only=False),
+                dtype=bool,
+            )
+            & usable
+            & ~open_quote
+        )
+        unclosed = open_quote | bare_cr
+        if chunk.first_line == 1 and len(unclosed):
+            unclosed[0] = False  # the header row
+        unclosed_bad = [
+            BadLine(
+                chunk.first_line + i,
+                "carriage return inside the line"
+                if bare_cr[i]
+                else "quoted field not closed on its line",
+                text[:200],
+            )
+            for i, text in zip(
+                np.flatnonzero(unclosed).tolist(),
+                chunk.lines.filter(pa.array(unclosed)).to_pylist(),
+                strict=True,
+            )
+        ]
+        texts = chunk.lines
+        if unclosed.any():
+            texts = pc.if_else(pa.array(unclosed), "", chunk.lines)
+        if chunk.usable.all() and not unclosed.any():
             body = chunk.data
-        else:  # error path: invalid UTF-8 lines were blanked
-            body = ("\n".join(chunk.lines.to_pylist()) + "\n").encode()
+        else:  # error path: invalid UTF-8 lines (and unclosed quotes) blanked
+            body = ("\n".join(texts.to_pylist()) + "\n").encode()
         is_first = chunk.first_line == 1
         data = body if is_first else header_line + b"\n" + body
         # parsed row number r (1 = header) is file line r - 2 + first_line (or r on chunk 1)
@@ -220,14 +265,14 @@ class CsvMappedParser:
                 label = "port out of range 0..65535" if field in _PORTS else "not a count"
                 checks.append(c.Check(f"{field} {label}", out_of_range, raw))
                 values[field] = (number, present)
-        row_text = chunk.lines.take(pa.array(line_no - chunk.first_line))
+        row_text = texts.take(pa.array(line_no - chunk.first_line))
         blank_row = ~c.nonempty(pc.utf8_trim_whitespace(row_text))
         for check in checks:
             check.mask = check.mask & ~blank_row
         bad, bad_checked = c.collect_bad(
             checks, chunk.lines, chunk.first_line, row_lines=line_no - chunk.first_line
         )
-        bad_lines += bad_checked
+        bad_lines += bad_checked + unclosed_bad
         keep = ~bad & ~blank_row
         kp = pa.array(np.flatnonzero(keep))
         columns: dict[str, object] = {}
@@ -265,7 +310,10 @@ class CsvMappedParser:
             lines_read=len(chunk),
             bad_lines=sorted(chunk.bad + bad_lines, key=lambda b: b.line_no),
             notes=notes,
-            skipped_lines=len(blank_rows) + int(blank_row.sum()) + (1 if is_first else 0),
+            skipped_lines=len(blank_rows)
+            + int(blank_row.sum())
+            + (1 if is_first else 0)
+            - len(unclosed_bad),
         )
 
 

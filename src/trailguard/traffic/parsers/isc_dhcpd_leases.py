@@ -17,7 +17,9 @@ Each lease block becomes one record of kind ``dhcp``, event ``lease``: ``inside_
 address, ``start``/``end`` = starts/ends (``end`` null for ``ends never``), ``mac`` = hardware
 ethernet (lower case), ``subscriber`` = client-hostname, else the uid string as written. All
 binding states are kept (a ``free`` lease still records who held the address from starts to
-ends). DHCPv6 ``ia-na``/``ia-pd`` blocks and other top-level statements are counted as skipped.
+ends). DHCPv6 ``ia-na``/``ia-pd`` blocks and other top-level statements are counted as skipped;
+a line outside lease blocks that is no statement (not ending with ``;``, ``{`` or ``}``) and
+no comment is a bad line.
 A block that is not closed before the next ``lease`` or the end of the file (a truncated file)
 is a bad line at the ``lease`` line.
 """
@@ -32,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from trailguard.traffic.model import ParsedBatch, ParseOptions, RecordKind
+from trailguard.traffic.model import BadLine, ParsedBatch, ParseOptions, RecordKind
 from trailguard.traffic.parsers import _common as c
 
 _WHEN = (
@@ -124,12 +126,19 @@ class IscDhcpdLeasesParser:
             first_close = np.where(has & (cand < nxt), cand, -1)
         del close_line
         inside = np.zeros(n, dtype=bool)
+        claimed = np.zeros(n, dtype=bool)  # lines of a lease block, closed or cut short
         if n_blocks:
             open_until = np.where(first_close >= 0, first_close, start_line)
             marks = np.zeros(n + 1, dtype=np.int64)
             np.add.at(marks, start_line, 1)
             np.add.at(marks, open_until + 1, -1)
             inside = np.cumsum(marks[:-1]) > 0
+            # a block never closed (reported at its lease line) runs to the next lease
+            reach = np.where(first_close >= 0, first_close, np.append(start_line[1:], n) - 1)
+            marks = np.zeros(n + 1, dtype=np.int64)
+            np.add.at(marks, start_line, 1)
+            np.add.at(marks, reach + 1, -1)
+            claimed = np.cumsum(marks[:-1]) > 0
         member = np.where(inside, block, 0)
         st_mask, st_us, _, st_bad = _times(lines, "starts")
         en_mask, en_us, en_never, en_bad = _times(lines, "ends")
@@ -195,14 +204,28 @@ class IscDhcpdLeasesParser:
                 "subscriber": subscriber.take(kp),
             },
         )
-        # stray lines outside lease blocks: comments, other statements, IPv6 blocks
+        # stray lines outside lease blocks: comments, other statements, IPv6 blocks are
+        # skipped; a line that is none of these (no statement ends without ';', '{' or '}')
+        # is a bad line
         outside = ~inside & chunk.usable
+        statement = np.asarray(
+            pc.fill_null(
+                pc.match_substring_regex(lines, r"^\s*(?:#.*|.*[;{}]\s*(?:#.*)?)?$"), False
+            ).to_numpy(zero_copy_only=False),
+            dtype=bool,
+        )
+        stray = outside & ~claimed & ~statement
+        for i in np.flatnonzero(stray).tolist():
+            text = lines[i].as_py() or ""
+            bad_lines.append(
+                BadLine(chunk.first_line + i, "not a dhcpd.leases statement", text[:200])
+            )
         return ParsedBatch(
             table=table,
             lines_read=n,
             bad_lines=sorted(chunk.bad + bad_lines, key=lambda b: b.line_no),
             notes=["dhcpd.leases times are UTC (dhcpd.leases(5))"],
-            skipped_lines=int(outside.sum()),
+            skipped_lines=int((outside & statement).sum()),
         )
 
 

@@ -117,7 +117,9 @@ class ZeekConnParser:
         values: dict[str, pa.Array] = {}
         shape_bad = np.zeros(n, dtype=bool)
         shape_reason = "not a Zeek conn record"
-        if (data_rows & is_json).any():
+        # a log with a #fields header is TSV: a line starting with "{" in it is a bad line,
+        # not a switch of the whole chunk to JSON (which lost every TSV record beside it)
+        if header.fields is None and (data_rows & is_json).any():
             for name, key in _WANTED.items():
                 key_re = key.replace(".", r"\.")
                 parts = pc.extract_regex(
