@@ -257,7 +257,8 @@ def effective_end(
                     out[r] = end[r]
                     basis[r] = 0
                 else:
-                    out[r] = e
+                    # never before its own start (a close stamped before the open, clocks)
+                    out[r] = e if e > start[r] else start[r]
                     basis[r] = b
             c0 = j
         i = run_end

@@ -458,7 +458,8 @@ def run_periods(
             if e_r is not None:
                 out[r], basis[r] = e_r, END_LOGGED
             else:
-                out[r], basis[r] = e, b
+                # never before its own start (a close stamped before the open, clocks)
+                out[r], basis[r] = max(e, start[r]), b
         c0 = j
     return out, basis
 
