@@ -1090,9 +1090,10 @@ class EmbeddedEngine:
         ends it as it would in one part."""
         open_us = self.config.open_us(part.kind)
         # rows that may belong to the period before the row (an interim record joins its
-        # holder's period from up to a horizon back), and rows up to its present end
+        # holder's period from up to a horizon back), and rows up to just after its present
+        # end (the record that cut it there, one that joins it within a second)
         lo = start - PAIR_US - (open_us if interim else 0)
-        hi = end_eff
+        hi = end_eff + PAIR_US + 1
         parts = [
             p
             for p in self.store.parts(frozenset([part.kind]), part.provider)
