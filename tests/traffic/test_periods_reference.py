@@ -16,6 +16,7 @@ examples, a local session) to the model, answer for answer:
 
 from __future__ import annotations
 
+import os
 import random
 import tempfile
 from collections.abc import Iterator
@@ -84,11 +85,12 @@ def as_model(answer: LookupAnswer) -> list[Answer]:
     return sorted(out, key=Answer.order)
 
 
-def _batch(store: TrafficStore, case: Case) -> list[list[Answer]]:
+def _batch(store: TrafficStore, case: Case, engine: str = "embedded") -> list[list[Answer]]:
     ips = [q[0] for q in case.queries]
     ports = [q[1] for q in case.queries]
     ats = np.array([q[2] for q in case.queries], dtype=np.int64)
-    batch = lookup_many(store, ips, ports, ats, timedelta(microseconds=case.tolerance))
+    tol = timedelta(microseconds=case.tolerance)
+    batch = lookup_many(store, ips, ports, ats, tol, engine=engine)
     return [as_model(batch.answer(i)) for i in range(len(case.queries))]
 
 
@@ -132,7 +134,8 @@ def check_all_paths(case: Case, spark: bool = False) -> None:
             got["warm batch (NumPy)"] = _batch(numpy_store, case)
             got["warm single (plain periods)"] = _single(numpy_store, case)
         if spark:
-            got["spark"] = _single(TrafficStore(root), case, engine="spark")
+            # one batch: a Spark job per stage, not per look-up
+            got["spark"] = _batch(TrafficStore(root), case, engine="spark")
     for path, answers in got.items():
         for q, (expected, actual) in enumerate(zip(want, answers, strict=True)):
             assert actual == expected, (path, case.queries[q], expected, actual)
@@ -376,11 +379,14 @@ def test_radius_sessions_every_path_answers_as_the_model(case: Case) -> None:
 
 @pytest.mark.slow
 @settings(
-    max_examples=4,
+    max_examples=3,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(st.one_of(juniper_streams(), nat_streams()))
 def test_spark_answers_as_the_model(case: Case) -> None:
-    pytest.importorskip("pyspark")
+    if os.environ.get("CI") == "true":
+        import pyspark  # noqa: F401  (in CI the Spark engine is tested, never skipped)
+    else:
+        pytest.importorskip("pyspark")
     check_all_paths(case, spark=True)
