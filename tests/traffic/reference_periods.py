@@ -10,9 +10,11 @@ The rules, as the issue states them:
   first port, an assigned address) are taken in order of start.
 * A record belongs to the period before it when it starts within a second of the record before
   it (the records of one session: create and teardown, allocation and release, start and
-  stop), or when it is an interim record of the same holder: an interim record confirms a
-  period, it never opens a second one. An opening record (no end) starting after the period's
-  logged end opens a new period.
+  stop, and the interim records, which carry their period's start: an interim record confirms
+  a period, it never opens a second one), or when it is an interim record of the same holder
+  logged without its period's start (event ``seen``). An opening record (no end) starting
+  after the period's logged end opens a new period. An interim record carrying a later start
+  is a new allocation (its allocation record was lost).
 * A period ends at its closing record (the latest end logged among its records), however many
   interim records lie between. Without one, it ends just before the next period on the key
   starts: "closed by re-allocation, release not logged". Without that either, it ends at its
@@ -97,7 +99,7 @@ def periods(records: list[Rec], horizon: dict[str, int]) -> list[Period]:
             joins = False
             if current is not None and previous is not None:
                 close_in_time = rec.start - previous.start <= SECOND
-                confirms = rec.event == "interim" and holder_of(rec) == holder_of(previous)
+                confirms = rec.event == "seen" and holder_of(rec) == holder_of(previous)
                 joins = close_in_time or confirms
                 after_release = (
                     rec.end is None

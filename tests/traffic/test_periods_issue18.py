@@ -164,3 +164,27 @@ def test_a_block_without_any_end_is_capped_by_the_horizon_and_the_answer_says_so
         assert body["period_end"] == "2026-11-21T06:00:00Z"  # 24 h (config.toml default)
     for answer in answers(root, at(7, 1)):
         assert named(answer) == []
+
+
+def test_active_lines_without_an_allocation_time_confirm_the_holder(tmp_path: Path) -> None:
+    """ACTIVE lines whose allocation time is missing are dated by their stamp (event ``seen``):
+    they confirm A's period, never end it as if the block had been handed on; the horizon runs
+    from the last of them; B's allocation ends it."""
+    alloc = at(10)
+    no_hex = [
+        line("ACTIVE", at(h), A, alloc).rsplit(" ", 1)[0] for h in (11, 12)
+    ]  # the trailing 0x... value cut off
+    b_alloc = at(13)
+    root = tmp_path / "traffic"
+    ingest(root, [line("ALLOC", alloc, A, alloc), *no_hex, line("ALLOC", b_alloc, B, b_alloc)])
+    for answer in answers(root, at(11.5)):
+        assert set(named(answer)) == {A}
+        assert not answer.ambiguous and answer.to_json()["ambiguity"] is None
+        assert all(m.period_end == b_alloc - timedelta(microseconds=1) for m in answer.matches)
+    for answer in answers(root, at(13.5)):
+        assert named(answer) == [B]
+    alone = tmp_path / "alone"
+    ingest(alone, [line("ALLOC", alloc, A, alloc), *no_hex])
+    for answer in answers(alone, at(1, 1) + timedelta(minutes=30)):  # 25.5 h after the ALLOC
+        assert set(named(answer)) == {A}
+        assert answer.matches[0].end_basis == "horizon"

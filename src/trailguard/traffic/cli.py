@@ -348,7 +348,7 @@ def lookup(
             console.print(f"      [yellow]{m.end_note}[/yellow]")
         for r in m.records + tuple(r for a in m.assignments[:1] for r in a.records):
             console.print(f"      {r.kind}/{r.event or '-'} {r.source_file}:{r.source_line}")
-    if len(answer.matches) > 1:
+    if answer.ambiguous:
         console.print(f"[yellow]ambiguous: {answer.ambiguity}[/yellow]")
 
 

@@ -20,8 +20,9 @@ filter, so thousands of queries cost one pass.
 The *effective end* of a record is the end of the period its key's records imply
 (``run_periods``): the records of one key (address and port, or port block, or leased
 address), in order of start, are cut into periods. A record joins the period before it when it
-starts within a second of the previous record, or is an interim record of the same holder (an
-interim record confirms a period, it never opens a second one); an opening record that starts
+starts within a second of the previous record (an interim record that carries its period's
+start confirms the period, it never opens a second one), or is an interim record of the same
+holder logged without that start (event ``seen``); an opening record that starts
 after the period's logged end opens a new one. A period ends at its latest closing record
 (an ASA teardown, a RADIUS stop, a Juniper release) however many records lie between; without
 one, it ends just before the next period on the key (closed by re-allocation, release not
@@ -66,6 +67,10 @@ END_LOGGED = 0  # its own end, or the closing record of its period
 END_REALLOCATED = 1  # the next period on the key began (re-allocation, release not logged)
 END_HORIZON = 2  # no end logged: capped by the kind's open-session horizon
 END_BASIS = {END_LOGGED: "logged", END_REALLOCATED: "re-allocation", END_HORIZON: "horizon"}
+# an interim record that does not carry its period's start (Juniper ACTIVE without a plausible
+# allocation time: its start is when it was logged) confirms its holder's period; interim records
+# that carry the start (RADIUS, Juniper with the allocation time) join their period by that start
+SEEN = "seen"
 # periods of warm parts are worked out by the compiled pass; False: ``run_periods`` in plain
 # Python (the reference the tests hold the compiled pass to)
 COMPILED_PERIODS = True
@@ -84,6 +89,7 @@ SMALL_QUERY = 16
 # a batch of more queries than this reads whole parts (warm) instead of row groups
 WARM_BATCH = 64
 RANGE_STEPS = 6  # rows walked forward before a range's end is found by binary search
+REFINED_MEMO = 100_000  # periods worked out across parts kept per engine
 SAMPLE_STRIDE = 64  # one key in this many is kept apart for the compiled search's first steps
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -179,7 +185,7 @@ class Segment:
                 b += 1
             sub = self.table.slice(a, b - a)
             holder = sub.column(holder_column(self.part.kind)).to_pylist()
-            interim = [e == "interim" for e in sub.column("event").to_pylist()]
+            interim = [e == SEEN for e in sub.column("event").to_pylist()]
             has = self.has_end[a:b]
             keys = self.key[a:b]
             cut = [0, *(np.flatnonzero(np.diff(keys)) + 1).tolist(), b - a]
@@ -615,7 +621,7 @@ class WarmSegment:
         self._cold: pa.Table | None = None
         everything = np.arange(n, dtype=np.int64)
         holder = self.text[holder_column(part.kind)].get(everything)
-        interim_code = strings.codes.get("interim", -2)
+        interim_code = strings.codes.get(SEEN, -2)
         interim = self.text["event"].get(everything) == interim_code
         del everything
         if COMPILED_PERIODS:
@@ -876,6 +882,8 @@ class EmbeddedEngine:
         self._cache: OrderedDict[tuple[str, int, int], Segment] = OrderedDict()
         self._sparse: dict[str, tuple[list[tuple[str, int]], list[tuple[str, int]]]] = {}
         self._files: dict[str, pq.ParquetFile] = {}
+        # periods worked out across parts, by row and the parts they were worked out over
+        self._refined: dict[tuple[Any, ...], tuple[int, int] | None] = {}
 
     # -- part selection ------------------------------------------------------------------
 
@@ -1040,7 +1048,7 @@ class EmbeddedEngine:
                         start,
                         None if end == NO_END else end,
                         None if h < 0 else values[h],
-                        e >= 0 and values[e] == "interim",
+                        e >= 0 and values[e] == SEEN,
                     )
                 )
             return out
@@ -1068,7 +1076,7 @@ class EmbeddedEngine:
                 if start < lo or start > hi or (exact and ports[i] != port):
                     continue
                 stop = int(segment.end[r]) if segment.has_end[r] else None
-                out.append((start, stop, holders[i], events[i] == "interim"))
+                out.append((start, stop, holders[i], events[i] == SEEN))
         return out
 
     def refine_open(
@@ -1101,6 +1109,36 @@ class EmbeddedEngine:
         ]
         if not any(p.part_id != part.part_id for p in parts):
             return None
+        memo = (
+            part.part_id,
+            ip,
+            port,
+            start,
+            end_eff,
+            holder,
+            interim,
+            *(p.part_id for p in parts),
+        )
+        known = self._refined.get(memo)
+        if known is not None:
+            return known
+        if len(self._refined) > REFINED_MEMO:
+            self._refined.clear()
+        self._refined[memo] = result = self._refine(part, ip, port, start, holder, lo, hi, parts)
+        return result
+
+    def _refine(
+        self,
+        part: PartInfo,
+        ip: str,
+        port: int | None,
+        start: int,
+        holder: Any,
+        lo: int,
+        hi: int,
+        parts: list[PartInfo],
+    ) -> tuple[int, int] | None:
+        open_us = self.config.open_us(part.kind)
         merged: list[tuple[int, int, int | None, Any, bool, bool]] = []
         for order, p in enumerate(parts):
             own = p.part_id == part.part_id
@@ -1186,7 +1224,7 @@ class EmbeddedEngine:
                 int(segment.start[r]),
                 int(eff[i]),
                 holder,
-                event == "interim",
+                event == SEEN,
             )
             if refined is None:
                 continue

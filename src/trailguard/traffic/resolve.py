@@ -35,6 +35,7 @@ from trailguard.traffic.index import (
     END_HORIZON,
     END_LOGGED,
     PAIR_US,
+    SEEN,
     QueryArrays,
     empty_candidates,
 )
@@ -219,12 +220,13 @@ class LookupAnswer:
 
     @property
     def ambiguous(self) -> bool:
-        return len(self.matches) > 1
+        """The answer names more than one holder (an inside address or subscriber)."""
+        return len({(m.inside_ip, m.subscriber) for m in self.matches}) > 1
 
     @property
     def ambiguity(self) -> str | None:
-        """Why the answer names more than one candidate (None when it names one or none)."""
-        if len(self.matches) < 2:
+        """Why the answer names more than one holder (None when it names one or none)."""
+        if not self.ambiguous:
             return None
         covering = {(m.inside_ip, m.subscriber) for m in self.matches if m.covers}
         if len(covering) > 1:
@@ -1338,7 +1340,7 @@ def _refine_row(engine: Any, part: Any, row: dict[str, Any], lo: int) -> bool:
         row["_start"],
         row["_eff"],
         row["subscriber"] if assignment else row["inside_ip"],
-        row["event"] == "interim",
+        row["event"] == SEEN,
     )
     if refined is None:
         return True

@@ -27,6 +27,7 @@ from trailguard.core.errors import ValidationFailed
 from trailguard.traffic.index import (
     CANDIDATE_SCHEMA,
     PAIR_US,
+    SEEN,
     QueryArrays,
     effective_end,
     empty_candidates,
@@ -158,7 +159,7 @@ def _match(
     holder_codes: dict[Any, int] = {}
     holder_arr = np.array([holder_codes.setdefault(h, len(holder_codes)) for h in holder])
     event = rows.column("event").to_pylist()
-    interim = np.array([event[i] == "interim" for i in idx], dtype=bool)
+    interim = np.array([event[i] == SEEN for i in idx], dtype=bool)
     sel = np.array(idx, dtype=np.int64)
     eff = np.empty(n, dtype=np.int64)
     basis = np.empty(n, dtype=np.int8)

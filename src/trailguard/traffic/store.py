@@ -645,7 +645,7 @@ def _reach(
     """(latest end of closed and paired records, latest start of unpaired open ones or None),
     with the lookups' pairing rule (``index.effective_end``, compiled, open horizon 0)."""
     from trailguard.traffic._kernels import effective_end
-    from trailguard.traffic.index import PAIR_US, holder_column
+    from trailguard.traffic.index import PAIR_US, SEEN, holder_column
 
     n = len(starts)
     # one code per address text (the sort's rank), so rows of one address pair up
@@ -662,11 +662,21 @@ def _reach(
     key = (codes << 17) | port_key
     ends = np.asarray(pc.fill_null(end_col, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
     has_end = np.asarray(pc.is_valid(end_col).to_numpy(zero_copy_only=False), dtype=bool)
-    holder, _ = _dictionary_rank(table.column(holder_column(kind)))
-    event = _text(table.column("event"))
-    interim = np.asarray(
-        pc.fill_null(pc.equal(event, "interim"), False).to_numpy(zero_copy_only=False),
-        dtype=bool,
+    names = table.column_names
+    holder = (
+        _dictionary_rank(table.column(holder_column(kind)))[0]
+        if holder_column(kind) in names
+        else np.zeros(n, dtype=np.int64)
+    )
+    interim = (
+        np.asarray(
+            pc.fill_null(pc.equal(_text(table.column("event")), SEEN), False).to_numpy(
+                zero_copy_only=False
+            ),
+            dtype=bool,
+        )
+        if "event" in names
+        else np.zeros(n, dtype=bool)
     )
     # with no horizon, an unpaired open row ends at its period's last record (or before the
     # next period)
