@@ -620,9 +620,13 @@ class WarmSegment:
         self._int_items = list(self.ints.items())
         self._cold: pa.Table | None = None
         everything = np.arange(n, dtype=np.int64)
-        holder = self.text[holder_column(part.kind)].get(everything)
-        interim_code = strings.codes.get(SEEN, -2)
-        interim = self.text["event"].get(everything) == interim_code
+        seen_code = strings.codes.get(SEEN)
+        if seen_code is None:  # holders matter only to records seen without their start
+            interim = np.zeros(n, dtype=bool)
+            holder = np.zeros(n, dtype=np.int64)
+        else:
+            interim = self.text["event"].get(everything) == seen_code
+            holder = self.text[holder_column(part.kind)].get(everything)
         del everything
         if COMPILED_PERIODS:
             from trailguard.traffic import _kernels

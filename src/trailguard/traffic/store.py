@@ -663,11 +663,6 @@ def _reach(
     ends = np.asarray(pc.fill_null(end_col, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
     has_end = np.asarray(pc.is_valid(end_col).to_numpy(zero_copy_only=False), dtype=bool)
     names = table.column_names
-    holder = (
-        _dictionary_rank(table.column(holder_column(kind)))[0]
-        if holder_column(kind) in names
-        else np.zeros(n, dtype=np.int64)
-    )
     interim = (
         np.asarray(
             pc.fill_null(pc.equal(_text(table.column("event")), SEEN), False).to_numpy(
@@ -677,6 +672,12 @@ def _reach(
         )
         if "event" in names
         else np.zeros(n, dtype=bool)
+    )
+    # holders matter only to records seen without their period's start
+    holder = (
+        _dictionary_rank(table.column(holder_column(kind)))[0]
+        if interim.any() and holder_column(kind) in names
+        else np.zeros(n, dtype=np.int64)
     )
     # with no horizon, an unpaired open row ends at its period's last record (or before the
     # next period)
