@@ -328,6 +328,7 @@ def test_group_rank_breaks_ties_like_lexsort(monkeypatch: pytest.MonkeyPatch) ->
         "start": np.full(5, 10_000_000),
         "end": np.full(5, 20_000_000),
         "end_eff": np.full(5, 20_000_000),
+        "end_basis": np.zeros(5),
         "kind": np.full(5, 2),
         "inside_ip": np.array([7, 8, 8, 7, 7]),
         "public_ip": np.full(5, 3),
@@ -492,16 +493,18 @@ def test_a_forked_child_searches_with_its_own_helper_thread(
 @given(
     st.lists(
         st.tuples(
-            st.integers(0, 3),  # key (few: neighbours on the same key are common)
+            st.integers(0, 3),  # key (few: rows on the same key are common)
             st.integers(0, 4_000_000),  # start, us
             st.one_of(st.none(), st.integers(-2_000_000, 5_000_000)),  # end - start; None = open
+            st.integers(0, 2),  # holder
+            st.booleans(),  # interim
         ),
         max_size=40,
     ),
     st.sampled_from([0, 3_000_000, 86_400_000_000]),
 )
-def test_compiled_effective_end_is_the_numpy_rule(
-    rows: list[tuple[int, int, int | None]], open_us: int
+def test_compiled_effective_end_is_the_python_rule(
+    rows: list[tuple[int, int, int | None, int, bool]], open_us: int
 ) -> None:
     from trailguard.traffic import _kernels
 
@@ -510,9 +513,14 @@ def test_compiled_effective_end_is_the_numpy_rule(
     start = np.array([r[1] for r in rows], dtype=np.int64)
     has_end = np.array([r[2] is not None for r in rows], dtype=bool)
     end = np.array([r[1] + (r[2] or 0) for r in rows], dtype=np.int64)
-    want = index.effective_end(key, start, end, has_end, open_us)
-    got = _kernels.effective_end(key, start, end, has_end, open_us, index.PAIR_US, 3)
+    holder = np.array([r[3] for r in rows], dtype=np.int64)
+    interim = np.array([r[4] for r in rows], dtype=bool)
+    want, want_basis = index.effective_end(key, start, end, has_end, holder, interim, open_us)
+    got, basis = _kernels.effective_end(
+        key, start, end, has_end, holder, interim, open_us, index.PAIR_US
+    )
     assert got.tolist() == want.tolist()
+    assert basis.tolist() == want_basis.tolist()
     # an open row never ends before it starts
     assert (got[~has_end] >= start[~has_end]).all()
 

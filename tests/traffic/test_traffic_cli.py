@@ -64,7 +64,7 @@ def test_ingest_lookup_stats_on_bare_dir(tmp_path: Path) -> None:
     )
     assert code == 0, out
     body = json.loads(out)
-    assert set(body) == {"query", "matches"}
+    assert set(body) == {"query", "matches", "ambiguous", "ambiguity"}
     match = body["matches"][0]
     assert match["inside_ip"] == "100.64.12.7" and match["inside_port"] == 40001
     assert match["public_ip"] == "203.0.113.77" and match["public_port"] == 51512

@@ -57,7 +57,7 @@ def test_lookup_chains_nat_to_subscriber_with_records(store: TrafficStore) -> No
     assert all(r.source_sha256 == digest("nat") for r in best.records)
     assert best.assignments[0].records[0].source_sha256 == digest("rad")
     body = answer.to_json()
-    assert set(body) == {"query", "matches"}
+    assert set(body) == {"query", "matches", "ambiguous", "ambiguity"}
     match = body["matches"][0]
     assert {
         "inside_ip",

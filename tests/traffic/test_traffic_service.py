@@ -119,7 +119,7 @@ def test_api_lookup_batch_flows_and_holds(node: Node) -> None:
     )
     assert answer.status_code == 200, answer.text
     body = answer.json()
-    assert set(body) == {"query", "matches"}
+    assert set(body) == {"query", "matches", "ambiguous", "ambiguity"}
     assert body["matches"][0]["subscriber"] == "acct-7"
     assert body["query"]["at"] == "2026-11-20T08:00:10Z"
     bad = client.get(

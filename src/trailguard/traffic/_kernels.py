@@ -201,41 +201,68 @@ def effective_end(
     start: np.ndarray,
     end: np.ndarray,
     has_end: np.ndarray,
+    holder: np.ndarray,
+    interim: np.ndarray,
     open_us: int,
     pair_us: int,
-    neighbours: int,
-) -> np.ndarray:
-    """``index.effective_end`` in one pass over the rows (the same rule, the same results):
-    a row with an end keeps it; an open row takes the latest end of a closed row on the same
-    key that starts within ``pair_us`` of it and does not end before it (its own teardown or
-    stop), else the earlier of start + ``open_us`` and just before the next session on the
-    key, looking ``neighbours`` rows each way."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """``index.run_periods`` over every key run of a part in one pass (the same rule, the
+    same results): rows sorted by (key, start) are cut into periods, each period's end worked
+    out once and carried to its rows. Returns (effective end, end basis) per row; basis 0 =
+    logged (a closing record), 1 = closed by the next period on the key (re-allocation,
+    release not logged), 2 = capped by the open-session horizon."""
     n = len(key)
     out = np.empty(n, np.int64)
-    for i in range(n):
-        if has_end[i]:
-            out[i] = end[i]
-            continue
-        s = start[i]
+    basis = np.zeros(n, np.int8)
+    i = 0
+    while i < n:
         k = key[i]
-        paired = INT64_MIN
-        nxt = INT64_MAX
-        for step in range(1, neighbours + 1):
-            for j in (i + step, i - step):
-                if j < 0 or j >= n or key[j] != k:
-                    continue
-                delta = start[j] - s
-                closes = has_end[j] and -pair_us <= delta <= pair_us and end[j] >= s
-                if closes and end[j] > paired:
-                    paired = end[j]
-                if delta > pair_us and start[j] < nxt:
-                    nxt = start[j]
-        if paired != INT64_MIN:
-            out[i] = paired
-        else:
-            before_next = nxt - 1 if nxt - 1 > s else s
-            out[i] = s + open_us if s + open_us < before_next else before_next
-    return out
+        run_end = i + 1
+        while run_end < n and key[run_end] == k:
+            run_end += 1
+        c0 = i
+        while c0 < run_end:
+            cur_end = INT64_MIN
+            if has_end[c0]:
+                cur_end = end[c0]
+            last_start = start[c0]
+            j = c0 + 1
+            while j < run_end:
+                joins = start[j] - start[j - 1] <= pair_us or (
+                    interim[j] and holder[j] == holder[j - 1]
+                )
+                if joins and not has_end[j] and cur_end != INT64_MIN and start[j] > cur_end:
+                    joins = False  # an opening record after the period's release
+                if not joins:
+                    break
+                if has_end[j] and end[j] > cur_end:
+                    cur_end = end[j]
+                if start[j] > last_start:
+                    last_start = start[j]
+                j += 1
+            if cur_end != INT64_MIN:
+                e = cur_end
+                b = 0
+            else:
+                cap = last_start + open_us
+                nxt = start[j] if j < run_end else INT64_MAX
+                if nxt != INT64_MAX and nxt - 1 < cap:
+                    e = nxt - 1 if nxt - 1 > last_start else last_start
+                    b = 1
+                else:
+                    e = cap
+                    b = 2
+            for r in range(c0, j):
+                if has_end[r]:
+                    out[r] = end[r]
+                    basis[r] = 0
+                else:
+                    # never before its own start (a close stamped before the open, clocks)
+                    out[r] = e if e > start[r] else start[r]
+                    basis[r] = b
+            c0 = j
+        i = run_end
+    return out, basis
 
 
 @njit(cache=True, nogil=True)
@@ -574,5 +601,5 @@ def prime() -> None:
     )  # fmt: skip
     for nat in (True, False):
         group_rank(one, one, one, one, one, one, one, one, one, one, one, one, nat, 2)
-    effective_end(one, one, one, np.zeros(1, np.bool_), 0, PAIR_US, 3)
+    effective_end(one, one, one, np.zeros(1, np.bool_), one, np.zeros(1, np.bool_), 0, PAIR_US)
     _primed = True

@@ -360,10 +360,12 @@ def lookup(
             + (f"  (off by {m.distance.total_seconds():g} s)" if m.distance else "")
             + (f"  port block {m.port_block[0]}-{m.port_block[1]}" if m.port_block else "")
         )
+        if m.end_note:  # issue 18: what an end not logged rests on
+            console.print(f"      [yellow]{m.end_note}[/yellow]")
         for r in m.records + tuple(r for a in m.assignments[:1] for r in a.records):
             console.print(f"      {r.kind}/{r.event or '-'} {r.source_file}:{r.source_line}")
-    if len(answer.matches) > 1:
-        console.print("[yellow]ambiguous: several candidates within the tolerance[/yellow]")
+    if answer.ambiguous:
+        console.print(f"[yellow]ambiguous: {answer.ambiguity}[/yellow]")
 
 
 @app.command()

@@ -17,15 +17,28 @@ filter, so thousands of queries cost one pass.
   key (``key_sample``): a query reads its address's row range, then searches the samples
   (which stay in cache) and the few rows between two of them.
 
-The *effective end* of a record without an end is the end of its paired record (an ASA
-teardown, a RADIUS stop with the same key, start within a second and an end not before the
-open record's start), else the start of the next session on the same key, else start + the
-kind's open-session horizon (config.toml).
+The *effective end* of a record is the end of the period its key's records imply
+(``run_periods``): the records of one key (address and port, or port block, or leased
+address), in order of start, are cut into periods. A record joins the period before it when it
+starts within a second of the previous record (an interim record that carries its period's
+start confirms the period, it never opens a second one), or is an interim record of the same
+holder logged without that start (event ``seen``); an opening record that starts
+after the period's logged end opens a new one. A period ends at its latest closing record
+(an ASA teardown, a RADIUS stop, a Juniper release) however many records lie between; without
+one, it ends just before the next period on the key (closed by re-allocation, release not
+logged), or at its last record + the kind's open-session horizon (config.toml), whichever
+comes first. Each row also carries the basis of that end (``END_LOGGED``, ``END_REALLOCATED``,
+``END_HORIZON``).
+
+A part works this out over its own rows; a period left open in its part is worked out again
+over the rows of its key in every part of the kind (``EmbeddedEngine.refine_open``), so that
+ends do not depend on how records were split into days and files.
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import threading
 from collections import OrderedDict
@@ -49,7 +62,18 @@ from trailguard.traffic.store import (
 )
 
 PAIR_US = 1_000_000  # records of one session (create/teardown, start/stop) start within 1 s
-NEIGHBOURS = 3
+# the basis of a row's effective end
+END_LOGGED = 0  # its own end, or the closing record of its period
+END_REALLOCATED = 1  # the next period on the key began (re-allocation, release not logged)
+END_HORIZON = 2  # no end logged: capped by the kind's open-session horizon
+END_BASIS = {END_LOGGED: "logged", END_REALLOCATED: "re-allocation", END_HORIZON: "horizon"}
+# an interim record that does not carry its period's start (Juniper ACTIVE without a plausible
+# allocation time: its start is when it was logged) confirms its holder's period; interim records
+# that carry the start (RADIUS, Juniper with the allocation time) join their period by that start
+SEEN = "seen"
+# periods of warm parts are worked out by the compiled pass; False: ``run_periods`` in plain
+# Python (the reference the tests hold the compiled pass to)
+COMPILED_PERIODS = True
 CACHE_SEGMENTS = 256
 WARM_DICTIONARY = [
     "kind",
@@ -65,6 +89,7 @@ SMALL_QUERY = 16
 # a batch of more queries than this reads whole parts (warm) instead of row groups
 WARM_BATCH = 64
 RANGE_STEPS = 6  # rows walked forward before a range's end is found by binary search
+REFINED_MEMO = 100_000  # periods worked out across parts kept per engine
 SAMPLE_STRIDE = 64  # one key in this many is kept apart for the compiled search's first steps
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -141,10 +166,40 @@ class Segment:
         self.port_end = (
             _np(table.column("public_port_end").cast(pa.int64()), -1) if self.port_block else None
         )
-        self.end_eff = self._effective_end(config.open_us(part.kind))
+        # effective ends are worked out per key run when a search first touches it (a
+        # lookup reads a handful of runs; plain Python over them costs less than over all)
+        self._open_us = config.open_us(part.kind)
+        self.end_eff = np.zeros(n, dtype=np.int64)
+        self.end_basis = np.zeros(n, dtype=np.int8)
+        self._known = np.zeros(n, dtype=bool)
 
-    def _effective_end(self, open_us: int) -> np.ndarray:
-        return effective_end(self.key, self.start, self.end, self.has_end, open_us)
+    def ensure_periods(self, lo: np.ndarray, hi: np.ndarray) -> None:
+        """Work out the periods of every key run within the row ranges [lo, hi)."""
+        for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
+            if b <= a or self._known[a:b].all():
+                continue
+            # whole runs: back to the first row of the key at a, on to the last at b - 1
+            while a > 0 and self.key[a - 1] == self.key[a]:
+                a -= 1
+            while b < len(self.key) and self.key[b] == self.key[b - 1]:
+                b += 1
+            sub = self.table.slice(a, b - a)
+            holder = sub.column(holder_column(self.part.kind)).to_pylist()
+            interim = [e == SEEN for e in sub.column("event").to_pylist()]
+            has = self.has_end[a:b]
+            keys = self.key[a:b]
+            cut = [0, *(np.flatnonzero(np.diff(keys)) + 1).tolist(), b - a]
+            for x, y in itertools.pairwise(cut):
+                eff, bas = run_periods(
+                    self.start[a + x : a + y].tolist(),
+                    [int(self.end[a + r]) if has[r] else None for r in range(x, y)],
+                    holder[x:y],
+                    interim[x:y],
+                    self._open_us,
+                )
+                self.end_eff[a + x : a + y] = eff
+                self.end_basis[a + x : a + y] = bas
+            self._known[a:b] = True
 
     @property
     def rows(self) -> int:
@@ -159,6 +214,7 @@ class Segment:
         out["_start"] = int(self.start[row])
         out["_end"] = int(self.end[row]) if self.has_end[row] else None
         out["_eff"] = int(self.end_eff[row])
+        out["_basis"] = int(self.end_basis[row])
         return out
 
     def codes_for(self, ips: pa.Array) -> np.ndarray:
@@ -201,6 +257,7 @@ class Segment:
         known, lo, hi = self._ranges(queries)
         if not len(known):
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        self.ensure_periods(lo, hi)
         counts = hi - lo
         total = int(counts.sum())
         if not total:
@@ -362,35 +419,95 @@ INT_COLUMNS = ("inside_port", "public_port", "public_port_end", "source_line")
 COLD_COLUMNS = ("dst_ip", "dst_port", "bytes", "packets", "session_id")
 
 
+def run_periods(
+    start: list[int],
+    end: list[int | None],
+    holder: list[Any],
+    interim: list[bool],
+    open_us: int,
+) -> tuple[list[int], list[int]]:
+    """(effective end, end basis) of every record of one key, given in order of start (see
+    the module docstring). Plain Python: the cold path, the cross-part refinement and the
+    reference for the compiled pass (``_kernels.effective_end``)."""
+    n = len(start)
+    out = [0] * n
+    basis = [END_LOGGED] * n
+    c0 = 0
+    while c0 < n:
+        cur_end = end[c0]
+        last_start = start[c0]
+        j = c0 + 1
+        while j < n:
+            joins = start[j] - start[j - 1] <= PAIR_US or (
+                interim[j] and holder[j] == holder[j - 1]
+            )
+            if joins and end[j] is None and cur_end is not None and start[j] > cur_end:
+                joins = False  # an opening record after the period's release
+            if not joins:
+                break
+            e_j = end[j]
+            if e_j is not None and (cur_end is None or e_j > cur_end):
+                cur_end = e_j
+            last_start = max(last_start, start[j])
+            j += 1
+        if cur_end is not None:
+            e, b = cur_end, END_LOGGED
+        else:
+            cap = last_start + open_us
+            nxt = start[j] if j < n else None
+            if nxt is not None and nxt - 1 < cap:
+                e, b = max(nxt - 1, last_start), END_REALLOCATED
+            else:
+                e, b = cap, END_HORIZON
+        for r in range(c0, j):
+            e_r = end[r]
+            if e_r is not None:
+                out[r], basis[r] = e_r, END_LOGGED
+            else:
+                # never before its own start (a close stamped before the open, clocks)
+                out[r], basis[r] = max(e, start[r]), b
+        c0 = j
+    return out, basis
+
+
 def effective_end(
-    key: np.ndarray, start: np.ndarray, end: np.ndarray, has_end: np.ndarray, open_us: int
-) -> np.ndarray:
-    """The effective end of every row (see the module docstring). This NumPy form serves the
-    cold path (row groups read through the sparse index), which must not load numba; warm
-    parts and ingest use ``_kernels.effective_end``, the same rule compiled."""
-    end_eff = np.where(has_end, end, start + open_us)
-    open_rows = np.flatnonzero(~has_end)
-    if not len(open_rows):
-        return end_eff
+    key: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    has_end: np.ndarray,
+    holder: np.ndarray,
+    interim: np.ndarray,
+    open_us: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(effective end, end basis) of rows sorted by (key, start): ``run_periods`` over every
+    run of one key (plain Python; the compiled ``_kernels.effective_end`` gives the same)."""
     n = len(key)
-    paired = np.full(len(open_rows), np.iinfo(np.int64).min)
-    next_start = np.full(len(open_rows), np.iinfo(np.int64).max)
-    for step in range(1, NEIGHBOURS + 1):
-        for direction in (1, -1):
-            other = open_rows + direction * step
-            ok = (other >= 0) & (other < n)
-            other = np.clip(other, 0, n - 1)
-            same_key = ok & (key[other] == key[open_rows])
-            delta = start[other] - start[open_rows]
-            # a session's own closing record starts with it and cannot end before it starts
-            pair = same_key & has_end[other] & (np.abs(delta) <= PAIR_US)
-            pair &= end[other] >= start[open_rows]
-            paired = np.where(pair, np.maximum(paired, end[other]), paired)
-            later = same_key & (delta > PAIR_US)
-            next_start = np.where(later, np.minimum(next_start, start[other]), next_start)
-    fallback = np.minimum(start[open_rows] + open_us, np.maximum(next_start - 1, start[open_rows]))
-    end_eff[open_rows] = np.where(paired != np.iinfo(np.int64).min, paired, fallback)
-    return end_eff
+    out = np.empty(n, dtype=np.int64)
+    basis = np.zeros(n, dtype=np.int8)
+    if not n:
+        return out, basis
+    bounds = np.flatnonzero(np.diff(key)) + 1
+    starts = [0, *bounds.tolist()]
+    stops = [*bounds.tolist(), n]
+    s_list, e_list = start.tolist(), end.tolist()
+    h_list, i_list, has = holder.tolist(), interim.tolist(), has_end.tolist()
+    for lo, hi in zip(starts, stops, strict=True):
+        eff, bas = run_periods(
+            s_list[lo:hi],
+            [e_list[r] if has[r] else None for r in range(lo, hi)],
+            h_list[lo:hi],
+            i_list[lo:hi],
+            open_us,
+        )
+        out[lo:hi] = eff
+        basis[lo:hi] = bas
+    return out, basis
+
+
+def holder_column(kind: str) -> str:
+    """The column naming who holds a key's period: the inside address behind a NAT-like
+    record, the subscriber of an assignment."""
+    return "subscriber" if kind in ASSIGNMENT else "inside_ip"
 
 
 class _KeyIp:
@@ -486,15 +603,6 @@ class WarmSegment:
             if self.port_block
             else None
         )
-        from trailguard.traffic import _kernels
-
-        self.end_eff = _kernels.effective_end(
-            self.key, self.start, self.end, has_end, config.open_us(part.kind), PAIR_US,
-            NEIGHBOURS,
-        )  # fmt: skip
-        # the time the rows really span (the manifest's reach assumes the open-session horizon)
-        self.min_start = int(self.start.min()) if n else 0
-        self.reach = int(self.end_eff.max()) if n else -1
         self.text: dict[str, Any] = {}
         key_ip = sort_ip_column(part.kind)
         for name in TEXT_COLUMNS:
@@ -511,6 +619,31 @@ class WarmSegment:
         self._text_items = list(self.text.items())
         self._int_items = list(self.ints.items())
         self._cold: pa.Table | None = None
+        everything = np.arange(n, dtype=np.int64)
+        seen_code = strings.codes.get(SEEN)
+        if seen_code is None:  # holders matter only to records seen without their start
+            interim = np.zeros(n, dtype=bool)
+            holder = np.zeros(n, dtype=np.int64)
+        else:
+            interim = self.text["event"].get(everything) == seen_code
+            holder = self.text[holder_column(part.kind)].get(everything)
+        del everything
+        if COMPILED_PERIODS:
+            from trailguard.traffic import _kernels
+
+            self.end_eff, self.end_basis = _kernels.effective_end(
+                self.key, self.start, self.end, has_end, holder, interim,
+                config.open_us(part.kind), PAIR_US,
+            )  # fmt: skip
+        else:
+            self.end_eff, self.end_basis = effective_end(
+                self.key, self.start, self.end, has_end, holder, interim,
+                config.open_us(part.kind),
+            )  # fmt: skip
+        del holder, interim
+        # the time the rows really span (the manifest's reach assumes the open-session horizon)
+        self.min_start = int(self.start.min()) if n else 0
+        self.reach = int(self.end_eff.max()) if n else -1
 
     @property
     def has_end(self) -> np.ndarray:
@@ -522,6 +655,7 @@ class WarmSegment:
             self.start,
             self.end,
             self.end_eff,
+            self.end_basis,
             self.g_sorted,
             self.g_local,
             self.g_map,
@@ -709,6 +843,7 @@ class WarmSegment:
         out["_start"] = start
         out["_end"] = None if end == NO_END else end
         out["_eff"] = int(self.end_eff[row])
+        out["_basis"] = int(self.end_basis[row])
         return out
 
     def cold_columns(self) -> pa.Table:
@@ -751,6 +886,8 @@ class EmbeddedEngine:
         self._cache: OrderedDict[tuple[str, int, int], Segment] = OrderedDict()
         self._sparse: dict[str, tuple[list[tuple[str, int]], list[tuple[str, int]]]] = {}
         self._files: dict[str, pq.ParquetFile] = {}
+        # periods worked out across parts, by row and the parts they were worked out over
+        self._refined: dict[tuple[Any, ...], tuple[int, int] | None] = {}
 
     # -- part selection ------------------------------------------------------------------
 
@@ -872,15 +1009,13 @@ class EmbeddedEngine:
             served = np.array(idx, dtype=np.int64)
             sub = queries.take(served)
             segment = self._row_group_segment(part, lo, hi)
-            # a session's records pair up with neighbours of the same key: when the rows a
-            # query touches sit at an edge of the run read, read one more row group there
+            # a period is worked out over all rows of its key: when the rows a query touches
+            # reach an edge of the run read, the key may go on there; read one more row group
             while True:
                 first, last = segment.key_rows(sub)
-                grow_lo = lo > 0 and bool(len(first)) and int(first.min()) < NEIGHBOURS
+                grow_lo = lo > 0 and bool(len(first)) and int(first.min()) == 0
                 grow_hi = (
-                    hi < part.row_groups
-                    and bool(len(last))
-                    and int(last.max()) > segment.key.size - NEIGHBOURS
+                    hi < part.row_groups and bool(len(last)) and int(last.max()) >= segment.key.size
                 )
                 if not (grow_lo or grow_hi):
                     break
@@ -888,6 +1023,143 @@ class EmbeddedEngine:
                 segment = self._row_group_segment(part, lo, hi)
             result.append((segment, served))
         return result
+
+    # -- periods across parts ------------------------------------------------------------
+
+    def _key_records(
+        self, part: PartInfo, ip: str, port: int | None, lo: int, hi: int
+    ) -> list[tuple[int, int | None, Any, bool]]:
+        """(start, end, holder, interim) of the rows of one key (address, and port or first
+        port of a block) in one part that start within [lo, hi], in stored order."""
+        holder_col = holder_column(part.kind)
+        exact = part.kind not in ASSIGNMENT
+        out: list[tuple[int, int | None, Any, bool]] = []
+        warm = self._full.get(part.part_id)
+        if warm is not None:
+            gcode = self.strings.codes.get(ip, -1)
+            values = self.strings.values
+            for r in warm.find_one(gcode, -1 if port is None else port, lo, hi):
+                start = int(warm.start[r])
+                if start < lo or start > hi:
+                    continue
+                if exact and warm.ints["public_port"].one(r) != port:
+                    continue
+                end = int(warm.end[r])
+                h = warm.text[holder_col].one(r)
+                e = warm.text["event"].one(r)
+                out.append(
+                    (
+                        start,
+                        None if end == NO_END else end,
+                        None if h < 0 else values[h],
+                        e >= 0 and values[e] == SEEN,
+                    )
+                )
+            return out
+        p = -1 if port is None else port
+        query = QueryArrays(
+            ips=pa.array([ip], pa.string()),
+            port_lo=np.array([p + 1 if p >= 0 else 0], dtype=np.int64),
+            port_hi=np.array([p + 2 if p >= 0 else 1 << 17], dtype=np.int64),
+            port=np.array([p], dtype=np.int64),
+            at_lo=np.array([lo], dtype=np.int64),
+            at_hi=np.array([hi], dtype=np.int64),
+        )
+        for segment, _served in self.segments_for(part, query):
+            _, rows = segment.search(query)
+            if not len(rows) or not isinstance(segment, Segment):
+                continue
+            picked = segment.table.take(pa.array(rows, pa.int64())).select(
+                ["public_port", holder_col, "event"]
+            )
+            ports = picked.column(0).to_pylist()
+            holders = picked.column(1).to_pylist()
+            events = picked.column(2).to_pylist()
+            for i, r in enumerate(rows.tolist()):
+                start = int(segment.start[r])
+                if start < lo or start > hi or (exact and ports[i] != port):
+                    continue
+                stop = int(segment.end[r]) if segment.has_end[r] else None
+                out.append((start, stop, holders[i], events[i] == SEEN))
+        return out
+
+    def refine_open(
+        self,
+        part: PartInfo,
+        ip: str,
+        port: int | None,
+        start: int,
+        end_eff: int,
+        holder: Any,
+        interim: bool,
+    ) -> tuple[int, int] | None:
+        """(effective end, basis) of a row without an end whose period its own part left
+        open (no closing record there), worked out over the rows of its key in every part
+        of its kind and provider; None when no other part can hold rows of that period.
+
+        A period's end does not depend on how its records were split into days and files:
+        a release logged in another file, or the next holder's allocation after midnight,
+        ends it as it would in one part."""
+        open_us = self.config.open_us(part.kind)
+        # rows that may belong to the period before the row (an interim record joins its
+        # holder's period from up to a horizon back), and rows up to just after its present
+        # end (the record that cut it there, one that joins it within a second)
+        lo = start - PAIR_US - (open_us if interim else 0)
+        hi = end_eff + PAIR_US + 1
+        parts = [
+            p
+            for p in self.store.parts(frozenset([part.kind]), part.provider)
+            if p.min_start_us <= hi and p.max_start_us >= lo
+        ]
+        if not any(p.part_id != part.part_id for p in parts):
+            return None
+        memo = (
+            part.part_id,
+            ip,
+            port,
+            start,
+            end_eff,
+            holder,
+            interim,
+            *(p.part_id for p in parts),
+        )
+        known = self._refined.get(memo)
+        if known is not None:
+            return known
+        if len(self._refined) > REFINED_MEMO:
+            self._refined.clear()
+        self._refined[memo] = result = self._refine(part, ip, port, start, holder, lo, hi, parts)
+        return result
+
+    def _refine(
+        self,
+        part: PartInfo,
+        ip: str,
+        port: int | None,
+        start: int,
+        holder: Any,
+        lo: int,
+        hi: int,
+        parts: list[PartInfo],
+    ) -> tuple[int, int] | None:
+        open_us = self.config.open_us(part.kind)
+        merged: list[tuple[int, int, int | None, Any, bool, bool]] = []
+        for order, p in enumerate(parts):
+            own = p.part_id == part.part_id
+            for rec in self._key_records(p, ip, port, lo, hi):
+                merged.append((rec[0], order, rec[1], rec[2], rec[3], own))
+        merged.sort(key=lambda m: (m[0], m[1]))
+        eff, basis = run_periods(
+            [m[0] for m in merged],
+            [m[2] for m in merged],
+            [m[3] for m in merged],
+            [m[4] for m in merged],
+            open_us,
+        )
+        for i, m in enumerate(merged):
+            if m[5] and m[0] == start and m[2] is None and m[3] == holder:
+                return eff[i], basis[i]
+        return None
 
     # -- candidates ----------------------------------------------------------------------
 
@@ -906,19 +1178,69 @@ class EmbeddedEngine:
                 qidx, rows = segment.search(sub)
                 if not len(rows):
                     continue
+                eff = segment.end_eff[rows].copy()
+                basis = segment.end_basis[rows].copy()
+                keep = self._refine_rows(part, segment, rows, eff, basis, sub.at_lo[qidx])
+                if not keep.all():
+                    qidx, rows, eff, basis = qidx[keep], rows[keep], eff[keep], basis[keep]
+                    if not len(rows):
+                        continue
                 picked = segment.take(rows)
                 picked = picked.append_column("q", pa.array(served[qidx], pa.int64()))
-                picked = picked.append_column(
-                    "end_eff", pa.array(segment.end_eff[rows], pa.int64())
-                )
+                picked = picked.append_column("end_eff", pa.array(eff, pa.int64()))
+                picked = picked.append_column("end_basis", pa.array(basis, pa.int8()))
                 pieces.append(picked)
         if not pieces:
             return empty_candidates()
         return pa.concat_tables(pieces)
 
+    def _refine_rows(
+        self,
+        part: PartInfo,
+        segment: Segment | WarmSegment,
+        rows: np.ndarray,
+        eff: np.ndarray,
+        basis: np.ndarray,
+        at_lo: np.ndarray,
+    ) -> np.ndarray:
+        """``refine_open`` for the rows (of one segment) whose period their part left open:
+        ``eff`` and ``basis`` are updated in place; returns which rows still reach their
+        query's window."""
+        keep = np.ones(len(rows), dtype=bool)
+        todo = np.flatnonzero(basis != END_LOGGED)
+        if not len(todo):
+            return keep
+        table = segment.table if isinstance(segment, Segment) else None
+        ip_col = sort_ip_column(part.kind)
+        holder_col = holder_column(part.kind)
+        for i in todo.tolist():
+            r = int(rows[i])
+            if table is not None:
+                row = table.slice(r, 1).select([ip_col, "public_port", holder_col, "event"])
+                ip, port, holder, event = (row.column(c)[0].as_py() for c in range(4))
+            else:
+                d = segment.row_dict(r)
+                ip, port, holder, event = d[ip_col], d["public_port"], d[holder_col], d["event"]
+            refined = self.refine_open(
+                part,
+                ip,
+                None if part.kind in ASSIGNMENT else port,
+                int(segment.start[r]),
+                int(eff[i]),
+                holder,
+                event == SEEN,
+            )
+            if refined is None:
+                continue
+            eff[i], basis[i] = refined
+            keep[i] = refined[0] >= at_lo[i]
+        return keep
 
-CANDIDATE_SCHEMA = STORED_SCHEMA.append(pa.field("q", pa.int64())).append(
-    pa.field("end_eff", pa.int64())
+
+CANDIDATE_SCHEMA = (
+    STORED_SCHEMA.append(pa.field("q", pa.int64()))
+    .append(pa.field("end_eff", pa.int64()))
+    .append(pa.field("end_basis", pa.int8()))
 )
 
 

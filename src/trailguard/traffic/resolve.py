@@ -30,7 +30,15 @@ import pyarrow.compute as pc
 
 from trailguard.core.clock import ensure_utc
 from trailguard.core.errors import ValidationFailed
-from trailguard.traffic.index import PAIR_US, QueryArrays, empty_candidates
+from trailguard.traffic.index import (
+    END_BASIS,
+    END_HORIZON,
+    END_LOGGED,
+    PAIR_US,
+    SEEN,
+    QueryArrays,
+    empty_candidates,
+)
 from trailguard.traffic.store import ASSIGNMENT, KIND_CODES, NAT_LIKE
 
 NAT_KINDS = frozenset({"nat", "port_block"})
@@ -127,6 +135,27 @@ class Match:
     records: tuple[StoredRecord, ...]
     assignments: tuple[Assignment, ...] = ()
     port_block: tuple[int, int] | None = None  # identified by a port block, not a session
+    # where the period ends and on what that rests: "logged" (a closing record),
+    # "re-allocation" (the next period on the key began; release not logged) or "horizon"
+    # (nothing closed it: capped by the kind's open-session horizon)
+    period_end: datetime | None = None
+    end_basis: str = "logged"
+
+    @property
+    def covers(self) -> bool:
+        """The period covers the instant itself (not only within the tolerance)."""
+        return self.distance == timedelta(0)
+
+    @property
+    def end_note(self) -> str | None:
+        if self.end_basis == "re-allocation":
+            return "closed by re-allocation, release not logged"
+        if self.end_basis == "horizon":
+            return (
+                "no release logged and no later allocation: the period is capped by the"
+                " format's open-session horizon; an answer inside it rests on that cap"
+            )
+        return None
 
     def to_json(self) -> dict[str, Any]:
         records = [r.to_json() for r in self.records]
@@ -156,6 +185,10 @@ class Match:
                 }
                 for a in self.assignments[1:]
             ],
+            "period_end": iso(self.period_end) if self.period_end else None,
+            "end_basis": self.end_basis,
+            "end_note": self.end_note,
+            "covers_instant": self.covers,
         }
 
 
@@ -187,10 +220,30 @@ class LookupAnswer:
 
     @property
     def ambiguous(self) -> bool:
-        return len(self.matches) > 1
+        """The answer names more than one holder (an inside address or subscriber)."""
+        return len({(m.inside_ip, m.subscriber) for m in self.matches}) > 1
+
+    @property
+    def ambiguity(self) -> str | None:
+        """Why the answer names more than one holder (None when it names one or none)."""
+        if not self.ambiguous:
+            return None
+        covering = {(m.inside_ip, m.subscriber) for m in self.matches if m.covers}
+        if len(covering) > 1:
+            return (
+                "the data is ambiguous: periods of several holders cover the instant (records"
+                " were lost, e.g. a release or an allocation, or clocks disagree); every"
+                " candidate is named"
+            )
+        return "several candidates within the tolerance of the instant; every one is named"
 
     def to_json(self) -> dict[str, Any]:
-        return {"query": self.query.to_json(), "matches": [m.to_json() for m in self.matches]}
+        return {
+            "query": self.query.to_json(),
+            "matches": [m.to_json() for m in self.matches],
+            "ambiguous": self.ambiguous,
+            "ambiguity": self.ambiguity,
+        }
 
 
 # --------------------------------------------------------------------------------------------
@@ -591,6 +644,7 @@ class BatchAnswer:
                     subscriber = next((r.subscriber for r in records if r.subscriber), None) or (
                         next((r.mac for r in records if r.mac), None)
                     )
+                period_end, basis = _session_period_end(sessions, s)
                 matches.append(
                     Match(
                         rank=len(matches),
@@ -609,9 +663,23 @@ class BatchAnswer:
                         records=records,
                         assignments=assignments,
                         port_block=block,
+                        period_end=from_us(period_end),
+                        end_basis=END_BASIS[basis],
                     )
                 )
         return LookupAnswer(query, tuple(matches), self.engine)
+
+
+def _session_period_end(sessions: Sessions, s: int) -> tuple[int, int]:
+    """(end of the period, basis) of one session: its logged end, else the latest effective
+    end of its rows and what that rests on."""
+    if sessions.has_end[s]:
+        return int(sessions.end[s]), END_LOGGED
+    rows = sessions.cands.slice(int(sessions.first_row[s]), int(sessions.n_rows[s]))
+    eff = _ints(rows.column("end_eff"), _INT64_MIN)
+    basis = _ints(rows.column("end_basis"), END_HORIZON)
+    best = int(np.argmax(eff))
+    return int(eff[best]), int(basis[best])
 
 
 def _flat(col: pa.ChunkedArray | pa.Array) -> pa.Array:
@@ -751,7 +819,9 @@ class WarmRows:
         )
 
 
-_CAND_COLUMNS = ("q", "start", "end", "end_eff", *_NARROW_TEXT, *_NARROW_INT, "_seg", "_row")
+_CAND_COLUMNS = (
+    "q", "start", "end", "end_eff", "end_basis", *_NARROW_TEXT, *_NARROW_INT, "_seg", "_row",
+)  # fmt: skip
 
 
 def _narrow_empty() -> dict[str, np.ndarray]:
@@ -909,6 +979,8 @@ def _warm_table(c: dict[str, np.ndarray], order: np.ndarray, strings: Any) -> pa
             "subscriber": _masked(c["subscriber"][order], pa.int64(), -1),
             "mac": _masked(c["mac"][order], pa.int64(), -1),
             "inside_port": _masked(c["inside_port"][order], pa.int32(), _INT64_MIN),
+            "end_eff": pa.array(c["end_eff"][order], pa.int64()),
+            "end_basis": pa.array(c["end_basis"][order], pa.int8()),
             "_seg": pa.array(c["_seg"][order], pa.int32()),
             "_row": pa.array(c["_row"][order], pa.int64()),
         }
@@ -957,10 +1029,18 @@ def _warm_candidates(
         return _narrow_empty()
     cols: dict[str, list[np.ndarray]] = {k: [] for k in _CAND_COLUMNS}
     for segment, q, rows in pieces:
+        eff = segment.end_eff[rows].copy()
+        basis = segment.end_basis[rows].copy()
+        if (basis != END_LOGGED).any():
+            # periods left open in their part: worked out over every part of the kind
+            keep = engine._refine_rows(segment.part, segment, rows, eff, basis, at_lo[q])
+            if not keep.all():
+                q, rows, eff, basis = q[keep], rows[keep], eff[keep], basis[keep]
         cols["q"].append(q)
         cols["start"].append(segment.start[rows])
         cols["end"].append(segment.end[rows])
-        cols["end_eff"].append(segment.end_eff[rows])
+        cols["end_eff"].append(eff)
+        cols["end_basis"].append(basis.astype(np.int64))
         for name in _NARROW_TEXT:
             cols[name].append(segment.text[name].get(rows))
         for name in _NARROW_INT:
@@ -1231,20 +1311,41 @@ def _rows_for(
     warm_of = getattr(engine, "warm_segment", None)
     for part in engine.parts_for(kinds, lo, hi, provider):
         warm = warm_of(part) if warm_of is not None else None
+        found_here: list[dict[str, Any]] = []
         if warm is not None:
             if gcode is None:
                 gcode = engine.strings.codes.get(ip, -1)
             found_rows = warm.find_one(gcode, -1 if port is None else port, lo, hi)
-            rows.extend(warm.row_dict(r) for r in found_rows)
-            continue
-        if query is None:
-            query = _one_query(ip, port, lo, hi)
-        for segment, _served in engine.segments_for(part, query):
-            _, found = segment.search(query)
-            if not len(found):
-                continue
-            rows.extend(segment.row_dict(r) for r in found.tolist())
+            found_here.extend(warm.row_dict(r) for r in found_rows)
+        else:
+            if query is None:
+                query = _one_query(ip, port, lo, hi)
+            for segment, _served in engine.segments_for(part, query):
+                _, found = segment.search(query)
+                found_here.extend(segment.row_dict(r) for r in found.tolist())
+        rows.extend(r for r in found_here if _refine_row(engine, part, r, lo))
     return rows
+
+
+def _refine_row(engine: Any, part: Any, row: dict[str, Any], lo: int) -> bool:
+    """``EmbeddedEngine.refine_open`` for one decoded row whose period its part left open
+    (``_eff``/``_basis`` updated); False when the row no longer reaches the window."""
+    if row["_basis"] == END_LOGGED or row["_end"] is not None:
+        return True
+    assignment = part.kind in ASSIGNMENT_KINDS
+    refined = engine.refine_open(
+        part,
+        row["inside_ip"] if assignment else row["public_ip"],
+        None if assignment else row["public_port"],
+        row["_start"],
+        row["_eff"],
+        row["subscriber"] if assignment else row["inside_ip"],
+        row["event"] == SEEN,
+    )
+    if refined is None:
+        return True
+    row["_eff"], row["_basis"] = refined
+    return bool(refined[0] >= lo)
 
 
 @dataclass
@@ -1253,6 +1354,8 @@ class _Session:
     start: int
     end: int | None
     distance: int
+    period_end: int = 0
+    basis: int = END_LOGGED
 
 
 def _first_codes(values: list[Any]) -> list[int]:
@@ -1293,8 +1396,12 @@ def _py_sessions(rows: list[dict[str, Any]], at: int, port_col: str | None) -> l
         start = min(m["_start"] for m in members)
         ends = [m["_end"] for m in members if m["_end"] is not None]
         end = max(ends) if ends else None
-        cover = end if end is not None else max(m["_eff"] for m in members)
-        sessions.append(_Session(members, start, end, max(0, start - at, at - cover)))
+        if end is not None:
+            cover, basis = end, END_LOGGED
+        else:
+            last = max(members, key=lambda m: m["_eff"])
+            cover, basis = last["_eff"], last["_basis"]
+        sessions.append(_Session(members, start, end, max(0, start - at, at - cover), cover, basis))
     tie = _first_codes([s.rows[0]["inside_ip"] for s in sessions])
     ranked = sorted(
         range(len(sessions)),
@@ -1352,6 +1459,8 @@ def _lookup_one_embedded(
                 port_block=(first.public_port or 0, first.public_port_end or 0)
                 if first.kind == "port_block"
                 else None,
+                period_end=from_us(session.period_end),
+                end_basis=END_BASIS[session.basis],
             )
         )
     if nat:
@@ -1381,6 +1490,8 @@ def _lookup_one_embedded(
                 distance=timedelta(microseconds=session.distance),
                 subscriber=subscriber,
                 records=records,
+                period_end=from_us(session.period_end),
+                end_basis=END_BASIS[session.basis],
             )
         )
     return tuple(matches)

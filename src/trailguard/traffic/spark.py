@@ -2,10 +2,12 @@
 
 ``--engine spark`` (optional extra ``trailguard[spark]``). Spark supplies the candidate rows;
 session grouping, ranking and the NAT -> assignment chain are the shared code in
-``resolve.py``, so both engines give the same answers. The effective end of a record without an
-end is computed with window functions per file and key, exactly as ``index.Segment`` does
-(the end of a paired record starting within a second, else the next session's start, else
-start + the kind's open-session horizon).
+``resolve.py``, so both engines give the same answers. Spark reads the parts, keeps the rows
+of the queried keys (a broadcast semi-join) over the time their periods can span, and hands
+them to the driver, which works out their periods over all parts at once with the store's
+rule (``index.effective_end``: a period ends at its closing record however many records lie
+between, else just before the next period on the key, else at the open-session horizon) and
+matches them to the queries.
 
 Pass ``spark://...`` or ``yarn`` in ``TRAILGUARD_SPARK_MASTER`` to use a cluster; the default
 is ``local[*]``. The store's Parquet paths must then be readable by the executors (shared
@@ -17,10 +19,19 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from trailguard.core.errors import ValidationFailed
-from trailguard.traffic.index import CANDIDATE_SCHEMA, PAIR_US, QueryArrays, empty_candidates
+from trailguard.traffic.index import (
+    CANDIDATE_SCHEMA,
+    PAIR_US,
+    SEEN,
+    QueryArrays,
+    effective_end,
+    empty_candidates,
+)
 from trailguard.traffic.store import ASSIGNMENT, STORED_SCHEMA, TrafficStore
 
 _SESSION: Any = None
@@ -64,25 +75,30 @@ class SparkEngine:
     def candidates(
         self, kinds: frozenset[str], queries: QueryArrays, provider: str | None = None
     ) -> pa.Table:
-        from pyspark.sql import Window
         from pyspark.sql import functions as F
 
         if not len(queries):
             return empty_candidates()
         lo, hi = int(queries.at_lo.min()), int(queries.at_hi.max())
+        horizon = max(self.config.open_us(k) for k in kinds)
+        # rows of a period covering the window, and those that may end it (up to a horizon on)
+        # or join it (an interim record up to a horizon back)
+        lo_rows, hi_rows = lo - horizon - PAIR_US, hi + horizon
         parts = [
             p
             for p in self.store.parts(kinds, provider)
-            if p.min_start_us <= hi and p.max_reach_us(self.config) >= lo
+            if p.min_start_us <= hi_rows and p.max_reach_us(self.config) >= lo_rows
         ]
         if not parts:
             return empty_candidates()
         paths = [str(self.store.part_path(p)) for p in parts]
+        order = {str(self.store.part_path(p).resolve()): i for i, p in enumerate(parts)}
         df = self.spark.read.parquet(*paths).withColumn("_file", F.input_file_name())
         assignment = [k.value for k in ASSIGNMENT]
         is_assignment = F.col("kind").isin(assignment)
         df = (
-            df.withColumn(
+            df.where(F.col("kind").isin(sorted(kinds)))
+            .withColumn(
                 "_ip", F.when(is_assignment, F.col("inside_ip")).otherwise(F.col("public_ip"))
             )
             .withColumn(
@@ -94,62 +110,97 @@ class SparkEngine:
             .withColumn("_start", F.unix_micros(F.col("start")))
             .withColumn("_end", F.unix_micros(F.col("end")))
         )
-        open_us = F.lit(0)
-        for kind in sorted(kinds):
-            open_us = F.when(F.col("kind") == kind, F.lit(self.config.open_us(kind))).otherwise(
-                open_us
-            )
-        window = Window.partitionBy("_file", "_ip", "_port_key").orderBy("_start")
-        paired = F.max(F.col("_end")).over(window.rangeBetween(-PAIR_US, PAIR_US))
-        next_start = F.min(F.col("_start")).over(
-            window.rangeBetween(PAIR_US + 1, Window.unboundedFollowing)
+        ips = self.spark.createDataFrame(
+            [(ip,) for ip in set(queries.ips.to_pylist())], "q_ip string"
         )
-        fallback = F.least(
-            F.col("_start") + open_us,
-            F.greatest(F.coalesce(next_start - 1, F.col("_start") + open_us), F.col("_start")),
+        df = df.join(F.broadcast(ips), df["_ip"] == ips["q_ip"], "left_semi").where(
+            (F.col("_start") <= hi_rows) & (F.coalesce(F.col("_end"), F.col("_start")) >= lo_rows)
         )
-        df = df.withColumn(
-            "end_eff",
-            F.when(F.col("_end").isNotNull(), F.col("_end")).otherwise(
-                F.coalesce(paired, fallback)
-            ),
-        )
-        rows = list(
-            zip(
-                range(len(queries)),
-                queries.ips.to_pylist(),
-                queries.port_lo.tolist(),
-                queries.port_hi.tolist(),
-                queries.port.tolist(),
-                queries.at_lo.tolist(),
-                queries.at_hi.tolist(),
-                strict=True,
-            )
-        )
-        q = self.spark.createDataFrame(
-            rows,
-            "q long, q_ip string, q_port_lo long, q_port_hi long, q_port long, "
-            "q_lo long, q_hi long",
-        )
-        port_block = F.col("kind") == "port_block"
-        port_ok = F.when(
-            port_block,
-            (
-                (F.col("q_port") < 0)
-                | (
-                    (F.col("_port_key") <= F.col("q_port") + 1)
-                    & (F.col("public_port_end") >= F.col("q_port"))
-                )
-            ),
-        ).otherwise(
-            (F.col("_port_key") >= F.col("q_port_lo")) & (F.col("_port_key") < F.col("q_port_hi"))
-        )
-        joined = df.join(F.broadcast(q), df["_ip"] == q["q_ip"]).where(
-            port_ok & (F.col("_start") <= F.col("q_hi")) & (F.col("end_eff") >= F.col("q_lo"))
-        )
-        columns = [*STORED_SCHEMA.names, "q", "end_eff"]
-        result = joined.select(*columns)
-        table = result.toArrow()
-        if not table.num_rows:
+        columns = [*STORED_SCHEMA.names, "_file"]
+        rows = df.select(*columns).toArrow()
+        if not rows.num_rows:
             return empty_candidates()
-        return table.select(columns).cast(CANDIDATE_SCHEMA)
+        return _match(rows, kinds, queries, self.config.open_us, order)
+
+
+def _match(
+    rows: pa.Table, kinds: frozenset[str], queries: QueryArrays, open_us: Any, order: dict
+) -> pa.Table:
+    """Periods of the rows (every part at once, per kind and key, ``index.effective_end``)
+    and the rows matching each query, as ``EmbeddedEngine.candidates`` gives them."""
+    from pathlib import Path
+    from urllib.parse import unquote, urlparse
+
+    n = rows.num_rows
+    kind = rows.column("kind").to_pylist()
+    assignment = np.array([k in {a.value for a in ASSIGNMENT} for k in kind], dtype=bool)
+    public_ip = rows.column("public_ip").to_pylist()
+    inside_ip = rows.column("inside_ip").to_pylist()
+    ip = [inside_ip[i] if assignment[i] else public_ip[i] for i in range(n)]
+    port = rows.column("public_port").to_pylist()
+    port_key = [0 if assignment[i] or port[i] is None else port[i] + 1 for i in range(n)]
+    start = np.asarray(rows.column("start").cast(pa.int64()).to_numpy(zero_copy_only=False))
+    end_col = rows.column("end").cast(pa.int64())
+    has_end = np.asarray(pc.is_valid(end_col).to_numpy(zero_copy_only=False), dtype=bool)
+    end = np.asarray(pc.fill_null(end_col, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    files = [
+        order.get(str(Path(unquote(urlparse(f).path)).resolve()), 0)
+        for f in rows.column("_file").to_pylist()
+    ]
+    line = rows.column("source_line").to_pylist()
+    # the store's order: kind, key, start; ties as stored (part, then row)
+    idx = sorted(
+        range(n), key=lambda i: (kind[i], ip[i], port_key[i], int(start[i]), files[i], line[i])
+    )
+    groups: dict[tuple[str, str, int], int] = {}
+    key = np.array([groups.setdefault((kind[i], ip[i], port_key[i]), len(groups)) for i in idx])
+    subscriber = rows.column("subscriber").to_pylist()
+    holder = [subscriber[i] if assignment[i] else inside_ip[i] for i in idx]
+    holder_codes: dict[Any, int] = {}
+    holder_arr = np.array([holder_codes.setdefault(h, len(holder_codes)) for h in holder])
+    event = rows.column("event").to_pylist()
+    interim = np.array([event[i] == SEEN for i in idx], dtype=bool)
+    sel = np.array(idx, dtype=np.int64)
+    eff = np.empty(n, dtype=np.int64)
+    basis = np.empty(n, dtype=np.int8)
+    # one kind at a time: each has its own horizon
+    for k in sorted(set(kind)):
+        mine = np.flatnonzero(np.array([kind[i] == k for i in idx], dtype=bool))
+        e, b = effective_end(
+            key[mine], start[sel][mine], end[sel][mine], has_end[sel][mine],
+            holder_arr[mine], interim[mine], open_us(k),
+        )  # fmt: skip
+        eff[sel[mine]] = e
+        basis[sel[mine]] = b
+    q_rows: list[int] = []
+    c_rows: list[int] = []
+    by_ip: dict[str, list[int]] = {}
+    for i in range(n):
+        by_ip.setdefault(ip[i], []).append(i)
+    port_end = rows.column("public_port_end").to_pylist()
+    for q, q_ip in enumerate(queries.ips.to_pylist()):
+        q_lo, q_hi = int(queries.at_lo[q]), int(queries.at_hi[q])
+        p_lo, p_hi, q_port = int(queries.port_lo[q]), int(queries.port_hi[q]), int(queries.port[q])
+        for i in by_ip.get(q_ip, []):
+            if not (start[i] <= q_hi and eff[i] >= q_lo):
+                continue
+            if kind[i] == "port_block":
+                if q_port >= 0 and not (
+                    port_key[i] <= q_port + 1 and (port_end[i] or -1) >= q_port
+                ):
+                    continue
+            elif not (p_lo <= port_key[i] < p_hi):
+                continue
+            q_rows.append(q)
+            c_rows.append(i)
+    if not c_rows:
+        return empty_candidates()
+    take = pa.array(c_rows, pa.int64())
+    table = rows.select(STORED_SCHEMA.names).take(take)
+    table = table.append_column("q", pa.array(q_rows, pa.int64()))
+    table = table.append_column("end_eff", pa.array(eff[c_rows], pa.int64()))
+    table = table.append_column("end_basis", pa.array(basis[c_rows], pa.int8()))
+    # as the embedded engine gives them: by query within each part, rows in stored order
+    rank = {i: r for r, i in enumerate(idx)}
+    ordering = sorted(range(len(c_rows)), key=lambda j: (q_rows[j], rank[c_rows[j]]))
+    return table.take(pa.array(ordering, pa.int64())).cast(CANDIDATE_SCHEMA)

@@ -719,7 +719,7 @@ def _reach(
     """(latest end of closed and paired records, latest start of unpaired open ones or None),
     with the lookups' pairing rule (``index.effective_end``, compiled, open horizon 0)."""
     from trailguard.traffic._kernels import effective_end
-    from trailguard.traffic.index import NEIGHBOURS, PAIR_US
+    from trailguard.traffic.index import PAIR_US, SEEN, holder_column
 
     n = len(starts)
     # one code per address text (the sort's rank), so rows of one address pair up
@@ -736,12 +736,31 @@ def _reach(
     key = (codes << 17) | port_key
     ends = np.asarray(pc.fill_null(end_col, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
     has_end = np.asarray(pc.is_valid(end_col).to_numpy(zero_copy_only=False), dtype=bool)
-    # with no horizon, an unpaired open row ends where it starts (or before the next one)
-    eff = effective_end(
-        key, np.ascontiguousarray(starts, dtype=np.int64), ends, has_end, 0, PAIR_US, NEIGHBOURS
+    names = table.column_names
+    interim = (
+        np.asarray(
+            pc.fill_null(pc.equal(_text(table.column("event")), SEEN), False).to_numpy(
+                zero_copy_only=False
+            ),
+            dtype=bool,
+        )
+        if "event" in names
+        else np.zeros(n, dtype=bool)
     )
+    # holders matter only to records seen without their period's start
+    holder = (
+        _dictionary_rank(table.column(holder_column(kind)))[0]
+        if interim.any() and holder_column(kind) in names
+        else np.zeros(n, dtype=np.int64)
+    )
+    # with no horizon, an unpaired open row ends at its period's last record (or before the
+    # next period)
+    eff, basis = effective_end(
+        key, np.ascontiguousarray(starts, dtype=np.int64), ends, has_end,
+        np.ascontiguousarray(holder, dtype=np.int64), interim, 0, PAIR_US,
+    )  # fmt: skip
     open_rows = ~has_end
-    paired = open_rows & (eff > starts)
+    paired = open_rows & (basis == 0)
     unpaired = open_rows & ~paired
     closed = has_end | paired
     reach = int(eff[closed].max()) if closed.any() else int(starts.min())

@@ -19,8 +19,10 @@ IPv6 (NAT64). The trailing hexadecimal value is the block's allocation time in s
 
 Normalisation: kind ``port_block``; ``inside_ip`` the subscriber's private address,
 ``public_ip``/``public_port``..``public_port_end`` the block. ALLOC gives event ``create`` with
-``start`` = the stamp; ACTIVE gives ``interim`` with ``start`` = the allocation time (when it is
-plausible, else the stamp) and no end; RELEASE gives ``teardown`` with ``end`` = the stamp and
+``start`` = the stamp; ACTIVE gives ``interim`` with ``start`` = the allocation time and no end
+(so it joins its allocation's period however many lie between: issue 18), or, when the line
+has no plausible allocation time, ``seen`` with ``start`` = the stamp (it confirms its holder's
+period without knowing its start); RELEASE gives ``teardown`` with ``end`` = the stamp and
 ``start`` = the allocation time (or the stamp). ``session_id`` keeps the hexadecimal value so
 that the records of one block can be paired. Other messages are counted in ``skipped_lines``.
 """
@@ -300,7 +302,11 @@ class JuniperPbaParser:
             )
         start = np.where(is_alloc | ~plausible, st.us, alloc_us)
         end_mask = ~is_rel  # only a release closes the block
-        event = np.where(is_alloc, "create", np.where(is_rel, "teardown", "interim"))
+        event = np.where(
+            is_alloc,
+            "create",
+            np.where(is_rel, "teardown", np.where(plausible, "interim", "seen")),
+        )
         kp = pa.array(np.flatnonzero(keep))
         table = c.build_table(
             RecordKind.PORT_BLOCK,

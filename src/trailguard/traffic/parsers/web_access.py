@@ -1,10 +1,32 @@
-"""Apache / nginx access logs: Common Log Format, combined, and vhost_combined.
+"""Apache / nginx access logs: Common Log Format, combined, and their virtual-host variants.
 
-Follows the Apache HTTP Server documentation, "Log Files" (Common Log Format
-``%h %l %u %t \\"%r\\" %>s %b``, Combined Log Format, and ``vhost_combined`` = ``%v:%p`` before
-it): https://httpd.apache.org/docs/2.4/logs.html and mod_log_config
-(https://httpd.apache.org/docs/2.4/mod/mod_log_config.html); nginx's default ``combined`` format is
-the same line: https://nginx.org/en/docs/http/ngx_http_log_module.html#log_format
+Layouts read (anything after the size: referer, user agent, X-Forwarded-For, timings, is
+ignored):
+
+* Apache ``common`` ``%h %l %u %t \\"%r\\" %>s %b`` and ``combined`` (+ referer and user
+  agent): Apache HTTP Server 2.4, "Log Files", https://httpd.apache.org/docs/2.4/logs.html
+  (sections Common Log Format, Combined Log Format); the directives ``%h %l %u %t %r %>s %b
+  %v %p`` in mod_log_config, https://httpd.apache.org/docs/2.4/mod/mod_log_config.html#formats
+  (``%v``: the canonical ServerName of the server serving the request; ``%p``: its port).
+* Apache ``vhost_combined`` as Debian ships it, ``%v:%p %h %l %u %t ...`` (debian
+  config-dir/apache2.conf,
+  https://anonscm.debian.org/cgit/pkg-apache/apache2.git/tree/debian/config-dir/apache2.conf),
+  and ``vhost_common`` / ``vhost_combined`` as openSUSE ships them, ``%v %h %l %u %t ...``
+  (apache2-mod_log_config.conf,
+  https://build.opensuse.org/projects/home:gwendolau/packages/apache2/files/apache2-mod_log_config.conf):
+  a virtual host with or without ``:port`` before the client.
+* nginx's predefined ``combined`` (``$remote_addr - $remote_user [$time_local] "$request"
+  $status $body_bytes_sent "$http_referer" "$http_user_agent"``) and formats that put the
+  virtual host first, ``$host $remote_addr - $remote_user [$time_local] ...`` or
+  ``$server_name $remote_addr ...`` (no port): nginx, ngx_http_log_module, log_format,
+  https://nginx.org/en/docs/http/ngx_http_log_module.html#log_format; ``$host`` is the host
+  name of the request line or Host header without its port, or the server name,
+  https://nginx.org/en/docs/http/ngx_http_core_module.html#var_host. ``$time_iso8601``
+  (``[2026-11-17T08:14:07+01:00]``) may stand in for ``$time_local``
+  (https://nginx.org/en/docs/http/ngx_http_log_module.html#var_time_iso8601).
+
+A line holds a virtual host when four fields come before the time instead of three. Zone
+offsets of either sign (``-0700``, ``+05:30``) are kept in ``source_tz``.
 
 Records are kind ``access``: ``public_ip`` = the client address (IPv4 or IPv6), ``start`` = the
 request time with its offset kept in ``source_tz`` (``-0700`` -> ``-07:00``), ``subscriber`` =
@@ -15,9 +37,9 @@ virtual host, ``dst_ip``/``dst_port`` = the virtual host (when it is an address)
 
 Decisions: a client logged as a host name (``HostnameLookups On``) is not an address and is
 reported as a bad line; so is a client written as ``address:port`` with no virtual host before
-it, because the port cannot be told apart from the server's. Escaped bytes (``\\x16``) and
-``\\n`` inside the request line are kept as written. Anything after the size (referer, user
-agent, X-Forwarded-For) is ignored.
+it, because the port cannot be told apart from the server's; so is Apache's documentation
+example ``comonvhost`` (``%v %l %u %t ...``), which logs no client at all. Escaped bytes
+(``\\x16``) and ``\\n`` inside the request line are kept as written.
 """
 
 from __future__ import annotations
@@ -33,10 +55,17 @@ import pyarrow.compute as pc
 from trailguard.traffic.model import ParsedBatch, ParseOptions, RecordKind
 from trailguard.traffic.parsers import _common as c
 
+# the virtual host (Apache %v, nginx $host / $server_name): a name or IPv4 address, or an
+# IPv6 address in brackets, with an optional :port (Apache %p)
+_VHOST = r"(?:(?P<vhost>\[[0-9A-Fa-f:.]+\]|[^\s:\[\]\"]+)(?::(?P<vport>\d+))? )?"
+_TIME = (
+    r"(?:(?P<d>\d{1,2})/(?P<mon>[A-Za-z]{3})/(?P<y>\d{4}):(?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})"
+    r"(?:\.(?P<f>\d{1,6}))? (?P<z>[+-]\d{4})"
+    r"|(?P<iy>\d{4})-(?P<im>\d{2})-(?P<id>\d{2})T(?P<ih>\d{2}):(?P<imi>\d{2}):(?P<is>\d{2})"
+    r"(?:\.(?P<if>\d{1,6}))?(?P<iz>Z|[+-]\d{2}:?\d{2}))"
+)
 _LINE = (
-    r"^(?:(?P<vhost>\S+?):(?P<vport>\d+) )?(?P<client>\S+) (?P<ident>\S+) (?P<user>\S+) "
-    r"\[(?P<d>\d{1,2})/(?P<mon>[A-Za-z]{3})/(?P<y>\d{4}):(?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})"
-    r"(?:\.(?P<f>\d{1,6}))? (?P<z>[+-]\d{4})\] "
+    r"^" + _VHOST + r"(?P<client>\S+) (?P<ident>\S+) (?P<user>\S+) \[" + _TIME + r"\] "
     r"\"(?P<req>(?:[^\"\\]|\\.)*)\" (?P<status>\d{3}|-) (?P<size>\d+|-)(?P<rest>.*)$"
 )
 _FIELDS = [
@@ -53,6 +82,14 @@ _FIELDS = [
     "s",
     "f",
     "z",
+    "iy",
+    "im",
+    "id",
+    "ih",
+    "imi",
+    "is",
+    "if",
+    "iz",
     "req",
     "status",
     "size",
@@ -63,9 +100,12 @@ _V4_PORT = r"^\d{1,3}(\.\d{1,3}){3}:\d+$"
 
 class WebAccessParser:
     NAME: ClassVar[str] = "web-access"
-    DESCRIPTION: ClassVar[str] = "Apache/nginx access logs (common, combined, vhost_combined)"
+    DESCRIPTION: ClassVar[str] = (
+        "Apache/nginx access logs (common, combined, vhost_combined, nginx $host first)"
+    )
     SOURCE: ClassVar[str] = (
-        "Apache HTTP Server 2.4, Log Files: https://httpd.apache.org/docs/2.4/logs.html"
+        "Apache HTTP Server 2.4, Log Files: https://httpd.apache.org/docs/2.4/logs.html; "
+        "nginx log_format: https://nginx.org/en/docs/http/ngx_http_log_module.html#log_format"
     )
     KINDS: ClassVar[tuple[RecordKind, ...]] = (RecordKind.ACCESS,)
 
@@ -100,16 +140,21 @@ class WebAccessParser:
             )
             + 1
         )
+        iso = c.nonempty(f["iy"])  # $time_iso8601
+
+        def pick(local: str, iso_name: str) -> pa.Array:
+            return pc.if_else(pa.array(iso), f[iso_name], f[local])
+
         naive, impossible = c.civil_to_epoch_us(
-            c.to_numpy_str_ints(f["y"]),
-            month,
-            c.to_numpy_str_ints(f["d"]),
-            c.to_numpy_str_ints(f["h"]),
-            c.to_numpy_str_ints(f["mi"]),
-            c.to_numpy_str_ints(f["s"]),
-            c.fraction_to_us(f["f"]),
+            c.to_numpy_str_ints(pick("y", "iy")),
+            np.where(iso, c.to_numpy_str_ints(f["im"]), month),
+            c.to_numpy_str_ints(pick("d", "id")),
+            c.to_numpy_str_ints(pick("h", "ih")),
+            c.to_numpy_str_ints(pick("mi", "imi")),
+            c.to_numpy_str_ints(pick("s", "is")),
+            c.fraction_to_us(pick("f", "if")),
         )
-        offs, _, zone = c.offset_seconds(f["z"])
+        offs, _, zone = c.offset_seconds(pick("z", "iz"))
         bad_zone = matched & (np.abs(offs) > 18 * 3600)
         utc = c.apply_skew(naive - offs * 1_000_000, options.clock_skew)
         client, client_ok = c.canonical_ips(f["client"])
@@ -130,7 +175,7 @@ class WebAccessParser:
         vport_present = c.nonempty(f["vport"])
         checks = [
             c.Check(
-                "not an access log line (common/combined/vhost_combined)",
+                "not an access log line (common/combined, with or without a virtual host)",
                 ~matched & ~blank & chunk.usable,
             ),
             c.Check("impossible date or time", matched & (impossible | bad_zone)),
@@ -159,7 +204,7 @@ class WebAccessParser:
         )
         method = pc.if_else(pc.is_valid(method), pc.utf8_upper(method), "request")
         vhost = c.empty_to_null(pc.fill_null(f["vhost"], ""))
-        vhost_ip, vhost_is_ip = c.canonical_ips(vhost)
+        vhost_ip, vhost_is_ip = c.canonical_ips(pc.utf8_trim(vhost, "[]"))
         user = pc.if_else(pc.equal(f["user"], "-"), pa.scalar(None, pa.string()), f["user"])
         size = c.to_numpy_str_ints(f["size"])
         size_present = np.asarray(
