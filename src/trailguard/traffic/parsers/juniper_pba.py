@@ -24,7 +24,8 @@ Normalisation: kind ``port_block``; ``inside_ip`` the subscriber's private addre
 has no plausible allocation time, ``seen`` with ``start`` = the stamp (it confirms its holder's
 period without knowing its start); RELEASE gives ``teardown`` with ``end`` = the stamp and
 ``start`` = the allocation time (or the stamp). ``session_id`` keeps the hexadecimal value so
-that the records of one block can be paired. Other messages are counted in ``skipped_lines``.
+that the records of one block can be paired. Other syslog messages are counted in
+``skipped_lines``; a line with no syslog stamp is a bad line.
 """
 
 from __future__ import annotations
@@ -242,8 +243,24 @@ class JuniperPbaParser:
                     (lines[i].as_py() or "")[:200],
                 )
             )
-        # lines of other messages, and blank lines, carry no record
-        skipped = int((rest & ~has_tag).sum() + (blank & chunk.usable).sum())
+        # lines of other messages carry no record and are skipped; a line that is no syslog
+        # line at all (no stamp where a relay or the router writes one) is a bad line
+        syslog = np.asarray(
+            pc.fill_null(pc.match_substring_regex(lines, STAMP), False).to_numpy(
+                zero_copy_only=False
+            ),
+            dtype=bool,
+        )
+        for i in np.flatnonzero(rest & ~has_tag & ~syslog).tolist():
+            bad_lines.append(
+                BadLine(
+                    chunk.first_line + i,
+                    "not a syslog line (no stamp such as 'Nov 16 2026 00:09:32' or an ISO 8601 "
+                    "time with its offset at the start)",
+                    (lines[i].as_py() or "")[:200],
+                )
+            )
+        skipped = int((rest & ~has_tag & syslog).sum() + (blank & chunk.usable).sum())
         rows = np.flatnonzero(matched)
         f = c.struct_fields(parts.filter(pa.array(matched)), _FIELDS)
         table, more_bad = self._finish(f, rows, chunk, tz, options, source, notes)
