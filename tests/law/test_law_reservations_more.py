@@ -1,0 +1,172 @@
+"""Reservations and declarations of the second reading pass (reservations.yaml: HU, RO, NO,
+PT, ES, MT, BA). Each case names the entry that decides it and checks that the answer cites
+the source the entry was read in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import pytest
+
+from trailguard.law import LegalEngine, get_engine
+
+WIPOLEX_HU = "remarks/HU/952"
+AVISO_MT = "aviso-29-2012"
+
+
+@pytest.fixture(scope="module")
+def engine() -> LegalEngine:
+    return get_engine()
+
+
+# --- Art. 27(9)(e): urgent requests through the central authority -------------------------
+
+
+@dataclass(frozen=True)
+class Urgent:
+    name: str
+    decided_by: str
+    requested: str
+    as_of: date
+    routed: bool  # the declaration is named and the Art. 27(9) INTERPOL route is not offered
+    source: str | None
+
+
+# fmt: off
+URGENT_CASES = [
+    Urgent("HU declaration (ratification 2003)", "reservations.yaml: HU 27(9)(e), WIPO Lex",
+           "HU", date(2025, 1, 1), True, WIPOLEX_HU),
+    Urgent("MT declaration (Arts. 27(2) and 9.e)", "reservations.yaml: MT 27(9)(e), Aviso 29/2012",
+           "MT", date(2025, 1, 1), True, AVISO_MT),
+    Urgent("PT designations only, no 27(9)(e)", "reservations.yaml: PT 27(2) only",
+           "PT", date(2025, 1, 1), False, None),
+    Urgent("ES designations only, no 27(9)(e)", "reservations.yaml: ES 27(2) only",
+           "ES", date(2025, 1, 1), False, None),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize("case", URGENT_CASES, ids=[c.name for c in URGENT_CASES])
+def test_art27_9_e_declarations_route_urgent_content_requests(
+    engine: LegalEngine, case: Urgent
+) -> None:
+    answer = engine.channels("CL", case.requested, "content", True, case.as_of)
+    art27 = answer.channel("convention_mla_art27")
+    assert art27 is not None, case.decided_by
+    named = [c for c in art27.conditions if "urgent requests under Art. 27(9)" in c]
+    interpol = answer.channel("interpol")
+    if case.routed:
+        assert named and "central authority" in named[0], (case.decided_by, art27.conditions)
+        assert case.source is not None and case.source in named[0]
+        assert interpol is None, case.decided_by
+        ruled = answer.ruled_out("interpol")
+        label = f"{case.requested} declaration ETS 185 Art. 27(9)(e)"
+        assert ruled is not None and label in ruled.reason
+    else:
+        assert not named, case.decided_by
+        assert interpol is not None and "Art. 27(9)" in interpol.legal_basis
+
+
+# --- Arts. 24(7), 27(2), 35: designated authorities ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Auth:
+    name: str
+    decided_by: str
+    requested: str
+    as_of: date
+    expected: dict[str, str]  # article -> part of the authority's name
+
+
+# fmt: off
+AUTHORITY_CASES = [
+    Auth("Hungary: police before, prosecutor after proceedings start",
+         "reservations.yaml: HU 27(2), 35", "HU", date(2025, 1, 1),
+         {"27(2)": "General Prosecutor's Office",
+          "35": "International Implementing Co-operation Centre"}),
+    Auth("Romania before its 2010 24/7 update", "reservations.yaml: RO 35 from 2010-07-12",
+         "RO", date(2010, 7, 11), {"27(2)": "High Court of Cassation and Justice"}),
+    Auth("Romania after its 2010 24/7 update", "reservations.yaml: RO 35 from 2010-07-12",
+         "RO", date(2010, 7, 12),
+         {"27(2)": "High Court of Cassation and Justice", "35": "Service of Combating Cybercrime"}),
+    Auth("Norway: KRIPOS", "reservations.yaml: NO 27(2), 35", "NO", date(2025, 1, 1),
+         {"27(2)": "KRIPOS", "35": "KRIPOS"}),
+    Auth("Portugal: PGR and Policia Judiciaria", "reservations.yaml: PT 27(2), 35", "PT",
+         date(2025, 1, 1), {"27(2)": "Procuradoria-Geral", "35": "Polícia Judiciária"}),
+    Auth("Spain: Ministry of Justice, Judicial Police", "reservations.yaml: ES 27(2), 35", "ES",
+         date(2025, 1, 1),
+         {"27(2)": "International Legal Cooperation", "35": "Judicial Police"}),
+    Auth("Malta: Attorney General, Cybercrime Unit", "reservations.yaml: MT 27(2), 35", "MT",
+         date(2025, 1, 1), {"27(2)": "Attorney General", "35": "Cybercrime Unit"}),
+    Auth("Bosnia and Herzegovina before its 2011 update", "reservations.yaml: BA from 2011-11-15",
+         "BA", date(2011, 11, 14), {}),
+    Auth("Bosnia and Herzegovina after its 2011 update", "reservations.yaml: BA from 2011-11-15",
+         "BA", date(2011, 11, 15),
+         {"27(2)": "State Investigation and Protection Agency", "35": "INTERPOL"}),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize("case", AUTHORITY_CASES, ids=[c.name for c in AUTHORITY_CASES])
+def test_designated_authorities_of_the_second_pass(engine: LegalEngine, case: Auth) -> None:
+    # Requesting Estonia, a Party since 2004-07-01.
+    answer = engine.channels("EE", case.requested, "subscriber", False, case.as_of)
+    shown = {a.article: a for a in answer.authorities}
+    assert set(shown) == set(case.expected), case.decided_by
+    for article, name in case.expected.items():
+        assert name in shown[article].authority, (case.decided_by, shown[article].authority)
+        assert shown[article].citation.startswith(f"{case.requested} declaration ETS 185")
+        assert shown[article].verified
+    if "35" in case.expected:
+        channel = answer.channel("preservation_24_7")
+        assert channel is not None
+        assert any("point of contact (Art. 35)" in c for c in channel.conditions)
+
+
+def test_extradition_names_the_hungarian_art24_7_authority(engine: LegalEngine) -> None:
+    # reservations.yaml: HU 24(7) - Ministry of Justice; Interpol for provisional arrest only.
+    answer = engine.check("US", "HU", ["illegal_access"], "extradition", date(2025, 1, 1))
+    assert any("Art. 24(7)" in n and "Ministry of Justice" in n for n in answer.notes)
+    preservation = engine.check("US", "HU", ["illegal_access"], "preservation", date(2025, 1, 1))
+    assert not any("Art. 24(7)" in n for n in preservation.notes)
+
+
+# --- notes: offence-narrowing reservations and other declarations -------------------------
+
+
+# fmt: off
+NOTE_CASES = [
+    # (conduct, requested, label that must (or must not) be shown, shown?)
+    ("child_sexual_abuse_material", "HU", "HU reservation ETS 185 Art. 9(4)", True),
+    ("illegal_access", "HU", "HU reservation ETS 185 Art. 9(4)", False),
+    ("illegal_access", "PT", "PT declaration ETS 185 Art. 24(5)", True),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(
+    ("conduct", "requested", "label", "shown"),
+    NOTE_CASES,
+    ids=[f"{r}-{c}" for c, r, _, _ in NOTE_CASES],
+)
+def test_second_pass_notes_follow_the_conduct(
+    engine: LegalEngine, conduct: str, requested: str, label: str, shown: bool
+) -> None:
+    answer = engine.check("US", requested, [conduct], "stored_content", date(2025, 1, 1))
+    notes = [n for n in answer.notes if n.startswith(label)]
+    assert bool(notes) is shown, answer.notes
+    for note in notes:
+        assert "<https://" in note and "as of" in note
+
+
+def test_hungarian_reservation_not_before_hungary_was_bound(engine: LegalEngine) -> None:
+    # parties/ets185.yaml: HU bound from 2004-07-01; reservations.yaml: HU 9(4) from then.
+    day = date(2004, 7, 1)
+    answer = engine.check("EE", "HU", ["child_sexual_abuse_material"], "stored_content", day)
+    assert any(n.startswith("HU reservation ETS 185 Art. 9(4)") for n in answer.notes)
+    earlier = engine.check(
+        "EE", "HU", ["child_sexual_abuse_material"], "stored_content", date(2004, 6, 30)
+    )
+    assert not any(n.startswith("HU ") for n in earlier.notes)
