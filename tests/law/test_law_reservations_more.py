@@ -336,3 +336,24 @@ def test_more_designated_authorities(
     if requested == "UA" and expected:
         # The Ukrainian designation rests on the amending law, not the CoE notification.
         assert not shown["35"].verified and not answer.verified
+
+
+# --- Sweden: Art. 29(4) and Art. 14(3) reservations (WIPO Lex) -----------------------------
+
+
+def test_swedish_reservations_from_entry_into_force(engine: LegalEngine) -> None:
+    # reservations.yaml: SE 29(4), 14(3)(a), 14(3)(b), in effect from 2021-08-01.
+    bound = date(2021, 8, 1)
+    answer = engine.check("US", "SE", ["us_18usc875"], "preservation", bound)
+    assert answer.dual_criminality.required is True
+    assert "SE reservation ETS 185 Art. 29(4)" in answer.dual_criminality.reason
+    live = realtime_collection(engine, "US", "SE", "traffic", bound)
+    assert live.allowed is None
+    labels = [r.split(" (in effect")[0] for r in live.reservations]
+    assert labels == [
+        "SE reservation ETS 185 Art. 14(3)(a)",
+        "SE reservation ETS 185 Art. 14(3)(b)",
+    ]
+    assert any("Code of Judicial Procedure" in c for c in live.conditions)
+    before = realtime_collection(engine, "US", "SE", "traffic", date(2021, 7, 31))
+    assert not before.reservations  # SE bound from 2021-08-01
