@@ -357,3 +357,36 @@ def test_swedish_reservations_from_entry_into_force(engine: LegalEngine) -> None
     assert any("Code of Judicial Procedure" in c for c in live.conditions)
     before = realtime_collection(engine, "US", "SE", "traffic", date(2021, 7, 31))
     assert not before.reservations  # SE bound from 2021-08-01
+
+
+# --- Slovakia: a withdrawn reservation and updated designations (WIPO Lex) -----------------
+
+
+# fmt: off
+SLOVAK_CASES = [
+    # (day, Art. 4(2) note shown, authorities expected) - reservations.yaml: SK
+    (date(2020, 9, 2), True, set()),
+    (date(2020, 9, 3), True, {"27(2)"}),
+    (date(2021, 4, 29), True, {"27(2)"}),
+    (date(2021, 4, 30), False, {"27(2)", "35"}),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(
+    ("day", "noted", "authorities"), SLOVAK_CASES, ids=[str(d) for d, _, _ in SLOVAK_CASES]
+)
+def test_slovak_art4_2_reservation_until_its_withdrawal(
+    engine: LegalEngine, day: date, noted: bool, authorities: set[str]
+) -> None:
+    # SK 4(2) in effect 2008-05-01 .. withdrawn 2021-04-30; 27(2) updated 2020-09-03;
+    # 35 as amended 2021-04-30.
+    answer = engine.check("US", "SK", ["data_interference"], "stored_content", day)
+    shown = [n for n in answer.notes if n.startswith("SK reservation ETS 185 Art. 4(2)")]
+    assert bool(shown) is noted, answer.notes
+    if shown:
+        assert "until 2021-04-30" in shown[0] and "remarks/SK/952" in shown[0]
+    other = engine.check("US", "SK", ["computer_fraud"], "stored_content", day)
+    assert not any(n.startswith("SK reservation ETS 185 Art. 4(2)") for n in other.notes)
+    channels = engine.channels("EE", "SK", "subscriber", False, day)
+    assert {a.article for a in channels.authorities} == authorities
