@@ -1061,7 +1061,8 @@ def evidence_travels(ctx: DemoContext) -> Iterator[str]:
     from trailguard.evidence.domain import LegalBasis
     from trailguard.evidence.service import create_package, export_public_keys, verify_package
     from trailguard.evidence.transfer import offer_package, push_chunks
-    from trailguard.traffic import list_holds, open_store
+    from trailguard.traffic import store_for
+    from trailguard.traffic.service import holds as node_holds
 
     us = ctx.cluster[US]
     received: list[Path] = []
@@ -1070,8 +1071,8 @@ def evidence_travels(ctx: DemoContext) -> Iterator[str]:
         (RIO, "rafael.costa", "US-2026-NJ-002"),
     ):
         demo_node = ctx.cluster[provider]
-        store = open_store(demo_node.node.paths.data_dir)
-        holds = [h for h in list_holds(store) if h.status == "active"]
+        store = store_for(demo_node.node)
+        holds = [h for h in node_holds(demo_node.node) if h.status == "active"]
         expect(holds, f"{provider} holds no sealed records")
         hold = holds[-1]
         records = store.root / "holds" / hold.hold_id / "records.parquet"
