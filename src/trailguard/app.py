@@ -42,14 +42,20 @@ def create_app(node: Node) -> FastAPI:
     from trailguard.traffic import web as traffic_web
     from trailguard.traffic.watch import web as watch_web
     from trailguard.web import pages
+    from trailguard.web.security import SecurityHeadersMiddleware
 
     app = FastAPI(
         title=f"trailguard node {node.config.node_id}",
         version=__version__,
         description="A trailguard node: signed exchange, cooperation requests, legal engine, "
         "traffic data. Authenticate with a session cookie or `Authorization: Bearer <token>`.",
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.node = node
+    # Security headers on every answer (issue 11); Swagger UI is off: it needs a CDN and
+    # inline script, which the Content-Security-Policy refuses (/openapi.json stays).
+    app.add_middleware(SecurityHeadersMiddleware, https=node.config.base_url.startswith("https:"))
     static = Path(__file__).resolve().parent / "web" / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 

@@ -10,7 +10,7 @@ import pytest
 from req_payloads import payload
 
 from browser_support import LiveServer
-from conftest import START, principal
+from conftest import START, know_peer, principal
 from helpers import TEST_PASSWORD, add_user, make_node
 from trailguard.accounts.domain import Role
 from trailguard.core.clock import FixedClock
@@ -33,6 +33,7 @@ def test_requests_by_nearest_deadline_and_inline_validation(
         clock=FixedClock(START),
     )
     add_user(node, [Role.DUTY_OFFICER], "dora")
+    know_peer(node)
     ivy = principal("ivy", Role.INVESTIGATOR)
     late = service.draft_request(
         node,
