@@ -63,6 +63,7 @@ def create_app(node: Node) -> FastAPI:
     for module in (network_api, requests_api, law_api, traffic_api, audit_api):
         mounted.append(("/api", module.router))
     mounted.append(("/api", accounts_web.api_router))
+    mounted.append(("", audit_api.exchange_router))  # peers: signed and witnessed heads
     for module in (pages, accounts_web, network_web, requests_web, law_web, traffic_web, watch_web):
         mounted.append(("", module.router))
     for prefix, router in mounted:
