@@ -184,6 +184,16 @@ def test_truncation_is_named_by_the_nodes_own_signed_head(net: Net, tmp_path: Pa
     )
     assert result.exit_code == 1, result.output
     assert "truncated" in result.output and "head was rewound" in result.output
+    # the admin's page and API say it too (logging in adds entries after the rewound head:
+    # the signed head's entry then hashes differently, which is named as well)
+    from helpers import browser_login, client_for
+    from trailguard.accounts.domain import Role
+
+    page = browser_login(net.us, [Role.ADMIN]).get("/audit")
+    assert page.status_code == 200 and "Chain broken" in page.text
+    assert "this node&#39;s signed head" in page.text
+    api = client_for(net.us, [Role.ADMIN]).get("/api/audit/verify").json()
+    assert api["ok"] is False and api["signed_heads"] == 1
 
 
 def test_truncation_is_named_by_the_witness(net: Net) -> None:

@@ -7,6 +7,7 @@ from fastapi.responses import HTMLResponse
 
 from trailguard.accounts.domain import Principal, Role
 from trailguard.audit import service as audit_service
+from trailguard.audit.witness import verify_node
 from trailguard.web.dashboard import dashboard_items
 from trailguard.web.deps import ANY_ROLE, get_node, require_roles
 from trailguard.web.render import render
@@ -31,5 +32,6 @@ async def audit_page(
     node = get_node(request)
     with node.db.session() as session:
         entries = audit_service.recent(session, limit=200)
-        report = audit_service.verify(session)
+    # the chain, checked against this node's signed heads and the witnessed heads it holds
+    report = verify_node(node)
     return render(request, "audit.html", {"entries": entries, "report": report})
