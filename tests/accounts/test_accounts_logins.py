@@ -126,6 +126,12 @@ def test_source_limit_answers_429_across_names(node: Any, clock: FixedClock) -> 
     assert blocked.status_code == 429 and "Retry-After" in blocked.headers
     clock.advance(timedelta(minutes=node.config.login_window_minutes, seconds=1))
     assert _login(client, "erin", TEST_PASSWORD).status_code == 200
+    from sqlalchemy import func, select
+
+    from trailguard.accounts.orm import LoginFailureRow
+
+    with node.db.session() as session:  # failures past the window are gone, not kept forever
+        assert session.scalar(select(func.count()).select_from(LoginFailureRow)) == 0
 
 
 def test_login_limits_come_from_node_toml() -> None:

@@ -242,6 +242,8 @@ def check_login(
         audit(reason)
         return LoginFailed(GENERIC_FAILURE)
 
+    # failures older than the window no longer count: drop them, so the table stays small
+    session.execute(delete(LoginFailureRow).where(LoginFailureRow.at <= since))
     waits = [
         _retry_after(
             session, LoginFailureRow.username, name, since, limits.max_failures, limits.window, now
