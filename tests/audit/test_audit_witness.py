@@ -302,3 +302,31 @@ def test_json_output_names_the_heads(net: Net) -> None:
     assert result.exit_code == 0, result.output
     body = json.loads(result.output)
     assert body["ok"] is True and body["signed_heads"] == 1 and body["problems"] == []
+
+
+def test_cli_witness_then_verify_with_witnesses(net: Net, monkeypatch: pytest.MonkeyPatch) -> None:
+    from trailguard.audit import cli as audit_cli
+    from trailguard.cli import _ensure_registered
+    from trailguard.cli import app as cli_app
+
+    _ensure_registered()
+    monkeypatch.setattr(audit_cli, "_client", lambda: _client(net))
+
+    def run(node: Node, *args: str) -> Any:
+        return CliRunner().invoke(
+            cli_app,
+            ["audit", *args, "--data-dir", str(node.paths.data_dir)],
+            env={"TRAILGUARD_DATABASE_URL": node.db.engine.url.render_as_string(False)},
+        )
+
+    _fill(net.us, 4)
+    seen = _head(net.us)[0]
+    witnessed = run(net.nl, "witness")
+    assert witnessed.exit_code == 0, witnessed.output
+    assert f"witnessed us-poc: head at entry {seen}" in witnessed.output
+    _truncate(net.us, seen - 1)
+    _wipe_local_evidence(net.us)
+    assert run(net.us, "verify").exit_code == 0  # nothing local left to tell
+    checked = run(net.us, "verify", "--witnesses")
+    assert checked.exit_code == 1, checked.output
+    assert f"entry {seen}: truncated" in checked.output and "witness nl-poc" in checked.output
