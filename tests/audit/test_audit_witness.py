@@ -330,3 +330,22 @@ def test_cli_witness_then_verify_with_witnesses(net: Net, monkeypatch: pytest.Mo
     checked = run(net.us, "verify", "--witnesses")
     assert checked.exit_code == 1, checked.output
     assert f"entry {seen}: truncated" in checked.output and "witness nl-poc" in checked.output
+
+
+def test_a_head_with_a_bad_countersignature_is_not_kept(net: Net) -> None:
+    import base64
+
+    _fill(net.us, 2)
+    witness.witness_peers(net.nl, _client(net))
+    genuine = witness.witnessed_of(net.nl, "us-poc")[0]
+    with net.nl.db.engine.begin() as conn:  # the witness (or its database) plants a bad one
+        conn.execute(
+            sa.text(
+                "UPDATE audit_witnessed_heads SET witness_signature = :s WHERE subject_node = :n"
+            ),
+            {"s": base64.b64encode(bytes(64)).decode(), "n": "us-poc"},
+        )
+    report = witness.verify_node(net.us, _client(net))
+    assert report.ok and report.witnessed_heads == 0  # nothing planted in us's evidence
+    assert any("does not carry valid signatures (not kept)" in n for n in report.notes)
+    assert genuine.head.seq >= 2

@@ -201,6 +201,25 @@ def witness_head(node: Node, head: SignedHead) -> tuple[WitnessedHead, list[str]
     return witnessed, problems
 
 
+def _valid(
+    item: WitnessedHead, witness_keys: list[PublicKeyRecord], own_keys: list[PublicKeyRecord]
+) -> bool:
+    """Both signatures hold: the witness's countersignature and the subject's own."""
+    return _verifies(
+        witness_keys,
+        item.witness_key_id,
+        item.message(),
+        item.witness_signature,
+        item.witnessed_at,
+    ) and _verifies(
+        own_keys,
+        item.head.key_id,
+        item.head.message(),
+        item.head.signature,
+        item.head.signed_at,
+    )
+
+
 def witnessed_of(node: Node, subject: str, *, limit: int = 1000) -> list[WitnessedHead]:
     """The heads of ``subject`` this node witnessed, newest first."""
     with node.db.session() as session:
@@ -271,7 +290,10 @@ def witness_peers(node: Node, client: httpx.Client) -> WitnessReport:
 def collect_witnessed(node: Node, client: httpx.Client) -> list[str]:
     """Fetch from every peer the heads of this node it witnessed; store those whose
     signatures (the peer's countersignature, this node's own) verify. Returns problems."""
+    from trailguard.network.identity import node_identity
+
     me = node.config.node_id
+    own_keys = list(node_identity(node).history)
     problems = []
     for peer, endpoint in _peers(node):
         try:
@@ -283,11 +305,19 @@ def collect_witnessed(node: Node, client: httpx.Client) -> list[str]:
             problems.append(f"witness {peer}: {exc}")
             continue
         with node.db.session() as session:
+            keys = _peer_keys(session, peer)
             for witnessed in answers:
                 if witnessed.witness_node != peer or witnessed.head.node_id != me:
                     problems.append(f"witness {peer}: answered a head of someone else")
                     continue
-                _store(session, me, witnessed)  # checked with everything else by verify
+                if not _valid(witnessed, keys, own_keys):
+                    # kept out: a peer must not be able to plant rows that fail every check
+                    problems.append(
+                        f"witness {peer}: the head at entry {witnessed.head.seq} does not carry "
+                        "valid signatures (not kept)"
+                    )
+                    continue
+                _store(session, me, witnessed)
     return problems
 
 
@@ -361,20 +391,7 @@ def verify_node(node: Node, client: httpx.Client | None = None) -> AuditVerifica
             except NotFound:
                 problems.append(ChainProblem(item.head.seq, f"{source} is not in the directory"))
                 continue
-            good = _verifies(
-                keys,
-                item.witness_key_id,
-                item.message(),
-                item.witness_signature,
-                item.witnessed_at,
-            ) and _verifies(
-                own_keys,
-                item.head.key_id,
-                item.head.message(),
-                item.head.signature,
-                item.head.signed_at,
-            )
-            if not good:
+            if not _valid(item, keys, own_keys):
                 problems.append(
                     ChainProblem(
                         item.head.seq,
