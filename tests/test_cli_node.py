@@ -107,6 +107,23 @@ def test_users_add_and_token(tmp_path: Path) -> None:
         ],
     )
     assert added.exit_code == 0, added.output
+    # a one-time password gets no token (issue 11); once replaced, the token is issued
+    refused = runner.invoke(app, ["users", "token", "--data-dir", str(data), "--username", "noor"])
+    assert refused.exit_code == 2 and "one-time password" in flat(refused.output)
+    one_time = flat(added.output).split("one-time password: ")[1].split()[0]
+    from trailguard.accounts import service
+    from trailguard.node import Node
+
+    node = Node.open(data)
+    with node.db.session() as session:
+        service.change_password(
+            session,
+            service.get_user(session, "noor"),
+            old=one_time,
+            new="a long enough passphrase",
+            now=node.clock.now(),
+        )
+    node.close()
     token = runner.invoke(app, ["users", "token", "--data-dir", str(data), "--username", "noor"])
     assert token.exit_code == 0 and token.output.startswith("tg_")
     dup = runner.invoke(

@@ -19,6 +19,8 @@ PUBLIC = {
     ("POST", "/login"),
     ("POST", "/api/session"),  # password -> token
     ("POST", "/exchange/v1/messages"),  # other nodes: authenticated by their signature
+    ("GET", "/exchange/v1/audit/head"),  # other nodes: a signed statement, public by design
+    ("GET", "/exchange/v1/audit/witnessed/{node_id}"),  # countersigned heads, likewise
     ("GET", "/api/health"),
     ("GET", "/health"),
     ("GET", "/verify-document"),  # anyone holding a document checks who issued it

@@ -25,6 +25,7 @@ from trailguard.network import register_handler
 from trailguard.node import Node
 from trailguard.registry import CAPABILITIES
 from trailguard.web import pages
+from trailguard.web.security import SecurityHeadersMiddleware
 from trailguard.web.templating import build_templates
 
 
@@ -49,10 +50,15 @@ def create_app(node: Node, capabilities: Sequence[Capability] = CAPABILITIES) ->
         version=__version__,
         description="A trailguard node: signed exchange, cooperation requests, legal engine, "
         "traffic data. Authenticate with a session cookie or `Authorization: Bearer <token>`.",
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.node = node
     app.state.templates = build_templates(template_folders(capabilities))
     app.state.dashboard_providers = dashboard_providers(capabilities)
+    # Security headers on every answer (issue 11); Swagger UI is off: it needs a CDN and
+    # inline script, which the Content-Security-Policy refuses (/openapi.json stays).
+    app.add_middleware(SecurityHeadersMiddleware, https=node.config.base_url.startswith("https:"))
     static = Path(__file__).resolve().parent / "web" / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 

@@ -113,7 +113,7 @@ def test_lockout_after_repeated_failures(tmp_path: Path, database_url: str) -> N
             == 401
         )
     locked = client.post("/api/session", json={"username": "erin", "password": TEST_PASSWORD})
-    assert locked.status_code == 401 and "too many failed attempts" in locked.json()["detail"]
+    assert locked.status_code == 429 and "too many failed attempts" in locked.json()["detail"]
     clock.advance(service.LOCKOUT + timedelta(seconds=1))
     assert (
         client.post(

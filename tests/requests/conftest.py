@@ -75,3 +75,18 @@ def net3(tmp_path: Path, database_url: str) -> Iterator[object]:
         net.close()
         for gen in (urls, third):
             gen.close()
+
+
+def know_peer(node: object, node_id: str = "nl-poc", country: str = "NL") -> None:
+    """Put a 24/7 point of contact in a lone node's directory, so drafts may name it (a draft's
+    recipient must be a node the directory knows)."""
+    from trailguard.network.directory import DirectoryEntry, EntryKind
+    from trailguard.network.directory_service import save_entry
+    from trailguard.node import Node
+
+    assert isinstance(node, Node)
+    entry = DirectoryEntry(
+        node_id=node_id, kind=EntryKind.POC, country=country, organisation=f"{country} 24/7"
+    )
+    with node.db.session() as session:
+        save_entry(session, node, entry, actor="system:test", source="test")

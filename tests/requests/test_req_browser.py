@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 from req_payloads import payload
 
 from browser_support import LiveServer
-from conftest import START, principal
+from conftest import START, know_peer, principal
 from helpers import TEST_PASSWORD, add_user, make_node
 from trailguard.accounts.domain import Role
 from trailguard.core.clock import FixedClock
@@ -33,6 +34,7 @@ def test_requests_by_nearest_deadline_and_inline_validation(
         clock=FixedClock(START),
     )
     add_user(node, [Role.DUTY_OFFICER], "dora")
+    know_peer(node)
     ivy = principal("ivy", Role.INVESTIGATOR)
     late = service.draft_request(
         node,
@@ -73,10 +75,9 @@ def test_requests_by_nearest_deadline_and_inline_validation(
         assert "seeking_authority" in page.inner_text("#problems")
         page.fill("#body", '{"kind": "preservation", "offence": "x"}')
         page.locator("#body").press("End")
-        page.wait_for_function(
-            "document.querySelector('#problems').innerText.includes('missing: custodian')"
-            " && !document.querySelector('#problems').innerText.includes('ip_endpoint')"
-        )
+        # locator waits: a string predicate needs eval, which the page's CSP refuses
+        expect(page.locator("#problems")).to_contain_text("missing: custodian")
+        expect(page.locator("#problems")).not_to_contain_text("ip_endpoint")
         problems = page.inner_text("#problems")
         assert "Art. 29(2)(d)" in problems
         assert "missing: offence (" not in problems  # given, so no longer named

@@ -262,13 +262,22 @@ def test_request_arriving_twice_is_stored_once(net3: Any, people: dict) -> None:
 
 def test_unknown_recipient_fails_before_sending(net3: Any, people: dict) -> None:
     net = net3
-    view = service.draft_request(
-        net.us, people["duty"], payload("preservation"), recipient="zz-nowhere"
-    )
+    drafts = _count(net.us, RequestRow)
+    with pytest.raises(ValidationFailed, match="'zz-nowhere' is not in this node's directory"):
+        service.draft_request(
+            net.us, people["duty"], payload("preservation"), recipient="zz-nowhere"
+        )
+    assert _count(net.us, RequestRow) == drafts  # nothing half-written
+    view = service.draft_request(net.us, people["duty"], payload("preservation"))
+    with pytest.raises(ValidationFailed, match="'zz-nowhere' is not in this node's directory"):
+        service.update_draft(
+            net.us, people["duty"], view.id, payload("preservation"), recipient="zz-nowhere"
+        )
+    assert service.get_request(net.us, view.id).counterpart_node is None
     service.approve_request(net.us, people["duty2"], view.id)
     before = _count(net.us, OutboxRow)
     with pytest.raises(NotFound, match="'zz-nowhere' is not in this node's directory"):
-        service.send_request(net.us, people["duty"], view.id)
+        service.send_request(net.us, people["duty"], view.id, recipient="zz-nowhere")
     assert _count(net.us, OutboxRow) == before
     assert service.get_request(net.us, view.id).state is RequestState.APPROVED
     with pytest.raises(NotFound, match="no 24/7 point of contact for BR"):

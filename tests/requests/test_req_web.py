@@ -52,13 +52,15 @@ def test_api_draft_approve_and_documents(node: Any) -> None:
     assert checked["valid"] is False and len(checked["problems"]) == 2
 
     assert liaison.post("/api/requests", json={"body": payload("preservation")}).status_code == 403
+    unknown = drafter.post(
+        "/api/requests",
+        json={"body": payload("preservation"), "recipient": "nl-poc"},
+    )
+    assert unknown.status_code == 422
+    assert "'nl-poc' is not in this node's directory" in unknown.json()["detail"]
     created = drafter.post(
         "/api/requests",
-        json={
-            "body": payload("preservation"),
-            "recipient": "nl-poc",
-            "retention_days": {"flow": 30},
-        },
+        json={"body": payload("preservation"), "retention_days": {"flow": 30}},
     )
     assert created.status_code == 201, created.text
     request_id = created.json()["id"]
@@ -69,7 +71,7 @@ def test_api_draft_approve_and_documents(node: Any) -> None:
     approved = approver.post(f"/api/requests/{request_id}/approve")
     assert approved.status_code == 200 and approved.json()["state"] == "approved"
     # the recipient is not in this node's directory: refused before anything is sent
-    sent = approver.post(f"/api/requests/{request_id}/send", json={})
+    sent = approver.post(f"/api/requests/{request_id}/send", json={"recipient": "nl-poc"})
     assert sent.status_code == 404 and "nl-poc" in sent.json()["detail"]
     bad_transition = approver.post(f"/api/requests/{request_id}/approve")
     assert bad_transition.status_code == 422 and "'approved'" in bad_transition.json()["detail"]
@@ -102,6 +104,9 @@ def test_openapi_lists_the_requests_api(node: Any) -> None:
 
 
 def test_pages_draft_with_inline_validation(node: Any) -> None:
+    from conftest import know_peer
+
+    know_peer(node)
     browser = browser_login(node, [Role.INVESTIGATOR])
     page = browser.get("/requests/new?kind=preservation")
     assert page.status_code == 200

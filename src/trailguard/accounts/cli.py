@@ -86,6 +86,30 @@ def token(
     typer.echo(value)
 
 
+@app.command("reset-password")
+def reset_password(
+    data_dir: DataDir, username: Annotated[str, typer.Option(help="Whose password.")]
+) -> None:
+    """Give a user a new one-time password (printed once); ends all their sessions and tokens."""
+    node = open_node(data_dir)
+    try:
+        with node.db.session() as session:
+            password = service.reset_password(
+                session,
+                service.get_user(session, username),
+                now=node.clock.now(),
+                actor="system:cli",
+            )
+    except TrailguardError as exc:
+        raise _fail(exc) from exc
+    finally:
+        node.close()
+    console.print(
+        f"user [bold]{username}[/bold]: sessions and API tokens ended; "
+        f"one-time password: [bold]{password}[/bold]"
+    )
+
+
 @app.command()
 def totp(
     data_dir: DataDir, username: Annotated[str, typer.Option(help="Whose second factor.")]

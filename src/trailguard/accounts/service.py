@@ -3,21 +3,30 @@ and ``authenticate_request`` that the web layer's dependencies call."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import hmac
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import TYPE_CHECKING
 
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from trailguard.accounts.domain import Principal, Role
-from trailguard.accounts.orm import ApiTokenRow, SessionRow, UserRoleRow, UserRow
+from trailguard.accounts.orm import (
+    ApiTokenRow,
+    LoginFailureRow,
+    SessionRow,
+    UserRoleRow,
+    UserRow,
+)
 from trailguard.audit import record
 from trailguard.core.errors import (
     Conflict,
@@ -28,11 +37,15 @@ from trailguard.core.errors import (
 )
 
 if TYPE_CHECKING:
+    from trailguard.core.config import NodeConfig
     from trailguard.node import Node
 
 SESSION_HOURS = 12
-MAX_FAILED_LOGINS = 5
-LOCKOUT = timedelta(minutes=15)
+MAX_FAILED_LOGINS = 5  # defaults of node.toml's login_max_failures ...
+LOCKOUT = timedelta(minutes=15)  # ... and login_window_minutes
+# One answer for an unknown name, a wrong password and a wrong or missing TOTP code, so that
+# the answer tells an attacker nothing about which of them was wrong.
+GENERIC_FAILURE = "unknown user, wrong password or wrong one-time code"
 MIN_PASSWORD_LENGTH = 12
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 _hasher = PasswordHasher()
@@ -138,6 +151,77 @@ class PasswordChangeRequired(PermissionDenied):
         self.csrf_token = csrf_token
 
 
+class LoginThrottled(LoginFailed):
+    """Past a login limit (answered 429 with ``Retry-After``)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class LoginLimits:
+    """Failed logins allowed per account name and per source address within ``window``."""
+
+    max_failures: int = MAX_FAILED_LOGINS
+    source_max_failures: int = 20
+    window: timedelta = LOCKOUT
+
+    @classmethod
+    def of(cls, config: NodeConfig) -> LoginLimits:
+        return cls(
+            max_failures=config.login_max_failures,
+            source_max_failures=config.login_source_max_failures,
+            window=timedelta(minutes=config.login_window_minutes),
+        )
+
+
+@cache
+def _dummy_hash() -> str:
+    """An argon2 hash of a random secret: unknown names are checked against it, so that they
+    cost the same time as a real password check (argon2's own verify, same parameters)."""
+    return _hasher.hash(secrets.token_urlsafe(24))
+
+
+def _totp_step(secret: str, code: str | None, now: datetime) -> int | None:
+    """The RFC 6238 time step whose code ``code`` is (now, one step before or after), or
+    None. Constant-time comparison; pyotp computes the codes."""
+    if not code:
+        return None
+    code = code.strip()
+    totp = pyotp.TOTP(secret)
+    found = None
+    for offset in (-1, 0, 1):
+        instant = now + timedelta(seconds=offset * totp.interval)
+        if hmac.compare_digest(totp.at(instant).encode(), code.encode()):
+            found = totp.timecode(instant)
+    return found
+
+
+def _retry_after(
+    session: Session,
+    column: InstrumentedAttribute[str],
+    value: str,
+    since: datetime,
+    limit: int,
+    window: timedelta,
+    now: datetime,
+) -> int | None:
+    """Seconds until failures for ``value`` in the window fall below ``limit``, or None when
+    they are below it now."""
+    ats = list(
+        session.execute(
+            select(LoginFailureRow.at)
+            .where(column == value, LoginFailureRow.at > since)
+            .order_by(LoginFailureRow.at)
+        ).scalars()
+    )
+    if len(ats) < limit:
+        return None
+    frees_at = ats[len(ats) - limit] + window
+    return max(1, int((frees_at - now).total_seconds() + 0.999))
+
+
 def check_login(
     session: Session,
     *,
@@ -146,71 +230,86 @@ def check_login(
     totp_code: str | None,
     now: datetime,
     require_totp: bool,
+    source: str | None = None,
+    limits: LoginLimits | None = None,
 ) -> UserRow:
-    """Verify password (and TOTP when the node requires it or the user enrolled). Failed
-    attempts count towards a temporary lockout; every outcome is audited."""
-    user = session.execute(select(UserRow).where(UserRow.username == username)).scalar_one_or_none()
-    generic = "unknown user or wrong password"
+    """Verify password (and TOTP when the node requires it or the user enrolled).
+
+    Limits come first: past ``limits`` failures for this name or from this source within the
+    window, no password is checked and ``LoginThrottled`` says when to come back (the same for
+    names that exist and names that do not). An unknown name, a wrong password and a wrong,
+    missing or reused TOTP code each count as one failure and give the same message; an
+    unknown name is checked against a dummy argon2 hash, so it takes the same time. A TOTP
+    code works once (its time step is stored). Every outcome is audited."""
+    limits = limits or LoginLimits()
+    name = (username or "")[:64]
+    src = (source or "unknown")[:64]
+    since = now - limits.window
+
+    def audit(reason: str) -> None:
+        record(
+            session,
+            actor=f"user:{name}"[:200],
+            action="login.failed",
+            subject=f"user:{name}"[:300],
+            details={"reason": reason, "source": src},
+            at=now,
+        )
+
+    def fail(reason: str) -> LoginFailed:
+        session.add(LoginFailureRow(at=now, username=name, source=src))
+        audit(reason)
+        return LoginFailed(GENERIC_FAILURE)
+
+    # failures older than the window no longer count: drop them, so the table stays small
+    session.execute(delete(LoginFailureRow).where(LoginFailureRow.at <= since))
+    waits = [
+        _retry_after(
+            session, LoginFailureRow.username, name, since, limits.max_failures, limits.window, now
+        ),
+        _retry_after(
+            session,
+            LoginFailureRow.source,
+            src,
+            since,
+            limits.source_max_failures,
+            limits.window,
+            now,
+        ),
+    ]
+    wait = max((w for w in waits if w is not None), default=None)
+    if wait is not None:
+        audit("throttled")
+        minutes = max(1, -(-wait // 60))
+        raise LoginThrottled(
+            f"too many failed attempts; try again in {minutes} minute(s)", retry_after=wait
+        )
+
+    user = session.execute(select(UserRow).where(UserRow.username == name)).scalar_one_or_none()
     if user is None or not user.active:
-        _hasher.hash(password)  # spend the same time as a real check: no user enumeration
-        record(
-            session,
-            actor=f"user:{username}"[:200],
-            action="login.failed",
-            subject=f"user:{username}"[:300],
-            details={"reason": "unknown or inactive"},
-            at=now,
-        )
-        raise LoginFailed(generic)
-    if user.locked_until and user.locked_until > now:
-        record(
-            session,
-            actor=f"user:{username}",
-            action="login.failed",
-            subject=f"user:{username}",
-            details={"reason": "locked"},
-            at=now,
-        )
-        raise LoginFailed(
-            f"too many failed attempts; try again after {user.locked_until:%H:%M} UTC"
-        )
+        with contextlib.suppress(VerificationError, InvalidHashError):
+            _hasher.verify(_dummy_hash(), password)
+        raise fail("unknown or inactive")
     try:
         _hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
-        user.failed_logins += 1
-        if user.failed_logins >= MAX_FAILED_LOGINS:
-            user.locked_until = now + LOCKOUT
-            user.failed_logins = 0
-        record(
-            session,
-            actor=f"user:{username}",
-            action="login.failed",
-            subject=f"user:{username}",
-            details={"reason": "password"},
-            at=now,
-        )
-        raise LoginFailed(generic) from None
+        raise fail("password") from None
     if require_totp and not user.totp_secret:
         raise LoginFailed(
             "this node requires a second factor and the user has none: an admin enrols it "
             "with `trailguard users totp --username ...`"
         )
-    if user.totp_secret and (
-        not totp_code
-        or not pyotp.TOTP(user.totp_secret).verify(totp_code.strip(), for_time=now, valid_window=1)
-    ):
-        user.failed_logins += 1
-        record(
-            session,
-            actor=f"user:{username}",
-            action="login.failed",
-            subject=f"user:{username}",
-            details={"reason": "totp"},
-            at=now,
-        )
-        raise LoginFailed("the one-time code (TOTP) is missing or wrong")
+    if user.totp_secret:
+        step = _totp_step(user.totp_secret, totp_code, now)
+        if step is None:
+            raise fail("totp")
+        if user.totp_last_step is not None and step <= user.totp_last_step:
+            raise fail("totp reused")
+        user.totp_last_step = step
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
+    # a success clears this name's count (the source's count stays)
+    session.execute(delete(LoginFailureRow).where(LoginFailureRow.username == name))
     user.failed_logins = 0
     user.locked_until = None
     return user
@@ -266,6 +365,10 @@ def issue_api_token(
     actor: str,
     lifetime: timedelta | None = timedelta(days=90),
 ) -> str:
+    if user.must_change_password:
+        raise PermissionDenied(
+            f"user {user.username!r} must first replace the one-time password; no token issued"
+        )
     token = "tg_" + secrets.token_urlsafe(32)
     session.add(
         ApiTokenRow(
@@ -288,7 +391,35 @@ def issue_api_token(
     return token
 
 
-def change_password(session: Session, user: UserRow, *, old: str, new: str, now: datetime) -> None:
+def end_other_sessions(
+    session: Session, user: UserRow, *, keep_session: str | None = None
+) -> tuple[int, int]:
+    """Revoke every browser session of ``user`` except ``keep_session`` (a cookie value) and
+    every API token; returns how many of each were ended."""
+    sessions = update(SessionRow).where(
+        SessionRow.user_id == user.id, SessionRow.revoked.is_(False)
+    )
+    if keep_session is not None:
+        sessions = sessions.where(SessionRow.token_hash != _digest(keep_session))
+    ended = session.execute(sessions.values(revoked=True)).rowcount  # type: ignore[attr-defined]
+    tokens = session.execute(
+        update(ApiTokenRow)
+        .where(ApiTokenRow.user_id == user.id, ApiTokenRow.revoked.is_(False))
+        .values(revoked=True)
+    ).rowcount  # type: ignore[attr-defined]
+    return int(ended or 0), int(tokens or 0)
+
+
+def change_password(
+    session: Session,
+    user: UserRow,
+    *,
+    old: str,
+    new: str,
+    now: datetime,
+    keep_session: str | None = None,
+) -> None:
+    """Replace the password; every other session and every API token of the user ends."""
     try:
         _hasher.verify(user.password_hash, old)
     except (VerificationError, InvalidHashError):
@@ -298,13 +429,34 @@ def change_password(session: Session, user: UserRow, *, old: str, new: str, now:
         raise ValidationFailed("the new password must differ from the old one", ["new_password"])
     user.password_hash = _hasher.hash(new)
     user.must_change_password = False
+    ended, revoked = end_other_sessions(session, user, keep_session=keep_session)
     record(
         session,
         actor=f"user:{user.username}",
         action="user.password_changed",
         subject=f"user:{user.username}",
+        details={"sessions_ended": ended, "tokens_revoked": revoked},
         at=now,
     )
+
+
+def reset_password(session: Session, user: UserRow, *, now: datetime, actor: str) -> str:
+    """An admin's reset: a new one-time password (returned, shown once), every session and API
+    token of the user ended, and the name's failed-login count cleared."""
+    password = secrets.token_urlsafe(15)
+    user.password_hash = _hasher.hash(password)
+    user.must_change_password = True
+    ended, revoked = end_other_sessions(session, user)
+    session.execute(delete(LoginFailureRow).where(LoginFailureRow.username == user.username))
+    record(
+        session,
+        actor=actor,
+        action="user.password_reset",
+        subject=f"user:{user.username}",
+        details={"sessions_ended": ended, "tokens_revoked": revoked},
+        at=now,
+    )
+    return password
 
 
 def enrol_totp(session: Session, user: UserRow, *, now: datetime, actor: str) -> str:
@@ -349,6 +501,13 @@ def authenticate(
             user = session.get(UserRow, row.user_id)
             if user is None or not user.active:
                 raise NotAuthenticated("the token's user is inactive")
+            if node.config.require_totp and not user.totp_secret:
+                raise NotAuthenticated(
+                    "this node requires a second factor and the token's user has none",
+                    challenge=True,
+                )
+            if user.must_change_password:
+                raise PermissionDenied("change the one-time password first (/account/password)")
             return Authenticated(principal_of(user), None)
         if not session_id:
             return None
@@ -358,6 +517,8 @@ def authenticate(
         user = session.get(UserRow, srow.user_id)
         if user is None or not user.active:
             return None
+        if node.config.require_totp and not user.totp_secret:
+            return None  # the node began requiring TOTP after this login: log in again
         if csrf_required and not (
             csrf_token and secrets.compare_digest(csrf_token, srow.csrf_token)
         ):

@@ -26,6 +26,11 @@ def _safe_next(target: str | None) -> str:
     return "/"
 
 
+def _source(request: Request) -> str:
+    """The address the login comes from (the proxy's, unless uvicorn trusts its headers)."""
+    return request.client.host if request.client else "unknown"
+
+
 @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
 def login_page(request: Request, next: str | None = None) -> HTMLResponse:
     return render(request, "accounts/login.html", {"next": _safe_next(next), "error": None})
@@ -53,6 +58,8 @@ def login_submit(
                 totp_code=totp,
                 now=now,
                 require_totp=node.config.require_totp,
+                source=_source(request),
+                limits=service.LoginLimits.of(node.config),
             )
         except service.LoginFailed as exc:
             failure = exc
@@ -60,12 +67,16 @@ def login_submit(
             new = service.start_session(session, user, now=now)
             must_change = user.must_change_password
     if failure is not None:
-        return render(
+        throttled = isinstance(failure, service.LoginThrottled)
+        page = render(
             request,
             "accounts/login.html",
             {"next": _safe_next(next), "error": str(failure)},
-            status_code=401,
+            status_code=429 if throttled else 401,
         )
+        if isinstance(failure, service.LoginThrottled):
+            page.headers["Retry-After"] = str(failure.retry_after)
+        return page
     target = "/account/password" if must_change else _safe_next(next)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
@@ -110,7 +121,12 @@ def password_submit(
         with node.db.session() as session:
             user = service.get_user(session, principal.username)
             service.change_password(
-                session, user, old=old_password, new=new_password, now=node.clock.now()
+                session,
+                user,
+                old=old_password,
+                new=new_password,
+                now=node.clock.now(),
+                keep_session=request.cookies.get(SESSION_COOKIE),
             )
     except ValidationFailed as exc:
         return render(request, "accounts/password.html", {"error": str(exc)}, status_code=422)
@@ -153,6 +169,8 @@ def create_token(request: Request, body: TokenRequest) -> TokenResponse:
                 totp_code=body.totp,
                 now=now,
                 require_totp=node.config.require_totp,
+                source=_source(request),
+                limits=service.LoginLimits.of(node.config),
             )
             if user.must_change_password:
                 raise service.LoginFailed("change the one-time password first (/account/password)")
@@ -168,6 +186,10 @@ def create_token(request: Request, body: TokenRequest) -> TokenResponse:
                 lifetime=timedelta(hours=service.SESSION_HOURS),
             )
             principal = service.principal_of(user)
+    if isinstance(failure, service.LoginThrottled):
+        raise HTTPException(
+            status_code=429, detail=str(failure), headers={"Retry-After": str(failure.retry_after)}
+        )
     if failure is not None:
         raise HTTPException(status_code=401, detail=str(failure))
     return TokenResponse(

@@ -11,6 +11,8 @@ CAPABILITY = Capability(
     orm="trailguard.audit.orm",
     migrations=HERE / "migrations" / "versions",
     api_routers=("trailguard.audit.api:router",),
+    # peers fetch this node's signed head and the heads it witnessed (/exchange/v1/audit/...)
+    page_routers=("trailguard.audit.api:exchange_router",),
     cli=CliGroup(
         "audit", "trailguard.audit.cli:app", "Verify and read the hash-chained audit log."
     ),

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
-from trailguard.audit import service
+from trailguard.audit import service, witness
 from trailguard.core.errors import TrailguardError
 from trailguard.node import Node
 from trailguard.registry import open_node
+
+if TYPE_CHECKING:
+    import httpx
 
 app = typer.Typer(help="The append-only, hash-chained audit log.", no_args_is_help=True)
 console = Console()
@@ -29,14 +33,39 @@ def _open(data_dir: Path) -> Node:
         raise typer.Exit(2) from exc
 
 
+def _client() -> httpx.Client:
+    import httpx
+
+    return httpx.Client(timeout=10.0)
+
+
 @app.command()
-def verify(data_dir: DataDir, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Recompute every entry's hash; exit 1 and name the entries that no longer fit."""
+def verify(
+    data_dir: DataDir,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    witnesses: Annotated[
+        bool,
+        typer.Option(
+            "--witnesses",
+            help="Also ask every directory peer for the heads of this node it witnessed.",
+        ),
+    ] = False,
+) -> None:
+    """Recompute every entry's hash and check the chain against this node's signed heads and
+    the heads its peers witnessed; exit 1 and name what no longer fits."""
     node = _open(data_dir)
+    client = _client() if witnesses else None
     try:
-        with node.db.session() as session:
-            report = service.verify(session)
+        report = witness.verify_node(node, client)
+    except SQLAlchemyError as exc:
+        Console(stderr=True).print(
+            "[red]error:[/red] this database holds no audit log (no audit tables): "
+            f"initialise the node with `trailguard init` ({type(exc).__name__})"
+        )
+        raise typer.Exit(2) from exc
     finally:
+        if client is not None:
+            client.close()
         node.close()
     if as_json:
         typer.echo(
@@ -46,13 +75,24 @@ def verify(data_dir: DataDir, as_json: Annotated[bool, typer.Option("--json")] =
                     "entries": report.entries,
                     "head_hash": report.head_hash,
                     "problems": [{"seq": p.seq, "reason": p.reason} for p in report.problems],
+                    "signed_heads": report.signed_heads,
+                    "witnessed_heads": report.witnessed_heads,
+                    "witnesses": report.witnesses,
+                    "notes": report.notes,
                 }
             )
+        )
+    elif report.ok and report.empty:
+        console.print(
+            "audit log is empty: no entries yet, and no signed or witnessed head says "
+            "there were any"
         )
     elif report.ok:
         console.print(
             f"[green]audit log intact[/green]: {report.entries} entries, "
-            f"head {report.head_hash[:16]}"
+            f"head {report.head_hash[:16]}; checked against {report.signed_heads} signed "
+            f"head(s) and {report.witnessed_heads} witnessed head(s)"
+            + (f" (witnesses: {', '.join(report.witnesses)})" if report.witnesses else "")
         )
     else:
         console.print(
@@ -60,8 +100,32 @@ def verify(data_dir: DataDir, as_json: Annotated[bool, typer.Option("--json")] =
             f"in {report.entries} entries"
         )
         for problem in report.problems:
-            console.print(f"  entry {problem.seq}: {problem.reason}")
+            console.print(f"  entry {problem.seq}: {problem.reason}", markup=False)
+    for note in report.notes:
+        console.print(f"  note: {note}", markup=False)
     if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command("witness")
+def witness_peers(data_dir: DataDir) -> None:
+    """Sign this node's head, then fetch, check, countersign and keep every peer's head (run
+    it regularly, e.g. from cron)."""
+    node = _open(data_dir)
+    client = _client()
+    try:
+        report = witness.witness_peers(node, client)
+    except TrailguardError as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    finally:
+        client.close()
+        node.close()
+    for peer, seq in sorted(report.witnessed.items()):
+        console.print(f"witnessed {peer}: head at entry {seq}")
+    for problem in report.problems:
+        console.print(f"[red]problem:[/red] {problem}")
+    if report.problems:
         raise typer.Exit(1)
 
 

@@ -49,6 +49,11 @@ class NodeConfig(BaseModel):
     database_url: str | None = None
     ack_minutes: int = Field(default=30, ge=1, le=24 * 60)
     require_totp: bool = False
+    # Login limits (issue 11): failures per account name and per source address within the
+    # window; past either, logins from there answer 429 until the window has moved on.
+    login_max_failures: int = Field(default=5, ge=1, le=1000)
+    login_source_max_failures: int = Field(default=20, ge=1, le=100_000)
+    login_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
     max_envelope_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     # one POST of several envelopes from one sender (the exchange's batch endpoint)
     max_batch_messages: int = Field(default=200, ge=1, le=10_000)

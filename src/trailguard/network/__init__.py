@@ -36,6 +36,7 @@ from trailguard.network.exchange import (
 from trailguard.network.identity import (
     NodeIdentity,
     PublicKeyRecord,
+    b64,
     create_identity,
     load_identity,
     node_identity,
@@ -56,6 +57,7 @@ __all__ = [
     "PublicKeyRecord",
     "ReceivedMessage",
     "acknowledge",
+    "b64",
     "create_identity",
     "deliver_pending",
     "escalate_overdue",

@@ -490,6 +490,7 @@ def draft_request(
     now = node.clock.now()
     request_id = str(uuid.uuid4())
     with node.db.session() as session:
+        _require_known_recipient(session, recipient)
         if parent_id is not None:
             _row(session, parent_id)
         row = RequestRow(
@@ -556,6 +557,18 @@ def draft_request(
         return _view(session, node, row, timeline=True)
 
 
+def _require_known_recipient(session: Session, recipient: str | None) -> None:
+    """A draft names only a recipient node the directory knows (issue 11: never store an
+    arbitrary text that a page later shows)."""
+    from trailguard.network import find_entry
+
+    if recipient and find_entry(session, recipient) is None:
+        raise ValidationFailed(
+            f"recipient {recipient!r} is not in this node's directory",
+            [f"recipient: unknown node {recipient!r}"],
+        )
+
+
 def update_draft(
     node: Node,
     principal: Principal,
@@ -587,6 +600,7 @@ def update_draft(
         row.handling_code = request.handling.code.value
         row.onward_sharing_permitted = request.handling.onward_sharing_permitted
         if recipient is not None:
+            _require_known_recipient(session, recipient)
             row.counterpart_node = recipient
         row.updated_at = node.clock.now()
         _refresh_nearest(row, node)

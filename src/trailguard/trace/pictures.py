@@ -106,9 +106,56 @@ def graph_svg(graph: dict[str, Any]) -> str:
     )
     if done.returncode != 0:
         raise PictureUnavailable(f"dot failed: {done.stderr.decode(errors='replace')[:300]}")
-    svg = done.stdout.decode("utf-8")
-    start = svg.find("<svg")
-    return svg[start:] if start >= 0 else svg
+    return sanitise_svg(done.stdout.decode("utf-8"))
+
+
+# What a drawn graph needs, and nothing that runs: no script, no event handler, no link, no
+# foreign object, no style attribute (the page's Content-Security-Policy refuses those too).
+_SVG_NS = "http://www.w3.org/2000/svg"
+_ELEMENTS = {"svg", "g", "title", "polygon", "polyline", "ellipse", "path", "text", "rect"}
+_ATTRIBUTES = {
+    "id", "class", "x", "y", "width", "height", "viewBox", "points", "d", "cx", "cy", "rx",
+    "ry", "fill", "stroke", "stroke-width", "stroke-dasharray", "font-family", "font-size",
+    "font-weight", "font-style", "text-anchor", "transform", "preserveAspectRatio",
+}  # fmt: skip
+
+
+def sanitise_svg(text: str) -> str:
+    """The SVG Graphviz drew, rebuilt from an allow-list of elements and attributes, so that it
+    can be placed inline in a page: labels come from observations and directory entries, and
+    whatever they hold stays text."""
+    from xml.etree import ElementTree as ET
+
+    try:
+        # Graphviz's own output (no DTD, no entities); expat >= 2.4.1 caps entity expansion
+        root = ET.fromstring(text.encode("utf-8"))  # noqa: S314
+    except ET.ParseError as exc:
+        raise PictureUnavailable(f"the drawn graph is not well-formed SVG: {exc}") from exc
+
+    def local(tag: str) -> str:
+        return tag.rsplit("}", 1)[-1]
+
+    def clean(element: ET.Element) -> ET.Element | None:
+        name = local(element.tag)
+        if name not in _ELEMENTS:
+            return None
+        out = ET.Element(name)
+        for key, value in element.attrib.items():
+            if local(key) in _ATTRIBUTES and "javascript:" not in value.lower():
+                out.set(local(key), value)
+        out.text = element.text
+        for child in element:
+            kept = clean(child)
+            if kept is not None:
+                kept.tail = child.tail
+                out.append(kept)
+        return out
+
+    cleaned = clean(root)
+    if cleaned is None:
+        raise PictureUnavailable("the drawn graph has no <svg> root")
+    cleaned.set("xmlns", _SVG_NS)
+    return ET.tostring(cleaned, encoding="unicode")
 
 
 def timeline(hops: list[dict[str, Any]], zones: dict[str, str], now: datetime) -> dict[str, Any]:

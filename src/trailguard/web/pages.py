@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from trailguard.accounts import Principal, Role
-from trailguard.audit import recent, verify
+from trailguard.audit import recent, verify_node
 from trailguard.web.dashboard import dashboard_items
 from trailguard.web.deps import ANY_ROLE, get_node, require_roles
 from trailguard.web.render import render
@@ -31,5 +31,6 @@ async def audit_page(
     node = get_node(request)
     with node.db.session() as session:
         entries = recent(session, limit=200)
-        report = verify(session)
+    # the chain, checked against this node's signed heads and the witnessed heads it holds
+    report = verify_node(node)
     return render(request, "audit.html", {"entries": entries, "report": report})
