@@ -11,9 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
+
 from trailguard.accounts import Role, create_user
 from trailguard.core.config import NodeConfig, NodePaths, NodeRole, save_config
 from trailguard.core.errors import Conflict, ValidationFailed
+from trailguard.network import create_identity, publish_self
 from trailguard.node import Node
 from trailguard.registry import open_node
 
@@ -46,10 +49,6 @@ def initialise_node(
     database_url: str | None = None,
     languages: list[str] | None = None,
 ) -> InitResult:
-    from pydantic import ValidationError
-
-    from trailguard.network import create_identity
-
     paths = NodePaths(data_dir)
     if paths.config.exists():
         raise Conflict(
@@ -97,6 +96,4 @@ def initialise_node(
 def _register_self(session: Session, node: Node) -> None:
     """Put the node's own entry (with its public keys) in its directory; other nodes learn of
     it from the directory this node exports."""
-    from trailguard.network import publish_self
-
     publish_self(session, node, actor="system:init")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -65,8 +66,6 @@ def token(
     days: Annotated[int, typer.Option(min=1, max=365)] = 90,
 ) -> None:
     """Issue an API token (printed once; only its digest is stored)."""
-    from datetime import timedelta
-
     node = open_node(data_dir)
     try:
         with node.db.session() as session:

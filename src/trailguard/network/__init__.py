@@ -15,7 +15,6 @@ from trailguard.network.clocks import (
     DeliveryWorker,
     Escalation,
     escalate_overdue,
-    notify,
     start_delivery_worker,
 )
 from trailguard.network.directory import DirectoryEntry, EntryKind, search
@@ -39,6 +38,7 @@ from trailguard.network.identity import (
     load_identity,
     rotate_keys,
 )
+from trailguard.network.notifications import notify
 
 __all__ = [
     "DeliveryReport",

@@ -15,6 +15,17 @@ from rich.table import Table
 
 from trailguard.core.clock import ensure_utc, isoformat_z
 from trailguard.core.errors import TrailguardError, ValidationFailed
+from trailguard.network.clocks import escalate_overdue
+from trailguard.network.directory import DirectoryEntry, Shift, lookup_prefix, search
+from trailguard.network.directory_service import (
+    export_directory,
+    import_directory,
+    list_entries,
+    publish_self,
+    save_entry,
+)
+from trailguard.network.exchange import deliver_pending
+from trailguard.network.identity import load_identity, rotate_keys
 from trailguard.node import Node
 from trailguard.registry import open_node
 
@@ -64,8 +75,6 @@ def export_(
     out: Annotated[Path, typer.Option("--out", help="Where to write the signed directory.")],
 ) -> None:
     """Write the directory this node knows, signed with its key."""
-    from trailguard.network.directory_service import export_directory
-
     with _node(data_dir) as node, node.db.session() as session:
         document = export_directory(session, node, actor=ACTOR)
     tmp = out.with_name(out.name + ".tmp")
@@ -91,8 +100,6 @@ def import_(
     ] = None,
 ) -> None:
     """Import a signed directory after verifying its publisher's signature."""
-    from trailguard.network.directory_service import import_directory
-
     with _node(data_dir) as node:
         try:
             raw: Any = json.loads(file.read_text(encoding="utf-8"))
@@ -111,8 +118,6 @@ def import_(
 @app.command("key")
 def key(data_dir: DataDir) -> None:
     """Print this node's current public signing key (to give to peers out of band)."""
-    from trailguard.network.identity import load_identity
-
     with _node(data_dir) as node:
         identity = load_identity(node.paths)
         current = identity.current
@@ -123,8 +128,6 @@ def key(data_dir: DataDir) -> None:
 @app.command("rotate-keys")
 def rotate(data_dir: DataDir) -> None:
     """Replace the node's key pair; old public keys stay verifiable in the directory."""
-    from trailguard.network.directory_service import publish_self
-    from trailguard.network.identity import rotate_keys
 
     with _node(data_dir) as node:
         identity = rotate_keys(node.paths, now=node.clock.now())
@@ -147,8 +150,6 @@ def self_(
     ] = None,
 ) -> None:
     """Write this node's own entry from its configuration and keys."""
-    from trailguard.network.directory import Shift
-    from trailguard.network.directory_service import publish_self
 
     with _node(data_dir) as node:
         shifts = None
@@ -176,8 +177,6 @@ def add(
     file: Annotated[Path, typer.Argument(help="JSON file with one entry (or a list).")],
 ) -> None:
     """Add or replace entries by hand (e.g. a liaison officer or an INTERPOL bureau)."""
-    from trailguard.network.directory import DirectoryEntry
-    from trailguard.network.directory_service import save_entry
 
     with _node(data_dir) as node:
         try:
@@ -201,8 +200,6 @@ def search_(
     at: Annotated[str | None, typer.Option(help="ISO 8601 instant; default now.")] = None,
 ) -> None:
     """Who can help in COUNTRY now (or AT), in LANGUAGE: on duty first, then backup."""
-    from trailguard.network.directory import search
-    from trailguard.network.directory_service import list_entries
 
     with _node(data_dir) as node:
         instant = _instant(at) or node.clock.now()
@@ -252,8 +249,6 @@ def lookup(
     ip: Annotated[str, typer.Argument(help="IPv4 or IPv6 address.")],
 ) -> None:
     """Which provider in the directory operates IP (longest prefix match)."""
-    from trailguard.network.directory import lookup_prefix
-    from trailguard.network.directory_service import list_entries
 
     with _node(data_dir) as node:
         with node.db.session() as session:
@@ -268,8 +263,6 @@ def lookup(
 @app.command("deliver")
 def deliver(data_dir: DataDir) -> None:
     """Deliver due outbox messages once and escalate overdue acknowledgements."""
-    from trailguard.network.clocks import escalate_overdue
-    from trailguard.network.exchange import deliver_pending
 
     with _node(data_dir) as node:
         report = deliver_pending(node)

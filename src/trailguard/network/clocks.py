@@ -24,51 +24,13 @@ from trailguard.audit import record
 from trailguard.core.clock import ensure_utc, isoformat_z
 from trailguard.core.errors import ValidationFailed
 from trailguard.network import directory_service
-from trailguard.network.orm import EscalationRow, ExchangeMessageRow, NotificationRow
+from trailguard.network.exchange import deliver_pending
+from trailguard.network.notifications import notify
+from trailguard.network.orm import EscalationRow, ExchangeMessageRow
 from trailguard.network.transport import Transport
 from trailguard.node import Node
 
 log = logging.getLogger(__name__)
-
-
-def notify(
-    session: Session,
-    node: Node,
-    *,
-    audience: str,
-    subject: str,
-    body: str,
-    message_id: str | None = None,
-) -> None:
-    session.add(
-        NotificationRow(
-            created_at=node.clock.now(),
-            audience=audience[:200],
-            subject=subject[:300],
-            body=body,
-            message_id=message_id,
-        )
-    )
-
-
-@dataclass(frozen=True)
-class Notification:
-    id: int
-    created_at: datetime
-    audience: str
-    subject: str
-    body: str
-    message_id: str | None
-
-
-def recent_notifications(session: Session, *, limit: int = 50) -> list[Notification]:
-    rows = session.execute(
-        select(NotificationRow).order_by(NotificationRow.id.desc()).limit(limit)
-    ).scalars()
-    return [
-        Notification(row.id, row.created_at, row.audience, row.subject, row.body, row.message_id)
-        for row in rows
-    ]
 
 
 @dataclass(frozen=True)
@@ -262,8 +224,6 @@ class DeliveryWorker:
         return self
 
     def _run(self) -> None:
-        from trailguard.network.exchange import deliver_pending
-
         while not self._stop.is_set():
             try:
                 report = deliver_pending(

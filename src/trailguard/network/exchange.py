@@ -25,7 +25,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from trailguard.audit import record
+from trailguard.audit import lock_chain, record
 from trailguard.core.clock import isoformat_z
 from trailguard.core.errors import Conflict, NotFound, ValidationFailed
 from trailguard.network import directory_service
@@ -44,6 +44,7 @@ from trailguard.network.envelope import (
     seal,
 )
 from trailguard.network.identity import node_identity
+from trailguard.network.notifications import notify
 from trailguard.network.orm import ExchangeMessageRow, ExchangeReceiptRow, OutboxRow
 from trailguard.network.transport import (
     BATCH_MAX_BYTES,
@@ -405,8 +406,6 @@ def receive_batch(node: Node, bodies: list[bytes]) -> list[InboxAnswer | None]:
     envelope and the rest answer ``None`` (not processed; the sender retries them, in
     order). If the final write fails (a concurrent delivery of the same message), nothing is
     committed and the sender retries the whole batch."""
-    from trailguard.audit import lock_chain
-
     answers: list[InboxAnswer | None] = []
     senders: dict[str, Any] = {}
     parsed: list[Envelope | EnvelopeRejected] = []
@@ -527,8 +526,6 @@ class _Accepted:
         self.answers.update(other.answers)
 
     def write(self, session: Session, node: Node) -> None:
-        from trailguard.network.clocks import notify
-
         if self.messages:  # unique by (direction, message id): a concurrent twin fails here
             session.execute(insert(ExchangeMessageRow), self.messages)
         if self.receipts:
@@ -1023,8 +1020,6 @@ def _rejected_in(
         },
         at=now,
     )
-    from trailguard.network.clocks import notify
-
     notify(
         session,
         node,
@@ -1070,8 +1065,6 @@ def _retry_in(
             },
             at=now,
         )
-        from trailguard.network.clocks import notify
-
         notify(
             session,
             node,

@@ -190,6 +190,7 @@ def _font_path() -> tuple[Path, Path | None] | None:
 @functools.cache
 def _covered(font: Path) -> frozenset[int]:
     """The code points the font has glyphs for (others are named instead of vanishing)."""
+    # fpdf2 and its fonts load only when a PDF is rendered
     from fontTools.ttLib import TTFont
 
     cmap = TTFont(str(font), lazy=True).getBestCmap() or {}
@@ -242,7 +243,10 @@ def latin1_safe(text: str) -> str:
 
 def render_pdf(request: RequestBase, *, footer: str = "", unicode_font: bool = True) -> bytes:
     """The same document as a PDF (A4). ``unicode_font=False`` forces the Latin-1 fallback."""
+    # fpdf2 and its fonts load only when a PDF is rendered
     from fpdf import FPDF
+
+    # fpdf2 and its fonts load only when a PDF is rendered
     from fpdf.enums import XPos, YPos
 
     view = document_view(request, footer=footer)

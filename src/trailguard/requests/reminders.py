@@ -16,10 +16,10 @@ from sqlalchemy import select
 from trailguard.audit import record
 from trailguard.network import notify
 from trailguard.node import Node
+from trailguard.requests.clocks import clock_facts, refresh_nearest, z
 from trailguard.requests.domain.deadlines import deadlines_for, due_reminders
 from trailguard.requests.domain.lifecycle import RequestState
 from trailguard.requests.orm import ReminderRow, RequestRow
-from trailguard.requests.service import _clock_facts, _refresh_nearest, _z
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,8 @@ class ReminderView:
             "reference": self.reference,
             "deadline_kind": self.deadline_kind,
             "label": self.label,
-            "due_at": _z(self.due_at),
-            "remind_at": _z(self.remind_at),
+            "due_at": z(self.due_at),
+            "remind_at": z(self.remind_at),
             "missed": self.missed,
         }
 
@@ -58,7 +58,7 @@ def scan_deadlines(node: Node) -> list[ReminderView]:
             )
         ).all()
         for row in rows:
-            deadlines = deadlines_for(_clock_facts(row, node))
+            deadlines = deadlines_for(clock_facts(row, node))
             candidates = [
                 (r.deadline, r.remind_at, int(r.lead.total_seconds()), False)
                 for r in due_reminders(deadlines, now)
@@ -104,7 +104,7 @@ def scan_deadlines(node: Node) -> list[ReminderView]:
                     session,
                     node,
                     audience="duty_officer",
-                    subject=f"{'MISSED' if is_missed else 'due'} {_z(deadline.due_at)}: "
+                    subject=f"{'MISSED' if is_missed else 'due'} {z(deadline.due_at)}: "
                     f"{deadline.label} ({row.kind} {row.reference})",
                     body=f"/requests/{row.id}",
                 )
@@ -114,10 +114,10 @@ def scan_deadlines(node: Node) -> list[ReminderView]:
                         actor="system",
                         action="request.deadline_missed",
                         subject=f"request:{row.id}",
-                        details={"deadline": deadline.kind.value, "due_at": _z(deadline.due_at)},
+                        details={"deadline": deadline.kind.value, "due_at": z(deadline.due_at)},
                         at=now,
                     )
-            _refresh_nearest(row, node)
+            refresh_nearest(row, node)
         session.flush()
     if raised and node.config.smtp_url:
         _email(node, raised)
@@ -155,7 +155,7 @@ def _email(node: Node, reminders: list[ReminderView]) -> None:
     message["To"] = recipient
     message.set_content(
         "\n".join(
-            f"{'MISSED' if r.missed else 'due'} {_z(r.due_at)}: {r.label} ({r.reference})"
+            f"{'MISSED' if r.missed else 'due'} {z(r.due_at)}: {r.label} ({r.reference})"
             for r in reminders
         )
     )

@@ -20,7 +20,8 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -29,12 +30,19 @@ from trailguard.accounts import Principal, Role
 from trailguard.audit import record
 from trailguard.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from trailguard.law import get_engine
-from trailguard.network import EntryKind, find_entry, list_entries, search
+from trailguard.network import (
+    EntryKind,
+    acknowledge,
+    find_entry,
+    list_entries,
+    search,
+    send_message,
+)
 from trailguard.node import Node
+from trailguard.requests.clocks import clock_facts, refresh_nearest, z
 from trailguard.requests.domain.common import LegalBasisRef, RequestBase, RequestKind
 from trailguard.requests.domain.deadlines import (
     MIN_PRESERVATION_DAYS,
-    ClockFacts,
     Deadline,
     DeadlineKind,
     check_can_expire,
@@ -54,9 +62,9 @@ from trailguard.requests.domain.lifecycle import (
 )
 from trailguard.requests.domain.types import PreservationRequest, parse_request
 from trailguard.requests.orm import RequestRow, TransitionRow
-
-if TYPE_CHECKING:
-    from trailguard.requests.reminders import ReminderView
+from trailguard.requests.reminders import ReminderView
+from trailguard.requests.reminders import open_reminders as _open_reminders
+from trailguard.requests.reminders import scan_deadlines as _scan_deadlines
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +105,7 @@ class TransitionView:
             "to_state": self.to_state,
             "actor": self.actor,
             "actor_node": self.actor_node,
-            "at": _z(self.at),
+            "at": z(self.at),
             "reason": self.reason,
             "details": self.details,
             "message_id": self.message_id,
@@ -152,11 +160,11 @@ class RequestView:
             "override_justification": self.override_justification,
             "created_by": self.created_by,
             "approved_by": self.approved_by,
-            "created_at": _z(self.created_at),
-            "updated_at": _z(self.updated_at),
+            "created_at": z(self.created_at),
+            "updated_at": z(self.updated_at),
             "deadlines": [_deadline_json(d) for d in self.deadlines],
             "nearest_deadline": _deadline_json(self.nearest) if self.nearest else None,
-            "expires_at": _z(self.expires_at) if self.expires_at else None,
+            "expires_at": z(self.expires_at) if self.expires_at else None,
             "hold_id": self.hold_id,
             "hold_digest": self.hold_digest,
             "preserved_summary": self.preserved_summary,
@@ -170,15 +178,11 @@ class RequestView:
 def _deadline_json(deadline: Deadline) -> dict[str, Any]:
     return {
         "kind": deadline.kind.value,
-        "due_at": _z(deadline.due_at),
+        "due_at": z(deadline.due_at),
         "label": deadline.label,
         "citation": deadline.citation,
         "met": deadline.met,
     }
-
-
-def _z(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -202,32 +206,6 @@ def _body(row: RequestRow) -> RequestBase:
     return parse_request(json.loads(row.body))
 
 
-def _clock_facts(row: RequestRow, node: Node) -> ClockFacts:
-    return ClockFacts(
-        kind=RequestKind(row.kind),
-        state=RequestState(row.state),
-        zone=row.zone,
-        emergency=row.emergency,
-        ack_minutes=node.config.ack_minutes,
-        sent_at=row.sent_at,
-        received_at=row.received_at,
-        acknowledged_at=row.acknowledged_at,
-        preserved_at=row.preserved_at,
-        period_days=row.period_days,
-        extensions=tuple(json.loads(row.extensions)),
-        kept_pending_decision=row.mla_received_at is not None,
-        observed_at=row.observed_at,
-        retention_days=json.loads(row.retention_days),
-        protocol_article=json.loads(row.body).get("protocol_article"),
-    )
-
-
-def _refresh_nearest(row: RequestRow, node: Node) -> None:
-    nearest = nearest_deadline(deadlines_for(_clock_facts(row, node)))
-    row.nearest_deadline_at = nearest.due_at if nearest else None
-    row.nearest_deadline_kind = nearest.kind.value if nearest else None
-
-
 def _expiry(row: RequestRow) -> datetime | None:
     start = row.preserved_at
     if RequestKind(row.kind) is RequestKind.EPOC_PR and start is None:
@@ -245,7 +223,7 @@ def _expiry(row: RequestRow) -> datetime | None:
 
 
 def _view(session: Session, node: Node, row: RequestRow, *, timeline: bool = False) -> RequestView:
-    deadlines = deadlines_for(_clock_facts(row, node))
+    deadlines = deadlines_for(clock_facts(row, node))
     transitions: list[TransitionView] = []
     if timeline:
         rows = session.scalars(
@@ -394,7 +372,7 @@ def _transition(
     _apply_effects(row, target, now, details)
     row.state = target.value
     row.updated_at = node.clock.now()
-    _refresh_nearest(row, node)
+    refresh_nearest(row, node)
     transition = TransitionRow(
         id=transition_id or str(uuid.uuid4()),
         request_id=row.id,
@@ -412,8 +390,6 @@ def _transition(
     session.add(transition)
     session.flush()
     if notify and row.counterpart_node and target is not RequestState.SENT:
-        from trailguard.network import send_message
-
         sent = send_message(
             session,
             node,
@@ -424,7 +400,7 @@ def _transition(
                 "transition_id": transition.id,
                 "from_state": current.value,
                 "to_state": target.value,
-                "at": _z(now),
+                "at": z(now),
                 "actor": actor,
                 "reason": reason,
                 "details": details,
@@ -523,7 +499,7 @@ def draft_request(
             onward_sharing_permitted=request.handling.onward_sharing_permitted,
         )
         session.add(row)
-        _refresh_nearest(row, node)
+        refresh_nearest(row, node)
         session.add(
             TransitionRow(
                 id=str(uuid.uuid4()),
@@ -589,7 +565,7 @@ def update_draft(
         if recipient is not None:
             row.counterpart_node = recipient
         row.updated_at = node.clock.now()
-        _refresh_nearest(row, node)
+        refresh_nearest(row, node)
         record(
             session,
             actor=principal.actor,
@@ -713,11 +689,11 @@ def _submit_payload(row: RequestRow, transition: TransitionRow, node: Node) -> d
         "legal_basis": json.loads(row.legal_basis) if row.legal_basis else None,
         "override_justification": row.override_justification,
         "origin_node": row.origin_node,
-        "sent_at": _z(transition.at),
+        "sent_at": z(transition.at),
         "sent_by": transition.actor,
         "period_days": row.period_days,
         "retention_days": json.loads(row.retention_days),
-        "observed_at": _z(row.observed_at) if row.observed_at else None,
+        "observed_at": z(row.observed_at) if row.observed_at else None,
         "forwarded_from": row.parent_id,
     }
 
@@ -727,7 +703,6 @@ def send_request(
 ) -> RequestView:
     """Send an approved request to its recipient over the exchange."""
     _require(principal, REQUESTING_SIDE, "sending a request")
-    from trailguard.network import send_message
 
     with node.db.session() as session:
         row = _row(session, request_id)
@@ -764,7 +739,6 @@ def forward_request(
     """A 24/7 point of contact forwards a received request to a provider node: a copy linked
     to the original, refused when the handling codes forbid onward sharing."""
     _require(principal, (Role.DUTY_OFFICER, Role.CENTRAL_AUTHORITY), "forwarding a request")
-    from trailguard.network import send_message
 
     with node.db.session() as session:
         original = _row(session, request_id)
@@ -1041,8 +1015,6 @@ def _check_remote_details(target: RequestState, details: dict[str, Any]) -> None
         problems.append(f"details.digest: {digest!r:.80} is not a lower-case SHA-256 hex digest")
     zone = details.get("zone")
     if zone is not None:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
         try:
             ZoneInfo(str(zone))
         except (ZoneInfoNotFoundError, ValueError):
@@ -1218,8 +1190,6 @@ def acknowledge_request(node: Node, principal: Principal, request_id: str) -> Re
 
 
 def _acknowledge_message(node: Node, principal: Principal, request_id: str) -> None:
-    from trailguard.network import acknowledge
-
     with node.db.session() as session:
         message_id = session.scalar(
             select(TransitionRow.message_id).where(
@@ -1393,7 +1363,7 @@ def extend_preservation(
         expiry = _expiry(row)
         if expiry is not None and node.clock.now() >= expiry:
             raise ValidationFailed(
-                f"the preservation expired at {_z(expiry)}; send a new request instead",
+                f"the preservation expired at {z(expiry)}; send a new request instead",
                 ["state: expired"],
             )
 
@@ -1517,23 +1487,19 @@ def document_of(node: Node, request_id: str) -> tuple[RequestView, str]:
     view = get_request(node, request_id)
     footer = (
         f"{view.kind.value} {view.reference} · request id {view.id} · state {view.state.value} "
-        f"· node {node.config.node_id} · rendered {_z(node.clock.now())}"
+        f"· node {node.config.node_id} · rendered {z(node.clock.now())}"
     )
     return view, footer
 
 
 def scan_deadlines(node: Node) -> list[ReminderView]:
     """Raise due reminders and flag missed deadlines (see ``trailguard.requests.reminders``)."""
-    from trailguard.requests.reminders import scan_deadlines as scan
-
-    return scan(node)
+    return _scan_deadlines(node)
 
 
 def open_reminders(node: Node, *, limit: int = 200) -> list[ReminderView]:
     """Reminders not dismissed, missed first (see ``trailguard.requests.reminders``)."""
-    from trailguard.requests.reminders import open_reminders as reminders
-
-    return reminders(node, limit=limit)
+    return _open_reminders(node, limit=limit)
 
 
 __all__ = [

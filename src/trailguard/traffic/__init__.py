@@ -18,6 +18,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from trailguard.traffic.access import require_hold_role
     from trailguard.traffic.holds import Hold, HoldCriteria
     from trailguard.traffic.resolve import BatchAnswer, LookupAnswer, StoredRecord
     from trailguard.traffic.retention import PurgeReport
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
         place_hold,
         purge,
         release_hold,
-        require_hold_role,
         store_for,
     )
     from trailguard.traffic.store import IngestReport, TrafficStore, open_store
@@ -47,7 +47,7 @@ _LAZY = {
     "TrafficStore": "store", "IngestReport": "store", "open_store": "store",
     "flows": "service", "holds": "service", "ingest_files": "service", "lookup": "service",
     "lookup_batch": "service", "place_hold": "service", "purge": "service",
-    "release_hold": "service", "require_hold_role": "service", "store_for": "service",
+    "release_hold": "service", "require_hold_role": "access", "store_for": "service",
 }  # fmt: skip
 
 

@@ -10,10 +10,10 @@ log) or a bare directory for a provider who only runs the store (the store is ag
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
-from datetime import datetime, timedelta
+from dataclasses import asdict, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,8 +21,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from trailguard.accounts import get_user, principal_of
 from trailguard.core.errors import TrailguardError
 from trailguard.registry import open_node
+from trailguard.traffic.cli_parsing import parse_duration, parse_instant
+from trailguard.traffic.detnat_cli import app as detnat_app
+from trailguard.traffic.model import ParseOptions
+from trailguard.traffic.watch.cli import app as watch_app
 
 app = typer.Typer(
     help="Provider traffic data: ingest, look up, hold, purge.",
@@ -33,14 +38,8 @@ hold_app = typer.Typer(help="Preservation holds: place, list, release.", no_args
 app.add_typer(hold_app, name="hold")
 
 
-def _watch_app() -> typer.Typer:
-    from trailguard.traffic.watch.cli import app as watch_app
-
-    return watch_app
-
-
-app.add_typer(_watch_app(), name="watch", help="Live watch (Art. 33): orders, listeners, hits.")
-app.add_typer(__import__("trailguard.traffic.detnat_cli", fromlist=["app"]).app, name="detnat")
+app.add_typer(watch_app, name="watch", help="Live watch (Art. 33): orders, listeners, hits.")
+app.add_typer(detnat_app, name="detnat")
 console = Console()
 err = Console(stderr=True)
 
@@ -49,33 +48,6 @@ DataDir = Annotated[
     typer.Option("--data-dir", help="Node data dir or bare directory; the store is <dir>/traffic."),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|ms|s|m|h|d)?\s*$")
-_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-
-
-def parse_duration(text: str, what: str = "duration") -> timedelta:
-    """``2s``, ``500ms``, ``1.5m``, ``3h``, ``90`` (seconds); a leading ``-`` is allowed."""
-    sign = -1 if text.strip().startswith("-") else 1
-    match = _DURATION.match(text.strip().lstrip("-"))
-    if not match:
-        raise typer.BadParameter(f"{what} {text!r} is not a duration like 2s, 500ms, 1m, 3h")
-    return timedelta(seconds=sign * float(match.group(1)) * _UNITS[match.group(2)])
-
-
-def parse_instant(text: str, what: str = "time") -> datetime:
-    """ISO 8601 with a zone (``2026-11-20T08:14:07Z``, ``...+01:00``); naive times refused."""
-    try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise typer.BadParameter(
-            f"{what} {text!r} is not ISO 8601 (e.g. 2026-11-20T08:14:07Z)"
-        ) from None
-    if value.tzinfo is None:
-        raise typer.BadParameter(
-            f"{what} {text!r} has no zone; add Z or an offset like +01:00 (no guessing)"
-        )
-    return value
 
 
 def _fail(exc: Exception, code: int = 2) -> typer.Exit:
@@ -92,11 +64,13 @@ class _Context:
     """The store, and the node when the data dir is one (for audit and users)."""
 
     def __init__(self, data_dir: Path) -> None:
+        # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
         from trailguard.traffic.store import open_store
 
         self.node: Any = None
         if (data_dir / "node.toml").exists():
             self.node = open_node(data_dir)
+            # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
             from trailguard.traffic.service import store_for
 
             self.store = store_for(self.node)
@@ -111,7 +85,6 @@ class _Context:
                 "this data dir is a node: name the acting user with --user (provider_liaison "
                 "or admin)"
             )
-        from trailguard.accounts import get_user, principal_of
 
         with self.node.db.session() as session:
             return principal_of(get_user(session, user))
@@ -131,6 +104,7 @@ def _open(data_dir: Path) -> _Context:
 @app.command()
 def formats(as_json: AsJson = False) -> None:
     """The log formats the store can ingest, with the document each parser follows."""
+    # the parsers register on import and compile numba scanners
     from trailguard.traffic.parsers import all_parsers
 
     parsers = all_parsers()
@@ -181,9 +155,8 @@ def ingest(
     as_json: AsJson = False,
 ) -> None:
     """Parse log files and publish them into the store; a file is stored whole or not at all."""
+    # progress bars load only for a long ingest
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from trailguard.traffic.model import ParseOptions
 
     skew = parse_duration(clock_skew, "clock skew")
     for path in files:
@@ -209,6 +182,7 @@ def ingest(
                     progress.advance(task_id, lines)
 
                 if ctx.node is not None:
+                    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
                     from trailguard.traffic.service import ingest_files
 
                     reports += ingest_files(
@@ -308,7 +282,10 @@ def lookup(
     as_json: AsJson = False,
 ) -> None:
     """Who used IP:PORT at AT: NAT session -> inside address -> DHCP/RADIUS -> subscriber."""
+    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic.query import get_engine
+
+    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic.resolve import lookup_one
 
     instant = parse_instant(at, "--at")
@@ -316,6 +293,7 @@ def lookup(
     ctx = _open(data_dir)
     try:
         if ctx.node is not None and engine == "embedded" and user:
+            # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
             from trailguard.traffic import service
 
             answer = service.lookup(ctx.node, ctx.principal(user), ip, port, instant, tol)
@@ -363,6 +341,7 @@ def flows(
     as_json: AsJson = False,
 ) -> None:
     """Records to or from an address in a time window."""
+    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic.resolve import flows as find_flows
 
     lo, hi = parse_instant(start, "--start"), parse_instant(end, "--end")
@@ -404,14 +383,14 @@ def purge(
     as_json: AsJson = False,
 ) -> None:
     """Delete partitions past their kind's retention, keeping records under an active hold."""
-    from datetime import UTC
-
+    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic.retention import purge as run_purge
 
     instant = parse_instant(now, "--now") if now else datetime.now(UTC)
     ctx = _open(data_dir)
     try:
         if ctx.node is not None:
+            # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
             from trailguard.traffic import service
 
             report = service.purge(ctx.node, actor, instant, dry_run)
@@ -422,8 +401,6 @@ def purge(
     finally:
         ctx.close()
     if as_json:
-        from dataclasses import asdict
-
         typer.echo(json.dumps(asdict(report), indent=1))
         return
     verb = "would delete" if dry_run else "deleted"
@@ -519,6 +496,7 @@ def synth(
 ) -> None:
     """Write realistic synthetic logs in a vendor format plus an answer key."""
     try:
+        # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
         from trailguard.traffic.synth import write_synthetic
     except ImportError as exc:
         raise _fail(ValueError(f"the synthetic-data writer is not available: {exc}")) from exc
@@ -556,25 +534,25 @@ def hold_place(
     as_json: AsJson = False,
 ) -> None:
     """Copy matching records into a sealed hold set; prints its SHA-256."""
+    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic.holds import HoldCriteria
+
+    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic.holds import place_hold as place
 
     criteria = HoldCriteria(
         ip=ip, port=port, start=parse_instant(start, "--start"), end=parse_instant(end, "--end")
     )
     if kind:
-        from dataclasses import replace
-
         criteria = replace(criteria, kinds=tuple(kind))
     ctx = _open(data_dir)
     try:
         if ctx.node is not None:
+            # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
             from trailguard.traffic import service
 
             hold = service.place_hold(ctx.node, ctx.principal(user), reference, criteria)
         else:
-            from datetime import UTC
-
             hold = place(ctx.store, reference, criteria, actor, datetime.now(UTC))
     except TrailguardError as exc:
         raise _fail(exc) from exc
@@ -592,6 +570,7 @@ def hold_place(
 @hold_app.command("list")
 def hold_list(data_dir: DataDir, as_json: AsJson = False) -> None:
     """Holds with their status, record counts and digests."""
+    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic.holds import list_holds
 
     ctx = _open(data_dir)
@@ -627,17 +606,17 @@ def hold_release(
     actor: Annotated[str, typer.Option(help="Who acts, on a bare store.")] = "system:cli",
 ) -> None:
     """Release a hold (authorised users only on a node); its sealed copy is deleted."""
+    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic.holds import release_hold as release
 
     ctx = _open(data_dir)
     try:
         if ctx.node is not None:
+            # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
             from trailguard.traffic import service
 
             hold = service.release_hold(ctx.node, ctx.principal(user), hold_id, reason)
         else:
-            from datetime import UTC
-
             hold = release(ctx.store, hold_id, actor, datetime.now(UTC), reason)
     except TrailguardError as exc:
         raise _fail(exc) from exc

@@ -23,8 +23,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from trailguard.accounts import get_user, principal_of
 from trailguard.core.errors import TrailguardError
 from trailguard.registry import open_node
+from trailguard.traffic.cli_parsing import parse_duration, parse_instant
 
 app = typer.Typer(
     help="Deterministic NAT (RFC 7422): configuration history and lookups.",
@@ -60,8 +62,6 @@ def _node(data_dir: Path) -> Any:
 
 
 def _principal(node: Any, user: str) -> Any:
-    from trailguard.accounts import get_user, principal_of
-
     with node.db.session() as session:
         return principal_of(get_user(session, user))
 
@@ -90,7 +90,7 @@ def add(
     as_json: AsJson = False,
 ) -> None:
     """Record a new configuration version (history is only added to, never rewritten)."""
-    from trailguard.traffic.cli import parse_instant
+    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic.detnat_service import add_version
 
     instant = parse_instant(valid_from, "--valid-from")
@@ -134,6 +134,7 @@ def list_(
     as_json: AsJson = False,
 ) -> None:
     """The stored configuration history, oldest version first per plan."""
+    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic.detnat_service import list_versions
 
     node = _node(data_dir)
@@ -174,8 +175,8 @@ def lookup(
     as_json: AsJson = False,
 ) -> None:
     """Who used IP:PORT at AT: logged sessions and blocks, and the deterministic mapping."""
+    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic import service
-    from trailguard.traffic.cli import parse_duration, parse_instant
 
     instant = parse_instant(at, "--at")
     tol = parse_duration(tolerance, "tolerance")

@@ -25,6 +25,7 @@ from trailguard.core.errors import TrailguardError
 from trailguard.node import Node
 from trailguard.registry import open_node
 from trailguard.traffic.model import FormatError, ParseOptions
+from trailguard.traffic.watch import service
 
 app = typer.Typer(help="Live watch (Art. 33): orders, listeners, file ingest.",
                   no_args_is_help=True)  # fmt: skip
@@ -62,7 +63,6 @@ def authorise(
     note: Annotated[str, typer.Option(help="Why (the arrangement it rests on).")] = "",
 ) -> None:
     """Allow a node of the directory to send watch orders to this provider node."""
-    from trailguard.traffic.watch import service
 
     with _node(data_dir) as node, node.db.session() as session:
         service.authorise_requester(session, node, node_id, actor=ACTOR, note=note)
@@ -75,7 +75,6 @@ def orders(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON list.")] = False,
 ) -> None:
     """The watch orders received, newest first."""
-    from trailguard.traffic.watch import service
 
     with _node(data_dir) as node, node.db.session() as session:
         rows = [
@@ -98,6 +97,7 @@ def orders(
 def _parser(name: str | None) -> object | None:
     if name is None:
         return None
+    # the parsers register on import and compile numba scanners
     from trailguard.traffic.parsers import get_parser
 
     return get_parser(name)
@@ -114,6 +114,7 @@ def run(
     seconds: Annotated[float, typer.Option(help="Stop after this long (0: until Ctrl-C).")] = 0,
 ) -> None:
     """Listen for traffic data and report every hit of the orders in force."""
+    # the watch runtime loads NumPy, Arrow and the parsers
     from trailguard.traffic.watch.runtime import WatchRuntime, WatchSettings
 
     with _node(data_dir) as node:
@@ -149,6 +150,7 @@ def ingest(
     year: Annotated[int | None, typer.Option(help="Year of stamps without one.")] = None,
 ) -> None:
     """Match files against the orders in force and report the hits."""
+    # the watch runtime loads NumPy, Arrow and the parsers
     from trailguard.traffic.watch.runtime import WatchRuntime, WatchSettings
 
     with _node(data_dir) as node:
