@@ -25,7 +25,7 @@ from trailguard.accounts import get_user, principal_of
 from trailguard.core.errors import TrailguardError
 from trailguard.registry import open_node
 from trailguard.traffic.cli_parsing import parse_duration, parse_instant
-from trailguard.traffic.detnat_cli import app as detnat_app
+from trailguard.traffic.detnat.cli import app as detnat_app
 from trailguard.traffic.model import ParseOptions
 from trailguard.traffic.watch.cli import app as watch_app
 

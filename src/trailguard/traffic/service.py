@@ -17,7 +17,7 @@ from trailguard.accounts import Principal
 from trailguard.audit import record
 from trailguard.node import Node
 from trailguard.traffic.access import require_hold_role
-from trailguard.traffic.detnat_service import (
+from trailguard.traffic.detnat.service import (
     DetNatBatchAnswer,
     combine_batch,
     combine_one,

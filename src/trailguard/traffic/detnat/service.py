@@ -47,8 +47,8 @@ from trailguard.core.clock import ensure_utc, isoformat_z
 from trailguard.core.errors import ValidationFailed
 from trailguard.node import Node
 from trailguard.traffic.access import require_hold_role
-from trailguard.traffic.detnat import ALGORITHMS, DetNatConfig, DetNatPlan
-from trailguard.traffic.detnat_orm import DetNatVersionRow
+from trailguard.traffic.detnat.domain import ALGORITHMS, DetNatConfig, DetNatPlan
+from trailguard.traffic.detnat.orm import DetNatVersionRow
 from trailguard.traffic.resolve import (
     Assignment,
     BatchAnswer,

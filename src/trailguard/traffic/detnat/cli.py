@@ -91,7 +91,7 @@ def add(
 ) -> None:
     """Record a new configuration version (history is only added to, never rewritten)."""
     # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
-    from trailguard.traffic.detnat_service import add_version
+    from trailguard.traffic.detnat.service import add_version
 
     instant = parse_instant(valid_from, "--valid-from")
     node = _node(data_dir)
@@ -135,7 +135,7 @@ def list_(
 ) -> None:
     """The stored configuration history, oldest version first per plan."""
     # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
-    from trailguard.traffic.detnat_service import list_versions
+    from trailguard.traffic.detnat.service import list_versions
 
     node = _node(data_dir)
     try:
