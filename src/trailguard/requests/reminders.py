@@ -4,16 +4,14 @@ when the node has an SMTP server configured) and missed deadlines flagged, never
 from __future__ import annotations
 
 import logging
-import smtplib
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 from sqlalchemy import select
 
 from trailguard.audit import record
+from trailguard.core.mail import MailFailed, default_recipient, send_email
 from trailguard.network import notify
 from trailguard.node import Node
 from trailguard.requests.clocks import clock_facts, refresh_nearest, z
@@ -144,26 +142,21 @@ def open_reminders(node: Node, *, limit: int = 200) -> list[ReminderView]:
 
 def _email(node: Node, reminders: list[ReminderView]) -> None:
     """Send reminders through ``smtp_url`` (smtp://user:pass@host:port/recipient@example)."""
-    url = urlparse(node.config.smtp_url or "")
-    recipient = unquote(url.path.lstrip("/"))
-    if url.scheme not in ("smtp", "smtps") or not url.hostname or "@" not in recipient:
+    smtp_url = node.config.smtp_url or ""
+    recipient = default_recipient(smtp_url)
+    if recipient is None:
         log.warning("smtp_url must look like smtp://host:port/duty@example.org; not sending")
         return
-    message = EmailMessage()
-    message["Subject"] = f"trailguard {node.config.node_id}: {len(reminders)} request deadline(s)"
-    message["From"] = f"trailguard@{node.config.node_id}.invalid"
-    message["To"] = recipient
-    message.set_content(
-        "\n".join(
-            f"{'MISSED' if r.missed else 'due'} {z(r.due_at)}: {r.label} ({r.reference})"
-            for r in reminders
-        )
-    )
     try:
-        client_type = smtplib.SMTP_SSL if url.scheme == "smtps" else smtplib.SMTP
-        with client_type(url.hostname, url.port or 25, timeout=10) as client:
-            if url.username:
-                client.login(unquote(url.username), unquote(url.password or ""))
-            client.send_message(message)
-    except (OSError, smtplib.SMTPException) as exc:
+        send_email(
+            smtp_url,
+            sender=f"trailguard@{node.config.node_id}.invalid",
+            to=recipient,
+            subject=f"trailguard {node.config.node_id}: {len(reminders)} request deadline(s)",
+            body="\n".join(
+                f"{'MISSED' if r.missed else 'due'} {z(r.due_at)}: {r.label} ({r.reference})"
+                for r in reminders
+            ),
+        )
+    except MailFailed as exc:
         log.warning("could not e-mail reminders: %s", exc)
