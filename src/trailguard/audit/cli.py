@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from trailguard.audit import service
+from trailguard.cli_support import fail
 from trailguard.core.errors import TrailguardError
 from trailguard.node import Node
 from trailguard.registry import open_node
@@ -25,8 +26,7 @@ def _open(data_dir: Path) -> Node:
     try:
         return open_node(data_dir)
     except TrailguardError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+        raise fail(exc) from exc
 
 
 @app.command()

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from trailguard.cli_support import fail, node_for
 from trailguard.core.clock import ensure_utc, isoformat_z
-from trailguard.core.errors import TrailguardError, ValidationFailed
+from trailguard.core.errors import ValidationFailed
 from trailguard.network.clocks import escalate_overdue
 from trailguard.network.directory import DirectoryEntry, Shift, lookup_prefix, search
 from trailguard.network.directory_service import (
@@ -26,8 +25,6 @@ from trailguard.network.directory_service import (
 )
 from trailguard.network.exchange import deliver_pending
 from trailguard.network.identity import load_identity, rotate_keys
-from trailguard.node import Node
-from trailguard.registry import open_node
 
 app = typer.Typer(help="The network's signed directory, keys and exchange.", no_args_is_help=True)
 console = Console()
@@ -35,27 +32,6 @@ err_console = Console(stderr=True)
 
 DataDir = Annotated[Path, typer.Option("--data-dir", help="The node's data directory.")]
 ACTOR = "cli:admin"
-
-
-@contextmanager
-def _node(data_dir: Path) -> Iterator[Node]:
-    try:
-        node = open_node(data_dir)
-    except TrailguardError as exc:
-        _fail(exc)
-    try:
-        yield node
-    except TrailguardError as exc:
-        _fail(exc)
-    finally:
-        node.close()
-
-
-def _fail(exc: TrailguardError) -> NoReturn:
-    err_console.print(f"[red]error:[/red] {exc}")
-    for problem in getattr(exc, "problems", []):
-        err_console.print(f"  - {problem}")
-    raise typer.Exit(2)
 
 
 def _instant(text: str | None) -> datetime | None:
@@ -75,7 +51,7 @@ def export_(
     out: Annotated[Path, typer.Option("--out", help="Where to write the signed directory.")],
 ) -> None:
     """Write the directory this node knows, signed with its key."""
-    with _node(data_dir) as node, node.db.session() as session:
+    with node_for(data_dir) as node, node.db.session() as session:
         document = export_directory(session, node, actor=ACTOR)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(json.dumps(document.to_json(), indent=2, ensure_ascii=False), encoding="utf-8")
@@ -100,11 +76,11 @@ def import_(
     ] = None,
 ) -> None:
     """Import a signed directory after verifying its publisher's signature."""
-    with _node(data_dir) as node:
+    with node_for(data_dir) as node:
         try:
             raw: Any = json.loads(file.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
-            _fail(ValidationFailed(f"cannot read {file} as JSON: {exc}"))
+            raise fail(ValidationFailed(f"cannot read {file} as JSON: {exc}")) from exc
         with node.db.session() as session:
             report = import_directory(session, node, raw, actor=ACTOR, publisher_key=publisher_key)
     console.print(
@@ -118,7 +94,7 @@ def import_(
 @app.command("key")
 def key(data_dir: DataDir) -> None:
     """Print this node's current public signing key (to give to peers out of band)."""
-    with _node(data_dir) as node:
+    with node_for(data_dir) as node:
         identity = load_identity(node.paths)
         current = identity.current
     console.print(f"node {node.config.node_id} key {current.key_id}")
@@ -129,7 +105,7 @@ def key(data_dir: DataDir) -> None:
 def rotate(data_dir: DataDir) -> None:
     """Replace the node's key pair; old public keys stay verifiable in the directory."""
 
-    with _node(data_dir) as node:
+    with node_for(data_dir) as node:
         identity = rotate_keys(node.paths, now=node.clock.now())
         with node.db.session() as session:
             publish_self(session, node, actor=ACTOR)
@@ -151,7 +127,7 @@ def self_(
 ) -> None:
     """Write this node's own entry from its configuration and keys."""
 
-    with _node(data_dir) as node:
+    with node_for(data_dir) as node:
         shifts = None
         if roster is not None:
             try:
@@ -178,7 +154,7 @@ def add(
 ) -> None:
     """Add or replace entries by hand (e.g. a liaison officer or an INTERPOL bureau)."""
 
-    with _node(data_dir) as node:
+    with node_for(data_dir) as node:
         try:
             raw = json.loads(file.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
@@ -201,7 +177,7 @@ def search_(
 ) -> None:
     """Who can help in COUNTRY now (or AT), in LANGUAGE: on duty first, then backup."""
 
-    with _node(data_dir) as node:
+    with node_for(data_dir) as node:
         instant = _instant(at) or node.clock.now()
         with node.db.session() as session:
             entries = list_entries(session)
@@ -250,7 +226,7 @@ def lookup(
 ) -> None:
     """Which provider in the directory operates IP (longest prefix match)."""
 
-    with _node(data_dir) as node:
+    with node_for(data_dir) as node:
         with node.db.session() as session:
             found = lookup_prefix(list_entries(session), ip)
         if found is None:
@@ -264,7 +240,7 @@ def lookup(
 def deliver(data_dir: DataDir) -> None:
     """Deliver due outbox messages once and escalate overdue acknowledgements."""
 
-    with _node(data_dir) as node:
+    with node_for(data_dir) as node:
         report = deliver_pending(node)
         escalations = escalate_overdue(node)
     console.print(

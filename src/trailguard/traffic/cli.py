@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from trailguard.accounts import get_user, principal_of
+from trailguard.cli_support import fail
 from trailguard.core.errors import TrailguardError
 from trailguard.registry import open_node
 from trailguard.traffic.cli_parsing import parse_duration, parse_instant
@@ -48,16 +49,6 @@ DataDir = Annotated[
     typer.Option("--data-dir", help="Node data dir or bare directory; the store is <dir>/traffic."),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
-
-def _fail(exc: Exception, code: int = 2) -> typer.Exit:
-    message = str(exc)
-    problems = getattr(exc, "problems", None)
-    err.print(f"[red]error:[/red] {message}")
-    if problems and len(problems) > 1:
-        for problem in problems:
-            err.print(f"  - {problem}")
-    return typer.Exit(code)
 
 
 class _Context:
@@ -98,7 +89,7 @@ def _open(data_dir: Path) -> _Context:
     try:
         return _Context(data_dir)
     except TrailguardError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc, min_problems=2) from exc
 
 
 @app.command()
@@ -161,7 +152,7 @@ def ingest(
     skew = parse_duration(clock_skew, "clock skew")
     for path in files:
         if not path.is_file():
-            raise _fail(ValueError(f"{path} does not exist or is not a file"))
+            raise fail(ValueError(f"{path} does not exist or is not a file"), min_problems=2)
     ctx = _open(data_dir)
     options = ParseOptions(tz=tz, year=year, clock_skew=skew)
     reports = []
@@ -206,7 +197,7 @@ def ingest(
                     )
                 progress.update(task, total=reports[-1].lines_read)
     except TrailguardError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc, min_problems=2) from exc
     finally:
         ctx.close()
     elapsed = time.perf_counter() - started
@@ -300,7 +291,7 @@ def lookup(
         else:
             answer = lookup_one(get_engine(ctx.store, engine), ip, port, instant, tol)
     except TrailguardError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc, min_problems=2) from exc
     finally:
         ctx.close()
     if as_json:
@@ -349,7 +340,7 @@ def flows(
     try:
         records = find_flows(ctx.store, ip, lo, hi, kind or None, limit)
     except TrailguardError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc, min_problems=2) from exc
     finally:
         ctx.close()
     if as_json:
@@ -397,7 +388,7 @@ def purge(
         else:
             report = run_purge(ctx.store, instant, dry_run=dry_run)
     except TrailguardError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc, min_problems=2) from exc
     finally:
         ctx.close()
     if as_json:
@@ -457,7 +448,7 @@ def query(
             names = [d[0] for d in result.description or []]
             rows = result.fetchall()
         except Exception as exc:  # DuckDB raises many error types; all are the user's SQL
-            raise _fail(ValueError(f"query failed: {exc}")) from exc
+            raise fail(ValueError(f"query failed: {exc}"), min_problems=2) from exc
     finally:
         ctx.close()
     if as_json:
@@ -482,7 +473,7 @@ def source_line(
     try:
         typer.echo(ctx.store.read_source_line(sha256, line))
     except TrailguardError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc, min_problems=2) from exc
     finally:
         ctx.close()
 
@@ -499,11 +490,13 @@ def synth(
         # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
         from trailguard.traffic.synth import write_synthetic
     except ImportError as exc:
-        raise _fail(ValueError(f"the synthetic-data writer is not available: {exc}")) from exc
+        raise fail(
+            ValueError(f"the synthetic-data writer is not available: {exc}"), min_problems=2
+        ) from exc
     try:
         result = write_synthetic(format_name, out, records, seed)
     except (TrailguardError, ValueError, KeyError) as exc:
-        raise _fail(exc) from exc
+        raise fail(exc, min_problems=2) from exc
     console.print(f"wrote {records:,} records in {format_name} to {out}")
     listed = list(getattr(result, "inputs", []) or getattr(result, "files", {}).items())
     for fmt, path in listed:
@@ -555,7 +548,7 @@ def hold_place(
         else:
             hold = place(ctx.store, reference, criteria, actor, datetime.now(UTC))
     except TrailguardError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc, min_problems=2) from exc
     finally:
         ctx.close()
     if as_json:
@@ -619,7 +612,7 @@ def hold_release(
         else:
             hold = release(ctx.store, hold_id, actor, datetime.now(UTC), reason)
     except TrailguardError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc, min_problems=2) from exc
     finally:
         ctx.close()
     console.print(f"released {hold.hold_id} ({hold.reference})")

@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from trailguard.accounts import get_user, principal_of
+from trailguard.cli_support import fail
 from trailguard.core.errors import TrailguardError
 from trailguard.registry import open_node
 from trailguard.traffic.cli_parsing import parse_duration, parse_instant
@@ -42,14 +43,9 @@ User = Annotated[str, typer.Option(help="Acting user (provider_liaison or admin;
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-def _fail(exc: Exception) -> typer.Exit:
-    err.print(f"[red]error:[/red] {exc}")
-    return typer.Exit(2)
-
-
 def _node(data_dir: Path) -> Any:
     if not (data_dir / "node.toml").exists():
-        raise _fail(
+        raise fail(
             ValueError(
                 f"{data_dir} is not a node's data directory: the deterministic NAT history is"
                 " kept (and audited) in a node's database; run `trailguard init` first"
@@ -58,7 +54,7 @@ def _node(data_dir: Path) -> Any:
     try:
         return open_node(data_dir)
     except TrailguardError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
 
 
 def _principal(node: Any, user: str) -> Any:
@@ -112,7 +108,7 @@ def add(
             note=note,
         )
     except TrailguardError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     finally:
         node.close()
     if as_json:
@@ -184,7 +180,7 @@ def lookup(
     try:
         answer = service.lookup(node, _principal(node, user), ip, port, instant, tol)
     except TrailguardError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     finally:
         node.close()
     out = answer.to_json()

@@ -11,49 +11,26 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from trailguard.cli_support import node_for
 from trailguard.core.clock import isoformat_z
 from trailguard.core.errors import TrailguardError
-from trailguard.node import Node
-from trailguard.registry import open_node
 from trailguard.traffic.model import FormatError, ParseOptions
 from trailguard.traffic.watch import service
 
 app = typer.Typer(help="Live watch (Art. 33): orders, listeners, file ingest.",
                   no_args_is_help=True)  # fmt: skip
+NODE_ERRORS = (TrailguardError, FormatError)  # ended as `error: ...`, exit 2
 console = Console()
 err_console = Console(stderr=True)
 DataDir = Annotated[Path, typer.Option("--data-dir", help="The node's data directory.")]
 ACTOR = "cli:admin"
-
-
-@contextmanager
-def _node(data_dir: Path) -> Iterator[Node]:
-    try:
-        node = open_node(data_dir)
-    except TrailguardError as exc:
-        _fail(exc)
-    try:
-        yield node
-    except (TrailguardError, FormatError) as exc:
-        _fail(exc)
-    finally:
-        node.close()
-
-
-def _fail(exc: Exception) -> NoReturn:
-    err_console.print(f"[red]error:[/red] {exc}")
-    for problem in getattr(exc, "problems", []):
-        err_console.print(f"  - {problem}")
-    raise typer.Exit(2)
 
 
 @app.command("authorise")
@@ -64,7 +41,10 @@ def authorise(
 ) -> None:
     """Allow a node of the directory to send watch orders to this provider node."""
 
-    with _node(data_dir) as node, node.db.session() as session:
+    with (
+        node_for(data_dir, errors=NODE_ERRORS) as node,
+        node.db.session() as session,
+    ):
         service.authorise_requester(session, node, node_id, actor=ACTOR, note=note)
     console.print(f"{node_id} may send watch orders to this node")
 
@@ -76,7 +56,10 @@ def orders(
 ) -> None:
     """The watch orders received, newest first."""
 
-    with _node(data_dir) as node, node.db.session() as session:
+    with (
+        node_for(data_dir, errors=NODE_ERRORS) as node,
+        node.db.session() as session,
+    ):
         rows = [
             {"id": r.id, "order_ref": r.order_ref, "requester": r.requester, "state": r.state,
              "start": isoformat_z(r.start), "end": isoformat_z(r.end),
@@ -117,7 +100,7 @@ def run(
     # the watch runtime loads NumPy, Arrow and the parsers
     from trailguard.traffic.watch.runtime import WatchRuntime, WatchSettings
 
-    with _node(data_dir) as node:
+    with node_for(data_dir, errors=NODE_ERRORS) as node:
         settings = WatchSettings(
             host=host,
             syslog_udp_port=syslog_port or None,
@@ -153,7 +136,7 @@ def ingest(
     # the watch runtime loads NumPy, Arrow and the parsers
     from trailguard.traffic.watch.runtime import WatchRuntime, WatchSettings
 
-    with _node(data_dir) as node:
+    with node_for(data_dir, errors=NODE_ERRORS) as node:
         rt = WatchRuntime(node, WatchSettings(syslog_udp_port=None, syslog_tcp_port=None,
                                               ipfix_port=None))  # fmt: skip
         for path in files:
