@@ -112,9 +112,9 @@ def test_users_add_and_token(tmp_path: Path) -> None:
     assert refused.exit_code == 2 and "one-time password" in flat(refused.output)
     one_time = flat(added.output).split("one-time password: ")[1].split()[0]
     from trailguard.accounts import service
-    from trailguard.node import Node
+    from trailguard.registry import open_node
 
-    node = Node.open(data)
+    node = open_node(data)
     with node.db.session() as session:
         service.change_password(
             session,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -22,6 +23,7 @@ from trailguard.accounts import Role, create_user
 from trailguard.core.clock import Clock, default_clock
 from trailguard.core.config import NodeConfig, NodePaths, NodeRole, config_problems, save_config
 from trailguard.core.errors import Conflict, ValidationFailed
+from trailguard.network import create_identity, publish_self
 from trailguard.node import Node
 from trailguard.registry import open_node
 
@@ -58,10 +60,6 @@ def initialise_node(
     """Create a node in ``data_dir``. ``clock`` dates the first keys and records (the node's
     own clock by default): a node made under a test clock has keys valid from that clock's
     time, not from the wall clock's."""
-    from pydantic import ValidationError
-
-    from trailguard.network import create_identity
-
     paths = NodePaths(data_dir)
     if paths.config.exists():
         raise Conflict(
@@ -164,6 +162,4 @@ def _undo(data_dir: Path, existed: bool, before: set[Path]) -> None:
 def _register_self(session: Session, node: Node) -> None:
     """Put the node's own entry (with its public keys) in its directory; other nodes learn of
     it from the directory this node exports."""
-    from trailguard.network import publish_self
-
     publish_self(session, node, actor="system:init")

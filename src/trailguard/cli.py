@@ -10,9 +10,11 @@ from urllib.parse import urlsplit
 import typer
 from rich.console import Console
 
+from trailguard.bootstrap import initialise_node
 from trailguard.core.capability import load
 from trailguard.core.config import NodeRole
 from trailguard.core.errors import TrailguardError
+from trailguard.network import start_delivery_worker
 from trailguard.registry import CAPABILITIES, open_node
 
 console = Console()
@@ -62,8 +64,6 @@ def init(
     admin: Annotated[str, typer.Option(help="Username of the first administrator.")] = "admin",
 ) -> None:
     """Create a node: configuration, database, signing and encryption keys, first admin."""
-    from trailguard.bootstrap import initialise_node
-
     try:
         result = initialise_node(
             data_dir,
@@ -105,10 +105,11 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
     """Serve the node's API, exchange endpoint and web pages."""
+    # the server loads only for `trailguard serve`
     import uvicorn
 
+    # the web app (FastAPI, every router) loads only for `trailguard serve`
     from trailguard.app import create_app
-    from trailguard.network import start_delivery_worker
 
     try:
         node = open_node(data_dir)
@@ -144,6 +145,7 @@ def demo(
     ] = None,
 ) -> None:
     """Operation Nightjar: a small network on loopback tells the reference scenario."""
+    # the demo loads only for `trailguard demo`
     from trailguard.demo.runner import run_demo
 
     ok = run_demo(check=check, data_dir=data_dir, console=console)

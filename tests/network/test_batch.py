@@ -283,7 +283,7 @@ def test_a_failed_recording_while_the_next_batch_was_on_the_wire_loses_nothing(
     """Outcomes of one batch are recorded while the next is posted. If recording fails, the
     messages stay pending; the next round sends them again and the peer answers them as
     duplicates: each processed once, in order, all delivered in the end."""
-    import trailguard.network.exchange as exchange
+    import trailguard.network.exchange.delivery as exchange
 
     real = exchange._record_outcomes
     calls: list[int] = []

@@ -472,9 +472,9 @@ def test_reminders_are_emailed_when_smtp_is_configured(
         def send_message(self, message: Any) -> None:
             outbox.append((self.host, self.port, message))
 
-    from trailguard.requests import reminders
+    from trailguard.core import mail
 
-    monkeypatch.setattr(reminders.smtplib, "SMTP", FakeSMTP)
+    monkeypatch.setattr(mail.smtplib, "SMTP", FakeSMTP)
     net.us.config = net.us.config.model_copy(
         update={"smtp_url": "smtp://mail.example:2525/duty@us-poc.example"}
     )

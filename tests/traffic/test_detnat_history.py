@@ -18,7 +18,8 @@ from trailguard.audit.service import iter_entries
 from trailguard.core.clock import FixedClock
 from trailguard.core.errors import PermissionDenied, ValidationFailed
 from trailguard.node import Node
-from trailguard.traffic import detnat_service, service
+from trailguard.traffic import service
+from trailguard.traffic.detnat import service as detnat_service
 from trailguard.traffic.model import RECORD_SCHEMA
 from trailguard.traffic.resolve import to_us
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +11,7 @@ from rich.console import Console
 
 from trailguard.accounts import service
 from trailguard.accounts.domain import Role
+from trailguard.cli_support import fail
 from trailguard.core.errors import TrailguardError
 from trailguard.registry import open_node
 
@@ -18,13 +20,6 @@ console = Console()
 err = Console(stderr=True)
 
 DataDir = Annotated[Path, typer.Option("--data-dir", help="The node's data directory.")]
-
-
-def _fail(exc: TrailguardError) -> typer.Exit:
-    err.print(f"[red]error:[/red] {exc}")
-    for problem in getattr(exc, "problems", []):
-        err.print(f"  - {problem}")
-    return typer.Exit(2)
 
 
 @app.command()
@@ -49,7 +44,7 @@ def add(
                 actor="system:cli",
             )
     except TrailguardError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     finally:
         node.close()
     console.print(
@@ -65,8 +60,6 @@ def token(
     days: Annotated[int, typer.Option(min=1, max=365)] = 90,
 ) -> None:
     """Issue an API token (printed once; only its digest is stored)."""
-    from datetime import timedelta
-
     node = open_node(data_dir)
     try:
         with node.db.session() as session:
@@ -80,7 +73,7 @@ def token(
                 lifetime=timedelta(days=days),
             )
     except TrailguardError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     finally:
         node.close()
     typer.echo(value)
@@ -101,7 +94,7 @@ def reset_password(
                 actor="system:cli",
             )
     except TrailguardError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     finally:
         node.close()
     console.print(
@@ -125,7 +118,7 @@ def totp(
                 actor="system:cli",
             )
     except TrailguardError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     finally:
         node.close()
     typer.echo(uri)

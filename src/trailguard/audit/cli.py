@@ -12,6 +12,7 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from trailguard.audit import service, witness
+from trailguard.cli_support import fail
 from trailguard.core.errors import TrailguardError
 from trailguard.node import Node
 from trailguard.registry import open_node
@@ -29,8 +30,7 @@ def _open(data_dir: Path) -> Node:
     try:
         return open_node(data_dir)
     except TrailguardError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+        raise fail(exc) from exc
 
 
 def _client() -> httpx.Client:

@@ -15,7 +15,6 @@ from trailguard.network.clocks import (
     DeliveryWorker,
     Escalation,
     escalate_overdue,
-    notify,
     start_delivery_worker,
 )
 from trailguard.network.directory import DirectoryEntry, EntryKind, search
@@ -43,6 +42,7 @@ from trailguard.network.identity import (
     rotate_keys,
     verify_b64_signature,
 )
+from trailguard.network.notifications import notify
 
 __all__ = [
     "DeliveryReport",

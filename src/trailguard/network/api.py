@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from trailguard.accounts import Principal, Role
 from trailguard.core.clock import ensure_utc, isoformat_z
 from trailguard.core.errors import ValidationFailed
-from trailguard.network import clocks, directory_service, exchange
+from trailguard.network import clocks, directory_service, exchange, notifications
 from trailguard.network.directory import (
     DirectoryEntry,
     EntryKind,
@@ -315,7 +315,7 @@ def exchange_notifications(
     _principal: Principal = Depends(require_roles(*ANY_ROLE)),
 ) -> list[dict[str, Any]]:
     with node.db.session() as session:
-        rows = clocks.recent_notifications(session)
+        rows = notifications.recent_notifications(session)
     return [{**row.__dict__, "created_at": isoformat_z(row.created_at)} for row in rows]
 
 

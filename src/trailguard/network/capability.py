@@ -14,9 +14,9 @@ CAPABILITY = Capability(
     page_routers=("trailguard.network.web:router",),
     cli=CliGroup("directory", "trailguard.network.cli:app", "The network's signed directory."),
     handlers=(
-        MessageHandler("network.receipt", "trailguard.network.exchange:handle_receipt"),
+        MessageHandler("network.receipt", "trailguard.network.exchange.receipts:handle_receipt"),
         MessageHandler(
-            "network.ping", "trailguard.network.exchange:handle_ping", requires_ack=True
+            "network.ping", "trailguard.network.exchange.receipts:handle_ping", requires_ack=True
         ),
     ),
     dashboard=("trailguard.network.web:dashboard_items",),

@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from trailguard.cli_support import fail, node_for
 from trailguard.core.clock import ensure_utc, isoformat_z
-from trailguard.core.errors import TrailguardError, ValidationFailed
-from trailguard.node import Node
-from trailguard.registry import open_node
+from trailguard.core.errors import ValidationFailed
+from trailguard.network.clocks import escalate_overdue
+from trailguard.network.directory import DirectoryEntry, Shift, lookup_prefix, search
+from trailguard.network.directory_service import (
+    export_directory,
+    import_directory,
+    list_entries,
+    publish_self,
+    save_entry,
+)
+from trailguard.network.exchange import deliver_pending
+from trailguard.network.identity import load_identity, rotate_keys
 
 app = typer.Typer(help="The network's signed directory, keys and exchange.", no_args_is_help=True)
 console = Console()
@@ -24,27 +32,6 @@ err_console = Console(stderr=True)
 
 DataDir = Annotated[Path, typer.Option("--data-dir", help="The node's data directory.")]
 ACTOR = "cli:admin"
-
-
-@contextmanager
-def _node(data_dir: Path) -> Iterator[Node]:
-    try:
-        node = open_node(data_dir)
-    except TrailguardError as exc:
-        _fail(exc)
-    try:
-        yield node
-    except TrailguardError as exc:
-        _fail(exc)
-    finally:
-        node.close()
-
-
-def _fail(exc: TrailguardError) -> NoReturn:
-    err_console.print(f"[red]error:[/red] {exc}")
-    for problem in getattr(exc, "problems", []):
-        err_console.print(f"  - {problem}")
-    raise typer.Exit(2)
 
 
 def _instant(text: str | None) -> datetime | None:
@@ -64,9 +51,7 @@ def export_(
     out: Annotated[Path, typer.Option("--out", help="Where to write the signed directory.")],
 ) -> None:
     """Write the directory this node knows, signed with its key."""
-    from trailguard.network.directory_service import export_directory
-
-    with _node(data_dir) as node, node.db.session() as session:
+    with node_for(data_dir) as node, node.db.session() as session:
         document = export_directory(session, node, actor=ACTOR)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(json.dumps(document.to_json(), indent=2, ensure_ascii=False), encoding="utf-8")
@@ -91,13 +76,11 @@ def import_(
     ] = None,
 ) -> None:
     """Import a signed directory after verifying its publisher's signature."""
-    from trailguard.network.directory_service import import_directory
-
-    with _node(data_dir) as node:
+    with node_for(data_dir) as node:
         try:
             raw: Any = json.loads(file.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
-            _fail(ValidationFailed(f"cannot read {file} as JSON: {exc}"))
+            raise fail(ValidationFailed(f"cannot read {file} as JSON: {exc}")) from exc
         with node.db.session() as session:
             report = import_directory(session, node, raw, actor=ACTOR, publisher_key=publisher_key)
     console.print(
@@ -111,9 +94,7 @@ def import_(
 @app.command("key")
 def key(data_dir: DataDir) -> None:
     """Print this node's current public signing key (to give to peers out of band)."""
-    from trailguard.network.identity import load_identity
-
-    with _node(data_dir) as node:
+    with node_for(data_dir) as node:
         identity = load_identity(node.paths)
         current = identity.current
     console.print(f"node {node.config.node_id} key {current.key_id}")
@@ -123,10 +104,8 @@ def key(data_dir: DataDir) -> None:
 @app.command("rotate-keys")
 def rotate(data_dir: DataDir) -> None:
     """Replace the node's key pair; old public keys stay verifiable in the directory."""
-    from trailguard.network.directory_service import publish_self
-    from trailguard.network.identity import rotate_keys
 
-    with _node(data_dir) as node:
+    with node_for(data_dir) as node:
         identity = rotate_keys(node.paths, now=node.clock.now())
         with node.db.session() as session:
             publish_self(session, node, actor=ACTOR)
@@ -147,10 +126,8 @@ def self_(
     ] = None,
 ) -> None:
     """Write this node's own entry from its configuration and keys."""
-    from trailguard.network.directory import Shift
-    from trailguard.network.directory_service import publish_self
 
-    with _node(data_dir) as node:
+    with node_for(data_dir) as node:
         shifts = None
         if roster is not None:
             try:
@@ -176,10 +153,8 @@ def add(
     file: Annotated[Path, typer.Argument(help="JSON file with one entry (or a list).")],
 ) -> None:
     """Add or replace entries by hand (e.g. a liaison officer or an INTERPOL bureau)."""
-    from trailguard.network.directory import DirectoryEntry
-    from trailguard.network.directory_service import save_entry
 
-    with _node(data_dir) as node:
+    with node_for(data_dir) as node:
         try:
             raw = json.loads(file.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
@@ -201,10 +176,8 @@ def search_(
     at: Annotated[str | None, typer.Option(help="ISO 8601 instant; default now.")] = None,
 ) -> None:
     """Who can help in COUNTRY now (or AT), in LANGUAGE: on duty first, then backup."""
-    from trailguard.network.directory import search
-    from trailguard.network.directory_service import list_entries
 
-    with _node(data_dir) as node:
+    with node_for(data_dir) as node:
         instant = _instant(at) or node.clock.now()
         with node.db.session() as session:
             entries = list_entries(session)
@@ -252,10 +225,8 @@ def lookup(
     ip: Annotated[str, typer.Argument(help="IPv4 or IPv6 address.")],
 ) -> None:
     """Which provider in the directory operates IP (longest prefix match)."""
-    from trailguard.network.directory import lookup_prefix
-    from trailguard.network.directory_service import list_entries
 
-    with _node(data_dir) as node:
+    with node_for(data_dir) as node:
         with node.db.session() as session:
             found = lookup_prefix(list_entries(session), ip)
         if found is None:
@@ -268,10 +239,8 @@ def lookup(
 @app.command("deliver")
 def deliver(data_dir: DataDir) -> None:
     """Deliver due outbox messages once and escalate overdue acknowledgements."""
-    from trailguard.network.clocks import escalate_overdue
-    from trailguard.network.exchange import deliver_pending
 
-    with _node(data_dir) as node:
+    with node_for(data_dir) as node:
         report = deliver_pending(node)
         escalations = escalate_overdue(node)
     console.print(

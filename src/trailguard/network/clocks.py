@@ -10,65 +10,24 @@ the node has an SMTP server. An overdue message is never dropped silently.
 from __future__ import annotations
 
 import logging
-import smtplib
 import threading
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
-from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trailguard.audit import record
 from trailguard.core.clock import ensure_utc, isoformat_z
-from trailguard.core.errors import ValidationFailed
+from trailguard.core.mail import MailFailed, send_email
 from trailguard.network import directory_service
-from trailguard.network.orm import EscalationRow, ExchangeMessageRow, NotificationRow
+from trailguard.network.exchange import deliver_pending
+from trailguard.network.notifications import notify
+from trailguard.network.orm import EscalationRow, ExchangeMessageRow
 from trailguard.network.transport import Transport
 from trailguard.node import Node
 
 log = logging.getLogger(__name__)
-
-
-def notify(
-    session: Session,
-    node: Node,
-    *,
-    audience: str,
-    subject: str,
-    body: str,
-    message_id: str | None = None,
-) -> None:
-    session.add(
-        NotificationRow(
-            created_at=node.clock.now(),
-            audience=audience[:200],
-            subject=subject[:300],
-            body=body,
-            message_id=message_id,
-        )
-    )
-
-
-@dataclass(frozen=True)
-class Notification:
-    id: int
-    created_at: datetime
-    audience: str
-    subject: str
-    body: str
-    message_id: str | None
-
-
-def recent_notifications(session: Session, *, limit: int = 50) -> list[Notification]:
-    rows = session.execute(
-        select(NotificationRow).order_by(NotificationRow.id.desc()).limit(limit)
-    ).scalars()
-    return [
-        Notification(row.id, row.created_at, row.audience, row.subject, row.body, row.message_id)
-        for row in rows
-    ]
 
 
 @dataclass(frozen=True)
@@ -82,28 +41,6 @@ class Escalation:
     contact_email: str | None
     contact_phone: str | None
     channels: str
-
-
-def send_email(smtp_url: str, *, sender: str, to: str, subject: str, body: str) -> None:
-    """Send one plain-text mail. ``smtp_url``: ``smtp://[user:pass@]host[:port]`` or
-    ``smtps://...`` (implicit TLS); ``smtp+starttls://`` upgrades with STARTTLS."""
-    parts = urlsplit(smtp_url)
-    if parts.scheme not in ("smtp", "smtps", "smtp+starttls") or not parts.hostname:
-        raise ValidationFailed(f"smtp_url {smtp_url!r} must look like smtp://host:port")
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = to
-    message["Subject"] = subject
-    message.set_content(body)
-    smtp_class = smtplib.SMTP_SSL if parts.scheme == "smtps" else smtplib.SMTP
-    with smtp_class(
-        parts.hostname, parts.port or (465 if parts.scheme == "smtps" else 25), timeout=10
-    ) as client:
-        if parts.scheme == "smtp+starttls":
-            client.starttls()
-        if parts.username:
-            client.login(unquote(parts.username), unquote(parts.password or ""))
-        client.send_message(message)
 
 
 def escalate_overdue(node: Node, now: datetime | None = None) -> list[Escalation]:
@@ -156,7 +93,7 @@ def escalate_overdue(node: Node, now: datetime | None = None) -> list[Escalation
                         body=body,
                     )
                     channels.append("email")
-                except (OSError, smtplib.SMTPException, ValidationFailed) as exc:
+                except MailFailed as exc:
                     channels.append("email-failed")
                     body += f" E-mail to {email} failed: {exc}"
             row.escalated_at = instant
@@ -262,8 +199,6 @@ class DeliveryWorker:
         return self
 
     def _run(self) -> None:
-        from trailguard.network.exchange import deliver_pending
-
         while not self._stop.is_set():
             try:
                 report = deliver_pending(

@@ -505,10 +505,3 @@ def parse_directory(raw: Any) -> DirectoryDocument:
         key_id=raw["key_id"],
         signature=raw["signature"],
     )
-
-
-def register_self(session: Any, node: Any) -> DirectoryEntry:
-    """Enter a new node in its own directory (called by ``trailguard init``)."""
-    from trailguard.network.directory_service import publish_self
-
-    return publish_self(session, node, actor="system:init")

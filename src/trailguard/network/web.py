@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -13,6 +14,7 @@ from trailguard.core.errors import Conflict, NotFound, ValidationFailed
 from trailguard.network import clocks, directory_service, exchange
 from trailguard.network.directory import EntryKind, lookup_prefix, search
 from trailguard.network.inbox import exchange_router
+from trailguard.network.notifications import recent_notifications
 from trailguard.node import Node
 from trailguard.web.dashboard import DashboardItem
 from trailguard.web.deps import ANY_ROLE, get_node, require_roles
@@ -97,7 +99,7 @@ def exchange_page(
         inbox = exchange.list_messages(session, direction="received", limit=200)
         outbox = exchange.list_messages(session, direction="sent", limit=200)
         escalations = clocks.list_escalations(session, limit=50)
-        notifications = clocks.recent_notifications(session, limit=30)
+        notifications = recent_notifications(session, limit=30)
         peers = [
             entry.node_id
             for entry in directory_service.list_entries(session)
@@ -140,8 +142,6 @@ def ack_form(
     try:
         exchange.acknowledge(node, message_id, actor=principal.actor)
     except (Conflict, ValidationFailed, NotFound) as exc:
-        from urllib.parse import quote
-
         return RedirectResponse(f"/exchange?error={quote(str(exc))}", status_code=303)
     return RedirectResponse(f"/exchange/messages/{message_id}", status_code=303)
 
@@ -165,8 +165,6 @@ def ping_form(
                 actor=principal.actor,
             )
     except (ValidationFailed, NotFound) as exc:
-        from urllib.parse import quote
-
         return RedirectResponse(f"/exchange?error={quote(str(exc))}", status_code=303)
     return RedirectResponse(f"/exchange/messages/{queued.message_id}", status_code=303)
 

@@ -14,8 +14,10 @@ CAPABILITY = Capability(
     page_routers=("trailguard.requests.web:router",),
     cli=CliGroup("requests", "trailguard.requests.cli:app", "Cooperation requests."),
     handlers=(
-        MessageHandler("request.submit", "trailguard.requests.service:handle_submit", True),
-        MessageHandler("request.transition", "trailguard.requests.service:handle_transition"),
+        MessageHandler("request.submit", "trailguard.requests.service.inbound:handle_submit", True),
+        MessageHandler(
+            "request.transition", "trailguard.requests.service.inbound:handle_transition"
+        ),
     ),
     dashboard=("trailguard.requests.web:dashboard_items",),
     templates=HERE / "templates",

@@ -12,6 +12,9 @@ from rich.table import Table
 
 from trailguard.core.errors import TrailguardError
 from trailguard.registry import open_node
+from trailguard.requests import service
+from trailguard.requests.documents import render_html, render_pdf
+from trailguard.requests.domain.types import missing_elements, parse_request
 
 app = typer.Typer(
     help="Cooperation requests: validate, render, list, clocks.", no_args_is_help=True
@@ -37,8 +40,6 @@ def _load(path: Path) -> dict:
 @app.command()
 def validate(path: Annotated[Path, typer.Argument(help="A request body as JSON.")]) -> None:
     """Check a request body and name every missing or bad element (exit 1 if any)."""
-    from trailguard.requests.domain.types import missing_elements
-
     problems = missing_elements(_load(path))
     if not problems:
         console.print("[green]valid[/green]: every required element is there")
@@ -54,8 +55,6 @@ def render(
     out: Annotated[Path, typer.Option("--out", help="Output file: .pdf or .html")],
 ) -> None:
     """Render a request body as a PDF or printable HTML document."""
-    from trailguard.requests.documents import render_html, render_pdf
-    from trailguard.requests.domain.types import parse_request
 
     try:
         request = parse_request(_load(path))
@@ -81,8 +80,6 @@ def list_requests(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Requests on this node, nearest deadline first."""
-    from trailguard.requests import service
-
     node = open_node(data_dir)
     try:
         views = service.list_requests(node, direction=direction)
@@ -110,8 +107,6 @@ def list_requests(
 @app.command()
 def clocks(data_dir: DataDir) -> None:
     """Raise due reminders and flag missed deadlines now (run it from cron or a timer)."""
-    from trailguard.requests import service
-
     node = open_node(data_dir)
     try:
         raised = service.scan_deadlines(node)

@@ -194,6 +194,7 @@ def _font_path() -> tuple[Path, Path | None] | None:
 @functools.cache
 def _covered(font: Path) -> frozenset[int]:
     """The code points the font has glyphs for (others are named instead of vanishing)."""
+    # fpdf2 and its fonts load only when a PDF is rendered
     from fontTools.ttLib import TTFont
 
     cmap = TTFont(str(font), lazy=True).getBestCmap() or {}
@@ -232,6 +233,7 @@ def render_pdf(
 
 
 def _render_pdf(request: RequestBase, footer: str, unicode_font: bool, block: Any) -> bytes:
+    # fpdf2 and its fonts load only when a PDF is rendered
     from fpdf import FPDF
     from fpdf.enums import XPos, YPos
 

@@ -4,22 +4,20 @@ when the node has an SMTP server configured) and missed deadlines flagged, never
 from __future__ import annotations
 
 import logging
-import smtplib
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 from sqlalchemy import select
 
 from trailguard.audit import record
+from trailguard.core.mail import MailFailed, default_recipient, send_email
 from trailguard.network import notify
 from trailguard.node import Node
+from trailguard.requests.clocks import clock_facts, refresh_nearest, z
 from trailguard.requests.domain.deadlines import deadlines_for, due_reminders
 from trailguard.requests.domain.lifecycle import RequestState
 from trailguard.requests.orm import ReminderRow, RequestRow
-from trailguard.requests.service import _clock_facts, _refresh_nearest, _z
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +38,8 @@ class ReminderView:
             "reference": self.reference,
             "deadline_kind": self.deadline_kind,
             "label": self.label,
-            "due_at": _z(self.due_at),
-            "remind_at": _z(self.remind_at),
+            "due_at": z(self.due_at),
+            "remind_at": z(self.remind_at),
             "missed": self.missed,
         }
 
@@ -58,7 +56,7 @@ def scan_deadlines(node: Node) -> list[ReminderView]:
             )
         ).all()
         for row in rows:
-            deadlines = deadlines_for(_clock_facts(row, node))
+            deadlines = deadlines_for(clock_facts(row, node))
             candidates = [
                 (r.deadline, r.remind_at, int(r.lead.total_seconds()), False)
                 for r in due_reminders(deadlines, now)
@@ -104,7 +102,7 @@ def scan_deadlines(node: Node) -> list[ReminderView]:
                     session,
                     node,
                     audience="duty_officer",
-                    subject=f"{'MISSED' if is_missed else 'due'} {_z(deadline.due_at)}: "
+                    subject=f"{'MISSED' if is_missed else 'due'} {z(deadline.due_at)}: "
                     f"{deadline.label} ({row.kind} {row.reference})",
                     body=f"/requests/{row.id}",
                 )
@@ -114,10 +112,10 @@ def scan_deadlines(node: Node) -> list[ReminderView]:
                         actor="system",
                         action="request.deadline_missed",
                         subject=f"request:{row.id}",
-                        details={"deadline": deadline.kind.value, "due_at": _z(deadline.due_at)},
+                        details={"deadline": deadline.kind.value, "due_at": z(deadline.due_at)},
                         at=now,
                     )
-            _refresh_nearest(row, node)
+            refresh_nearest(row, node)
         session.flush()
     if raised and node.config.smtp_url:
         _email(node, raised)
@@ -144,26 +142,21 @@ def open_reminders(node: Node, *, limit: int = 200) -> list[ReminderView]:
 
 def _email(node: Node, reminders: list[ReminderView]) -> None:
     """Send reminders through ``smtp_url`` (smtp://user:pass@host:port/recipient@example)."""
-    url = urlparse(node.config.smtp_url or "")
-    recipient = unquote(url.path.lstrip("/"))
-    if url.scheme not in ("smtp", "smtps") or not url.hostname or "@" not in recipient:
+    smtp_url = node.config.smtp_url or ""
+    recipient = default_recipient(smtp_url)
+    if recipient is None:
         log.warning("smtp_url must look like smtp://host:port/duty@example.org; not sending")
         return
-    message = EmailMessage()
-    message["Subject"] = f"trailguard {node.config.node_id}: {len(reminders)} request deadline(s)"
-    message["From"] = f"trailguard@{node.config.node_id}.invalid"
-    message["To"] = recipient
-    message.set_content(
-        "\n".join(
-            f"{'MISSED' if r.missed else 'due'} {_z(r.due_at)}: {r.label} ({r.reference})"
-            for r in reminders
-        )
-    )
     try:
-        client_type = smtplib.SMTP_SSL if url.scheme == "smtps" else smtplib.SMTP
-        with client_type(url.hostname, url.port or 25, timeout=10) as client:
-            if url.username:
-                client.login(unquote(url.username), unquote(url.password or ""))
-            client.send_message(message)
-    except (OSError, smtplib.SMTPException) as exc:
+        send_email(
+            smtp_url,
+            sender=f"trailguard@{node.config.node_id}.invalid",
+            to=recipient,
+            subject=f"trailguard {node.config.node_id}: {len(reminders)} request deadline(s)",
+            body="\n".join(
+                f"{'MISSED' if r.missed else 'due'} {z(r.due_at)}: {r.label} ({r.reference})"
+                for r in reminders
+            ),
+        )
+    except MailFailed as exc:
         log.warning("could not e-mail reminders: %s", exc)

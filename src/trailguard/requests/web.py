@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from trailguard.accounts import Principal, Role
+from trailguard.core.config import NodeRole
 from trailguard.core.errors import TrailguardError, ValidationFailed
 from trailguard.node import Node
 from trailguard.requests import service
@@ -186,8 +187,6 @@ def _traffic_answers(node: Node, principal: Principal | None, view: Any) -> list
     """On a provider node, what the local traffic store says about each address, port and
     time the request names (each look-up audited), so the liaison sees the answer and the
     hold side by side."""
-    from trailguard.core.config import NodeRole
-
     if principal is None or NodeRole.PROVIDER not in node.config.roles:
         return []
     if not principal.has_any(Role.PROVIDER_LIAISON, Role.ADMIN):

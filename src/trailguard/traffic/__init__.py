@@ -18,6 +18,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from trailguard.traffic.access import require_hold_role
     from trailguard.traffic.holds import Hold, HoldCriteria
     from trailguard.traffic.model import FormatError, ParseOptions, RecordKind
     from trailguard.traffic.parsers import detect_format, get_parser
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
         place_hold,
         purge,
         release_hold,
-        require_hold_role,
         store_for,
     )
     from trailguard.traffic.store import IngestReport, TrafficStore, open_store
@@ -51,7 +51,7 @@ _LAZY = {
     "TrafficStore": "store", "IngestReport": "store", "open_store": "store",
     "flows": "service", "holds": "service", "ingest_files": "service", "lookup": "service",
     "lookup_batch": "service", "place_hold": "service", "purge": "service",
-    "release_hold": "service", "require_hold_role": "service", "store_for": "service",
+    "release_hold": "service", "require_hold_role": "access", "store_for": "service",
     "get_hold": "service",
     "FormatError": "model", "ParseOptions": "model", "RecordKind": "model",
     "detect_format": "parsers", "get_parser": "parsers",

@@ -11,6 +11,7 @@ POST /api/traffic/holds/{hold_id}/release                     release a hold
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -36,6 +37,7 @@ def _tolerance(seconds: float) -> timedelta:
 
 @router.get("/stats")
 def stats(request: Request, _p: Principal = Depends(GUARD)) -> dict[str, Any]:
+    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic.service import store_for
 
     return store_for(get_node(request)).stats()
@@ -51,6 +53,7 @@ def lookup(
     reference: str | None = Query(default=None, max_length=200),
     principal: Principal = Depends(GUARD),
 ) -> dict[str, Any]:
+    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic import service
 
     answer = service.lookup(
@@ -80,9 +83,13 @@ class BatchRequest(BaseModel):
 def lookup_batch(
     request: Request, body: BatchRequest, principal: Principal = Depends(GUARD)
 ) -> dict[str, Any]:
+    # NumPy loads only when the command needs it
     import numpy as np
 
+    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic import service
+
+    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic.resolve import iso, to_us
 
     ats = np.array(
@@ -125,6 +132,7 @@ def flows(
     limit: int = Query(default=1000, ge=1, le=100_000),
     principal: Principal = Depends(GUARD),
 ) -> dict[str, Any]:
+    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic import service
 
     records = service.flows(
@@ -141,6 +149,7 @@ def flows(
 
 @router.get("/holds")
 def holds(request: Request, _p: Principal = Depends(GUARD)) -> dict[str, Any]:
+    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic import service
 
     return {"holds": [h.to_json() for h in service.holds(get_node(request))]}
@@ -160,7 +169,10 @@ class HoldRequest(BaseModel):
 def place_hold(
     request: Request, body: HoldRequest, principal: Principal = Depends(GUARD)
 ) -> dict[str, Any]:
+    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic import service
+
+    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic.holds import HoldCriteria
 
     criteria = HoldCriteria(
@@ -171,8 +183,6 @@ def place_hold(
         include_assignments=body.include_assignments,
     )
     if body.kinds is not None:
-        from dataclasses import replace
-
         criteria = replace(criteria, kinds=tuple(body.kinds))
     hold = service.place_hold(get_node(request), principal, body.reference, criteria)
     return hold.to_json()
@@ -186,6 +196,7 @@ class ReleaseRequest(BaseModel):
 def release_hold(
     request: Request, hold_id: str, body: ReleaseRequest, principal: Principal = Depends(GUARD)
 ) -> dict[str, Any]:
+    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic import service
 
     return service.release_hold(get_node(request), principal, hold_id, body.reason).to_json()

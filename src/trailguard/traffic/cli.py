@@ -10,10 +10,9 @@ log) or a bare directory for a provider who only runs the store (the store is ag
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
-from datetime import datetime, timedelta
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,9 +20,15 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
+from trailguard.accounts import get_user, principal_of
+from trailguard.cli_support import fail
 from trailguard.core.clock import default_clock
 from trailguard.core.errors import NotFound, TrailguardError
 from trailguard.registry import open_node
+from trailguard.traffic.cli_parsing import parse_duration, parse_instant
+from trailguard.traffic.detnat.cli import app as detnat_app
+from trailguard.traffic.model import ParseOptions
+from trailguard.traffic.watch.cli import app as watch_app
 
 app = typer.Typer(
     help="Provider traffic data: ingest, look up, hold, purge.",
@@ -34,14 +39,8 @@ hold_app = typer.Typer(help="Preservation holds: place, list, release.", no_args
 app.add_typer(hold_app, name="hold")
 
 
-def _watch_app() -> typer.Typer:
-    from trailguard.traffic.watch.cli import app as watch_app
-
-    return watch_app
-
-
-app.add_typer(_watch_app(), name="watch", help="Live watch (Art. 33): orders, listeners, hits.")
-app.add_typer(__import__("trailguard.traffic.detnat_cli", fromlist=["app"]).app, name="detnat")
+app.add_typer(watch_app, name="watch", help="Live watch (Art. 33): orders, listeners, hits.")
+app.add_typer(detnat_app, name="detnat")
 console = Console()
 err = Console(stderr=True)
 
@@ -51,48 +50,12 @@ DataDir = Annotated[
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|ms|s|m|h|d)?\s*$")
-_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-
-
-def parse_duration(text: str, what: str = "duration") -> timedelta:
-    """``2s``, ``500ms``, ``1.5m``, ``3h``, ``90`` (seconds); a leading ``-`` is allowed."""
-    sign = -1 if text.strip().startswith("-") else 1
-    match = _DURATION.match(text.strip().lstrip("-"))
-    if not match:
-        raise typer.BadParameter(f"{what} {text!r} is not a duration like 2s, 500ms, 1m, 3h")
-    return timedelta(seconds=sign * float(match.group(1)) * _UNITS[match.group(2)])
-
-
-def parse_instant(text: str, what: str = "time") -> datetime:
-    """ISO 8601 with a zone (``2026-11-20T08:14:07Z``, ``...+01:00``); naive times refused."""
-    try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise typer.BadParameter(
-            f"{what} {text!r} is not ISO 8601 (e.g. 2026-11-20T08:14:07Z)"
-        ) from None
-    if value.tzinfo is None:
-        raise typer.BadParameter(
-            f"{what} {text!r} has no zone; add Z or an offset like +01:00 (no guessing)"
-        )
-    return value
-
-
-def _fail(exc: Exception, code: int = 2) -> typer.Exit:
-    message = str(exc)
-    problems = getattr(exc, "problems", None)
-    err.print(f"[red]error:[/red] {message}")
-    if problems and len(problems) > 1:
-        for problem in problems:
-            err.print(f"  - {problem}")
-    return typer.Exit(code)
-
 
 class _Context:
     """The store, and the node when the data dir is one (for audit and users)."""
 
     def __init__(self, data_dir: Path, create: bool = False) -> None:
+        # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
         from trailguard.traffic.store import open_store
 
         # a mistyped --data-dir must not become a new, empty store answering "0 matches"
@@ -108,6 +71,7 @@ class _Context:
         self.node: Any = None
         if (data_dir / "node.toml").exists():
             self.node = open_node(data_dir)
+            # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
             from trailguard.traffic.service import store_for
 
             self.store = store_for(self.node)
@@ -122,7 +86,6 @@ class _Context:
                 "this data dir is a node: name the acting user with --user (provider_liaison "
                 "or admin)"
             )
-        from trailguard.accounts import get_user, principal_of
 
         with self.node.db.session() as session:
             return principal_of(get_user(session, user))
@@ -137,12 +100,13 @@ def _open(data_dir: Path, create: bool = False) -> _Context:
     try:
         return _Context(data_dir, create)
     except TrailguardError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc, min_problems=2) from exc
 
 
 @app.command()
 def formats(as_json: AsJson = False) -> None:
     """The log formats the store can ingest, with the document each parser follows."""
+    # the parsers register on import and compile numba scanners
     from trailguard.traffic.parsers import all_parsers
 
     parsers = all_parsers()
@@ -193,14 +157,13 @@ def ingest(
     as_json: AsJson = False,
 ) -> None:
     """Parse log files and publish them into the store; a file is stored whole or not at all."""
+    # progress bars load only for a long ingest
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from trailguard.traffic.model import ParseOptions
 
     skew = parse_duration(clock_skew, "clock skew")
     for path in files:
         if not path.is_file():
-            raise _fail(ValueError(f"{path} does not exist or is not a file"))
+            raise fail(ValueError(f"{path} does not exist or is not a file"), min_problems=2)
     ctx = _open(data_dir, create=True)
     options = ParseOptions(tz=tz, year=year, clock_skew=skew)
     reports = []
@@ -221,6 +184,7 @@ def ingest(
                     progress.advance(task_id, lines)
 
                 if ctx.node is not None:
+                    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
                     from trailguard.traffic.service import ingest_files
 
                     reports += ingest_files(
@@ -244,7 +208,7 @@ def ingest(
                     )
                 progress.update(task, total=reports[-1].lines_read)
     except TrailguardError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc, min_problems=2) from exc
     finally:
         ctx.close()
     elapsed = time.perf_counter() - started
@@ -320,7 +284,10 @@ def lookup(
     as_json: AsJson = False,
 ) -> None:
     """Who used IP:PORT at AT: NAT session -> inside address -> DHCP/RADIUS -> subscriber."""
+    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic.query import get_engine
+
+    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic.resolve import canonical_ip, check_port, lookup_one
 
     instant = parse_instant(at, "--at")
@@ -329,17 +296,18 @@ def lookup(
         canonical_ip(ip)
         check_port(port)
     except TrailguardError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     ctx = _open(data_dir)
     try:
         if ctx.node is not None and engine == "embedded" and user:
+            # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
             from trailguard.traffic import service
 
             answer = service.lookup(ctx.node, ctx.principal(user), ip, port, instant, tol)
         else:
             answer = lookup_one(get_engine(ctx.store, engine), ip, port, instant, tol)
     except TrailguardError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc, min_problems=2) from exc
     finally:
         ctx.close()
     if as_json:
@@ -382,6 +350,7 @@ def flows(
     as_json: AsJson = False,
 ) -> None:
     """Records to or from an address in a time window."""
+    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic.resolve import flows as find_flows
 
     lo, hi = parse_instant(start, "--start"), parse_instant(end, "--end")
@@ -389,7 +358,7 @@ def flows(
     try:
         records = find_flows(ctx.store, ip, lo, hi, kind or None, limit)
     except TrailguardError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc, min_problems=2) from exc
     finally:
         ctx.close()
     if as_json:
@@ -423,24 +392,24 @@ def purge(
     as_json: AsJson = False,
 ) -> None:
     """Delete partitions past their kind's retention, keeping records under an active hold."""
+    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic.retention import purge as run_purge
 
     instant = parse_instant(now, "--now") if now else default_clock().now()
     ctx = _open(data_dir)
     try:
         if ctx.node is not None:
+            # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
             from trailguard.traffic import service
 
             report = service.purge(ctx.node, actor, instant, dry_run)
         else:
             report = run_purge(ctx.store, instant, dry_run=dry_run)
     except TrailguardError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc, min_problems=2) from exc
     finally:
         ctx.close()
     if as_json:
-        from dataclasses import asdict
-
         typer.echo(json.dumps(asdict(report), indent=1))
         return
     verb = "would delete" if dry_run else "deleted"
@@ -498,7 +467,7 @@ def query(
             names = [d[0] for d in result.description or []]
             rows = result.fetchall()
         except Exception as exc:  # DuckDB raises many error types; all are the user's SQL
-            raise _fail(ValueError(f"query failed: {exc}")) from exc
+            raise fail(ValueError(f"query failed: {exc}"), min_problems=2) from exc
     finally:
         ctx.close()
     if as_json:
@@ -523,7 +492,7 @@ def source_line(
     try:
         typer.echo(ctx.store.read_source_line(sha256, line))
     except TrailguardError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc, min_problems=2) from exc
     finally:
         ctx.close()
 
@@ -537,13 +506,16 @@ def synth(
 ) -> None:
     """Write realistic synthetic logs in a vendor format plus an answer key."""
     try:
+        # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
         from trailguard.traffic.synth import write_synthetic
     except ImportError as exc:
-        raise _fail(ValueError(f"the synthetic-data writer is not available: {exc}")) from exc
+        raise fail(
+            ValueError(f"the synthetic-data writer is not available: {exc}"), min_problems=2
+        ) from exc
     try:
         result = write_synthetic(format_name, out, records, seed)
     except (TrailguardError, ValueError, KeyError) as exc:
-        raise _fail(exc) from exc
+        raise fail(exc, min_problems=2) from exc
     console.print(f"wrote {records:,} records in {format_name} to {out}")
     listed = list(getattr(result, "inputs", []) or getattr(result, "files", {}).items())
     for fmt, path in listed:
@@ -574,26 +546,28 @@ def hold_place(
     as_json: AsJson = False,
 ) -> None:
     """Copy matching records into a sealed hold set; prints its SHA-256."""
+    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic.holds import HoldCriteria
+
+    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic.holds import place_hold as place
 
     criteria = HoldCriteria(
         ip=ip, port=port, start=parse_instant(start, "--start"), end=parse_instant(end, "--end")
     )
     if kind:
-        from dataclasses import replace
-
         criteria = replace(criteria, kinds=tuple(kind))
     ctx = _open(data_dir)
     try:
         if ctx.node is not None:
+            # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
             from trailguard.traffic import service
 
             hold = service.place_hold(ctx.node, ctx.principal(user), reference, criteria)
         else:
             hold = place(ctx.store, reference, criteria, actor, default_clock().now())
     except TrailguardError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc, min_problems=2) from exc
     finally:
         ctx.close()
     if as_json:
@@ -608,6 +582,7 @@ def hold_place(
 @hold_app.command("list")
 def hold_list(data_dir: DataDir, as_json: AsJson = False) -> None:
     """Holds with their status, record counts and digests."""
+    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic.holds import list_holds
 
     ctx = _open(data_dir)
@@ -652,18 +627,20 @@ def hold_release(
     actor: Annotated[str, typer.Option(help="Who acts, on a bare store.")] = "system:cli",
 ) -> None:
     """Release a hold (authorised users only on a node); its sealed copy is deleted."""
+    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic.holds import release_hold as release
 
     ctx = _open(data_dir)
     try:
         if ctx.node is not None:
+            # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
             from trailguard.traffic import service
 
             hold = service.release_hold(ctx.node, ctx.principal(user), hold_id, reason)
         else:
             hold = release(ctx.store, hold_id, actor, default_clock().now(), reason)
     except TrailguardError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc, min_problems=2) from exc
     finally:
         ctx.close()
     console.print(f"released {hold.hold_id} ({hold.reference})")

@@ -2,7 +2,7 @@
 Parquet store, not here): the live watch's orders, hits and authorised requesters, and the
 deterministic NAT configuration history."""
 
-from trailguard.traffic.detnat_orm import DetNatVersionRow  # noqa: F401
+from trailguard.traffic.detnat.orm import DetNatVersionRow  # noqa: F401
 from trailguard.traffic.watch.orm import (  # noqa: F401
     WatchHitRow,
     WatchOrderRow,

@@ -13,10 +13,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from trailguard.accounts import Principal, Role
-from trailguard.core.errors import PermissionDenied
+from trailguard.accounts import Principal
+from trailguard.audit import record
 from trailguard.node import Node
-from trailguard.traffic.detnat_service import (
+from trailguard.traffic.access import require_hold_role
+from trailguard.traffic.detnat.service import (
     DetNatBatchAnswer,
     combine_batch,
     combine_one,
@@ -34,7 +35,6 @@ from trailguard.traffic.retention import PurgeReport
 from trailguard.traffic.retention import purge as _purge
 from trailguard.traffic.store import IngestReport, TrafficStore
 
-HOLD_ROLES = (Role.PROVIDER_LIAISON, Role.ADMIN)
 _STORES: dict[Path, TrafficStore] = {}
 
 
@@ -48,17 +48,7 @@ def store_for(node: Node) -> TrafficStore:
     return store
 
 
-def require_hold_role(principal: Principal) -> None:
-    if not principal.has_any(*HOLD_ROLES):
-        raise PermissionDenied(
-            f"{principal.username} may not use the traffic store or its holds: this needs the "
-            "provider_liaison or admin role"
-        )
-
-
 def audit_event(node: Node, actor: str, action: str, subject: str, details: dict[str, Any]) -> None:
-    from trailguard.audit import record
-
     with node.db.session() as session:
         record(
             session,

@@ -954,6 +954,7 @@ def _write_netflow(
     RFC 8158 https://www.rfc-editor.org/rfc/rfc8158 ; RFC 3954
     https://www.rfc-editor.org/rfc/rfc3954 ; RFC 7011 https://www.rfc-editor.org/rfc/rfc7011 ;
     RFC 5655 https://www.rfc-editor.org/rfc/rfc5655 ."""
+    # the parsers register on import and compile numba scanners
     from trailguard.traffic.parsers import netflow as nf
 
     if len(w.public) < 2:

@@ -31,6 +31,7 @@ def traffic_page(
     tolerance: str = "2",
     principal: Principal = Depends(GUARD),
 ) -> HTMLResponse:
+    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic import service
 
     node = get_node(request)
@@ -75,7 +76,10 @@ def place_hold_form(
     port: str = Form(""),
     principal: Principal = Depends(GUARD),
 ) -> HTMLResponse | RedirectResponse:
+    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic import service
+
+    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic.holds import HoldCriteria
 
     node = get_node(request)
@@ -101,6 +105,7 @@ def release_hold_form(
     reason: str = Form(""),
     principal: Principal = Depends(GUARD),
 ) -> HTMLResponse | RedirectResponse:
+    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic import service
 
     try:
@@ -111,6 +116,7 @@ def release_hold_form(
 
 
 def _page_error(request: Request, message: str) -> HTMLResponse:
+    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic import service
 
     node = get_node(request)

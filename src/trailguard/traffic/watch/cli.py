@@ -11,48 +11,26 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from trailguard.cli_support import node_for
 from trailguard.core.clock import isoformat_z
 from trailguard.core.errors import TrailguardError
-from trailguard.node import Node
-from trailguard.registry import open_node
 from trailguard.traffic.model import FormatError, ParseOptions
+from trailguard.traffic.watch import service
 
 app = typer.Typer(help="Live watch (Art. 33): orders, listeners, file ingest.",
                   no_args_is_help=True)  # fmt: skip
+NODE_ERRORS = (TrailguardError, FormatError)  # ended as `error: ...`, exit 2
 console = Console()
 err_console = Console(stderr=True)
 DataDir = Annotated[Path, typer.Option("--data-dir", help="The node's data directory.")]
 ACTOR = "cli:admin"
-
-
-@contextmanager
-def _node(data_dir: Path) -> Iterator[Node]:
-    try:
-        node = open_node(data_dir)
-    except TrailguardError as exc:
-        _fail(exc)
-    try:
-        yield node
-    except (TrailguardError, FormatError) as exc:
-        _fail(exc)
-    finally:
-        node.close()
-
-
-def _fail(exc: Exception) -> NoReturn:
-    err_console.print(f"[red]error:[/red] {exc}")
-    for problem in getattr(exc, "problems", []):
-        err_console.print(f"  - {problem}")
-    raise typer.Exit(2)
 
 
 @app.command("authorise")
@@ -62,9 +40,11 @@ def authorise(
     note: Annotated[str, typer.Option(help="Why (the arrangement it rests on).")] = "",
 ) -> None:
     """Allow a node of the directory to send watch orders to this provider node."""
-    from trailguard.traffic.watch import service
 
-    with _node(data_dir) as node, node.db.session() as session:
+    with (
+        node_for(data_dir, errors=NODE_ERRORS) as node,
+        node.db.session() as session,
+    ):
         service.authorise_requester(session, node, node_id, actor=ACTOR, note=note)
     console.print(f"{node_id} may send watch orders to this node")
 
@@ -75,9 +55,11 @@ def orders(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON list.")] = False,
 ) -> None:
     """The watch orders received, newest first."""
-    from trailguard.traffic.watch import service
 
-    with _node(data_dir) as node, node.db.session() as session:
+    with (
+        node_for(data_dir, errors=NODE_ERRORS) as node,
+        node.db.session() as session,
+    ):
         rows = [
             {"id": r.id, "order_ref": r.order_ref, "requester": r.requester, "state": r.state,
              "start": isoformat_z(r.start), "end": isoformat_z(r.end),
@@ -98,6 +80,7 @@ def orders(
 def _parser(name: str | None) -> object | None:
     if name is None:
         return None
+    # the parsers register on import and compile numba scanners
     from trailguard.traffic.parsers import get_parser
 
     return get_parser(name)
@@ -114,9 +97,10 @@ def run(
     seconds: Annotated[float, typer.Option(help="Stop after this long (0: until Ctrl-C).")] = 0,
 ) -> None:
     """Listen for traffic data and report every hit of the orders in force."""
+    # the watch runtime loads NumPy, Arrow and the parsers
     from trailguard.traffic.watch.runtime import WatchRuntime, WatchSettings
 
-    with _node(data_dir) as node:
+    with node_for(data_dir, errors=NODE_ERRORS) as node:
         settings = WatchSettings(
             host=host,
             syslog_udp_port=syslog_port or None,
@@ -149,9 +133,10 @@ def ingest(
     year: Annotated[int | None, typer.Option(help="Year of stamps without one.")] = None,
 ) -> None:
     """Match files against the orders in force and report the hits."""
+    # the watch runtime loads NumPy, Arrow and the parsers
     from trailguard.traffic.watch.runtime import WatchRuntime, WatchSettings
 
-    with _node(data_dir) as node:
+    with node_for(data_dir, errors=NODE_ERRORS) as node:
         rt = WatchRuntime(node, WatchSettings(syslog_udp_port=None, syslog_tcp_port=None,
                                               ipfix_port=None))  # fmt: skip
         for path in files:

@@ -28,15 +28,37 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
+from trailguard.node import Node
 from trailguard.traffic.parsers.netflow import FlowDecoder
+from trailguard.traffic.watch.settings import WatchSettings, WatchStats
 
-if TYPE_CHECKING:
-    from trailguard.traffic.watch.runtime import WatchRuntime
+
+class WatchRuntime(Protocol):
+    """What the listeners need of the runtime that owns them (``runtime.WatchRuntime``)."""
+
+    node: Node
+    settings: WatchSettings
+    stats: WatchStats
+
+    def submit_blob(
+        self, data: bytes, runs: list[tuple[int, str]], arrived_perf: float
+    ) -> None: ...
+
+    def process_records(
+        self,
+        records: list[dict[str, Any]],
+        source: str,
+        raw: str,
+        arrived_at: datetime,
+        arrived_perf: float,
+    ) -> int: ...
+
 
 RCVBUF = 32 * 1024 * 1024
 SWITCH_INTERVAL = 0.0005  # seconds; see SyslogUdpListener.start

@@ -14,15 +14,16 @@ refused input (oversize, over the rate limit, malformed, undecodable, queue full
 
 from __future__ import annotations
 
+import bisect
 import contextlib
+import gzip
 import logging
 import os
 import queue
 import tempfile
 import threading
 import time
-from collections import Counter, deque
-from dataclasses import dataclass, field
+from collections import deque
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -32,11 +33,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from trailguard.audit import record
+from trailguard.network import deliver_pending
 from trailguard.node import Node
 from trailguard.traffic.model import FormatError, ParseOptions, Parser
 from trailguard.traffic.watch import service
+from trailguard.traffic.watch.listeners import start_listeners
 from trailguard.traffic.watch.matcher import CompiledOrders
 from trailguard.traffic.watch.service import PendingHit
+from trailguard.traffic.watch.settings import WatchSettings, WatchStats
 
 log = logging.getLogger(__name__)
 
@@ -55,56 +59,6 @@ DROP_COUNTERS = (
     "unparsed_candidates", "ipfix_malformed", "ipfix_truncated", "ipfix_unknown_template",
     "kernel_drops", "receiver_backlog_overflow",
 )  # fmt: skip
-
-
-@dataclass
-class WatchSettings:
-    host: str = "127.0.0.1"
-    syslog_udp_port: int | None = 5514  # None: not listening
-    syslog_tcp_port: int | None = 5514
-    ipfix_port: int | None = 4739
-    max_datagram: int = 8192  # RFC 5426 section 3.2: receivers SHOULD take 2048, MAY 8192
-    max_tcp_frame: int = 65536
-    rate_limit: float = 250_000.0  # syslog lines per second per peer (token bucket)
-    rate_burst: float = 500_000.0
-    parser: Parser | None = None  # the format of the syslog lines; None: detected per batch
-    tz: str | None = None  # zone of syslog stamps without one (default: the node's zone)
-    batch_lines: int = 4096
-    batch_seconds: float = 0.02
-    report_interval: float = 0.05
-    orders_interval: float = 1.0
-    deliver: bool = True  # run a delivery round right after each report
-    transport: Any = None  # trailguard.network.transport.Transport for deliveries
-    line_queue: int = 2000  # batches waiting for the processing thread
-    coalesce_lines: int = 65536  # queued batches processed together, up to this many lines
-    # UDP syslog: receive loops in child processes (one socket each, SO_REUSEPORT when more
-    # than one), so that receiving never waits for this process's GIL; False: a thread here
-    udp_receiver_process: bool = True
-    udp_receivers: int = 1
-
-
-@dataclass
-class WatchStats:
-    """Counters since start (thread-safe enough: each counter has one writer thread)."""
-
-    counts: Counter[str] = field(default_factory=Counter)
-    problems: deque[tuple[float, str, str]] = field(default_factory=lambda: deque(maxlen=500))
-    latency_reported: deque[float] = field(default_factory=lambda: deque(maxlen=200_000))
-    latency_delivered: deque[float] = field(default_factory=lambda: deque(maxlen=200_000))
-    latency_matched: deque[float] = field(default_factory=lambda: deque(maxlen=200_000))
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add(self, name: str, n: int = 1) -> None:
-        if n:
-            with self._lock:
-                self.counts[name] += n
-
-    def problem(self, source: str, text: str) -> None:
-        self.problems.append((time.time(), source, text[:300]))
-
-    def snapshot(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self.counts)
 
 
 class WatchRuntime:
@@ -132,8 +86,6 @@ class WatchRuntime:
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> WatchRuntime:
-        from trailguard.traffic.watch.listeners import start_listeners
-
         self.refresh_orders(force=True)
         loops = [("orders", self._orders_loop), ("lines", self._lines_loop),
                  ("report", self._report_loop), ("deliver", self._deliver_loop)]  # fmt: skip
@@ -479,6 +431,7 @@ class WatchRuntime:
 
     @staticmethod
     def _detect(lines: list[str]) -> Parser | None:
+        # the parsers register on import and compile numba scanners
         from trailguard.traffic.parsers import DETECT_THRESHOLD, all_parsers
 
         head = lines[:20]
@@ -511,6 +464,7 @@ class WatchRuntime:
     ) -> dict[str, int]:
         """Match every record of a file (plain or gzip, any registered format); the file's
         bad lines are counted. Returns counts: records, bad_lines, hits."""
+        # the parsers register on import and compile numba scanners
         from trailguard.traffic.parsers import detect_format
 
         parser = parser or detect_format(path)
@@ -639,8 +593,6 @@ class WatchRuntime:
     def _deliver_round(self) -> None:
         """A delivery round right after a report is committed (the exchange's own worker,
         when running, also delivers; its lock keeps one round at a time)."""
-        from trailguard.network import deliver_pending
-
         try:
             with self._deliver_lock:
                 report = deliver_pending(self.node, transport=self.settings.transport)
@@ -663,23 +615,17 @@ class WatchRuntime:
 
 def _source_of(runs: list[tuple[int, str]], i: int) -> str:
     """The source of line ``i`` given (end index, source) runs."""
-    import bisect
-
     k = bisect.bisect_right([end for end, _ in runs], i)
     return runs[k][1] if k < len(runs) else (runs[-1][1] if runs else "?")
 
 
 def _perf_of(perfs: list[tuple[int, float]], i: int) -> float:
     """The arrival perf of line ``i`` given (end index, perf) of consecutive batches."""
-    import bisect
-
     k = bisect.bisect_right([end for end, _ in perfs], i)
     return perfs[min(k, len(perfs) - 1)][1]
 
 
 def _read_lines(path: Path) -> list[str]:
-    import gzip
-
     opener = gzip.open if path.read_bytes()[:2] == b"\x1f\x8b" else open
     with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
         return fh.read().splitlines()

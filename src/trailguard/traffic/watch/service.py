@@ -30,7 +30,7 @@ from trailguard.audit import record
 from trailguard.core.clock import ensure_utc, isoformat_z
 from trailguard.core.config import NodeRole
 from trailguard.core.errors import NotFound, ValidationFailed
-from trailguard.network import find_entry
+from trailguard.network import find_entry, send_message
 from trailguard.node import Node
 from trailguard.traffic.watch.domain import (
     Criteria,
@@ -278,8 +278,6 @@ def record_hits(session: Session, node: Node, hits: list[PendingHit]) -> dict[in
     """Store, audit and report ``hits`` in the caller's transaction: one audit entry per hit
     and one ``traffic.watch_hit`` message per order (up to 200 hits each). Returns the
     message id of each hit's report by position."""
-    from trailguard.network import send_message
-
     now = node.clock.now()
     by_order: dict[int, list[tuple[int, WatchHitRow, PendingHit]]] = {}
     for i, hit in enumerate(hits):
@@ -359,8 +357,6 @@ def send_order(
     session: Session, node: Node, *, recipient: str, payload: dict[str, Any], actor: str
 ) -> str:
     """Validate and send a watch order; returns the exchange message id."""
-    from trailguard.network import send_message
-
     order = parse_order(payload, requester=node.config.node_id, now=node.clock.now())
     msg = send_message(session, node, recipient=recipient, message_type=ORDER,
                        payload=order.to_payload(), actor=actor)  # fmt: skip
@@ -372,8 +368,6 @@ def send_order(
 
 
 def send_cancel(session: Session, node: Node, *, recipient: str, order_ref: str, actor: str) -> str:
-    from trailguard.network import send_message
-
     msg = send_message(session, node, recipient=recipient, message_type=CANCEL,
                        payload={"order_ref": order_ref}, actor=actor)  # fmt: skip
     return msg.message_id

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -67,7 +68,5 @@ def authorise_requester(
             service.authorise_requester(session, node, node_id.strip(), actor=principal.actor,
                                         note=note)  # fmt: skip
     except (NotFound, ValidationFailed) as exc:
-        from urllib.parse import quote
-
         return RedirectResponse(f"/traffic/watch?error={quote(str(exc))}", status_code=303)
     return RedirectResponse("/traffic/watch", status_code=303)

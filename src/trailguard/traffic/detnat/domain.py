@@ -42,7 +42,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from trailguard.core.clock import ensure_utc
+from trailguard.core.clock import ensure_utc, isoformat_z
 from trailguard.core.errors import ValidationFailed
 
 ALGORITHMS = ("sequential", "juniper", "round-robin")
@@ -253,8 +253,6 @@ class DetNatAnswer:
     note: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        from trailguard.core.clock import isoformat_z
-
         return {
             "inside_ip": self.inside_ip,
             "public_ip": self.public_ip,

@@ -42,11 +42,13 @@ import pyarrow.compute as pc
 from sqlalchemy import select
 
 from trailguard.accounts import Principal
+from trailguard.audit import record
 from trailguard.core.clock import ensure_utc, isoformat_z
 from trailguard.core.errors import ValidationFailed
 from trailguard.node import Node
-from trailguard.traffic.detnat import ALGORITHMS, DetNatConfig, DetNatPlan
-from trailguard.traffic.detnat_orm import DetNatVersionRow
+from trailguard.traffic.access import require_hold_role
+from trailguard.traffic.detnat.domain import ALGORITHMS, DetNatConfig, DetNatPlan
+from trailguard.traffic.detnat.orm import DetNatVersionRow
 from trailguard.traffic.resolve import (
     Assignment,
     BatchAnswer,
@@ -159,8 +161,6 @@ def _version(row: DetNatVersionRow) -> DetNatVersion:
 
 
 def _require_role(principal: Principal) -> None:
-    from trailguard.traffic.service import require_hold_role
-
     require_hold_role(principal)
 
 
@@ -215,8 +215,6 @@ def add_version(
     valid_from = ensure_utc(valid_from)
     digest = config_digest(config)
     now = node.clock.now()
-    from trailguard.audit import record
-
     with node.db.session() as session:
         rows = session.scalars(
             select(DetNatVersionRow).where(

@@ -23,8 +23,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from trailguard.accounts import get_user, principal_of
+from trailguard.cli_support import fail
 from trailguard.core.errors import TrailguardError
 from trailguard.registry import open_node
+from trailguard.traffic.cli_parsing import parse_duration, parse_instant
 
 app = typer.Typer(
     help="Deterministic NAT (RFC 7422): configuration history and lookups.",
@@ -40,14 +43,9 @@ User = Annotated[str, typer.Option(help="Acting user (provider_liaison or admin;
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-def _fail(exc: Exception) -> typer.Exit:
-    err.print(f"[red]error:[/red] {exc}")
-    return typer.Exit(2)
-
-
 def _node(data_dir: Path) -> Any:
     if not (data_dir / "node.toml").exists():
-        raise _fail(
+        raise fail(
             ValueError(
                 f"{data_dir} is not a node's data directory: the deterministic NAT history is"
                 " kept (and audited) in a node's database; run `trailguard init` first"
@@ -56,12 +54,10 @@ def _node(data_dir: Path) -> Any:
     try:
         return open_node(data_dir)
     except TrailguardError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
 
 
 def _principal(node: Any, user: str) -> Any:
-    from trailguard.accounts import get_user, principal_of
-
     with node.db.session() as session:
         return principal_of(get_user(session, user))
 
@@ -90,8 +86,8 @@ def add(
     as_json: AsJson = False,
 ) -> None:
     """Record a new configuration version (history is only added to, never rewritten)."""
-    from trailguard.traffic.cli import parse_instant
-    from trailguard.traffic.detnat_service import add_version
+    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
+    from trailguard.traffic.detnat.service import add_version
 
     instant = parse_instant(valid_from, "--valid-from")
     node = _node(data_dir)
@@ -112,7 +108,7 @@ def add(
             note=note,
         )
     except TrailguardError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     finally:
         node.close()
     if as_json:
@@ -134,7 +130,8 @@ def list_(
     as_json: AsJson = False,
 ) -> None:
     """The stored configuration history, oldest version first per plan."""
-    from trailguard.traffic.detnat_service import list_versions
+    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
+    from trailguard.traffic.detnat.service import list_versions
 
     node = _node(data_dir)
     try:
@@ -174,8 +171,8 @@ def lookup(
     as_json: AsJson = False,
 ) -> None:
     """Who used IP:PORT at AT: logged sessions and blocks, and the deterministic mapping."""
+    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic import service
-    from trailguard.traffic.cli import parse_duration, parse_instant
 
     instant = parse_instant(at, "--at")
     tol = parse_duration(tolerance, "tolerance")
@@ -183,7 +180,7 @@ def lookup(
     try:
         answer = service.lookup(node, _principal(node, user), ip, port, instant, tol)
     except TrailguardError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     finally:
         node.close()
     out = answer.to_json()

@@ -304,7 +304,8 @@ def test_stored_detnat_service_agrees_with_session_logged_node(
     from trailguard.accounts.domain import Principal, Role
     from trailguard.audit.service import iter_entries
     from trailguard.core.clock import FixedClock
-    from trailguard.traffic import detnat_service, service
+    from trailguard.traffic import service
+    from trailguard.traffic.detnat import service as detnat_service
     from trailguard.traffic.resolve import to_us
 
     sessions, session_lines, pba_lines = _simulate(seed=20261127, n_sessions=1200)

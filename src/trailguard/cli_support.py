@@ -1,0 +1,46 @@
+"""What every capability's CLI shares: the error exit (``error: ...`` and the problems, on
+stderr, exit code 2) and a node opened with the registered capabilities for one command."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from trailguard.core.errors import TrailguardError
+from trailguard.node import Node
+from trailguard.registry import open_node
+
+err_console = Console(stderr=True)
+
+
+def fail(exc: Exception, code: int = 2, *, min_problems: int = 1) -> typer.Exit:
+    """Print ``error: <exc>`` and, when there are at least ``min_problems``, each of its
+    ``problems`` on stderr; returns the exit to raise (``raise fail(exc) from exc``)."""
+    err_console.print(f"[red]error:[/red] {exc}")
+    problems = list(getattr(exc, "problems", None) or [])
+    if len(problems) >= min_problems:
+        for problem in problems:
+            err_console.print(f"  - {problem}")
+    return typer.Exit(code)
+
+
+@contextmanager
+def node_for(
+    data_dir: Path, *, errors: tuple[type[Exception], ...] = (TrailguardError,)
+) -> Iterator[Node]:
+    """The node in ``data_dir`` for one command: closed afterwards; an error in opening it or
+    one of ``errors`` raised inside the block ends the command through ``fail``."""
+    try:
+        node = open_node(data_dir)
+    except TrailguardError as exc:
+        raise fail(exc) from exc
+    try:
+        yield node
+    except errors as exc:
+        raise fail(exc) from exc
+    finally:
+        node.close()
