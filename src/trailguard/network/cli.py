@@ -15,6 +15,7 @@ from rich.table import Table
 
 from trailguard.core.clock import ensure_utc, isoformat_z
 from trailguard.core.errors import TrailguardError, ValidationFailed
+from trailguard.core.jsonsafe import loads_bounded
 from trailguard.node import Node
 
 app = typer.Typer(help="The network's signed directory, keys and exchange.", no_args_is_help=True)
@@ -23,6 +24,7 @@ err_console = Console(stderr=True)
 
 DataDir = Annotated[Path, typer.Option("--data-dir", help="The node's data directory.")]
 ACTOR = "cli:admin"
+DIRECTORY_DEPTH = 32  # files from peers (directories, entries, rosters) nest a few levels
 
 
 @contextmanager
@@ -94,8 +96,8 @@ def import_(
 
     with _node(data_dir) as node:
         try:
-            raw: Any = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
+            raw: Any = loads_bounded(file.read_bytes(), max_depth=DIRECTORY_DEPTH)
+        except (OSError, ValueError) as exc:
             _fail(ValidationFailed(f"cannot read {file} as JSON: {exc}"))
         with node.db.session() as session:
             report = import_directory(session, node, raw, actor=ACTOR, publisher_key=publisher_key)
@@ -153,8 +155,8 @@ def self_(
         shifts = None
         if roster is not None:
             try:
-                raw = json.loads(roster.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as exc:
+                raw = loads_bounded(roster.read_bytes(), max_depth=DIRECTORY_DEPTH)
+            except (OSError, ValueError) as exc:
                 raise ValidationFailed(f"cannot read roster {roster}: {exc}") from exc
             if not isinstance(raw, list):
                 raise ValidationFailed(f"roster {roster} must hold a JSON list of shifts")
@@ -180,8 +182,8 @@ def add(
 
     with _node(data_dir) as node:
         try:
-            raw = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
+            raw = loads_bounded(file.read_bytes(), max_depth=DIRECTORY_DEPTH)
+        except (OSError, ValueError) as exc:
             raise ValidationFailed(f"cannot read {file} as JSON: {exc}") from exc
         entries = [
             DirectoryEntry.from_json(item) for item in (raw if isinstance(raw, list) else [raw])

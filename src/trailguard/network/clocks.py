@@ -263,6 +263,7 @@ class DeliveryWorker:
 
     def _run(self) -> None:
         from trailguard.network.exchange import deliver_pending
+        from trailguard.network.refusals import flush_refusals
 
         while not self._stop.is_set():
             try:
@@ -270,6 +271,7 @@ class DeliveryWorker:
                     self.node, transport=self.transport, concurrency=self.concurrency
                 )
                 escalate_overdue(self.node)
+                flush_refusals(self.node)  # counts of refusal windows that have closed
                 busy = report.attempted > 0 and report.attempted > len(report.retrying)
             except Exception:  # the worker must survive a bad round; the next one retries
                 log.exception("delivery round failed")
