@@ -96,9 +96,11 @@ def create_app(node: Node) -> FastAPI:
 
 
 def iter_routes(app: FastAPI) -> Iterator[tuple[str, APIRoute]]:
-    """Every API and page route with its full path (for the role walk and the docs).
-    Capability routers are flat: they do not include other routers."""
-    for prefix, router in app.state.mounted_routers:
-        for route in router.routes:
-            if isinstance(route, APIRoute):
-                yield prefix + route.path, route
+    """Every API and page route the app serves, with its full path (for the role walk and
+    the docs), taken from the app's own route table, included routers and all."""
+    from fastapi.routing import iter_route_contexts
+
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if isinstance(route, APIRoute) and context.path:
+            yield context.path, route
