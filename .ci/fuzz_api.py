@@ -5,9 +5,15 @@ Serves a throwaway node (uvicorn on 127.0.0.1, a free port, loopback only) from 
 data directory, waits for it, runs ``schemathesis run <node>/openapi.json --checks all`` twice
 (no credentials, then ``Authorization: Bearer <token of a user with every role>``), stops the
 server (its own process only) and removes the directory. Bounded: ``--max-examples`` per
-operation, one worker, a time budget per run and a hard timeout on each subprocess.
+operation, one worker, a time budget per run and a hard timeout on each subprocess. The seed
+is fixed (``--seed``) so that a finding replays.
 
-    uv run python .ci/fuzz_api.py [--max-examples 25] [--max-time 80]
+Settings: ``.ci/schemathesis.toml`` (every check on; the exchange endpoints' signed bodies
+cannot be generated valid, see there). Known findings not fixed yet are listed, each one, in
+``.ci/schemathesis-baseline.json``; any other finding fails the run. ``--update-baseline``
+merges this run's findings into that file (review the diff: each entry is a debt).
+
+    uv run python .ci/fuzz_api.py [--max-examples 25] [--max-time 75] [--seed N]
 """
 
 from __future__ import annotations
@@ -104,9 +110,17 @@ def _wait_for(url: str, server: subprocess.Popen[bytes], seconds: float) -> None
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-examples", type=int, default=25)
-    parser.add_argument("--max-time", type=int, default=80, help="seconds per schemathesis run")
-    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--max-time", type=int, default=75, help="seconds per schemathesis run")
+    parser.add_argument("--seed", type=int, default=20261207)
+    parser.add_argument("--update-baseline", action="store_true")
+    parser.add_argument("--only", help="a path regex: fuzz these operations only (to debug)")
     args = parser.parse_args()
+    os.environ.pop("TRAILGUARD_DATABASE_URL", None)  # the throwaway node's own SQLite file
+    here = Path(__file__).resolve().parent
+    baseline = here / "schemathesis-baseline.json"
+    baseline_args = ["--baseline", str(baseline)] if baseline.exists() else []
+    if args.update_baseline:
+        baseline_args = ["--baseline", str(baseline), "--baseline-update"]
 
     failures = 0
     with tempfile.TemporaryDirectory(prefix="tg-fuzz-") as tmp:
@@ -114,7 +128,7 @@ def main() -> int:
         token = _prepare(data_dir)
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
-        env = {k: v for k, v in os.environ.items() if k != "TRAILGUARD_DATABASE_URL"}
+        env = dict(os.environ)
         server = subprocess.Popen(
             [sys.executable, "-c", _SERVE, str(data_dir), str(port)],
             env=env,
@@ -131,6 +145,8 @@ def main() -> int:
                     sys.executable,
                     "-m",
                     "schemathesis.cli",
+                    "--config-file",
+                    str(here / "schemathesis.toml"),
                     "run",
                     f"{base}/openapi.json",
                     "--checks",
@@ -147,11 +163,16 @@ def main() -> int:
                     "all",
                     "--output-sanitize",
                     "true",
-                    *(["--seed", str(args.seed)] if args.seed is not None else []),
+                    "--seed",
+                    str(args.seed),
+                    *baseline_args,
+                    *(["--include-path-regex", args.only] if args.only else []),
                     *headers,
                 ]
                 try:
-                    result = subprocess.run(command, timeout=args.max_time * 2 + 60, check=False)
+                    result = subprocess.run(
+                        command, cwd=tmp, timeout=args.max_time * 2 + 60, check=False
+                    )
                 except subprocess.TimeoutExpired:
                     print(f"schemathesis ({label}) did not finish in time", flush=True)
                     failures += 1

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
@@ -20,6 +21,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from trailguard import __version__
 from trailguard.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from trailguard.node import Node
+from trailguard.web.api_errors import (
+    allowed_methods,
+    document_errors,
+    error_body,
+    validation_error,
+)
 
 
 def _wants_page(request: Request) -> bool:
@@ -71,7 +78,15 @@ def create_app(node: Node) -> FastAPI:
                 return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
             if exc.status_code == 403 and getattr(request.state, "must_change_password", False):
                 return RedirectResponse("/account/password", status_code=303)
-        return await http_exception_handler(request, exc)
+        if exc.status_code < 400:
+            return await http_exception_handler(request, exc)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method served at this path, not one route's
+            headers["Allow"] = ", ".join(allowed_methods(app, request.url.path))
+        return JSONResponse(error_body(exc.status_code, exc.detail), exc.status_code, headers)
+
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.openapi = document_errors(app)  # type: ignore[method-assign]
 
     @app.exception_handler(ValidationFailed)
     async def _invalid(_request: Request, exc: ValidationFailed) -> JSONResponse:

@@ -206,6 +206,9 @@ def _batch_items(raw: bytes, maximum: int) -> tuple[str | None, list[bytes]]:
         document = loads_bounded(raw, max_bytes=len(raw), max_depth=3)
     except JsonRefused as exc:
         return f"the batch is not a JSON batch: {exc}", []
+    if isinstance(document, dict) and set(document) - {"envelopes"}:
+        unknown = ", ".join(sorted(set(document) - {"envelopes"}))[:200]
+        return f"the batch has unknown fields: {unknown}", []
     envelopes = document.get("envelopes") if isinstance(document, dict) else None
     if not isinstance(envelopes, list) or not envelopes:
         return 'the batch must be an object {"envelopes": [...]} with at least one envelope', []
