@@ -22,7 +22,7 @@ from trailguard.network.directory import (
 )
 from trailguard.node import Node
 from trailguard.web.deps import ANY_ROLE, get_node, require_roles
-from trailguard.web.params import IpAddressText, IsoInstant
+from trailguard.web.params import IsoInstant
 
 router = APIRouter(tags=["network"])
 
@@ -154,7 +154,13 @@ def directory_self(
 
 @router.get("/directory/lookup", summary="Which provider operates this IP (longest prefix)")
 def directory_lookup(
-    ip: IpAddressText = Query(..., description="IPv4 or IPv6 address"),
+    ip: str = Query(
+        ...,
+        description="IPv4 or IPv6 address",
+        min_length=2,
+        max_length=45,
+        json_schema_extra={"anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]},
+    ),
     node: Node = Depends(get_node),
     _principal: Principal = Depends(require_roles(*ANY_ROLE)),
 ) -> dict[str, Any]:

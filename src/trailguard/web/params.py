@@ -1,8 +1,5 @@
 """Parameter types shared by the API routes.
 
-``IpAddressText``: an IPv4 or IPv6 address as text, documented as such (``format`` ipv4 or
-ipv6), checked by the route's domain code as before.
-
 ``IsoInstant``: a time given as an ISO 8601 text with its offset (``2026-11-20T03:14:07-05:00``
 or ``...Z``). Pydantic would also read a bare number (``at=0.5``) as seconds since 1970; a
 node refuses that with 422 instead of answering about January 1970.
@@ -38,20 +35,6 @@ IsoInstant = Annotated[
             "type": "string",
             "format": "date-time",
             "description": "ISO 8601 instant with its offset",
-        }
-    ),
-]
-
-
-IpAddressText = Annotated[
-    str,
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "string", "format": "ipv4", "minLength": 7},
-                {"type": "string", "format": "ipv6", "minLength": 2},
-            ],
-            "description": "IPv4 or IPv6 address",
         }
     ),
 ]
