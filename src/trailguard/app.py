@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
@@ -25,6 +26,12 @@ from trailguard.network import register_handler
 from trailguard.node import Node
 from trailguard.registry import CAPABILITIES
 from trailguard.web import pages
+from trailguard.web.api_errors import (
+    allowed_methods,
+    document_errors,
+    error_body,
+    validation_error,
+)
 from trailguard.web.security import SecurityHeadersMiddleware
 from trailguard.web.templating import build_templates
 
@@ -80,7 +87,15 @@ def create_app(node: Node, capabilities: Sequence[Capability] = CAPABILITIES) ->
                 return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
             if exc.status_code == 403 and getattr(request.state, "must_change_password", False):
                 return RedirectResponse("/account/password", status_code=303)
-        return await http_exception_handler(request, exc)
+        if exc.status_code < 400:
+            return await http_exception_handler(request, exc)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method served at this path, not one route's
+            headers["Allow"] = ", ".join(allowed_methods(app, request.url.path))
+        return JSONResponse(error_body(exc.status_code, exc.detail), exc.status_code, headers)
+
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.openapi = document_errors(app)  # type: ignore[method-assign]
 
     @app.exception_handler(ValidationFailed)
     async def _invalid(_request: Request, exc: ValidationFailed) -> JSONResponse:
@@ -105,9 +120,11 @@ def create_app(node: Node, capabilities: Sequence[Capability] = CAPABILITIES) ->
 
 
 def iter_routes(app: FastAPI) -> Iterator[tuple[str, APIRoute]]:
-    """Every API and page route with its full path (for the role walk and the docs).
-    Capability routers are flat: they do not include other routers."""
-    for prefix, router in app.state.mounted_routers:
-        for route in router.routes:
-            if isinstance(route, APIRoute):
-                yield prefix + route.path, route
+    """Every API and page route the app serves, with its full path (for the role walk and
+    the docs), taken from the app's own route table, included routers and all."""
+    from fastapi.routing import iter_route_contexts
+
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if isinstance(route, APIRoute) and context.path:
+            yield context.path, route

@@ -202,7 +202,7 @@ def _envelopes(net: Net) -> list[str]:
     ("body", "detail"),
     [
         (b"{not json", "not JSON"),
-        ({"envelope": []}, "at least one envelope"),
+        ({"envelope": []}, "unknown fields: envelope"),
         ({"envelopes": []}, "at least one envelope"),
         ({"envelopes": [{"a": 1}]}, "must be a string"),
         ([1, 2], "at least one envelope"),

@@ -59,6 +59,9 @@ class NodeConfig(BaseModel):
     # one POST of several envelopes from one sender (the exchange's batch endpoint)
     max_batch_messages: int = Field(default=200, ge=1, le=10_000)
     max_batch_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    # refused exchange requests per client address (IPv6: per /64) in a window; beyond, 429
+    max_refusals_per_window: int = Field(default=30, ge=1, le=1_000_000)
+    refusal_window_seconds: int = Field(default=60, ge=1, le=24 * 3600)
     smtp_url: str | None = None
 
     @field_validator("country")

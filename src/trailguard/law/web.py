@@ -19,7 +19,7 @@ from trailguard.law.sources import DEFAULT_STALE_DAYS, stale_report
 from trailguard.web.deps import ANY_ROLE, get_node, require_roles
 from trailguard.web.render import render
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)  # pages, like every other web router
 
 AnyUser = Annotated[Principal, Depends(require_roles(*ANY_ROLE))]
 FOCUS_COUNTRIES = ("US", "NL", "DE", "FR", "GB", "BR", "JP", "NG", "IN", "VN", "RU", "ZA")

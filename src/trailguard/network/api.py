@@ -22,6 +22,7 @@ from trailguard.network.directory import (
 )
 from trailguard.node import Node
 from trailguard.web.deps import ANY_ROLE, get_node, require_roles
+from trailguard.web.params import IsoInstant
 
 router = APIRouter(tags=["network"])
 
@@ -54,10 +55,12 @@ def hit_json(hit: SearchHit) -> dict[str, Any]:
 
 @router.get("/directory", summary="Who can help in country X now, in language Y")
 def directory_search(
-    country: str | None = Query(None, description="ISO 3166-1 alpha-2, e.g. NL"),
-    language: str | None = Query(None, description="ISO 639-1, e.g. en"),
+    country: str | None = Query(
+        None, description="ISO 3166-1 alpha-2, e.g. NL", pattern="^[A-Za-z]{2}$"
+    ),
+    language: str | None = Query(None, description="ISO 639-1, e.g. en", pattern="^[A-Za-z]{2}$"),
     kind: EntryKind | None = Query(None),
-    at: datetime | None = Query(None, description="ISO 8601 instant with offset; default now"),
+    at: IsoInstant | None = Query(None, description="ISO 8601 instant with offset; default now"),
     node: Node = Depends(get_node),
     _principal: Principal = Depends(require_roles(*ANY_ROLE)),
 ) -> dict[str, Any]:
@@ -151,7 +154,13 @@ def directory_self(
 
 @router.get("/directory/lookup", summary="Which provider operates this IP (longest prefix)")
 def directory_lookup(
-    ip: str = Query(..., description="IPv4 or IPv6 address"),
+    ip: str = Query(
+        ...,
+        description="IPv4 or IPv6 address",
+        min_length=2,
+        max_length=45,
+        json_schema_extra={"anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]},
+    ),
     node: Node = Depends(get_node),
     _principal: Principal = Depends(require_roles(*ANY_ROLE)),
 ) -> dict[str, Any]:
@@ -259,10 +268,14 @@ def exchange_ack(
 
 
 class SendBody(BaseModel):
-    recipient: str
-    message_type: str = exchange.PING_MESSAGE_TYPE
+    recipient: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,62}$", description="a node id")
+    message_type: str = Field(
+        exchange.PING_MESSAGE_TYPE,
+        description="only network.ping is sent directly; other types by their capability",
+        json_schema_extra={"enum": [exchange.PING_MESSAGE_TYPE]},
+    )
     payload: dict[str, Any] = Field(default_factory=dict)
-    correlation_id: str | None = None
+    correlation_id: str | None = Field(None, max_length=200)
     expires_in_minutes: int | None = Field(None, ge=1, le=7 * 24 * 60)
 
 

@@ -14,6 +14,7 @@ from rich.table import Table
 from trailguard.cli_support import fail, node_for
 from trailguard.core.clock import ensure_utc, isoformat_z
 from trailguard.core.errors import ValidationFailed
+from trailguard.core.jsonsafe import loads_bounded
 from trailguard.network.clocks import escalate_overdue
 from trailguard.network.directory import DirectoryEntry, Shift, lookup_prefix, search
 from trailguard.network.directory_service import (
@@ -32,6 +33,7 @@ err_console = Console(stderr=True)
 
 DataDir = Annotated[Path, typer.Option("--data-dir", help="The node's data directory.")]
 ACTOR = "cli:admin"
+DIRECTORY_DEPTH = 32  # files from peers (directories, entries, rosters) nest a few levels
 
 
 def _instant(text: str | None) -> datetime | None:
@@ -78,8 +80,8 @@ def import_(
     """Import a signed directory after verifying its publisher's signature."""
     with node_for(data_dir) as node:
         try:
-            raw: Any = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
+            raw: Any = loads_bounded(file.read_bytes(), max_depth=DIRECTORY_DEPTH)
+        except (OSError, ValueError) as exc:
             raise fail(ValidationFailed(f"cannot read {file} as JSON: {exc}")) from exc
         with node.db.session() as session:
             report = import_directory(session, node, raw, actor=ACTOR, publisher_key=publisher_key)
@@ -131,8 +133,8 @@ def self_(
         shifts = None
         if roster is not None:
             try:
-                raw = json.loads(roster.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as exc:
+                raw = loads_bounded(roster.read_bytes(), max_depth=DIRECTORY_DEPTH)
+            except (OSError, ValueError) as exc:
                 raise ValidationFailed(f"cannot read roster {roster}: {exc}") from exc
             if not isinstance(raw, list):
                 raise ValidationFailed(f"roster {roster} must hold a JSON list of shifts")
@@ -156,8 +158,8 @@ def add(
 
     with node_for(data_dir) as node:
         try:
-            raw = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
+            raw = loads_bounded(file.read_bytes(), max_depth=DIRECTORY_DEPTH)
+        except (OSError, ValueError) as exc:
             raise ValidationFailed(f"cannot read {file} as JSON: {exc}") from exc
         entries = [
             DirectoryEntry.from_json(item) for item in (raw if isinstance(raw, list) else [raw])

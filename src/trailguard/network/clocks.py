@@ -24,6 +24,7 @@ from trailguard.network import directory_service
 from trailguard.network.exchange import deliver_pending
 from trailguard.network.notifications import notify
 from trailguard.network.orm import EscalationRow, ExchangeMessageRow
+from trailguard.network.refusals import flush_refusals
 from trailguard.network.transport import Transport
 from trailguard.node import Node
 
@@ -205,6 +206,7 @@ class DeliveryWorker:
                     self.node, transport=self.transport, concurrency=self.concurrency
                 )
                 escalate_overdue(self.node)
+                flush_refusals(self.node)  # counts of refusal windows that have closed
                 busy = report.attempted > 0 and report.attempted > len(report.retrying)
             except Exception:  # the worker must survive a bad round; the next one retries
                 log.exception("delivery round failed")

@@ -27,6 +27,7 @@ from nacl.public import PublicKey, SealedBox
 
 from trailguard.core.clock import isoformat_z
 from trailguard.core.errors import ValidationFailed
+from trailguard.core.jsonsafe import JsonRefused, loads_bounded
 from trailguard.network.identity import (
     NodeIdentity,
     PublicKeyRecord,
@@ -38,6 +39,8 @@ from trailguard.network.identity import (
 
 ENVELOPE_FORMAT = "trailguard-envelope/1"
 RECEIPT_FORMAT = "trailguard-receipt/1"
+MAX_PAYLOAD_DEPTH = 64  # nesting of a payload (requests nest a few levels)
+SIGNATURE_BYTES = 64  # Ed25519
 MAX_LIFETIME = timedelta(days=7)  # the replay window: an envelope may not live longer
 CLOCK_SKEW = timedelta(minutes=5)
 DEFAULT_LIFETIME = timedelta(hours=24)
@@ -188,9 +191,13 @@ class Envelope:
                 f"the envelope says {self.payload_digest}",
             )
         try:
-            payload = json.loads(plaintext)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise EnvelopeRejected(RejectionCode.BAD_PAYLOAD, "the payload is not JSON") from exc
+            payload = loads_bounded(
+                plaintext, max_bytes=len(plaintext), max_depth=MAX_PAYLOAD_DEPTH
+            )
+        except JsonRefused as exc:
+            raise EnvelopeRejected(
+                RejectionCode.BAD_PAYLOAD, f"the payload is not bounded JSON: {exc}"
+            ) from exc
         if not isinstance(payload, dict):
             raise EnvelopeRejected(RejectionCode.BAD_PAYLOAD, "the payload is not a JSON object")
         return payload
@@ -251,11 +258,17 @@ def _need_str(raw: dict[str, Any], name: str, problems: list[str], *, maximum: i
 
 def parse_envelope(body: bytes) -> Envelope:
     """Parse bytes from the wire; anything that is not a well-formed envelope is
-    ``malformed`` (signature, sender and payload are checked later)."""
+    ``malformed`` (signature, sender and payload are checked later). One message has one
+    byte form: the body must be the envelope's canonical JSON exactly, and every base64
+    value, digest, key id and instant in it canonical, so that nobody who sees an envelope
+    can make a different-looking copy of it that still verifies."""
     try:
-        raw = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise EnvelopeRejected(RejectionCode.MALFORMED, f"the body is not JSON: {exc}") from exc
+        # an envelope is a flat object of strings: depth 1 (the bound stops deep bodies)
+        raw = loads_bounded(body, max_bytes=len(body), max_depth=1)
+    except JsonRefused as exc:
+        raise EnvelopeRejected(
+            RejectionCode.MALFORMED, f"the body is not an envelope: {exc}"
+        ) from exc
     if not isinstance(raw, dict):
         raise EnvelopeRejected(RejectionCode.MALFORMED, "the body is not a JSON object")
     problems: list[str] = []
@@ -279,8 +292,21 @@ def parse_envelope(body: bytes) -> Envelope:
     if digest and (len(digest) != 64 or not set(digest) <= set("0123456789abcdef")):
         problems.append("payload_digest must be 64 lower-case hex digits (SHA-256)")
     key_id = _need_str(raw, "key_id", problems, maximum=16)
+    if key_id and (len(key_id) != 16 or not set(key_id) <= set("0123456789abcdef")):
+        problems.append("key_id must be 16 lower-case hex digits")
     ciphertext = _need_str(raw, "ciphertext", problems, maximum=1 << 30)
+    if ciphertext:
+        try:
+            unb64(ciphertext, "ciphertext")
+        except ValidationFailed as exc:
+            problems.append(str(exc))
     signature = _need_str(raw, "signature", problems, maximum=200)
+    if signature:
+        try:
+            if len(unb64(signature, "signature")) != SIGNATURE_BYTES:
+                problems.append(f"signature must be {SIGNATURE_BYTES} bytes (Ed25519)")
+        except ValidationFailed as exc:
+            problems.append(str(exc))
     correlation = raw.get("correlation_id")
     if correlation is not None and (not isinstance(correlation, str) or len(correlation) > 200):
         problems.append("correlation_id must be null or a string of at most 200 characters")
@@ -294,6 +320,9 @@ def parse_envelope(body: bytes) -> Envelope:
         except ValidationFailed as exc:
             problems.append(str(exc))
             continue
+        if isoformat_z(instant) != text:
+            problems.append(f"{name} {text!r:.60} is not canonical (UTC with Z, as signed)")
+            continue
         if name == "created_at":
             created = instant
         else:
@@ -302,7 +331,7 @@ def parse_envelope(body: bytes) -> Envelope:
         problems.append(f"expires_at must be after created_at and within {MAX_LIFETIME}")
     if problems or created is None or expires is None:
         raise EnvelopeRejected(RejectionCode.MALFORMED, "; ".join(problems))
-    return Envelope(
+    envelope = Envelope(
         message_id=message_id,
         sender=sender,
         recipient=recipient,
@@ -315,6 +344,13 @@ def parse_envelope(body: bytes) -> Envelope:
         ciphertext=ciphertext,
         signature=signature,
     )
+    if envelope.to_bytes() != body:
+        raise EnvelopeRejected(
+            RejectionCode.MALFORMED,
+            "the body is not the envelope's canonical JSON (sorted keys, no whitespace, "
+            "UTF-8 unescaped, correlation_id present); one message has one byte form",
+        )
+    return envelope
 
 
 @dataclass(frozen=True)

@@ -40,10 +40,16 @@ def b64(data: bytes) -> str:
 
 
 def unb64(text: str, what: str) -> bytes:
+    """Decode canonical base64 only (RFC 4648 section 3.5): padded, no other characters, and
+    the unused bits of the last character zero. A decoder that ignores those bits gives one
+    value many spellings; re-encoding and comparing leaves exactly one."""
     try:
-        return base64.b64decode(text.encode("ascii"), validate=True)
-    except (ValueError, UnicodeEncodeError) as exc:
-        raise ValidationFailed(f"{what} is not valid base64: {text[:40]!r}") from exc
+        data = base64.b64decode(text.encode("ascii"), validate=True)
+    except (ValueError, UnicodeEncodeError, AttributeError) as exc:
+        raise ValidationFailed(f"{what} is not valid base64: {str(text)[:40]!r}") from exc
+    if base64.b64encode(data).decode("ascii") != text:
+        raise ValidationFailed(f"{what} is not canonical base64: {text[:40]!r}")
+    return data
 
 
 def key_id_for(verify_key: bytes) -> str:

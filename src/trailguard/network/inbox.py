@@ -1,51 +1,138 @@
 """The exchange endpoint other nodes post envelopes to: ``POST /exchange/v1/messages``.
 
-No user authentication: the node is authenticated by the envelope's signature. The body size
-is checked against ``max_envelope_bytes`` from Content-Length and again while streaming,
-before anything is parsed. The delivery worker (outbox and escalation clocks) is started by
-``trailguard serve`` with ``trailguard.network.start_delivery_worker``.
+No user authentication: the node is authenticated by the envelope's signature. A client
+address with too many refused requests in the current window is answered 429 before its body
+is read (``refusals.py``). The body size is checked against ``max_envelope_bytes`` from
+Content-Length and again while streaming, before anything is parsed; parsing is bounded in
+depth (``core/jsonsafe.py``). A body that is not an envelope at all gets an unsigned
+refusal; a refusal of an envelope carries a signed ``rejected`` receipt. The delivery
+worker (outbox and escalation clocks) is started by ``trailguard serve`` with
+``trailguard.network.start_delivery_worker``.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from trailguard.core.jsonsafe import JsonRefused, loads_bounded
 from trailguard.network.envelope import RejectionCode
-from trailguard.network.exchange import InboxAnswer, receive_batch, receive_envelope, reject
+from trailguard.network.exchange import (
+    InboxAnswer,
+    receive_batch,
+    receive_envelope,
+    reject,
+    write_serialised,
+)
+from trailguard.network.openapi import (
+    BATCH_ANSWER_SCHEMA,
+    BATCH_BODY_SCHEMA,
+    ENVELOPE_SCHEMA,
+    INBOX_ANSWER_SCHEMA,
+    REFUSAL_SCHEMA,
+)
+from trailguard.network.refusals import RATE_LIMITED, guard_for, source_of, write_entries
 from trailguard.network.transport import BATCH_PATH, INBOX_PATH
+from trailguard.node import Node
 from trailguard.web.deps import get_node
 
 exchange_router = APIRouter()
+
+
+def _refusal_doc(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": REFUSAL_SCHEMA}}}
+
+
+_RATE_LIMITED_DOC = {
+    "description": "rate_limited: too many refused requests from this address in the "
+    "current window (unsigned; see Retry-After)",
+    "headers": {"Retry-After": {"schema": {"type": "string"}, "description": "seconds"}},
+    "content": {"application/json": {"schema": REFUSAL_SCHEMA}},
+}
 
 
 @exchange_router.post(
     INBOX_PATH,
     tags=["exchange"],
     summary="Receive a signed, encrypted envelope from another node",
+    description=(
+        "The body is the envelope exactly as its sender signed it: its canonical JSON "
+        "(sorted keys, no whitespace, UTF-8), each base64 value canonical, so that one "
+        "message has one byte form. Any other encoding of the same fields is `malformed`."
+    ),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": ENVELOPE_SCHEMA}},
+        }
+    },
     responses={
-        400: {"description": "malformed"},
-        401: {"description": "bad_signature"},
-        403: {"description": "unknown_sender"},
-        409: {"description": "replay"},
-        410: {"description": "expired"},
-        413: {"description": "oversize"},
-        421: {"description": "wrong_recipient"},
-        422: {"description": "bad_payload"},
-        424: {"description": "rejected_by_handler"},
+        200: {
+            "description": "accepted (or a duplicate of an accepted envelope)",
+            "content": {"application/json": {"schema": INBOX_ANSWER_SCHEMA}},
+        },
+        400: _refusal_doc("malformed (not an envelope at all: unsigned)"),
+        401: _refusal_doc("bad_signature"),
+        403: _refusal_doc("unknown_sender"),
+        409: _refusal_doc("replay"),
+        410: _refusal_doc("expired"),
+        413: _refusal_doc("oversize (unsigned)"),
+        421: _refusal_doc("wrong_recipient"),
+        422: _refusal_doc("bad_payload"),
+        424: _refusal_doc("rejected_by_handler"),
+        429: _RATE_LIMITED_DOC,
     },
 )
 async def receive(request: Request) -> JSONResponse:
     node = get_node(request)
-    body = await _bounded_body(request, node.config.max_envelope_bytes)
+    source = source_of(request.client.host if request.client else None)
+    limited = await _rate_limited(node, source)
+    if limited is not None:
+        return limited
+    body = await _bounded_body(request, node.config.max_envelope_bytes, source)
     if isinstance(body, JSONResponse):
         return body
-    answer = await run_in_threadpool(receive_envelope, node, body)
+    answer = await run_in_threadpool(_receive_one, node, body, source)
     return JSONResponse(answer.body, status_code=answer.status_code)
+
+
+def _receive_one(node: Node, body: bytes, source: str) -> InboxAnswer:
+    return receive_envelope(node, body, source=source)
+
+
+def _receive_many(node: Node, bodies: list[bytes], source: str) -> list[InboxAnswer | None]:
+    return receive_batch(node, bodies, source=source)
+
+
+def _reject_unsigned(node: Node, code: RejectionCode, detail: str, source: str) -> InboxAnswer:
+    return reject(node, code, detail, source=source, signed=False)
+
+
+async def _rate_limited(node: Node, source: str) -> JSONResponse | None:
+    """The 429 answer when ``source`` has used up its refusals in the current window (the
+    answer itself is counted in the audit log, never signed)."""
+    now = node.clock.now()
+    guard = guard_for(node)
+    decision = guard.check(source, now)
+    if decision.allowed:
+        return None
+    detail = f"too many refused requests from {source}; try again in {decision.retry_after} seconds"
+    entries = guard.note(source, RATE_LIMITED, detail, now)
+    if entries:
+        await run_in_threadpool(_write, node, entries)
+    return JSONResponse(
+        {"error": RATE_LIMITED, "detail": detail},
+        status_code=429,
+        headers={"Retry-After": str(decision.retry_after)},
+    )
+
+
+def _write(node: Node, entries: list[dict[str, Any]]) -> None:
+    with write_serialised(node), node.db.session() as session:
+        write_entries(session, entries)
 
 
 @exchange_router.post(
@@ -58,30 +145,51 @@ async def receive(request: Request) -> JSONResponse:
         "`{status_code, body}` exactly as the single-message endpoint would have answered, or "
         "`{status_code: null, error}` for an envelope that was not processed (retry it)."
     ),
-    responses={400: {"description": "malformed batch"}, 413: {"description": "oversize"}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": BATCH_BODY_SCHEMA}},
+        }
+    },
+    responses={
+        200: {
+            "description": "one result per envelope, in order",
+            "content": {"application/json": {"schema": BATCH_ANSWER_SCHEMA}},
+        },
+        400: _refusal_doc("malformed batch (unsigned)"),
+        413: _refusal_doc("oversize (unsigned)"),
+        429: _RATE_LIMITED_DOC,
+    },
 )
 async def receive_many(request: Request) -> JSONResponse:
     node = get_node(request)
-    raw = await _bounded_body(request, node.config.max_batch_bytes)
+    source = source_of(request.client.host if request.client else None)
+    limited = await _rate_limited(node, source)
+    if limited is not None:
+        return limited
+    raw = await _bounded_body(request, node.config.max_batch_bytes, source)
     if isinstance(raw, JSONResponse):
         return raw
     problem, items = _batch_items(raw, node.config.max_batch_messages)
     if problem is not None:
-        refusal = await run_in_threadpool(reject, node, RejectionCode.MALFORMED, problem)
+        refusal = await run_in_threadpool(
+            _reject_unsigned, node, RejectionCode.MALFORMED, problem, source
+        )
         return JSONResponse(refusal.body, status_code=refusal.status_code)
     limit = node.config.max_envelope_bytes
     oversize = {i for i, item in enumerate(items) if len(item) > limit}
     fitting = [item for i, item in enumerate(items) if i not in oversize]
-    answers = iter(await run_in_threadpool(receive_batch, node, fitting))
+    answers = iter(await run_in_threadpool(_receive_many, node, fitting, source))
     results: list[dict[str, Any]] = []
     for i, item in enumerate(items):
         answer: InboxAnswer | None
         if i in oversize:
             answer = await run_in_threadpool(
-                reject,
+                _reject_unsigned,
                 node,
                 RejectionCode.OVERSIZE,
                 f"envelope {i} is {len(item)} bytes; this node accepts at most {limit}",
+                source,
             )
         else:
             answer = next(answers)
@@ -94,9 +202,13 @@ async def receive_many(request: Request) -> JSONResponse:
 
 def _batch_items(raw: bytes, maximum: int) -> tuple[str | None, list[bytes]]:
     try:
-        document = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return f"the batch is not JSON: {exc}", []
+        # a batch is an object holding a list of strings: depth 2 (3 to name a wrong item)
+        document = loads_bounded(raw, max_bytes=len(raw), max_depth=3)
+    except JsonRefused as exc:
+        return f"the batch is not a JSON batch: {exc}", []
+    if isinstance(document, dict) and set(document) - {"envelopes"}:
+        unknown = ", ".join(sorted(set(document) - {"envelopes"}))[:200]
+        return f"the batch has unknown fields: {unknown}", []
     envelopes = document.get("envelopes") if isinstance(document, dict) else None
     if not isinstance(envelopes, list) or not envelopes:
         return 'the batch must be an object {"envelopes": [...]} with at least one envelope', []
@@ -107,25 +219,27 @@ def _batch_items(raw: bytes, maximum: int) -> tuple[str | None, list[bytes]]:
     return None, [item.encode("utf-8") for item in envelopes]
 
 
-async def _bounded_body(request: Request, limit: int) -> bytes | JSONResponse:
+async def _bounded_body(request: Request, limit: int, source: str) -> bytes | JSONResponse:
     """The request body, or the refusal when it is (or claims to be) over ``limit`` bytes."""
     node = get_node(request)
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
             answer = await run_in_threadpool(
-                reject,
+                _reject_unsigned,
                 node,
                 RejectionCode.MALFORMED,
                 f"Content-Length {declared!r} is not a number",
+                source,
             )
             return JSONResponse(answer.body, status_code=answer.status_code)
         if int(declared) > limit:
             answer = await run_in_threadpool(
-                reject,
+                _reject_unsigned,
                 node,
                 RejectionCode.OVERSIZE,
                 f"the body is {declared} bytes; this node accepts at most {limit}",
+                source,
             )
             return JSONResponse(answer.body, status_code=answer.status_code)
     chunks: list[bytes] = []
@@ -134,10 +248,11 @@ async def _bounded_body(request: Request, limit: int) -> bytes | JSONResponse:
         size += len(chunk)
         if size > limit:
             answer = await run_in_threadpool(
-                reject,
+                _reject_unsigned,
                 node,
                 RejectionCode.OVERSIZE,
                 f"the body exceeds {limit} bytes (streamed)",
+                source,
             )
             return JSONResponse(answer.body, status_code=answer.status_code)
         chunks.append(chunk)

@@ -9,8 +9,12 @@ from typing import Any, Protocol
 
 import httpx
 
+from trailguard.core.jsonsafe import JsonRefused, loads_bounded
+
 INBOX_PATH = "/exchange/v1/messages"
 BATCH_PATH = "/exchange/v1/batches"
+# The largest answer read from a peer (a batch answer holds a few receipts per envelope).
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
 # The sender's own bounds on one batch; the receiver enforces its limits and answers 413.
 BATCH_MAX_MESSAGES = 100
 BATCH_MAX_BYTES = 4 * 1024 * 1024
@@ -72,10 +76,7 @@ class HttpTransport:
             )
         except httpx.HTTPError as exc:
             return TransportResult(None, None, f"{type(exc).__name__}: {exc}"[:500])
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = _answer_json(response)
         if not isinstance(body, dict):
             body = None
         return TransportResult(response.status_code, body, None)
@@ -97,10 +98,7 @@ class HttpTransport:
         if response.status_code in (404, 405, 413):
             # no batch endpoint there, or the batch is over the peer's limit: go one by one
             return BatchResult(response.status_code, [], None, supported=False)
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = _answer_json(response)
         results = body.get("results") if isinstance(body, dict) else None
         if response.status_code != 200 or not isinstance(results, list):
             return BatchResult(
@@ -113,3 +111,11 @@ class HttpTransport:
             if self._client is not None:
                 self._client.close()
                 self._client = None
+
+
+def _answer_json(response: httpx.Response) -> Any:
+    """A peer's answer as JSON, bounded in size and depth (None when it is not)."""
+    try:
+        return loads_bounded(response.content, max_bytes=MAX_ANSWER_BYTES, max_depth=16)
+    except JsonRefused:
+        return None

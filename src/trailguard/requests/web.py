@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from trailguard.accounts import Principal, Role
 from trailguard.core.config import NodeRole
 from trailguard.core.errors import TrailguardError, ValidationFailed
+from trailguard.core.jsonsafe import nesting_depth
 from trailguard.node import Node
 from trailguard.requests import service
 from trailguard.requests.documents import document_view, render_pdf
@@ -110,6 +111,8 @@ def new_page(
 
 
 def _parse_body(text: str) -> tuple[dict[str, Any] | None, list[str]]:
+    if nesting_depth(text.encode("utf-8", "replace"), stop_above=64) > 64:  # core/jsonsafe.py
+        return None, ["the body is not valid JSON here: nested deeper than 64 levels"]
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

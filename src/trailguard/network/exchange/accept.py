@@ -37,6 +37,7 @@ from trailguard.network.exchange.outbox import _message_values
 from trailguard.network.identity import node_identity
 from trailguard.network.notifications import notify
 from trailguard.network.orm import ExchangeMessageRow, ExchangeReceiptRow
+from trailguard.network.refusals import UNAUTHENTICATED, guard_for, write_entries
 from trailguard.node import Node
 
 logger = logging.getLogger(__name__)
@@ -142,7 +143,15 @@ def _audit_refusal(
     *,
     message_id: str | None = None,
     sender: str | None = None,
+    node: Node | None = None,
+    source: str | None = None,
 ) -> None:
+    if node is not None and code in UNAUTHENTICATED:  # counted per source (refusals.py)
+        entries = guard_for(node).note(
+            source or "unknown", code.value, detail, now, message_id=message_id, sender=sender
+        )
+        write_entries(session, entries)
+        return
     record(
         session,
         actor=f"node:{sender}" if sender else "network:unknown",
@@ -161,32 +170,48 @@ def reject(
     message_id: str | None = None,
     sender: str | None = None,
     envelope_digest: str = "",
+    source: str | None = None,
+    signed: bool = True,
 ) -> InboxAnswer:
     """Answer a refused envelope: its code, why, and a signed ``rejected`` receipt so the
-    sender can prove it was refused. No message or receipt is stored; only the audit log
-    records that a refusal happened."""
+    sender can prove it was refused (``signed=False`` for a body that is not an envelope at
+    all: nobody to prove it to). No message or receipt is stored; only the audit log records
+    that a refusal happened (unauthenticated ones counted per ``source``, refusals.py)."""
     now = node.clock.now()
     refs: dict[str, Any] = {
         "message_id": message_id,
         "sender": sender,
         "envelope_digest": envelope_digest,
     }
-    answer = _refusal(node, code, detail, now, **refs)
+    if signed:
+        answer = _refusal(node, code, detail, now, **refs)
+    else:
+        answer = InboxAnswer(HTTP_STATUS[code], {"error": code.value, "detail": detail})
+    if code in UNAUTHENTICATED:
+        entries = guard_for(node).note(
+            source or "unknown", code.value, detail, now, message_id=message_id, sender=sender
+        )
+        if entries:
+            with write_serialised(node), node.db.session() as session:
+                write_entries(session, entries)
+        return answer
     with write_serialised(node), node.db.session() as session:
         _audit_refusal(session, code, detail, now, message_id=message_id, sender=sender)
     return answer
 
 
-def receive_envelope(node: Node, body: bytes) -> InboxAnswer:
-    """Verify, decrypt, dispatch and record one envelope from the wire (size already checked)."""
+def receive_envelope(node: Node, body: bytes, *, source: str | None = None) -> InboxAnswer:
+    """Verify, decrypt, dispatch and record one envelope from the wire (size already checked);
+    ``source`` is the client's address (refusals are counted per source)."""
     try:
         envelope = parse_envelope(body)
     except EnvelopeRejected as exc:
-        return reject(node, exc.code, exc.detail)
-    refs = {
+        return reject(node, exc.code, exc.detail, source=source, signed=False)
+    refs: dict[str, Any] = {
         "message_id": envelope.message_id,
         "sender": envelope.sender,
         "envelope_digest": envelope.digest,
+        "source": source,
     }
     try:
         return _accept(node, envelope)
@@ -203,7 +228,9 @@ def receive_envelope(node: Node, body: bytes) -> InboxAnswer:
         return again
 
 
-def receive_batch(node: Node, bodies: list[bytes]) -> list[InboxAnswer | None]:
+def receive_batch(
+    node: Node, bodies: list[bytes], *, source: str | None = None
+) -> list[InboxAnswer | None]:
     """Receive several envelopes (in the sender's order) in one transaction.
 
     Each envelope gets exactly the answer ``receive_envelope`` would give it. A handler runs
@@ -236,9 +263,16 @@ def receive_batch(node: Node, bodies: list[bytes]) -> list[InboxAnswer | None]:
         accepted = _Accepted()
         for envelope in parsed:
             now = node.clock.now()
-            if isinstance(envelope, EnvelopeRejected):
-                answers.append(_refusal(node, envelope.code, envelope.detail, now))
-                _audit_refusal(session, envelope.code, envelope.detail, now)
+            if isinstance(envelope, EnvelopeRejected):  # not an envelope: answered unsigned
+                answers.append(
+                    InboxAnswer(
+                        HTTP_STATUS[envelope.code],
+                        {"error": envelope.code.value, "detail": envelope.detail},
+                    )
+                )
+                _audit_refusal(
+                    session, envelope.code, envelope.detail, now, node=node, source=source
+                )
                 continue
             refs: dict[str, Any] = {
                 "message_id": envelope.message_id,
@@ -276,6 +310,8 @@ def receive_batch(node: Node, bodies: list[bytes]) -> list[InboxAnswer | None]:
                     now,
                     message_id=envelope.message_id,
                     sender=envelope.sender,
+                    node=node,
+                    source=source,
                 )
             else:
                 accepted.merge(this)
