@@ -59,6 +59,9 @@ def create_app(node: Node) -> FastAPI:
     mounted.append(("/api", accounts_web.api_router))
     for module in (pages, accounts_web, network_web, requests_web, law_web, traffic_web, watch_web):
         mounted.append(("", module.router))
+    from trailguard.accounts import admin_web
+
+    mounted.append(("", admin_web.router))  # user administration pages (admin role)
     for prefix, router in mounted:
         app.include_router(router, prefix=prefix)
     app.state.mounted_routers = mounted
@@ -92,6 +95,9 @@ def create_app(node: Node) -> FastAPI:
     async def _conflict(_request: Request, exc: Conflict) -> JSONResponse:
         return JSONResponse(status_code=409, content={"error": "conflict", "detail": str(exc)})
 
+    from trailguard.web.errors import install_error_pages
+
+    install_error_pages(app)  # pages get HTML errors in the layout; /api/ and /exchange/ JSON
     return app
 
 

@@ -25,8 +25,16 @@ from trailguard.web.render import render
 
 router = APIRouter(include_in_schema=False)
 
-READERS = (Role.DUTY_OFFICER, Role.INVESTIGATOR, Role.CENTRAL_AUTHORITY, Role.PROVIDER_LIAISON)
-ACTORS = (*READERS, Role.ADMIN)
+# The node's administrator may look at requests (a new node's only user must see its node
+# work); what each role may do to a request stays with the service's rules.
+READERS = (
+    Role.DUTY_OFFICER,
+    Role.INVESTIGATOR,
+    Role.CENTRAL_AUTHORITY,
+    Role.PROVIDER_LIAISON,
+    Role.ADMIN,
+)
+ACTORS = READERS
 
 
 def _clock_rows(views: list[service.RequestView], now: datetime) -> list[dict[str, Any]]:
