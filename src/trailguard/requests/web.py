@@ -5,7 +5,7 @@ request page with its clocks, timeline, rendered document and PDF."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -224,9 +224,34 @@ def _traffic_answers(node: Node, principal: Principal | None, view: Any) -> list
             {
                 "query": f"{item.ip}:{item.port} at {item.timestamp.isoformat()}",
                 "answer": answer.to_json(),
+                "flows": _flow_records(node, principal, str(item.ip), item.port, item.timestamp),
+                "flow_window_minutes": int(FLOW_WINDOW.total_seconds() // 60),
             }
         )
     return answers
+
+
+FLOW_WINDOW = timedelta(minutes=15)
+
+
+def _flow_records(
+    node: Node, principal: Principal, ip: str, port: int | None, at: datetime
+) -> list[dict[str, Any]]:
+    """Flow records of the address around the instant (the look-up above resolves who held
+    an address through NAT, DHCP and RADIUS; a provider that keeps only flows answers with
+    these), the port's own flows first. Through the traffic service, audited."""
+    from trailguard.traffic import service as traffic_service
+
+    try:
+        records = traffic_service.flows(
+            node, principal, ip, at - FLOW_WINDOW, at + FLOW_WINDOW, kinds=["flow"], limit=200
+        )
+    except TrailguardError:
+        return []
+    rows = [record.to_json() for record in records]
+    if port is not None:
+        rows.sort(key=lambda row: port not in (row.get("public_port"), row.get("inside_port")))
+    return rows
 
 
 def _request_page(
