@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from trailguard.accounts.domain import Principal, Role
 from trailguard.core.errors import TrailguardError, ValidationFailed
 from trailguard.node import Node
-from trailguard.requests import service
+from trailguard.requests import labels, service
 from trailguard.requests.documents import document_view, render_pdf
 from trailguard.requests.domain.common import RequestKind
 from trailguard.requests.domain.types import missing_elements
@@ -22,6 +22,14 @@ from trailguard.requests.skeletons import skeleton
 from trailguard.web.dashboard import DashboardItem, register_dashboard_provider
 from trailguard.web.deps import get_node, require_roles
 from trailguard.web.render import render
+from trailguard.web.templating import templates
+
+templates.env.filters.update(
+    route_label=labels.route_label,
+    kind_label=labels.kind_label,
+    state_label=labels.state_label,
+    direction_label=labels.direction_label,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -378,7 +386,7 @@ def _dashboard(node: Node, principal: Principal, now: datetime) -> list[Dashboar
             DashboardItem(
                 kind="request",
                 title=f"{view.kind.value.replace('_', ' ')} {view.reference} "
-                f"({view.requesting_party} → {view.requested_party})",
+                f"({labels.route_label(view.kind, view.requesting_party, view.requested_party)})",
                 url=f"/requests/{view.id}",
                 state=view.state.value,
                 deadline=nearest.due_at if nearest else None,
