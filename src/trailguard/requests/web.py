@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from trailguard.accounts.domain import Principal, Role
 from trailguard.core.errors import TrailguardError, ValidationFailed
 from trailguard.node import Node
+from trailguard.requests import form as request_form
 from trailguard.requests import labels, service
 from trailguard.requests.documents import document_view, render_pdf
 from trailguard.requests.domain.common import RequestKind
@@ -105,6 +106,52 @@ def _draft_context(
     }
 
 
+def _form_context(
+    node: Node,
+    kind: RequestKind,
+    body: dict[str, Any],
+    *,
+    recipient: str = "",
+    retention: str = "",
+    problems: list[str] | None = None,
+    extra_rows: dict[str, int] | None = None,
+    show_errors: bool = False,
+) -> dict[str, Any]:
+    """The drafting page: the form generated from the request type (pre-filled from
+    ``body``), and the same request as JSON for the advanced view."""
+    from trailguard.core.countries import iso_countries
+    from trailguard.network import directory_service
+
+    fields = request_form.form_for(kind)
+    rows = request_form.row_counts(body, fields)
+    for name, more in (extra_rows or {}).items():
+        rows[name] = rows.get(name, 1) + more
+    errors, general = request_form.problems_by_field(problems or []) if show_errors else ({}, [])
+    with node.db.session() as session:
+        peers = [
+            entry
+            for entry in directory_service.list_entries(session)
+            if entry.node_id != node.config.node_id and entry.channels.endpoint
+        ]
+    context = _draft_context(
+        kind.value,
+        json.dumps(body, indent=2, ensure_ascii=False, default=str),
+        recipient,
+        missing_elements(body),
+    )
+    context.update(
+        fields=fields,
+        values=request_form.values_from_body(body),
+        rows=rows,
+        errors=errors,
+        general=general,
+        countries=sorted(iso_countries().items()),
+        peers=peers,
+        retention=retention,
+    )
+    return context
+
+
 @router.get("/requests/new", response_class=HTMLResponse)
 def new_page(
     request: Request,
@@ -113,13 +160,81 @@ def new_page(
 ) -> HTMLResponse:
     node = get_node(request)
     try:
-        body = skeleton(RequestKind(kind), node)
+        request_kind = RequestKind(kind)
     except ValueError:
-        body = skeleton(RequestKind.PRESERVATION, node)
-        kind = RequestKind.PRESERVATION.value
-    text = json.dumps(body, indent=2, ensure_ascii=False)
+        request_kind = RequestKind.PRESERVATION
+    body = skeleton(request_kind, node)
+    return render(request, "requests/new.html", _form_context(node, request_kind, body))
+
+
+def _retention_days(retention: str) -> tuple[dict[str, int], list[str]]:
+    days_by_kind: dict[str, int] = {}
+    problems: list[str] = []
+    for part in filter(None, (p.strip() for p in retention.split(","))):
+        name, _, days = part.partition("=")
+        if not days.strip().isdigit():
+            problems.append(f"retention: {part!r} must look like flow=30")
+        else:
+            days_by_kind[name.strip()] = int(days)
+    return days_by_kind, problems
+
+
+@router.post("/requests/new/form", response_class=HTMLResponse, response_model=None)
+async def create_draft_from_form(
+    request: Request,
+    principal: Principal = Depends(require_roles(*service.DRAFTERS)),
+) -> Response:
+    """The drafting form's answers, turned into the plain request the API takes and checked
+    by the same model. "Add another item" re-shows the form with one more row."""
+    node = get_node(request)
+    form = await request.form()
+    answers = {key: [str(v) for v in form.getlist(key)] for key in form}
+    try:
+        kind = RequestKind(str(form.get("kind", "preservation")))
+    except ValueError:
+        kind = RequestKind.PRESERVATION
+    recipient = str(form.get("recipient", "")).strip()
+    retention = str(form.get("retention", ""))
+    body = request_form.body_from_form(kind, answers)
+    add_row = str(form.get("add_row", ""))
+    if add_row:
+        return render(
+            request,
+            "requests/new.html",
+            _form_context(
+                node,
+                kind,
+                body,
+                recipient=recipient,
+                retention=retention,
+                extra_rows={add_row: 1},
+            ),
+        )
+    retention_days, problems = _retention_days(retention)
+    if not problems:
+        try:
+            view = service.draft_request(
+                node, principal, body, recipient=recipient or None, retention_days=retention_days
+            )
+        except ValidationFailed as exc:
+            problems = exc.problems or [str(exc)]
+        except TrailguardError as exc:
+            problems = [f"request: {exc}"]
+        else:
+            return RedirectResponse(f"/requests/{view.id}", status_code=303)
     return render(
-        request, "requests/new.html", _draft_context(kind, text, "", missing_elements(body))
+        request,
+        "requests/new.html",
+        _form_context(
+            node,
+            kind,
+            body,
+            recipient=recipient,
+            retention=retention,
+            problems=problems,
+            show_errors=True,
+        ),
+        status_code=422,
     )
 
 
@@ -179,12 +294,13 @@ def create_draft(
             problems = [str(exc)]
         else:
             return RedirectResponse(f"/requests/{view.id}", status_code=303)
-    return render(
-        request,
-        "requests/new.html",
-        _draft_context(kind, body, recipient, problems),
-        status_code=422,
-    )
+    try:
+        request_kind = RequestKind(kind)
+    except ValueError:
+        request_kind = RequestKind.PRESERVATION
+    context = _form_context(node, request_kind, data if isinstance(data, dict) else {})
+    context.update(body_text=body, recipient=recipient, problems=problems, json_open=True)
+    return render(request, "requests/new.html", context, status_code=422)
 
 
 @router.get("/requests/{request_id}", response_class=HTMLResponse)
