@@ -23,7 +23,7 @@ from trailguard.traffic.model import ParseOptions
 from trailguard.traffic.service import ingest_files
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "network"))
-from network_kit import Router, link  # noqa: E402
+from network_kit import Router, link
 
 pytestmark = pytest.mark.browser
 
