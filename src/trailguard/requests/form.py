@@ -68,6 +68,7 @@ class FormField:
     choices: list[str] = field(default_factory=list)
     children: list[FormField] = field(default_factory=list)  # group: its fields
     variants: dict[str, list[FormField]] = field(default_factory=dict)  # rows: per row type
+    default: str = ""  # what the field shows when the request gives nothing
 
     @property
     def id(self) -> str:
@@ -136,7 +137,7 @@ def _field(
         help_text = ""
     path = f"{prefix}{name}"
     required = info.is_required()
-    spec = FormField(path, label, help_text, "text", required)
+    spec = FormField(path, label, help_text, "text", required, default=_default_text(info))
     origin = typing.get_origin(annotation)
     if annotation is bool:
         spec.widget = "checkbox"
@@ -165,6 +166,10 @@ def _field(
                 tag = variant.model_fields.get("type")
                 key = str(tag.default) if tag is not None and tag.default else variant.__name__
                 spec.variants[key] = fields_of(variant, prefix=f"{path}.__row__.")
+        elif isinstance(item, type) and issubclass(item, enum.Enum):
+            spec.widget, spec.choices = "multi", [str(m.value) for m in item]
+        elif typing.get_origin(item) is typing.Literal:
+            spec.widget, spec.choices = "multi", [str(a) for a in typing.get_args(item)]
         elif item is int:
             spec.widget = "numbers"
         elif item is str or typing.get_origin(item) is typing.Annotated:
@@ -186,6 +191,19 @@ def _field(
     if not spec.help:
         spec.help = _HELP.get(spec.widget, "")
     return spec
+
+
+def _default_text(info: FieldInfo) -> str:
+    if info.is_required():
+        return ""
+    value = info.get_default(call_default_factory=True)
+    if isinstance(value, bool):
+        return "on" if value else ""
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    if value is None or isinstance(value, BaseModel | list | dict):
+        return ""
+    return str(value)
 
 
 def fields_of(model: type[BaseModel], prefix: str = "") -> list[FormField]:
@@ -230,10 +248,15 @@ def _value(spec: FormField, form: Mapping[str, Sequence[str]], name: str) -> Any
         try:
             return int(text)
         except ValueError:
-            return text  # refused by the model, named next to the field
+            try:
+                return float(text)
+            except ValueError:
+                return text  # refused by the model, named next to the field
     if spec.widget == "numbers":
         parts = [p.strip() for p in text.split(",") if p.strip()]
         return [int(p) if p.lstrip("-").isdigit() else p for p in parts]
+    if spec.widget == "multi":
+        return [str(v) for v in form.get(name, []) if str(v)]
     if spec.widget == "lines":
         return [line.strip() for line in (raw or "").splitlines() if line.strip()]
     if not text and not spec.required:
@@ -308,6 +331,34 @@ def values_from_body(body: Mapping[str, Any], prefix: str = "") -> dict[str, str
     return out
 
 
+def prefill(specs: list[FormField], body: Mapping[str, Any]) -> dict[str, str]:
+    """The text each field shows: the request's value, else the model's default (so that a
+    default such as "do not notify the customer" is not lost by an unticked box)."""
+    values = values_from_body(body)
+
+    def walk(fields: list[FormField], prefix_map: dict[str, str]) -> None:
+        for spec in fields:
+            if spec.widget == "group":
+                walk(spec.children, prefix_map)
+            elif spec.widget == "rows":
+                count = max(1, len(_dig(body, spec.name) or []))
+                for index in range(count):
+                    for variant in spec.variants.values():
+                        renamed = [_renamed(v, spec.name, index) for v in variant]
+                        walk(renamed, prefix_map)
+            elif spec.name not in values and spec.default:
+                prefix_map[spec.name] = spec.default
+
+    walk(specs, values)
+    return values
+
+
+def _renamed(spec: FormField, rows_name: str, index: int) -> FormField:
+    name = spec.name.replace(f"{rows_name}.__row__.", f"{rows_name}.{index}.", 1)
+    return FormField(name, spec.label, spec.help, spec.widget, spec.required, spec.choices,
+                     spec.children, spec.variants, spec.default)  # fmt: skip
+
+
 def row_counts(body: Mapping[str, Any], specs: list[FormField]) -> dict[str, int]:
     """How many rows each repeatable field shows (at least one)."""
     counts: dict[str, int] = {}
@@ -339,7 +390,14 @@ def problems_by_field(problems: list[str]) -> tuple[dict[str, list[str]], list[s
         match = re.match(r"([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)", text)
         if match and match.group(1) not in ("request", "the", "a"):
             message = "required" if problem.startswith("missing: ") else problem
-            by_field.setdefault(match.group(1), []).append(message)
+            # a union's member tag sits in the path: data_to_preserve.0.ip_endpoint.ip
+            parts = match.group(1).split(".")
+            path = ".".join(
+                p
+                for i, p in enumerate(parts)
+                if not (p in _TAGGED and i > 0 and parts[i - 1].isdigit())
+            )
+            by_field.setdefault(path, []).append(message)
         else:
             general.append(problem)
     return by_field, general

@@ -141,7 +141,7 @@ def _form_context(
     )
     context.update(
         fields=fields,
-        values=request_form.values_from_body(body),
+        values=request_form.prefill(fields, body),
         rows=rows,
         errors=errors,
         general=general,
