@@ -187,6 +187,15 @@ def test_preservation_by_form_across_three_nodes(
         assert "preserved" in page.inner_text("h1")
         check_page(page, "flow-provider-request", screenshots, axe_source)
         page.goto(ph_web.url + "/traffic")
+        hold = page.locator("form.hold")
+        hold.locator("[name=reference]").fill("US-2026-NJ-001")
+        hold.locator("[name=ip]").fill("198.51.100.23")
+        hold.locator("[name=start]").fill("2026-11-20T07:59:07Z")
+        hold.locator("[name=end]").fill("2026-11-20T08:29:07Z")
+        hold.locator("button[type=submit]").click()
+        page.wait_for_load_state()
+        page.goto(ph_web.url + "/traffic")
+        assert page.locator("table.holds tbody tr").count() == 1  # a long digest: folds
         check_page(page, "flow-provider-traffic", screenshots, axe_source)
         pump()
 
