@@ -106,3 +106,20 @@ def test_forbidden_page_in_the_layout(
         assert "Your roles do not open this page" in text and "administrator" in text
         check_page(page, "error-403", screenshots, axe_source)
     node.close()
+
+
+def test_the_checks_catch_what_they_look_for(
+    axe_page: Any, screenshots: Path, axe_source: str
+) -> None:
+    """The checks can fail: an unlabelled field is a serious axe violation, a wide <pre>
+    overflows at 390 px."""
+    from browser_support import serious_axe_violations
+
+    page = axe_page
+    page.set_content(
+        "<!doctype html><html lang='en'><head><title>t</title></head><body><main>"
+        "<input type='text'><pre>" + "A" * 3000 + "</pre></main></body></html>"
+    )
+    assert any(v.startswith("label") for v in serious_axe_violations(page, axe_source))
+    with pytest.raises(AssertionError, match="overflows at 1280 px"):
+        check_page(page, "planted-problems", screenshots, None)
