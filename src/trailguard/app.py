@@ -32,6 +32,7 @@ from trailguard.web.api_errors import (
     error_body,
     validation_error,
 )
+from trailguard.web.errors import install_error_pages
 from trailguard.web.security import SecurityHeadersMiddleware
 from trailguard.web.templating import build_templates
 
@@ -62,6 +63,9 @@ def create_app(node: Node, capabilities: Sequence[Capability] = CAPABILITIES) ->
     )
     app.state.node = node
     app.state.templates = build_templates(template_folders(capabilities))
+    for capability in capabilities:
+        for name, ref in capability.template_filters:
+            app.state.templates.env.filters[name] = load(ref)
     app.state.dashboard_providers = dashboard_providers(capabilities)
     # Security headers on every answer (issue 11); Swagger UI is off: it needs a CDN and
     # inline script, which the Content-Security-Policy refuses (/openapi.json stays).
@@ -116,6 +120,7 @@ def create_app(node: Node, capabilities: Sequence[Capability] = CAPABILITIES) ->
     async def _conflict(_request: Request, exc: Conflict) -> JSONResponse:
         return JSONResponse(status_code=409, content={"error": "conflict", "detail": str(exc)})
 
+    install_error_pages(app)  # pages get HTML errors in the layout; /api/ and /exchange/ JSON
     return app
 
 

@@ -71,6 +71,7 @@ def test_requests_by_nearest_deadline_and_inline_validation(
         page.screenshot(path=str(screenshots / "requests-by-deadline.png"), full_page=True)
 
         page.goto(server.url + "/requests/new?kind=preservation")
+        page.click("summary:has-text('Advanced')")  # the JSON view, behind the form
         page.wait_for_selector("#problems li")
         assert "seeking_authority" in page.inner_text("#problems")
         page.fill("#body", '{"kind": "preservation", "offence": "x"}')

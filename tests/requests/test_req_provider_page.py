@@ -74,7 +74,54 @@ def test_provider_request_page_shows_the_lookup(net3: Any, people: dict, tmp_pat
     assert "What this provider" in page.text
     assert "100.64.12.7:40000" in page.text and "vps-customer-17" in page.text
     assert "nat.csv:2" in page.text
-    # the payload's IPv6 endpoint has no record: said, not hidden
-    assert "No record covers it." in page.text
+    # the payload's IPv6 endpoint has no record at all: said, not hidden
+    assert "no record covers it." in page.text
     other = _login(provider, "dora2").get(f"/requests/{copy.id}")
     assert other.status_code == 200 and "What this provider" not in other.text
+
+
+FLOW_CSV = (
+    "time,end_time,src,sport,dst,dport,proto\n"
+    "2026-11-20T08:13:00Z,2026-11-20T08:15:00Z,198.51.100.23,41234,192.0.2.80,22,tcp\n"
+    "2026-11-20T08:20:00Z,2026-11-20T08:21:00Z,198.51.100.23,41300,192.0.2.80,22,tcp\n"
+    "2026-11-20T11:00:00Z,2026-11-20T11:01:00Z,198.51.100.23,41400,192.0.2.80,22,tcp\n"
+)
+FLOW_COLUMNS = {
+    "kind": "=flow", "start": "time", "end": "end_time", "public_ip": "src",
+    "public_port": "sport", "dst_ip": "dst", "dst_port": "dport", "protocol": "proto",
+}  # fmt: skip
+
+
+def test_a_provider_keeping_only_flows_sees_them_on_the_request_page(
+    net3: Any, people: dict, tmp_path: Path
+) -> None:
+    """Issue 15: the panel said "No record covers it" while 2 flow records were preserved."""
+    net = net3
+    provider = net.extra[0]
+    csv = tmp_path / "flows.csv"
+    csv.write_text(FLOW_CSV)
+    [report] = ingest_files(
+        provider,
+        [csv],
+        provider="polderhost",
+        actor="system:test",
+        format_name="csv",
+        options=ParseOptions(column_map=FLOW_COLUMNS),
+    )
+    assert report.records_stored == 3
+    draft = service.draft_request(
+        net.us, people["investigator"], payload("preservation"), recipient="nl-poc"
+    )
+    service.approve_request(net.us, people["duty"], draft.id)
+    service.send_request(net.us, people["duty"], draft.id)
+    _pump(net)
+    service.acknowledge_request(net.nl, people["duty"], draft.id)
+    copy = service.forward_request(net.nl, people["duty"], draft.id, recipient="nl-polderhost")
+    _pump(net)
+    add_user(provider, [Role.PROVIDER_LIAISON], "pim")
+    page = _login(provider, "pim").get(f"/requests/{copy.id}").text
+    section = page.split("198.51.100.23:41234", 1)[1].split("2001:db8::23", 1)[0]
+    assert "2 flow records" in section  # the two within 15 minutes, not the one at 11:00
+    assert "flows.csv:2" in section and "flows.csv:3" in section
+    assert "flows.csv:4" not in section
+    assert "no record covers it" not in section

@@ -11,7 +11,7 @@ CAPABILITY = Capability(
     orm="trailguard.accounts.orm",
     migrations=HERE / "migrations" / "versions",
     api_routers=("trailguard.accounts.web:api_router",),
-    page_routers=("trailguard.accounts.web:router",),
+    page_routers=("trailguard.accounts.web:router", "trailguard.accounts.admin_web:router"),
     cli=CliGroup(
         "users", "trailguard.accounts.cli:app", "People on this node: users, tokens, TOTP."
     ),

@@ -59,7 +59,8 @@ class Capability:
       (``("verify-document", "module:function")``), for the few a person without a node runs;
     - ``handlers``: the exchange message types it receives;
     - ``dashboard``: functions ``(node, principal, now) -> list[DashboardItem]``;
-    - ``templates``: folder of its page templates (named ``<name>/<page>.html``).
+    - ``templates``: folder of its page templates (named ``<name>/<page>.html``);
+    - ``template_filters``: Jinja filters its templates use (``("kind_label", "mod:func")``).
     """
 
     name: str
@@ -72,10 +73,12 @@ class Capability:
     handlers: tuple[MessageHandler, ...] = ()
     dashboard: tuple[Ref, ...] = ()
     templates: Path | None = None
+    template_filters: tuple[tuple[str, Ref], ...] = ()
 
     def __post_init__(self) -> None:
         refs = [*self.api_routers, *self.page_routers, *self.dashboard]
         refs += [ref for _name, ref in self.commands]
+        refs += [ref for _name, ref in self.template_filters]
         refs += [handler.handler for handler in self.handlers]
         if self.cli is not None:
             refs.append(self.cli.app)

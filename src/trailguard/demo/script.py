@@ -197,6 +197,32 @@ def expect(condition: object, message: str) -> None:
         raise StepFailed(message)
 
 
+def _two_shifts(
+    day: tuple[str, str], night: tuple[str, str], switch: tuple[str, str]
+) -> list[dict[str, Any]]:
+    """A 24/7 roster of two people (name, phone): day shift and night shift at ``switch``
+    (local times), each the other's backup."""
+    first, second = switch
+    return [
+        {"person": day[0], "role": "primary", "weekdays": list(range(7)), "start_time": first,
+         "end_time": second, "phone": day[1]},
+        {"person": night[0], "role": "primary", "weekdays": list(range(7)), "start_time": second,
+         "end_time": first, "phone": night[1]},
+        {"person": night[0], "role": "backup", "weekdays": list(range(7)), "start_time": first,
+         "end_time": second, "phone": night[1]},
+        {"person": day[0], "role": "backup", "weekdays": list(range(7)), "start_time": second,
+         "end_time": first, "phone": day[1]},
+    ]  # fmt: skip
+
+
+# Synthetic people; 555 numbers (fictional ranges).
+US_ROSTER = _two_shifts(("Dan Cole", "+1 202 555 0100"), ("Ann Price", "+1 202 555 0101"),
+                        ("07:00", "19:00"))  # fmt: skip
+BR_ROSTER = _two_shifts(("Bruna Alves", "+55 61 5555 0100"), ("Thiago Ramos", "+55 61 5555 0101"),
+                        ("07:00", "19:00"))  # fmt: skip
+ROSTERS = {NL: NL_ROSTER, US: US_ROSTER, BR: BR_ROSTER}
+
+
 def _json(answer: Any, what: str) -> Any:
     if answer.status_code >= 400:
         raise StepFailed(f"{what}: HTTP {answer.status_code} {answer.text[:300]}")
@@ -212,14 +238,15 @@ def start_network(ctx: DemoContext) -> Iterator[str]:
 
     cluster = ctx.cluster
     cluster.create()
-    nl = cluster[NL].node
-    with nl.db.session() as session:
-        publish_self(
-            session,
-            nl,
-            actor="system:demo",
-            roster=[Shift.from_json(shift, "NL roster") for shift in NL_ROSTER],
-        )
+    for node_id, roster in ROSTERS.items():
+        poc = cluster[node_id].node
+        with poc.db.session() as session:
+            publish_self(
+                session,
+                poc,
+                actor="system:demo",
+                roster=[Shift.from_json(shift, f"{node_id} roster") for shift in roster],
+            )
     imported = cluster.exchange_directories()
     expect(
         imported >= len(cluster.nodes) * (len(cluster.nodes) - 1),

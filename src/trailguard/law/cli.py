@@ -18,6 +18,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from trailguard.core.clock import default_clock
@@ -418,17 +419,18 @@ def _show_sources(engine: LegalEngine, as_json: bool) -> None:
         title=f"Legal data {meta.data_version}: checked {meta.checked}, "
         f"answers up to {meta.horizon}"
     )
-    table.add_column("id", no_wrap=True)
-    for column in ("title", "url", "as of", "facts", "unverified", "file"):
-        table.add_column(column, overflow="fold")
+    # One wide column for what a source is (id, file, title, address), so that the address
+    # folds over a few full lines instead of one character per line in a narrow column.
+    table.add_column("source", overflow="fold", ratio=1)
+    table.add_column("as of", no_wrap=True)
+    table.add_column("facts", justify="right", no_wrap=True)
+    table.add_column("unverified", justify="right", no_wrap=True)
     for row in rows:
         table.add_row(
-            row["id"],
-            row["title"],
-            row["url"],
+            f"[bold]{escape(row['id'])}[/bold] ({escape(row['file'])})\n"
+            f"{escape(row['title'])}\n{escape(row['url'])}",
             row["as_of"] or "-",
             str(row["facts"]),
             str(row["unverified"]),
-            row["file"],
         )
     console.print(table)

@@ -25,6 +25,9 @@ router.include_router(exchange_router)
 pages = APIRouter(include_in_schema=False)
 
 OPERATIONAL = (Role.DUTY_OFFICER, Role.INVESTIGATOR, Role.CENTRAL_AUTHORITY, Role.PROVIDER_LIAISON)
+# Who may look at the exchange pages: the operational roles and the node's administrator (who
+# runs the node's exchange); acting on messages stays with the operational roles.
+VIEWERS = (*OPERATIONAL, Role.ADMIN)
 
 
 def _parse_at(text: str | None, node: Node) -> tuple[datetime, str | None]:
@@ -92,7 +95,7 @@ def directory_page(
 @pages.get("/exchange", response_class=HTMLResponse)
 def exchange_page(
     request: Request,
-    _principal: Principal = Depends(require_roles(*OPERATIONAL)),
+    _principal: Principal = Depends(require_roles(*VIEWERS)),
 ) -> HTMLResponse:
     node = get_node(request)
     with node.db.session() as session:
@@ -124,7 +127,7 @@ def exchange_page(
 def message_page(
     request: Request,
     message_id: str,
-    _principal: Principal = Depends(require_roles(*OPERATIONAL)),
+    _principal: Principal = Depends(require_roles(*VIEWERS)),
 ) -> HTMLResponse:
     node = get_node(request)
     with node.db.session() as session:

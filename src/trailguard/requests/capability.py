@@ -21,4 +21,8 @@ CAPABILITY = Capability(
     ),
     dashboard=("trailguard.requests.web:dashboard_items",),
     templates=HERE / "templates",
+    template_filters=tuple(
+        (name, f"trailguard.requests.labels:{name}")
+        for name in ("route_label", "kind_label", "state_label", "direction_label")
+    ),
 )

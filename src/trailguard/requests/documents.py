@@ -73,6 +73,41 @@ class DocumentView:
     footer: str = ""
 
 
+# Convention on Cybercrime (ETS 185) Arts. 2-11, titles as in the official English text
+# (source: the ETS 185 text cited in requests/domain/types.py).
+CONVENTION_OFFENCES: dict[int, str] = {
+    2: "Illegal access",
+    3: "Illegal interception",
+    4: "Data interference",
+    5: "System interference",
+    6: "Misuse of devices",
+    7: "Computer-related forgery",
+    8: "Computer-related fraud",
+    9: "Offences related to child pornography",
+    10: "Offences related to infringements of copyright and related rights",
+    11: "Attempt and aiding or abetting",
+}
+
+
+def _offence_articles(articles: list[int]) -> str:
+    return "; ".join(
+        f"Art. {a} ({CONVENTION_OFFENCES[a]})" if a in CONVENTION_OFFENCES else f"Art. {a}"
+        for a in articles
+    )
+
+
+def _special_row(request: RequestBase, name: str, value: Any) -> Row | None:
+    """Fields whose raw value reads wrong to a person: articles as bare numbers, and the
+    request's "status" (new or extension, T-CY(2018)11 (3)) that is not its state."""
+    if name == "offence_articles" and isinstance(value, list) and value:
+        return Row("Convention offences (Arts. 2-11)", _offence_articles(value))
+    if name == "status" and value in ("new", "extension"):
+        previous = getattr(request, "previous_reference", "")
+        text = "a new request" if value == "new" else f"extension of {previous}".strip()
+        return Row("New request or extension", text)
+    return None
+
+
 def _humanise(name: str) -> str:
     return name.replace("_", " ").capitalize()
 
@@ -121,6 +156,10 @@ def document_view(request: RequestBase, *, footer: str = "") -> DocumentView:
             continue
         if name == "legal_basis":
             _flatten("Legal basis", value, basis.rows)
+            continue
+        special = _special_row(request, name, value)
+        if special is not None:
+            body.rows.append(special)
             continue
         target = (
             parties

@@ -5,7 +5,7 @@ request page with its clocks, timeline, rendered document and PDF."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -16,7 +16,8 @@ from trailguard.core.config import NodeRole
 from trailguard.core.errors import TrailguardError, ValidationFailed
 from trailguard.core.jsonsafe import nesting_depth
 from trailguard.node import Node
-from trailguard.requests import service
+from trailguard.requests import form as request_form
+from trailguard.requests import labels, service
 from trailguard.requests.documents import document_view, render_pdf
 from trailguard.requests.domain.common import RequestKind
 from trailguard.requests.domain.types import missing_elements
@@ -28,8 +29,16 @@ from trailguard.web.render import render
 
 router = APIRouter(include_in_schema=False)
 
-READERS = (Role.DUTY_OFFICER, Role.INVESTIGATOR, Role.CENTRAL_AUTHORITY, Role.PROVIDER_LIAISON)
-ACTORS = (*READERS, Role.ADMIN)
+# The node's administrator may look at requests (a new node's only user must see its node
+# work); what each role may do to a request stays with the service's rules.
+READERS = (
+    Role.DUTY_OFFICER,
+    Role.INVESTIGATOR,
+    Role.CENTRAL_AUTHORITY,
+    Role.PROVIDER_LIAISON,
+    Role.ADMIN,
+)
+ACTORS = READERS
 
 
 def _clock_rows(views: list[service.RequestView], now: datetime) -> list[dict[str, Any]]:
@@ -92,6 +101,52 @@ def _draft_context(
     }
 
 
+def _form_context(
+    node: Node,
+    kind: RequestKind,
+    body: dict[str, Any],
+    *,
+    recipient: str = "",
+    retention: str = "",
+    problems: list[str] | None = None,
+    extra_rows: dict[str, int] | None = None,
+    show_errors: bool = False,
+) -> dict[str, Any]:
+    """The drafting page: the form generated from the request type (pre-filled from
+    ``body``), and the same request as JSON for the advanced view."""
+    from trailguard.core.countries import iso_countries
+    from trailguard.network import list_entries
+
+    fields = request_form.form_for(kind)
+    rows = request_form.row_counts(body, fields)
+    for name, more in (extra_rows or {}).items():
+        rows[name] = rows.get(name, 1) + more
+    errors, general = request_form.problems_by_field(problems or []) if show_errors else ({}, [])
+    with node.db.session() as session:
+        peers = [
+            entry
+            for entry in list_entries(session)
+            if entry.node_id != node.config.node_id and entry.channels.endpoint
+        ]
+    context = _draft_context(
+        kind.value,
+        json.dumps(body, indent=2, ensure_ascii=False, default=str),
+        recipient,
+        missing_elements(body),
+    )
+    context.update(
+        fields=fields,
+        values=request_form.prefill(fields, body),
+        rows=rows,
+        errors=errors,
+        general=general,
+        countries=sorted(iso_countries().items()),
+        peers=peers,
+        retention=retention,
+    )
+    return context
+
+
 @router.get("/requests/new", response_class=HTMLResponse)
 def new_page(
     request: Request,
@@ -100,13 +155,81 @@ def new_page(
 ) -> HTMLResponse:
     node = get_node(request)
     try:
-        body = skeleton(RequestKind(kind), node)
+        request_kind = RequestKind(kind)
     except ValueError:
-        body = skeleton(RequestKind.PRESERVATION, node)
-        kind = RequestKind.PRESERVATION.value
-    text = json.dumps(body, indent=2, ensure_ascii=False)
+        request_kind = RequestKind.PRESERVATION
+    body = skeleton(request_kind, node)
+    return render(request, "requests/new.html", _form_context(node, request_kind, body))
+
+
+def _retention_days(retention: str) -> tuple[dict[str, int], list[str]]:
+    days_by_kind: dict[str, int] = {}
+    problems: list[str] = []
+    for part in filter(None, (p.strip() for p in retention.split(","))):
+        name, _, days = part.partition("=")
+        if not days.strip().isdigit():
+            problems.append(f"retention: {part!r} must look like flow=30")
+        else:
+            days_by_kind[name.strip()] = int(days)
+    return days_by_kind, problems
+
+
+@router.post("/requests/new/form", response_class=HTMLResponse, response_model=None)
+async def create_draft_from_form(
+    request: Request,
+    principal: Principal = Depends(require_roles(*service.DRAFTERS)),
+) -> Response:
+    """The drafting form's answers, turned into the plain request the API takes and checked
+    by the same model. "Add another item" re-shows the form with one more row."""
+    node = get_node(request)
+    form = await request.form()
+    answers = {key: [str(v) for v in form.getlist(key)] for key in form}
+    try:
+        kind = RequestKind(str(form.get("kind", "preservation")))
+    except ValueError:
+        kind = RequestKind.PRESERVATION
+    recipient = str(form.get("recipient", "")).strip()
+    retention = str(form.get("retention", ""))
+    body = request_form.body_from_form(kind, answers)
+    add_row = str(form.get("add_row", ""))
+    if add_row:
+        return render(
+            request,
+            "requests/new.html",
+            _form_context(
+                node,
+                kind,
+                body,
+                recipient=recipient,
+                retention=retention,
+                extra_rows={add_row: 1},
+            ),
+        )
+    retention_days, problems = _retention_days(retention)
+    if not problems:
+        try:
+            view = service.draft_request(
+                node, principal, body, recipient=recipient or None, retention_days=retention_days
+            )
+        except ValidationFailed as exc:
+            problems = exc.problems or [str(exc)]
+        except TrailguardError as exc:
+            problems = [f"request: {exc}"]
+        else:
+            return RedirectResponse(f"/requests/{view.id}", status_code=303)
     return render(
-        request, "requests/new.html", _draft_context(kind, text, "", missing_elements(body))
+        request,
+        "requests/new.html",
+        _form_context(
+            node,
+            kind,
+            body,
+            recipient=recipient,
+            retention=retention,
+            problems=problems,
+            show_errors=True,
+        ),
+        status_code=422,
     )
 
 
@@ -168,12 +291,13 @@ def create_draft(
             problems = [str(exc)]
         else:
             return RedirectResponse(f"/requests/{view.id}", status_code=303)
-    return render(
-        request,
-        "requests/new.html",
-        _draft_context(kind, body, recipient, problems),
-        status_code=422,
-    )
+    try:
+        request_kind = RequestKind(kind)
+    except ValueError:
+        request_kind = RequestKind.PRESERVATION
+    context = _form_context(node, request_kind, data if isinstance(data, dict) else {})
+    context.update(body_text=body, recipient=recipient, problems=problems, json_open=True)
+    return render(request, "requests/new.html", context, status_code=422)
 
 
 @router.get("/requests/{request_id}", response_class=HTMLResponse)
@@ -217,9 +341,34 @@ def _traffic_answers(node: Node, principal: Principal | None, view: Any) -> list
             {
                 "query": f"{item.ip}:{item.port} at {item.timestamp.isoformat()}",
                 "answer": answer.to_json(),
+                "flows": _flow_records(node, principal, str(item.ip), item.port, item.timestamp),
+                "flow_window_minutes": int(FLOW_WINDOW.total_seconds() // 60),
             }
         )
     return answers
+
+
+FLOW_WINDOW = timedelta(minutes=15)
+
+
+def _flow_records(
+    node: Node, principal: Principal, ip: str, port: int | None, at: datetime
+) -> list[dict[str, Any]]:
+    """Flow records of the address around the instant (the look-up above resolves who held
+    an address through NAT, DHCP and RADIUS; a provider that keeps only flows answers with
+    these), the port's own flows first. Through the traffic service, audited."""
+    from trailguard.traffic import flows as traffic_flows
+
+    try:
+        records = traffic_flows(
+            node, principal, ip, at - FLOW_WINDOW, at + FLOW_WINDOW, kinds=["flow"], limit=200
+        )
+    except TrailguardError:
+        return []
+    rows = [record.to_json() for record in records]
+    if port is not None:
+        rows.sort(key=lambda row: port not in (row.get("public_port"), row.get("inside_port")))
+    return rows
 
 
 def _request_page(
@@ -346,7 +495,7 @@ def dashboard_items(node: Node, principal: Principal, now: datetime) -> list[Das
             DashboardItem(
                 kind="request",
                 title=f"{view.kind.value.replace('_', ' ')} {view.reference} "
-                f"({view.requesting_party} → {view.requested_party})",
+                f"({labels.route_label(view.kind, view.requesting_party, view.requested_party)})",
                 url=f"/requests/{view.id}",
                 state=view.state.value,
                 deadline=nearest.due_at if nearest else None,

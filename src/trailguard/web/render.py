@@ -1,4 +1,5 @@
-"""Render a page with what every layout needs: the node, the principal, the CSRF token."""
+"""Render a page with what every layout needs: the node, the principal, the CSRF token and
+the navigation that principal may use."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from trailguard import __version__
+from trailguard.web.nav import nav_for
 
 
 def render(
@@ -20,6 +22,8 @@ def render(
         "principal": principal,
         "csrf_token": getattr(request.state, "csrf_token", None),
         "version": __version__,
+        "nav": nav_for(request.app, principal),
+        "current_path": request.url.path,
     }
     base.update(context or {})
     templates: Jinja2Templates = request.app.state.templates

@@ -1,0 +1,141 @@
+"""The drafting form is generated from the request types (one source of truth): every
+element of every kind has a field, labelled with its article; the form's answers become
+the same request the JSON API takes; errors are shown next to their fields."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from req_payloads import ALL, payload
+
+from helpers import browser_login, make_node
+from trailguard.accounts.domain import Role
+from trailguard.requests.domain import parse_request
+from trailguard.requests.domain.common import RequestKind
+from trailguard.requests.domain.types import REQUEST_TYPES
+from trailguard.requests.form import (
+    SKIPPED,
+    body_from_form,
+    form_for,
+    prefill,
+    problems_by_field,
+)
+
+
+def _names(specs: list[Any]) -> set[str]:
+    names = set()
+    for spec in specs:
+        names.add(spec.name)
+        names |= _names(spec.children)
+    return names
+
+
+def _answers(data: dict[str, Any]) -> dict[str, list[str]]:
+    """What a browser sends for the pre-filled form (check boxes: one value per box)."""
+    kind = RequestKind(data["kind"])
+    multi = {s.name for s in form_for(kind) if s.widget == "multi"}
+    return {
+        name: (value.split("\n") if name in multi else [value])
+        for name, value in prefill(form_for(kind), data).items()
+    }
+
+
+@pytest.mark.parametrize("kind", list(RequestKind))
+def test_every_element_of_every_kind_has_a_field(kind: RequestKind) -> None:
+    names = _names(form_for(kind))
+    model = REQUEST_TYPES[kind]
+    for name in model.model_fields:
+        if name in SKIPPED:
+            continue
+        assert name in names, f"{kind.value}: no form field for {name}"
+    labels = {spec.name: spec.label for spec in form_for(kind)}
+    for name, label in getattr(model, "ELEMENTS", {}).items():
+        if name in labels:
+            assert labels[name] == label  # the article travels with the field
+
+
+def test_preservation_fields_carry_articles_widgets_and_rows() -> None:
+    fields = {spec.name: spec for spec in form_for(RequestKind.PRESERVATION)}
+    assert fields["seeking_authority"].label.startswith("Art. 29(2)(a)")
+    assert fields["requested_party"].widget == "country"
+    assert fields["date_issued"].widget == "date"
+    assert fields["mla_intended"].widget == "checkbox"
+    rows = fields["data_to_preserve"]
+    assert rows.widget == "rows" and "ip_endpoint" in rows.variants
+    endpoint = {s.name.rsplit(".", 1)[-1]: s for s in rows.variants["ip_endpoint"]}
+    assert endpoint["timestamp"].widget == "datetime" and "zone" in endpoint["timestamp"].help
+    assert endpoint["protocol"].choices[:2] == ["tcp", "udp"]
+
+
+@pytest.mark.parametrize("kind", sorted(ALL))
+def test_form_answers_make_the_same_request_as_the_json(kind: str) -> None:
+    data = payload(kind)
+    expected = parse_request(data)
+    body = body_from_form(RequestKind(kind), _answers(data))
+    assert parse_request(body) == expected
+
+
+def test_two_endpoint_rows_and_an_empty_added_row() -> None:
+    data = payload("preservation")
+    answers = _answers(data)
+    answers["data_to_preserve.50.type"] = ["ip_endpoint"]
+    answers["data_to_preserve.50.protocol"] = ["tcp"]  # an added row left empty: ignored
+    body = body_from_form(RequestKind.PRESERVATION, answers)
+    assert len(body["data_to_preserve"]) == len(data["data_to_preserve"])
+
+
+def test_problems_land_on_their_fields() -> None:
+    by_field, general = problems_by_field(
+        [
+            "missing: seeking_authority (Art. 29(2)(a) the authority seeking the preservation)",
+            "missing: data_to_preserve.0.ip_endpoint.ip",
+            "requesting_authority.email: 'x' is not an e-mail address (got 'x')",
+            "retention: 'flow' must look like flow=30",
+        ]
+    )
+    assert by_field["seeking_authority"] == ["required"]
+    assert by_field["data_to_preserve.0.ip"] == ["required"]
+    assert "not an e-mail address" in by_field["requesting_authority.email"][0]
+    assert "retention" in by_field and not general
+
+
+@pytest.fixture
+def node(tmp_path: Path):  # type: ignore[no-untyped-def]
+    node = make_node(
+        tmp_path, f"sqlite:///{tmp_path / 'us.db'}", node_id="us-poc", country="US",
+        timezone="America/New_York",
+    )  # fmt: skip
+    yield node
+    node.close()
+
+
+def test_drafting_by_form_in_the_page(node) -> None:  # type: ignore[no-untyped-def]
+    browser = browser_login(node, [Role.INVESTIGATOR])
+    page = browser.get("/requests/new?kind=preservation")
+    assert page.status_code == 200
+    assert 'id="f-seeking_authority"' in page.text and 'name="data_to_preserve.0.ip"' in page.text
+    assert 'value="US node us-poc"' in page.text  # pre-filled from the node
+    assert "Advanced: the same request as JSON" in page.text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+
+    blank = browser.post("/requests/new/form", data={"csrf_token": token, "kind": "preservation"})
+    assert blank.status_code == 422
+    assert re.search(r'id="f-seeking_authority"[^>]*aria-invalid="true"', blank.text)
+    assert 'id="f-seeking_authority-error"' in blank.text
+
+    more = browser.post(
+        "/requests/new/form",
+        data={"csrf_token": token, "kind": "preservation", "add_row": "data_to_preserve"},
+    )
+    assert more.status_code == 200 and 'name="data_to_preserve.1.ip"' in more.text
+
+    answers = {k: v[0] for k, v in _answers(payload("preservation")).items()}
+    answers.update(csrf_token=token, recipient="nl-poc")
+    done = browser.post("/requests/new/form", data=answers, follow_redirects=False)
+    assert done.status_code == 303, re.findall(r'class="field-error"[^>]*>([^<]*)', done.text)
+    draft = browser.get(done.headers["location"])
+    assert "Preservation (Art. 29)" in draft.text
+    assert payload("preservation")["reference"] in draft.text
