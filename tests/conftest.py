@@ -27,7 +27,7 @@ pytest_plugins = ["browser_support", "law_data_kit"]
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 POSTGRES_URL = os.environ.get("TRAILGUARD_TEST_POSTGRES_URL")
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+from samples_kit import SAMPLES, samples_dir  # noqa: E402,F401  (re-exported)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -59,13 +59,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> str | None:
     days = config.getoption("--clock-ahead")
     return f"wall clock moved {days} days ahead: {datetime.now(UTC).isoformat()}" if days else None
-
-
-def samples_dir() -> Path:
-    """The real third-party samples beside the project (../shared/samples), or skip."""
-    if not SAMPLES.is_dir():
-        pytest.skip("../shared/samples is not present on this machine")
-    return SAMPLES
 
 
 def _postgres_schema_url(base_url: str) -> Iterator[str]:

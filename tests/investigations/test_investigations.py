@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from conftest import samples_dir
 from helpers import add_user, browser_login, client_for, make_node
+from samples_kit import samples_dir
 from trailguard.accounts.domain import Role
 from trailguard.audit.orm import AuditEntryRow
 from trailguard.investigations.orm import ObservationRow

@@ -12,13 +12,13 @@ import pytest
 from pypdf import PdfReader
 from req_payloads import payload
 
+from conftest import START, know_peer
 from helpers import browser_login, client_for, make_node
 from trailguard.accounts.domain import Role
 
 
 @pytest.fixture
 def node(tmp_path: Path, database_url: str) -> Any:
-    from conftest import START
     from trailguard.core.clock import FixedClock
 
     node = make_node(
@@ -104,7 +104,6 @@ def test_openapi_lists_the_requests_api(node: Any) -> None:
 
 
 def test_pages_draft_with_inline_validation(node: Any) -> None:
-    from conftest import know_peer
 
     know_peer(node)
     browser = browser_login(node, [Role.INVESTIGATOR])

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import samples_dir
+from samples_kit import samples_dir
 from trailguard.core.errors import ValidationFailed
 from trailguard.trace import read_message
 from trailguard.trace.cli import app as trace_cli

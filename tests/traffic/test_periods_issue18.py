@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from trailguard.traffic import lookup, lookup_many
 from trailguard.traffic.model import ParseOptions
 from trailguard.traffic.parsers.juniper_pba import format_line
+from trailguard.traffic.query import lookup, lookup_many
 from trailguard.traffic.resolve import LookupAnswer, to_us
 from trailguard.traffic.store import TrafficStore
 

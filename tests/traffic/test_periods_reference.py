@@ -33,12 +33,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reference_periods import Answer, Rec, lookup, periods
 
-from trailguard.traffic import lookup as store_lookup
-from trailguard.traffic import lookup_many
 from trailguard.traffic import resolve as resolve_mod
 from trailguard.traffic.index import COMPILED_PERIODS
 from trailguard.traffic.model import ParseOptions
 from trailguard.traffic.parsers.juniper_pba import format_line
+from trailguard.traffic.query import lookup as store_lookup
+from trailguard.traffic.query import lookup_many
 from trailguard.traffic.resolve import LookupAnswer, to_us
 from trailguard.traffic.store import DEFAULT_OPEN_HOURS, TrafficStore
 
