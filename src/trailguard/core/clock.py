@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -31,6 +32,19 @@ class FixedClock:
 
     def set(self, instant: datetime) -> None:
         self._now = ensure_utc(instant)
+
+
+class ShiftedClock:
+    """Real time, moved to start at ``start``: ticks at the wall clock's pace from there. A
+    replayed scenario runs on it, so what it tells happens on its own dates whatever today is
+    (its data keeps its retention periods and its law its dates)."""
+
+    def __init__(self, start: datetime) -> None:
+        self._start = ensure_utc(start)
+        self._t0 = time.monotonic()
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=time.monotonic() - self._t0)
 
 
 _default: Clock = SystemClock()

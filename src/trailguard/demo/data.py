@@ -14,6 +14,9 @@ from zoneinfo import ZoneInfo
 
 # The facts of the story (SCENARIO.md).
 LOGIN_AT = datetime(2026, 11, 20, 8, 14, 7, 250000, tzinfo=UTC)  # 03:14:07 -05:00 in New York
+# The demo's nodes run on the scenario's clock from here: the US duty officer starts work two
+# hours after the login (05:14 in New York), while every provider still holds its records.
+SCENARIO_START = LOGIN_AT + timedelta(hours=2)
 VPS_IP, VPS_PORT = "198.51.100.23", 41234
 BANK_IP, BANK_PORT = "192.0.2.80", 443
 ATTACKER_PUBLIC_IP, ATTACKER_PUBLIC_PORT = "203.0.113.77", 51512

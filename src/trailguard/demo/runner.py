@@ -7,24 +7,37 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.panel import Panel
 
+from trailguard.core.clock import ShiftedClock, default_clock, set_default_clock
 from trailguard.demo.cluster import DemoCluster, StepFailed
+from trailguard.demo.data import SCENARIO_START
 from trailguard.demo.script import FINAL_STEPS, SCENARIO_NODES, STEPS, DemoContext
 
 
 def _stamp(zone: str) -> str:
-    now = datetime.now(UTC)
+    now = default_clock().now()
     local = now.astimezone(ZoneInfo(zone))
     return f"{now:%Y-%m-%d %H:%M:%S.%f}"[:-3] + f"Z · {local:%H:%M:%S %Z} ({zone})"
 
 
 def run_demo(*, check: bool, data_dir: Path | None, console: Console) -> bool:
+    # The story happens on its own dates (the bank's log line of 2026-11-20): every node runs
+    # on the scenario's clock, ticking in real time from a moment after the login, so the
+    # providers' records are still within retention and the law as of that day applies,
+    # whatever today's date is.
+    previous = set_default_clock(ShiftedClock(SCENARIO_START))
+    try:
+        return _run(check=check, data_dir=data_dir, console=console)
+    finally:
+        set_default_clock(previous)
+
+
+def _run(*, check: bool, data_dir: Path | None, console: Console) -> bool:
     temporary = data_dir is None
     root = Path(tempfile.mkdtemp(prefix="trailguard-demo-")) if data_dir is None else data_dir
     if data_dir is not None and data_dir.exists() and any(data_dir.iterdir()):

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
 
 from trailguard.accounts import Role
+from trailguard.core.clock import default_clock
 from trailguard.core.config import NodeRole
 from trailguard.demo.cluster import DemoCluster, NodeSpec, StepFailed, wait_for
 
@@ -1041,7 +1042,7 @@ def live_watch(ctx: DemoContext) -> Iterator[str]:
     runtime.start()
     try:
         port = next(item for item in runtime.listeners if isinstance(item, SyslogUdpListener)).port
-        local = datetime.now(ZoneInfo("America/Sao_Paulo"))
+        local = default_clock().now().astimezone(ZoneInfo("America/Sao_Paulo"))
         stamp = f"{local:%b} {local.day:2d} {local:%H:%M:%S}"
         head = f"<134>{stamp} rl-cgn-1 (FPC Slot 5, PIC Slot 0) {{cgn-sset}}[FWNAT]: "
         lines = [
@@ -1050,7 +1051,7 @@ def live_watch(ctx: DemoContext) -> Iterator[str]:
             f"{data.ATTACKER_PUBLIC_IP}:{data.BLOCK_FIRST}-{data.BLOCK_LAST} 0x2",
             head + "JSERVICES_NAT_PORT_BLOCK_ALLOC: 100.64.8.1 -> 203.0.113.78:51200-51711 0x3",
         ]
-        sent_at = datetime.now(UTC)
+        sent_at = default_clock().now()
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             for line in lines:
                 sock.sendto(line.encode(), ("127.0.0.1", port))
