@@ -89,9 +89,10 @@ def test_the_api_keeps_its_json_errors(node) -> None:  # type: ignore[no-untyped
     provider = client_for(node, [Role.PROVIDER_LIAISON])
     denied = provider.get("/api/audit/entries", headers=HTML)
     assert denied.status_code == 403
-    assert denied.json() == {"detail": "this needs one of the roles: admin"}
+    assert denied.json() == {"error": "forbidden", "detail": "this needs one of the roles: admin"}
     unknown = provider.get("/api/no-such-thing", headers=HTML)
-    assert unknown.status_code == 404 and unknown.json() == {"detail": "Not Found"}
+    assert unknown.status_code == 404
+    assert unknown.json() == {"error": "not_found", "detail": "Not Found"}
     missing = provider.get("/api/requests/00000000-0000-4000-8000-000000000001")
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
     anonymous = TestClient(create_app(node)).get("/api/me", headers=HTML)

@@ -7,6 +7,7 @@ them and maps domain errors to HTTP answers.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from urllib.parse import quote
@@ -67,9 +68,21 @@ def create_app(node: Node, capabilities: Sequence[Capability] = CAPABILITIES) ->
         for name, ref in capability.template_filters:
             app.state.templates.env.filters[name] = load(ref)
     app.state.dashboard_providers = dashboard_providers(capabilities)
+
     # Security headers on every answer (issue 11); Swagger UI is off: it needs a CDN and
     # inline script, which the Content-Security-Policy refuses (/openapi.json stays).
-    app.add_middleware(SecurityHeadersMiddleware, https=node.config.base_url.startswith("https:"))
+    async def _on_error(request: Request, exc: Exception) -> Response:
+        handler = app.exception_handlers.get(Exception)
+        if handler is None:
+            return Response("Internal Server Error", status_code=500, media_type="text/plain")
+        answer = handler(request, exc)
+        return await answer if inspect.isawaitable(answer) else answer
+
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        https=node.config.base_url.startswith("https:"),
+        on_error=_on_error,
+    )
     static = Path(__file__).resolve().parent / "web" / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 

@@ -80,7 +80,7 @@ def test_first_administrator_in_the_browser(
 
         page.goto(server.url + "/admin/users/dora")
         page.click("text=Enrol the TOTP second factor")
-        page.wait_for_selector(".qr svg")
+        page.wait_for_selector(".qr img")
         assert "otpauth://totp/" in page.content()
         check_page(page, "admin-totp", screenshots, axe_source)
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from req_payloads import ALL, payload
 
+from conftest import know_peer
 from helpers import browser_login, make_node
 from trailguard.accounts.domain import Role
 from trailguard.requests.domain import parse_request
@@ -108,6 +109,7 @@ def node(tmp_path: Path):  # type: ignore[no-untyped-def]
         tmp_path, f"sqlite:///{tmp_path / 'us.db'}", node_id="us-poc", country="US",
         timezone="America/New_York",
     )  # fmt: skip
+    know_peer(node)  # the draft's recipient must be a node the directory knows
     yield node
     node.close()
 

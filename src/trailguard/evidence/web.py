@@ -16,7 +16,7 @@ from trailguard.evidence.service import EVIDENCE_ROLES, check_for_document, list
 from trailguard.web.deps import get_node, optional_principal, require_roles
 from trailguard.web.render import render
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)
 
 
 def _registered(request: Request, document_id: str | None) -> dict[str, Any] | None:

@@ -18,7 +18,7 @@ from trailguard.investigations.domain import DEFAULT_TOLERANCE_S, HANDLING_CODES
 from trailguard.web.deps import get_node, require_roles
 from trailguard.web.render import render
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)
 CaseWorker = Depends(require_roles(*service.CASE_ROLES))
 
 

@@ -19,7 +19,7 @@ from trailguard.web.dashboard import DashboardItem
 from trailguard.web.deps import get_node, require_roles
 from trailguard.web.render import render
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)
 Tracer = Depends(require_roles(*service.TRACE_ROLES))
 
 

@@ -27,10 +27,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _ROOT = Path(__file__).resolve().parent.parent
@@ -77,9 +79,18 @@ def content_security_policy(extra_style_sources: Iterable[str] = ()) -> str:
 class SecurityHeadersMiddleware:
     """Adds the headers above to every HTTP response of the wrapped application."""
 
-    def __init__(self, app: ASGIApp, *, https: bool = False, static_prefix: str = "/static/"):
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        https: bool = False,
+        static_prefix: str = "/static/",
+        on_error: Callable[[Request, Exception], Awaitable[Response]] | None = None,
+    ):
         self.app = app
         self.https = https
+        # the answer to an unexpected failure (the app's error page), sent with the headers
+        self.on_error = on_error
         self.static_prefix = static_prefix
         self.csp = content_security_policy(style_hashes())
 
@@ -116,8 +127,13 @@ class SecurityHeadersMiddleware:
 
         try:
             await self.app(scope, receive, send_with_headers)
-        except Exception:
-            if not started:  # answer the 500 here, with the headers; the error still propagates
+        except Exception as exc:
+            if not started and self.on_error is not None:
+                # the app's own answer (a page in the layout, or JSON under /api/), with the
+                # headers; the error still propagates to be logged
+                response = await self.on_error(Request(scope, receive), exc)
+                await response(scope, receive, send_with_headers)
+            elif not started:  # answer the 500 here, with the headers; the error propagates
                 await send_with_headers(
                     {
                         "type": "http.response.start",
