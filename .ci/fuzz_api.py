@@ -34,8 +34,8 @@ _SERVE = """
 import sys
 import uvicorn
 from trailguard.app import create_app
-from trailguard.node import Node
-node = Node.open(__import__("pathlib").Path(sys.argv[1]))
+from trailguard.registry import open_node
+node = open_node(__import__("pathlib").Path(sys.argv[1]))
 uvicorn.run(create_app(node), host="127.0.0.1", port=int(sys.argv[2]), log_level="error")
 """
 
@@ -55,7 +55,7 @@ def _prepare(data_dir: Path) -> str:
     from trailguard.accounts.service import create_user, issue_api_token
     from trailguard.bootstrap import initialise_node
     from trailguard.core.config import NodeRole
-    from trailguard.node import Node
+    from trailguard.registry import open_node
 
     initialise_node(
         data_dir,
@@ -68,7 +68,7 @@ def _prepare(data_dir: Path) -> str:
         admin_password="fuzz admin password 1",  # noqa: S106 - throwaway node
         database_url=None,
     )
-    node = Node.open(data_dir)
+    node = open_node(data_dir)
     try:
         with node.db.session() as session:
             user, _password = create_user(

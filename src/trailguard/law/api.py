@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from trailguard.accounts import Principal
+from trailguard.core.errors import ValidationFailed
 from trailguard.law.engine import get_engine
 from trailguard.law.reservations import realtime_collection
 from trailguard.law.sources import DEFAULT_STALE_DAYS, sources_report, stale_report
@@ -118,13 +119,22 @@ def sources(
         int, Query(ge=0, description="With stale: age limit in days")
     ] = DEFAULT_STALE_DAYS,
     as_of: Annotated[
-        date | None, Query(description="With stale: count ages from this date")
+        str | None,
+        Query(
+            pattern=r"^\d{4}-\d{2}-\d{2}$",
+            description="With stale: count ages from this date (YYYY-MM-DD; a bare number "
+            "is refused, not read as a day in 1970)",
+        ),
     ] = None,
 ) -> dict[str, Any]:
     """Every source the legal data cites; with ``stale``, the facts to refresh by source."""
     data = get_engine().data
+    try:
+        day = date.fromisoformat(as_of) if as_of else None
+    except ValueError as exc:
+        raise ValidationFailed(f"as_of: {as_of!r} is not a date", ["as_of: YYYY-MM-DD"]) from exc
     if stale:
-        return stale_report(data, as_of or _today(request), older_than)
+        return stale_report(data, day or _today(request), older_than)
     return {
         "data_version": data.meta.data_version,
         "checked": data.meta.checked.isoformat(),
