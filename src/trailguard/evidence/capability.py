@@ -13,7 +13,7 @@ CAPABILITY = Capability(
     orm="trailguard.evidence.orm",
     migrations=HERE / "migrations" / "versions",
     api_routers=("trailguard.evidence.api:router",),
-    page_routers=("trailguard.evidence.web:router",),
+    page_routers=("trailguard.evidence.web:router", "trailguard.evidence.web:exchange_router"),
     cli=CliGroup(
         "evidence", "trailguard.evidence.cli:app", "Evidence packages with a chain of custody."
     ),

@@ -16,7 +16,9 @@ from trailguard.evidence.service import EVIDENCE_ROLES, check_for_document, list
 from trailguard.web.deps import get_node, optional_principal, require_roles
 from trailguard.web.render import render
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False)  # pages
+# other nodes' transfer endpoints (machine answers, documented in /openapi.json)
+exchange_router = APIRouter(tags=["evidence transfer"])
 
 
 def _registered(request: Request, document_id: str | None) -> dict[str, Any] | None:
@@ -102,7 +104,7 @@ def items_page(
 # the transfer id and index as associated data), so nobody else can add or change data.
 
 
-@router.get(f"{transfer.PATH}/{{transfer_id}}")
+@exchange_router.get(f"{transfer.PATH}/{{transfer_id}}")
 def transfer_status(request: Request, transfer_id: str) -> JSONResponse:
     state = transfer.incoming(get_node(request), transfer_id)
     return JSONResponse(
@@ -115,7 +117,7 @@ def transfer_status(request: Request, transfer_id: str) -> JSONResponse:
     )
 
 
-@router.put(f"{transfer.PATH}/{{transfer_id}}/chunks/{{index}}")
+@exchange_router.put(f"{transfer.PATH}/{{transfer_id}}/chunks/{{index}}")
 async def transfer_chunk(request: Request, transfer_id: str, index: int) -> JSONResponse:
     limit = transfer.MAX_CHUNK_SIZE + 1024
     parts: list[bytes] = []
@@ -130,7 +132,7 @@ async def transfer_chunk(request: Request, transfer_id: str, index: int) -> JSON
     return JSONResponse({"index": index, "duplicate": not new}, status_code=201 if new else 200)
 
 
-@router.post(f"{transfer.PATH}/{{transfer_id}}/complete")
+@exchange_router.post(f"{transfer.PATH}/{{transfer_id}}/complete")
 def transfer_complete(request: Request, transfer_id: str) -> JSONResponse:
     answer = transfer.complete(get_node(request), transfer_id)
     return JSONResponse(answer, status_code=200 if answer["ok"] else 422)
