@@ -133,6 +133,7 @@ def test_main_pages_work_under_the_csp(tmp_path: Path, page: Any, screenshots: P
             page.wait_for_load_state("networkidle")
         # htmx (a static script) still works: the draft form's problems load and update
         page.goto(server.url + "/requests/new?kind=preservation")
+        page.click("summary:has-text('Advanced')")  # the JSON view, behind the form
         page.wait_for_selector("#problems li")
         page.fill("#body", json.dumps(payload("preservation")))
         page.locator("#body").press("End")
