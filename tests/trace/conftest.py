@@ -14,6 +14,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "network"))
 
+from trace_kit import enter, principal
+
 from trailguard.accounts.domain import Principal, Role
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
@@ -35,15 +37,6 @@ def _no_background_worker(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRAILGUARD_NO_WORKER", "1")
 
 
-def principal(username: str, *roles: Role) -> Principal:
-    return Principal(
-        user_id=abs(hash(username)) % 10_000,
-        username=username,
-        display_name=username.title(),
-        roles=frozenset(roles),
-    )
-
-
 @pytest.fixture
 def people() -> dict[str, Principal]:
     return {
@@ -56,35 +49,6 @@ def people() -> dict[str, Principal]:
         # a provider's law-enforcement liaison: the one who looks up its own traffic data
         "pim": principal("pim", Role.PROVIDER_LIAISON),
     }
-
-
-def enter(
-    node: Any,
-    node_id: str,
-    kind: str,
-    country: str,
-    org: str,
-    prefixes: tuple = (),
-    timezone: str = "UTC",
-) -> None:
-    from trailguard.network.directory import DirectoryEntry, EntryKind
-    from trailguard.network.directory_service import save_entry
-
-    with node.db.session() as session:
-        save_entry(
-            session,
-            node,
-            DirectoryEntry(
-                node_id=node_id,
-                kind=EntryKind(kind),
-                country=country,
-                organisation=org,
-                prefixes=prefixes,
-                timezone=timezone,
-            ),
-            actor="system:test",
-            source="test",
-        )
 
 
 @pytest.fixture

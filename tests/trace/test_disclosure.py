@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 from test_trace_flow import TEMPLATE
+from trace_kit import enter
 
-from conftest import enter
 from helpers import make_node
 from trailguard.core.errors import Conflict
 from trailguard.demo import data

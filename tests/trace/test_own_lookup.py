@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from trace_kit import principal
 
-from conftest import principal
 from helpers import make_node
 from trailguard.accounts.domain import Role
 from trailguard.audit.orm import AuditEntryRow

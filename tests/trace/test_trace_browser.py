@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from trace_kit import enter
 
 from browser_support import IN_CI, LiveServer
-from conftest import enter
 from helpers import TEST_PASSWORD, add_user, make_node
 from trailguard.accounts.domain import Principal, Role
 from trailguard.investigations import service as cases
