@@ -47,6 +47,25 @@ class ShiftedClock:
         return self._start + timedelta(seconds=time.monotonic() - self._t0)
 
 
+class ScaledClock:
+    """A compressed clock for exercises: starts at ``start`` and runs ``rate`` simulated
+    seconds per real second (``rate=1440``: one simulated day per real minute)."""
+
+    def __init__(self, start: datetime, rate: float) -> None:
+        if not rate > 0:
+            raise ValueError(f"a clock's rate must be positive, not {rate!r}")
+        self._start = ensure_utc(start)
+        self._rate = float(rate)
+        self._t0 = time.monotonic()
+
+    @property
+    def rate(self) -> float:
+        return self._rate
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=(time.monotonic() - self._t0) * self._rate)
+
+
 _default: Clock = SystemClock()
 
 

@@ -36,6 +36,39 @@ class NodeRole(StrEnum):
 _NODE_ID = re.compile(r"^[a-z0-9][a-z0-9.-]{1,62}$")
 
 
+_EXERCISE_NETWORK = re.compile(r"^exercise-[a-z0-9][a-z0-9-]{2,60}$")
+
+
+class ExerciseSettings(BaseModel):
+    """Present only on a training node (issue 17): the node belongs to one exercise network
+    and never talks to a node outside it; every page, document and message it makes says
+    EXERCISE. A real node has no such table in its ``node.toml``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    network: str = Field(
+        description="The exercise network's id, 'exercise-' then lower-case letters, digits "
+        "or dashes (e.g. 'exercise-seed-42-7f3a'); nodes talk only to nodes of the same one."
+    )
+    seed: int | None = Field(default=None, description="The scenario's seed, when generated.")
+    clock_rate: float = Field(
+        default=1.0,
+        gt=0,
+        le=100_000,
+        description="Simulated seconds per real second (1440: one simulated day a real minute).",
+    )
+
+    @field_validator("network")
+    @classmethod
+    def _network(cls, value: str) -> str:
+        if not _EXERCISE_NETWORK.fullmatch(value):
+            raise ValueError(
+                f"exercise network {value!r} must be 'exercise-' followed by 3-61 lower-case "
+                "letters, digits or dashes"
+            )
+        return value
+
+
 class NodeConfig(BaseModel):
     # a misspelt setting is an error naming it, never silently ignored
     model_config = ConfigDict(extra="forbid")
@@ -63,6 +96,18 @@ class NodeConfig(BaseModel):
     max_refusals_per_window: int = Field(default=30, ge=1, le=1_000_000)
     refusal_window_seconds: int = Field(default=60, ge=1, le=24 * 3600)
     smtp_url: str | None = None
+    # a training node (issue 17); None on every real node
+    exercise: ExerciseSettings | None = None
+
+    @property
+    def is_exercise(self) -> bool:
+        return self.exercise is not None
+
+    @property
+    def network_name(self) -> str:
+        """'live' for a real node, the exercise network's id for a training node: two nodes
+        exchange messages only when these are equal."""
+        return self.exercise.network if self.exercise is not None else "live"
 
     @field_validator("country")
     @classmethod
