@@ -141,3 +141,60 @@ def test_drafting_by_form_in_the_page(node) -> None:  # type: ignore[no-untyped-
     draft = browser.get(done.headers["location"])
     assert "Preservation (Art. 29)" in draft.text
     assert payload("preservation")["reference"] in draft.text
+
+
+def _oob_errors(html: str) -> dict[str, str]:
+    """Each out-of-band field-error box of a validation fragment: field id -> its text."""
+    return {
+        m.group(1): re.sub(r"<[^>]+>", "", m.group(2)).strip()
+        for m in re.finditer(
+            r'<div class="field-errors" id="(f-[^"]+)-errors" hx-swap-oob="true">(.*?)</div>',
+            html,
+            re.S,
+        )
+    }
+
+
+def test_validation_as_you_type(node) -> None:  # type: ignore[no-untyped-def]
+    browser = browser_login(node, [Role.INVESTIGATOR])
+    page = browser.get("/requests/new?kind=preservation")
+    # the fields ask to be checked while typing; every field has a box for its errors
+    assert 'hx-post="/requests/new/form/check"' in page.text
+    assert 'id="f-data_to_preserve-0-ip-errors"' in page.text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+
+    answers = {k: v[0] for k, v in _answers(payload("preservation")).items()}
+    answers.update(csrf_token=token, kind="preservation")
+    good = browser.post("/requests/new/form/check", data=answers)
+    assert good.status_code == 200
+    assert "Every required element is there" in good.text
+    boxes = _oob_errors(good.text)
+    assert "f-data_to_preserve-0-ip" in boxes and "f-seeking_authority" in boxes
+    assert not any(boxes.values())  # every box emptied
+
+    # an address typed wrong is named beside its field at once; a field left empty is only
+    # listed in the summary (no red field the person has not reached yet)
+    typed = dict(answers)
+    typed["data_to_preserve.0.ip"] = "203.0.113.300"
+    typed["seeking_authority"] = ""
+    bad = browser.post("/requests/new/form/check", data=typed)
+    boxes = _oob_errors(bad.text)
+    assert boxes["f-data_to_preserve-0-ip"], bad.text
+    assert boxes["f-seeking_authority"] == ""
+    summary = bad.text.split('id="form-check"', 1)[1].split("</div>", 1)[0]
+    assert 'href="#f-seeking_authority"' in summary and "required" in summary
+    assert 'href="#f-data_to_preserve-0-ip"' in summary
+    assert "not a valid" in boxes["f-data_to_preserve-0-ip"]
+    # one item per problem: the empty field and the address (read as neither IPv4 nor IPv6)
+    assert summary.count("<li>") == 3, summary
+    # the check stores nothing
+    assert payload("preservation")["reference"] not in browser.get("/requests").text
+
+
+def test_the_check_needs_a_drafter(node) -> None:  # type: ignore[no-untyped-def]
+    admin = browser_login(node, [Role.ADMIN])
+    token = re.search(  # type: ignore[union-attr]
+        r'name="csrf_token" value="([^"]+)"', admin.get("/").text
+    ).group(1)
+    refused = admin.post("/requests/new/form/check", data={"csrf_token": token})
+    assert refused.status_code == 403

@@ -152,3 +152,44 @@ def test_pages_draft_with_inline_validation(node: Any) -> None:
     assert denied.status_code == 422 and "needs one of the roles" in denied.text
     pdf = browser.get(f"{request_url}/document.pdf")
     assert pdf.content.startswith(b"%PDF")
+
+
+def test_the_approve_button_only_for_whom_four_eyes_accepts(node: Any) -> None:
+    """Issue 15: the drafter no longer sees an Approve button the four-eyes rule refuses; the
+    page says who must approve instead."""
+    know_peer(node)
+    officer = browser_login(node, [Role.DUTY_OFFICER], username="officer-a")
+    other = browser_login(node, [Role.DUTY_OFFICER], username="officer-b")
+    investigator = browser_login(node, [Role.INVESTIGATOR], username="investigator-c")
+    page = officer.get("/requests/new?kind=preservation")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    made = officer.post(
+        "/requests/new",
+        data={
+            "body": json.dumps(payload("preservation")),
+            "kind": "preservation",
+            "recipient": "nl-poc",
+            "csrf_token": token,
+        },
+        follow_redirects=False,
+    )
+    assert made.status_code == 303
+    url = made.headers["location"]
+    approve_button = re.compile(r'name="action" value="approve".*?Approve \(four eyes\)', re.S)
+
+    own = officer.get(url).text
+    assert not approve_button.search(own)
+    assert "You drafted this request: another duty officer or central authority" in own
+    seen_by_investigator = investigator.get(url).text
+    assert not approve_button.search(seen_by_investigator)
+    assert "Awaiting approval by a duty officer or central authority" in seen_by_investigator
+
+    second = other.get(url).text
+    assert approve_button.search(second) and "You drafted this request" not in second
+    token_b = re.search(r'name="csrf_token" value="([^"]+)"', second).group(1)  # type: ignore[union-attr]
+    done = other.post(
+        f"{url}/action", data={"action": "approve", "csrf_token": token_b}, follow_redirects=False
+    )
+    assert done.status_code == 303
+    after = officer.get(url).text
+    assert not approve_button.search(after) and "Awaiting approval" not in after

@@ -371,6 +371,69 @@ def row_counts(body: Mapping[str, Any], specs: list[FormField]) -> dict[str, int
     return counts
 
 
+def rendered_fields(specs: list[FormField], rows: Mapping[str, int]) -> list[FormField]:
+    """Every field the page shows, named as the template names it (children by their last name
+    part under their parent, rows numbered ``name.0.x``, ``name.1.x``, ...), repeatable fields
+    included (their errors sit above their rows)."""
+    out: list[FormField] = []
+
+    def walk(spec: FormField, name: str) -> None:
+        if spec.widget == "group":
+            for child in spec.children:
+                walk(child, f"{name}.{child.name.rsplit('.', 1)[-1]}")
+            return
+        out.append(
+            FormField(
+                name,
+                spec.label,
+                spec.help,
+                spec.widget,
+                spec.required,
+                spec.choices,
+                spec.children,
+                spec.variants,
+                spec.default,
+            )  # fmt: skip
+        )
+        if spec.widget == "rows":
+            for index in range(rows.get(name, 1)):
+                for variant in spec.variants.values():
+                    for child in variant:
+                        walk(child, f"{name}.{index}.{child.name.rsplit('.', 1)[-1]}")
+
+    for spec in specs:
+        walk(spec, spec.name)
+    return out
+
+
+def live_problems(
+    specs: list[FormField],
+    rows: Mapping[str, int],
+    answers: Mapping[str, Sequence[str]],
+    problems: list[str],
+) -> tuple[dict[str, list[str]], list[tuple[FormField, str]], list[str]]:
+    """What the form says while someone types: errors next to the fields they have filled in
+    (a value typed wrong is named at once), every problem in a summary (label and message, so a
+    person finds the field), and problems that name no field.
+
+    Returns (errors by rendered field name, [(field, message)] for the summary, general)."""
+    by_field, general = problems_by_field(problems)
+    shown = {f.name: f for f in rendered_fields(specs, rows)}
+    typed = {name for name, values in answers.items() if any(v.strip() for v in values)}
+    inline: dict[str, list[str]] = {}
+    summary: list[tuple[FormField, str]] = []
+    for name, messages in by_field.items():
+        spec = shown.get(name)
+        if spec is None:
+            general.extend(f"{name}: {m}" if not m.startswith(name) else m for m in messages)
+            continue
+        for message in messages:
+            summary.append((spec, message))
+        if name in typed:
+            inline[name] = messages
+    return inline, summary, general
+
+
 def _dig(body: Mapping[str, Any], dotted: str) -> Any:
     current: Any = body
     for part in dotted.split("."):

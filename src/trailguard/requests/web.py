@@ -233,6 +233,39 @@ async def create_draft_from_form(
     )
 
 
+@router.post("/requests/new/form/check", response_class=HTMLResponse)
+async def check_form(
+    request: Request,
+    _principal: Principal = Depends(require_roles(*service.DRAFTERS)),
+) -> HTMLResponse:
+    """Validation as you type (htmx): the form's answers checked by the same model that checks
+    the API, a summary naming each field to complete or correct, and the errors of the fields
+    already filled in swapped in beside them. Nothing is stored."""
+    form = await request.form()
+    answers = {key: [str(v) for v in form.getlist(key)] for key in form if key != "csrf_token"}
+    try:
+        kind = RequestKind(str(form.get("kind", "preservation")))
+    except ValueError:
+        kind = RequestKind.PRESERVATION
+    body = request_form.body_from_form(kind, answers)
+    fields = request_form.form_for(kind)
+    rows = request_form.row_counts(body, fields)
+    problems = missing_elements(body)
+    _, retention_problems = _retention_days(str(form.get("retention", "")))
+    problems.extend(retention_problems)
+    inline, summary, general = request_form.live_problems(fields, rows, answers, problems)
+    return render(
+        request,
+        "requests/_form_check.html",
+        {
+            "inline": inline,
+            "summary": summary,
+            "general": general,
+            "shown": request_form.rendered_fields(fields, rows),
+        },
+    )
+
+
 def _parse_body(text: str) -> tuple[dict[str, Any] | None, list[str]]:
     if nesting_depth(text.encode("utf-8", "replace"), stop_above=64) > 64:  # core/jsonsafe.py
         return None, ["the body is not valid JSON here: nested deeper than 64 levels"]
@@ -382,6 +415,7 @@ def _request_page(
     view, footer = service.document_of(node, request_id)
     now = node.clock.now()
     traffic_answers = _traffic_answers(node, principal, view) if view.direction == "inbound" else []
+    can_approve, approval_note = service.approval_standing(view, principal)
     return render(
         request,
         "requests/view.html",
@@ -395,6 +429,8 @@ def _request_page(
             ],
             "error": error,
             "traffic_answers": traffic_answers,
+            "can_approve": can_approve,
+            "approval_note": approval_note,
         },
         status_code=status_code,
     )
@@ -481,7 +517,9 @@ def act(
         else:
             raise ValidationFailed(f"unknown action {action!r}", ["action"])
     except TrailguardError as exc:
-        return _request_page(request, node, request_id, str(exc), status_code=422)
+        return _request_page(
+            request, node, request_id, str(exc), status_code=422, principal=principal
+        )
     return RedirectResponse(f"/requests/{target}", status_code=303)
 
 

@@ -19,6 +19,7 @@ audited transition), ``drafting`` (drafting, four-eyes approval, legal basis), `
 
 from trailguard.requests.domain.deadlines import DeadlineKind
 from trailguard.requests.service.drafting import (
+    approval_standing,
     approve_request,
     draft_request,
     override_legal_basis,
@@ -72,6 +73,7 @@ from trailguard.requests.service.views import (
 
 __all__ = [
     "APPROVERS",
+    "approval_standing",
     "DIRECT_TO_PROVIDER",
     "DRAFTERS",
     "EXECUTORS",

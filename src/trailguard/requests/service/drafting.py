@@ -200,6 +200,22 @@ def update_draft(
         return _view(session, node, row, timeline=True)
 
 
+def approval_standing(view: RequestView, principal: Principal | None) -> tuple[bool, str | None]:
+    """Whether ``principal`` may approve the request now, and if not why (for the page, so a
+    person is offered only what the four-eyes rule will accept): the same rules as
+    ``approve_request``, read without a transaction."""
+    if view.state is not RequestState.DRAFT or "approved" not in view.allowed_next:
+        return False, None
+    if principal is None or not principal.has_any(*APPROVERS):
+        return False, "Awaiting approval by a duty officer or central authority (four eyes)."
+    if view.created_by == principal.actor:
+        return False, (
+            "You drafted this request: another duty officer or central authority must approve "
+            "it (four eyes)."
+        )
+    return True, None
+
+
 def approve_request(node: Node, principal: Principal, request_id: str) -> RequestView:
     """Approval by a duty officer or central authority who did not draft it (four eyes)."""
     _require(principal, APPROVERS, "approving a request")
