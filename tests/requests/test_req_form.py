@@ -198,3 +198,40 @@ def test_the_check_needs_a_drafter(node) -> None:  # type: ignore[no-untyped-def
     ).group(1)
     refused = admin.post("/requests/new/form/check", data={"csrf_token": token})
     assert refused.status_code == 403
+
+
+def test_a_draft_pre_filled_from_another_page(node) -> None:  # type: ignore[no-untyped-def]
+    from trailguard.requests import draft_link
+
+    link = draft_link(
+        "preservation",
+        {
+            "reference": "NIGHTJAR-7",
+            "offence": "illegal access",
+            "data_to_preserve.0.ip": "203.0.113.7",
+            "data_to_preserve.0.port": 40001,
+            "data_to_preserve.0.timestamp": "2026-11-20T03:14:07-05:00",
+            "data_to_preserve.1.ip": "2001:db8::7",
+            "no_such_field": "x",
+            "notes": None,
+        },
+        recipient="nl-poc",
+        source="trace T-1, hop 2",
+    )
+    browser = browser_login(node, [Role.INVESTIGATOR])
+    page = browser.get(link)
+    assert page.status_code == 200
+    text = page.text
+    assert 'value="NIGHTJAR-7"' in text and 'value="illegal access"' in text
+    assert re.search(r'name="data_to_preserve.0.ip" value="203.0.113.7"', text)
+    assert re.search(r'name="data_to_preserve.0.port" value="40001"', text)
+    assert re.search(r'name="data_to_preserve.1.ip" value="2001:db8::7"', text)  # a second row
+    assert 'value="US node us-poc"' in text  # the node's own values stay
+    assert re.search(r"<option value=\"nl-poc\" selected", text)  # passed recipient kept
+    assert "Pre-filled from trace T-1, hop 2" in text
+    assert "not used: no_such_field" in text
+    # what is passed is shown, never stored: the draft exists only after "Save draft"
+    assert "NIGHTJAR-7" not in browser.get("/requests").text
+    # markup in a passed value is text
+    hostile = browser.get(draft_link("preservation", {"reference": "<script>x</script>"}))
+    assert "<script>x</script>" not in hostile.text and "&lt;script&gt;" in hostile.text

@@ -24,10 +24,11 @@ node by a ``request.transition`` message.
 from typing import Any
 
 from trailguard.core.handling import HandlingCode, Tlp
+from trailguard.requests.links import draft_link
 
 # The face other capabilities use (the service loads on first use).
 _FACE = ("get_request", "draft_request", "approve_request", "send_request", "list_requests")
-__all__ = ["HandlingCode", "Tlp", *_FACE]
+__all__ = ["HandlingCode", "Tlp", "draft_link", *_FACE]
 
 
 def __getattr__(name: str) -> Any:

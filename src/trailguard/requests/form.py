@@ -18,7 +18,7 @@ import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from annotated_types import MaxLen
@@ -304,6 +304,52 @@ def body_from_form(kind: RequestKind, form: Mapping[str, Sequence[str]]) -> dict
     return {"kind": kind.value, **_collect(form_for(kind), form, "")}
 
 
+RESERVED_QUERY = {"kind", "recipient", "retention", "source"}
+
+
+def merge_prefill(
+    kind: RequestKind, body: Mapping[str, Any], given: Mapping[str, Sequence[str]]
+) -> tuple[dict[str, Any], list[str]]:
+    """The skeleton ``body`` with the values another page passed (dotted field names, as the
+    form names them: ``reference``, ``data_to_preserve.0.ip``) written over it, read through the
+    form exactly as typed answers are. Returns the body and the names that are no field of this
+    kind (ignored, and said so)."""
+    specs = form_for(kind)
+    answers: dict[str, list[str]] = {
+        name: (value.split("\n") if spec_widget(specs, name) == "multi" else [value])
+        for name, value in prefill(specs, body).items()
+    }
+    passed = {k: [str(v) for v in vals] for k, vals in given.items() if k not in RESERVED_QUERY}
+    rows = {name: 1 + max(_row_indexes(passed, name) or [0]) for name in _rows_names(specs)}
+    for name, count in row_counts(body, specs).items():
+        rows[name] = max(rows.get(name, 1), count)
+    known = {f.name for f in rendered_fields(specs, rows)}
+    ignored = sorted(name for name in passed if name not in known)
+    answers.update({k: v for k, v in passed.items() if k in known})
+    return body_from_form(kind, answers), ignored
+
+
+def _rows_names(specs: list[FormField]) -> list[str]:
+    names: list[str] = []
+    for spec in specs:
+        if spec.widget == "rows":
+            names.append(spec.name)
+        elif spec.widget == "group":
+            names.extend(_rows_names(spec.children))
+    return names
+
+
+def spec_widget(specs: list[FormField], name: str) -> str | None:
+    for spec in specs:
+        if spec.name == name:
+            return spec.widget
+        if spec.widget == "group":
+            found = spec_widget(spec.children, name)
+            if found:
+                return found
+    return None
+
+
 # --- plain data -> values to show ----------------------------------------------------------
 
 
@@ -382,19 +428,7 @@ def rendered_fields(specs: list[FormField], rows: Mapping[str, int]) -> list[For
             for child in spec.children:
                 walk(child, f"{name}.{child.name.rsplit('.', 1)[-1]}")
             return
-        out.append(
-            FormField(
-                name,
-                spec.label,
-                spec.help,
-                spec.widget,
-                spec.required,
-                spec.choices,
-                spec.children,
-                spec.variants,
-                spec.default,
-            )  # fmt: skip
-        )
+        out.append(replace(spec, name=name))
         if spec.widget == "rows":
             for index in range(rows.get(name, 1)):
                 for variant in spec.variants.values():

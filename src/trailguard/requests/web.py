@@ -159,7 +159,23 @@ def new_page(
     except ValueError:
         request_kind = RequestKind.PRESERVATION
     body = skeleton(request_kind, node)
-    return render(request, "requests/new.html", _form_context(node, request_kind, body))
+    # pre-filled from another page (an investigation, a trace's hop): the values come as the
+    # form's own dotted field names and go through the form like typed answers
+    given: dict[str, list[str]] = {}
+    for key, value in request.query_params.multi_items():
+        given.setdefault(key, []).append(value)
+    ignored: list[str] = []
+    if set(given) - request_form.RESERVED_QUERY:
+        body, ignored = request_form.merge_prefill(request_kind, body, given)
+    context = _form_context(
+        node,
+        request_kind,
+        body,
+        recipient=request.query_params.get("recipient", ""),
+        retention=request.query_params.get("retention", ""),
+    )
+    context.update(prefilled_from=request.query_params.get("source", "")[:200], ignored=ignored)
+    return render(request, "requests/new.html", context)
 
 
 def _retention_days(retention: str) -> tuple[dict[str, int], list[str]]:

@@ -73,7 +73,6 @@ from trailguard.requests.service.views import (
 
 __all__ = [
     "APPROVERS",
-    "approval_standing",
     "DIRECT_TO_PROVIDER",
     "DRAFTERS",
     "EXECUTORS",
@@ -87,6 +86,7 @@ __all__ = [
     "RequestView",
     "TransitionView",
     "acknowledge_request",
+    "approval_standing",
     "approve_request",
     "close_request",
     "document_of",
