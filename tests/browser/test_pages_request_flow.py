@@ -135,16 +135,28 @@ def test_preservation_by_form_across_three_nodes(
             "#f-custodian": "Polderhost B.V., Netherlands",
             "#f-necessity": "Flow records are deleted after 30 days.",
         }
+        # validation as you type: a wrong address is named beside its field before saving
+        page.fill("#f-data_to_preserve-0-ip", "198.51.100.300")
+        page.press("#f-data_to_preserve-0-ip", "Tab")
+        page.locator("#f-data_to_preserve-0-ip-errors .field-error").first.wait_for()
+        assert "not a valid" in page.inner_text("#f-data_to_preserve-0-ip-errors")
+        assert page.locator("#form-check a[href='#f-seeking_authority']").count() == 1
+        check_page(page, "flow-draft-as-you-type", screenshots, axe_source)
         page.select_option("#f-requested_party", "NL")
         for selector, value in fills.items():
             page.fill(selector, value)
         page.check("#f-mla_intended")
+        page.locator("#form-check p.ok").wait_for()  # every element there, the errors gone
+        assert page.inner_text("#f-data_to_preserve-0-ip-errors").strip() == ""
         page.click("button[type=submit]:has-text('Save draft')")
         page.wait_for_url("**/requests/*-*")
         assert "Preservation (Art. 29) US-2026-NJ-001" in page.inner_text("h1")
         assert "Art. 2 (Illegal access)" in page.inner_text("main")
         request_path = page.url.removeprefix(us_web.url)
         check_page(page, "flow-us-draft", screenshots, axe_source)
+        # the investigator cannot approve: no button, the page says who must
+        assert page.locator("form.action button:has-text('Approve')").count() == 0
+        assert "Awaiting approval by a duty officer" in page.inner_text("main")
 
         # 2. The US duty officer approves (four eyes) and sends.
         _login(page, us_web.url, "dora")

@@ -494,7 +494,26 @@ def problems_by_field(problems: list[str]) -> tuple[dict[str, list[str]], list[s
                 for i, p in enumerate(parts)
                 if not (p in _TAGGED and i > 0 and parts[i - 1].isdigit())
             )
-            by_field.setdefault(path, []).append(message)
+            by_field.setdefault(path, []).append(_beside_field(match.group(1), message))
         else:
             general.append(problem)
-    return by_field, general
+    return {path: _merge_address_kinds(msgs) for path, msgs in by_field.items()}, general
+
+
+def _beside_field(path: str, message: str) -> str:
+    """A message shown beside its field does not repeat the field's path (nor the element's
+    label in brackets that follows it)."""
+    if message.startswith(path):
+        rest = re.sub(r"^\s*(\([^)]*\))?\s*:\s*", "", message[len(path) :], count=1)
+        return rest or message
+    return message
+
+
+def _merge_address_kinds(messages: list[str]) -> list[str]:
+    """An address field refused as IPv4 and as IPv6 says so once."""
+    v4 = [m for m in messages if "not a valid IPv4 address" in m]
+    v6 = [m for m in messages if "not a valid IPv6 address" in m]
+    if len(v4) == 1 and len(v6) == 1:
+        merged = v4[0].replace("IPv4 address", "IPv4 or IPv6 address")
+        return [merged if m is v4[0] else m for m in messages if m is not v6[0]]
+    return messages
