@@ -10,6 +10,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
+import segno
 from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -128,12 +129,9 @@ def reset_password(session: Session, user: UserRow, *, now: datetime, actor: str
 
 
 def qr_svg(text: str) -> str:
-    """``text`` as a QR code in SVG (for an authenticator app to scan)."""
-    import qrcode
-    import qrcode.image.svg
-
-    image = qrcode.make(text, image_factory=qrcode.image.svg.SvgPathImage, box_size=8, border=2)
+    """``text`` as a QR code in SVG (for an authenticator app to scan), drawn by segno (the
+    one QR library, also used for the documents' verification blocks)."""
     buffer = io.BytesIO()
-    image.save(buffer)
+    segno.make(text, error="m").save(buffer, kind="svg", scale=8, border=2, xmldecl=False)
     svg = buffer.getvalue().decode("utf-8")
     return svg[svg.index("<svg") :]

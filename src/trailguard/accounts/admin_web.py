@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 from typing import Annotated, Any
 
+import pyotp
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
@@ -177,14 +178,12 @@ def reset_password(
 
 @router.post("/admin/users/{username}/totp", response_class=HTMLResponse)
 def enrol_totp(request: Request, username: str, principal: Principal = ADMIN_ONLY) -> HTMLResponse:
-    import pyotp
-
     node = get_node(request)
     with node.db.session() as session:
         user = service.get_user(session, username)
         uri = service.enrol_totp(session, user, now=node.clock.now(), actor=principal.actor)
     secret = pyotp.parse_uri(uri).secret
-    # The SVG drawn by the qrcode library, shown as an image (a data: URL): nothing in it is
+    # The SVG drawn by the QR library (segno), shown as an image (a data: URL): nothing in it is
     # ever read as the page's markup
     qr = "data:image/svg+xml;base64," + base64.b64encode(admin.qr_svg(uri).encode()).decode()
     return _user_page(request, username, totp={"uri": uri, "secret": secret, "qr": qr})

@@ -13,8 +13,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from trailguard.accounts import Principal, Role
 from trailguard.core.config import NodeRole
+from trailguard.core.countries import iso_countries
 from trailguard.core.errors import TrailguardError, ValidationFailed
 from trailguard.core.jsonsafe import nesting_depth
+from trailguard.network import list_entries
 from trailguard.node import Node
 from trailguard.requests import form as request_form
 from trailguard.requests import labels, service
@@ -22,6 +24,7 @@ from trailguard.requests.documents import document_view, render_pdf
 from trailguard.requests.domain.common import RequestKind
 from trailguard.requests.domain.types import missing_elements
 from trailguard.requests.skeletons import skeleton
+from trailguard.traffic import flows as traffic_flows
 from trailguard.traffic import lookup as traffic_lookup
 from trailguard.web.dashboard import DashboardItem
 from trailguard.web.deps import get_node, require_roles
@@ -114,9 +117,6 @@ def _form_context(
 ) -> dict[str, Any]:
     """The drafting page: the form generated from the request type (pre-filled from
     ``body``), and the same request as JSON for the advanced view."""
-    from trailguard.core.countries import iso_countries
-    from trailguard.network import list_entries
-
     fields = request_form.form_for(kind)
     rows = request_form.row_counts(body, fields)
     for name, more in (extra_rows or {}).items():
@@ -406,8 +406,6 @@ def _flow_records(
     """Flow records of the address around the instant (the look-up above resolves who held
     an address through NAT, DHCP and RADIUS; a provider that keeps only flows answers with
     these), the port's own flows first. Through the traffic service, audited."""
-    from trailguard.traffic import flows as traffic_flows
-
     try:
         records = traffic_flows(
             node, principal, ip, at - FLOW_WINDOW, at + FLOW_WINDOW, kinds=["flow"], limit=200
