@@ -358,8 +358,8 @@ def load_dataset(folder: Path | None = None) -> Dataset:
             ]
             if applied:
                 problems.append(
-                    f"{where}: said to hold none relevant to cooperation, but "
-                    f"{', '.join(applied)} has an effect the engine applies"
+                    f"{where}: said to hold none relevant to cooperation, but has "
+                    f"entries whose effect the engine applies: {', '.join(applied)}"
                 )
 
     conducts: dict[str, Conduct] = {}
