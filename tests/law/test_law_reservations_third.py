@@ -369,3 +369,16 @@ def test_none_relevant_may_not_list_a_party_twice(data_copy: Path) -> None:
     with pytest.raises(LegalDataInvalid) as caught:
         load_dataset(data_copy)
     assert any("none_relevant SM: listed twice" in p for p in caught.value.problems)
+
+
+def test_packaged_data_records_cote_divoire_as_read_with_none_relevant(
+    engine: LegalEngine,
+) -> None:
+    # reservations.yaml: none_relevant CI (Dutch treaty database: "Reservations / Declarations:
+    # No" on accession, 29 July 2024); CI therefore has no entry the engine applies.
+    read = [r for r in engine.data.none_relevant if r.country == "CI"]
+    assert len(read) == 1 and read[0].verified and read[0].source == "nl_treatydb_185_changes"
+    assert not [r for r in engine.data.reservations if r.country == "CI"]
+    answer = engine.channels("CL", "CI", "content", True, date(2025, 1, 1))
+    interpol = answer.channel("interpol")
+    assert interpol is not None and "Art. 27(9)" in interpol.legal_basis
