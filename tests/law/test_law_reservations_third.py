@@ -382,3 +382,15 @@ def test_packaged_data_records_cote_divoire_as_read_with_none_relevant(
     answer = engine.channels("CL", "CI", "content", True, date(2025, 1, 1))
     interpol = answer.channel("interpol")
     assert interpol is not None and "Art. 27(9)" in interpol.legal_basis
+
+
+def test_armenian_24_7_contact_is_shown_unverified_from_march_2023(engine: LegalEngine) -> None:
+    # reservations.yaml: AM 35 from 2023-03-07, read in the Investigative Committee's news
+    # (verified: false); no other Armenian entry.
+    before = engine.channels("EE", "AM", "subscriber", False, date(2023, 3, 6))
+    assert not before.authorities
+    after = engine.channels("EE", "AM", "subscriber", False, date(2023, 3, 7))
+    (contact,) = after.authorities
+    assert contact.article == "35" and "Investigative Committee" in contact.authority
+    assert not contact.verified and not after.verified
+    assert any("AM declaration ETS 185 Art. 35" in u for u in after.unverified)
