@@ -2,7 +2,8 @@
 
 The data lives in ``trailguard/law/data`` (or any folder with the same layout, for tests):
 ``meta.yaml``, ``sources.yaml`` (with ``sources_penalties.yaml``, the sources of the maximum
-penalties, where present), ``instruments.yaml``, ``parties/*.yaml``,
+penalties, and ``sources_reservations.yaml``, the sources of the reservations and declarations,
+where present), ``instruments.yaml``, ``parties/*.yaml``,
 ``reservations.yaml``, ``offences.yaml``, ``mla_treaties.yaml``, ``voluntary_disclosure.yaml``.
 Each file is checked against its schema (:mod:`trailguard.law.schema`); then the files are
 checked against each other: every fact names a known source, every country is an ISO 3166-1
@@ -35,6 +36,7 @@ from trailguard.law.schema import (
     MlaTreatiesFile,
     MlaTreaty,
     NationalOffence,
+    NoneRelevant,
     OffencesFile,
     PartiesFile,
     Party,
@@ -49,6 +51,7 @@ from trailguard.law.schema import (
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent / "data"
 PENALTY_SOURCES = "sources_penalties.yaml"
+RESERVATION_SOURCES = "sources_reservations.yaml"
 
 _Model = TypeVar("_Model", bound=BaseModel)
 
@@ -89,8 +92,12 @@ class Dataset:
     treaties: tuple[MlaTreaty, ...]
     voluntary: dict[str, VoluntaryRule]
     unverified_count: int = field(default=0)
-    # source id -> the file that lists it (sources.yaml or sources_penalties.yaml)
+    # source id -> the file that lists it (sources.yaml, sources_penalties.yaml or
+    # sources_reservations.yaml)
     source_files: dict[str, str] = field(default_factory=dict)
+    # Parties whose reservations and declarations were read and hold none that changes
+    # cooperation (reservations.yaml: none_relevant)
+    none_relevant: tuple[NoneRelevant, ...] = ()
 
 
 def iso_countries() -> dict[str, str]:
@@ -160,7 +167,8 @@ def _check_fact(
 ) -> None:
     if fact.source not in sources:
         problems.append(
-            f"{where}: unknown source {fact.source!r} (not in sources.yaml or {PENALTY_SOURCES})"
+            f"{where}: unknown source {fact.source!r} "
+            f"(not in sources.yaml, {PENALTY_SOURCES} or {RESERVATION_SOURCES})"
         )
     if meta is not None and fact.as_of > meta.checked:
         problems.append(
@@ -198,6 +206,12 @@ def load_dataset(folder: Path | None = None) -> Dataset:
         if (folder / PENALTY_SOURCES).exists()
         else None
     )
+    # The sources of the reservations and declarations (optional as well, same namespace).
+    reservation_sources_file = (
+        _parse(SourcesFile, folder / RESERVATION_SOURCES, problems)
+        if (folder / RESERVATION_SOURCES).exists()
+        else None
+    )
     instruments_file = _parse(InstrumentsFile, folder / "instruments.yaml", problems)
     reservations_file = _parse(ReservationsFile, folder / "reservations.yaml", problems)
     offences_file = _parse(OffencesFile, folder / "offences.yaml", problems)
@@ -218,6 +232,7 @@ def load_dataset(folder: Path | None = None) -> Dataset:
     for name, parsed_sources in (
         ("sources.yaml", sources_file),
         (PENALTY_SOURCES, penalty_sources_file),
+        (RESERVATION_SOURCES, reservation_sources_file),
     ):
         if parsed_sources is None:
             continue
@@ -317,6 +332,36 @@ def load_dataset(folder: Path | None = None) -> Dataset:
                     f"{reservation.country} is bound ({bound.in_force})"
                 )
 
+    none_relevant: tuple[NoneRelevant, ...] = ()
+    if reservations_file is not None:
+        none_relevant = tuple(reservations_file.none_relevant)
+        seen_read: set[tuple[str, str]] = set()
+        for read in none_relevant:
+            where = f"reservations.yaml: none_relevant {read.country}"
+            facts.append((where, read))
+            key = (read.instrument, read.country)
+            if key in seen_read:
+                problems.append(f"{where}: listed twice for {read.instrument}")
+            seen_read.add(key)
+            if read.instrument not in instruments:
+                problems.append(f"{where}: unknown instrument {read.instrument!r}")
+            if read.country not in parties.get(read.instrument, {}):
+                problems.append(
+                    f"{where}: {read.country} is not listed as a Party to {read.instrument}"
+                )
+            applied = [
+                r.label()
+                for r in reservations
+                if r.country == read.country
+                and r.instrument == read.instrument
+                and r.effect != "note"
+            ]
+            if applied:
+                problems.append(
+                    f"{where}: said to hold none relevant to cooperation, but has "
+                    f"entries whose effect the engine applies: {', '.join(applied)}"
+                )
+
     conducts: dict[str, Conduct] = {}
     offences: dict[str, NationalOffence] = {}
     gaps: tuple[Gap, ...] = ()
@@ -393,6 +438,7 @@ def load_dataset(folder: Path | None = None) -> Dataset:
         voluntary=voluntary,
         unverified_count=sum(1 for _, fact in facts if not fact.verified),
         source_files=source_files,
+        none_relevant=none_relevant,
     )
 
 

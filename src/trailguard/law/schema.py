@@ -241,8 +241,18 @@ class Reservation(CountryFact):
         return f"{self.country} {self.kind} {short} Art. {self.article}"
 
 
+class NoneRelevant(CountryFact):
+    """A Party whose reservations and declarations to ``instrument`` were read in ``source``
+    and include none that changes cooperation (no entry with an effect the engine applies).
+    Distinguishes "read, none relevant" from "not read": a Party in neither list was not read.
+    ``note`` says what was read (and any declaration left out, e.g. territorial ones)."""
+
+    instrument: str
+
+
 class ReservationsFile(_Strict):
     reservations: list[Reservation]
+    none_relevant: list[NoneRelevant] = Field(default_factory=list)
 
 
 class Conduct(Fact):

@@ -25,6 +25,8 @@ def labelled_facts(dataset: Dataset) -> Iterator[tuple[str, Fact]]:
             yield f"{instrument_id} signatory {signatory.country}", signatory
     for reservation in dataset.reservations:
         yield reservation.label(), reservation
+    for read in dataset.none_relevant:
+        yield f"{read.country} reservations to {read.instrument} read: none relevant", read
     for conduct in dataset.conducts.values():
         yield f"ETS 185 Art. {conduct.article} ({conduct.id})", conduct
     for offence in dataset.offences.values():
