@@ -31,8 +31,9 @@ from datetime import date
 
 from trailguard.core.errors import ValidationFailed
 from trailguard.law.answers import REALTIME_DATA, DesignatedAuthority, RealtimeAnswer
-from trailguard.law.engine import ETS185, LegalEngine, Trail
+from trailguard.law.context import LegalContext
 from trailguard.law.schema import Reservation
+from trailguard.law.trail import ETS185, Trail
 
 ROLES: dict[str, str] = {
     "24(7)": "extradition or provisional arrest in the absence of a treaty (Art. 24(7))",
@@ -52,7 +53,7 @@ NOTE_EFFECTS: frozenset[str] = frozenset({"note"}) | REALTIME_EFFECTS
 
 
 def in_effect(
-    engine: LegalEngine,
+    engine: LegalContext,
     country: str,
     as_of: date,
     effects: Iterable[str] | None = None,
@@ -86,7 +87,7 @@ def describe(trail: Trail, reservation: Reservation) -> str:
 
 
 def authorities(
-    engine: LegalEngine,
+    engine: LegalContext,
     country: str,
     articles: Iterable[str],
     as_of: date,
@@ -115,7 +116,7 @@ def authorities(
 
 
 def notes(
-    engine: LegalEngine,
+    engine: LegalContext,
     countries: Iterable[str],
     as_of: date,
     trail: Trail,
@@ -138,7 +139,7 @@ def notes(
 
 
 def realtime_collection(
-    engine: LegalEngine,
+    engine: LegalContext,
     requesting: str,
     requested: str,
     data: str,

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
-from trailguard.law.engine import RULE_SOURCES
 from trailguard.law.loader import Dataset
 from trailguard.law.schema import Fact
+from trailguard.law.trail import RULE_SOURCES
 
 
 def labelled_facts(dataset: Dataset) -> Iterator[tuple[str, Fact]]:
