@@ -20,6 +20,7 @@ from trailguard.law.answers import (
     Channel,
     ChannelsAnswer,
     DesignatedAuthority,
+    ReservationsKnown,
     RuledOut,
 )
 from trailguard.law.channel_rules import (
@@ -91,6 +92,7 @@ def rank_channels(
     outcomes = [rule(ask) for rule in channel_rules(engine)]
     notes = general_notes(engine, as_of, trail)
     authorities: tuple[DesignatedAuthority, ...] = ()
+    status: tuple[ReservationsKnown, ...] = ()
     if ets_both:
         categories = engine.conduct_scope(list(conduct_ids))[0] if conduct_ids else None
         notes = [
@@ -98,7 +100,8 @@ def rank_channels(
             *notes,
         ]
         authorities = tuple(res.authorities(engine, requested, ("27(2)", "35"), as_of, trail))
-    return _answer(ask, outcomes, notes, authorities)
+        status = (res.known(engine, requested, as_of, trail),)
+    return _answer(ask, outcomes, notes, authorities, status)
 
 
 def wants_now(purpose: str, emergency: bool) -> bool:
@@ -125,6 +128,7 @@ def _answer(
     outcomes: list[Outcome],
     notes: list[str],
     authorities: tuple[DesignatedAuthority, ...] = (),
+    status: tuple[ReservationsKnown, ...] = (),
 ) -> ChannelsAnswer:
     channels = sorted(
         (o for o in outcomes if isinstance(o, Channel)),
@@ -171,6 +175,7 @@ def _answer(
         purpose=ask.purpose,
         preserve_meanwhile=meanwhile,
         authorities=authorities,
+        reservations_known=status,
     )
 
 

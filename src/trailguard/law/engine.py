@@ -133,6 +133,11 @@ class LegalEngine(LegalContext):
         notes = self._reservation_notes(
             requesting, requested, measure, categories, both, as_of, trail
         )
+        status = (
+            (res.known(self, requested, as_of, trail, res.MEASURE_ARTICLES.get(measure, ())),)
+            if both
+            else ()
+        )
         if not trail.verified:
             reason += " Built on unverified data: " + "; ".join(trail.unverified) + "."
         answer = self._dc_answer(
@@ -146,7 +151,7 @@ class LegalEngine(LegalContext):
             trail,
             checks,
         )
-        return dataclasses.replace(answer, notes=tuple(notes)) if notes else answer
+        return dataclasses.replace(answer, notes=tuple(notes), reservations_known=status)
 
     def _reservation_notes(
         self,

@@ -40,6 +40,7 @@ from trailguard.law.schema import (
     Party,
     Reservation,
     ReservationsFile,
+    ReservationsRead,
     Signatory,
     Source,
     SourcesFile,
@@ -83,6 +84,8 @@ class Dataset:
     parties: dict[str, dict[str, Party]]
     signatories: dict[str, dict[str, Signatory]]
     reservations: tuple[Reservation, ...]
+    # Whose reservations were read (reservations.yaml ``read``): "no entry" then means none.
+    reservations_read: tuple[ReservationsRead, ...]
     conducts: dict[str, Conduct]
     offences: dict[str, NationalOffence]
     gaps: tuple[Gap, ...]
@@ -160,7 +163,7 @@ def _check_fact(
 ) -> None:
     if fact.source not in sources:
         problems.append(
-            f"{where}: unknown source {fact.source!r} (not in sources.yaml or {PENALTY_SOURCES})"
+            f"{where}: unknown source {fact.source!r} (not in sources.yaml or sources_*.yaml)"
         )
     if meta is not None and fact.as_of > meta.checked:
         problems.append(
@@ -193,11 +196,12 @@ def load_dataset(folder: Path | None = None) -> Dataset:
     sources_file = _parse(SourcesFile, folder / "sources.yaml", problems)
     # The sources of the maximum penalties live in their own file (optional, so that a data
     # set without penalties still loads); their ids share one namespace with sources.yaml.
-    penalty_sources_file = (
-        _parse(SourcesFile, folder / PENALTY_SOURCES, problems)
-        if (folder / PENALTY_SOURCES).exists()
-        else None
-    )
+    # Further source lists (sources_penalties.yaml, and any other sources_<topic>.yaml, e.g.
+    # for reservations), read in name order.
+    extra_sources = [
+        (path.name, _parse(SourcesFile, path, problems))
+        for path in sorted(folder.glob("sources_*.yaml"))
+    ]
     instruments_file = _parse(InstrumentsFile, folder / "instruments.yaml", problems)
     reservations_file = _parse(ReservationsFile, folder / "reservations.yaml", problems)
     offences_file = _parse(OffencesFile, folder / "offences.yaml", problems)
@@ -215,10 +219,7 @@ def load_dataset(folder: Path | None = None) -> Dataset:
 
     sources: dict[str, Source] = {}
     source_files: dict[str, str] = {}
-    for name, parsed_sources in (
-        ("sources.yaml", sources_file),
-        (PENALTY_SOURCES, penalty_sources_file),
-    ):
+    for name, parsed_sources in [("sources.yaml", sources_file), *extra_sources]:
         if parsed_sources is None:
             continue
         _unique((s.id for s in parsed_sources.sources), name, problems)
@@ -317,6 +318,19 @@ def load_dataset(folder: Path | None = None) -> Dataset:
                     f"{reservation.country} is bound ({bound.in_force})"
                 )
 
+    reservations_read: tuple[ReservationsRead, ...] = ()
+    if reservations_file is not None:
+        reservations_read = tuple(reservations_file.read)
+        for read in reservations_read:
+            where = f"reservations.yaml: read {read.country} {read.instrument}"
+            facts.append((where, read))
+            if read.instrument not in instruments:
+                problems.append(f"{where}: unknown instrument {read.instrument!r}")
+            elif read.country not in parties.get(read.instrument, {}):
+                problems.append(
+                    f"{where}: {read.country} is not listed as a Party to {read.instrument}"
+                )
+
     conducts: dict[str, Conduct] = {}
     offences: dict[str, NationalOffence] = {}
     gaps: tuple[Gap, ...] = ()
@@ -386,6 +400,7 @@ def load_dataset(folder: Path | None = None) -> Dataset:
         parties=parties,
         signatories=signatories,
         reservations=reservations,
+        reservations_read=reservations_read,
         conducts=conducts,
         offences=offences,
         gaps=gaps,

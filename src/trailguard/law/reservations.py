@@ -30,7 +30,12 @@ from collections.abc import Iterable
 from datetime import date
 
 from trailguard.core.errors import ValidationFailed
-from trailguard.law.answers import REALTIME_DATA, DesignatedAuthority, RealtimeAnswer
+from trailguard.law.answers import (
+    REALTIME_DATA,
+    DesignatedAuthority,
+    RealtimeAnswer,
+    ReservationsKnown,
+)
 from trailguard.law.context import LegalContext
 from trailguard.law.schema import Reservation
 from trailguard.law.trail import ETS185, Trail
@@ -49,7 +54,83 @@ REALTIME_EFFECTS: frozenset[str] = frozenset(
         "art21_interception_limited",
     }
 )
+ETS185_SHORT = "ETS 185"
 NOTE_EFFECTS: frozenset[str] = frozenset({"note"}) | REALTIME_EFFECTS
+# The articles whose reservations and declarations bear on a measure (``known``); a measure
+# not listed is answered for all articles.
+REALTIME_ARTICLES: tuple[str, ...] = ("14(3)", "21")
+MEASURE_ARTICLES: dict[str, tuple[str, ...]] = {
+    "preservation": ("29(4)", "35"),
+    "realtime_collection": REALTIME_ARTICLES,
+    "extradition": ("24(7)",),
+}
+
+
+def _under(article: str, articles: tuple[str, ...]) -> bool:
+    """Is ``article`` (e.g. "14(3)(a)") one of ``articles`` or a part of one? Empty: all."""
+    return not articles or any(article == a or article.startswith(a + "(") for a in articles)
+
+
+def known(
+    engine: LegalContext,
+    country: str,
+    as_of: date,
+    trail: Trail,
+    articles: tuple[str, ...] = (),
+    instrument: str = ETS185,
+) -> ReservationsKnown:
+    """Does the data know ``country``'s reservations and declarations under ``articles``
+    (empty: any article) on ``as_of``? "known" when entries are in the data, "none" when its
+    list was read in a source (``read`` in reservations.yaml) and none is in effect, and
+    "not_read" otherwise: a Party missing from the data has NOT been shown to have made none.
+    The sentence is said in the trail; a record read is cited."""
+    scope = f"Arts. {', '.join(articles)}" if articles else "any article"
+    short = engine.data.instruments[instrument].short
+    entries = [
+        r
+        for r in engine.data.reservations
+        if r.country == country and r.instrument == instrument and _under(r.article, articles)
+    ]
+    records = [
+        r
+        for r in engine.data.reservations_read
+        if r.country == country
+        and r.instrument == instrument
+        and (all(r.covers(a) for a in articles) if articles else r.articles == "all")
+    ]
+    current = [r for r in entries if r.applies_on(as_of)]
+    sources = [trail.fact(r, f"{country} {short} reservations read") for r in records]
+    if current:
+        status = "known"
+        named = "; ".join(r.label() for r in current)
+        text = (
+            f"{country}'s {short} reservations and declarations under {scope}: read in a "
+            f"source; in effect on {as_of}: {named}"
+        )
+        if not records:
+            text += " (entries read one by one; the Party's whole list was not recorded as read)"
+    elif records or entries:
+        status = "none"
+        ended = [r for r in entries if not r.applies_on(as_of)]
+        text = (
+            f"{country}'s {short} reservations and declarations under {scope}: read in a "
+            f"source; none in effect on {as_of}"
+        )
+        if ended:
+            text += " (" + "; ".join(
+                f"{r.label()} has effect from {r.valid_from}"
+                + (f" until {r.valid_until}" if r.valid_until else "")
+                for r in ended
+            ) + ")"
+            sources += [cite(trail, r) for r in ended]
+    else:
+        status = "not_read"
+        text = (
+            f"{country}'s {short} reservations and declarations under {scope} have not been "
+            "read into the data: no entry here means not known, not that none was made"
+        )
+    trail.say(text + ".")
+    return ReservationsKnown(country, status, articles, text, tuple(dict.fromkeys(sources)))
 
 
 def in_effect(
@@ -160,6 +241,7 @@ def realtime_collection(
     trail = engine.start_trail(as_of)
     conditions: list[str] = []
     cited: list[str] = []
+    statuses: list[ReservationsKnown] = []
 
     def answer(allowed: bool | None) -> RealtimeAnswer:
         return RealtimeAnswer(
@@ -174,6 +256,7 @@ def realtime_collection(
             citations=tuple(trail.citations),
             verified=trail.verified,
             unverified=tuple(trail.unverified),
+            reservations_known=tuple(statuses),
         )
 
     if requesting == requested:
@@ -252,9 +335,14 @@ def realtime_collection(
             f"Art. 14(3)(b) reservation of {requested}: Arts. 20 and 21 are not applied to "
             f"closed systems: {reservation.text} ({cite(trail, reservation)})"
         )
-    if not reservations:
-        trail.say(
-            f"{requested} has no Art. 14(3) reservation or Art. 21 declaration in the data on "
-            f"{as_of}."
+    status = known(engine, requested, as_of, trail, REALTIME_ARTICLES)
+    statuses.append(status)
+    if status.status == "not_read":
+        label = f"{requested} {ETS185_SHORT} Arts. 14(3)/21 reservations not read"
+        if label not in trail.unverified:
+            trail.unverified.append(label)
+        conditions.append(
+            f"Not checked: {status.text}; a reservation under Art. 14(3) or a declaration "
+            "under Art. 21 may limit the collection"
         )
     return answer(allowed)
