@@ -334,10 +334,10 @@ class DesignatedAuthority:
         }
 
 
-# Whether a Party's reservations and declarations bearing on a question are known:
-# "known" (entries read in a source are in the data), "none" (its list was read in a source and
-# holds none in effect), "not_read" (not read into the data: no entry does NOT mean none).
-RESERVATION_STATUSES: tuple[str, ...] = ("known", "none", "not_read")
+# Whether a Party's reservations and declarations bearing on a question are known: "known"
+# (read in a source; some in effect), "none" (read in a source; none in effect), "partial"
+# (some of the articles read, others not), "not_read" (no entry does NOT mean none was made).
+RESERVATION_STATUSES: tuple[str, ...] = ("known", "none", "partial", "not_read")
 
 
 @dataclass(frozen=True)

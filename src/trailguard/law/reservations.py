@@ -60,7 +60,7 @@ NOTE_EFFECTS: frozenset[str] = frozenset({"note"}) | REALTIME_EFFECTS
 # not listed is answered for all articles.
 REALTIME_ARTICLES: tuple[str, ...] = ("14(3)", "21")
 MEASURE_ARTICLES: dict[str, tuple[str, ...]] = {
-    "preservation": ("29(4)", "35"),
+    "preservation": ("29(4)",),
     "realtime_collection": REALTIME_ARTICLES,
     "extradition": ("24(7)",),
 }
@@ -80,10 +80,11 @@ def known(
     instrument: str = ETS185,
 ) -> ReservationsKnown:
     """Does the data know ``country``'s reservations and declarations under ``articles``
-    (empty: any article) on ``as_of``? "known" when entries are in the data, "none" when its
-    list was read in a source (``read`` in reservations.yaml) and none is in effect, and
-    "not_read" otherwise: a Party missing from the data has NOT been shown to have made none.
-    The sentence is said in the trail; a record read is cited."""
+    (empty: any article) on ``as_of``? An article counts as read when an entry under it is in
+    the data or a ``read`` record of reservations.yaml covers it (for "any article": a record
+    of the whole list). "known": all read, some in effect; "none": all read, none in effect;
+    "partial": some read, others not; "not_read": none read. A Party missing from the data has
+    NOT been shown to have made none. The sentence is said in the trail, with its sources."""
     scope = f"Arts. {', '.join(articles)}" if articles else "any article"
     short = engine.data.instruments[instrument].short
     entries = [
@@ -94,35 +95,49 @@ def known(
     records = [
         r
         for r in engine.data.reservations_read
-        if r.country == country
-        and r.instrument == instrument
-        and (all(r.covers(a) for a in articles) if articles else r.articles == "all")
+        if r.country == country and r.instrument == instrument
     ]
+    if articles:
+        unread = [
+            a
+            for a in articles
+            if not any(_under(r.article, (a,)) for r in entries)
+            and not any(r.covers(a) for r in records)
+        ]
+        records = [r for r in records if any(r.covers(a) for a in articles)]
+    else:
+        records = [r for r in records if r.articles == "all"]
+        unread = [] if records else ["all"]
     current = [r for r in entries if r.applies_on(as_of)]
+    ended = [r for r in entries if not r.applies_on(as_of)]
     sources = [trail.fact(r, f"{country} {short} reservations read") for r in records]
-    if current:
-        status = "known"
-        named = "; ".join(r.label() for r in current)
+    sources += [cite(trail, r) for r in current]
+    named = "; ".join(r.label() for r in current)
+    if not unread:
+        status = "known" if current else "none"
         text = (
-            f"{country}'s {short} reservations and declarations under {scope}: read in a "
-            f"source; in effect on {as_of}: {named}"
+            f"{country}'s {short} reservations and declarations under {scope}: read in a source; "
         )
-        if not records:
-            text += " (entries read one by one; the Party's whole list was not recorded as read)"
-    elif records or entries:
-        status = "none"
-        ended = [r for r in entries if not r.applies_on(as_of)]
-        text = (
-            f"{country}'s {short} reservations and declarations under {scope}: read in a "
-            f"source; none in effect on {as_of}"
-        )
+        text += f"in effect on {as_of}: {named}" if current else f"none in effect on {as_of}"
         if ended:
-            text += " (" + "; ".join(
-                f"{r.label()} has effect from {r.valid_from}"
-                + (f" until {r.valid_until}" if r.valid_until else "")
-                for r in ended
-            ) + ")"
+            text += (
+                " ("
+                + "; ".join(
+                    f"{r.label()} has effect from {r.valid_from}"
+                    + (f" until {r.valid_until}" if r.valid_until else "")
+                    for r in ended
+                )
+                + ")"
+            )
             sources += [cite(trail, r) for r in ended]
+    elif current or (articles and len(unread) < len(articles)):
+        status = "partial"
+        missing = "the rest of its list" if unread == ["all"] else f"Arts. {', '.join(unread)}"
+        text = (
+            f"{country}'s {short} reservations and declarations: partly read; "
+            + (f"in effect on {as_of}: {named}; " if current else "")
+            + f"{missing} not read into the data (no entry there does not mean none was made)"
+        )
     else:
         status = "not_read"
         text = (
@@ -335,14 +350,16 @@ def realtime_collection(
             f"Art. 14(3)(b) reservation of {requested}: Arts. 20 and 21 are not applied to "
             f"closed systems: {reservation.text} ({cite(trail, reservation)})"
         )
-    status = known(engine, requested, as_of, trail, REALTIME_ARTICLES)
+    topic = REALTIME_ARTICLES if kind == "content" else ("14(3)",)
+    status = known(engine, requested, as_of, trail, topic)
     statuses.append(status)
-    if status.status == "not_read":
-        label = f"{requested} {ETS185_SHORT} Arts. 14(3)/21 reservations not read"
+    if status.status in ("not_read", "partial"):
+        label = f"{requested} {ETS185_SHORT} Art. {'/'.join(topic)} reservations not read"
         if label not in trail.unverified:
             trail.unverified.append(label)
         conditions.append(
-            f"Not checked: {status.text}; a reservation under Art. 14(3) or a declaration "
-            "under Art. 21 may limit the collection"
+            f"Not checked: {status.text}; a reservation under Art. 14(3)"
+            + (" or a declaration under Art. 21" if kind == "content" else "")
+            + " may limit the collection"
         )
     return answer(allowed)
