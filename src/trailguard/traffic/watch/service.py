@@ -16,7 +16,8 @@ Before an order is registered (and before one is sent), the law engine is asked,
 law face, whether real-time collection of traffic data may be asked of the provider's country
 (``trailguard.law.realtime_collection``: ETS 185 Art. 33, limited by that Party's Art. 14(3)
 reservations and Art. 21 declarations). ``allowed: True`` registers the order ("accepted");
-``None`` registers it with the answer's conditions, each naming the reservation and its source
+``None``, or ``True`` while the Party's Art. 14(3) reservations are not read into the data,
+registers it with the answer's conditions, each naming the reservation and its source
 ("conditional"); ``False`` refuses it ("law"). The answer is stored with the order
 (``law_decision``, ``law_answer``) and in the audit entry, and shown on the page and by
 ``trailguard traffic watch orders``.
@@ -158,7 +159,14 @@ def law_check(
             "conditions": [f"not checked by the law engine: {exc}", *exc.problems],
             "reasoning": [], "citations": [], "verified": False, "unverified": [],
         }  # fmt: skip
-    return LAW_DECISIONS[answer.allowed], answer.to_dict()
+    decision = LAW_DECISIONS[answer.allowed]
+    if decision == "accepted" and any(
+        k.status in ("not_read", "partial") for k in answer.reservations_known
+    ):
+        # Art. 33 owes the collection, but the Party's Art. 14(3) reservations were not read:
+        # the order carries that as a condition rather than pass as unlimited.
+        decision = "conditional"
+    return decision, answer.to_dict()
 
 
 def law_summary(decision: str, answer: dict[str, Any]) -> dict[str, Any]:
