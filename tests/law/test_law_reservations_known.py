@@ -4,13 +4,20 @@ taken for "no reservation" (issue 16). Cases cite the ETS 185 article the status
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+import helpers
 from law_data_kit import edit
+from trailguard.accounts import Role
+from trailguard.cli import _register_groups, app
+from trailguard.core.clock import FixedClock
 from trailguard.law import (
     LegalDataInvalid,
     LegalEngine,
@@ -18,6 +25,7 @@ from trailguard.law import (
     load_dataset,
     realtime_collection,
 )
+from trailguard.node import Node
 
 DAY = date(2026, 11, 27)
 READ_RECORD = """
@@ -158,3 +166,34 @@ def test_read_record_of_a_state_not_party_is_refused(data_copy: Path) -> None:
     with pytest.raises(LegalDataInvalid) as caught:
         load_dataset(data_copy)
     assert any("CN is not listed as a Party to ets185" in p for p in caught.value.problems)
+
+
+@pytest.fixture
+def node(tmp_path: Path, database_url: str) -> Iterator[Node]:
+    clock = FixedClock(datetime(2026, 11, 27, 8, 14, 7, tzinfo=UTC))
+    made = helpers.make_node(tmp_path, database_url, node_id="us-poc", country="US", clock=clock,
+                             timezone="America/New_York")  # fmt: skip
+    yield made
+    made.close()
+
+
+@pytest.mark.slow
+def test_cli_and_page_say_the_status(node: Node) -> None:
+
+    _register_groups()
+    args = ["law", "channels", "--from", "US", "--to", "BR", "--data", "subscriber",
+            "--as-of", "2026-11-27"]  # fmt: skip
+    shown = " ".join(CliRunner().invoke(app, args).stdout.split())
+    assert "Reservations of BR: not read: BR's ETS 185 reservations" in shown
+    check = ["law", "check", "--from", "NL", "--to", "AT", "--conduct", "illegal_access",
+             "--measure", "preservation", "--as-of", "2026-11-27"]  # fmt: skip
+    shown = " ".join(CliRunner().invoke(app, check).stdout.split())
+    assert "Reservations of AT: known" in shown and "AT reservation ETS 185 Art. 29(4)" in shown
+    client = helpers.browser_login(node, [Role.DUTY_OFFICER])
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/law").text)
+    assert token is not None
+    form = {"csrf_token": token.group(1), "kind": "channels", "requesting": "US",
+            "requested": "BR", "data": "subscriber", "as_of": "2026-11-27"}  # fmt: skip
+    page = client.post("/law/answer", data=form, headers={"HX-Request": "true"})
+    assert page.status_code == 200
+    assert "Reservations of BR: <strong>not read</strong>" in page.text
