@@ -205,6 +205,11 @@ def test_law_refusal_keeps_the_order_out(lnet: LawNet, monkeypatch: pytest.Monke
     """An answer ``allowed: False`` (no basis) stops the order at the requester before it is
     sent, and refuses it at the provider (counted, nothing stored). The engine gives False for
     no Party in today's data, so the check itself is replaced here."""
+    with lnet.poc.db.session() as session:  # a recipient not in the directory: not checked
+        decision, law = service.law_check(session, lnet.poc, requester="nl-poc",
+                                          provider="zz-isp", day=START)  # fmt: skip
+    assert decision == "conditional" and law["allowed"] is None
+    assert "'zz-isp' is not in this node's directory" in law["conditions"][0]
     calls: list[str] = []
 
     def refusing(session: Any, node: Node, *, requester: str, provider: str,

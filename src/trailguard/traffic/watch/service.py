@@ -140,25 +140,24 @@ def law_check(
         entry = find_entry(session, node_id)
         return entry.country if entry is not None else None
 
+    def unchecked(*why: str) -> tuple[str, dict[str, Any]]:
+        """The answer's shape when the engine could not answer: conditional, saying why."""
+        return "conditional", {
+            "as_of": day.date().isoformat(), "requesting": requesting, "requested": requested,
+            "data": "traffic", "allowed": None, "reservations": [], "reservations_known": [],
+            "conditions": [f"not checked by the law engine: {why[0]}", *why[1:]],
+            "reasoning": [], "citations": [], "verified": False, "unverified": [],
+        }  # fmt: skip
+
     requesting, requested = country(requester), country(provider)
     if requesting is None or requested is None:
         missing = requester if requesting is None else provider
-        return "conditional", {
-            "as_of": day.date().isoformat(), "requesting": requesting, "requested": requested,
-            "data": "traffic", "allowed": None, "reservations": [], "reservations_known": [],
-            "conditions": [f"not checked by the law engine: node {missing!r} is not in this "
-                           "node's directory, so its country is not known"],
-            "reasoning": [], "citations": [], "verified": False, "unverified": [],
-        }  # fmt: skip
+        return unchecked(f"node {missing!r} is not in this node's directory, so its country "
+                         "is not known")  # fmt: skip
     try:
         answer = realtime_collection(law_engine(), requesting, requested, "traffic", day.date())
     except ValidationFailed as exc:
-        return "conditional", {
-            "as_of": day.date().isoformat(), "requesting": requesting, "requested": requested,
-            "data": "traffic", "allowed": None, "reservations": [], "reservations_known": [],
-            "conditions": [f"not checked by the law engine: {exc}", *exc.problems],
-            "reasoning": [], "citations": [], "verified": False, "unverified": [],
-        }  # fmt: skip
+        return unchecked(str(exc), *exc.problems)
     decision = LAW_DECISIONS[answer.allowed]
     if decision == "accepted" and any(
         k.status in ("not_read", "partial") for k in answer.reservations_known
