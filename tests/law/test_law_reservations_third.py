@@ -1,6 +1,6 @@
 """Reservations and declarations of the third reading pass (reservations.yaml: AZ, MD, CY, GE,
 EE, IS, LV, ME, LI, MC, GR, PE, MA, EC, NZ, and Norway's 2026 designation), and the
-``none_relevant`` shape ("read, none relevant to cooperation"). Each case names the entry that
+``read`` records ("read, none relevant to cooperation"). Each case names the entry that
 decides it and checks that the answer cites the source the entry was read in."""
 
 from __future__ import annotations
@@ -327,9 +327,10 @@ def test_reservation_source_ids_may_not_repeat_those_of_sources_yaml(data_copy: 
     assert any("'ets185_text' is also used in sources.yaml" in p for p in caught.value.problems)
 
 
-_READ_NONE = """none_relevant:
+_READ_ALL = """read:
   - instrument: ets185
     country: "{country}"
+    articles: all
     source: ets185_text
     as_of: 2025-01-01
     verified: true
@@ -337,63 +338,56 @@ _READ_NONE = """none_relevant:
 """
 
 
-def _add_none_relevant(data_copy: Path, country: str) -> Path:
+def _add_read(data_copy: Path, country: str) -> Path:
     path = data_copy / "reservations.yaml"
     text = path.read_text("utf-8")
-    if "\nnone_relevant:\n" in text:
-        text = text.replace("\nnone_relevant:\n", "\n" + _READ_NONE.format(country=country), 1)
+    if "\nread:\n" in text:
+        text = text.replace("\nread:\n", "\n" + _READ_ALL.format(country=country), 1)
     else:
-        text += _READ_NONE.format(country=country)
+        text += _READ_ALL.format(country=country)
     path.write_text(text, "utf-8")
     return path
 
 
-def test_none_relevant_records_a_party_read_without_entries(data_copy: Path) -> None:
-    _add_none_relevant(data_copy, "SM")  # San Marino: no entry in reservations.yaml
+def test_a_read_record_marks_a_party_read_without_entries(data_copy: Path) -> None:
+    _add_read(data_copy, "SM")  # San Marino: no entry in reservations.yaml
     data = load_dataset(data_copy)
-    read = [r for r in data.none_relevant if r.country == "SM"]
-    assert len(read) == 1 and read[0].instrument == "ets185"
+    read = [r for r in data.reservations_read if r.country == "SM"]
+    assert len(read) == 1 and read[0].instrument == "ets185" and read[0].articles == "all"
     rows = {r["id"]: r for r in sources_report(data)}
     base = {r["id"]: r for r in sources_report(load_dataset())}
     assert rows["ets185_text"]["facts"] == base["ets185_text"]["facts"] + 1
 
 
-@pytest.mark.parametrize(
-    ("country", "problem"),
-    [
-        ("LI", "whose effect the engine applies: LI reservation ETS 185 Art. 14(3)(a), LI"),
-        ("IN", "IN is not listed as a Party to ets185"),
-    ],
-    ids=["has-applied-entries", "not-a-party"],
-)
-def test_none_relevant_is_refused_when_it_contradicts_the_data(
-    data_copy: Path, country: str, problem: str
-) -> None:
-    _add_none_relevant(data_copy, country)
+def test_a_read_record_is_refused_for_a_non_party(data_copy: Path) -> None:
+    _add_read(data_copy, "IN")
     with pytest.raises(LegalDataInvalid) as caught:
         load_dataset(data_copy)
-    assert any(problem in p for p in caught.value.problems), caught.value.problems
+    problems = caught.value.problems
+    assert any("IN is not listed as a Party to ets185" in p for p in problems), problems
 
 
-def test_none_relevant_may_not_list_a_party_twice(data_copy: Path) -> None:
-    _add_none_relevant(data_copy, "SM")
-    _add_none_relevant(data_copy, "SM")
+def test_a_whole_list_may_not_be_recorded_read_twice(data_copy: Path) -> None:
+    _add_read(data_copy, "SM")
+    _add_read(data_copy, "SM")
     with pytest.raises(LegalDataInvalid) as caught:
         load_dataset(data_copy)
-    assert any("none_relevant SM: listed twice" in p for p in caught.value.problems)
+    assert any("read SM ets185: the whole list is recorded as read twice" in p
+               for p in caught.value.problems)  # fmt: skip
 
 
 def test_packaged_data_records_cote_divoire_as_read_with_none_relevant(
     engine: LegalEngine,
 ) -> None:
-    # reservations.yaml: none_relevant CI (Dutch treaty database: "Reservations / Declarations:
-    # No" on accession, 29 July 2024); CI therefore has no entry the engine applies.
-    read = [r for r in engine.data.none_relevant if r.country == "CI"]
+    # reservations.yaml: read CI (Dutch treaty database: "Reservations / Declarations: No" on
+    # accession, 29 July 2024); CI therefore has no entry the engine applies.
+    read = [r for r in engine.data.reservations_read if r.country == "CI"]
     assert len(read) == 1 and read[0].verified and read[0].source == "nl_treatydb_185_changes"
     assert not [r for r in engine.data.reservations if r.country == "CI"]
     answer = engine.channels("CL", "CI", "content", True, date(2025, 1, 1))
     interpol = answer.channel("interpol")
     assert interpol is not None and "Art. 27(9)" in interpol.legal_basis
+    assert [k.status for k in answer.reservations_known if k.country == "CI"] == ["none"]
 
 
 def test_armenian_24_7_contact_is_shown_unverified_from_march_2023(engine: LegalEngine) -> None:

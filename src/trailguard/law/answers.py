@@ -173,6 +173,8 @@ class DualCriminalityAnswer:
     # Reservations and declarations of either country that bear on the question, each with
     # its citation (ETS 185 Arts. 2-11 narrowed, designated authorities, Art. 14(3), ...).
     notes: tuple[str, ...] = ()
+    # Whether the requested Party's reservations bearing on the measure are known.
+    reservations_known: tuple[ReservationsKnown, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -182,6 +184,7 @@ class DualCriminalityAnswer:
             "conduct": list(self.conduct),
             "measure": self.measure,
             "notes": list(self.notes),
+            "reservations_known": [k.to_dict() for k in self.reservations_known],
             "dual_criminality": self.dual_criminality.to_dict(),
             "penalty_threshold": _threshold_dict(self.penalty_checks),
             "provisions": {
@@ -276,6 +279,8 @@ class ChannelsAnswer:
     preserve_meanwhile: str | None = None
     # Authorities the Parties designated (ETS 185 Arts. 24(7), 27(2), 35) for this question.
     authorities: tuple[DesignatedAuthority, ...] = ()
+    # Whether the requested Party's reservations and declarations are known (any article).
+    reservations_known: tuple[ReservationsKnown, ...] = ()
 
     def channel(self, channel_id: str) -> Channel | None:
         return next((c for c in self.channels if c.id == channel_id), None)
@@ -302,6 +307,7 @@ class ChannelsAnswer:
             "purpose": self.purpose,
             "preserve_meanwhile": self.preserve_meanwhile,
             "authorities": [a.to_dict() for a in self.authorities],
+            "reservations_known": [k.to_dict() for k in self.reservations_known],
         }
 
 
@@ -328,6 +334,33 @@ class DesignatedAuthority:
         }
 
 
+# Whether a Party's reservations and declarations bearing on a question are known: "known"
+# (read in a source; some in effect), "none" (read in a source; none in effect), "partial"
+# (some of the articles read, others not), "not_read" (no entry does NOT mean none was made).
+RESERVATION_STATUSES: tuple[str, ...] = ("known", "none", "partial", "not_read")
+
+
+@dataclass(frozen=True)
+class ReservationsKnown:
+    """What the data knows of ``country``'s reservations and declarations under ``articles``
+    (empty: all articles) on the answer's date, in words and with the sources read."""
+
+    country: str
+    status: str
+    articles: tuple[str, ...]
+    text: str
+    sources: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "country": self.country,
+            "status": self.status,
+            "articles": list(self.articles),
+            "text": self.text,
+            "sources": list(self.sources),
+        }
+
+
 @dataclass(frozen=True)
 class RealtimeAnswer:
     """May ``requested`` be asked to collect ``data`` in real time (ETS 185 Art. 33 for traffic
@@ -346,6 +379,7 @@ class RealtimeAnswer:
     citations: tuple[str, ...]
     verified: bool
     unverified: tuple[str, ...] = ()
+    reservations_known: tuple[ReservationsKnown, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -356,6 +390,7 @@ class RealtimeAnswer:
             "allowed": self.allowed,
             "conditions": list(self.conditions),
             "reservations": list(self.reservations),
+            "reservations_known": [k.to_dict() for k in self.reservations_known],
             "reasoning": list(self.reasoning),
             "citations": list(self.citations),
             "verified": self.verified,

@@ -10,11 +10,12 @@ from __future__ import annotations
 from datetime import date
 
 from trailguard.law.answers import LegalBasis
-from trailguard.law.engine import CETS224, ETS185, EU_EEVIDENCE, G7_NETWORK, LegalEngine, Trail
+from trailguard.law.context import LegalContext
+from trailguard.law.trail import CETS224, ETS185, EU_EEVIDENCE, G7_NETWORK, Trail
 
 
 def legal_basis(
-    engine: LegalEngine,
+    engine: LegalContext,
     request_kind: str,
     requesting: str,
     requested: str,
@@ -159,7 +160,7 @@ def legal_basis(
 
 
 def _treaty_basis(
-    engine: LegalEngine, requesting: str, requested: str, as_of: date, trail: Trail
+    engine: LegalContext, requesting: str, requested: str, as_of: date, trail: Trail
 ) -> LegalBasis | None:
     treaties = engine.treaties_between(requesting, requested, as_of)
     if treaties:

@@ -100,6 +100,12 @@ def _show_check(answer: DualCriminalityAnswer) -> None:
     console.print(dual.reason, highlight=False, markup=False)
     for note in answer.notes:
         console.print(f"Note: {note}", highlight=False, markup=False)
+    for known in answer.reservations_known:
+        console.print(
+            f"Reservations of {known.country}: {known.status.replace('_', ' ')}: {known.text}",
+            highlight=False,
+            markup=False,
+        )
     for threshold in answer.penalty_checks:
         met = {True: "met", False: "not met", None: "unknown"}[threshold.met]
         console.print(
@@ -187,6 +193,12 @@ def _show_channels(answer: ChannelsAnswer) -> None:
             console.print(f"Condition ({channel.id}): {condition}", highlight=False, markup=False)
     for note in answer.notes:
         console.print(f"Note: {note}", highlight=False, markup=False)
+    for known in answer.reservations_known:
+        console.print(
+            f"Reservations of {known.country}: {known.status.replace('_', ' ')}: {known.text}",
+            highlight=False,
+            markup=False,
+        )
     _print_trail(answer.reasoning, answer.citations, answer.verified)
 
 

@@ -36,12 +36,12 @@ from trailguard.law.schema import (
     MlaTreatiesFile,
     MlaTreaty,
     NationalOffence,
-    NoneRelevant,
     OffencesFile,
     PartiesFile,
     Party,
     Reservation,
     ReservationsFile,
+    ReservationsRead,
     Signatory,
     Source,
     SourcesFile,
@@ -86,6 +86,8 @@ class Dataset:
     parties: dict[str, dict[str, Party]]
     signatories: dict[str, dict[str, Signatory]]
     reservations: tuple[Reservation, ...]
+    # Whose reservations were read (reservations.yaml ``read``): "no entry" then means none.
+    reservations_read: tuple[ReservationsRead, ...]
     conducts: dict[str, Conduct]
     offences: dict[str, NationalOffence]
     gaps: tuple[Gap, ...]
@@ -95,9 +97,6 @@ class Dataset:
     # source id -> the file that lists it (sources.yaml, sources_penalties.yaml or
     # sources_reservations.yaml)
     source_files: dict[str, str] = field(default_factory=dict)
-    # Parties whose reservations and declarations were read and hold none that changes
-    # cooperation (reservations.yaml: none_relevant)
-    none_relevant: tuple[NoneRelevant, ...] = ()
 
 
 def iso_countries() -> dict[str, str]:
@@ -167,8 +166,7 @@ def _check_fact(
 ) -> None:
     if fact.source not in sources:
         problems.append(
-            f"{where}: unknown source {fact.source!r} "
-            f"(not in sources.yaml, {PENALTY_SOURCES} or {RESERVATION_SOURCES})"
+            f"{where}: unknown source {fact.source!r} (not in sources.yaml or sources_*.yaml)"
         )
     if meta is not None and fact.as_of > meta.checked:
         problems.append(
@@ -201,17 +199,12 @@ def load_dataset(folder: Path | None = None) -> Dataset:
     sources_file = _parse(SourcesFile, folder / "sources.yaml", problems)
     # The sources of the maximum penalties live in their own file (optional, so that a data
     # set without penalties still loads); their ids share one namespace with sources.yaml.
-    penalty_sources_file = (
-        _parse(SourcesFile, folder / PENALTY_SOURCES, problems)
-        if (folder / PENALTY_SOURCES).exists()
-        else None
-    )
-    # The sources of the reservations and declarations (optional as well, same namespace).
-    reservation_sources_file = (
-        _parse(SourcesFile, folder / RESERVATION_SOURCES, problems)
-        if (folder / RESERVATION_SOURCES).exists()
-        else None
-    )
+    # Further source lists (sources_penalties.yaml, and any other sources_<topic>.yaml, e.g.
+    # for reservations), read in name order.
+    extra_sources = [
+        (path.name, _parse(SourcesFile, path, problems))
+        for path in sorted(folder.glob("sources_*.yaml"))
+    ]
     instruments_file = _parse(InstrumentsFile, folder / "instruments.yaml", problems)
     reservations_file = _parse(ReservationsFile, folder / "reservations.yaml", problems)
     offences_file = _parse(OffencesFile, folder / "offences.yaml", problems)
@@ -229,11 +222,7 @@ def load_dataset(folder: Path | None = None) -> Dataset:
 
     sources: dict[str, Source] = {}
     source_files: dict[str, str] = {}
-    for name, parsed_sources in (
-        ("sources.yaml", sources_file),
-        (PENALTY_SOURCES, penalty_sources_file),
-        (RESERVATION_SOURCES, reservation_sources_file),
-    ):
+    for name, parsed_sources in [("sources.yaml", sources_file), *extra_sources]:
         if parsed_sources is None:
             continue
         _unique((s.id for s in parsed_sources.sources), name, problems)
@@ -332,34 +321,22 @@ def load_dataset(folder: Path | None = None) -> Dataset:
                     f"{reservation.country} is bound ({bound.in_force})"
                 )
 
-    none_relevant: tuple[NoneRelevant, ...] = ()
+    reservations_read: tuple[ReservationsRead, ...] = ()
     if reservations_file is not None:
-        none_relevant = tuple(reservations_file.none_relevant)
-        seen_read: set[tuple[str, str]] = set()
-        for read in none_relevant:
-            where = f"reservations.yaml: none_relevant {read.country}"
+        reservations_read = tuple(reservations_file.read)
+        seen_whole: set[tuple[str, str]] = set()
+        for read in reservations_read:
+            where = f"reservations.yaml: read {read.country} {read.instrument}"
             facts.append((where, read))
-            key = (read.instrument, read.country)
-            if key in seen_read:
-                problems.append(f"{where}: listed twice for {read.instrument}")
-            seen_read.add(key)
+            if read.articles == "all":
+                if (read.instrument, read.country) in seen_whole:
+                    problems.append(f"{where}: the whole list is recorded as read twice")
+                seen_whole.add((read.instrument, read.country))
             if read.instrument not in instruments:
                 problems.append(f"{where}: unknown instrument {read.instrument!r}")
-            if read.country not in parties.get(read.instrument, {}):
+            elif read.country not in parties.get(read.instrument, {}):
                 problems.append(
                     f"{where}: {read.country} is not listed as a Party to {read.instrument}"
-                )
-            applied = [
-                r.label()
-                for r in reservations
-                if r.country == read.country
-                and r.instrument == read.instrument
-                and r.effect != "note"
-            ]
-            if applied:
-                problems.append(
-                    f"{where}: said to hold none relevant to cooperation, but has "
-                    f"entries whose effect the engine applies: {', '.join(applied)}"
                 )
 
     conducts: dict[str, Conduct] = {}
@@ -431,6 +408,7 @@ def load_dataset(folder: Path | None = None) -> Dataset:
         parties=parties,
         signatories=signatories,
         reservations=reservations,
+        reservations_read=reservations_read,
         conducts=conducts,
         offences=offences,
         gaps=gaps,
@@ -438,7 +416,6 @@ def load_dataset(folder: Path | None = None) -> Dataset:
         voluntary=voluntary,
         unverified_count=sum(1 for _, fact in facts if not fact.verified),
         source_files=source_files,
-        none_relevant=none_relevant,
     )
 
 

@@ -30,9 +30,15 @@ from collections.abc import Iterable
 from datetime import date
 
 from trailguard.core.errors import ValidationFailed
-from trailguard.law.answers import REALTIME_DATA, DesignatedAuthority, RealtimeAnswer
-from trailguard.law.engine import ETS185, LegalEngine, Trail
+from trailguard.law.answers import (
+    REALTIME_DATA,
+    DesignatedAuthority,
+    RealtimeAnswer,
+    ReservationsKnown,
+)
+from trailguard.law.context import LegalContext
 from trailguard.law.schema import Reservation
+from trailguard.law.trail import ETS185, Trail
 
 ROLES: dict[str, str] = {
     "24(7)": "extradition or provisional arrest in the absence of a treaty (Art. 24(7))",
@@ -48,11 +54,102 @@ REALTIME_EFFECTS: frozenset[str] = frozenset(
         "art21_interception_limited",
     }
 )
+ETS185_SHORT = "ETS 185"
 NOTE_EFFECTS: frozenset[str] = frozenset({"note"}) | REALTIME_EFFECTS
+# The articles whose reservations and declarations bear on a measure (``known``); a measure
+# not listed is answered for all articles.
+REALTIME_ARTICLES: tuple[str, ...] = ("14(3)", "21")
+MEASURE_ARTICLES: dict[str, tuple[str, ...]] = {
+    "preservation": ("29(4)",),
+    "realtime_collection": REALTIME_ARTICLES,
+    "extradition": ("24(7)",),
+}
+
+
+def _under(article: str, articles: tuple[str, ...]) -> bool:
+    """Is ``article`` (e.g. "14(3)(a)") one of ``articles`` or a part of one? Empty: all."""
+    return not articles or any(article == a or article.startswith(a + "(") for a in articles)
+
+
+def known(
+    engine: LegalContext,
+    country: str,
+    as_of: date,
+    trail: Trail,
+    articles: tuple[str, ...] = (),
+    instrument: str = ETS185,
+) -> ReservationsKnown:
+    """Does the data know ``country``'s reservations and declarations under ``articles``
+    (empty: any article) on ``as_of``? An article counts as read when an entry under it is in
+    the data or a ``read`` record of reservations.yaml covers it (for "any article": a record
+    of the whole list). "known": all read, some in effect; "none": all read, none in effect;
+    "partial": some read, others not; "not_read": none read. A Party missing from the data has
+    NOT been shown to have made none. The sentence is said in the trail, with its sources."""
+    scope = f"Arts. {', '.join(articles)}" if articles else "any article"
+    short = engine.data.instruments[instrument].short
+    entries = [
+        r
+        for r in engine.data.reservations
+        if r.country == country and r.instrument == instrument and _under(r.article, articles)
+    ]
+    records = [
+        r
+        for r in engine.data.reservations_read
+        if r.country == country and r.instrument == instrument
+    ]
+    if articles:
+        unread = [
+            a
+            for a in articles
+            if not any(_under(r.article, (a,)) for r in entries)
+            and not any(r.covers(a) for r in records)
+        ]
+        records = [r for r in records if any(r.covers(a) for a in articles)]
+    else:
+        records = [r for r in records if r.articles == "all"]
+        unread = [] if records else ["all"]
+    current = [r for r in entries if r.applies_on(as_of)]
+    ended = [r for r in entries if not r.applies_on(as_of)]
+    sources = [trail.fact(r, f"{country} {short} reservations read") for r in records]
+    sources += [cite(trail, r) for r in current]
+    named = "; ".join(r.label() for r in current)
+    if not unread:
+        status = "known" if current else "none"
+        text = (
+            f"{country}'s {short} reservations and declarations under {scope}: read in a source; "
+        )
+        text += f"in effect on {as_of}: {named}" if current else f"none in effect on {as_of}"
+        if ended:
+            text += (
+                " ("
+                + "; ".join(
+                    f"{r.label()} has effect from {r.valid_from}"
+                    + (f" until {r.valid_until}" if r.valid_until else "")
+                    for r in ended
+                )
+                + ")"
+            )
+            sources += [cite(trail, r) for r in ended]
+    elif current or (articles and len(unread) < len(articles)):
+        status = "partial"
+        missing = "the rest of its list" if unread == ["all"] else f"Arts. {', '.join(unread)}"
+        text = (
+            f"{country}'s {short} reservations and declarations: partly read; "
+            + (f"in effect on {as_of}: {named}; " if current else "")
+            + f"{missing} not read into the data (no entry there does not mean none was made)"
+        )
+    else:
+        status = "not_read"
+        text = (
+            f"{country}'s {short} reservations and declarations under {scope} have not been "
+            "read into the data: no entry here means not known, not that none was made"
+        )
+    trail.say(text + ".")
+    return ReservationsKnown(country, status, articles, text, tuple(dict.fromkeys(sources)))
 
 
 def in_effect(
-    engine: LegalEngine,
+    engine: LegalContext,
     country: str,
     as_of: date,
     effects: Iterable[str] | None = None,
@@ -86,7 +183,7 @@ def describe(trail: Trail, reservation: Reservation) -> str:
 
 
 def authorities(
-    engine: LegalEngine,
+    engine: LegalContext,
     country: str,
     articles: Iterable[str],
     as_of: date,
@@ -115,7 +212,7 @@ def authorities(
 
 
 def notes(
-    engine: LegalEngine,
+    engine: LegalContext,
     countries: Iterable[str],
     as_of: date,
     trail: Trail,
@@ -138,7 +235,7 @@ def notes(
 
 
 def realtime_collection(
-    engine: LegalEngine,
+    engine: LegalContext,
     requesting: str,
     requested: str,
     data: str,
@@ -159,6 +256,7 @@ def realtime_collection(
     trail = engine.start_trail(as_of)
     conditions: list[str] = []
     cited: list[str] = []
+    statuses: list[ReservationsKnown] = []
 
     def answer(allowed: bool | None) -> RealtimeAnswer:
         return RealtimeAnswer(
@@ -173,6 +271,7 @@ def realtime_collection(
             citations=tuple(trail.citations),
             verified=trail.verified,
             unverified=tuple(trail.unverified),
+            reservations_known=tuple(statuses),
         )
 
     if requesting == requested:
@@ -251,9 +350,16 @@ def realtime_collection(
             f"Art. 14(3)(b) reservation of {requested}: Arts. 20 and 21 are not applied to "
             f"closed systems: {reservation.text} ({cite(trail, reservation)})"
         )
-    if not reservations:
-        trail.say(
-            f"{requested} has no Art. 14(3) reservation or Art. 21 declaration in the data on "
-            f"{as_of}."
+    topic = REALTIME_ARTICLES if kind == "content" else ("14(3)",)
+    status = known(engine, requested, as_of, trail, topic)
+    statuses.append(status)
+    if status.status in ("not_read", "partial"):
+        label = f"{requested} {ETS185_SHORT} Art. {'/'.join(topic)} reservations not read"
+        if label not in trail.unverified:
+            trail.unverified.append(label)
+        conditions.append(
+            f"Not checked: {status.text}; a reservation under Art. 14(3)"
+            + (" or a declaration under Art. 21" if kind == "content" else "")
+            + " may limit the collection"
         )
     return answer(allowed)

@@ -241,18 +241,42 @@ class Reservation(CountryFact):
         return f"{self.country} {self.kind} {short} Art. {self.article}"
 
 
-class NoneRelevant(CountryFact):
-    """A Party whose reservations and declarations to ``instrument`` were read in ``source``
-    and include none that changes cooperation (no entry with an effect the engine applies).
-    Distinguishes "read, none relevant" from "not read": a Party in neither list was not read.
-    ``note`` says what was read (and any declaration left out, e.g. territorial ones)."""
+ARTICLE_RE = re.compile(r"[0-9]+(\([0-9a-z]+\))*")
+
+
+class ReservationsRead(CountryFact):
+    """A record that a Party's reservations and declarations to ``instrument`` were read in
+    ``source``: all of them (``articles: all``) or those under the listed articles (e.g.
+    ``["14(3)", "21", "29(4)"]``). With it, an answer that finds no entry of the Party for
+    those articles says "read: none" instead of "not read". The entries found in the same
+    reading are ordinary ``reservations`` entries; a reading that found nothing relevant to
+    cooperation is a record with no entries beside it (say so in ``note``)."""
 
     instrument: str
+    articles: Literal["all"] | list[str] = "all"
+
+    @field_validator("articles")
+    @classmethod
+    def _articles(cls, value: object) -> object:
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("list the articles read, or give 'all'")
+            bad = [a for a in value if not isinstance(a, str) or not ARTICLE_RE.fullmatch(a)]
+            if bad:
+                raise ValueError(f"articles are written like 14(3) or 27(9)(e), not {bad!r}")
+        return value
+
+    def covers(self, article: str) -> bool:
+        """Was ``article`` (e.g. "14(3)") read: the whole list, the article, or a wider one?"""
+        if self.articles == "all":
+            return True
+        return any(article == a or article.startswith(a + "(") for a in self.articles)
 
 
 class ReservationsFile(_Strict):
     reservations: list[Reservation]
-    none_relevant: list[NoneRelevant] = Field(default_factory=list)
+    # Which Parties' lists were read (and so "no entry" means none made): ReservationsRead.
+    read: list[ReservationsRead] = Field(default_factory=list)
 
 
 class Conduct(Fact):

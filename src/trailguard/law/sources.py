@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
-from trailguard.law.engine import RULE_SOURCES
 from trailguard.law.loader import Dataset
 from trailguard.law.schema import Fact
+from trailguard.law.trail import RULE_SOURCES
 
 
 def labelled_facts(dataset: Dataset) -> Iterator[tuple[str, Fact]]:
@@ -25,8 +25,9 @@ def labelled_facts(dataset: Dataset) -> Iterator[tuple[str, Fact]]:
             yield f"{instrument_id} signatory {signatory.country}", signatory
     for reservation in dataset.reservations:
         yield reservation.label(), reservation
-    for read in dataset.none_relevant:
-        yield f"{read.country} reservations to {read.instrument} read: none relevant", read
+    for read in dataset.reservations_read:
+        articles = "all" if read.articles == "all" else ", ".join(read.articles)
+        yield f"{read.country} reservations to {read.instrument} read ({articles})", read
     for conduct in dataset.conducts.values():
         yield f"ETS 185 Art. {conduct.article} ({conduct.id})", conduct
     for offence in dataset.offences.values():

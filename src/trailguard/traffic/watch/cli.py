@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from trailguard.cli_support import node_for
@@ -64,17 +65,23 @@ def orders(
             {"id": r.id, "order_ref": r.order_ref, "requester": r.requester, "state": r.state,
              "start": isoformat_z(r.start), "end": isoformat_z(r.end),
              "criteria": json.loads(r.criteria), "legal_reference": r.legal_reference,
-             "hits": r.hits}
+             "hits": r.hits, "law_decision": r.law_decision,
+             "law": json.loads(r.law_answer) if r.law_answer else None}
             for r in service.list_orders(session)
         ]  # fmt: skip
     if as_json:
         console.print_json(json.dumps(rows))
         return
-    table = Table("id", "order", "from", "state", "start", "end", "watching", "hits")
+    table = Table("id", "order", "from", "state", "start", "end", "watching", "hits", "law")
     for r in rows:
         table.add_row(str(r["id"]), r["order_ref"], r["requester"], r["state"], r["start"],
-                      r["end"], ", ".join(r["criteria"]["addresses"]), str(r["hits"]))  # fmt: skip
+                      r["end"], ", ".join(r["criteria"]["addresses"]), str(r["hits"]),
+                      r["law_decision"] or "not checked")  # fmt: skip
     console.print(table)
+    for r in rows:
+        law = r["law"] or {}
+        for condition in law.get("conditions", []) if r["law_decision"] == "conditional" else []:
+            console.print(f"{r['order_ref']}: condition: {escape(condition)}")
 
 
 def _parser(name: str | None) -> object | None:

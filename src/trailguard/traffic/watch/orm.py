@@ -46,6 +46,11 @@ class WatchOrderRow(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     hits: Mapped[int] = mapped_column(Integer, default=0)
     last_hit_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The law engine's answer on real-time collection (ETS 185 Art. 33, limited by the
+    # provider country's Art. 14(3)/21 reservations) when the order was accepted: the
+    # decision (accepted, conditional) and the answer's JSON. None for orders stored before.
+    law_decision: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    law_answer: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class WatchHitRow(Base):

@@ -11,6 +11,16 @@ An order is refused (the exchange answers ``rejected_by_handler``, and the refus
 audit log of both sides) when this node is not a provider, when the sender is not in this
 node's list of authorised requesters, when the order is malformed, or when it is past its
 expiry. Refusals are also counted in ``REFUSALS`` for the watch page.
+
+Before an order is registered (and before one is sent), the law engine is asked, through the
+law face, whether real-time collection of traffic data may be asked of the provider's country
+(``trailguard.law.realtime_collection``: ETS 185 Art. 33, limited by that Party's Art. 14(3)
+reservations and Art. 21 declarations). ``allowed: True`` registers the order ("accepted");
+``None``, or ``True`` while the Party's Art. 14(3) reservations are not read into the data,
+registers it with the answer's conditions, each naming the reservation and its source
+("conditional"); ``False`` refuses it ("law"). The answer is stored with the order
+(``law_decision``, ``law_answer``) and in the audit entry, and shown on the page and by
+``trailguard traffic watch orders``.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ import hashlib
 import json
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -30,6 +41,7 @@ from trailguard.audit import record
 from trailguard.core.clock import ensure_utc, isoformat_z
 from trailguard.core.config import NodeRole
 from trailguard.core.errors import NotFound, ValidationFailed
+from trailguard.law import LegalEngine, get_engine, realtime_collection
 from trailguard.network import find_entry, send_message
 from trailguard.node import Node
 from trailguard.traffic.watch.domain import (
@@ -107,6 +119,74 @@ def authorised_requesters(session: Session) -> list[str]:
     )
 
 
+# --- the law: may real-time collection be asked of this country? ---------------------------
+
+# The engine the watch asks (the packaged legal data); tests may put another in its place.
+law_engine: Callable[[], LegalEngine] = get_engine
+LAW_DECISIONS = {True: "accepted", None: "conditional", False: "refused"}
+
+
+def law_check(
+    session: Session, node: Node, *, requester: str, provider: str, day: datetime
+) -> tuple[str, dict[str, Any]]:
+    """Ask the law engine whether ``requester``'s country may ask ``provider``'s country for
+    real-time collection of traffic data on ``day`` (ETS 185 Art. 33 with the provider
+    country's Art. 14(3)/21 reservations). Nodes are resolved to countries through this node's
+    config and directory. Returns the decision (``LAW_DECISIONS``) and the answer's JSON."""
+
+    def country(node_id: str) -> str | None:
+        if node_id == node.config.node_id:
+            return node.config.country
+        entry = find_entry(session, node_id)
+        return entry.country if entry is not None else None
+
+    def unchecked(*why: str) -> tuple[str, dict[str, Any]]:
+        """The answer's shape when the engine could not answer: conditional, saying why."""
+        return "conditional", {
+            "as_of": day.date().isoformat(), "requesting": requesting, "requested": requested,
+            "data": "traffic", "allowed": None, "reservations": [], "reservations_known": [],
+            "conditions": [f"not checked by the law engine: {why[0]}", *why[1:]],
+            "reasoning": [], "citations": [], "verified": False, "unverified": [],
+        }  # fmt: skip
+
+    requesting, requested = country(requester), country(provider)
+    if requesting is None or requested is None:
+        missing = requester if requesting is None else provider
+        return unchecked(f"node {missing!r} is not in this node's directory, so its country "
+                         "is not known")  # fmt: skip
+    try:
+        answer = realtime_collection(law_engine(), requesting, requested, "traffic", day.date())
+    except ValidationFailed as exc:
+        return unchecked(str(exc), *exc.problems)
+    decision = LAW_DECISIONS[answer.allowed]
+    if decision == "accepted" and any(
+        k.status in ("not_read", "partial") for k in answer.reservations_known
+    ):
+        # Art. 33 owes the collection, but the Party's Art. 14(3) reservations were not read:
+        # the order carries that as a condition rather than pass as unlimited.
+        decision = "conditional"
+    return decision, answer.to_dict()
+
+
+def law_summary(decision: str, answer: dict[str, Any]) -> dict[str, Any]:
+    """What the audit entry keeps of the law answer: the decision, the conditions (each names
+    the reservation and its source), the reservations and whether they are known."""
+    return {
+        "decision": decision,
+        "as_of": answer.get("as_of"),
+        "requesting": answer.get("requesting"),
+        "requested": answer.get("requested"),
+        "allowed": answer.get("allowed"),
+        "conditions": [c[:600] for c in answer.get("conditions", [])][:20],
+        "reservations": [r[:600] for r in answer.get("reservations", [])][:20],
+        "reservations_known": [
+            {"country": k["country"], "status": k["status"]}
+            for k in answer.get("reservations_known", [])
+        ],
+        "verified": answer.get("verified"),
+    }
+
+
 # --- orders ------------------------------------------------------------------------------
 
 
@@ -139,6 +219,16 @@ def handle_order(session: Session, node: Node, message: Any) -> None:
     )
     if exists is not None:
         raise _refuse("duplicate", f"order {order.order_ref!r} from {order.requester!r} exists")
+    decision, law = law_check(
+        session, node, requester=order.requester, provider=node.config.node_id, day=now
+    )
+    if decision == "refused":
+        raise _refuse(
+            "law",
+            f"real-time collection may not be asked of {law.get('requested')} by "
+            f"{law.get('requesting')} on {law.get('as_of')} (law engine)",
+            list(law.get("conditions", [])),
+        )
     row = WatchOrderRow(
         requester=order.requester,
         order_ref=order.order_ref,
@@ -152,6 +242,8 @@ def handle_order(session: Session, node: Node, message: Any) -> None:
         state="active",
         received_at=now,
         hits=0,
+        law_decision=decision,
+        law_answer=canonical(law),
     )
     session.add(row)
     session.flush()
@@ -162,7 +254,8 @@ def handle_order(session: Session, node: Node, message: Any) -> None:
         subject=f"watch:{row.id}",
         details={"order_ref": order.order_ref, "legal_reference": order.legal_reference[:300],
                  "criteria": order.criteria.to_json(), "start": isoformat_z(order.start),
-                 "end": isoformat_z(order.end), "message_id": message.message_id},
+                 "end": isoformat_z(order.end), "message_id": message.message_id,
+                 "law": law_summary(decision, law)},
         at=now,
     )  # fmt: skip
     _bump()
@@ -356,14 +449,27 @@ def handle_hit(session: Session, node: Node, message: Any) -> None:
 def send_order(
     session: Session, node: Node, *, recipient: str, payload: dict[str, Any], actor: str
 ) -> str:
-    """Validate and send a watch order; returns the exchange message id."""
-    order = parse_order(payload, requester=node.config.node_id, now=node.clock.now())
+    """Validate and send a watch order; returns the exchange message id. The law engine's
+    answer on real-time collection from the recipient's country is audited with the sending;
+    an order the law refuses is not sent."""
+    now = node.clock.now()
+    order = parse_order(payload, requester=node.config.node_id, now=now)
+    decision, law = law_check(
+        session, node, requester=node.config.node_id, provider=recipient, day=now
+    )
+    if decision == "refused":
+        raise ValidationFailed(
+            f"real-time collection may not be asked of {law.get('requested')} on "
+            f"{law.get('as_of')} (law engine); the order was not sent",
+            list(law.get("conditions", [])),
+        )
     msg = send_message(session, node, recipient=recipient, message_type=ORDER,
                        payload=order.to_payload(), actor=actor)  # fmt: skip
     record(session, actor=actor, action="traffic.watch_order_sent",
            subject=f"watch-order:{order.order_ref}",
            details={"recipient": recipient, "message_id": msg.message_id,
-                    "end": isoformat_z(order.end)}, at=node.clock.now())  # fmt: skip
+                    "end": isoformat_z(order.end), "law": law_summary(decision, law)},
+           at=node.clock.now())  # fmt: skip
     return msg.message_id
 
 
