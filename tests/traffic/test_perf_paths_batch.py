@@ -21,8 +21,9 @@ from _store_factory import T0, digest, nat, radius, synth_cgnat, table, us
 from trailguard.traffic import index
 from trailguard.traffic.index import WarmSegment, segment_stats
 from trailguard.traffic.query import lookup
-from trailguard.traffic.resolve import NAT_KINDS, build_queries, lookup_batch
+from trailguard.traffic.resolve import build_queries, lookup_batch
 from trailguard.traffic.store import TrafficStore, open_store
+from trailguard.traffic.values import NAT_KINDS
 
 S = timedelta(seconds=1)
 

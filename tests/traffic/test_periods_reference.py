@@ -35,12 +35,14 @@ from reference_periods import Answer, Rec, lookup, periods
 
 from trailguard.traffic import resolve as resolve_mod
 from trailguard.traffic.index import COMPILED_PERIODS
+from trailguard.traffic.layout import DEFAULT_OPEN_HOURS
 from trailguard.traffic.model import ParseOptions
 from trailguard.traffic.parsers.juniper_pba import format_line
 from trailguard.traffic.query import lookup as store_lookup
 from trailguard.traffic.query import lookup_many
-from trailguard.traffic.resolve import LookupAnswer, to_us
-from trailguard.traffic.store import DEFAULT_OPEN_HOURS, TrafficStore
+from trailguard.traffic.resolve import LookupAnswer
+from trailguard.traffic.store import TrafficStore
+from trailguard.traffic.values import to_us
 
 H = 3_600_000_000
 S = 1_000_000

@@ -90,7 +90,7 @@ def lookup_batch(
     from trailguard.traffic import service
 
     # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
-    from trailguard.traffic.resolve import iso, to_us
+    from trailguard.traffic.values import iso, to_us
 
     ats = np.array(
         [to_us(parse_instant(q.at, f"queries[{i}].at")) for i, q in enumerate(body.queries)],

@@ -286,9 +286,10 @@ def lookup(
     """Who used IP:PORT at AT: NAT session -> inside address -> DHCP/RADIUS -> subscriber."""
     # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic.query import get_engine
+    from trailguard.traffic.resolve import lookup_one
 
     # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
-    from trailguard.traffic.resolve import canonical_ip, check_port, lookup_one
+    from trailguard.traffic.values import canonical_ip, check_port
 
     instant = parse_instant(at, "--at")
     tol = parse_duration(tolerance, "tolerance")

@@ -44,33 +44,28 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from trailguard.traffic.store import (
+from trailguard.traffic.layout import STORED_SCHEMA, PartInfo, StoreConfig, index_path_for
+from trailguard.traffic.values import (
     ASSIGNMENT,
-    STORED_SCHEMA,
-    PartInfo,
-    StoreConfig,
-    TrafficStore,
-    index_path_for,
+    END_HORIZON,
+    END_LOGGED,
+    END_REALLOCATED,
+    PAIR_US,
+    SEEN,
+    holder_column,
     sort_ip_column,
 )
 
-PAIR_US = 1_000_000  # records of one session (create/teardown, start/stop) start within 1 s
-# the basis of a row's effective end
-END_LOGGED = 0  # its own end, or the closing record of its period
-END_REALLOCATED = 1  # the next period on the key began (re-allocation, release not logged)
-END_HORIZON = 2  # no end logged: capped by the kind's open-session horizon
-END_BASIS = {END_LOGGED: "logged", END_REALLOCATED: "re-allocation", END_HORIZON: "horizon"}
-# an interim record that does not carry its period's start (Juniper ACTIVE without a plausible
-# allocation time: its start is when it was logged) confirms its holder's period; interim records
-# that carry the start (RADIUS, Juniper with the allocation time) join their period by that start
-SEEN = "seen"
+if TYPE_CHECKING:  # the store builds its engine: annotations only
+    from trailguard.traffic.store import TrafficStore
+
 # periods of warm parts are worked out by the compiled pass; False: ``run_periods`` in plain
 # Python (the reference the tests hold the compiled pass to)
 COMPILED_PERIODS = True
@@ -502,12 +497,6 @@ def effective_end(
         out[lo:hi] = eff
         basis[lo:hi] = bas
     return out, basis
-
-
-def holder_column(kind: str) -> str:
-    """The column naming who holds a key's period: the inside address behind a NAT-like
-    record, the subscriber of an assignment."""
-    return "subscriber" if kind in ASSIGNMENT else "inside_ip"
 
 
 class _KeyIp:

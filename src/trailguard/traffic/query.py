@@ -23,10 +23,10 @@ from trailguard.traffic.resolve import (
     StoredRecord,
     lookup_batch,
     lookup_one,
-    to_us,
 )
 from trailguard.traffic.resolve import flows as _flows
 from trailguard.traffic.store import TrafficStore
+from trailguard.traffic.values import to_us
 
 
 def get_engine(store: TrafficStore, engine: str = "embedded") -> Any:

@@ -14,38 +14,37 @@ starts within a second) are merged into one match that lists them all.
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from trailguard.core.clock import ensure_utc
 from trailguard.core.errors import ValidationFailed
-from trailguard.traffic.index import (
+from trailguard.traffic.index import QueryArrays, empty_candidates
+from trailguard.traffic.values import (
+    ASSIGNMENT_KINDS,
     END_BASIS,
     END_HORIZON,
     END_LOGGED,
+    FLOW_KINDS,
+    KIND_CODES,
+    NAT_KINDS,
     PAIR_US,
     SEEN,
-    QueryArrays,
-    empty_candidates,
+    canonical_ip,
+    check_port,
+    check_tolerance,
+    from_us,
+    iso,
+    to_us,
 )
-from trailguard.traffic.store import ASSIGNMENT, KIND_CODES, NAT_LIKE
-
-NAT_KINDS = frozenset({"nat", "port_block"})
-ASSIGNMENT_KINDS = frozenset(k.value for k in ASSIGNMENT)
-FLOW_KINDS = frozenset(k.value for k in NAT_LIKE)
-MAX_TOLERANCE = timedelta(days=1)
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class CandidateEngine(Protocol):
@@ -244,63 +243,6 @@ class LookupAnswer:
             "ambiguous": self.ambiguous,
             "ambiguity": self.ambiguity,
         }
-
-
-# --------------------------------------------------------------------------------------------
-# input checking
-
-
-def iso(value: datetime) -> str:
-    return ensure_utc(value).isoformat().replace("+00:00", "Z")
-
-
-def canonical_ip(value: str) -> str:
-    text = _canonical_text(str(value))
-    if text is None:
-        raise ValidationFailed(f"{value!r} is not an IPv4 or IPv6 address", ["ip"])
-    return text
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _canonical_text(value: str) -> str | None:
-    """The compressed form of an address, or None (cached: batches repeat addresses)."""
-    try:
-        return ipaddress.ip_address(value.strip()).compressed
-    except ValueError:
-        return None
-
-
-def check_port(value: int | None) -> int | None:
-    if value is None:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | np.integer)
-        or not (0 <= int(value) <= 65535)
-    ):
-        raise ValidationFailed(f"port {value!r} must be a whole number 0..65535", ["port"])
-    return int(value)
-
-
-def check_tolerance(value: timedelta) -> timedelta:
-    if value < timedelta(0) or value > MAX_TOLERANCE:
-        raise ValidationFailed(
-            f"tolerance {value} must be between 0 and {MAX_TOLERANCE}", ["tolerance"]
-        )
-    return value
-
-
-def to_us(value: datetime) -> int:
-    try:
-        value = ensure_utc(value)
-    except ValueError as exc:
-        raise ValidationFailed(str(exc), ["at"]) from exc
-    delta = value - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def from_us(value: int) -> datetime:
-    return EPOCH + timedelta(microseconds=int(value))
 
 
 def build_queries(

@@ -24,15 +24,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from trailguard.core.errors import ValidationFailed
-from trailguard.traffic.index import (
-    CANDIDATE_SCHEMA,
-    PAIR_US,
-    SEEN,
-    QueryArrays,
-    effective_end,
-    empty_candidates,
-)
-from trailguard.traffic.store import ASSIGNMENT, STORED_SCHEMA, TrafficStore
+from trailguard.traffic.index import CANDIDATE_SCHEMA, QueryArrays, effective_end, empty_candidates
+from trailguard.traffic.layout import STORED_SCHEMA
+from trailguard.traffic.store import TrafficStore
+from trailguard.traffic.values import ASSIGNMENT, PAIR_US, SEEN
 
 _SESSION: Any = None
 

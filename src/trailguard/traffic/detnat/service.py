@@ -55,11 +55,10 @@ from trailguard.traffic.resolve import (
     CandidateEngine,
     LookupAnswer,
     Match,
-    from_us,
     lookup_batch,
     lookup_one,
-    to_us,
 )
+from trailguard.traffic.values import from_us, to_us
 
 _PLAN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 _PROVIDER = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
