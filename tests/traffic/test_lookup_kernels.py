@@ -22,11 +22,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trailguard.core.errors import ValidationFailed
-from trailguard.traffic import index, resolve
-from trailguard.traffic.index import Strings, WarmSegment
+from trailguard.traffic import resolve, segments, values, warm_parts
 from trailguard.traffic.query import lookup
 from trailguard.traffic.resolve import lookup_batch
 from trailguard.traffic.store import TrafficStore, open_store
+from trailguard.traffic.warm_parts import Strings, WarmSegment
 
 S = timedelta(seconds=1)
 PUBLICS = ["203.0.113.7", "203.0.113.8", "2001:db8::77"]
@@ -260,7 +260,7 @@ def test_search_part_equals_a_scan(
         root = Path(tmp)
         _build(root, flows, blocks, assigns)
         # small strides make the sampled first steps run on these small parts
-        patch.setattr(index, "SAMPLE_STRIDE", stride)
+        patch.setattr(warm_parts, "SAMPLE_STRIDE", stride)
         engine = TrafficStore(root / "traffic").engine()
         engine.warm()
         strings = engine.strings
@@ -515,9 +515,9 @@ def test_compiled_effective_end_is_the_python_rule(
     end = np.array([r[1] + (r[2] or 0) for r in rows], dtype=np.int64)
     holder = np.array([r[3] for r in rows], dtype=np.int64)
     interim = np.array([r[4] for r in rows], dtype=bool)
-    want, want_basis = index.effective_end(key, start, end, has_end, holder, interim, open_us)
+    want, want_basis = segments.effective_end(key, start, end, has_end, holder, interim, open_us)
     got, basis = _kernels.effective_end(
-        key, start, end, has_end, holder, interim, open_us, index.PAIR_US
+        key, start, end, has_end, holder, interim, open_us, values.PAIR_US
     )
     assert got.tolist() == want.tolist()
     assert basis.tolist() == want_basis.tolist()

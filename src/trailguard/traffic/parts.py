@@ -380,7 +380,7 @@ def _reach(
     kind: str, table: pa.Table, starts: np.ndarray, end_col: pa.Array | pa.ChunkedArray
 ) -> tuple[int, int | None]:
     """(latest end of closed and paired records, latest start of unpaired open ones or None),
-    with the lookups' pairing rule (``index.effective_end``, compiled, open horizon 0)."""
+    with the lookups' pairing rule (``segments.effective_end``, compiled, open horizon 0)."""
     # numba (about 0.5 s to load) only when writing parts, never on the first lookup
     from trailguard.traffic._kernels import effective_end
 

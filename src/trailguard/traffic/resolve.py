@@ -27,7 +27,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from trailguard.core.errors import ValidationFailed
-from trailguard.traffic.index import QueryArrays, empty_candidates
+from trailguard.traffic.index import empty_candidates
+from trailguard.traffic.segments import QueryArrays
 from trailguard.traffic.values import (
     ASSIGNMENT_KINDS,
     END_BASIS,
@@ -864,6 +865,7 @@ def _group_compiled(
     c: dict[str, np.ndarray], at: np.ndarray, port_col: str | None, strings: Any
 ) -> Sessions:
     """``_group_warm`` in one compiled pass (``_kernels.group_rank``)."""
+    # numba (about 0.5 s to load) with warm parts only, never on the first lookup
     from trailguard.traffic import _kernels
 
     nat = port_col is not None
