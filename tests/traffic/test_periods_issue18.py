@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from trailguard.traffic.answers import LookupAnswer
 from trailguard.traffic.model import ParseOptions
 from trailguard.traffic.parsers.juniper_pba import format_line
 from trailguard.traffic.query import lookup, lookup_many
-from trailguard.traffic.resolve import LookupAnswer
 from trailguard.traffic.store import TrafficStore
 from trailguard.traffic.values import to_us
 

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from trailguard.traffic.access import require_hold_role
+    from trailguard.traffic.answers import LookupAnswer, StoredRecord
     from trailguard.traffic.holds import Hold, HoldCriteria
     from trailguard.traffic.model import FormatError, ParseOptions, RecordKind
     from trailguard.traffic.parsers import detect_format, get_parser
-    from trailguard.traffic.resolve import BatchAnswer, LookupAnswer, StoredRecord
     from trailguard.traffic.retention import PurgeReport
     from trailguard.traffic.service import (
         flows,
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         release_hold,
         store_for,
     )
+    from trailguard.traffic.sessions import BatchAnswer
     from trailguard.traffic.store import IngestReport, TrafficStore, open_store
 
 __all__ = [

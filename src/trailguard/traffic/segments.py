@@ -63,7 +63,7 @@ class QueryArrays:
         )
 
 
-def _np(arr: pa.Array | pa.ChunkedArray, fill: int) -> np.ndarray:
+def np_column(arr: pa.Array | pa.ChunkedArray, fill: int) -> np.ndarray:
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     if arr.null_count:
@@ -71,7 +71,7 @@ def _np(arr: pa.Array | pa.ChunkedArray, fill: int) -> np.ndarray:
     return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
-def _own(values: np.ndarray) -> np.ndarray:
+def own_array(values: np.ndarray) -> np.ndarray:
     return values if values.flags.writeable and values.flags.c_contiguous else values.copy()
 
 
@@ -89,22 +89,24 @@ class Segment:
         encoded = pc.dictionary_encode(ip_col)
         self.dictionary: pa.Array = encoded.dictionary
         self._ip_index: dict[str, int] | None = None
-        codes = _np(encoded.indices, len(self.dictionary))
+        codes = np_column(encoded.indices, len(self.dictionary))
         if part.kind in ASSIGNMENT:
             port_key = np.zeros(n, dtype=np.int64)
         else:
-            port_key = _np(pc.add(table.column("public_port").cast(pa.int64()), 1), 0)
+            port_key = np_column(pc.add(table.column("public_port").cast(pa.int64()), 1), 0)
         self.key = (codes << 17) | port_key
-        self.start = _np(table.column("start").cast(pa.int64()), 0)
+        self.start = np_column(table.column("start").cast(pa.int64()), 0)
         end_col = table.column("end").cast(pa.int64())
-        self.end = _np(end_col, np.iinfo(np.int64).min)
+        self.end = np_column(end_col, np.iinfo(np.int64).min)
         self.has_end = (
             np.asarray(pc.is_valid(end_col).to_numpy(zero_copy_only=False), dtype=bool)
             if n
             else np.zeros(0, dtype=bool)
         )
         self.port_end = (
-            _np(table.column("public_port_end").cast(pa.int64()), -1) if self.port_block else None
+            np_column(table.column("public_port_end").cast(pa.int64()), -1)
+            if self.port_block
+            else None
         )
         # effective ends are worked out per key run when a search first touches it (a
         # lookup reads a handful of runs; plain Python over them costs less than over all)
@@ -164,7 +166,7 @@ class Segment:
             if self._ip_index is None:
                 self._ip_index = {ip: i for i, ip in enumerate(self.dictionary.to_pylist())}
             return np.array([self._ip_index.get(ip, -1) for ip in ips.to_pylist()], dtype=np.int64)
-        return _np(pc.index_in(ips, value_set=self.dictionary), -1)
+        return np_column(pc.index_in(ips, value_set=self.dictionary), -1)
 
     def _ranges(self, queries: QueryArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(known query indices, first row, end row) of each query's key range."""

@@ -17,6 +17,7 @@ from trailguard.accounts import Principal
 from trailguard.audit import record
 from trailguard.node import Node
 from trailguard.traffic.access import require_hold_role
+from trailguard.traffic.answers import LookupAnswer, StoredRecord
 from trailguard.traffic.detnat.service import (
     DetNatBatchAnswer,
     combine_batch,
@@ -28,11 +29,12 @@ from trailguard.traffic.holds import get_hold as _get_hold
 from trailguard.traffic.holds import place_hold as _place_hold
 from trailguard.traffic.holds import release_hold as _release_hold
 from trailguard.traffic.model import ParseOptions
-from trailguard.traffic.resolve import BatchAnswer, LookupAnswer, StoredRecord, lookup_one
 from trailguard.traffic.resolve import flows as _flows
 from trailguard.traffic.resolve import lookup_batch as _lookup_batch
+from trailguard.traffic.resolve import lookup_one
 from trailguard.traffic.retention import PurgeReport
 from trailguard.traffic.retention import purge as _purge
+from trailguard.traffic.sessions import BatchAnswer
 from trailguard.traffic.store import IngestReport, TrafficStore
 
 _STORES: dict[Path, TrafficStore] = {}

@@ -131,3 +131,6 @@ def to_us(value: datetime) -> int:
 
 def from_us(value: int) -> datetime:
     return EPOCH + timedelta(microseconds=int(value))
+
+
+INT64_MIN = int(np.iinfo(np.int64).min)

@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from trailguard.traffic.layout import STORED_SCHEMA, PartInfo, StoreConfig
-from trailguard.traffic.segments import QueryArrays, _np, _own, effective_end
+from trailguard.traffic.segments import QueryArrays, effective_end, np_column, own_array
 from trailguard.traffic.values import (
     ASSIGNMENT,
     PAIR_US,
@@ -133,7 +133,7 @@ class IntColumn:
     __slots__ = ("const", "values")
 
     def __init__(self, column: pa.ChunkedArray | pa.Array) -> None:
-        values = _np(column.cast(pa.int64()), self.NULL)
+        values = np_column(column.cast(pa.int64()), self.NULL)
         self.const: int | None = None
         self.values: np.ndarray | None = None
         if not len(values) or (values == values[0]).all():
@@ -243,7 +243,7 @@ class WarmSegment:
         encoded = pc.dictionary_encode(ip_col)
         # rows are sorted by address, so first-appearance codes follow the sort order
         mapping = np.append(strings.encode(encoded.dictionary.to_pylist()), np.int32(-1))
-        codes = _np(encoded.indices, len(encoded.dictionary))
+        codes = np_column(encoded.indices, len(encoded.dictionary))
         order = np.argsort(mapping[:-1], kind="stable")
         self.g_sorted = mapping[:-1][order].astype(np.int64)
         self.g_local = order.astype(np.int64)
@@ -253,7 +253,7 @@ class WarmSegment:
         if part.kind in ASSIGNMENT:
             port_key = np.zeros(n, dtype=np.int64)
         else:
-            port_key = _np(pc.add(table.column("public_port").cast(pa.int64()), 1), 0)
+            port_key = np_column(pc.add(table.column("public_port").cast(pa.int64()), 1), 0)
         self.key = (codes << 17) | port_key
         # first row of every local address code (and of the null address, last): the key
         # range of an address without a binary search over the whole part
@@ -265,11 +265,11 @@ class WarmSegment:
         self.key_sample = self.key[::SAMPLE_STRIDE].copy()
         # writable arrays of their own (not views of Arrow buffers): one array type for the
         # compiled searches, so one compiled version of each
-        self.start = _own(_np(table.column("start").cast(pa.int64()), 0))
-        self.end = _own(_np(table.column("end").cast(pa.int64()), NO_END))
+        self.start = own_array(np_column(table.column("start").cast(pa.int64()), 0))
+        self.end = own_array(np_column(table.column("end").cast(pa.int64()), NO_END))
         has_end = self.end != NO_END
         self.port_end = (
-            _own(_np(table.column("public_port_end").cast(pa.int64()), -1))
+            own_array(np_column(table.column("public_port_end").cast(pa.int64()), -1))
             if self.port_block
             else None
         )
