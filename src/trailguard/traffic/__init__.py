@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from trailguard.traffic.service import (
         flows,
         get_hold,
-        holds,
         ingest_files,
+        list_holds,
         lookup,
         lookup_batch,
         place_hold,
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BatchAnswer", "FormatError", "Hold", "HoldCriteria", "IngestReport", "LookupAnswer",
     "ParseOptions", "PurgeReport", "RecordKind", "StoredRecord", "TrafficStore", "detect_format",
-    "flows", "get_hold", "get_parser", "holds", "ingest_files", "lookup", "lookup_batch",
+    "flows", "get_hold", "get_parser", "ingest_files", "list_holds", "lookup", "lookup_batch",
     "open_store", "place_hold", "purge", "release_hold", "require_hold_role", "store_for",
 ]  # fmt: skip
 
@@ -50,7 +50,7 @@ _LAZY = {
     "BatchAnswer": "resolve", "LookupAnswer": "resolve", "StoredRecord": "resolve",
     "Hold": "holds", "HoldCriteria": "holds", "PurgeReport": "retention",
     "TrafficStore": "store", "IngestReport": "store", "open_store": "store",
-    "flows": "service", "holds": "service", "ingest_files": "service", "lookup": "service",
+    "flows": "service", "list_holds": "service", "ingest_files": "service", "lookup": "service",
     "lookup_batch": "service", "place_hold": "service", "purge": "service",
     "release_hold": "service", "require_hold_role": "access", "store_for": "service",
     "get_hold": "service",

@@ -152,7 +152,7 @@ def holds(request: Request, _p: Principal = Depends(GUARD)) -> dict[str, Any]:
     # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic import service
 
-    return {"holds": [h.to_json() for h in service.holds(get_node(request))]}
+    return {"holds": [h.to_json() for h in service.list_holds(get_node(request))]}
 
 
 class HoldRequest(BaseModel):

@@ -24,8 +24,9 @@ from trailguard.traffic.detnat.service import (
     combine_one,
     plans_for,
 )
-from trailguard.traffic.holds import Hold, HoldCriteria, list_holds
+from trailguard.traffic.holds import Hold, HoldCriteria
 from trailguard.traffic.holds import get_hold as _get_hold
+from trailguard.traffic.holds import list_holds as _list_holds
 from trailguard.traffic.holds import place_hold as _place_hold
 from trailguard.traffic.holds import release_hold as _release_hold
 from trailguard.traffic.model import ParseOptions
@@ -222,8 +223,8 @@ def release_hold(node: Node, principal: Principal, hold_id: str, reason: str = "
     return hold
 
 
-def holds(node: Node) -> list[Hold]:
-    return list_holds(store_for(node))
+def list_holds(node: Node) -> list[Hold]:
+    return _list_holds(store_for(node))
 
 
 def get_hold(node: Node, hold_id: str) -> Hold:

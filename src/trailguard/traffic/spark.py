@@ -17,7 +17,9 @@ file system or object store).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pyarrow as pa
@@ -124,8 +126,6 @@ def _match(
 ) -> pa.Table:
     """Periods of the rows (every part at once, per kind and key, ``segments.effective_end``)
     and the rows matching each query, as ``EmbeddedEngine.candidates`` gives them."""
-    from pathlib import Path
-    from urllib.parse import unquote, urlparse
 
     n = rows.num_rows
     kind = rows.column("kind").to_pylist()
