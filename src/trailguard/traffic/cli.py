@@ -287,8 +287,6 @@ def lookup(
     # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic.query import get_engine
     from trailguard.traffic.resolve import lookup_one
-
-    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic.values import canonical_ip, check_port
 
     instant = parse_instant(at, "--at")
@@ -549,8 +547,6 @@ def hold_place(
     """Copy matching records into a sealed hold set; prints its SHA-256."""
     # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic.holds import HoldCriteria
-
-    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic.holds import place_hold as place
 
     criteria = HoldCriteria(

@@ -1,21 +1,21 @@
 """The embedded lookup engine: a sparse primary index over sorted row groups, and sorted
 in-memory key arrays once a part is warm.
 
-A part is searched through a ``Segment``: a run of its sorted rows with a monotonic 64-bit key
-per row (``ip_code << 17 | port + 1``; the ip code is the rank of the address among the
-segment's distinct addresses, so codes follow the file's sort order) and the start and
-effective end of every row. A search is two ``searchsorted`` calls per query plus a vectorised
-filter, so thousands of queries cost one pass.
+A part is searched through a ``Segment`` (``segments.py``): a run of its sorted rows with a
+monotonic 64-bit key per row (``ip_code << 17 | port + 1``; the ip code is the rank of the
+address among the segment's distinct addresses, so codes follow the file's sort order) and the
+start and effective end of every row. A search is two ``searchsorted`` calls per query plus a
+vectorised filter, so thousands of queries cost one pass.
 
 * Cold (the first lookups after open): the part's sparse index (first and last key of each
   row group, ``part-*.idx.json``) picks the row groups a query can touch; only those (plus one
   neighbour each side, so that a session's create and teardown records pair up) are read.
 * Warm (``warm()``, or any batch that touches a part widely): the whole part is read once and
-  kept as one segment; after that a lookup touches memory only. A warm part also keeps, for
-  the compiled batch search (``_kernels.search_part``), the local code of every interned
-  address code (``g_map``), the first row of every address (``code_start``) and every 64th
-  key (``key_sample``): a query reads its address's row range, then searches the samples
-  (which stay in cache) and the few rows between two of them.
+  kept as one segment (``warm_parts.WarmSegment``); after that a lookup touches memory only.
+  A warm part also keeps, for the compiled batch search (``_kernels.search_part``), the local
+  code of every interned address code (``g_map``), the first row of every address
+  (``code_start``) and every 64th key (``key_sample``): a query reads its address's row
+  range, then searches the samples (which stay in cache) and the few rows between two of them.
 
 The *effective end* of a record is the end of the period its key's records imply
 (``run_periods``): the records of one key (address and port, or port block, or leased

@@ -18,15 +18,15 @@ from trailguard.traffic.synth_world import (
     MONTHS,
     World,
     civil,
+    concat,
     draw,
     ipv4s,
     iso_us,
-    concat,
     open_out,
     pad2,
     pad2_hex,
-    subscriber_names,
     strs,
+    subscriber_names,
     write_lines,
 )
 
