@@ -17,9 +17,10 @@ from trailguard.core.clock import ensure_utc
 from trailguard.core.errors import ValidationFailed
 from trailguard.traffic.model import RecordKind
 
+# --------------------------------------------------------------------------------------------
+# record kinds and providers
+
 US_PER_DAY = 86_400_000_000
-
-
 NAT_LIKE = frozenset({RecordKind.NAT, RecordKind.PORT_BLOCK, RecordKind.FLOW, RecordKind.ACCESS})
 ASSIGNMENT = frozenset({RecordKind.DHCP, RecordKind.RADIUS})
 KIND_CODES = {kind.value: i for i, kind in enumerate(RecordKind)}
@@ -50,6 +51,9 @@ MAX_TIME_US = 253_402_300_799_999_999
 def day_of(us: int) -> str:
     return (date(1970, 1, 1) + timedelta(microseconds=us)).isoformat()
 
+
+# --------------------------------------------------------------------------------------------
+# sessions and periods (see index.py)
 
 PAIR_US = 1_000_000  # records of one session (create/teardown, start/stop) start within 1 s
 # the basis of a row's effective end
