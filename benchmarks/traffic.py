@@ -48,9 +48,9 @@ from trailguard.traffic.index import segment_stats
 from trailguard.traffic.model import ParseOptions
 from trailguard.traffic.parsers import get_parser
 from trailguard.traffic.query import lookup, lookup_many
-from trailguard.traffic.resolve import to_us
 from trailguard.traffic.store import TrafficStore, open_store
 from trailguard.traffic.synth import write_synthetic
+from trailguard.traffic.values import to_us
 
 SQL = (
     'SELECT inside_ip, inside_port, start, "end", source_file, source_line FROM {src} '

@@ -21,7 +21,7 @@ from trailguard.node import Node
 from trailguard.traffic import service
 from trailguard.traffic.detnat import service as detnat_service
 from trailguard.traffic.model import RECORD_SCHEMA
-from trailguard.traffic.resolve import to_us
+from trailguard.traffic.values import to_us
 
 T0 = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
 T1 = T0 + timedelta(hours=1)

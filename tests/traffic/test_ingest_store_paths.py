@@ -12,7 +12,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from trailguard.traffic import layout as L
+from trailguard.traffic import parts as P
 from trailguard.traffic import store as S
+from trailguard.traffic import values as V
 from trailguard.traffic.model import ParseOptions
 
 TYPES = [pa.string(), pa.int32(), pa.int64(), pa.timestamp("us", tz="UTC")]
@@ -21,7 +24,7 @@ TYPES = [pa.string(), pa.int32(), pa.int64(), pa.timestamp("us", tz="UTC")]
 @pytest.mark.parametrize("type_", TYPES, ids=str)
 @pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 8193])
 def test_typed_nulls_equal_pa_nulls(type_: pa.DataType, n: int) -> None:
-    arr = S.typed_nulls(n, type_)
+    arr = P.typed_nulls(n, type_)
     arr.validate(full=True)
     assert arr.type == type_ and arr.null_count == n and len(arr) == n
     assert arr.equals(pa.nulls(n, type_))
@@ -31,11 +34,11 @@ def test_typed_nulls_equal_pa_nulls(type_: pa.DataType, n: int) -> None:
 def test_one_chunk_column_is_not_copied() -> None:
     values = pa.array(np.arange(100, dtype=np.int64))
     sliced = pa.table({"x": values}).slice(10, 50).column("x")
-    arr = S._array(sliced)
+    arr = P._array(sliced)
     assert arr.to_pylist() == list(range(10, 60))
     assert arr.buffers()[1].address == values.buffers()[1].address  # the same memory
     two = pa.chunked_array([values.slice(0, 3), values.slice(3, 2)])
-    assert S._array(two).to_pylist() == [0, 1, 2, 3, 4]
+    assert P._array(two).to_pylist() == [0, 1, 2, 3, 4]
 
 
 def test_part_with_null_columns_reads_back_the_same(tmp_path: Path) -> None:
@@ -43,9 +46,9 @@ def test_part_with_null_columns_reads_back_the_same(tmp_path: Path) -> None:
     table = pa.table(
         {
             "a": pa.array(np.arange(n, dtype=np.int64)),
-            "s": S.typed_nulls(n, pa.string()),
-            "i": S.typed_nulls(n, pa.int32()),
-            "t": S.typed_nulls(n, pa.timestamp("us", tz="UTC")),
+            "s": P.typed_nulls(n, pa.string()),
+            "i": P.typed_nulls(n, pa.int32()),
+            "t": P.typed_nulls(n, pa.timestamp("us", tz="UTC")),
         }
     )
     reference = pa.table(
@@ -56,8 +59,8 @@ def test_part_with_null_columns_reads_back_the_same(tmp_path: Path) -> None:
             "t": pa.nulls(n, pa.timestamp("us", tz="UTC")),
         }
     )
-    pq.write_table(table, tmp_path / "fast.parquet", row_group_size=S.ROW_GROUP_ROWS)
-    pq.write_table(reference, tmp_path / "plain.parquet", row_group_size=S.ROW_GROUP_ROWS)
+    pq.write_table(table, tmp_path / "fast.parquet", row_group_size=L.ROW_GROUP_ROWS)
+    pq.write_table(reference, tmp_path / "plain.parquet", row_group_size=L.ROW_GROUP_ROWS)
     assert pq.read_table(tmp_path / "fast.parquet").equals(reference)
     assert (tmp_path / "fast.parquet").read_bytes() == (tmp_path / "plain.parquet").read_bytes()
 
@@ -89,11 +92,11 @@ def test_reach_same_for_compact_and_plain_columns(kind: str, seed: int) -> None:
     table = _sessions(np.random.default_rng(seed), 3000)
     starts = table.column("start").to_numpy()
     end_col = table.column("end").combine_chunks()
-    plain = S._reach(kind, table, starts, end_col)
-    ip_name = S.sort_ip_column(kind)
+    plain = P._reach(kind, table, starts, end_col)
+    ip_name = V.sort_ip_column(kind)
     encoded = pc.dictionary_encode(table.column(ip_name).combine_chunks())
     compact = table.set_column(table.schema.get_field_index(ip_name), ip_name, encoded)
-    assert S._reach(kind, compact, starts, end_col) == plain
+    assert P._reach(kind, compact, starts, end_col) == plain
 
 
 def test_reach_with_a_dictionary_that_repeats_a_value() -> None:
@@ -105,9 +108,9 @@ def test_reach_with_a_dictionary_that_repeats_a_value() -> None:
         pa.array([0, 1], pa.int32()), pa.array(["203.0.113.9", "203.0.113.9"])
     )
     table = pa.table({"public_ip": ip, "public_port": pa.array([7, 7], pa.int32())})
-    assert S._reach("nat", table, starts, end_col) == (10_000_000, None)
+    assert P._reach("nat", table, starts, end_col) == (10_000_000, None)
     plain = table.set_column(0, "public_ip", ip.cast(pa.string()))
-    assert S._reach("nat", plain, starts, end_col) == (10_000_000, None)
+    assert P._reach("nat", plain, starts, end_col) == (10_000_000, None)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -117,7 +120,7 @@ def test_radix_order_is_lexsort(seed: int) -> None:
     key = rng.integers(0, [1 << 32, 70_000, 3][seed % 3], n, dtype=np.int64)
     start = np.cumsum(rng.integers(-5, 20, n))  # mostly rising, with ties and steps back
     start[rng.integers(0, n, 100)] = 0
-    order, keys = S.radix_order(key, start)
+    order, keys = P.radix_order(key, start)
     assert (order == np.lexsort((start, key))).all()
     assert (keys == key[order]).all()
 
@@ -125,7 +128,7 @@ def test_radix_order_is_lexsort(seed: int) -> None:
 def _records(rng: np.random.Generator, n: int, ips: int) -> pa.Table:
     """Record rows of several kinds and days, with ties on (address, port, start)."""
     kinds = rng.choice(["nat", "radius", "flow", "dhcp"], n)
-    starts = rng.integers(0, 3 * S.US_PER_DAY, n) // 1_000_000 * 1_000_000
+    starts = rng.integers(0, 3 * V.US_PER_DAY, n) // 1_000_000 * 1_000_000
     starts[: n // 4] = starts[n // 4 : n // 2]  # repeated starts
     addr = [f"10.{i // 256}.{i % 256}.1" for i in rng.integers(0, ips, n)]
     table = pa.table(
@@ -148,7 +151,7 @@ def test_sort_for_store_order(ips: int) -> None:
     done with Python tuples."""
     rng = np.random.default_rng(ips)
     table = _records(rng, 20_000, ips)
-    ordered, kind_code, day = S.sort_for_store(table)
+    ordered, kind_code, day = P.sort_for_store(table)
     rows = table.to_pylist()
 
     def key(r: dict) -> tuple:
@@ -156,7 +159,7 @@ def test_sort_for_store_order(ips: int) -> None:
         ip = r["inside_ip"] if assignment else r["public_ip"]
         port = 0 if assignment else r["public_port"] + 1
         start = int(r["start"].timestamp() * 1_000_000)
-        return (S.KIND_CODES[r["kind"]], start // S.US_PER_DAY, ip, port, start, r["row"])
+        return (V.KIND_CODES[r["kind"]], start // V.US_PER_DAY, ip, port, start, r["row"])
 
     expected = [r["row"] for r in sorted(rows, key=key)]
     assert ordered.column("row").to_pylist() == expected
@@ -175,7 +178,7 @@ def test_ingest_memory_pool_is_switched_and_restored() -> None:
     inside = threading.Barrier(3)
 
     def ingest_like() -> None:
-        with S.ingest_memory_pool():
+        with P.ingest_memory_pool():
             inside.wait()  # all three are inside at once
             seen.append(pa.default_memory_pool().backend_name)
             inside.wait()
@@ -183,7 +186,7 @@ def test_ingest_memory_pool_is_switched_and_restored() -> None:
     threads = [threading.Thread(target=ingest_like) for _ in range(2)]
     for t in threads:
         t.start()
-    with S.ingest_memory_pool():
+    with P.ingest_memory_pool():
         inside.wait()
         seen.append(pa.default_memory_pool().backend_name)
         inside.wait()
@@ -192,7 +195,7 @@ def test_ingest_memory_pool_is_switched_and_restored() -> None:
     assert seen == [jemalloc] * 3
     assert pa.default_memory_pool().backend_name == before
     # a failing ingest restores it too
-    with pytest.raises(RuntimeError), S.ingest_memory_pool():
+    with pytest.raises(RuntimeError), P.ingest_memory_pool():
         raise RuntimeError("boom")
     assert pa.default_memory_pool().backend_name == before
 
@@ -210,7 +213,7 @@ def test_ingest_without_jemalloc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         "Nov 17 2026 08:00:00 cgnat-01 %ASA-6-305011: Built dynamic TCP translation from "
         "inside:100.64.0.1/1 to outside:203.0.113.1/2\n"
     )
-    with S.ingest_memory_pool():
+    with P.ingest_memory_pool():
         assert pa.default_memory_pool().backend_name == before
     store = S.TrafficStore(tmp_path / "store")
     report = store.ingest_file(log, provider="isp", options=ParseOptions(tz="UTC"))
@@ -224,7 +227,7 @@ def test_dictionary_rank_gives_one_rank_per_text_even_when_a_dictionary_repeats_
         pa.array([0, 1, 2, None, 3, 2], pa.int32()),
         pa.array(["203.0.113.9", "203.0.113.10", "203.0.113.9", "2001:db8::1"]),
     )
-    rank, _ = S._dictionary_rank(ips)
+    rank, _ = P._dictionary_rank(ips)
     # as text: "2001:db8::1" < "203.0.113.10" < "203.0.113.9"
     assert rank.tolist()[:3] == [2, 1, 2]
     assert rank[5] == rank[0] and rank[4] == 0

@@ -22,11 +22,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trailguard.core.errors import ValidationFailed
-from trailguard.traffic import index, resolve
-from trailguard.traffic.index import Strings, WarmSegment
+from trailguard.traffic import segments, values, warm_batch, warm_parts
 from trailguard.traffic.query import lookup
 from trailguard.traffic.resolve import lookup_batch
 from trailguard.traffic.store import TrafficStore, open_store
+from trailguard.traffic.warm_parts import Strings, WarmSegment
 
 S = timedelta(seconds=1)
 PUBLICS = ["203.0.113.7", "203.0.113.8", "2001:db8::77"]
@@ -168,10 +168,10 @@ def test_compiled_batch_equals_the_numpy_stages(
         store.engine().warm()
         with monkeypatch.context() as patch:
             # small batches too are searched in two threads (halves of the queries)
-            patch.setattr(resolve, "SPLIT_QUERIES", split)
+            patch.setattr(warm_batch, "SPLIT_QUERIES", split)
             compiled, answers = _answers(store, qs, tol)
         with monkeypatch.context() as patch:
-            patch.setattr(resolve, "COMPILED", False)
+            patch.setattr(warm_batch, "COMPILED", False)
             reference, expected = _answers(store, qs, tol)
         assert answers == expected
         assert compiled.best_table().equals(reference.best_table())
@@ -260,7 +260,7 @@ def test_search_part_equals_a_scan(
         root = Path(tmp)
         _build(root, flows, blocks, assigns)
         # small strides make the sampled first steps run on these small parts
-        patch.setattr(index, "SAMPLE_STRIDE", stride)
+        patch.setattr(warm_parts, "SAMPLE_STRIDE", stride)
         engine = TrafficStore(root / "traffic").engine()
         engine.warm()
         strings = engine.strings
@@ -345,9 +345,9 @@ def test_group_rank_breaks_ties_like_lexsort(monkeypatch: pytest.MonkeyPatch) ->
 
     strings = Strings()
     strings.encode([f"text-{i}" for i in range(10)])
-    got = resolve._group_warm(c, at, "public_port", strings)
-    monkeypatch.setattr(resolve, "COMPILED", False)
-    want = resolve._group_warm(c, at, "public_port", strings)
+    got = warm_batch._group_warm(c, at, "public_port", strings)
+    monkeypatch.setattr(warm_batch, "COMPILED", False)
+    want = warm_batch._group_warm(c, at, "public_port", strings)
     # address 7 is seen first (row 0), so it sorts first in both queries; rows 0 and 3 are
     # one session (same keys, same start), in input order
     assert got.cands.column("_row").to_pylist() == [4, 1, 0, 3, 2]
@@ -433,7 +433,7 @@ def test_concurrent_warm_batches_answer_as_one_at_a_time(
     _build(tmp_path, flows, [], assigns)
     store = TrafficStore(tmp_path / "traffic")
     store.engine().warm()
-    monkeypatch.setattr(resolve, "SPLIT_QUERIES", 16)
+    monkeypatch.setattr(warm_batch, "SPLIT_QUERIES", 16)
     batches = [
         [(PUBLICS[(i + k) % 3], [*PORTS, None][(i * k) % 4], (i + k) % 25) for i in range(40 + k)]
         for k in range(8)
@@ -468,7 +468,7 @@ def test_a_forked_child_searches_with_its_own_helper_thread(
         for i in range(30)
     ]
     _build(tmp_path, flows, [], [(INSIDES[i], ACCOUNTS[i % 3], -5, 30) for i in range(4)])
-    monkeypatch.setattr(resolve, "SPLIT_QUERIES", 16)
+    monkeypatch.setattr(warm_batch, "SPLIT_QUERIES", 16)
     store = TrafficStore(tmp_path / "traffic")
     store.engine().warm()
     qs = [(PUBLICS[i % 3], PORTS[i % 3], i % 12) for i in range(40)]
@@ -515,9 +515,9 @@ def test_compiled_effective_end_is_the_python_rule(
     end = np.array([r[1] + (r[2] or 0) for r in rows], dtype=np.int64)
     holder = np.array([r[3] for r in rows], dtype=np.int64)
     interim = np.array([r[4] for r in rows], dtype=bool)
-    want, want_basis = index.effective_end(key, start, end, has_end, holder, interim, open_us)
+    want, want_basis = segments.effective_end(key, start, end, has_end, holder, interim, open_us)
     got, basis = _kernels.effective_end(
-        key, start, end, has_end, holder, interim, open_us, index.PAIR_US
+        key, start, end, has_end, holder, interim, open_us, values.PAIR_US
     )
     assert got.tolist() == want.tolist()
     assert basis.tolist() == want_basis.tolist()

@@ -18,11 +18,13 @@ import pyarrow as pa
 import pytest
 from _store_factory import T0, digest, nat, radius, synth_cgnat, table, us
 
-from trailguard.traffic import index
-from trailguard.traffic.index import WarmSegment, segment_stats
+from trailguard.traffic import index, warm_parts
+from trailguard.traffic.index import segment_stats
 from trailguard.traffic.query import lookup
-from trailguard.traffic.resolve import NAT_KINDS, build_queries, lookup_batch
+from trailguard.traffic.resolve import build_queries, lookup_batch
 from trailguard.traffic.store import TrafficStore, open_store
+from trailguard.traffic.values import NAT_KINDS
+from trailguard.traffic.warm_parts import WarmSegment
 
 S = timedelta(seconds=1)
 
@@ -210,7 +212,7 @@ def test_warm_part_search_equals_brute_force(root: Path, monkeypatch: pytest.Mon
     """Key ranges found by binary search plus a few steps forward (or a second search for a
     whole address) select exactly the rows a scan of the part selects."""
     # a key sample every 8 rows: the compiled search's sampled steps run on these parts
-    monkeypatch.setattr(index, "SAMPLE_STRIDE", 8)
+    monkeypatch.setattr(warm_parts, "SAMPLE_STRIDE", 8)
     engine = TrafficStore(root).engine()
     engine.warm()
     segment = max((s for s in engine._full.values() if s.part.kind == "nat"), key=lambda s: s.rows)
@@ -242,7 +244,7 @@ def test_warm_part_search_equals_brute_force(root: Path, monkeypatch: pytest.Mon
     # the compiled search (interned codes; address ranges longer than two key samples, so
     # the sampled first steps run) finds the same pairs, in query order
     interned = segment.g_sorted[np.argsort(segment.g_local)][codes]
-    assert int(np.diff(segment.code_start).max()) > 2 * index.SAMPLE_STRIDE
+    assert int(np.diff(segment.code_start).max()) > 2 * warm_parts.SAMPLE_STRIDE
     qidx, found = segment.search_interned(interned, port_lo, port_hi, port, at - tol, at + tol)
     assert list(zip(qidx.tolist(), found.tolist(), strict=True)) == sorted(want)
     for q in range(0, 300, 7):  # the one-query scalar path agrees

@@ -17,15 +17,10 @@ import pytest
 from _store_factory import T0, digest, nat, radius, synth_cgnat, table
 
 from trailguard.core.errors import ValidationFailed
+from trailguard.traffic.layout import STORED_SCHEMA
 from trailguard.traffic.model import RECORD_SCHEMA
-from trailguard.traffic.store import (
-    STORED_SCHEMA,
-    compact,
-    concat_compact,
-    conform,
-    open_store,
-    sort_for_store,
-)
+from trailguard.traffic.parts import compact, concat_compact, conform, sort_for_store
+from trailguard.traffic.store import open_store
 
 
 def _records(store_root: Path) -> list[dict[str, object]]:
@@ -161,7 +156,7 @@ def test_part_reach_ends_with_paired_sessions(tmp_path: Path) -> None:
     horizon; a manifest written before the pairing keeps the horizon bound."""
     from dataclasses import replace
 
-    from trailguard.traffic.store import PartInfo
+    from trailguard.traffic.layout import PartInfo
 
     s = timedelta(seconds=1)
     store = open_store(tmp_path)

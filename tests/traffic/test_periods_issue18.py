@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
+from trailguard.traffic.answers import LookupAnswer
 from trailguard.traffic.model import ParseOptions
 from trailguard.traffic.parsers.juniper_pba import format_line
 from trailguard.traffic.query import lookup, lookup_many
-from trailguard.traffic.resolve import LookupAnswer, to_us
 from trailguard.traffic.store import TrafficStore
+from trailguard.traffic.values import to_us
 
 PUBLIC = "203.0.113.5"
 A = "100.64.0.1"

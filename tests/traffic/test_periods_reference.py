@@ -33,14 +33,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reference_periods import Answer, Rec, lookup, periods
 
-from trailguard.traffic import resolve as resolve_mod
-from trailguard.traffic.index import COMPILED_PERIODS
+from trailguard.traffic import warm_batch
+from trailguard.traffic.answers import LookupAnswer
+from trailguard.traffic.layout import DEFAULT_OPEN_HOURS
 from trailguard.traffic.model import ParseOptions
 from trailguard.traffic.parsers.juniper_pba import format_line
 from trailguard.traffic.query import lookup as store_lookup
 from trailguard.traffic.query import lookup_many
-from trailguard.traffic.resolve import LookupAnswer, to_us
-from trailguard.traffic.store import DEFAULT_OPEN_HOURS, TrafficStore
+from trailguard.traffic.store import TrafficStore
+from trailguard.traffic.values import to_us
+from trailguard.traffic.warm_parts import COMPILED_PERIODS
 
 H = 3_600_000_000
 S = 1_000_000
@@ -104,14 +106,14 @@ def _single(store: TrafficStore, case: Case, engine: str = "embedded") -> list[l
 
 @contextmanager
 def numpy_stages() -> Iterator[None]:
-    from trailguard.traffic import index
+    from trailguard.traffic import warm_parts
 
-    old = resolve_mod.COMPILED, index.COMPILED_PERIODS
-    resolve_mod.COMPILED, index.COMPILED_PERIODS = False, False
+    old = warm_batch.COMPILED, warm_parts.COMPILED_PERIODS
+    warm_batch.COMPILED, warm_parts.COMPILED_PERIODS = False, False
     try:
         yield
     finally:
-        resolve_mod.COMPILED, index.COMPILED_PERIODS = old
+        warm_batch.COMPILED, warm_parts.COMPILED_PERIODS = old
 
 
 def check_all_paths(case: Case, spark: bool = False) -> None:

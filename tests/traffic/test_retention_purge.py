@@ -33,10 +33,11 @@ from trailguard.traffic.holds import (
     release_hold,
     verify_hold,
 )
+from trailguard.traffic.layout import LinePurged, save_config, sha256_file
 from trailguard.traffic.model import ParseOptions
 from trailguard.traffic.parsers import get_parser
 from trailguard.traffic.retention import purge
-from trailguard.traffic.store import LinePurged, TrafficStore, open_store, save_config, sha256_file
+from trailguard.traffic.store import TrafficStore, open_store
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)  # Nov 18 and 19 past a 1-day retention, 20 not
 

@@ -12,8 +12,8 @@ import pytest
 
 from trailguard.traffic.model import ParseOptions
 from trailguard.traffic.query import lookup, lookup_many
-from trailguard.traffic.resolve import to_us
 from trailguard.traffic.store import open_store
+from trailguard.traffic.values import to_us
 
 synth = pytest.importorskip("trailguard.traffic.synth")
 

@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 from trailguard.traffic.cli import app
 from trailguard.traffic.model import ParseOptions
 from trailguard.traffic.query import flows, lookup, lookup_many
-from trailguard.traffic.resolve import to_us
 from trailguard.traffic.store import TrafficStore, open_store
 from trailguard.traffic.synth import SynthResult, write_synthetic
+from trailguard.traffic.values import to_us
 
 TOL = timedelta(seconds=2)
 

@@ -26,7 +26,8 @@ from trailguard.traffic.holds import (
     place_hold,
     record_keys,
 )
-from trailguard.traffic.store import TrafficStore, open_store, save_config, sha256_file
+from trailguard.traffic.layout import save_config, sha256_file
+from trailguard.traffic.store import TrafficStore, open_store
 
 HERE = Path(__file__).resolve().parent
 

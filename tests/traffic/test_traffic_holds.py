@@ -24,9 +24,10 @@ from trailguard.traffic.holds import (
     release_hold,
     verify_hold,
 )
+from trailguard.traffic.layout import save_config, sha256_file
 from trailguard.traffic.query import lookup
 from trailguard.traffic.retention import purge
-from trailguard.traffic.store import TrafficStore, open_store, save_config, sha256_file
+from trailguard.traffic.store import TrafficStore, open_store
 
 S = timedelta(seconds=1)
 DAY = timedelta(days=1)

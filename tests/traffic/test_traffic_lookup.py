@@ -261,7 +261,8 @@ def test_single_path_equals_vectorised_path(
     store: TrafficStore, ip: str, port: int | None, offset: float, tolerance: int
 ) -> None:
     """``lookup`` answers one query in plain Python; the batch path is the reference."""
-    from trailguard.traffic.resolve import lookup_batch, to_us
+    from trailguard.traffic.resolve import lookup_batch
+    from trailguard.traffic.values import to_us
 
     at = T0 + timedelta(seconds=offset)
     tol = timedelta(seconds=tolerance)

@@ -13,13 +13,9 @@ import pytest
 from _store_factory import T0, digest, nat, radius, synth_cgnat, table
 
 from trailguard.core.errors import NotFound, ValidationFailed
+from trailguard.traffic.layout import STORED_SCHEMA, load_config
 from trailguard.traffic.model import ParseOptions
-from trailguard.traffic.store import (
-    STORED_SCHEMA,
-    TrafficStore,
-    load_config,
-    open_store,
-)
+from trailguard.traffic.store import TrafficStore, open_store
 
 ASA = "Nov 20 2026 {t} fw1 %ASA-6-{mid}: {verb} dynamic TCP translation from inside:{i}/{ip_} to outside:{p}/{pp}{dur}\n"  # noqa: E501
 

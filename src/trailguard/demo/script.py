@@ -1089,8 +1089,8 @@ def evidence_travels(ctx: DemoContext) -> Iterator[str]:
     from trailguard.evidence.domain import LegalBasis
     from trailguard.evidence.service import create_package, export_public_keys, verify_package
     from trailguard.evidence.transfer import offer_package, push_chunks
+    from trailguard.traffic import list_holds as node_holds
     from trailguard.traffic import store_for
-    from trailguard.traffic.service import holds as node_holds
 
     us = ctx.cluster[US]
     received: list[Path] = []

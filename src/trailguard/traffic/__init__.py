@@ -19,16 +19,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from trailguard.traffic.access import require_hold_role
+    from trailguard.traffic.answers import LookupAnswer, StoredRecord
     from trailguard.traffic.holds import Hold, HoldCriteria
     from trailguard.traffic.model import FormatError, ParseOptions, RecordKind
     from trailguard.traffic.parsers import detect_format, get_parser
-    from trailguard.traffic.resolve import BatchAnswer, LookupAnswer, StoredRecord
     from trailguard.traffic.retention import PurgeReport
     from trailguard.traffic.service import (
         flows,
         get_hold,
-        holds,
         ingest_files,
+        list_holds,
         lookup,
         lookup_batch,
         place_hold,
@@ -36,12 +36,13 @@ if TYPE_CHECKING:
         release_hold,
         store_for,
     )
+    from trailguard.traffic.sessions import BatchAnswer
     from trailguard.traffic.store import IngestReport, TrafficStore, open_store
 
 __all__ = [
     "BatchAnswer", "FormatError", "Hold", "HoldCriteria", "IngestReport", "LookupAnswer",
     "ParseOptions", "PurgeReport", "RecordKind", "StoredRecord", "TrafficStore", "detect_format",
-    "flows", "get_hold", "get_parser", "holds", "ingest_files", "lookup", "lookup_batch",
+    "flows", "get_hold", "get_parser", "ingest_files", "list_holds", "lookup", "lookup_batch",
     "open_store", "place_hold", "purge", "release_hold", "require_hold_role", "store_for",
 ]  # fmt: skip
 
@@ -49,7 +50,7 @@ _LAZY = {
     "BatchAnswer": "resolve", "LookupAnswer": "resolve", "StoredRecord": "resolve",
     "Hold": "holds", "HoldCriteria": "holds", "PurgeReport": "retention",
     "TrafficStore": "store", "IngestReport": "store", "open_store": "store",
-    "flows": "service", "holds": "service", "ingest_files": "service", "lookup": "service",
+    "flows": "service", "list_holds": "service", "ingest_files": "service", "lookup": "service",
     "lookup_batch": "service", "place_hold": "service", "purge": "service",
     "release_hold": "service", "require_hold_role": "access", "store_for": "service",
     "get_hold": "service",

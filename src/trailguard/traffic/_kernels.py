@@ -14,7 +14,7 @@ Two kernels do what the NumPy stages of a warm batch did, with the same results:
   inside address in order of first appearance), ties by session order, as ``np.lexsort``.
 
 This module imports numba, which costs about half a second: only the warm path imports it
-(``index.WarmSegment`` when a part is loaded whole), never the first lookup after opening a
+(``warm_parts.WarmSegment`` when a part is loaded whole), never the first lookup after opening a
 store, which reads row groups through the sparse index.
 """
 
@@ -25,7 +25,7 @@ from numba import njit
 
 INT64_MIN = np.iinfo(np.int64).min
 INT64_MAX = np.iinfo(np.int64).max
-PAIR_US = 1_000_000  # as index.PAIR_US
+PAIR_US = 1_000_000  # as values.PAIR_US
 SMALL_SORT = 16
 LANES = 16  # queries searched side by side
 
@@ -206,7 +206,7 @@ def effective_end(
     open_us: int,
     pair_us: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``index.run_periods`` over every key run of a part in one pass (the same rule, the
+    """``segments.run_periods`` over every key run of a part in one pass (the same rule, the
     same results): rows sorted by (key, start) are cut into periods, each period's end worked
     out once and carried to its rows. Returns (effective end, end basis) per row; basis 0 =
     logged (a closing record), 1 = closed by the next period on the key (re-allocation,

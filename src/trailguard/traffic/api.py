@@ -90,7 +90,7 @@ def lookup_batch(
     from trailguard.traffic import service
 
     # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
-    from trailguard.traffic.resolve import iso, to_us
+    from trailguard.traffic.values import iso, to_us
 
     ats = np.array(
         [to_us(parse_instant(q.at, f"queries[{i}].at")) for i, q in enumerate(body.queries)],
@@ -152,7 +152,7 @@ def holds(request: Request, _p: Principal = Depends(GUARD)) -> dict[str, Any]:
     # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic import service
 
-    return {"holds": [h.to_json() for h in service.holds(get_node(request))]}
+    return {"holds": [h.to_json() for h in service.list_holds(get_node(request))]}
 
 
 class HoldRequest(BaseModel):

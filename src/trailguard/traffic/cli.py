@@ -286,9 +286,8 @@ def lookup(
     """Who used IP:PORT at AT: NAT session -> inside address -> DHCP/RADIUS -> subscriber."""
     # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic.query import get_engine
-
-    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
-    from trailguard.traffic.resolve import canonical_ip, check_port, lookup_one
+    from trailguard.traffic.resolve import lookup_one
+    from trailguard.traffic.values import canonical_ip, check_port
 
     instant = parse_instant(at, "--at")
     tol = parse_duration(tolerance, "tolerance")
@@ -548,8 +547,6 @@ def hold_place(
     """Copy matching records into a sealed hold set; prints its SHA-256."""
     # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic.holds import HoldCriteria
-
-    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic.holds import place_hold as place
 
     criteria = HoldCriteria(

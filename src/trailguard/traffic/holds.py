@@ -31,9 +31,7 @@ import pyarrow.parquet as pq
 
 from trailguard.core.clock import ensure_utc
 from trailguard.core.errors import Conflict, NotFound, ValidationFailed
-from trailguard.traffic.store import (
-    ASSIGNMENT,
-    KIND_CODES,
+from trailguard.traffic.layout import (
     STORED_SCHEMA,
     atomic_write,
     crash_point,
@@ -41,8 +39,9 @@ from trailguard.traffic.store import (
     fsync_file,
     sha256_file,
 )
+from trailguard.traffic.values import ASSIGNMENT, KIND_CODES, canonical_ip, check_port, to_us
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the store recovers and counts holds: annotations only
     from trailguard.traffic.store import TrafficStore
 
 _REFERENCE = re.compile(r"^[\w./:#@+-][\w ./:#@+-]{0,199}$")
@@ -62,8 +61,6 @@ class HoldCriteria:
     include_assignments: bool = True
 
     def validated(self) -> HoldCriteria:
-        from trailguard.traffic.resolve import canonical_ip, check_port
-
         problems = []
         try:
             start, end = ensure_utc(self.start), ensure_utc(self.end)
@@ -148,8 +145,6 @@ def _overlap_mask(table: pa.Table, lo_us: int, hi_us: int) -> pa.Array:
 
 def select_records(store: TrafficStore, criteria: HoldCriteria) -> pa.Table:
     """The stored records a hold with these criteria covers (STORED_SCHEMA)."""
-    from trailguard.traffic.resolve import to_us
-
     lo, hi = to_us(criteria.start), to_us(criteria.end)
     pieces: list[pa.Table] = []
     ip = criteria.ip

@@ -17,16 +17,12 @@ from typing import Any
 import numpy as np
 
 from trailguard.core.errors import ValidationFailed
-from trailguard.traffic.resolve import (
-    BatchAnswer,
-    LookupAnswer,
-    StoredRecord,
-    lookup_batch,
-    lookup_one,
-    to_us,
-)
+from trailguard.traffic.answers import LookupAnswer, StoredRecord
 from trailguard.traffic.resolve import flows as _flows
+from trailguard.traffic.resolve import lookup_batch, lookup_one
+from trailguard.traffic.sessions import BatchAnswer
 from trailguard.traffic.store import TrafficStore
+from trailguard.traffic.values import to_us
 
 
 def get_engine(store: TrafficStore, engine: str = "embedded") -> Any:

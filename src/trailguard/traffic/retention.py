@@ -43,17 +43,17 @@ import pyarrow.compute as pc
 
 from trailguard.core.clock import ensure_utc
 from trailguard.traffic.holds import active_held_keys, record_keys
-from trailguard.traffic.store import (
+from trailguard.traffic.layout import (
     Manifest,
     PartInfo,
     SourceInfo,
-    TrafficStore,
     crash_point,
     fsync_dir,
     index_path_for,
     rewrite_source,
-    write_part,
 )
+from trailguard.traffic.parts import write_part
+from trailguard.traffic.store import TrafficStore
 
 # formats whose records span several lines (a record's lines run to the next record's first)
 BLOCK_FORMATS = frozenset({"isc-dhcpd-leases", "freeradius-detail"})

@@ -17,22 +17,25 @@ from trailguard.accounts import Principal
 from trailguard.audit import record
 from trailguard.node import Node
 from trailguard.traffic.access import require_hold_role
+from trailguard.traffic.answers import LookupAnswer, StoredRecord
 from trailguard.traffic.detnat.service import (
     DetNatBatchAnswer,
     combine_batch,
     combine_one,
     plans_for,
 )
-from trailguard.traffic.holds import Hold, HoldCriteria, list_holds
+from trailguard.traffic.holds import Hold, HoldCriteria
 from trailguard.traffic.holds import get_hold as _get_hold
+from trailguard.traffic.holds import list_holds as _list_holds
 from trailguard.traffic.holds import place_hold as _place_hold
 from trailguard.traffic.holds import release_hold as _release_hold
 from trailguard.traffic.model import ParseOptions
-from trailguard.traffic.resolve import BatchAnswer, LookupAnswer, StoredRecord, lookup_one
 from trailguard.traffic.resolve import flows as _flows
 from trailguard.traffic.resolve import lookup_batch as _lookup_batch
+from trailguard.traffic.resolve import lookup_one
 from trailguard.traffic.retention import PurgeReport
 from trailguard.traffic.retention import purge as _purge
+from trailguard.traffic.sessions import BatchAnswer
 from trailguard.traffic.store import IngestReport, TrafficStore
 
 _STORES: dict[Path, TrafficStore] = {}
@@ -220,8 +223,8 @@ def release_hold(node: Node, principal: Principal, hold_id: str, reason: str = "
     return hold
 
 
-def holds(node: Node) -> list[Hold]:
-    return list_holds(store_for(node))
+def list_holds(node: Node) -> list[Hold]:
+    return _list_holds(store_for(node))
 
 
 def get_hold(node: Node, hold_id: str) -> Hold:

@@ -5,7 +5,7 @@ session grouping, ranking and the NAT -> assignment chain are the shared code in
 ``resolve.py``, so both engines give the same answers. Spark reads the parts, keeps the rows
 of the queried keys (a broadcast semi-join) over the time their periods can span, and hands
 them to the driver, which works out their periods over all parts at once with the store's
-rule (``index.effective_end``: a period ends at its closing record however many records lie
+rule (``segments.effective_end``: a period ends at its closing record however many records lie
 between, else just before the next period on the key, else at the open-session horizon) and
 matches them to the queries.
 
@@ -17,22 +17,20 @@ file system or object store).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from trailguard.core.errors import ValidationFailed
-from trailguard.traffic.index import (
-    CANDIDATE_SCHEMA,
-    PAIR_US,
-    SEEN,
-    QueryArrays,
-    effective_end,
-    empty_candidates,
-)
-from trailguard.traffic.store import ASSIGNMENT, STORED_SCHEMA, TrafficStore
+from trailguard.traffic.index import CANDIDATE_SCHEMA, empty_candidates
+from trailguard.traffic.layout import STORED_SCHEMA
+from trailguard.traffic.segments import QueryArrays, effective_end
+from trailguard.traffic.store import TrafficStore
+from trailguard.traffic.values import ASSIGNMENT, PAIR_US, SEEN
 
 _SESSION: Any = None
 
@@ -126,10 +124,8 @@ class SparkEngine:
 def _match(
     rows: pa.Table, kinds: frozenset[str], queries: QueryArrays, open_us: Any, order: dict
 ) -> pa.Table:
-    """Periods of the rows (every part at once, per kind and key, ``index.effective_end``)
+    """Periods of the rows (every part at once, per kind and key, ``segments.effective_end``)
     and the rows matching each query, as ``EmbeddedEngine.candidates`` gives them."""
-    from pathlib import Path
-    from urllib.parse import unquote, urlparse
 
     n = rows.num_rows
     kind = rows.column("kind").to_pylist()

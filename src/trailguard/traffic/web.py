@@ -10,6 +10,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from trailguard.accounts import Principal, Role
 from trailguard.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from trailguard.traffic import service
+from trailguard.traffic.holds import HoldCriteria
 from trailguard.traffic.inputs import parse_instant
 from trailguard.web.deps import get_node, require_roles
 from trailguard.web.render import render
@@ -31,9 +33,6 @@ def traffic_page(
     tolerance: str = "2",
     principal: Principal = Depends(GUARD),
 ) -> HTMLResponse:
-    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
-    from trailguard.traffic import service
-
     node = get_node(request)
     errors: list[str] = []
     answer = None
@@ -57,7 +56,7 @@ def traffic_page(
                 errors.append(str(exc))
     context: dict[str, Any] = {
         "stats": service.store_for(node).stats(),
-        "holds": service.holds(node),
+        "holds": service.list_holds(node),
         "answer": answer.to_json() if answer else None,
         "form": {"ip": ip or "", "port": port or "", "at": at or "", "tolerance": tolerance},
         "errors": errors,
@@ -76,12 +75,6 @@ def place_hold_form(
     port: str = Form(""),
     principal: Principal = Depends(GUARD),
 ) -> HTMLResponse | RedirectResponse:
-    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
-    from trailguard.traffic import service
-
-    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
-    from trailguard.traffic.holds import HoldCriteria
-
     node = get_node(request)
     try:
         criteria = HoldCriteria(
@@ -105,9 +98,6 @@ def release_hold_form(
     reason: str = Form(""),
     principal: Principal = Depends(GUARD),
 ) -> HTMLResponse | RedirectResponse:
-    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
-    from trailguard.traffic import service
-
     try:
         service.release_hold(get_node(request), principal, hold_id, reason[:500])
     except (ValidationFailed, NotFound, Conflict, PermissionDenied) as exc:
@@ -116,16 +106,13 @@ def release_hold_form(
 
 
 def _page_error(request: Request, message: str) -> HTMLResponse:
-    # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
-    from trailguard.traffic import service
-
     node = get_node(request)
     return render(
         request,
         "traffic/page.html",
         {
             "stats": service.store_for(node).stats(),
-            "holds": service.holds(node),
+            "holds": service.list_holds(node),
             "answer": None,
             "form": {"ip": "", "port": "", "at": "", "tolerance": "2"},
             "errors": [message],

@@ -306,7 +306,7 @@ def test_stored_detnat_service_agrees_with_session_logged_node(
     from trailguard.core.clock import FixedClock
     from trailguard.traffic import service
     from trailguard.traffic.detnat import service as detnat_service
-    from trailguard.traffic.resolve import to_us
+    from trailguard.traffic.values import to_us
 
     sessions, session_lines, pba_lines = _simulate(seed=20261127, n_sessions=1200)
     slog = tmp_path / "sessions.log"

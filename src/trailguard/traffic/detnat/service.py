@@ -47,19 +47,12 @@ from trailguard.core.clock import ensure_utc, isoformat_z
 from trailguard.core.errors import ValidationFailed
 from trailguard.node import Node
 from trailguard.traffic.access import require_hold_role
+from trailguard.traffic.answers import Assignment, LookupAnswer, Match
 from trailguard.traffic.detnat.domain import ALGORITHMS, DetNatConfig, DetNatPlan
 from trailguard.traffic.detnat.orm import DetNatVersionRow
-from trailguard.traffic.resolve import (
-    Assignment,
-    BatchAnswer,
-    CandidateEngine,
-    LookupAnswer,
-    Match,
-    from_us,
-    lookup_batch,
-    lookup_one,
-    to_us,
-)
+from trailguard.traffic.resolve import CandidateEngine, lookup_batch, lookup_one
+from trailguard.traffic.sessions import BatchAnswer
+from trailguard.traffic.values import from_us, to_us
 
 _PLAN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 _PROVIDER = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")

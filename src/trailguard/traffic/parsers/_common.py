@@ -7,6 +7,7 @@ unique values of a column (address canonicalisation) or over lines already known
 
 from __future__ import annotations
 
+import bisect
 import gzip
 import ipaddress
 import re
@@ -184,7 +185,6 @@ def _find_invalid_utf8(data: bytes | memoryview, starts: Sequence[int]) -> list[
     data = bytes(data)
     bad: list[int] = []
     pos = 0
-    import bisect
 
     while pos < len(data):
         try:

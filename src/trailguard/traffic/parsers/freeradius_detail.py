@@ -29,6 +29,7 @@ and records without a framed address are counted as skipped lines.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -98,8 +99,6 @@ class FreeradiusDetailParser:
     KINDS: ClassVar[tuple[RecordKind, ...]] = (RecordKind.RADIUS,)
 
     def detect(self, head: list[str]) -> float:
-        import re
-
         dates = sum(1 for h in head if re.match(_HEADER, h))
         attrs = sum(1 for h in head if re.match(r"^\s+(Acct-|User-Name|Framed-|NAS-)", h))
         if dates and attrs:

@@ -44,6 +44,7 @@ example ``comonvhost`` (``%v %l %u %t ...``), which logs no client at all. Escap
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -110,8 +111,6 @@ class WebAccessParser:
     KINDS: ClassVar[tuple[RecordKind, ...]] = (RecordKind.ACCESS,)
 
     def detect(self, head: list[str]) -> float:
-        import re
-
         lines = [h for h in head if h.strip()]
         if not lines:
             return 0.0
