@@ -27,7 +27,18 @@ from trailguard.core.handling import HandlingCode, Tlp
 
 # The face other capabilities use (the service loads on first use).
 _FACE = ("get_request", "draft_request", "approve_request", "send_request", "list_requests")
-__all__ = ["HandlingCode", "Tlp", *_FACE]
+__all__ = ["HandlingCode", "Tlp", "request_elements", *_FACE]
+
+
+def request_elements(kind: str) -> dict[str, str]:
+    """The elements a complete request of ``kind`` carries, each with the article or template
+    field that requires it (the request type's ``ELEMENTS``); KeyError for an unknown kind."""
+    # the domain's Pydantic models load on first use, like the service above
+    from trailguard.requests.domain.common import RequestKind
+    from trailguard.requests.domain.types import REQUEST_TYPES
+
+    elements: dict[str, str] = getattr(REQUEST_TYPES[RequestKind(kind)], "ELEMENTS", {})
+    return dict(elements)
 
 
 def __getattr__(name: str) -> Any:
