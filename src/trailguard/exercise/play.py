@@ -29,6 +29,7 @@ from trailguard.core.clock import isoformat_z
 from trailguard.core.config import ExerciseSettings, NodeRole, load_config, save_config
 from trailguard.demo.cluster import DemoCluster, DemoNode, NodeSpec, Person, free_port
 from trailguard.exercise.domain.scenario import HopKey, Scenario, trainee_zone
+from trailguard.exercise.service import open_session
 from trailguard.network import publish_self
 from trailguard.registry import open_node
 from trailguard.traffic import ingest_files
@@ -527,3 +528,51 @@ def _ok(answer: httpx.Response) -> Any:
             f"{answer.status_code} {answer.text[:300]}"
         )
     return answer.json()
+
+
+# --- running an exercise ----------------------------------------------------------------
+
+
+@dataclass
+class RunningExercise:
+    cluster: ExerciseCluster
+    counterparts: Counterparts
+    session_id: str
+    state_file: Path
+
+    def stop(self) -> None:
+        self.counterparts.stop()
+        self.cluster.stop()
+
+
+def start_exercise(
+    scenario: Scenario, root: Path, *, clock_rate: float, pid: int, interval: float = 0.5
+) -> RunningExercise:
+    """Create and serve the nodes, write the counterparts' stores, open the trainee's session
+    and start the simulated counterparts. The caller installs the compressed clock first
+    (``set_default_clock(ScaledClock(scenario.starts_at, clock_rate))``) and stops it."""
+    cluster = ExerciseCluster(root, scenario, clock_rate=clock_rate)
+    counterparts = Counterparts(cluster, interval=interval)
+    try:
+        cluster.create()
+        cluster.exchange_directories()
+        cluster.write_stores()
+        session_id = open_session(
+            cluster.trainee.node, scenario, trainee=TRAINEE, actor="system:exercise"
+        )
+        cluster.start()
+        counterparts.start()
+    except BaseException:
+        counterparts.stop()
+        cluster.stop()
+        raise
+    state_file = cluster.save_state(session_id, pid)
+    return RunningExercise(cluster, counterparts, session_id, state_file)
+
+
+def read_state(root: Path) -> dict[str, Any]:
+    path = root / STATE_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{root} holds no exercise ({STATE_FILE} missing)")
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data

@@ -407,3 +407,11 @@ def briefing(view: SessionView) -> dict[str, Any]:
 
 def _z(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
+
+
+def all_sessions(node: Node) -> list[SessionView]:
+    """Every session, newest first, for the node's operator (``exercise status``)."""
+    require_exercise_node(node)
+    with node.db.session() as session:
+        query = select(ExerciseSessionRow).order_by(ExerciseSessionRow.created_at.desc())
+        return [_view(row) for row in session.scalars(query).all()]
