@@ -59,8 +59,17 @@ def trainee_spec(scenario: Scenario) -> NodeSpec:
     )
 
 
-def counterpart_spec(hop: HopKey) -> NodeSpec:
+def counterpart_spec(hop: HopKey, *, people: bool = True) -> NodeSpec:
+    """A counterpart node; without ``people`` nobody answers on it (the selftest's)."""
     assert hop.node_id is not None
+    duty = (
+        (
+            DUTY,
+            f"{hop.country} duty officer (simulated)",
+            (Role.DUTY_OFFICER, Role.PROVIDER_LIAISON),
+        ),
+        (DUTY2, f"{hop.country} second duty officer (simulated)", (Role.DUTY_OFFICER,)),
+    )
     return NodeSpec(
         hop.node_id,
         f"{hop.country} 24/7 point of contact with {hop.provider} (EXERCISE, simulated)",
@@ -68,14 +77,7 @@ def counterpart_spec(hop: HopKey) -> NodeSpec:
         (NodeRole.POC, NodeRole.PROVIDER),
         trainee_zone(hop.country),
         prefixes=(hop.prefix,),
-        people=(
-            (
-                DUTY,
-                f"{hop.country} duty officer (simulated)",
-                (Role.DUTY_OFFICER, Role.PROVIDER_LIAISON),
-            ),
-            (DUTY2, f"{hop.country} second duty officer (simulated)", (Role.DUTY_OFFICER,)),
-        ),
+        people=duty if people else (),
         email=f"duty@{hop.node_id}.example",
     )
 
@@ -84,8 +86,12 @@ class ExerciseCluster(DemoCluster):
     """The demo's loopback cluster, every node made a member of the scenario's exercise
     network before it publishes itself."""
 
-    def __init__(self, root: Path, scenario: Scenario, *, clock_rate: float) -> None:
-        specs = [trainee_spec(scenario)] + [counterpart_spec(h) for h in scenario.counterparts]
+    def __init__(
+        self, root: Path, scenario: Scenario, *, clock_rate: float, counterpart_people: bool = True
+    ) -> None:
+        specs = [trainee_spec(scenario)] + [
+            counterpart_spec(h, people=counterpart_people) for h in scenario.counterparts
+        ]
         super().__init__(root, specs)
         self.scenario = scenario
         self.settings = ExerciseSettings(

@@ -225,7 +225,7 @@ def run_selftest(
     folder = Path(tempfile.mkdtemp(prefix="trailguard-selftest-")) if root is None else root
     clock = FixedClock(scenario.starts_at)
     previous = set_default_clock(clock)
-    cluster = ExerciseCluster(folder, scenario, clock_rate=1.0)
+    cluster = ExerciseCluster(folder, scenario, clock_rate=1.0, counterpart_people=False)
     try:
         cluster.create()
         cluster.exchange_directories()
