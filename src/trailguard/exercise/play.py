@@ -347,7 +347,7 @@ class Counterparts:
     ) -> list[str]:
         duty = member.as_user(DUTY)
         request_id, reference = item["id"], item["reference"]
-        body = item.get("request") or {}
+        body = item.get("body") or {}
         if item["kind"] != "preservation":
             _ok(
                 duty.post(
