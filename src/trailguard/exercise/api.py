@@ -13,7 +13,11 @@ from trailguard.core.clock import isoformat_z
 from trailguard.exercise import service
 from trailguard.web.deps import get_node, require_roles
 
-router = APIRouter(prefix="/exercise", tags=["exercise"])
+router = APIRouter(
+    prefix="/exercise",
+    tags=["exercise"],
+    responses={404: {"description": "not an exercise node, or no such session"}},
+)
 Viewer = Depends(require_roles(*service.VIEW_ROLES))
 
 
