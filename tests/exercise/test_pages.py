@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from exercise_kit import Played, played
 from fastapi.testclient import TestClient
-from helpers import browser_login, make_node
 
+from helpers import browser_login, make_node
 from trailguard.accounts import Role
 from trailguard.app import create_app
 from trailguard.exercise.play import TRAINEE, TRAINER
@@ -64,6 +64,9 @@ def test_briefing_shows_the_story_not_the_key(game: Played) -> None:
     assert 'action="/exercise/sessions/' in page.text
     listing = client.get("/exercise")
     assert listing.status_code == 200 and game.running[:8] in listing.text
+    dashboard = client.get("/")
+    assert dashboard.status_code == 200
+    assert f"/exercise/sessions/{game.running}" in dashboard.text
 
 
 def test_debrief_page_and_pdf(game: Played) -> None:
@@ -114,7 +117,9 @@ def test_api_lists_and_refuses_bad_conclusions(game: Played) -> None:
     assert running["total"] is None
     bad = api.post(f"/api/exercise/sessions/{game.running}/conclude", json={"end": "moon"})
     assert bad.status_code == 422 and "end must be one of" in bad.text
-    no_name = api.post(f"/api/exercise/sessions/{game.running}/conclude", json={"end": "subscriber"})
+    no_name = api.post(
+        f"/api/exercise/sessions/{game.running}/conclude", json={"end": "subscriber"}
+    )
     assert no_name.status_code == 422
     # nothing half-written: still running
     assert api.get(f"/api/exercise/sessions/{game.running}").json()["state"] == "running"

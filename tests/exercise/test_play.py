@@ -96,8 +96,9 @@ def test_a_scripted_trainee_plays_to_the_end(running: RunningExercise) -> None:
     second_id = send(preservation_body(scenario, second, issued=scenario.starts_at), "jp-poc")
     preserved = _wait(
         "JP's preservation",
-        lambda: (v := trainee.get(f"/api/requests/{second_id}").json())["state"] == "preserved"
-        and v,
+        lambda: (
+            (v := trainee.get(f"/api/requests/{second_id}").json())["state"] == "preserved" and v
+        ),
     )
     assert scenario.subscriber and scenario.subscriber in preserved["preserved_summary"]
 
@@ -129,13 +130,16 @@ def test_counterparts_refuse_the_wrong_channel(running: RunningExercise) -> None
     if draft.status_code != 201:
         pytest.skip(f"an MLA request cannot be drafted here: {draft.text[:200]}")
     request_id = draft.json()["id"]
-    _wait("approval", lambda: trainee.get(f"/api/requests/{request_id}").json()["state"] == "approved")
+    _wait(
+        "approval", lambda: trainee.get(f"/api/requests/{request_id}").json()["state"] == "approved"
+    )
     sent = trainee.post(f"/api/requests/{request_id}/send", json={})
     if sent.status_code != 200:
         pytest.skip(f"an MLA request cannot go to a 24/7 point of contact: {sent.text[:200]}")
     refused = _wait(
         "the refusal",
-        lambda: (v := trainee.get(f"/api/requests/{request_id}").json())["state"] == "refused"
-        and v,
+        lambda: (
+            (v := trainee.get(f"/api/requests/{request_id}").json())["state"] == "refused" and v
+        ),
     )
     assert refused["refusal_ground"] == "requested_party_law"

@@ -46,8 +46,13 @@ def test_answer_key_agrees_with_the_law_engine(engine, level: Difficulty) -> Non
             assert hop.country != scenario.trainee_country
             assert hop.party == engine.is_party(hop.country, "ets185", scenario.as_of)
             answer = engine.channels(
-                scenario.trainee_country, hop.country, "traffic", scenario.emergency,
-                scenario.as_of, conduct=[scenario.conduct], purpose="preserve",
+                scenario.trainee_country,
+                hop.country,
+                "traffic",
+                scenario.emergency,
+                scenario.as_of,
+                conduct=[scenario.conduct],
+                purpose="preserve",
             )
             offered = {c.id: c for c in answer.channels}
             assert hop.channel in offered
@@ -58,7 +63,10 @@ def test_answer_key_agrees_with_the_law_engine(engine, level: Difficulty) -> Non
                 assert hop.channel == "preservation_24_7"
                 assert any("Art. 29" in c for c in hop.channel_citations)
                 basis = engine.legal_basis(
-                    "preservation", scenario.trainee_country, hop.country, scenario.as_of,
+                    "preservation",
+                    scenario.trainee_country,
+                    hop.country,
+                    scenario.as_of,
                     scenario.emergency,
                 )
                 assert basis is not None and basis.instrument in hop.legal_basis
@@ -114,7 +122,9 @@ def test_required_fields_name_the_request_types_elements(engine) -> None:  # typ
         names = [name for name, _ in hop.required_fields]
         for name in names:
             assert name.split(".")[0] in elements or name in {
-                "offence_articles", "data_kinds", "emergency",
+                "offence_articles",
+                "data_kinds",
+                "emergency",
             }
         assert ("emergency" in names) == scenario.emergency
         assert all("Art." in article or "RFC" in article for _, article in hop.required_fields)

@@ -29,9 +29,16 @@ def _requests(scenario: Scenario, **changes: Any) -> list[SentRequest]:
         body = preservation_body(scenario, hop, issued=at)
         found.append(
             SentRequest(
-                id=f"r{hop.index}", kind="preservation", reference=body["reference"],
-                recipient=hop.node_id, requested_party=hop.country, drafted_at=at,
-                sent_at=at + timedelta(minutes=5), body=body, legal_basis=True, overridden=False,
+                id=f"r{hop.index}",
+                kind="preservation",
+                reference=body["reference"],
+                recipient=hop.node_id,
+                requested_party=hop.country,
+                drafted_at=at,
+                sent_at=at + timedelta(minutes=5),
+                body=body,
+                legal_basis=True,
+                overridden=False,
             )
         )
     return found
@@ -183,9 +190,10 @@ def test_trail_not_followed_loses_the_trail() -> None:
 
 def test_wrong_conclusion_loses_the_trail_only() -> None:
     scenario = _scenario()
-    wrong = Conclusion(end="dead_end" if scenario.end != "dead_end" else "subscriber",
-                       subscriber="x")
-    lost, result = _lost(scenario, _requests(scenario), wrong)
+    wrong = Conclusion(
+        end="dead_end" if scenario.end != "dead_end" else "subscriber", subscriber="x"
+    )
+    lost, _ = _lost(scenario, _requests(scenario), wrong)
     assert lost == {"trail"}
     unconcluded = score(scenario, _requests(scenario), None)
     assert unconcluded.axes["trail"] < 100.0
@@ -211,15 +219,23 @@ def test_nothing_sent_scores_nothing_on_the_hops() -> None:
 
 def test_non_party_hop_is_not_asked_over_the_network() -> None:
     scenario = next(
-        s for s in (generate(seed, "hard", get_engine()) for seed in range(40))
+        s
+        for s in (generate(seed, "hard", get_engine()) for seed in range(40))
         if s.end == "non_party"
     )
     last = scenario.hops[-1]
     requests = _requests(scenario)
     assert _lost(scenario, requests)[0] == set()
-    wrong = replace(requests[0], id="x", reference="X-1", recipient="xx-poc",
-                    body={**requests[0].body, "data_to_preserve": [
-                        {**requests[0].body["data_to_preserve"][0], "ip": last.ip}]})
+    wrong = replace(
+        requests[0],
+        id="x",
+        reference="X-1",
+        recipient="xx-poc",
+        body={
+            **requests[0].body,
+            "data_to_preserve": [{**requests[0].body["data_to_preserve"][0], "ip": last.ip}],
+        },
+    )
     lost, result = _lost(scenario, [*requests, wrong])
     assert "legal" in lost
     point = next(p for p in result.of("legal") if p.hop == last.index)

@@ -20,7 +20,9 @@ def _groups() -> None:
     _ensure_registered()
 
 
-@pytest.mark.parametrize(("seed", "level"), [(1, "easy"), (3, "normal"), (8, "normal"), (5, "hard"), (0, "hard")])
+@pytest.mark.parametrize(
+    ("seed", "level"), [(1, "easy"), (3, "normal"), (8, "normal"), (5, "hard"), (0, "hard")]
+)
 def test_careful_beats_careless_on_every_axis(seed: int, level: str) -> None:
     result = run_selftest(seed, level)
     careful, careless = result.careful, result.careless

@@ -18,5 +18,6 @@ CAPABILITY = Capability(
         "trailguard.exercise.cli:app",
         "Training: generated scenarios on loopback nodes, scored with a debrief.",
     ),
+    dashboard=("trailguard.exercise.web:dashboard_items",),
     templates=HERE / "templates",
 )

@@ -6,6 +6,8 @@ and the timeline against the answer key (``debrief.pdf`` the same as a signed PD
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
@@ -13,6 +15,8 @@ from trailguard.accounts import Principal
 from trailguard.core.errors import Conflict, ValidationFailed
 from trailguard.exercise import service
 from trailguard.exercise.domain.scoring import AXES, AXIS_TITLES, END_KINDS
+from trailguard.node import Node
+from trailguard.web.dashboard import DashboardItem
 from trailguard.web.deps import get_node, require_roles
 from trailguard.web.render import render
 
@@ -129,3 +133,22 @@ def debrief_pdf(request: Request, session_id: str, principal: Principal = Viewer
         media_type="application/pdf",
         headers={"Content-Disposition": f'inline; filename="exercise-debrief-{session_id}.pdf"'},
     )
+
+
+def dashboard_items(node: Node, principal: Principal, now: datetime) -> list[DashboardItem]:
+    """On an exercise node, the person's running sessions (the way into the briefing)."""
+    if not node.config.is_exercise or not principal.has_any(*service.VIEW_ROLES):
+        return []
+    return [
+        DashboardItem(
+            kind="exercise",
+            title=f"EXERCISE: {view.scenario.offence} (seed {view.seed}, {view.difficulty})",
+            url=f"/exercise/sessions/{view.id}",
+            state=view.state,
+            deadline=None,
+            deadline_label="",
+            counterpart=view.trainee,
+        )
+        for view in service.list_sessions(node, principal)
+        if view.state == "running"
+    ]
