@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from trailguard.core.clock import ScaledClock, set_default_clock
+from trailguard.core.clock import FixedClock, ScaledClock, set_default_clock
 from trailguard.core.config import load_config
 from trailguard.exercise import generate
 from trailguard.exercise.play import TRAINEE, RunningExercise, read_state, start_exercise
@@ -143,3 +143,87 @@ def test_counterparts_refuse_the_wrong_channel(running: RunningExercise) -> None
         ),
     )
     assert refused["refusal_ground"] == "requested_party_law"
+
+
+@pytest.fixture
+def held(tmp_path: Path) -> Iterator[tuple[RunningExercise, FixedClock]]:
+    """The same nodes on a clock that moves only when the test says."""
+    scenario = generate(2, "hard", get_engine())  # US relay, then DE refuses
+    clock = FixedClock(scenario.starts_at)
+    previous = set_default_clock(clock)
+    exercise = start_exercise(scenario, tmp_path / "ex", clock_rate=1.0, pid=1, interval=0.2)
+    try:
+        yield exercise, clock
+    finally:
+        exercise.stop()
+        set_default_clock(previous)
+
+
+def _send_and_wait(exercise: RunningExercise, body: dict[str, Any], recipient: str) -> str:
+    trainee = exercise.cluster.trainee.as_user(TRAINEE)
+    draft = trainee.post("/api/requests", json={"body": body, "recipient": recipient})
+    assert draft.status_code == 201, draft.text
+    request_id = draft.json()["id"]
+    _wait(
+        "approval",
+        lambda: trainee.get(f"/api/requests/{request_id}").json()["state"] == "approved",
+    )
+    assert trainee.post(f"/api/requests/{request_id}/send", json={}).status_code == 200
+    counterpart = exercise.cluster.nodes[recipient].as_user("duty")
+    _wait("delivery", lambda: counterpart.get(f"/api/requests/{request_id}").status_code == 200)
+    return request_id
+
+
+def test_late_request_is_answered_records_deleted(
+    held: tuple[RunningExercise, FixedClock],
+) -> None:
+    exercise, clock = held
+    scenario = exercise.cluster.scenario
+    first = scenario.hops[0]
+    clock.set(first.dies_at + timedelta(hours=1))
+    request_id = _send_and_wait(
+        exercise, preservation_body(scenario, first, issued=clock.now()), first.node_id or ""
+    )
+    clock.advance(timedelta(hours=3))  # the counterpart's duty officer gets to it
+    trainee = exercise.cluster.trainee.as_user(TRAINEE)
+    view = _wait(
+        "the Art. 29(6) answer",
+        lambda: (
+            (v := trainee.get(f"/api/requests/{request_id}").json())["state"]
+            == "cannot_ensure_availability"
+            and v
+        ),
+    )
+    assert any("deleted" in (t.get("reason") or "") for t in view["transitions"])
+
+
+def test_refusal_ends_the_trail(held: tuple[RunningExercise, FixedClock]) -> None:
+    exercise, clock = held
+    scenario = exercise.cluster.scenario
+    first, second = scenario.hops
+    assert second.outcome == "refuse"
+    trainee = exercise.cluster.trainee.as_user(TRAINEE)
+    clock.advance(timedelta(minutes=10))
+    _send_and_wait(exercise, preservation_body(scenario, first, issued=clock.now()), "us-poc")
+    clock.advance(timedelta(hours=3))
+    _wait(
+        "the Art. 30 disclosure",
+        lambda: any(
+            r["kind"] == "expedited_disclosure"
+            for r in trainee.get("/api/requests", params={"direction": "inbound"}).json()
+        ),
+    )
+    second_id = _send_and_wait(
+        exercise, preservation_body(scenario, second, issued=clock.now()), "de-poc"
+    )
+    clock.advance(timedelta(hours=3))
+    refused = _wait(
+        "the refusal",
+        lambda: (v := trainee.get(f"/api/requests/{second_id}").json())["state"] == "refused" and v,
+    )
+    assert refused["refusal_ground"] == "essential_interests"
+    done = trainee.post(
+        f"/api/exercise/sessions/{exercise.session_id}/conclude",
+        json={"end": "refuse", "country": second.country},
+    ).json()
+    assert done["axes"]["trail"] == 100.0 and done["axes"]["timeliness"] == 100.0

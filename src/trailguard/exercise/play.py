@@ -375,6 +375,7 @@ class Counterparts:
             return [f"{hop.node_id} refuses {reference} ({hop.refusal_article})"]
         now = member.node.clock.now()
         endpoint = _endpoint_for(body, hop)
+        _ok(duty.post(f"/api/requests/{request_id}/execute"))
         if now >= hop.dies_at:
             _ok(
                 duty.post(
@@ -387,7 +388,6 @@ class Counterparts:
                 )
             )
             return [f"{hop.node_id}: records of {reference} already deleted"]
-        _ok(duty.post(f"/api/requests/{request_id}/execute"))
         found, why = _finds(hop, endpoint)
         hold = None
         if found:
