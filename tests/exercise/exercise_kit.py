@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from trailguard.accounts import Principal, get_user, principal_of
@@ -54,6 +55,7 @@ def played(root: Path, seed: int = 3, level: str = "normal") -> Iterator[Played]
         scored = open_session(node, scenario, trainee=TRAINEE, actor="system:test")
         play_careful(node, clock, scenario, scored, TRAINEE)
         score_session(node, principal(node, TRAINER), scored)
+        clock.advance(timedelta(minutes=1))
         running = open_session(node, scenario, trainee=TRAINEE, actor="system:test")
         yield Played(cluster, scenario, clock, scored, running)
     finally:

@@ -147,9 +147,11 @@ def test_conclude_by_form_then_debrief(game: Played) -> None:
     assert answer.headers["location"].endswith(f"/exercise/sessions/{game.running}/debrief")
     debrief = client.get(answer.headers["location"])
     assert debrief.status_code == 200
-    # nothing was sent in this session's name beyond the first one's requests: the same
-    # trainee's requests count, but the wrong end costs the trail
-    assert "concluded dead_end" in debrief.text
+    # the requests of the earlier session do not count for this one: nothing was sent in it
+    assert "concluded dead_end" in debrief.text and "never sent" in debrief.text
+    api = _bearer(game, TRAINEE)
+    scores = {item["id"]: item["total"] for item in api.get("/api/exercise/sessions").json()}
+    assert scores[game.scored] == 100.0 and scores[game.running] < 20.0
     again = client.post(
         f"/exercise/sessions/{game.running}/conclude",
         data={"csrf_token": token, "end": "subscriber", "subscriber": "x"},

@@ -254,12 +254,19 @@ def conclude(
         return _view(row)
 
 
-def trainee_requests(node: Node, trainee: str) -> list[SentRequest]:
-    """The requests the trainee drafted on this node, with the moment each was sent."""
+def trainee_requests(
+    node: Node, trainee: str, *, since: datetime | None = None, until: datetime | None = None
+) -> list[SentRequest]:
+    """The requests the trainee drafted on this node (from ``since``, before ``until``), with
+    the moment each was sent."""
     actor = f"user:{trainee}"
     found = []
     for brief in list_requests(node, direction="outbound"):
         if brief.created_by != actor:
+            continue
+        if since is not None and brief.created_at < since:
+            continue
+        if until is not None and brief.created_at > until:
             continue
         view = get_request(node, brief.id)
         sent_at = next((t.at for t in view.transitions if t.to_state == "sent"), None)
@@ -280,6 +287,13 @@ def trainee_requests(node: Node, trainee: str) -> list[SentRequest]:
     return sorted(found, key=lambda r: (r.drafted_at, r.reference))
 
 
+def _session_requests(node: Node, view: SessionView) -> list[SentRequest]:
+    """The trainee's requests of this session: drafted after it opened and, once concluded,
+    before the conclusion."""
+    until = view.conclusion.at if view.conclusion is not None else None
+    return trainee_requests(node, view.trainee, since=view.created_at, until=until)
+
+
 def score_session(node: Node, principal: Principal, session_id: str) -> SessionView:
     """Score the session against its answer key: the trainee after concluding, a trainer at
     any time (a running session is scored as it stands)."""
@@ -290,7 +304,7 @@ def score_session(node: Node, principal: Principal, session_id: str) -> SessionV
         if row.state == "running" and not is_trainer(principal):
             raise Conflict("conclude the session (where did the trail end?) before scoring it")
         view = _view(row)
-    result = score(view.scenario, trainee_requests(node, view.trainee), view.conclusion)
+    result = score(view.scenario, _session_requests(node, view), view.conclusion)
     now = node.clock.now()
     with node.db.session() as session:
         row = _row(session, session_id)
@@ -320,7 +334,7 @@ def timeline(node: Node, view: SessionView) -> list[TimelineEntry]:
             "the trainee's shift starts: the victim's evidence arrives",
         ),
     ]
-    requests = trainee_requests(node, view.trainee)
+    requests = _session_requests(node, view)
     for hop in scenario.hops:
         entries.append(
             TimelineEntry(
