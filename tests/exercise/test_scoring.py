@@ -240,3 +240,10 @@ def test_non_party_hop_is_not_asked_over_the_network() -> None:
     assert "legal" in lost
     point = next(p for p in result.of("legal") if p.hop == last.index)
     assert point.earned == 0 and last.country in point.explanation
+
+
+def test_right_conclusion_without_following_the_trail_scores_nothing() -> None:
+    scenario = _scenario()
+    result = score(scenario, _requests(scenario)[:1], _right(scenario))
+    end = next(p for p in result.of("trail") if p.hop is None)
+    assert end.earned == 0 and "without asking the last custodian" in end.explanation

@@ -130,7 +130,7 @@ def score(scenario: Scenario, requests: list[SentRequest], conclusion: Conclusio
         else:
             points.extend(_outside_network(hop, request))
         points.append(_trail_hop(hop, request, reached))
-    points.append(_trail_end(scenario, conclusion))
+    points.append(_trail_end(scenario, conclusion, _followed_to_end(scenario, requests, reached)))
     axes = {}
     for axis in AXES:
         mine = [p for p in points if p.axis == axis]
@@ -495,7 +495,15 @@ def _trail_hop(hop: HopKey, request: SentRequest | None, reached: set[int]) -> P
     return Point("trail", hop.index, label, 0, 1, "never reached", article)
 
 
-def _trail_end(scenario: Scenario, conclusion: Conclusion | None) -> Point:
+def _followed_to_end(scenario: Scenario, requests: list[SentRequest], reached: set[int]) -> bool:
+    """The last custodian was reached and, when it is on the network, asked."""
+    last = scenario.hops[-1]
+    if last.index not in reached:
+        return False
+    return not last.expects_request or match_request(last, requests) is not None
+
+
+def _trail_end(scenario: Scenario, conclusion: Conclusion | None, followed: bool) -> Point:
     article = {
         "subscriber": "ETS 185 Art. 29 then Art. 31 / Second Protocol Art. 7 for the subscriber",
         "dead_end": "ETS 185 Art. 30(1): the path ends at the provider",
@@ -505,6 +513,17 @@ def _trail_end(scenario: Scenario, conclusion: Conclusion | None) -> Point:
     label = "conclusion at the end of the trail"
     if conclusion is None:
         return Point("trail", None, label, 0, 2, "no conclusion recorded", article)
+    if not followed:
+        return Point(
+            "trail",
+            None,
+            label,
+            0,
+            2,
+            f"concluded {conclusion.end} without asking the last custodian "
+            f"({scenario.hops[-1].provider}): the end of the trail was not established",
+            article,
+        )
     if conclusion.end != scenario.end:
         return Point(
             "trail",
