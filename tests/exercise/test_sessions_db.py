@@ -9,8 +9,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from helpers import make_node
 
+from helpers import make_node
 from trailguard.accounts import Principal, Role
 from trailguard.audit import recent
 from trailguard.core.clock import FixedClock
