@@ -114,6 +114,10 @@ def test_a_scripted_trainee_plays_to_the_end(running: RunningExercise) -> None:
     assert result["axes"]["handling"] == 100.0
     assert result["axes"]["trail"] == 100.0
     assert result["axes"]["timeliness"] == 100.0
+    debrief = trainee.get(f"/api/exercise/sessions/{running.session_id}/debrief").json()
+    theirs = [e["text"] for e in debrief["timeline"] if e["who"] == "counterpart"]
+    assert any(text.startswith("us-poc:") and text.endswith("preserved") for text in theirs)
+    assert any(text.startswith("jp-poc:") and text.endswith("acknowledged") for text in theirs)
 
 
 def test_counterparts_refuse_the_wrong_channel(running: RunningExercise) -> None:

@@ -87,7 +87,7 @@ def _render(view: SessionView, entries: Sequence[TimelineEntry], block: Any) -> 
         pdf.ln(1)
     line("Timeline (UTC): the trainee against the answer key", 11, "B", 6)
     for entry in entries:
-        who = "TRAINEE" if entry.who == "trainee" else "KEY"
+        who = {"trainee": "TRAINEE", "counterpart": "THEM"}.get(entry.who, "KEY")
         line(f"{_z(entry.at)}  {who:8}  {entry.text}", 8, "", 4)
     pdf.ln(2)
     line(f"How the trail ends: {scenario.end_summary}", 9, "B")

@@ -37,6 +37,17 @@ from trailguard.requests import get_request, list_requests
 TRAINEE_ROLES = (Role.INVESTIGATOR, Role.DUTY_OFFICER)
 TRAINER_ROLES = (Role.ADMIN,)
 VIEW_ROLES = TRAINEE_ROLES + TRAINER_ROLES
+# the other side's answers shown on the debrief's timeline
+ANSWER_STATES = frozenset(
+    {
+        "received",
+        "acknowledged",
+        "preserved",
+        "partially_preserved",
+        "refused",
+        "cannot_ensure_availability",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -270,6 +281,11 @@ def trainee_requests(
             continue
         view = get_request(node, brief.id)
         sent_at = next((t.at for t in view.transitions if t.to_state == "sent"), None)
+        answers = tuple(
+            (t.at, t.to_state)
+            for t in view.transitions
+            if t.actor_node != node.config.node_id and t.to_state in ANSWER_STATES
+        )
         found.append(
             SentRequest(
                 id=view.id,
@@ -282,6 +298,7 @@ def trainee_requests(
                 body=view.request.model_dump(mode="json"),
                 legal_basis=view.legal_basis is not None,
                 overridden=view.override_justification is not None,
+                answers=answers,
             )
         )
     return sorted(found, key=lambda r: (r.drafted_at, r.reference))
@@ -369,6 +386,12 @@ def timeline(node: Node, view: SessionView) -> list[TimelineEntry]:
                     )
                 )
     for request in requests:
+        for at, state in request.answers:
+            entries.append(
+                TimelineEntry(
+                    at, "counterpart", None, f"{request.recipient}: {request.reference} {state}"
+                )
+            )
         entries.append(
             TimelineEntry(
                 request.drafted_at,

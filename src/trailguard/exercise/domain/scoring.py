@@ -51,6 +51,8 @@ class SentRequest:
     body: dict[str, Any]
     legal_basis: bool
     overridden: bool
+    # what the other side answered: (when, state), e.g. (t, "preserved"), for the timeline
+    answers: tuple[tuple[datetime, str], ...] = ()
 
 
 @dataclass(frozen=True)
