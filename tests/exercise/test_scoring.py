@@ -247,3 +247,16 @@ def test_right_conclusion_without_following_the_trail_scores_nothing() -> None:
     result = score(scenario, _requests(scenario)[:1], _right(scenario))
     end = next(p for p in result.of("trail") if p.hop is None)
     assert end.earned == 0 and "without asking the last custodian" in end.explanation
+
+
+def test_member_states_preservation_names_the_eu_order_too() -> None:
+    scenario = next(
+        s
+        for s in (_scenario(seed) for seed in range(40))
+        if any(h.fastest_channel == "eu_epoc_pr" for h in s.hops)
+    )
+    result = score(scenario, _requests(scenario), _right(scenario))
+    assert result.total == 100.0
+    hop = next(h for h in scenario.hops if h.fastest_channel == "eu_epoc_pr")
+    point = next(p for p in result.of("legal") if p.hop == hop.index and "channel" in p.label)
+    assert "eu_epoc_pr" in point.explanation and point.earned == point.possible

@@ -242,6 +242,12 @@ def _legal(scenario: Scenario, hop: HopKey, request: SentRequest | None) -> list
         ]
     right_kind = request.kind == "preservation"
     right_recipient = request.recipient == hop.node_id
+    also = (
+        f" (the engine ranks {hop.fastest_channel} first: also lawful between these two, "
+        "but not over this network)"
+        if hop.fastest_channel != hop.channel
+        else ""
+    )
     if right_kind and right_recipient:
         points.append(
             Point(
@@ -250,7 +256,7 @@ def _legal(scenario: Scenario, hop: HopKey, request: SentRequest | None) -> list
                 f"channel to {hop.country}",
                 2,
                 2,
-                f"a preservation request to {hop.node_id}: {hop.channel_name}",
+                f"a preservation request to {hop.node_id}: {hop.channel_name}{also}",
                 citation,
             )
         )
@@ -336,7 +342,8 @@ def _outside_network(hop: HopKey, request: SentRequest | None) -> list[Point]:
                 f"no 24/7 preservation to non-Party {hop.country}",
                 1,
                 1,
-                f"nothing sent over the 24/7 network; the channel is {hop.channel_name}",
+                f"nothing sent over the 24/7 network; the channel is {hop.channel_name}. "
+                f"{hop.dual_criminality_reason}".strip(),
                 citation or "ETS 185 Art. 35 (24/7 network of Parties)",
             )
         ]
