@@ -17,6 +17,7 @@ from trailguard.audit.capability import CAPABILITY as AUDIT
 from trailguard.core.capability import Capability, check_unique
 from trailguard.core.clock import Clock
 from trailguard.evidence.capability import CAPABILITY as EVIDENCE
+from trailguard.exercise.capability import CAPABILITY as EXERCISE
 from trailguard.investigations.capability import CAPABILITY as INVESTIGATIONS
 from trailguard.law.capability import CAPABILITY as LAW
 from trailguard.network.capability import CAPABILITY as NETWORK
@@ -28,6 +29,7 @@ from trailguard.traffic.capability import CAPABILITY as TRAFFIC
 # In dependency order: a capability comes after those whose tables or faces it uses.
 CAPABILITIES: tuple[Capability, ...] = (
     ACCOUNTS, AUDIT, NETWORK, REQUESTS, LAW, TRAFFIC, INVESTIGATIONS, TRACE, EVIDENCE,
+    EXERCISE,
 )  # fmt: skip
 check_unique(CAPABILITIES)
 

@@ -322,10 +322,18 @@ class NewSession:
     expires_at: datetime
 
 
-def start_session(session: Session, user: UserRow, *, now: datetime) -> NewSession:
+def session_lifetime(clock_rate: float = 1.0) -> timedelta:
+    """A login lasts SESSION_HOURS of real time: on an exercise node whose clock runs
+    ``clock_rate`` times real time (issue 17), that is as many times more of its clock's time."""
+    return timedelta(hours=SESSION_HOURS) * max(clock_rate, 1.0)
+
+
+def start_session(
+    session: Session, user: UserRow, *, now: datetime, lifetime: timedelta | None = None
+) -> NewSession:
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(24)
-    expires = now + timedelta(hours=SESSION_HOURS)
+    expires = now + (lifetime or timedelta(hours=SESSION_HOURS))
     session.add(
         SessionRow(
             token_hash=_digest(token),

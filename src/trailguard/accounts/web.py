@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -12,6 +11,7 @@ from pydantic import BaseModel
 from trailguard.accounts import service
 from trailguard.accounts.domain import Principal
 from trailguard.core.errors import ValidationFailed
+from trailguard.node import Node
 from trailguard.web.deps import ANY_ROLE, SESSION_COOKIE, current_principal, get_node, require_roles
 from trailguard.web.render import render
 
@@ -64,7 +64,9 @@ def login_submit(
         except service.LoginFailed as exc:
             failure = exc
         else:
-            new = service.start_session(session, user, now=now)
+            new = service.start_session(
+                session, user, now=now, lifetime=service.session_lifetime(_rate(node))
+            )
             must_change = user.must_change_password
     if failure is not None:
         throttled = isinstance(failure, service.LoginThrottled)
@@ -88,6 +90,12 @@ def login_submit(
         max_age=service.SESSION_HOURS * 3600,
     )
     return response
+
+
+def _rate(node: Node) -> float:
+    """How fast the node's clock runs against real time (an exercise node's, issue 17)."""
+    exercise = node.config.exercise
+    return exercise.clock_rate if exercise is not None else 1.0
 
 
 @router.post("/logout", include_in_schema=False)
@@ -183,7 +191,7 @@ def create_token(request: Request, body: TokenRequest) -> TokenResponse:
                 name=body.name,
                 now=now,
                 actor=f"user:{user.username}",
-                lifetime=timedelta(hours=service.SESSION_HOURS),
+                lifetime=service.session_lifetime(_rate(node)),
             )
             principal = service.principal_of(user)
     if isinstance(failure, service.LoginThrottled):

@@ -24,11 +24,20 @@ node by a ``request.transition`` message.
 from typing import Any
 
 from trailguard.core.handling import HandlingCode, Tlp
+from trailguard.requests.domain.common import RequestKind
+from trailguard.requests.domain.types import REQUEST_TYPES
 from trailguard.requests.links import draft_link
 
 # The face other capabilities use (the service loads on first use).
 _FACE = ("get_request", "draft_request", "approve_request", "send_request", "list_requests")
-__all__ = ["HandlingCode", "Tlp", "draft_link", *_FACE]
+__all__ = ["HandlingCode", "Tlp", "draft_link", "request_elements", *_FACE]
+
+
+def request_elements(kind: str) -> dict[str, str]:
+    """The elements a complete request of ``kind`` carries, each with the article or template
+    field that requires it (the request type's ``ELEMENTS``); KeyError for an unknown kind."""
+    elements: dict[str, str] = getattr(REQUEST_TYPES[RequestKind(kind)], "ELEMENTS", {})
+    return dict(elements)
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,1 @@
+"""The exercise's plain typed Python: scenarios from a seed, the answer key, scoring."""

@@ -1,0 +1,63 @@
+"""Helpers of the exercise tests (a module of its own name: ``from conftest import`` gives
+whichever conftest.py pytest loaded last)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from trailguard.accounts import Principal, get_user, principal_of
+from trailguard.core.clock import FixedClock, set_default_clock
+from trailguard.exercise import Scenario, generate
+from trailguard.exercise.play import TRAINEE, TRAINER, ExerciseCluster
+from trailguard.exercise.selftest import play_careful
+from trailguard.exercise.service import open_session, score_session
+from trailguard.law import get_engine
+from trailguard.node import Node
+
+
+@dataclass
+class Played:
+    cluster: ExerciseCluster
+    scenario: Scenario
+    clock: FixedClock
+    scored: str  # a session played carefully and scored
+    running: str  # a session still running
+
+    @property
+    def node(self) -> Node:
+        return self.cluster.trainee.node
+
+    def password(self, username: str) -> str:
+        return self.cluster.trainee.people[username].password
+
+
+def principal(node: Node, username: str) -> Principal:
+    with node.db.session() as session:
+        return principal_of(get_user(session, username))
+
+
+@contextmanager
+def played(root: Path, seed: int = 3, level: str = "normal") -> Iterator[Played]:
+    """The trainee's node and the counterparts (not served), one session played carefully
+    by the trainee and scored, another opened and left running."""
+    scenario = generate(seed, level, get_engine())
+    clock = FixedClock(scenario.starts_at)
+    previous = set_default_clock(clock)
+    cluster = ExerciseCluster(root, scenario, clock_rate=1.0, counterpart_people=False)
+    try:
+        cluster.create()
+        cluster.exchange_directories()
+        node = cluster.trainee.node
+        scored = open_session(node, scenario, trainee=TRAINEE, actor="system:test")
+        play_careful(node, clock, scenario, scored, TRAINEE)
+        score_session(node, principal(node, TRAINER), scored)
+        clock.advance(timedelta(minutes=1))
+        running = open_session(node, scenario, trainee=TRAINEE, actor="system:test")
+        yield Played(cluster, scenario, clock, scored, running)
+    finally:
+        set_default_clock(previous)
+        cluster.stop()

@@ -1,0 +1,170 @@
+"""The exercise pages and API on the trainee's node: briefing, conclusion (form and JSON),
+debrief and its PDF, the trainer's list; role checks, unknown sessions, bad input, and a real
+node that has no exercise."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from exercise_kit import Played, played
+from fastapi.testclient import TestClient
+
+from helpers import browser_login, make_node
+from trailguard.accounts import Role
+from trailguard.app import create_app
+from trailguard.exercise.play import TRAINEE, TRAINER
+
+
+@pytest.fixture(scope="module")
+def game(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Played]:
+    with played(tmp_path_factory.mktemp("exercise-pages")) as game:
+        yield game
+
+
+def _login(game: Played, username: str) -> TestClient:
+    client = TestClient(create_app(game.node))
+    answer = client.post(
+        "/login",
+        data={"username": username, "password": game.password(username)},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303, answer.text
+    return client
+
+
+def _bearer(game: Played, username: str) -> TestClient:
+    client = TestClient(create_app(game.node))
+    answer = client.post(
+        "/api/session", json={"username": username, "password": game.password(username)}
+    )
+    assert answer.status_code == 200, answer.text
+    client.headers["Authorization"] = f"Bearer {answer.json()['token']}"
+    return client
+
+
+def _csrf(page: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found, "no CSRF token on the page"
+    return found.group(1)
+
+
+def test_briefing_shows_the_story_not_the_key(game: Played) -> None:
+    client = _login(game, TRAINEE)
+    page = client.get(f"/exercise/sessions/{game.running}")
+    assert page.status_code == 200
+    first = game.scenario.hops[0]
+    assert first.ip in page.text and game.scenario.victim in page.text
+    assert "EXERCISE" in page.text
+    # the answer key stays hidden: later hops, retention and the end are not on the briefing
+    assert game.scenario.hops[1].ip not in page.text
+    assert game.scenario.end_summary not in page.text
+    assert 'action="/exercise/sessions/' in page.text
+    listing = client.get("/exercise")
+    assert listing.status_code == 200 and game.running[:8] in listing.text
+    dashboard = client.get("/")
+    assert dashboard.status_code == 200
+    assert f"/exercise/sessions/{game.running}" in dashboard.text
+
+
+def test_debrief_page_and_pdf(game: Played) -> None:
+    client = _login(game, TRAINEE)
+    page = client.get(f"/exercise/sessions/{game.scored}/debrief")
+    assert page.status_code == 200
+    for title in ("Timeliness", "Legal correctness", "Completeness", "Handling", "Trail"):
+        assert title in page.text
+    assert "ETS 185 Art. 29" in page.text and "100.0" in page.text
+    assert game.scenario.hops[1].ip in page.text  # the key, shown at the debrief
+    pdf = client.get(f"/exercise/sessions/{game.scored}/debrief.pdf")
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF") and b"trailguard" in pdf.content.lower()
+
+
+def test_debrief_of_an_unscored_session_is_refused(game: Played) -> None:
+    client = _login(game, TRAINEE)
+    assert client.get(f"/exercise/sessions/{game.running}/debrief").status_code == 409
+
+
+def test_trainer_page_needs_the_trainer(game: Played) -> None:
+    trainee = _login(game, TRAINEE)
+    assert trainee.get("/exercise/trainer").status_code == 403
+    trainer = _login(game, TRAINER)
+    page = trainer.get("/exercise/trainer")
+    assert page.status_code == 200
+    assert "100.0" in page.text and TRAINEE in page.text
+    assert f"/exercise/sessions/{game.scored}/debrief" in page.text
+
+
+def test_unknown_sessions_answer_404(game: Played) -> None:
+    client = _login(game, TRAINEE)
+    for session_id in ("00000000-0000-4000-8000-000000000000", "not-a-session"):
+        assert client.get(f"/exercise/sessions/{session_id}").status_code == 404
+    api = _bearer(game, TRAINEE)
+    answer = api.get("/api/exercise/sessions/00000000-0000-4000-8000-000000000000")
+    assert answer.status_code == 404
+
+
+def test_api_lists_and_refuses_bad_conclusions(game: Played) -> None:
+    api = _bearer(game, TRAINEE)
+    listed = api.get("/api/exercise/sessions").json()
+    assert {item["id"] for item in listed} >= {game.scored, game.running}
+    scored = next(item for item in listed if item["id"] == game.scored)
+    assert scored["total"] == 100.0 and scored["axes"]["trail"] == 100.0
+    running = next(item for item in listed if item["id"] == game.running)
+    assert "answer_key" not in api.get(f"/api/exercise/sessions/{game.running}").json()
+    assert running["total"] is None
+    bad = api.post(f"/api/exercise/sessions/{game.running}/conclude", json={"end": "moon"})
+    assert bad.status_code == 422 and "end must be one of" in bad.text
+    no_name = api.post(
+        f"/api/exercise/sessions/{game.running}/conclude", json={"end": "subscriber"}
+    )
+    assert no_name.status_code == 422
+    # nothing half-written: still running
+    assert api.get(f"/api/exercise/sessions/{game.running}").json()["state"] == "running"
+    debrief = api.get(f"/api/exercise/sessions/{game.scored}/debrief").json()
+    assert debrief["answer_key"]["seed"] == game.scenario.seed
+    assert debrief["timeline"] and debrief["score"]["total"] == 100.0
+
+
+def test_conclude_by_form_then_debrief(game: Played) -> None:
+    client = _login(game, TRAINEE)
+    page = client.get(f"/exercise/sessions/{game.running}")
+    token = _csrf(page.text)
+    refused = client.post(
+        f"/exercise/sessions/{game.running}/conclude",
+        data={"csrf_token": token, "end": ""},
+        follow_redirects=False,
+    )
+    assert refused.status_code == 422 and "end must be one of" in refused.text
+    answer = client.post(
+        f"/exercise/sessions/{game.running}/conclude",
+        data={"csrf_token": token, "end": "dead_end", "country": "JP"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    assert answer.headers["location"].endswith(f"/exercise/sessions/{game.running}/debrief")
+    debrief = client.get(answer.headers["location"])
+    assert debrief.status_code == 200
+    # the requests of the earlier session do not count for this one: nothing was sent in it
+    assert "concluded dead_end" in debrief.text and "never sent" in debrief.text
+    api = _bearer(game, TRAINEE)
+    scores = {item["id"]: item["total"] for item in api.get("/api/exercise/sessions").json()}
+    assert scores[game.scored] == 100.0 and scores[game.running] < 20.0
+    again = client.post(
+        f"/exercise/sessions/{game.running}/conclude",
+        data={"csrf_token": token, "end": "subscriber", "subscriber": "x"},
+        follow_redirects=False,
+    )
+    assert again.status_code == 422 and "concluded already" in again.text
+
+
+def test_real_node_has_no_exercise(tmp_path: Path) -> None:
+    node = make_node(tmp_path, f"sqlite:///{tmp_path / 'real.db'}")
+    try:
+        client = browser_login(node, [Role.ADMIN])
+        assert client.get("/exercise").status_code == 404
+        assert client.get("/exercise/trainer").status_code == 404
+    finally:
+        node.close()
