@@ -8,12 +8,14 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from trailguard.bootstrap import initialise_node
+from trailguard.cli_support import announce_exercise
 from trailguard.core.capability import load
-from trailguard.core.config import NodeRole
-from trailguard.core.errors import TrailguardError
+from trailguard.core.config import ExerciseSettings, NodeRole, config_problems
+from trailguard.core.errors import TrailguardError, ValidationFailed
 from trailguard.network import start_delivery_worker
 from trailguard.registry import CAPABILITIES, open_node
 
@@ -41,6 +43,16 @@ DataDir = Annotated[Path, typer.Option("--data-dir", help="The node's data direc
 
 
 @app.command()
+def _exercise_settings(network: str | None) -> ExerciseSettings | None:
+    if network is None:
+        return None
+    try:
+        return ExerciseSettings(network=network)
+    except ValidationError as exc:
+        problems = config_problems(exc)
+        raise ValidationFailed(f"--exercise: {'; '.join(problems)}", problems) from exc
+
+
 def init(
     data_dir: DataDir,
     name: Annotated[
@@ -62,9 +74,18 @@ def init(
     ] = "http://127.0.0.1:8000",
     timezone: Annotated[str, typer.Option(help="IANA time zone of the office.")] = "UTC",
     admin: Annotated[str, typer.Option(help="Username of the first administrator.")] = "admin",
+    exercise: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NETWORK",
+            help="Make a training node of this exercise network ('exercise-...'): it talks "
+            "only to nodes of the same exercise network and marks everything EXERCISE.",
+        ),
+    ] = None,
 ) -> None:
     """Create a node: configuration, database, signing and encryption keys, first admin."""
     try:
+        settings = _exercise_settings(exercise)
         result = initialise_node(
             data_dir,
             name=name,
@@ -74,10 +95,16 @@ def init(
             base_url=base_url,
             timezone=timezone,
             admin_username=admin,
+            exercise=settings,
         )
     except TrailguardError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
+    if settings is not None:
+        console.print(
+            f"[bold red]EXERCISE[/bold red] node of network {settings.network}: "
+            "training only, it never talks to real nodes"
+        )
     console.print(f"[green]node {result.node_id} created[/green] in {data_dir}")
     console.print(f"admin user: [bold]{result.admin_username}[/bold]")
     console.print(
@@ -118,6 +145,7 @@ def serve(
         raise typer.Exit(2) from exc
     for warning in base_url_mismatch(node.config.base_url, host, port):
         err_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    announce_exercise(node)
     worker = start_delivery_worker(node)
     console.print(
         f"node {node.config.node_id} serving on http://{host}:{port} "

@@ -1,5 +1,7 @@
 """What every capability's CLI shares: the error exit (``error: ...`` and the problems, on
-stderr, exit code 2) and a node opened with the registered capabilities for one command."""
+stderr, exit code 2) and a node opened with the registered capabilities for one command
+(an exercise node announces itself with an EXERCISE line on stderr, issue 17, so that the
+command's own output, JSON included, stays as it is)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import typer
 from rich.console import Console
 
 from trailguard.core.errors import TrailguardError
+from trailguard.core.exercise_marking import exercise_marking
 from trailguard.node import Node
 from trailguard.registry import open_node
 
@@ -28,6 +31,13 @@ def fail(exc: Exception, code: int = 2, *, min_problems: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def announce_exercise(node: Node) -> None:
+    """One line on stderr when ``node`` is an exercise node; nothing for a real node."""
+    marking = exercise_marking(node.config)
+    if marking is not None:
+        err_console.print(f"[bold white on red] {marking} [/bold white on red]", highlight=False)
+
+
 @contextmanager
 def node_for(
     data_dir: Path, *, errors: tuple[type[Exception], ...] = (TrailguardError,)
@@ -38,6 +48,7 @@ def node_for(
         node = open_node(data_dir)
     except TrailguardError as exc:
         raise fail(exc) from exc
+    announce_exercise(node)
     try:
         yield node
     except errors as exc:

@@ -228,8 +228,11 @@ def _refuse_queue(
             actor="system:outbox",
             action="exchange.not_sent",
             subject=f"message:{row.message_id}",
-            details={"recipient": row.recipient, "reason": RejectionCode.WRONG_NETWORK.value,
-                     "detail": reason[:300]},
+            details={
+                "recipient": row.recipient,
+                "reason": RejectionCode.WRONG_NETWORK.value,
+                "detail": reason[:300],
+            },
             at=now,
         )
         report.rejected[row.message_id] = RejectionCode.WRONG_NETWORK.value
