@@ -42,7 +42,6 @@ def _register_groups() -> None:
 DataDir = Annotated[Path, typer.Option("--data-dir", help="The node's data directory.")]
 
 
-@app.command()
 def _exercise_settings(network: str | None) -> ExerciseSettings | None:
     if network is None:
         return None
@@ -53,6 +52,7 @@ def _exercise_settings(network: str | None) -> ExerciseSettings | None:
         raise ValidationFailed(f"--exercise: {'; '.join(problems)}", problems) from exc
 
 
+@app.command()
 def init(
     data_dir: DataDir,
     name: Annotated[
