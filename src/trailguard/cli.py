@@ -4,15 +4,16 @@ only wires them together and holds the node-level commands (init, serve, demo, u
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from typer.core import TyperGroup
 
 from trailguard.bootstrap import initialise_node
-from trailguard.cli_support import announce_exercise
+from trailguard.cli_support import announce_for_args
 from trailguard.core.capability import load
 from trailguard.core.config import ExerciseSettings, NodeRole, config_problems
 from trailguard.core.errors import TrailguardError, ValidationFailed
@@ -22,7 +23,18 @@ from trailguard.registry import CAPABILITIES, open_node
 console = Console()
 err_console = Console(stderr=True)
 
+
+class _Root(TyperGroup):
+    """The root command: before any command runs, an exercise node named by ``--data-dir``
+    is announced with its EXERCISE line on stderr, whatever the command (issue 17)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # a click.Context
+        announce_for_args(args)
+        return super().parse_args(ctx, args)
+
+
 app = typer.Typer(
+    cls=_Root,
     help="trailguard: cooperation on cybercrime investigations in minutes instead of months.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -145,7 +157,6 @@ def serve(
         raise typer.Exit(2) from exc
     for warning in base_url_mismatch(node.config.base_url, host, port):
         err_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
-    announce_exercise(node)
     worker = start_delivery_worker(node)
     console.print(
         f"node {node.config.node_id} serving on http://{host}:{port} "
