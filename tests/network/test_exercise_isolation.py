@@ -522,3 +522,14 @@ def test_init_makes_an_exercise_node_whose_identity_says_so(tmp_path: Path) -> N
     assert refused.exit_code == 2
     assert "exercise" in refused.output
     assert not (tmp_path / "bad").exists()
+
+
+def test_the_documented_envelope_schema_names_the_same_networks() -> None:
+    import re
+
+    from trailguard.core.config import is_network_name
+    from trailguard.network.openapi import ENVELOPE_SCHEMA, NETWORK_PATTERN
+
+    assert "network" in ENVELOPE_SCHEMA["required"]
+    for value in (LIVE, EX_A, EX_B, "Live", "prod", "exercise-", "exercise-ab", "exercise-a_b1"):
+        assert bool(re.fullmatch(NETWORK_PATTERN, value)) == is_network_name(value), value
