@@ -533,3 +533,35 @@ def test_the_documented_envelope_schema_names_the_same_networks() -> None:
     assert "network" in ENVELOPE_SCHEMA["required"]
     for value in (LIVE, EX_A, EX_B, "Live", "prod", "exercise-", "exercise-ab", "exercise-a_b1"):
         assert bool(re.fullmatch(NETWORK_PATTERN, value)) == is_network_name(value), value
+
+
+def test_a_message_sealed_for_another_network_never_leaves(
+    make: Callable[[str, str], Node],
+) -> None:
+    """Queued by an exercise node; then its node.toml names another network (and so does
+    the recipient's row): the envelope still says the old one, and is not sent."""
+    from dataclasses import replace
+
+    a = make("nl-poc", EX_A)
+    b = make("us-poc", EX_A)
+    link(b, a)
+    with a.db.session() as session:
+        queued = send_message(
+            session, a, recipient="us-poc", message_type="network.ping", payload={}, actor="u:t"
+        )
+        row = session.get(DirectoryEntryRow, "us-poc")
+        assert row is not None
+        row.document = row.document.replace(f'"network":"{EX_A}"', f'"network":"{EX_B}"')
+    moved = replace(
+        a, config=a.config.model_copy(update={"exercise": ExerciseSettings(network=EX_B)})
+    )
+    router = Router()
+    router.add(b)
+    transport = HttpTransport(httpx.Client(transport=router, timeout=5))
+    report = deliver_pending(moved, transport=transport)
+    transport.close()
+    assert router.posts == []
+    assert report.rejected == {queued.message_id: "wrong_network"}
+    with a.db.session() as session:
+        outbox = session.execute(select(OutboxRow)).scalar_one()
+    assert outbox.state == "rejected" and "sealed for another network" in (outbox.last_error or "")

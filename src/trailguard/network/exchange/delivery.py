@@ -203,12 +203,14 @@ def _network_refusal(node: Node, entry: Any, rows: list[Any]) -> str | None:
             f"{entry.node_id!r} is a node of network {entry.network!r}, this node belongs to "
             f"{network!r}; live and exercise nodes never exchange messages"
         )
+    # the envelope is canonical JSON: its one unescaped "network" key names its network (a
+    # quote inside any string value is escaped), found without parsing a large envelope
+    marker = f'"network":{json.dumps(network)},'
     for row in rows:
-        sealed = json.loads(row.envelope).get("network")
-        if sealed != network:
+        if marker not in row.envelope:
             return (
-                f"message {row.message_id} was sealed for network {sealed!r}, this node "
-                f"belongs to {network!r}; it is not sent"
+                f"message {row.message_id} was sealed for another network than this node's "
+                f"({network!r}); it is not sent"
             )
     return None
 
