@@ -451,6 +451,16 @@ def test_nodes_of_one_exercise_network_exchange_normally(
     with b.db.session() as session:
         received = session.execute(select(ExchangeMessageRow)).scalar_one()
     assert json.loads(received.envelope)["network"] == EX_A
+    # the trainee's inbox marks each message EXERCISE, and the message names its network
+    from helpers import browser_login
+    from trailguard.accounts import Role
+
+    pages = browser_login(b, [Role.DUTY_OFFICER])
+    inbox = pages.get("/exchange").text
+    assert 'class="badge exercise-tag">EXERCISE</span>' in inbox
+    detail = pages.get(f"/exchange/messages/{queued.message_id}").text
+    assert f"network <code>{EX_A}</code>" in detail
+    assert detail.count("exercise-tag") == 1
 
 
 # --- witnessing audit heads --------------------------------------------------------------

@@ -101,7 +101,7 @@ def test_no_page_of_a_real_node_carries_it(tmp_path: Path) -> None:
         node.close()
     assert len(pages) >= 15
     for path, (_status, html) in pages.items():
-        assert "exercise-banner" not in html, path
+        assert "exercise-banner" not in html and "exercise-tag" not in html, path
         title = _TITLE.search(html)
         assert title is not None and not title.group(1).startswith("EXERCISE"), path
 
