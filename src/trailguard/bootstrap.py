@@ -21,7 +21,14 @@ from sqlalchemy.pool import NullPool
 
 from trailguard.accounts import Role, create_user
 from trailguard.core.clock import Clock, default_clock
-from trailguard.core.config import NodeConfig, NodePaths, NodeRole, config_problems, save_config
+from trailguard.core.config import (
+    ExerciseSettings,
+    NodeConfig,
+    NodePaths,
+    NodeRole,
+    config_problems,
+    save_config,
+)
 from trailguard.core.errors import Conflict, ValidationFailed
 from trailguard.network import create_identity, publish_self
 from trailguard.node import Node
@@ -56,10 +63,13 @@ def initialise_node(
     database_url: str | None = None,
     languages: list[str] | None = None,
     clock: Clock | None = None,
+    exercise: ExerciseSettings | None = None,
 ) -> InitResult:
     """Create a node in ``data_dir``. ``clock`` dates the first keys and records (the node's
     own clock by default): a node made under a test clock has keys valid from that clock's
-    time, not from the wall clock's."""
+    time, not from the wall clock's. ``exercise`` makes a training node (issue 17): its
+    ``[exercise]`` table is written to ``node.toml`` before anything else, so its keys, its
+    directory and its own entry belong to the exercise network from the first moment."""
     paths = NodePaths(data_dir)
     if paths.config.exists():
         raise Conflict(
@@ -77,6 +87,7 @@ def initialise_node(
             # the database named by the environment at init is the node's database from now on:
             # a later command run without that variable must not open an empty SQLite file
             database_url=database_url or os.environ.get("TRAILGUARD_DATABASE_URL") or None,
+            exercise=exercise,
         )
     except ValidationError as exc:
         problems = config_problems(exc)

@@ -4,23 +4,37 @@ only wires them together and holds the node-level commands (init, serve, demo, u
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from typer.core import TyperGroup
 
 from trailguard.bootstrap import initialise_node
+from trailguard.cli_support import announce_for_args
 from trailguard.core.capability import load
-from trailguard.core.config import NodeRole
-from trailguard.core.errors import TrailguardError
+from trailguard.core.config import ExerciseSettings, NodeRole, config_problems
+from trailguard.core.errors import TrailguardError, ValidationFailed
 from trailguard.network import start_delivery_worker
 from trailguard.registry import CAPABILITIES, open_node
 
 console = Console()
 err_console = Console(stderr=True)
 
+
+class _Root(TyperGroup):
+    """The root command: before any command runs, an exercise node named by ``--data-dir``
+    is announced with its EXERCISE line on stderr, whatever the command (issue 17)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # a click.Context
+        announce_for_args(args)
+        return super().parse_args(ctx, args)
+
+
 app = typer.Typer(
+    cls=_Root,
     help="trailguard: cooperation on cybercrime investigations in minutes instead of months.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -38,6 +52,16 @@ def _register_groups() -> None:
 
 
 DataDir = Annotated[Path, typer.Option("--data-dir", help="The node's data directory.")]
+
+
+def _exercise_settings(network: str | None) -> ExerciseSettings | None:
+    if network is None:
+        return None
+    try:
+        return ExerciseSettings(network=network)
+    except ValidationError as exc:
+        problems = config_problems(exc)
+        raise ValidationFailed(f"--exercise: {'; '.join(problems)}", problems) from exc
 
 
 @app.command()
@@ -62,9 +86,18 @@ def init(
     ] = "http://127.0.0.1:8000",
     timezone: Annotated[str, typer.Option(help="IANA time zone of the office.")] = "UTC",
     admin: Annotated[str, typer.Option(help="Username of the first administrator.")] = "admin",
+    exercise: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NETWORK",
+            help="Make a training node of this exercise network ('exercise-...'): it talks "
+            "only to nodes of the same exercise network and marks everything EXERCISE.",
+        ),
+    ] = None,
 ) -> None:
     """Create a node: configuration, database, signing and encryption keys, first admin."""
     try:
+        settings = _exercise_settings(exercise)
         result = initialise_node(
             data_dir,
             name=name,
@@ -74,10 +107,16 @@ def init(
             base_url=base_url,
             timezone=timezone,
             admin_username=admin,
+            exercise=settings,
         )
     except TrailguardError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
+    if settings is not None:
+        console.print(
+            f"[bold red]EXERCISE[/bold red] node of network {settings.network}: "
+            "training only, it never talks to real nodes"
+        )
     console.print(f"[green]node {result.node_id} created[/green] in {data_dir}")
     console.print(f"admin user: [bold]{result.admin_username}[/bold]")
     console.print(

@@ -37,6 +37,15 @@ _NODE_ID = re.compile(r"^[a-z0-9][a-z0-9.-]{1,62}$")
 
 
 _EXERCISE_NETWORK = re.compile(r"^exercise-[a-z0-9][a-z0-9-]{2,60}$")
+LIVE_NETWORK = "live"  # the network of every real node
+
+
+def is_network_name(value: object) -> bool:
+    """True for 'live' and for a well-formed exercise network id: what an envelope, a
+    directory or a directory entry may name as its network."""
+    return isinstance(value, str) and (
+        value == LIVE_NETWORK or _EXERCISE_NETWORK.fullmatch(value) is not None
+    )
 
 
 class ExerciseSettings(BaseModel):
@@ -107,7 +116,7 @@ class NodeConfig(BaseModel):
     def network_name(self) -> str:
         """'live' for a real node, the exercise network's id for a training node: two nodes
         exchange messages only when these are equal."""
-        return self.exercise.network if self.exercise is not None else "live"
+        return self.exercise.network if self.exercise is not None else LIVE_NETWORK
 
     @field_validator("country")
     @classmethod

@@ -3,6 +3,8 @@
 ``smtp://[user:pass@]host[:port]`` (port 25), ``smtps://...`` (implicit TLS, port 465) or
 ``smtp+starttls://...`` (upgraded with STARTTLS). A path after the host
 (``smtp://host:port/duty@example.org``) names a default recipient (``default_recipient``).
+An exercise node passes its ``marking`` (``core.exercise_marking``, issue 17): the subject
+then starts with "EXERCISE:" and the body with the marking line, whoever wrote them.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
 
 from trailguard.core.errors import ValidationFailed
+from trailguard.core.exercise_marking import EXERCISE_WORD
 
 SCHEMES = ("smtp", "smtps", "smtp+starttls")
 MailFailed = (OSError, smtplib.SMTPException, ValidationFailed)
@@ -24,8 +27,22 @@ def default_recipient(smtp_url: str) -> str | None:
     return recipient if "@" in recipient else None
 
 
-def send_email(smtp_url: str, *, sender: str, to: str, subject: str, body: str) -> None:
-    """Send one plain-text mail; raises one of ``MailFailed`` when it did not go out."""
+def send_email(
+    smtp_url: str,
+    *,
+    sender: str,
+    to: str,
+    subject: str,
+    body: str,
+    marking: str | None = None,
+) -> None:
+    """Send one plain-text mail; raises one of ``MailFailed`` when it did not go out.
+    ``marking`` (an exercise node's, None on a real node) marks the subject and body."""
+    if marking is not None:
+        if not subject.startswith(f"{EXERCISE_WORD}:"):
+            subject = f"{EXERCISE_WORD}: {subject}"
+        if not body.startswith(marking):
+            body = f"{marking}\n\n{body}"
     parts = urlsplit(smtp_url)
     if parts.scheme not in SCHEMES or not parts.hostname:
         raise ValidationFailed(f"smtp_url {smtp_url!r} must look like smtp://host:port")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trailguard.core.errors import ValidationFailed
+from trailguard.core.exercise_marking import exercise_marking, mark_pdf
 from trailguard.evidence.bag import BagReport
 from trailguard.evidence.documents import VerificationBlock, draw_verification_block, sign_pdf
 
@@ -42,7 +43,9 @@ def certificate_content(report: BagReport) -> dict[str, Any]:
     }
 
 
-def render_certificate(content: dict[str, Any], block: VerificationBlock | None) -> bytes:
+def render_certificate(
+    content: dict[str, Any], block: VerificationBlock | None, marking: str | None = None
+) -> bytes:
     from fpdf import FPDF
     from fpdf.enums import XPos, YPos
 
@@ -51,6 +54,7 @@ def render_certificate(content: dict[str, Any], block: VerificationBlock | None)
     pdf = FPDF(format="A4")
     pdf.set_auto_page_break(auto=True, margin=15)
     pdf.set_title(f"Hash certificate {content['reference']}")
+    mark_pdf(pdf, marking)  # an exercise node's EXERCISE on every page (issue 17)
     family, clean = "Helvetica", latin1_safe
     pdf.add_page()
 
@@ -103,6 +107,6 @@ def issue_certificate(node: Node, bag: Path, *, actor: str) -> bytes:
         kind="hash-certificate",
         title=f"Hash certificate {content['reference']} ({content['package_id']})",
         content=content,
-        render=lambda block: render_certificate(content, block),
+        render=lambda block: render_certificate(content, block, exercise_marking(node.config)),
         actor=actor,
     )

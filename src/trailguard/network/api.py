@@ -103,7 +103,10 @@ def directory_put(
     node: Node = Depends(get_node),
     principal: Principal = Depends(require_roles(Role.ADMIN)),
 ) -> dict[str, Any]:
-    entry = DirectoryEntry.from_json({**body, "node_id": node_id})
+    # an entry that does not name its network is taken to be of this node's own (issue 17)
+    entry = DirectoryEntry.from_json(
+        {"network": node.config.network_name, **body, "node_id": node_id}
+    )
     with node.db.session() as session:
         saved = directory_service.save_entry(
             session, node, entry, actor=principal.actor, source="manual"

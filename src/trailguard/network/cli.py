@@ -161,8 +161,10 @@ def add(
             raw = loads_bounded(file.read_bytes(), max_depth=DIRECTORY_DEPTH)
         except (OSError, ValueError) as exc:
             raise ValidationFailed(f"cannot read {file} as JSON: {exc}") from exc
+        own = {"network": node.config.network_name}  # an entry without one is of this node's
         entries = [
-            DirectoryEntry.from_json(item) for item in (raw if isinstance(raw, list) else [raw])
+            DirectoryEntry.from_json({**own, **item} if isinstance(item, dict) else item)
+            for item in (raw if isinstance(raw, list) else [raw])
         ]
         with node.db.session() as session:
             for entry in entries:

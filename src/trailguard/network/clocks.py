@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from trailguard.audit import record
 from trailguard.core.clock import ensure_utc, isoformat_z
+from trailguard.core.exercise_marking import exercise_marking
 from trailguard.core.mail import MailFailed, send_email
 from trailguard.network import directory_service
 from trailguard.network.exchange import deliver_pending
@@ -92,6 +93,7 @@ def escalate_overdue(node: Node, now: datetime | None = None) -> list[Escalation
                         to=email,
                         subject=subject,
                         body=body,
+                        marking=exercise_marking(node.config),
                     )
                     channels.append("email")
                 except MailFailed as exc:

@@ -7,6 +7,10 @@ INTERPOL National Central Bureau. Convention text: https://github.com/statengene
 laws-markdown/blob/master/verdrag/convention/on/cybercrime/BWBV0001839/README.md
 The directory travels as a JSON document signed with the publishing node's Ed25519 key.
 
+Every entry and the document itself name their network (issue 17): 'live' for real nodes,
+an exercise network's id for training nodes. A node keeps, imports and talks to entries of
+its own network only, so an exercise node can never be taken for a real one.
+
 Plain Python: no web or database imports.
 """
 
@@ -21,6 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from trailguard.core.clock import ensure_utc, isoformat_z
+from trailguard.core.config import LIVE_NETWORK, is_network_name
 from trailguard.core.errors import ValidationFailed
 from trailguard.network.envelope import canonical_json
 from trailguard.network.identity import (
@@ -201,6 +206,7 @@ class DirectoryEntry:
     keys: tuple[PublicKeyRecord, ...] = ()
     prefixes: tuple[str, ...] = ()
     updated_at: datetime | None = None
+    network: str = LIVE_NETWORK  # 'live' or the exercise network's id (issue 17)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -233,6 +239,7 @@ class DirectoryEntry:
     def to_json(self) -> dict[str, Any]:
         return {
             "node_id": self.node_id,
+            "network": self.network,
             "kind": self.kind.value,
             "country": self.country,
             "organisation": self.organisation,
@@ -255,6 +262,12 @@ class DirectoryEntry:
         problems: list[str] = []
         if not isinstance(node_id, str) or not _NODE_ID.fullmatch(node_id):
             problems.append(f"node_id {node_id!r} must be 2-63 lower-case letters, digits, . or -")
+        network = raw.get("network", LIVE_NETWORK)
+        if not is_network_name(network):
+            problems.append(
+                f"{where}: network {network!r:.80} is neither 'live' nor an exercise network "
+                "('exercise-...')"
+            )
         try:
             kind = EntryKind(str(raw.get("kind")))
         except ValueError:
@@ -357,6 +370,7 @@ class DirectoryEntry:
             keys=tuple(sorted(keys, key=lambda r: r.valid_from)),
             prefixes=tuple(prefixes),
             updated_at=updated_at,
+            network=str(network),
         )
 
 
@@ -440,10 +454,12 @@ class DirectoryDocument:
     entries: tuple[DirectoryEntry, ...]
     key_id: str
     signature: str
+    network: str = LIVE_NETWORK  # signed: the network whose directory this is (issue 17)
 
     def signed_fields(self) -> dict[str, Any]:
         return {
             "format": DIRECTORY_FORMAT,
+            "network": self.network,
             "publisher": self.publisher,
             "published_at": isoformat_z(self.published_at),
             "entries": [entry.to_json() for entry in self.entries],
@@ -464,9 +480,23 @@ class DirectoryDocument:
 
 
 def sign_directory(
-    identity: NodeIdentity, *, publisher: str, entries: list[DirectoryEntry], at: datetime
+    identity: NodeIdentity,
+    *,
+    publisher: str,
+    entries: list[DirectoryEntry],
+    at: datetime,
+    network: str = LIVE_NETWORK,
 ) -> DirectoryDocument:
+    if not is_network_name(network):
+        raise ValidationFailed(f"network {network!r} is neither 'live' nor an exercise network")
+    strays = sorted(entry.node_id for entry in entries if entry.network != network)
+    if strays:
+        raise ValidationFailed(
+            f"a directory of network {network!r} cannot list nodes of another network: "
+            + ", ".join(strays)
+        )
     unsigned = DirectoryDocument(
+        network=network,
         publisher=publisher,
         published_at=ensure_utc(at),
         entries=tuple(sorted(entries, key=lambda entry: entry.node_id)),
@@ -488,11 +518,22 @@ def parse_directory(raw: Any) -> DirectoryDocument:
     ]
     if not isinstance(raw.get("entries"), list):
         problems.append("directory document lacks a list of 'entries'")
+    network = raw.get("network")
+    if not is_network_name(network):
+        problems.append(
+            f"the directory must state its network ('live' or 'exercise-...'), not {network!r:.80}"
+        )
     if problems:
         raise ValidationFailed("bad directory document", problems)
     entries = []
     seen: set[str] = set()
     for item in raw["entries"]:
+        if isinstance(item, dict) and item.get("network") != network:
+            raise ValidationFailed(
+                f"the directory of network {network!r} lists {item.get('node_id')!r:.70} as a "
+                f"node of network {item.get('network')!r:.80}; every entry must state the "
+                "directory's network"
+            )
         entry = DirectoryEntry.from_json(item)
         if entry.node_id in seen:
             raise ValidationFailed(f"directory lists {entry.node_id!r} twice")
@@ -504,4 +545,5 @@ def parse_directory(raw: Any) -> DirectoryDocument:
         entries=tuple(entries),
         key_id=raw["key_id"],
         signature=raw["signature"],
+        network=str(network),
     )

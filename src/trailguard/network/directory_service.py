@@ -84,8 +84,16 @@ def save_entry(
     source: str,
     is_self: bool = False,
 ) -> DirectoryEntry:
-    """Insert or replace an entry (key history is merged, never shortened) and audit it."""
+    """Insert or replace an entry (key history is merged, never shortened) and audit it.
+    An entry of another network than the node's own is refused (issue 17): a live node's
+    directory never lists an exercise node, nor an exercise node's a live one."""
     now = node.clock.now()
+    if entry.network != node.config.network_name:
+        raise ValidationFailed(
+            f"{entry.node_id!r} is a node of network {entry.network!r}, this node belongs to "
+            f"{node.config.network_name!r}; live and exercise nodes never list each other",
+            [f"network: {entry.network!r} is not {node.config.network_name!r}"],
+        )
     row = session.get(DirectoryEntryRow, entry.node_id)
     if row is not None and row.is_self and not is_self:
         raise ValidationFailed(
@@ -154,6 +162,7 @@ def publish_self(
     existing = find_entry(session, config.node_id)
     raw: dict[str, Any] = {
         "node_id": config.node_id,
+        "network": config.network_name,
         "kind": (kind or (existing.kind if existing else _KIND_FOR_ROLE[config.roles[0]])).value,
         "country": config.country,
         "organisation": config.name,
@@ -183,13 +192,19 @@ def publish_self(
 
 
 def export_directory(session: Session, node: Node, *, actor: str) -> DirectoryDocument:
-    """The directory as this node knows it, signed with its current key."""
-    entries = list_entries(session)
+    """The directory as this node knows it (its own network's entries), signed with its
+    current key and stating its network."""
+    network = node.config.network_name
+    entries = [entry for entry in list_entries(session) if entry.network == network]
     if not any(entry.node_id == node.config.node_id for entry in entries):
         entries.append(publish_self(session, node, actor=actor))
     now = node.clock.now()
     document = sign_directory(
-        node_identity(node), publisher=node.config.node_id, entries=entries, at=now
+        node_identity(node),
+        publisher=node.config.node_id,
+        entries=entries,
+        at=now,
+        network=network,
     )
     record(
         session,
@@ -234,8 +249,31 @@ def import_directory(
     """Verify a signed directory and merge its entries. The signature must verify against
     ``publisher_key`` (given out of band) or, when omitted, against the publisher's keys
     already in this node's directory; a document never vouches for its own publisher.
-    Nothing is stored unless every entry is valid and the signature holds."""
+    Nothing is stored unless every entry is valid and the signature holds, and the
+    directory is of this node's network (a live node never imports an exercise directory,
+    nor an exercise node a live one or another exercise's: issue 17)."""
     document = parse_directory(raw)
+    network = node.config.network_name
+    if document.network != network:
+        with node.db.session() as audit_session:  # the caller's transaction rolls back
+            record(
+                audit_session,
+                actor=actor,
+                action="directory.import_refused",
+                subject="directory",
+                details={
+                    "publisher": document.publisher,
+                    "reason": "wrong_network",
+                    "network": document.network,
+                    "own_network": network,
+                },
+                at=node.clock.now(),
+            )
+        raise ValidationFailed(
+            f"the directory (publisher {document.publisher!r}) is of network "
+            f"{document.network!r}, this node belongs to {network!r}; refusing to import: "
+            "live and exercise nodes never list each other"
+        )
     if publisher_key:
         history = [trusted_key(publisher_key)]
     else:

@@ -1,7 +1,9 @@
 """Envelopes and receipts: the signed, encrypted units that travel between nodes.
 
-An envelope names its sender, recipient, message id (UUID), creation and expiry instants,
-type, the SHA-256 of the plaintext payload, and the signing key's id; the payload (a JSON
+An envelope names its network ('live' for real work, an exercise network's id for training,
+issue 17: a node refuses an envelope of any other network than its own), its sender,
+recipient, message id (UUID), creation and expiry instants, type, the SHA-256 of the
+plaintext payload, and the signing key's id; the payload (a JSON
 object) is sealed to the recipient's X25519 key; an Ed25519 signature covers the canonical
 serialisation of all those fields and the ciphertext. A receipt is a signed statement by one
 node about one message at one stage (received, accepted, rejected, acknowledged).
@@ -26,6 +28,7 @@ from nacl.exceptions import CryptoError
 from nacl.public import PublicKey, SealedBox
 
 from trailguard.core.clock import isoformat_z
+from trailguard.core.config import LIVE_NETWORK, is_network_name
 from trailguard.core.errors import ValidationFailed
 from trailguard.core.jsonsafe import JsonRefused, loads_bounded
 from trailguard.network.identity import (
@@ -53,6 +56,7 @@ class RejectionCode(StrEnum):
     MALFORMED = "malformed"
     OVERSIZE = "oversize"
     WRONG_RECIPIENT = "wrong_recipient"
+    WRONG_NETWORK = "wrong_network"  # live and exercise nodes never talk (issue 17)
     UNKNOWN_SENDER = "unknown_sender"
     BAD_SIGNATURE = "bad_signature"
     REPLAY = "replay"
@@ -69,6 +73,7 @@ HTTP_STATUS: dict[RejectionCode, int] = {
     RejectionCode.EXPIRED: 410,
     RejectionCode.OVERSIZE: 413,
     RejectionCode.WRONG_RECIPIENT: 421,
+    RejectionCode.WRONG_NETWORK: 421,
     RejectionCode.BAD_PAYLOAD: 422,
     RejectionCode.REJECTED_BY_HANDLER: 424,
 }
@@ -111,6 +116,7 @@ def check_message_type(value: str) -> str:
 
 _SIGNED_FIELDS = (
     "format",
+    "network",
     "message_id",
     "sender",
     "recipient",
@@ -137,10 +143,12 @@ class Envelope:
     key_id: str
     ciphertext: str  # base64 sealed box
     signature: str  # base64 Ed25519 signature over ``signed_bytes``
+    network: str = LIVE_NETWORK  # signed: 'live' or an exercise network's id (issue 17)
 
     def signed_fields(self) -> dict[str, Any]:
         return {
             "format": ENVELOPE_FORMAT,
+            "network": self.network,
             "message_id": self.message_id,
             "sender": self.sender,
             "recipient": self.recipient,
@@ -215,9 +223,13 @@ def seal(
     expires_in: timedelta | None = None,
     correlation_id: str | None = None,
     message_id: str | None = None,
+    network: str = LIVE_NETWORK,
 ) -> Envelope:
-    """Encrypt ``payload`` to the recipient's current key and sign the envelope."""
+    """Encrypt ``payload`` to the recipient's current key and sign the envelope, stating
+    ``network`` (the sender's: 'live', or its exercise network's id) inside what is signed."""
     check_message_type(message_type)
+    if not is_network_name(network):
+        raise ValidationFailed(f"network {network!r} is neither 'live' nor an exercise network")
     lifetime = expires_in if expires_in is not None else DEFAULT_LIFETIME
     if lifetime <= timedelta(0) or lifetime > MAX_LIFETIME:
         raise ValidationFailed(
@@ -242,6 +254,7 @@ def seal(
         key_id=identity.key_id,
         ciphertext=b64(bytes(ciphertext)),
         signature="",
+        network=network,
     )
     return replace(unsigned, signature=b64(identity.sign(unsigned.signed_bytes())))
 
@@ -277,6 +290,11 @@ def parse_envelope(body: bytes) -> Envelope:
     unknown = set(raw) - {*_SIGNED_FIELDS, "signature"}
     if unknown:
         problems.append(f"unknown fields: {', '.join(sorted(unknown))[:200]}")
+    network = _need_str(raw, "network", problems, maximum=70)
+    if network and not is_network_name(network):
+        problems.append(
+            f"network {network!r:.80} is neither 'live' nor an exercise network ('exercise-...')"
+        )
     message_id = _need_str(raw, "message_id", problems)
     try:
         if message_id and str(uuid.UUID(message_id)) != message_id:
@@ -343,6 +361,7 @@ def parse_envelope(body: bytes) -> Envelope:
         key_id=key_id,
         ciphertext=ciphertext,
         signature=signature,
+        network=network,
     )
     if envelope.to_bytes() != body:
         raise EnvelopeRejected(

@@ -80,7 +80,11 @@ _RATE_LIMITED_DOC = {
         409: _refusal_doc("replay"),
         410: _refusal_doc("expired"),
         413: _refusal_doc("oversize (unsigned)"),
-        421: _refusal_doc("wrong_recipient"),
+        421: _refusal_doc(
+            "wrong_recipient, or wrong_network (the envelope, or the X-Trailguard-Network "
+            "header, names another network than this node's: live and exercise nodes never "
+            "talk)"
+        ),
         422: _refusal_doc("bad_payload"),
         424: _refusal_doc("rejected_by_handler"),
         429: _RATE_LIMITED_DOC,

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from trailguard.core.exercise_marking import mark_subject
 from trailguard.network.orm import NotificationRow
 from trailguard.node import Node
 
@@ -22,11 +23,12 @@ def notify(
     body: str,
     message_id: str | None = None,
 ) -> None:
+    """Store a notice; on an exercise node its subject starts with "EXERCISE:" (issue 17)."""
     session.add(
         NotificationRow(
             created_at=node.clock.now(),
             audience=audience[:200],
-            subject=subject[:300],
+            subject=mark_subject(node.config, subject)[:300],
             body=body,
             message_id=message_id,
         )

@@ -13,6 +13,7 @@ from trailguard.network.envelope import ENVELOPE_FORMAT, RECEIPT_FORMAT
 
 _BASE64 = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
 _NODE_ID = "^[a-z0-9][a-z0-9.-]{1,62}$"
+NETWORK_PATTERN = "^(live|exercise-[a-z0-9][a-z0-9-]{2,60})$"  # as core.config.is_network_name
 _INSTANT = {
     "type": "string",
     "format": "date-time",
@@ -25,6 +26,7 @@ ENVELOPE_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "required": [
         "format",
+        "network",
         "message_id",
         "sender",
         "recipient",
@@ -39,6 +41,13 @@ ENVELOPE_SCHEMA: dict[str, Any] = {
     ],
     "properties": {
         "format": {"type": "string", "const": ENVELOPE_FORMAT},
+        "network": {
+            "type": "string",
+            "pattern": NETWORK_PATTERN,
+            "description": "the sender's network, signed: 'live' for real work, an exercise "
+            "network's id for training (issue 17); a node refuses every other network's "
+            "envelopes (wrong_network)",
+        },
         "message_id": {"type": "string", "format": "uuid"},
         "sender": {"type": "string", "pattern": _NODE_ID},
         "recipient": {"type": "string", "pattern": _NODE_ID},

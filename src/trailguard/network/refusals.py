@@ -47,6 +47,7 @@ UNAUTHENTICATED = frozenset(
         RejectionCode.MALFORMED,
         RejectionCode.OVERSIZE,
         RejectionCode.WRONG_RECIPIENT,
+        RejectionCode.WRONG_NETWORK,
         RejectionCode.UNKNOWN_SENDER,
         RejectionCode.BAD_SIGNATURE,
     }

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from trailguard.accounts import Principal, Role
 from trailguard.core.clock import ensure_utc
 from trailguard.core.errors import ValidationFailed
+from trailguard.core.exercise_marking import exercise_marking
 from trailguard.requests import service
 from trailguard.requests.documents import render_html, render_pdf
 from trailguard.requests.domain.types import missing_elements
@@ -189,7 +190,8 @@ def document_html(
     request: Request, request_id: str, _principal: Principal = Depends(require_roles(*READERS))
 ) -> HTMLResponse:
     view, footer = service.document_of(get_node(request), request_id)
-    return HTMLResponse(render_html(view.request, footer=footer))
+    marking = exercise_marking(get_node(request).config)  # issue 17
+    return HTMLResponse(render_html(view.request, footer=footer, marking=marking))
 
 
 @router.get("/{request_id}/document.pdf", response_class=Response)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from trailguard.core.exercise_marking import exercise_marking, mark_pdf
 from trailguard.core.pdftext import latin1_safe
 from trailguard.requests.domain.common import RequestBase, RequestKind
 from trailguard.requests.domain.types import describe_identifier
@@ -214,10 +215,11 @@ _TEMPLATES = Path(__file__).resolve().parent / "templates"
 _env = Environment(loader=FileSystemLoader(str(_TEMPLATES)), autoescape=select_autoescape(["html"]))
 
 
-def render_html(request: RequestBase, *, footer: str = "") -> str:
-    """A standalone printable HTML document (no scripts, inline style)."""
+def render_html(request: RequestBase, *, footer: str = "", marking: str | None = None) -> str:
+    """A standalone printable HTML document (no scripts, inline style); ``marking`` is an
+    exercise node's EXERCISE marking (issue 17), shown above the document."""
     view = document_view(request, footer=footer)
-    return _env.get_template("requests/document.html").render(doc=view)
+    return _env.get_template("requests/document.html").render(doc=view, marking=marking)
 
 
 def _font_path() -> tuple[Path, Path | None] | None:
@@ -253,6 +255,7 @@ def render_pdf(
     (``trailguard verify-document``)."""
     if node is None:
         return _render_pdf(request, footer, unicode_font, None)
+    marking = exercise_marking(node.config)  # EXERCISE on every page (issue 17)
     from trailguard.evidence import sign_pdf
 
     view = document_view(request, footer=footer)
@@ -266,12 +269,14 @@ def render_pdf(
         kind="request",
         title=f"{view.title} {view.reference}",
         content=content,
-        render=lambda block: _render_pdf(request, footer, unicode_font, block),
+        render=lambda block: _render_pdf(request, footer, unicode_font, block, marking),
         actor=actor,
     )
 
 
-def _render_pdf(request: RequestBase, footer: str, unicode_font: bool, block: Any) -> bytes:
+def _render_pdf(
+    request: RequestBase, footer: str, unicode_font: bool, block: Any, marking: str | None = None
+) -> bytes:
     # fpdf2 and its fonts load only when a PDF is rendered
     from fpdf import FPDF
     from fpdf.enums import XPos, YPos
@@ -280,6 +285,7 @@ def _render_pdf(request: RequestBase, footer: str, unicode_font: bool, block: An
     pdf = FPDF(format="A4")
     pdf.set_auto_page_break(auto=True, margin=15)
     pdf.set_title(f"{view.title} {view.reference}")
+    mark_pdf(pdf, marking)
     fonts = _font_path() if unicode_font else None
     if fonts is not None:
         regular, bold = fonts

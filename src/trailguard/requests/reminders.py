@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 
 from trailguard.audit import record
+from trailguard.core.exercise_marking import exercise_marking
 from trailguard.core.mail import MailFailed, default_recipient, send_email
 from trailguard.network import notify
 from trailguard.node import Node
@@ -157,6 +158,7 @@ def _email(node: Node, reminders: list[ReminderView]) -> None:
                 f"{'MISSED' if r.missed else 'due'} {z(r.due_at)}: {r.label} ({r.reference})"
                 for r in reminders
             ),
+            marking=exercise_marking(node.config),  # EXERCISE on an exercise node (issue 17)
         )
     except MailFailed as exc:
         log.warning("could not e-mail reminders: %s", exc)

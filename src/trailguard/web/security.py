@@ -17,6 +17,11 @@ raises before answering.
 - ``Strict-Transport-Security`` when the node is served over HTTPS (its ``base_url`` is
   https, or this request's scheme is https, e.g. behind a TLS-terminating proxy that uvicorn
   trusts).
+- ``X-Trailguard-Network``: the node's network ('live', or an exercise network's id, issue
+  17) on every answer, so a client and a peer see at once which network answered. A request
+  to the node-to-node ``/exchange/v1/`` endpoints that names another network in that header
+  is refused (421, ``wrong_network``) before the application sees it; the signed envelope
+  carries the network too, and is refused by the inbox whatever the header says.
 
 Sources: MDN "Content-Security-Policy" and "Strict-Transport-Security" reference pages;
 OWASP Secure Headers Project (recommended values); W3C CSP Level 3 (hash sources).
@@ -30,10 +35,12 @@ import re
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from trailguard.core.exercise_marking import NETWORK_HEADER
 
 _ROOT = Path(__file__).resolve().parent.parent
 # Standalone documents whose <style> block is allowed by hash (reviewed: static CSS, no
@@ -76,6 +83,15 @@ def content_security_policy(extra_style_sources: Iterable[str] = ()) -> str:
     )
 
 
+def _network_of(scope: Scope) -> str | None:
+    """The network of the node the application serves (``app.state.node``), if any."""
+    state = getattr(scope.get("app"), "state", None)
+    node = getattr(state, "node", None)
+    config = getattr(node, "config", None)
+    network = getattr(config, "network_name", None)
+    return network if isinstance(network, str) else None
+
+
 class SecurityHeadersMiddleware:
     """Adds the headers above to every HTTP response of the wrapped application."""
 
@@ -106,6 +122,9 @@ class SecurityHeadersMiddleware:
             headers["Cache-Control"] = "no-store"
         if self.https or scope.get("scheme") == "https":
             headers["Strict-Transport-Security"] = HSTS
+        network = _network_of(scope)
+        if network is not None:
+            headers[NETWORK_HEADER] = network
         return headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -114,6 +133,25 @@ class SecurityHeadersMiddleware:
             return
         wanted = self._headers(scope)
         started = False
+        network = wanted.get(NETWORK_HEADER)
+        claimed = Headers(scope=scope).get(NETWORK_HEADER)
+        if (
+            network is not None
+            and claimed is not None
+            and claimed != network
+            and str(scope.get("path", "")).startswith("/exchange/")
+        ):
+            refusal = JSONResponse(
+                {
+                    "error": "wrong_network",
+                    "detail": f"this node belongs to network {network!r}, the request to "
+                    f"{claimed[:80]!r}; live and exercise nodes never talk",
+                },
+                status_code=421,
+                headers=wanted,
+            )
+            await refusal(scope, receive, send)
+            return
 
         async def send_with_headers(message: Message) -> None:
             nonlocal started

@@ -395,6 +395,13 @@ def _accept_in(
     for the caller to write. ``senders`` caches directory entries; ``batch`` holds what was
     accepted earlier in the same batch (not yet written), and ``seen``, when given, every
     id of the batch already stored (looked up once), so only those are looked up again."""
+    network = node.config.network_name
+    if envelope.network != network:  # first: live and exercise nodes never talk (issue 17)
+        raise EnvelopeRejected(
+            RejectionCode.WRONG_NETWORK,
+            f"this node belongs to network {network!r}, the envelope to {envelope.network!r}; "
+            "live and exercise nodes never exchange messages",
+        )
     if envelope.recipient != node.config.node_id:
         raise EnvelopeRejected(
             RejectionCode.WRONG_RECIPIENT,
@@ -408,6 +415,12 @@ def _accept_in(
         raise EnvelopeRejected(
             RejectionCode.UNKNOWN_SENDER,
             f"sender {envelope.sender!r} is not in this node's directory",
+        )
+    if entry.network != network:
+        raise EnvelopeRejected(
+            RejectionCode.WRONG_NETWORK,
+            f"sender {envelope.sender!r} is listed in this node's directory as a node of "
+            f"network {entry.network!r}, this node belongs to {network!r}",
         )
     if not envelope.verify(list(entry.keys)):
         raise EnvelopeRejected(

@@ -3,6 +3,7 @@ backoff), and the receipts that come back are verified and stored."""
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 from collections.abc import Callable
@@ -114,8 +115,12 @@ def deliver_pending(
                     continue
                 queues.setdefault(row.recipient, []).append(row)
             endpoints = {}
-            for recipient in queues:
+            for recipient in list(queues):
                 entry = directory_service.find_entry(session, recipient)
+                refusal = _network_refusal(node, entry, queues[recipient])
+                if refusal is not None:  # never posted: live and exercise nodes never talk
+                    _refuse_queue(session, node, queues.pop(recipient), refusal, report)
+                    continue
                 endpoints[recipient] = entry.channels.endpoint if entry else None
         report.attempted = sum(len(queue) for queue in queues.values())
 
@@ -186,6 +191,53 @@ def deliver_pending(
                 for future in [pool.submit(drain, queue) for queue in queues.values()]:
                     future.result()
     return report
+
+
+def _network_refusal(node: Node, entry: Any, rows: list[Any]) -> str | None:
+    """Why the messages to one recipient must not leave (issue 17), or None: the recipient's
+    directory entry, or an envelope in the outbox, belongs to another network than the
+    node's own (e.g. a data directory whose ``[exercise]`` table was added or removed)."""
+    network = node.config.network_name
+    if entry is not None and entry.network != network:
+        return (
+            f"{entry.node_id!r} is a node of network {entry.network!r}, this node belongs to "
+            f"{network!r}; live and exercise nodes never exchange messages"
+        )
+    # the envelope is canonical JSON: its one unescaped "network" key names its network (a
+    # quote inside any string value is escaped), found without parsing a large envelope
+    marker = f'"network":{json.dumps(network)},'
+    for row in rows:
+        if marker not in row.envelope:
+            return (
+                f"message {row.message_id} was sealed for another network than this node's "
+                f"({network!r}); it is not sent"
+            )
+    return None
+
+
+def _refuse_queue(
+    session: Session, node: Node, rows: list[Any], reason: str, report: DeliveryReport
+) -> None:
+    now = node.clock.now()
+    for item in rows:
+        row = session.get(OutboxRow, item.id)
+        if row is None or row.state != "pending":
+            continue
+        row.state = "rejected"
+        row.last_error = f"{RejectionCode.WRONG_NETWORK.value}: {reason}"[:1000]
+        record(
+            session,
+            actor="system:outbox",
+            action="exchange.not_sent",
+            subject=f"message:{row.message_id}",
+            details={
+                "recipient": row.recipient,
+                "reason": RejectionCode.WRONG_NETWORK.value,
+                "detail": reason[:300],
+            },
+            at=now,
+        )
+        report.rejected[row.message_id] = RejectionCode.WRONG_NETWORK.value
 
 
 def _next_batch(queue: list[Any], start: int, count: int) -> list[Any]:

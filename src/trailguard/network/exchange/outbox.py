@@ -69,6 +69,11 @@ def send_message(
     if not isinstance(payload, dict):
         raise ValidationFailed(f"payload must be a JSON object, not {type(payload).__name__}")
     entry = directory_service.get_entry(session, recipient)
+    if entry.network != node.config.network_name:  # never queued (issue 17)
+        raise ValidationFailed(
+            f"{recipient!r} is a node of network {entry.network!r}, this node belongs to "
+            f"{node.config.network_name!r}; live and exercise nodes never exchange messages"
+        )
     key = entry.current_key()
     if key is None:
         raise ValidationFailed(f"the directory has no current encryption key for {recipient!r}")
@@ -85,6 +90,7 @@ def send_message(
         created_at=now,
         expires_in=expires_in,
         correlation_id=correlation_id,
+        network=node.config.network_name,
     )
     body = envelope.to_bytes()
     if len(body) > node.config.max_envelope_bytes:
