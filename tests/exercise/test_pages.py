@@ -58,6 +58,8 @@ def test_briefing_shows_the_story_not_the_key(game: Played) -> None:
     first = game.scenario.hops[0]
     assert first.ip in page.text and game.scenario.victim in page.text
     assert "EXERCISE" in page.text
+    nav = re.search(r'<nav aria-label="Main">(.*?)</nav>', client.get("/").text, re.S)
+    assert nav is not None and 'href="/exercise"' in nav.group(1)  # the way in, on a training node
     # the answer key stays hidden: later hops, retention and the end are not on the briefing
     assert game.scenario.hops[1].ip not in page.text
     assert game.scenario.end_summary not in page.text
@@ -166,5 +168,6 @@ def test_real_node_has_no_exercise(tmp_path: Path) -> None:
         client = browser_login(node, [Role.ADMIN])
         assert client.get("/exercise").status_code == 404
         assert client.get("/exercise/trainer").status_code == 404
+        assert 'href="/exercise"' not in client.get("/").text  # no Exercise in the navigation
     finally:
         node.close()

@@ -19,6 +19,7 @@ from trailguard.accounts import Principal, Role
 class NavLink:
     label: str
     path: str
+    exercise_only: bool = False  # shown only on a training node (issue 17)
 
 
 NAV: tuple[NavLink, ...] = (
@@ -34,6 +35,7 @@ NAV: tuple[NavLink, ...] = (
     NavLink("Evidence", "/evidence"),
     NavLink("Users", "/admin/users"),
     NavLink("Audit", "/audit"),
+    NavLink("Exercise", "/exercise", exercise_only=True),
 )
 
 
@@ -88,4 +90,10 @@ def can_open(app: FastAPI, principal: Principal | None, path: str) -> bool:
 
 
 def nav_for(app: FastAPI, principal: Principal | None) -> list[NavLink]:
-    return [link for link in NAV if can_open(app, principal, link.path)]
+    node = getattr(app.state, "node", None)
+    exercise = bool(node is not None and node.config.is_exercise)
+    return [
+        link
+        for link in NAV
+        if (exercise or not link.exercise_only) and can_open(app, principal, link.path)
+    ]
