@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import shutil
 import subprocess
@@ -22,6 +23,8 @@ from helpers import make_node
 from trailguard.audit.orm import AuditEntryRow
 from trailguard.core.clock import FixedClock
 from trailguard.core.errors import ValidationFailed
+from trailguard.evidence import domain
+from trailguard.evidence.bag import PayloadMode
 from trailguard.evidence.caseuco import Connection
 from trailguard.evidence.domain import LegalBasis, hash_file
 from trailguard.evidence.orm import EvidenceCustodyRow, EvidenceItemRow
@@ -248,10 +251,12 @@ def test_custody_chain_signed_audited_and_checked(
 
 
 def test_packaging_streams(nl: Node, tmp_path: Path) -> None:
+    # the pipeline holds BUFFERS chunks of CHUNK bytes; the file is three times that
+    pipeline = domain.BUFFERS * domain.CHUNK
     big = tmp_path / "big.bin"
     with big.open("wb") as handle:
-        for i in range(48):
-            handle.write(bytes([i]) * (1 << 20))
+        for i in range(3 * pipeline >> 20):
+            handle.write(bytes([i % 256]) * (1 << 20))
     tracemalloc.start()
     try:
         result = package(nl, [big], tmp_path / "bag")
@@ -260,7 +265,109 @@ def test_packaging_streams(nl: Node, tmp_path: Path) -> None:
     finally:
         tracemalloc.stop()
     assert report.ok, report.problems
-    assert peak < 12 * (1 << 20), f"peak {peak} bytes for a 48 MiB file"
+    assert peak < pipeline + (4 << 20), f"peak {peak} bytes for a {3 * pipeline} byte file"
+
+
+def test_hash_stream_copies_to_every_sink_in_order() -> None:
+    # several chunks, the last one short: every sink gets the same bytes, the digests match
+    data = bytes(range(256)) * ((domain.CHUNK * 3 + 12345) // 256)
+    sinks = [io.BytesIO(), io.BytesIO()]
+    digests = domain.hash_stream(io.BytesIO(data), sink=sinks[0], sinks=sinks[1:])
+    assert all(sink.getvalue() == data for sink in sinks)
+    assert digests.size == len(data)
+    assert digests.sha256 == hashlib.sha256(data).hexdigest()
+    assert digests.sha512 == hashlib.sha512(data).hexdigest()
+
+
+def test_hash_stream_raises_a_failed_write() -> None:
+    class Full(io.BytesIO):
+        def write(self, data: object) -> int:
+            raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        domain.hash_stream(io.BytesIO(b"x" * 5000), sinks=[Full()])
+
+
+def _stored(nl: Node, item_id: str) -> Path:
+    with nl.db.session() as session:
+        row = session.get(EvidenceItemRow, item_id)
+        assert row is not None
+        return nl.paths.data_dir / "evidence" / row.stored_path
+
+
+def test_new_files_are_read_once_into_store_and_bag(
+    nl: Node, files: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[str] = []
+    real = domain.hash_stream
+
+    def counting(source, **kwargs):  # type: ignore[no-untyped-def]
+        reads.append(Path(source.name).name)
+        return real(source, **kwargs)
+
+    monkeypatch.setattr("trailguard.evidence.service.hash_stream", counting)
+    monkeypatch.setattr("trailguard.evidence.bag.hash_stream", counting)
+    result = package(nl, files, tmp_path / "bag")
+    # one pass per source file (store and bag written from it), none over the payload again
+    assert sorted(reads) == sorted(f.name for f in files)
+    for item_id in result.item_ids:
+        in_bag = next((result.path / "data" / item_id).iterdir())
+        store = _stored(nl, item_id)
+        assert in_bag.read_bytes() == store.read_bytes()
+        assert in_bag.stat().st_ino != store.stat().st_ino  # an independent copy
+    bagit.Bag(str(result.path)).validate()
+    assert verify_package(result.path, node=nl).ok
+
+
+def test_linked_payload_is_the_store_copy_and_a_change_is_caught(
+    nl: Node, files: list[Path], tmp_path: Path
+) -> None:
+    result = create_package(
+        nl,
+        out=tmp_path / "bag",
+        reference="NL-PR-2026-0042",
+        basis=LegalBasis.parse("preservation: NL-PR-2026-0042"),
+        user="alice",
+        files=files,
+        payload=PayloadMode.LINK,
+    )
+    bagit.Bag(str(result.path)).validate()
+    assert verify_package(result.path, node=nl).ok
+    first = result.item_ids[0]
+    in_bag = next((result.path / "data" / first).iterdir())
+    assert in_bag.stat().st_ino == _stored(nl, first).stat().st_ino  # no second write
+    # the policy's price: a change made in place in the bag changes the store's copy too; it
+    # is caught when the item is packaged again (re-hashed), and nothing is written
+    flip_byte(in_bag, 0)
+    again = tmp_path / "again"
+    with pytest.raises(ValidationFailed, match=f"item {first}.*no longer matches"):
+        create_package(
+            nl,
+            out=again,
+            reference="NL-PR-2026-0042",
+            basis=LegalBasis.parse("preservation: NL-PR-2026-0042"),
+            user="alice",
+            item_ids=[first],
+            payload=PayloadMode.LINK,
+        )
+    assert not again.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".again")] == []
+
+
+def test_stored_item_copied_into_a_second_package(
+    nl: Node, files: list[Path], tmp_path: Path
+) -> None:
+    first = package(nl, files, tmp_path / "bag")
+    second = create_package(
+        nl,
+        out=tmp_path / "second",
+        reference="NL-PR-2026-0042",
+        basis=LegalBasis.parse("preservation: NL-PR-2026-0042"),
+        user="alice",
+        item_ids=first.item_ids,
+    )
+    bagit.Bag(str(second.path)).validate()
+    assert verify_package(second.path, node=nl).ok
 
 
 # --- bad input ---------------------------------------------------------------------------
