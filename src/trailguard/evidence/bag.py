@@ -8,8 +8,9 @@ Writing puts every payload file in place once (a new file is written into the ba
 acquired, read once for both digests and both copies; a stored item is cloned, linked or
 copied and hashed in one pass, ``PayloadMode``) in a hidden folder beside the target, writes
 the manifests from the digests already computed, and renames the folder into place at the
-end, so a package is either whole or absent. Reading uses the ``bagit`` library for the RFC structure and completeness
-checks and streams every file listed in a manifest through the digests again.
+end, so a package is either whole or absent. Reading uses the ``bagit`` library for the RFC
+structure and completeness checks and streams every file listed in a manifest through the
+digests again.
 """
 
 from __future__ import annotations

@@ -132,14 +132,14 @@ def hash_stream(
                 break
             chunk = view[:count]
             # one thread per digest and per sink: each sees the chunks in order
-            pending[turn] = [lane.submit(task, chunk) for lane, task in zip(lanes, tasks)]
+            pending[turn] = [lane.submit(task, chunk) for lane, task in zip(lanes, tasks, strict=True)]
             size += count
-            if durable and outputs and size - flushed >= FLUSH_EVERY:
-                if flushing is None or flushing.done():
-                    if flushing is not None:
-                        flushing.result()
-                    flushing = syncer.submit(os.fdatasync, outputs[0].fileno())
-                    flushed = size
+            idle = flushing is None or flushing.done()
+            if durable and outputs and size - flushed >= FLUSH_EVERY and idle:
+                if flushing is not None:
+                    flushing.result()  # raises a failed sync
+                flushing = syncer.submit(os.fdatasync, outputs[0].fileno())
+                flushed = size
             turn = (turn + 1) % BUFFERS
     finally:
         for lane in lanes:
