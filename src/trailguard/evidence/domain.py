@@ -132,7 +132,9 @@ def hash_stream(
                 break
             chunk = view[:count]
             # one thread per digest and per sink: each sees the chunks in order
-            pending[turn] = [lane.submit(task, chunk) for lane, task in zip(lanes, tasks, strict=True)]
+            pending[turn] = [
+                lane.submit(task, chunk) for lane, task in zip(lanes, tasks, strict=True)
+            ]
             size += count
             idle = flushing is None or flushing.done()
             if durable and outputs and size - flushed >= FLUSH_EVERY and idle:
