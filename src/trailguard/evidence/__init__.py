@@ -16,25 +16,24 @@ Map:
 Other capabilities use::
 
     from trailguard.evidence import sign_pdf, verify_document
+    # a PDF rendered without a node: visibly and machine-readably an unsigned draft
+    from trailguard.evidence import UNSIGNED_DRAFT, mark_unsigned_draft
 """
 
 from __future__ import annotations
 
-from typing import Any
+from trailguard.evidence.documents import (
+    UNSIGNED_DRAFT,
+    draw_verification_block,
+    mark_unsigned_draft,
+    sign_pdf,
+    verify_document,
+)
 
-__all__ = ["draw_verification_block", "sign_pdf", "verify_document"]
-
-_LAZY = {
-    "draw_verification_block": "documents",
-    "sign_pdf": "documents",
-    "verify_document": "documents",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'trailguard.evidence' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(f"trailguard.evidence.{module}"), name)
+__all__ = [
+    "UNSIGNED_DRAFT",
+    "draw_verification_block",
+    "mark_unsigned_draft",
+    "sign_pdf",
+    "verify_document",
+]

@@ -14,10 +14,27 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
+import httpx
 import typer
 from rich.console import Console
 
-from trailguard.core.errors import TrailguardError
+from trailguard.accounts import get_user, principal_of
+from trailguard.core.errors import PermissionDenied, TrailguardError, ValidationFailed
+from trailguard.evidence.certificate import issue_certificate
+from trailguard.evidence.documents import check_for_document, verify_document
+from trailguard.evidence.domain import CustodyAction, LegalBasis
+from trailguard.evidence.service import (
+    EVIDENCE_ROLES,
+    add_custody_event,
+    create_package,
+    custody_events,
+    export_public_keys,
+    import_package,
+    verify_item_chain,
+    verify_package,
+)
+from trailguard.evidence.service import list_items as service_list
+from trailguard.evidence.transfer import offer_package, push_chunks
 from trailguard.registry import open_node
 
 app = typer.Typer(
@@ -59,14 +76,10 @@ def _open(data_dir: Path) -> Any:
 def _acting_user(node: Any, user: str | None) -> str:
     if user is None:
         return f"os:{getpass.getuser()}"
-    from trailguard.accounts import get_user, principal_of
-    from trailguard.evidence.service import EVIDENCE_ROLES
 
     with node.db.session() as session:
         principal = principal_of(get_user(session, user))
     if not set(principal.roles) & set(EVIDENCE_ROLES):
-        from trailguard.core.errors import PermissionDenied
-
         _fail(PermissionDenied(f"{user} holds none of the roles {', '.join(EVIDENCE_ROLES)}"))
     return user
 
@@ -102,8 +115,6 @@ def package(
     ] = False,
 ) -> None:
     """Make a signed package (BagIt + CASE/UCO + custody log) of the given files."""
-    from trailguard.evidence.domain import LegalBasis
-    from trailguard.evidence.service import create_package
 
     node = _open(data_dir)
     try:
@@ -138,7 +149,6 @@ def verify(
     data_dir: OptionalDataDir = None,
 ) -> None:
     """Check every payload and tag file, the signature and the custody chain."""
-    from trailguard.evidence.service import verify_package
 
     node = _open(data_dir) if data_dir is not None and public_key is None else None
     try:
@@ -173,7 +183,6 @@ def import_(
     user: User = None,
 ) -> None:
     """Take a verified package into this node's store (signed "received" custody event)."""
-    from trailguard.evidence.service import import_package
 
     node = _open(data_dir)
     try:
@@ -191,7 +200,6 @@ def public_key(
     out: Annotated[Path, typer.Option("--out", help="Where to write the key file.")],
 ) -> None:
     """Write this node's public signing keys, for someone verifying without a node."""
-    from trailguard.evidence.service import export_public_keys
 
     node = _open(data_dir)
     try:
@@ -208,7 +216,6 @@ def list_items(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Evidence items on this node."""
-    from trailguard.evidence.service import list_items as service_list
 
     node = _open(data_dir)
     try:
@@ -244,7 +251,6 @@ def custody(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """An item's custody chain, checked (exit 1 if it is broken)."""
-    from trailguard.evidence.service import custody_events, verify_item_chain
 
     node = _open(data_dir)
     try:
@@ -287,7 +293,6 @@ def certificate(
     user: User = None,
 ) -> None:
     """Issue the signed hash certificate (PDF) of a package that verifies."""
-    from trailguard.evidence.certificate import issue_certificate
 
     node = _open(data_dir)
     try:
@@ -314,8 +319,6 @@ def verify_document_command(
 ) -> None:
     """Who issued a document, whether the directory knows that key, whether it is unchanged
     (exit 0 only when all three hold)."""
-    from trailguard.evidence.documents import verify_document
-    from trailguard.evidence.service import check_for_document
 
     try:
         data = file.read_bytes()
@@ -358,9 +361,6 @@ def send(
     ] = None,
 ) -> None:
     """Send a package to another node: encrypted to it, in chunks; resumable with --resume."""
-    import httpx
-
-    from trailguard.evidence.transfer import offer_package, push_chunks
 
     node = _open(data_dir)
     try:
@@ -401,9 +401,6 @@ def event(
     note: Annotated[str, typer.Option(help="What was done and why.")] = "",
 ) -> None:
     """Record a custody event on an item (signed by this node, audited)."""
-    from trailguard.core.errors import ValidationFailed
-    from trailguard.evidence.domain import CustodyAction
-    from trailguard.evidence.service import add_custody_event
 
     allowed = ("opened", "verified", "released", "returned", "destroyed")
     if action not in allowed:

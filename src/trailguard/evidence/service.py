@@ -753,21 +753,3 @@ def records_for(session: Session, item_ids: Sequence[str]) -> list[ItemRecord]:
 
 def with_custody(record_: ItemRecord, events: list[CustodyEvent]) -> ItemRecord:
     return replace(record_, custody=events)
-
-
-def check_for_document(node: Node | None, public_key: Path | None, data: bytes) -> SignatureCheck:
-    """The key check for a document: a public key file, else the node's directory (looked up
-    for the issuer the document names), else nothing verifies."""
-    if public_key is not None:
-        return keys_from_file(public_key).check
-    if node is None:
-
-        def refuse(node_id: str, key_id: str, message: bytes, sig: str, at: datetime) -> str:
-            return f"node {node_id} is not known: give --data-dir DIR or --public-key FILE"
-
-        return refuse
-    from trailguard.evidence.documents import claimed_issuer
-
-    with node.db.session() as session:
-        issuer = claimed_issuer(data)
-        return directory_keys(session, node, [issuer] if issuer else []).check
