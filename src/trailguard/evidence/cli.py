@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import getpass
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -34,7 +35,7 @@ from trailguard.evidence.service import (
     verify_package,
 )
 from trailguard.evidence.service import list_items as service_list
-from trailguard.evidence.transfer import offer_package, push_chunks
+from trailguard.evidence.transfer import STALE_AFTER, expire_transfers, offer_package, push_chunks
 from trailguard.registry import open_node
 
 app = typer.Typer(
@@ -422,3 +423,29 @@ def event(
     finally:
         node.close()
     console.print(f"event {recorded.seq} ({recorded.action.value}) recorded: {recorded.event_hash}")
+
+
+@app.command("expire-transfers")
+def expire_transfers_command(
+    data_dir: DataDir,
+    older_than_hours: Annotated[
+        float,
+        typer.Option(
+            "--older-than-hours",
+            min=0.01,
+            help="A transfer nothing happened to for this long is abandoned.",
+        ),
+    ] = STALE_AFTER.total_seconds() / 3600,
+) -> None:
+    """End stale incomplete transfers: their chunks (incoming) or archive (outgoing) are
+    removed and they take no more chunks (audited)."""
+    node = _open(data_dir)
+    try:
+        ended = expire_transfers(node, older_than=timedelta(hours=older_than_hours))
+    except TrailguardError as exc:
+        _fail(exc)
+    finally:
+        node.close()
+    for item in ended:
+        console.print(f"expired {item.direction} transfer {item.transfer_id} ({item.peer})")
+    console.print(f"{len(ended)} transfer(s) expired")
