@@ -25,7 +25,7 @@ from trailguard.core.clock import FixedClock
 from trailguard.core.errors import ValidationFailed
 from trailguard.evidence import domain
 from trailguard.evidence.bag import PayloadMode
-from trailguard.evidence.caseuco import Connection
+from trailguard.evidence.caseuco import Connection, trace_objects
 from trailguard.evidence.domain import LegalBasis, hash_file
 from trailguard.evidence.orm import EvidenceCustodyRow, EvidenceItemRow
 from trailguard.evidence.service import (
@@ -37,6 +37,7 @@ from trailguard.evidence.service import (
     verify_package,
 )
 from trailguard.node import Node
+from trailguard.trace.domain.case_uco import case_bundle
 
 START = datetime(2026, 11, 20, 13, 30, tzinfo=UTC)
 
@@ -133,6 +134,37 @@ def _with_connections(node: Node, files: list[Path], out: Path) -> PackageResult
             Connection("203.0.113.77", 51512, "198.51.100.23", 22, START),
             Connection("2001:db8:200::7", None, "2001:db8:100::23", 443, START),
         ],
+        trace_bundles=[_trace_bundle()],
+    )
+
+
+def _trace_bundle() -> dict:
+    """A trace's CASE/UCO export as the trace capability makes it (its own exporter, on a
+    two-hop graph): the connections, the provider operating an address, the subscriber."""
+    graph = {
+        "trace": {"id": "trace-1", "label": "bank intrusion"},
+        "nodes": [
+            {"id": "victim", "type": "victim", "label": "bank proxy"},
+            {"id": "endpoint:198.51.100.23", "type": "endpoint", "ip": "198.51.100.23", "port": 22},
+            {"id": "endpoint:203.0.113.77", "type": "endpoint", "ip": "203.0.113.77",
+             "port": 51512},
+            {"id": "provider:nl-polderhost", "type": "provider", "node_id": "nl-polderhost",
+             "organisation": "Polderhost", "country": "NL"},
+            {"id": "subscriber", "type": "subscriber", "identified_by": "Rio Litoral"},
+        ],
+        "edges": [
+            {"type": "connection", "from": "victim", "to": "endpoint:198.51.100.23",
+             "hop": 1, "confidence": "exact"},
+            {"type": "connection", "from": "endpoint:203.0.113.77",
+             "to": "endpoint:198.51.100.23", "at": "2026-11-20T08:10:00Z", "protocol": "tcp",
+             "hop": 2, "confidence": "exact"},
+            {"type": "operated_by", "from": "endpoint:198.51.100.23",
+             "to": "provider:nl-polderhost"},
+            {"type": "session", "from": "subscriber", "to": "endpoint:203.0.113.77"},
+        ],
+    }  # fmt: skip
+    return case_bundle(
+        graph, {"id": "case-1", "reference": "US-2026-NJ", "title": "Harbor Mutual Bank"}
     )
 
 
@@ -175,6 +207,30 @@ def test_bag_conforms_to_bagit_and_case(nl: Node, files: list[Path], tmp_path: P
     ]
     sha256 = {h["uco-types:hashValue"]["@value"].lower() for hs in hashes for h in hs}
     assert {hashlib.sha256(f.read_bytes()).hexdigest() for f in files} <= sha256
+    # the trace's network connections and their relationships, in the package's investigation
+    trace_ids = {o["@id"] for o in trace_objects(_trace_bundle())}
+    graph_ids = {node["@id"] for node in document["@graph"]}
+    assert trace_ids <= graph_ids
+    [investigation] = [
+        n for n in document["@graph"] if n["@type"] == "case-investigation:Investigation"
+    ]
+    assert trace_ids <= {ref["@id"] for ref in investigation["uco-core:object"]}
+    merged = [n for n in document["@graph"] if n["@id"] in trace_ids]
+    kinds_of_relationship = {
+        n["uco-core:kindOfRelationship"] for n in merged if n["@type"] == "uco-core:Relationship"
+    }
+    assert kinds_of_relationship == {"Operated_By", "Used_Address"}
+    connections = [n for n in merged if n["@type"] == "uco-observable:NetworkConnection"]
+    assert len(connections) == 2
+    ports = {c["uco-core:hasFacet"][0].get("uco-observable:sourcePort") for c in connections}
+    assert 51512 in ports
+
+
+def test_trace_export_with_other_prefixes_is_refused() -> None:
+    bundle = _trace_bundle()
+    bundle["@context"] = {**bundle["@context"], "uco-core": "https://example.org/other/"}
+    with pytest.raises(ValueError, match="prefix uco-core"):
+        trace_objects(bundle)
 
 
 def test_case_terms_exist_in_the_ontology(nl: Node, files: list[Path], tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trailguard import __version__
-from trailguard.accounts import Role
+from trailguard.accounts import Principal, Role
 from trailguard.audit import record
 from trailguard.core.errors import Conflict, NotFound, ValidationFailed
 from trailguard.evidence.bag import (
@@ -62,6 +62,7 @@ from trailguard.network import (
     verify_b64_signature,
 )
 from trailguard.node import Node
+from trailguard.trace import case_of, traces_of
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -433,6 +434,7 @@ def create_package(
     legacy_hashes: bool = False,
     connections: Sequence[Connection] = (),
     payload: PayloadMode = PayloadMode.COPY,
+    trace_bundles: Sequence[dict[str, Any]] = (),
 ) -> PackageResult:
     """Acquire ``files`` (if any), add the items ``item_ids``, and write one signed BagIt
     package at ``out`` with a "packaged" custody event per item, all in one transaction: if
@@ -513,6 +515,7 @@ def create_package(
                 organisations=organisations,
                 items=records,
                 connections=connections,
+                trace_bundles=trace_bundles,
             )
             meta = PackageMeta(
                 package_id=package_id,
@@ -753,3 +756,12 @@ def records_for(session: Session, item_ids: Sequence[str]) -> list[ItemRecord]:
 
 def with_custody(record_: ItemRecord, events: list[CustodyEvent]) -> ItemRecord:
     return replace(record_, custody=events)
+
+
+def investigation_traces(node: Node, principal: Principal, investigation_id: str) -> list[Any]:
+    """The CASE/UCO exports of an investigation's traces (its network connections with their
+    relationships), for ``create_package(trace_bundles=...)``; the person must be on the
+    investigation (the trace capability checks)."""
+    return [
+        case_of(node, principal, view.id) for view in traces_of(node, principal, investigation_id)
+    ]
