@@ -16,15 +16,16 @@ from pathlib import Path
 
 import bagit
 import pytest
-from evidence_kit import app, flat, flip_byte, package, runner, verify_json
+from evidence_kit import TRACE_TEMPLATE, app, flat, flip_byte, package, runner, verify_json
 from sqlalchemy import select
 
 from helpers import make_node
+from trailguard.accounts.domain import Principal, Role
 from trailguard.audit.orm import AuditEntryRow
 from trailguard.core.clock import FixedClock
-from trailguard.core.errors import ValidationFailed
+from trailguard.core.errors import PermissionDenied, ValidationFailed
 from trailguard.evidence import domain
-from trailguard.evidence.bag import PayloadMode
+from trailguard.evidence.bag import CASE_FILE, PayloadMode
 from trailguard.evidence.caseuco import Connection, trace_objects
 from trailguard.evidence.domain import LegalBasis, hash_file
 from trailguard.evidence.orm import EvidenceCustodyRow, EvidenceItemRow
@@ -33,10 +34,16 @@ from trailguard.evidence.service import (
     create_package,
     custody_events,
     export_public_keys,
+    investigation_traces,
     verify_item_chain,
     verify_package,
 )
+from trailguard.investigations.domain import ObservationIn, SourceKind, parse_instant
+from trailguard.investigations.service import add_observations, create_investigation
+from trailguard.network.directory import DirectoryEntry, EntryKind
+from trailguard.network.directory_service import save_entry
 from trailguard.node import Node
+from trailguard.trace import service as trace_service
 from trailguard.trace.domain.case_uco import case_bundle
 
 START = datetime(2026, 11, 20, 13, 30, tzinfo=UTC)
@@ -591,3 +598,96 @@ def test_event_cli_destroys_and_closes_the_chain(
     assert [e["action"] for e in answer["events"]][-1] == "destroyed"
     again = runner.invoke(app, ["evidence", "event", "--data-dir", data_dir, item, "opened"])
     assert again.exit_code == 2 and "destroyed" in flat(again.output)
+
+
+def test_package_of_an_investigation_carries_its_traces_connections(
+    tmp_path: Path, database_url: str, files: list[Path]
+) -> None:
+    """From the trace capability's face: the investigation's trace, two hops (the second a
+    network connection found by the answer of the first), into the package's CASE/UCO."""
+    node = make_node(
+        tmp_path,
+        database_url,
+        node_id="us-poc",
+        country="US",
+        timezone="America/New_York",
+        clock=FixedClock(START),
+    )
+    try:
+        with node.db.session() as session:
+            for entry in (
+                DirectoryEntry("nl-polderhost", EntryKind.PROVIDER, "NL", "Polderhost B.V.",
+                               prefixes=("198.51.100.0/24",)),
+                DirectoryEntry("nl-poc", EntryKind.POC, "NL", "Netherlands 24/7 point of contact"),
+            ):  # fmt: skip
+                save_entry(session, node, entry, actor="system:test", source="test")
+        iris = Principal(1, "iris", "Iris", frozenset({Role.INVESTIGATOR}))
+        case = create_investigation(
+            node,
+            iris,
+            {"reference": "US-2026-NJ", "title": "Harbor bank", "conduct": ["illegal_access"]},
+        )
+        instant, zone = parse_instant("2026-11-20T03:14:07.250-05:00")
+        [observation] = add_observations(
+            node,
+            iris,
+            case.id,
+            [
+                ObservationIn(
+                    kind=SourceKind.LOG_LINE,
+                    ip="198.51.100.23",
+                    port=41234,
+                    at=instant,
+                    source_zone=zone,
+                    tolerance_s=2.0,
+                    protocol="tcp",
+                    source_label="bank proxy log line 2",
+                )
+            ],
+            how="test",
+        )
+        started = trace_service.start_trace(
+            node, iris, case.id, observation.id, template=TRACE_TEMPLATE
+        )
+        trace_service.record_answer(
+            node,
+            iris,
+            started.id,
+            started.hops[0]["id"],
+            "next_hop",
+            {"ip": "203.0.113.77", "port": 51512, "at": "2026-11-20T08:10:00Z", "protocol": "tcp"},
+            key="NL phone call",
+        )
+        bundles = investigation_traces(node, iris, "US-2026-NJ")
+        assert len(bundles) == 1
+        assert investigation_traces(node, iris, "no such investigation") == []
+        outsider = Principal(2, "olga", "Olga", frozenset({Role.INVESTIGATOR}))
+        with pytest.raises(PermissionDenied):
+            investigation_traces(node, outsider, case.id)
+        result = create_package(
+            node,
+            out=tmp_path / "bag",
+            reference="US-2026-NJ",
+            basis=LegalBasis.parse("court-order: US-2026-NJ-ORDER-1"),
+            user="iris",
+            files=files,
+            investigation="US-2026-NJ",
+            trace_bundles=bundles,
+        )
+    finally:
+        node.close()
+    document = json.loads((result.path / "case-uco.jsonld").read_text())
+    connections = [
+        n for n in document["@graph"] if n["@type"] == "uco-observable:NetworkConnection"
+    ]
+    facets = [c["uco-core:hasFacet"][0] for c in connections]
+    assert any(f.get("uco-observable:sourcePort") == 51512 for f in facets)
+    kinds = {n.get("uco-core:kindOfRelationship") for n in document["@graph"]}
+    assert "Operated_By" in kinds
+    answer = subprocess.run(
+        [str(Path(sys.executable).with_name("case_validate")), str(result.path / CASE_FILE)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert answer.returncode == 0 and "Conforms: True" in answer.stdout, answer.stdout[-2000:]

@@ -19,7 +19,7 @@ import httpx
 import typer
 from rich.console import Console
 
-from trailguard.accounts import get_user, principal_of
+from trailguard.accounts import Principal, get_user, principal_of
 from trailguard.core.errors import PermissionDenied, TrailguardError, ValidationFailed
 from trailguard.evidence.certificate import issue_certificate
 from trailguard.evidence.documents import check_for_document, verify_document
@@ -31,6 +31,7 @@ from trailguard.evidence.service import (
     custody_events,
     export_public_keys,
     import_package,
+    investigation_traces,
     verify_item_chain,
     verify_package,
 )
@@ -74,14 +75,18 @@ def _open(data_dir: Path) -> Any:
         _fail(exc)
 
 
-def _acting_user(node: Any, user: str | None) -> str:
-    if user is None:
-        return f"os:{getpass.getuser()}"
-
+def _principal(node: Any, user: str) -> Principal:
     with node.db.session() as session:
         principal = principal_of(get_user(session, user))
     if not set(principal.roles) & set(EVIDENCE_ROLES):
         _fail(PermissionDenied(f"{user} holds none of the roles {', '.join(EVIDENCE_ROLES)}"))
+    return principal
+
+
+def _acting_user(node: Any, user: str | None) -> str:
+    if user is None:
+        return f"os:{getpass.getuser()}"
+    _principal(node, user)
     return user
 
 
@@ -104,7 +109,12 @@ def package(
         str | None, typer.Option(help="The node the package is for (directory id).")
     ] = None,
     investigation: Annotated[
-        str | None, typer.Option(help="Investigation reference (plain text).")
+        str | None,
+        typer.Option(
+            help="Investigation reference (plain text). With --user, an investigation of this "
+            "node (id or reference) the user is on: its traces' network connections join the "
+            "package's CASE/UCO description."
+        ),
     ] = None,
     consent_record: Annotated[
         str | None, typer.Option(help="Art. 32(b): the record of the consent.")
@@ -119,18 +129,25 @@ def package(
 
     node = _open(data_dir)
     try:
+        acting = _acting_user(node, user)
+        traces = (
+            investigation_traces(node, _principal(node, user), investigation)
+            if user is not None and investigation
+            else []
+        )
         result = create_package(
             node,
             out=out,
             reference=reference,
             basis=LegalBasis.parse(basis, consent_record=consent_record),
-            user=_acting_user(node, user),
+            user=acting,
             files=files,
             recipient=recipient,
             investigation=investigation,
             handling_code=handling,
             tlp=tlp,
             legacy_hashes=legacy_hashes,
+            trace_bundles=traces,
         )
     except TrailguardError as exc:
         _fail(exc)

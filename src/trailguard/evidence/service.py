@@ -758,10 +758,13 @@ def with_custody(record_: ItemRecord, events: list[CustodyEvent]) -> ItemRecord:
     return replace(record_, custody=events)
 
 
-def investigation_traces(node: Node, principal: Principal, investigation_id: str) -> list[Any]:
-    """The CASE/UCO exports of an investigation's traces (its network connections with their
-    relationships), for ``create_package(trace_bundles=...)``; the person must be on the
-    investigation (the trace capability checks)."""
-    return [
-        case_of(node, principal, view.id) for view in traces_of(node, principal, investigation_id)
-    ]
+def investigation_traces(node: Node, principal: Principal, investigation: str) -> list[Any]:
+    """The CASE/UCO exports of the traces of ``investigation`` (id or reference on this node:
+    its network connections with their relationships), for ``create_package(trace_bundles=
+    ...)``; none when no investigation has that name (a package's investigation may be plain
+    text). The person must be on the investigation (PermissionDenied otherwise)."""
+    try:
+        views = traces_of(node, principal, investigation)
+    except NotFound:
+        return []
+    return [case_of(node, principal, view.id) for view in views]
