@@ -114,7 +114,14 @@ def _load() -> str:
     return "load average " + " ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
+def _settle() -> None:
+    """Before each timed step (not timed): write back what earlier steps left in the page
+    cache, so no step pays for another's writes."""
+    os.sync()
+
+
 def _sha256sum_step(path: Path) -> Step:
+    _settle()
     with Step() as step:
         subprocess.run(["sha256sum", str(path)], check=True, capture_output=True)
     return step
@@ -163,6 +170,7 @@ def main() -> None:
                 sha = _sha256sum_step(source)
                 print(f"[{number}] sha256sum         {_rate(size, sha.seconds)}  {sha.cpu_text()}")
                 out = root / f"bag-{number}-{mode.value}"
+                _settle()
                 with Step() as made_step:
                     made = create_package(
                         nl,
@@ -181,6 +189,7 @@ def main() -> None:
                 bags.append(made.path)
             sha = _sha256sum_step(source)
             print(f"[{number}] sha256sum         {_rate(size, sha.seconds)}  {sha.cpu_text()}")
+            _settle()
             with Step() as check:
                 report = verify_package(made.path, node=nl)
             assert report.ok, report.problems
@@ -197,6 +206,7 @@ def main() -> None:
                     bag = bags[2 * (number - 1)]
                     archive = root / "archive.tar"
                     _tar_bag(bag, archive)
+                    _settle()
                     with httpx.Client(timeout=600) as client, Step() as plain:
                         answer = client.put(
                             f"http://127.0.0.1:{port}/upload",
@@ -209,11 +219,13 @@ def main() -> None:
                         f"[{number}] plain HTTP copy   {_rate(size, plain.seconds)}  "
                         f"{plain.cpu_text()}"
                     )
+                    _settle()
                     with Step() as offered:
                         offer = offer_package(
                             nl, bag, recipient="us-poc", user="noor",
                             chunk_size=args.chunk_mb * MIB,
                         )  # fmt: skip
+                    _settle()
                     with httpx.Client(timeout=600) as client, Step() as pushed:
                         result = push_chunks(nl, offer.transfer_id, client)
                     assert result.ok, result.problems

@@ -21,6 +21,7 @@ from rich.console import Console
 
 from trailguard.accounts import Principal, get_user, principal_of
 from trailguard.core.errors import PermissionDenied, TrailguardError, ValidationFailed
+from trailguard.evidence.bag import PayloadMode
 from trailguard.evidence.certificate import issue_certificate
 from trailguard.evidence.documents import check_for_document, verify_document
 from trailguard.evidence.domain import CustodyAction, LegalBasis
@@ -124,6 +125,16 @@ def package(
     legacy_hashes: Annotated[
         bool, typer.Option("--legacy-hashes", help="Also record MD5 and SHA-1.")
     ] = False,
+    link_payload: Annotated[
+        bool,
+        typer.Option(
+            "--link-payload",
+            help="Hard-link the store's read-only copy into the bag when both are on one "
+            "filesystem (no second write; changing the bag's file in place then changes the "
+            "store's copy too). Default: a separate copy (a copy-on-write clone where the "
+            "filesystem can make one).",
+        ),
+    ] = False,
 ) -> None:
     """Make a signed package (BagIt + CASE/UCO + custody log) of the given files."""
 
@@ -148,6 +159,7 @@ def package(
             tlp=tlp,
             legacy_hashes=legacy_hashes,
             trace_bundles=traces,
+            payload=PayloadMode.LINK if link_payload else PayloadMode.COPY,
         )
     except TrailguardError as exc:
         _fail(exc)
