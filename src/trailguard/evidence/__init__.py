@@ -9,8 +9,10 @@ Map:
   on issued PDFs; ``certificate``: the hash certificate PDF.
 - ``orm`` and ``migrations/``: ``evidence_items``, ``evidence_custody_events``,
   ``evidence_packages``, ``evidence_transfers``.
-- ``service``: acquire, custody, package, verify, import (audited); ``transfer``: packages
-  between nodes, encrypted and in chunks.
+- ``service``: acquire, custody, package (one streaming pass per new file; the payload copied,
+  or linked where policy allows: ``bag.PayloadMode``; the investigation's traces from
+  ``trailguard.trace`` in the CASE/UCO), verify, import (audited); ``transfer``: packages
+  between nodes, encrypted and in chunks; refused ones leave nothing, stale ones expire.
 - ``cli`` (``trailguard evidence``, ``trailguard verify-document``), ``api``, ``web``.
 
 Other capabilities use::
