@@ -40,6 +40,7 @@ from trailguard.evidence.domain import (
     check_chain,
     hash_file,
     hash_stream,
+    open_for_copy,
 )
 
 CASE_FILE = "case-uco.jsonld"
@@ -144,7 +145,7 @@ def _place_payload(
             return
         digests = hash_file(target)
     else:
-        with source.open("rb", buffering=0) as reader, target.open("xb") as writer:
+        with source.open("rb", buffering=0) as reader, open_for_copy(target) as writer:
             digests = hash_stream(reader, sink=writer)
     if (digests.sha256, digests.sha512, digests.size) != (
         item.digests.sha256,

@@ -53,6 +53,7 @@ from trailguard.evidence.domain import (
     check_handling,
     hash_stream,
     next_event,
+    open_for_copy,
 )
 from trailguard.evidence.orm import EvidenceCustodyRow, EvidenceItemRow, EvidencePackageRow
 from trailguard.network import (
@@ -298,11 +299,11 @@ def acquire_file(
     try:
         with contextlib.ExitStack() as files:
             reader = files.enter_context(source.open("rb", buffering=0))
-            writer = files.enter_context(target.open("xb"))
+            writer = files.enter_context(open_for_copy(target))
             extra = []
             if into_bag is not None:
                 bag_copy = into_bag.payload_path(f"data/{item_id}/{name}")
-                extra.append(files.enter_context(bag_copy.open("xb")))
+                extra.append(files.enter_context(open_for_copy(bag_copy)))
             # the store's copy is synced to disk as it goes (durable); the bag's is not
             digests = hash_stream(
                 reader, sink=writer, sinks=extra, legacy=options.legacy_hashes, durable=True
