@@ -342,6 +342,25 @@ def test_hash_stream_copies_to_every_sink_in_order() -> None:
     assert digests.sha512 == hashlib.sha512(data).hexdigest()
 
 
+def test_copies_around_the_page_cache_are_exact_and_never_overwrite(tmp_path: Path) -> None:
+    # two full chunks and an unaligned tail (written the ordinary way), to two new files
+    data = bytes(range(251)) * ((2 * domain.CHUNK + 4097) // 251)
+    source = tmp_path / "source.bin"
+    source.write_bytes(data)
+    targets = [tmp_path / "store.bin", tmp_path / "bag.bin"]
+    with (
+        source.open("rb", buffering=0) as reader,
+        domain.open_for_copy(targets[0]) as store,
+        domain.open_for_copy(targets[1]) as bag,
+    ):
+        digests = domain.hash_stream(reader, sink=store, sinks=[bag], durable=True)
+    assert [t.read_bytes() == data for t in targets] == [True, True]
+    assert digests.sha512 == hashlib.sha512(data).hexdigest()
+    with pytest.raises(FileExistsError):
+        domain.open_for_copy(targets[0])
+    assert targets[0].read_bytes() == data
+
+
 def test_hash_stream_raises_a_failed_write() -> None:
     class Full(io.BytesIO):
         def write(self, data: object) -> int:
