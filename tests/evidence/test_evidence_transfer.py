@@ -253,3 +253,19 @@ def test_stale_transfers_expire_by_the_clock(
     assert finished.ok, finished.problems
     with pytest.raises(ValidationFailed, match="positive"):
         expire_transfers(net.us, older_than=timedelta(0))
+
+
+def test_completion_with_chunks_missing_stays_resumable(
+    net: Net, client: httpx.Client, files: list[Path], tmp_path: Path
+) -> None:
+    result, offer = _offer(net, files, tmp_path)
+    early = push_chunks(net.nl, offer.transfer_id, client, transport=net.transport, only=[0])
+    assert not early.ok and early.problems[0].startswith("chunks missing")
+    with net.nl.db.session() as session:
+        row = session.get(EvidenceTransferRow, offer.transfer_id)
+        assert row is not None and row.state == "offered"  # not refused: nothing was wrong
+        assert Path(row.archive_path).exists()  # kept for the rest
+    done = push_chunks(net.nl, offer.transfer_id, client, transport=net.transport)
+    assert done.ok, done.problems
+    assert done.skipped == 1
+    assert _count(net.us, EvidenceItemRow) == len(result.item_ids)

@@ -313,21 +313,24 @@ def push_chunks(
     result.complete = True
     result.ok = bool(body.get("ok"))
     result.problems = list(body.get("problems", []))
+    # not imported and not ended by the recipient (chunks still missing): stays resumable
+    final = result.ok or body.get("state") in ("refused", "expired")
     with node.db.session() as session:
         row = session.get(EvidenceTransferRow, transfer_id)
         assert row is not None
-        row.state = "delivered" if result.ok else "refused"
+        row.state = ("delivered" if result.ok else "refused") if final else "offered"
         row.problems = json.dumps(result.problems)
         row.updated_at = node.clock.now()
         record(
             session,
             actor="system:evidence-exchange",
-            action=f"evidence.transfer.{row.state}",
+            action=f"evidence.transfer.{row.state if final else 'incomplete'}",
             subject=f"evidence-transfer:{transfer_id}",
             details={"to": row.peer_node, "problems": result.problems[:5]},
             at=row.updated_at,
         )
-    archive.unlink(missing_ok=True)  # delivered, or refused for good: nothing to resume
+    if final:
+        archive.unlink(missing_ok=True)  # delivered, or refused for good: nothing to resume
     return result
 
 
