@@ -1,23 +1,31 @@
 """Evidence packages: packaging and verifying a large file against ``sha256sum`` on the same
 file, and a transfer between two loopback nodes against a plain HTTP copy of the same bytes.
 
-    uv run python benchmarks/evidence.py [--size-mb 1024] [--chunk-mb 4] [--no-transfer]
+    uv run python benchmarks/evidence.py [--size-mb 1024] [--chunk-mb 4] [--rounds 2]
+                                         [--no-transfer]
 
-In one run, on one random file of ``--size-mb`` MiB:
+On one random file of ``--size-mb`` MiB, baseline and trailguard alternately, ``--rounds``
+times (each ratio compares a step with the baseline run just before it, under the same load):
 
-* ``sha256sum FILE`` (coreutils; wall clock), run before and after the trailguard steps;
-* package: ``create_package`` of that file on a fresh node (acquire: copy into the store
-  with SHA-256 + SHA-512 in one pass; bag: copy into the bag with both digests again,
-  CASE/UCO, custody log, signature);
-* verify: ``verify_package`` of the bag (every manifest entry streamed through both
-  digests, signature, custody chains);
+* ``sha256sum FILE`` (coreutils; wall clock and CPU of the child);
+* package: ``create_package`` of that file on a fresh node, one streaming pass: the file is
+  read once (from the page cache, as ``sha256sum`` reads it), hashed with SHA-256 and SHA-512
+  and written to the store (synced) and, with ``PayloadMode.COPY`` (the default), to the bag
+  in the same pass (both copies written with O_DIRECT); ``PayloadMode.LINK``
+  hard-links the store's copy into the bag instead; then CASE/UCO, custody log, signature;
+* verify: ``verify_package`` of the copy-mode bag (a full re-read: every manifest entry
+  streamed through both digests, signature, custody chains), against ``sha256sum`` of that
+  bag's payload file; both read it from disk (the file's pages are evicted before each, with
+  ``posix_fadvise``; the copy was written around the page cache anyway);
 * transfer: two nodes served by uvicorn on loopback (``DemoCluster``), the package offered
-  over the exchange and pushed in encrypted chunks, joined, verified and imported by the
-  recipient (``push_chunks`` end to end, after the offer and its archive are made);
-* baseline: the same archive PUT (streamed) to a trivial endpoint of a uvicorn server in
+  over the exchange (tar of the bag, hashed while written) and pushed in encrypted chunks,
+  unpacked, verified and imported by the recipient (``push_chunks`` end to end);
+* its baseline: the same archive PUT (streamed) to a trivial endpoint of a uvicorn server in
   the same process that writes it to disk.
 
-Printed: seconds and MiB/s for each, and the ratios (trailguard / baseline throughput).
+Printed: seconds, MiB/s and CPU seconds (user, system; this process's threads and children)
+for each step, the ratios (baseline seconds / trailguard seconds, i.e. throughput ratio) and
+the load average after each round.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -48,12 +57,6 @@ def _random_file(path: Path, size_mb: int) -> None:
         for _ in range(size_mb // 4):
             handle.write(os.urandom(4 * MIB))
         handle.write(os.urandom((size_mb % 4) * MIB))
-
-
-def _sha256sum(path: Path) -> float:
-    start = time.perf_counter()
-    subprocess.run(["sha256sum", str(path)], check=True, capture_output=True)
-    return time.perf_counter() - start
 
 
 def _rate(size_mb: int, seconds: float) -> str:
@@ -87,29 +90,80 @@ def _chunks(path: Path, size: int) -> Iterator[bytes]:
             yield block
 
 
+class Step:
+    """Wall clock and CPU seconds (this process's threads and its children) of one step."""
+
+    def __enter__(self) -> Step:
+        self.start = time.perf_counter()
+        self.cpu = _cpu()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.start
+        user, system = (after - before for after, before in zip(_cpu(), self.cpu, strict=True))
+        self.user, self.system = user, system
+
+    def cpu_text(self) -> str:
+        return f"cpu user {self.user:6.2f} s sys {self.system:6.2f} s"
+
+
+def _cpu() -> tuple[float, float]:
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + children.ru_utime, me.ru_stime + children.ru_stime
+
+
+def _load() -> str:
+    return "load average " + " ".join(f"{value:.1f}" for value in os.getloadavg())
+
+
+def _settle() -> None:
+    """Before each timed step (not timed): write back what earlier steps left in the page
+    cache, so no step pays for another's writes."""
+    os.sync()
+
+
+def _evict(path: Path) -> None:
+    """Drop this one file's clean pages from the page cache (its next read is from disk)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def _sha256sum_step(path: Path) -> Step:
+    _settle()
+    with Step() as step:
+        subprocess.run(["sha256sum", str(path)], check=True, capture_output=True)
+    return step
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--chunk-mb", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--no-transfer", action="store_true")
     args = parser.parse_args()
 
     from trailguard.accounts.domain import Role
     from trailguard.core.config import NodeRole
     from trailguard.demo.cluster import DemoCluster, NodeSpec
+    from trailguard.evidence.bag import PayloadMode
     from trailguard.evidence.domain import LegalBasis
     from trailguard.evidence.service import create_package, verify_package
-    from trailguard.evidence.transfer import offer_package, push_chunks
+    from trailguard.evidence.transfer import _tar_bag, offer_package, push_chunks
 
+    size = args.size_mb
     root = Path(tempfile.mkdtemp(prefix="trailguard-evidence-bench-"))
     print(
         f"machine: {platform.processor() or platform.machine()}, nproc {os.cpu_count()}, "
-        f"load {os.getloadavg()[0]:.1f} at start"
+        f"python {platform.python_version()}; {_load()} at start"
     )
     try:
         source = root / "item.bin"
-        _random_file(source, args.size_mb)
-        before = _sha256sum(source)
+        _random_file(source, size)
         specs = [
             NodeSpec("us-poc", "US", "US", (NodeRole.POC,), "America/New_York",
                      people=(("iris", "Iris", (Role.INVESTIGATOR,)),)),
@@ -121,79 +175,100 @@ def main() -> None:
         cluster.create()
         cluster.exchange_directories()
         nl = cluster["nl-poc"].node
-        start = time.perf_counter()
-        made = create_package(
-            nl,
-            out=root / "bag",
-            reference="BENCH-1",
-            basis=LegalBasis.parse("preservation: BENCH-1"),
-            user="noor",
-            files=[source],
-            recipient="us-poc",
-        )
-        package_s = time.perf_counter() - start
-        start = time.perf_counter()
-        report = verify_package(made.path, node=nl)
-        verify_s = time.perf_counter() - start
-        assert report.ok, report.problems
-        after = _sha256sum(source)
-        sha = min(before, after)
-        print(f"size {args.size_mb} MiB")
-        print(
-            f"sha256sum          {_rate(args.size_mb, sha)}  (runs {before:.2f} s, {after:.2f} s)"
-        )
-        print(
-            f"package            {_rate(args.size_mb, package_s)}  "
-            f"ratio {sha / package_s:.2f} of sha256sum"
-        )
-        print(
-            f"verify             {_rate(args.size_mb, verify_s)}  "
-            f"ratio {sha / verify_s:.2f} of sha256sum"
-        )
+        print(f"size {size} MiB; baseline and trailguard alternately, {args.rounds} rounds")
+        bags = []
+        for number in range(1, args.rounds + 1):
+            for mode in (PayloadMode.COPY, PayloadMode.LINK):
+                sha = _sha256sum_step(source)
+                print(f"[{number}] sha256sum         {_rate(size, sha.seconds)}  {sha.cpu_text()}")
+                out = root / f"bag-{number}-{mode.value}"
+                _settle()
+                with Step() as made_step:
+                    made = create_package(
+                        nl,
+                        out=out,
+                        reference=f"BENCH-{number}",
+                        basis=LegalBasis.parse(f"preservation: BENCH-{number}"),
+                        user="noor",
+                        files=[source],
+                        recipient="us-poc",
+                        payload=mode,
+                    )
+                print(
+                    f"[{number}] package ({mode.value:4})  {_rate(size, made_step.seconds)}  "
+                    f"{made_step.cpu_text()}  ratio {sha.seconds / made_step.seconds:.2f}"
+                )
+                bags.append(made.path)
+            # verify the copy-mode bag: its payload was written around the page cache, so
+            # both sha256sum (of that payload) and verify read it from disk (evicted before each)
+            bag = bags[-2]
+            [payload] = [p for p in (bag / "data").rglob("*") if p.is_file()]
+            _evict(payload)
+            sha = _sha256sum_step(payload)
+            print(
+                f"[{number}] sha256sum (bag)   {_rate(size, sha.seconds)}  {sha.cpu_text()}  "
+                "(from disk)"
+            )
+            _settle()
+            _evict(payload)
+            with Step() as check:
+                report = verify_package(bag, node=nl)
+            assert report.ok, report.problems
+            print(
+                f"[{number}] verify            {_rate(size, check.seconds)}  "
+                f"{check.cpu_text()}  ratio {sha.seconds / check.seconds:.2f}"
+            )
+            print(f"[{number}] {_load()}")
         if not args.no_transfer:
             cluster.start()
+            server, thread, port = _baseline_server(root)
             try:
-                start = time.perf_counter()
-                offer = offer_package(
-                    nl, made.path, recipient="us-poc", user="noor", chunk_size=args.chunk_mb * MIB
-                )
-                offer_s = time.perf_counter() - start
-                with httpx.Client(timeout=600) as client:
-                    start = time.perf_counter()
-                    pushed = push_chunks(nl, offer.transfer_id, client)
-                    push_s = time.perf_counter() - start
-                assert pushed.ok, pushed.problems
-                archive = root / "archive.tar"
-                from trailguard.evidence.transfer import _tar_bag
-
-                _tar_bag(made.path, archive)
-                server, thread, port = _baseline_server(root)
-                with httpx.Client(timeout=600) as client:
-                    start = time.perf_counter()
-                    answer = client.put(
-                        f"http://127.0.0.1:{port}/upload",
-                        content=_chunks(archive, args.chunk_mb * MIB),
+                for number in range(1, args.rounds + 1):
+                    bag = bags[2 * (number - 1)]
+                    archive = root / "archive.tar"
+                    _tar_bag(bag, archive)
+                    _settle()
+                    with httpx.Client(timeout=600) as client, Step() as plain:
+                        answer = client.put(
+                            f"http://127.0.0.1:{port}/upload",
+                            content=_chunks(archive, args.chunk_mb * MIB),
+                        )
+                    assert answer.json()["size"] == archive.stat().st_size
+                    archive.unlink()
+                    (root / "upload.bin").unlink()
+                    print(
+                        f"[{number}] plain HTTP copy   {_rate(size, plain.seconds)}  "
+                        f"{plain.cpu_text()}"
                     )
-                    plain_s = time.perf_counter() - start
-                assert answer.json()["size"] == archive.stat().st_size
+                    _settle()
+                    with Step() as offered:
+                        offer = offer_package(
+                            nl, bag, recipient="us-poc", user="noor",
+                            chunk_size=args.chunk_mb * MIB,
+                        )  # fmt: skip
+                    _settle()
+                    with httpx.Client(timeout=600) as client, Step() as pushed:
+                        result = push_chunks(nl, offer.transfer_id, client)
+                    assert result.ok, result.problems
+                    print(
+                        f"[{number}] offer (tar+hash)  {_rate(size, offered.seconds)}  "
+                        f"{offered.cpu_text()}"
+                    )
+                    print(
+                        f"[{number}] transfer+import   {_rate(size, pushed.seconds)}  "
+                        f"{pushed.cpu_text()}  ratio transfer/plain "
+                        f"{plain.seconds / pushed.seconds:.2f} ({offer.chunk_count} chunks of "
+                        f"{args.chunk_mb} MiB: encrypt, PUT, decrypt, unpack, verify, import)"
+                    )
+                    print(f"[{number}] {_load()}")
+            finally:
                 server.should_exit = True
                 thread.join(timeout=10)
-                print(f"offer (tar + hash) {_rate(args.size_mb, offer_s)}")
-                print(
-                    f"transfer+import    {_rate(args.size_mb, push_s)}  "
-                    f"({offer.chunk_count} chunks of {args.chunk_mb} MiB: encrypt, PUT, "
-                    "decrypt, join, verify, import)"
-                )
-                print(
-                    f"plain HTTP copy    {_rate(args.size_mb, plain_s)}  "
-                    f"ratio transfer/plain {plain_s / push_s:.2f}"
-                )
-            finally:
                 cluster.stop()
         else:
             for demo_node in cluster.nodes.values():
                 demo_node.node.close()
-        print(f"load {os.getloadavg()[0]:.1f} at end")
+        print(f"{_load()} at end")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -262,3 +262,48 @@ def test_handling_codes_bind_onward_sharing(
         recipient="nl-poc",
     )
     assert back.path.is_dir()  # returning it to its origin is allowed
+
+
+def test_request_rendered_without_a_node_is_an_unsigned_draft(tmp_path: Path) -> None:
+    # issue 14 point 5: no issued document lacks the verification block; a PDF rendered
+    # without a node says, visibly and to verify-document, that it is an unsigned draft
+    pdf = tmp_path / "draft.pdf"
+    pdf.write_bytes(render_pdf(parse_request(payload("preservation"))))
+    text = flat(PdfReader(io.BytesIO(pdf.read_bytes())).pages[-1].extract_text())
+    assert "UNSIGNED DRAFT" in text and "no node issued or signed it" in text
+    code, verdict = _verify_cli(pdf)
+    assert code == 1 and verdict["ok"] is False
+    assert verdict["issuer_node"] is None and verdict["key_known"] is False
+    assert len(verdict["reasons"]) == 1 and "an unsigned draft" in verdict["reasons"][0]
+
+
+def test_requests_render_cli_issues_signed_or_marks_draft(nl: Node, tmp_path: Path) -> None:
+    body = tmp_path / "request.json"
+    body.write_text(json.dumps(payload("preservation")), encoding="utf-8")
+    draft = tmp_path / "draft.pdf"
+    result = runner.invoke(app, ["requests", "render", str(body), "--out", str(draft)])
+    assert result.exit_code == 0, result.output
+    assert "unsigned draft" in flat(result.stdout)
+    assert "an unsigned draft" in _verify_cli(draft)[1]["reasons"][0]
+    signed = tmp_path / "signed.pdf"
+    result = runner.invoke(
+        app,
+        [
+            "requests",
+            "render",
+            str(body),
+            "--out",
+            str(signed),
+            "--data-dir",
+            str(nl.paths.data_dir),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    code, verdict = _verify_cli(signed, "--data-dir", str(nl.paths.data_dir))
+    assert code == 0, verdict
+    assert verdict["issuer_node"] == "nl-poc" and verdict["content_unchanged"] is True
+    # a draft mark added to a signed document does not make it verify, nor pass as a draft
+    forged = tmp_path / "forged.pdf"
+    forged.write_bytes(signed.read_bytes() + b"\n%TRAILGUARD-UNSIGNED-DRAFT\n")
+    code, verdict = _verify_cli(forged, "--data-dir", str(nl.paths.data_dir))
+    assert code == 1 and "bytes were added after the verification block" in verdict["reasons"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -14,10 +14,11 @@ from evidence_kit import flip_byte, package
 from network_kit import Net
 from sqlalchemy import func, select
 
-from trailguard.core.errors import ValidationFailed
+from trailguard.audit.orm import AuditEntryRow
+from trailguard.core.errors import Conflict, ValidationFailed
 from trailguard.evidence.orm import EvidenceCustodyRow, EvidenceItemRow, EvidenceTransferRow
 from trailguard.evidence.service import custody_events, verify_item_chain
-from trailguard.evidence.transfer import PATH, offer_package, push_chunks
+from trailguard.evidence.transfer import PATH, expire_transfers, offer_package, push_chunks
 from trailguard.node import Node
 
 START = datetime(2026, 11, 20, 13, 30, tzinfo=UTC)
@@ -181,3 +182,90 @@ def test_package_for_another_recipient_is_refused(
     with pytest.raises(ValidationFailed, match="is for nl-poc, not for us-poc"):
         offer_package(net.nl, result.path, recipient="us-poc", user="alice")
     assert _count(net.nl, EvidenceTransferRow) == 0
+
+
+def _files_under(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+def test_refused_transfer_leaves_no_files(
+    net: Net, client: httpx.Client, files: list[Path], tmp_path: Path
+) -> None:
+    _, offer = _offer(net, files, tmp_path)
+    with net.nl.db.session() as session:
+        archive = Path(session.get(EvidenceTransferRow, offer.transfer_id).archive_path)  # type: ignore[union-attr]
+    flip_byte(archive, 3000)
+    pushed = push_chunks(net.nl, offer.transfer_id, client, transport=net.transport)
+    assert not pushed.ok
+    evidence = net.us.paths.data_dir / "evidence"
+    # no chunk, no unpacked bag, no stored item: nothing half-imported on the recipient
+    assert _files_under(evidence / "incoming") == []
+    assert _files_under(evidence / "packages") == []
+    assert _files_under(evidence / "items") == []
+    assert not archive.exists()  # nor the sender's archive (the offer is over)
+    # a refused transfer takes no more chunks, and creates no folder for them
+    base = f"{net.us.config.base_url}{PATH}/{offer.transfer_id}"
+    late = client.put(f"{base}/chunks/0", content=b"\0" * 64)
+    assert late.status_code == 409
+    assert _files_under(evidence / "incoming") == []
+
+
+def test_stale_transfers_expire_by_the_clock(
+    net: Net, client: httpx.Client, files: list[Path], tmp_path: Path
+) -> None:
+    _, stale = _offer(net, files, tmp_path)
+    push_chunks(net.nl, stale.transfer_id, client, transport=net.transport, only=[0], finish=False)
+    incoming = net.us.paths.data_dir / "evidence" / "incoming" / stale.transfer_id
+    assert _files_under(incoming) != []
+    net.clock.advance(timedelta(hours=5))
+    other = package(net.nl, files, tmp_path / "other", recipient="us-poc")
+    fresh = offer_package(net.nl, other.path, recipient="us-poc", user="alice", chunk_size=1024)
+    push_chunks(net.nl, fresh.transfer_id, client, transport=net.transport, only=[1], finish=False)
+    net.clock.advance(timedelta(hours=2))
+    # 7 hours since the stale one last moved, 2 since the fresh one: a 6-hour expiry
+    ended = expire_transfers(net.us, older_than=timedelta(hours=6))
+    assert [(e.transfer_id, e.direction) for e in ended] == [(stale.transfer_id, "in")]
+    assert not incoming.exists()
+    fresh_folder = net.us.paths.data_dir / "evidence" / "incoming" / fresh.transfer_id
+    assert _files_under(fresh_folder) != []
+    with net.us.db.session() as session:
+        assert session.get(EvidenceTransferRow, stale.transfer_id).state == "expired"  # type: ignore[union-attr]
+        assert session.get(EvidenceTransferRow, fresh.transfer_id).state == "receiving"  # type: ignore[union-attr]
+        actions = session.scalars(select(AuditEntryRow.action)).all()
+        assert "evidence.transfer.expired" in actions
+    # the expired transfer takes no more chunks and does not complete
+    base = f"{net.us.config.base_url}{PATH}/{stale.transfer_id}"
+    assert client.put(f"{base}/chunks/1", content=b"\0" * 64).status_code == 409
+    done = client.post(f"{base}/complete")
+    assert done.json()["ok"] is False and done.json()["problems"] == ["the transfer was expired"]
+    assert not incoming.exists()
+    # the sender's side: its undelivered offers expire too (archive removed), by its clock
+    with net.nl.db.session() as session:
+        archive = Path(session.get(EvidenceTransferRow, stale.transfer_id).archive_path)  # type: ignore[union-attr]
+    assert archive.exists()
+    sender_ended = expire_transfers(net.nl, older_than=timedelta(hours=6))
+    assert [e.transfer_id for e in sender_ended] == [stale.transfer_id]
+    assert not archive.exists()
+    with pytest.raises(Conflict, match="expired"):
+        push_chunks(net.nl, stale.transfer_id, client, transport=net.transport)
+    # the fresh one still completes
+    finished = push_chunks(net.nl, fresh.transfer_id, client, transport=net.transport)
+    assert finished.ok, finished.problems
+    with pytest.raises(ValidationFailed, match="positive"):
+        expire_transfers(net.us, older_than=timedelta(0))
+
+
+def test_completion_with_chunks_missing_stays_resumable(
+    net: Net, client: httpx.Client, files: list[Path], tmp_path: Path
+) -> None:
+    result, offer = _offer(net, files, tmp_path)
+    early = push_chunks(net.nl, offer.transfer_id, client, transport=net.transport, only=[0])
+    assert not early.ok and early.problems[0].startswith("chunks missing")
+    with net.nl.db.session() as session:
+        row = session.get(EvidenceTransferRow, offer.transfer_id)
+        assert row is not None and row.state == "offered"  # not refused: nothing was wrong
+        assert Path(row.archive_path).exists()  # kept for the rest
+    done = push_chunks(net.nl, offer.transfer_id, client, transport=net.transport)
+    assert done.ok, done.problems
+    assert done.skipped == 1
+    assert _count(net.us, EvidenceItemRow) == len(result.item_ids)

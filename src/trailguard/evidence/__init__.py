@@ -9,32 +9,33 @@ Map:
   on issued PDFs; ``certificate``: the hash certificate PDF.
 - ``orm`` and ``migrations/``: ``evidence_items``, ``evidence_custody_events``,
   ``evidence_packages``, ``evidence_transfers``.
-- ``service``: acquire, custody, package, verify, import (audited); ``transfer``: packages
-  between nodes, encrypted and in chunks.
+- ``service``: acquire, custody, package (one streaming pass per new file; the payload copied,
+  or linked where policy allows: ``bag.PayloadMode``; the investigation's traces from
+  ``trailguard.trace`` in the CASE/UCO), verify, import (audited); ``transfer``: packages
+  between nodes, encrypted and in chunks; refused ones leave nothing, stale ones expire.
 - ``cli`` (``trailguard evidence``, ``trailguard verify-document``), ``api``, ``web``.
 
 Other capabilities use::
 
     from trailguard.evidence import sign_pdf, verify_document
+    # a PDF rendered without a node: visibly and machine-readably an unsigned draft
+    from trailguard.evidence import UNSIGNED_DRAFT, mark_unsigned_draft
 """
 
 from __future__ import annotations
 
-from typing import Any
+from trailguard.evidence.documents import (
+    UNSIGNED_DRAFT,
+    draw_verification_block,
+    mark_unsigned_draft,
+    sign_pdf,
+    verify_document,
+)
 
-__all__ = ["draw_verification_block", "sign_pdf", "verify_document"]
-
-_LAZY = {
-    "draw_verification_block": "documents",
-    "sign_pdf": "documents",
-    "verify_document": "documents",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'trailguard.evidence' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(f"trailguard.evidence.{module}"), name)
+__all__ = [
+    "UNSIGNED_DRAFT",
+    "draw_verification_block",
+    "mark_unsigned_draft",
+    "sign_pdf",
+    "verify_document",
+]

@@ -4,20 +4,26 @@ acquisition record and its signed custody chain) and ``signature.json``: the iss
 detached Ed25519 signature over the tag manifests (which cover every other tag file, and
 through the payload manifests every payload byte).
 
-Writing streams every payload file once (copy and SHA-256/SHA-512 in one pass) into a
-hidden folder beside the target and renames it into place at the end, so a package is either
-whole or absent. Reading uses the ``bagit`` library for the RFC structure and completeness
-checks and streams every file listed in a manifest through the digests again.
+Writing puts every payload file in place once (a new file is written into the bag while it is
+acquired, read once for both digests and both copies; a stored item is cloned, linked or
+copied and hashed in one pass, ``PayloadMode``) in a hidden folder beside the target, writes
+the manifests from the digests already computed, and renames the folder into place at the
+end, so a package is either whole or absent. Reading uses the ``bagit`` library for the RFC
+structure and completeness checks and streams every file listed in a manifest through the
+digests again.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +40,7 @@ from trailguard.evidence.domain import (
     check_chain,
     hash_file,
     hash_stream,
+    open_for_copy,
 )
 
 CASE_FILE = "case-uco.jsonld"
@@ -87,43 +94,134 @@ def _manifest_line(digest: str, rel_path: str) -> str:
     return f"{digest}  {rel_path}\n"
 
 
+class PayloadMode(StrEnum):
+    """How a payload file gets into the bag. A copy-on-write clone (reflink) is tried first
+    in every mode: it is a separate file that shares blocks until one side is written.
+
+    - ``copy``: otherwise a full copy (the bag's files are independent of the store).
+    - ``link``: otherwise a hard link when the bag is on the store's filesystem (no second
+      write: the bag's payload file *is* the read-only evidence copy, so changing it in place
+      changes the store's copy too; packaging the item again re-hashes it and refuses it,
+      but the copy is gone). A policy choice for bags that stay on the node or are copied
+      off it; a copy across filesystems.
+    """
+
+    COPY = "copy"
+    LINK = "link"
+
+
+FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int), clone a whole file (btrfs, XFS)
+
+
+def _clone(source: Path, target: Path) -> bool:
+    """A copy-on-write clone of ``source`` at ``target`` where the filesystem can make one."""
+    try:
+        with source.open("rb") as reader, target.open("xb") as writer:
+            fcntl.ioctl(writer.fileno(), FICLONE, reader.fileno())
+    except OSError:
+        target.unlink(missing_ok=True)
+        return False
+    return True
+
+
+def _hard_link(source: Path, target: Path) -> bool:
+    try:
+        os.link(source, target)
+    except OSError:
+        return False
+    return True
+
+
+def _place_payload(
+    item: ItemRecord, source: Path, target: Path, mode: PayloadMode, fresh: bool
+) -> None:
+    """Put one payload file in place; its digests are checked against the item record by a
+    read of the placed file unless it was just hashed in this same packaging (``fresh``) and
+    placed without copying bytes. A copy is made and hashed in one pass."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    placed = _clone(source, target) or (mode is PayloadMode.LINK and _hard_link(source, target))
+    if placed:
+        if fresh:
+            return
+        digests = hash_file(target)
+    else:
+        with source.open("rb", buffering=0) as reader, open_for_copy(target) as writer:
+            digests = hash_stream(reader, sink=writer)
+    if (digests.sha256, digests.sha512, digests.size) != (
+        item.digests.sha256,
+        item.digests.sha512,
+        item.digests.size,
+    ):
+        raise ValidationFailed(
+            f"item {item.item_id} ({item.file_name}) no longer matches the digest "
+            "recorded at acquisition; it is not packaged",
+            [f"item {item.item_id}"],
+        )
+
+
+class PartialBag:
+    """A bag being written: a hidden folder beside ``out``, renamed into place by
+    ``write_bag`` at the end, removed if anything fails. Payload files may be written into
+    it while they are acquired (``payload_path``), so a new file is read once."""
+
+    def __init__(self, out: Path) -> None:
+        if out.exists():
+            raise Conflict(f"{out} exists; a package is never overwritten")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self.out = out
+        self.work = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
+        self.work.mkdir()
+        self.written: set[str] = set()
+
+    def payload_path(self, rel_path: str) -> Path:
+        """Where the payload file ``rel_path`` (``data/...``) goes; the caller writes it and
+        vouches for its digests (they were computed from the bytes written)."""
+        if not rel_path.startswith("data/") or ".." in Path(rel_path).parts:
+            raise ValidationFailed(f"{rel_path}: not a payload path")
+        target = self.work / rel_path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self.written.add(rel_path)
+        return target
+
+    def discard(self) -> None:
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def __enter__(self) -> PartialBag:
+        return self
+
+    def __exit__(self, kind: Any, value: Any, traceback: Any) -> None:
+        if kind is not None:
+            self.discard()
+
+
 def write_bag(
-    out: Path,
+    out: Path | PartialBag,
     *,
     meta: PackageMeta,
     items: Sequence[tuple[ItemRecord, Path]],
     case_document: dict[str, Any],
     signer: Signer,
+    mode: PayloadMode = PayloadMode.COPY,
+    fresh: Collection[str] = (),
 ) -> Path:
-    """Write the bag at ``out`` (which must not exist), signed by ``signer``. Each source
-    file is copied and re-hashed in one pass; a file whose digest no longer matches its item
-    record is refused (nothing is written)."""
-    if out.exists():
-        raise Conflict(f"{out} exists; a package is never overwritten")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
-    work.mkdir()
+    """Write the bag at ``out`` (which must not exist), signed by ``signer``, and return its
+    path. Payload files already written into a ``PartialBag`` are kept; each other one is
+    placed from its source (``PayloadMode``) and checked against its item record: a file whose
+    digest no longer matches is refused (nothing is written). ``fresh``: the ids of items
+    whose source was hashed in this same packaging (not read again when linked or cloned).
+    The manifests are written from the item records' digests (already computed): the payload
+    is never read again to write them."""
+    partial = out if isinstance(out, PartialBag) else PartialBag(out)
+    work = partial.work
     try:
         manifests: dict[str, list[str]] = {alg: [] for alg in ALGORITHMS}
         total = 0
         for item, source in items:
-            target = work / item.path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with source.open("rb", buffering=0) as reader, target.open("wb") as writer:
-                digests = hash_stream(reader, sink=writer)
-            if (digests.sha256, digests.sha512, digests.size) != (
-                item.digests.sha256,
-                item.digests.sha512,
-                item.digests.size,
-            ):
-                raise ValidationFailed(
-                    f"item {item.item_id} ({item.file_name}) no longer matches the digest "
-                    "recorded at acquisition; it is not packaged",
-                    [f"item {item.item_id}"],
-                )
-            manifests["sha256"].append(_manifest_line(digests.sha256, item.path))
-            manifests["sha512"].append(_manifest_line(digests.sha512, item.path))
-            total += digests.size
+            if item.path not in partial.written:
+                _place_payload(item, source, work / item.path, mode, item.item_id in fresh)
+            manifests["sha256"].append(_manifest_line(item.digests.sha256, item.path))
+            manifests["sha512"].append(_manifest_line(item.digests.sha512, item.path))
+            total += item.digests.size
         _write_text(work / "bagit.txt", "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n")
         for alg, lines in manifests.items():
             _write_text(work / f"manifest-{alg}.txt", "".join(sorted(lines)))
@@ -171,11 +269,11 @@ def write_bag(
             work / SIGNATURE_FILE,
             json.dumps({**draft.signed_fields(), "signature": signature}, indent=1),
         )
-        work.rename(out)
+        work.rename(partial.out)
     except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
+        partial.discard()
         raise
-    return out
+    return partial.out
 
 
 # --- verification ------------------------------------------------------------------------

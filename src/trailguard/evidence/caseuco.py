@@ -76,7 +76,12 @@ def describe_package(
     organisations: Sequence[Organisation],
     items: Sequence[ItemRecord],
     connections: Sequence[Connection] = (),
+    trace_bundles: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
+    """The package's graph; ``trace_bundles``: the CASE/UCO exports of the investigation's
+    traces (``trailguard.trace.case_of``), whose objects (addresses, ``NetworkConnection``
+    objects, providers, the relationships between them) join the graph and the
+    investigation."""
     graph: list[dict[str, Any]] = []
     tool_id = _id(package_id, "tool", "trailguard")
     graph.append(
@@ -261,6 +266,11 @@ def describe_package(
             }
         )
         investigation_objects.append(_ref(connection_id))
+    for bundle in trace_bundles:
+        for merged in trace_objects(bundle):
+            if all(node["@id"] != merged["@id"] for node in graph):
+                graph.append(merged)
+                investigation_objects.append(_ref(merged["@id"]))
     investigation_objects.extend(file_ids)
     investigation_objects.extend(_ref(org_id) for org_id in org_ids.values())
     graph.append(
@@ -278,3 +288,22 @@ def describe_package(
         }
     )
     return {"@context": CONTEXT, "@graph": graph}
+
+
+def trace_objects(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    """The objects of a trace's CASE/UCO bundle, to merge into a package's graph: everything
+    but the trace's own investigation (the package names its investigation). The bundle's
+    prefixes must mean what they mean here (the same CASE/UCO namespaces); its ``kb:``
+    identifiers stay unique (named from the trace's own ids)."""
+    context = bundle.get("@context", {})
+    for prefix, iri in context.items():
+        if prefix != "kb" and CONTEXT.get(prefix, iri) != iri:
+            raise ValueError(f"trace export: prefix {prefix} is {iri}, not {CONTEXT[prefix]}")
+    unknown = sorted(set(context) - set(CONTEXT))
+    if unknown:
+        raise ValueError(f"trace export: unknown prefixes {', '.join(unknown)}")
+    return [
+        obj
+        for obj in bundle.get("uco-core:object", [])
+        if obj.get("@type") != "case-investigation:Investigation"
+    ]

@@ -4,15 +4,15 @@ digests and their custody, issued with the node's signed verification block."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from trailguard.core.errors import ValidationFailed
 from trailguard.core.exercise_marking import exercise_marking, mark_pdf
+from trailguard.core.pdftext import latin1_safe
 from trailguard.evidence.bag import BagReport
 from trailguard.evidence.documents import VerificationBlock, draw_verification_block, sign_pdf
-
-if TYPE_CHECKING:
-    from trailguard.node import Node
+from trailguard.evidence.service import verify_package
+from trailguard.node import Node
 
 
 def certificate_content(report: BagReport) -> dict[str, Any]:
@@ -46,10 +46,9 @@ def certificate_content(report: BagReport) -> dict[str, Any]:
 def render_certificate(
     content: dict[str, Any], block: VerificationBlock | None, marking: str | None = None
 ) -> bytes:
+    # fpdf2 (and its fonts) load only when a PDF is drawn
     from fpdf import FPDF
     from fpdf.enums import XPos, YPos
-
-    from trailguard.core.pdftext import latin1_safe
 
     pdf = FPDF(format="A4")
     pdf.set_auto_page_break(auto=True, margin=15)
@@ -93,8 +92,6 @@ def render_certificate(
 
 def issue_certificate(node: Node, bag: Path, *, actor: str) -> bytes:
     """Verify ``bag`` against this node's directory, then issue its signed certificate."""
-    from trailguard.evidence.service import verify_package
-
     report = verify_package(bag, node=node)
     if not report.ok:
         raise ValidationFailed(

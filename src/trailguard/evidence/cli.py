@@ -11,13 +11,33 @@ from __future__ import annotations
 
 import getpass
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
+import httpx
 import typer
 from rich.console import Console
 
-from trailguard.core.errors import TrailguardError
+from trailguard.accounts import Principal, get_user, principal_of
+from trailguard.core.errors import PermissionDenied, TrailguardError, ValidationFailed
+from trailguard.evidence.bag import PayloadMode
+from trailguard.evidence.certificate import issue_certificate
+from trailguard.evidence.documents import check_for_document, verify_document
+from trailguard.evidence.domain import CustodyAction, LegalBasis
+from trailguard.evidence.service import (
+    EVIDENCE_ROLES,
+    add_custody_event,
+    create_package,
+    custody_events,
+    export_public_keys,
+    import_package,
+    investigation_traces,
+    verify_item_chain,
+    verify_package,
+)
+from trailguard.evidence.service import list_items as service_list
+from trailguard.evidence.transfer import STALE_AFTER, expire_transfers, offer_package, push_chunks
 from trailguard.registry import open_node
 
 app = typer.Typer(
@@ -56,18 +76,18 @@ def _open(data_dir: Path) -> Any:
         _fail(exc)
 
 
-def _acting_user(node: Any, user: str | None) -> str:
-    if user is None:
-        return f"os:{getpass.getuser()}"
-    from trailguard.accounts import get_user, principal_of
-    from trailguard.evidence.service import EVIDENCE_ROLES
-
+def _principal(node: Any, user: str) -> Principal:
     with node.db.session() as session:
         principal = principal_of(get_user(session, user))
     if not set(principal.roles) & set(EVIDENCE_ROLES):
-        from trailguard.core.errors import PermissionDenied
-
         _fail(PermissionDenied(f"{user} holds none of the roles {', '.join(EVIDENCE_ROLES)}"))
+    return principal
+
+
+def _acting_user(node: Any, user: str | None) -> str:
+    if user is None:
+        return f"os:{getpass.getuser()}"
+    _principal(node, user)
     return user
 
 
@@ -90,7 +110,12 @@ def package(
         str | None, typer.Option(help="The node the package is for (directory id).")
     ] = None,
     investigation: Annotated[
-        str | None, typer.Option(help="Investigation reference (plain text).")
+        str | None,
+        typer.Option(
+            help="Investigation reference (plain text). With --user, an investigation of this "
+            "node (id or reference) the user is on: its traces' network connections join the "
+            "package's CASE/UCO description."
+        ),
     ] = None,
     consent_record: Annotated[
         str | None, typer.Option(help="Art. 32(b): the record of the consent.")
@@ -100,25 +125,41 @@ def package(
     legacy_hashes: Annotated[
         bool, typer.Option("--legacy-hashes", help="Also record MD5 and SHA-1.")
     ] = False,
+    link_payload: Annotated[
+        bool,
+        typer.Option(
+            "--link-payload",
+            help="Hard-link the store's read-only copy into the bag when both are on one "
+            "filesystem (no second write; changing the bag's file in place then changes the "
+            "store's copy too). Default: a separate copy (a copy-on-write clone where the "
+            "filesystem can make one).",
+        ),
+    ] = False,
 ) -> None:
     """Make a signed package (BagIt + CASE/UCO + custody log) of the given files."""
-    from trailguard.evidence.domain import LegalBasis
-    from trailguard.evidence.service import create_package
 
     node = _open(data_dir)
     try:
+        acting = _acting_user(node, user)
+        traces = (
+            investigation_traces(node, _principal(node, user), investigation)
+            if user is not None and investigation
+            else []
+        )
         result = create_package(
             node,
             out=out,
             reference=reference,
             basis=LegalBasis.parse(basis, consent_record=consent_record),
-            user=_acting_user(node, user),
+            user=acting,
             files=files,
             recipient=recipient,
             investigation=investigation,
             handling_code=handling,
             tlp=tlp,
             legacy_hashes=legacy_hashes,
+            trace_bundles=traces,
+            payload=PayloadMode.LINK if link_payload else PayloadMode.COPY,
         )
     except TrailguardError as exc:
         _fail(exc)
@@ -138,7 +179,6 @@ def verify(
     data_dir: OptionalDataDir = None,
 ) -> None:
     """Check every payload and tag file, the signature and the custody chain."""
-    from trailguard.evidence.service import verify_package
 
     node = _open(data_dir) if data_dir is not None and public_key is None else None
     try:
@@ -173,7 +213,6 @@ def import_(
     user: User = None,
 ) -> None:
     """Take a verified package into this node's store (signed "received" custody event)."""
-    from trailguard.evidence.service import import_package
 
     node = _open(data_dir)
     try:
@@ -191,7 +230,6 @@ def public_key(
     out: Annotated[Path, typer.Option("--out", help="Where to write the key file.")],
 ) -> None:
     """Write this node's public signing keys, for someone verifying without a node."""
-    from trailguard.evidence.service import export_public_keys
 
     node = _open(data_dir)
     try:
@@ -208,7 +246,6 @@ def list_items(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Evidence items on this node."""
-    from trailguard.evidence.service import list_items as service_list
 
     node = _open(data_dir)
     try:
@@ -244,7 +281,6 @@ def custody(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """An item's custody chain, checked (exit 1 if it is broken)."""
-    from trailguard.evidence.service import custody_events, verify_item_chain
 
     node = _open(data_dir)
     try:
@@ -287,7 +323,6 @@ def certificate(
     user: User = None,
 ) -> None:
     """Issue the signed hash certificate (PDF) of a package that verifies."""
-    from trailguard.evidence.certificate import issue_certificate
 
     node = _open(data_dir)
     try:
@@ -314,8 +349,6 @@ def verify_document_command(
 ) -> None:
     """Who issued a document, whether the directory knows that key, whether it is unchanged
     (exit 0 only when all three hold)."""
-    from trailguard.evidence.documents import verify_document
-    from trailguard.evidence.service import check_for_document
 
     try:
         data = file.read_bytes()
@@ -358,9 +391,6 @@ def send(
     ] = None,
 ) -> None:
     """Send a package to another node: encrypted to it, in chunks; resumable with --resume."""
-    import httpx
-
-    from trailguard.evidence.transfer import offer_package, push_chunks
 
     node = _open(data_dir)
     try:
@@ -401,9 +431,6 @@ def event(
     note: Annotated[str, typer.Option(help="What was done and why.")] = "",
 ) -> None:
     """Record a custody event on an item (signed by this node, audited)."""
-    from trailguard.core.errors import ValidationFailed
-    from trailguard.evidence.domain import CustodyAction
-    from trailguard.evidence.service import add_custody_event
 
     allowed = ("opened", "verified", "released", "returned", "destroyed")
     if action not in allowed:
@@ -425,3 +452,29 @@ def event(
     finally:
         node.close()
     console.print(f"event {recorded.seq} ({recorded.action.value}) recorded: {recorded.event_hash}")
+
+
+@app.command("expire-transfers")
+def expire_transfers_command(
+    data_dir: DataDir,
+    older_than_hours: Annotated[
+        float,
+        typer.Option(
+            "--older-than-hours",
+            min=0.01,
+            help="A transfer nothing happened to for this long is abandoned.",
+        ),
+    ] = STALE_AFTER.total_seconds() / 3600,
+) -> None:
+    """End stale incomplete transfers: their chunks (incoming) or archive (outgoing) are
+    removed and they take no more chunks (audited)."""
+    node = _open(data_dir)
+    try:
+        ended = expire_transfers(node, older_than=timedelta(hours=older_than_hours))
+    except TrailguardError as exc:
+        _fail(exc)
+    finally:
+        node.close()
+    for item in ended:
+        console.print(f"expired {item.direction} transfer {item.transfer_id} ({item.peer})")
+    console.print(f"{len(ended)} transfer(s) expired")

@@ -19,16 +19,20 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
+from trailguard.audit import record
 from trailguard.core.clock import isoformat_z
 from trailguard.evidence.domain import SignatureCheck, canonical_json
-
-if TYPE_CHECKING:
-    from trailguard.node import Node
+from trailguard.evidence.orm import EvidenceDocumentRow
+from trailguard.evidence.service import directory_keys, keys_from_file, node_signer
+from trailguard.node import Node
 
 BEGIN = b"\n%TRAILGUARD-VERIFICATION-BEGIN\n"
 END = b"%TRAILGUARD-VERIFICATION-END\n"
+# after %%EOF of a PDF rendered without a node: nobody issued it, nothing signs it
+DRAFT = b"\n%TRAILGUARD-UNSIGNED-DRAFT\n"
 STATEMENT_FORMAT = "trailguard-document/1"
 MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
 
@@ -48,12 +52,34 @@ class VerificationBlock:
     verify_url: str
 
 
+@dataclass(frozen=True)
+class UnsignedDraft:
+    """In place of a ``VerificationBlock`` when a document is rendered without a node (no
+    key to sign with): the PDF says, visibly and after its end, that it is an unsigned draft
+    that proves nothing about who made it."""
+
+    text: str = (
+        "UNSIGNED DRAFT: rendered without a trailguard node, so no node issued or signed it. "
+        "It proves nothing about who made it or whether it was changed; the version sent is "
+        "the one issued by a node (with a signed verification block)."
+    )
+
+
+UNSIGNED_DRAFT = UnsignedDraft()
+
+
+def mark_unsigned_draft(pdf_bytes: bytes) -> bytes:
+    """The rendered draft with its machine-readable mark (a PDF comment after ``%%EOF``), so
+    ``verify-document`` names it as an unsigned draft."""
+    return pdf_bytes + DRAFT
+
+
 def content_digest(content: Any) -> str:
     return hashlib.sha256(canonical_json(content)).hexdigest()
 
 
 def _qr_png(text: str) -> bytes:
-    import segno
+    import segno  # the QR code library loads only when a document is drawn
 
     buffer = io.BytesIO()
     segno.make(text, error="m").save(buffer, kind="png", scale=4, border=2)
@@ -61,11 +87,23 @@ def _qr_png(text: str) -> bytes:
 
 
 def draw_verification_block(
-    pdf: Any, block: VerificationBlock, family: str, clean: Callable[[str], str]
+    pdf: Any, block: VerificationBlock | UnsignedDraft, family: str, clean: Callable[[str], str]
 ) -> None:
-    """Draw the block at the end of an fpdf2 document (a new page if needed)."""
-    from fpdf.enums import XPos, YPos
+    """Draw the block at the end of an fpdf2 document (a new page if needed); for an
+    ``UnsignedDraft``, a box saying so instead."""
+    from fpdf.enums import XPos, YPos  # fpdf2 loads only when a PDF is drawn
 
+    if isinstance(block, UnsignedDraft):
+        if pdf.get_y() > pdf.h - 40:
+            pdf.add_page()
+        pdf.ln(3)
+        pdf.set_draw_color(180, 0, 0)
+        pdf.set_text_color(180, 0, 0)
+        pdf.set_font(family, "B", 9)
+        pdf.multi_cell(0, 4.5, clean(block.text), border=1, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.set_text_color(0, 0, 0)
+        pdf.set_draw_color(60, 60, 60)
+        return
     if pdf.get_y() > pdf.h - 60:
         pdf.add_page()
     pdf.ln(3)
@@ -128,10 +166,6 @@ def sign_pdf(
 ) -> bytes:
     """Issue a signed document: ``render`` draws the PDF with the visible block; the signed
     statement is appended and the issue is registered and audited."""
-    from trailguard.audit import record
-    from trailguard.evidence.orm import EvidenceDocumentRow
-    from trailguard.evidence.service import node_signer
-
     signer = node_signer(node)
     now = node.clock.now()
     document_id = str(uuid.uuid4())
@@ -206,6 +240,12 @@ def verify_document(data: bytes, check: SignatureCheck) -> DocumentVerdict:
         verdict.reasons.append("the file is larger than 50 MB; not a trailguard document")
         return verdict
     start = data.rfind(BEGIN)
+    if start < 0 and data.rstrip().endswith(DRAFT.strip()):
+        verdict.reasons.append(
+            "an unsigned draft: rendered without a node (no key signed it), so it was not "
+            "issued by anyone and proves nothing about who made it"
+        )
+        return verdict
     if start < 0:
         verdict.reasons.append(
             "no verification block: the document was not issued by a trailguard node, or its "
@@ -261,3 +301,19 @@ def claimed_issuer(data: bytes) -> str | None:
         return str(json.loads(base64.b64decode(encoded))["issuer_node"])
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def check_for_document(node: Node | None, public_key: Path | None, data: bytes) -> SignatureCheck:
+    """The key check for a document: a public key file, else the node's directory (looked up
+    for the issuer the document names), else nothing verifies."""
+    if public_key is not None:
+        return keys_from_file(public_key).check
+    if node is None:
+
+        def refuse(node_id: str, key_id: str, message: bytes, sig: str, at: datetime) -> str:
+            return f"node {node_id} is not known: give --data-dir DIR or --public-key FILE"
+
+        return refuse
+    with node.db.session() as session:
+        issuer = claimed_issuer(data)
+        return directory_keys(session, node, [issuer] if issuer else []).check

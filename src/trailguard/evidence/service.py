@@ -9,6 +9,7 @@ Files: ``<data-dir>/evidence/items/<item-id>/<file-name>`` (read-only once seale
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -26,12 +27,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trailguard import __version__
-from trailguard.accounts import Role
+from trailguard.accounts import Principal, Role
 from trailguard.audit import record
 from trailguard.core.errors import Conflict, NotFound, ValidationFailed
 from trailguard.evidence.bag import (
     BagReport,
     PackageMeta,
+    PartialBag,
+    PayloadMode,
     read_custody,
     verify_bag,
     write_bag,
@@ -50,6 +53,7 @@ from trailguard.evidence.domain import (
     check_handling,
     hash_stream,
     next_event,
+    open_for_copy,
 )
 from trailguard.evidence.orm import EvidenceCustodyRow, EvidenceItemRow, EvidencePackageRow
 from trailguard.network import (
@@ -59,6 +63,7 @@ from trailguard.network import (
     verify_b64_signature,
 )
 from trailguard.node import Node
+from trailguard.trace import case_of, traces_of
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -269,9 +274,18 @@ def _check_reference(reference: str) -> None:
         raise ValidationFailed("a reference of 1-200 characters is needed", ["reference"])
 
 
-def acquire_file(session: Session, node: Node, source: Path, options: AcquireOptions) -> ItemRecord:
+def acquire_file(
+    session: Session,
+    node: Node,
+    source: Path,
+    options: AcquireOptions,
+    *,
+    into_bag: PartialBag | None = None,
+) -> ItemRecord:
     """Copy ``source`` into the node's evidence store while hashing it, record who, when,
-    where, how and why, and open the item's custody chain (acquired, sealed)."""
+    where, how and why, and open the item's custody chain (acquired, sealed). ``into_bag``:
+    the same read also writes the bag's payload copy (one pass for both copies and both
+    digests)."""
     _check_reference(options.reference)
     check_handling(options.handling_code, options.tlp)
     options.basis.check()
@@ -283,10 +297,17 @@ def acquire_file(session: Session, node: Node, source: Path, options: AcquireOpt
     folder.mkdir(parents=True, exist_ok=False)
     target = folder / name
     try:
-        with source.open("rb", buffering=0) as reader, target.open("xb") as writer:
-            digests = hash_stream(reader, sink=writer, legacy=options.legacy_hashes)
-            writer.flush()
-            os.fsync(writer.fileno())
+        with contextlib.ExitStack() as files:
+            reader = files.enter_context(source.open("rb", buffering=0))
+            writer = files.enter_context(open_for_copy(target))
+            extra = []
+            if into_bag is not None:
+                bag_copy = into_bag.payload_path(f"data/{item_id}/{name}")
+                extra.append(files.enter_context(open_for_copy(bag_copy)))
+            # the store's copy is synced to disk as it goes (durable); the bag's is not
+            digests = hash_stream(
+                reader, sink=writer, sinks=extra, legacy=options.legacy_hashes, durable=True
+            )
         os.chmod(target, 0o444)
         now = node.clock.now()
         acquisition = Acquisition(
@@ -413,10 +434,18 @@ def create_package(
     tlp: str = "TLP:AMBER",
     legacy_hashes: bool = False,
     connections: Sequence[Connection] = (),
+    payload: PayloadMode = PayloadMode.COPY,
+    trace_bundles: Sequence[dict[str, Any]] = (),
 ) -> PackageResult:
     """Acquire ``files`` (if any), add the items ``item_ids``, and write one signed BagIt
     package at ``out`` with a "packaged" custody event per item, all in one transaction: if
-    anything fails, neither the bag nor any row remains."""
+    anything fails, neither the bag nor any row remains.
+
+    One pass per new file: it is read once, hashed (SHA-256 and SHA-512 together) and written
+    to the store (synced) and, with ``PayloadMode.COPY``, to the bag in the same pass; with
+    ``PayloadMode.LINK`` the bag's file is a hard link to the store's read-only copy (a
+    clone where the filesystem can make one). Stored items (``item_ids``) are re-hashed as
+    they are placed, so a changed store copy is never packaged."""
     _check_reference(reference)
     basis.check()
     if not files and not item_ids:
@@ -425,8 +454,9 @@ def create_package(
         raise Conflict(f"{out} exists; a package is never overwritten")
     package_id = str(uuid.uuid4())
     written: Path | None = None
+    partial = PartialBag(out)
     try:
-        with node.db.session() as session:
+        with partial, node.db.session() as session:
             if (
                 recipient is not None
                 and recipient != node.config.node_id
@@ -443,9 +473,11 @@ def create_package(
                 legacy_hashes=legacy_hashes,
             )
             rows: list[EvidenceItemRow] = []
+            tee = partial if payload is PayloadMode.COPY else None
             for file in files:
-                acquired = acquire_file(session, node, file, options)
+                acquired = acquire_file(session, node, file, options, into_bag=tee)
                 rows.append(get_item(session, acquired.item_id))
+            fresh = {row.id for row in rows}
             for item_id in item_ids:
                 row = get_item(session, item_id)
                 if row.state != "held":
@@ -484,6 +516,7 @@ def create_package(
                 organisations=organisations,
                 items=records,
                 connections=connections,
+                trace_bundles=trace_bundles,
             )
             meta = PackageMeta(
                 package_id=package_id,
@@ -496,11 +529,13 @@ def create_package(
                 investigation=investigation,
             )
             written = write_bag(
-                out,
+                partial,
                 meta=meta,
                 items=[(rec, item_file(node, row)) for rec, row in zip(records, rows, strict=True)],
                 case_document=case_document,
                 signer=node_signer(node),
+                mode=payload,
+                fresh=fresh,
             )
             session.add(
                 EvidencePackageRow(
@@ -724,19 +759,13 @@ def with_custody(record_: ItemRecord, events: list[CustodyEvent]) -> ItemRecord:
     return replace(record_, custody=events)
 
 
-def check_for_document(node: Node | None, public_key: Path | None, data: bytes) -> SignatureCheck:
-    """The key check for a document: a public key file, else the node's directory (looked up
-    for the issuer the document names), else nothing verifies."""
-    if public_key is not None:
-        return keys_from_file(public_key).check
-    if node is None:
-
-        def refuse(node_id: str, key_id: str, message: bytes, sig: str, at: datetime) -> str:
-            return f"node {node_id} is not known: give --data-dir DIR or --public-key FILE"
-
-        return refuse
-    from trailguard.evidence.documents import claimed_issuer
-
-    with node.db.session() as session:
-        issuer = claimed_issuer(data)
-        return directory_keys(session, node, [issuer] if issuer else []).check
+def investigation_traces(node: Node, principal: Principal, investigation: str) -> list[Any]:
+    """The CASE/UCO exports of the traces of ``investigation`` (id or reference on this node:
+    its network connections with their relationships), for ``create_package(trace_bundles=
+    ...)``; none when no investigation has that name (a package's investigation may be plain
+    text). The person must be on the investigation (PermissionDenied otherwise)."""
+    try:
+        views = traces_of(node, principal, investigation)
+    except NotFound:
+        return []
+    return [case_of(node, principal, view.id) for view in views]

@@ -30,6 +30,7 @@ import tarfile
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from nacl.bindings import (
 from nacl.exceptions import CryptoError
 from nacl.public import SealedBox
 from nacl.utils import random as random_bytes
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trailguard.audit import record
@@ -278,9 +280,12 @@ def push_chunks(
         row = session.get(EvidenceTransferRow, transfer_id)
         if row is None or row.direction != "out":
             raise NotFound(f"no outgoing transfer {transfer_id}")
+        if row.state != "offered":
+            raise Conflict(f"transfer {transfer_id} is {row.state}; make a new offer")
         base = f"{_endpoint(session, row.peer_node)}{PATH}/{transfer_id}"
         archive, chunk_size, count = Path(row.archive_path), row.chunk_size, row.chunk_count
         key = node_identity(node).decrypt(base64.b64decode(row.sealed_key))
+        row.updated_at = node.clock.now()  # still being sent: not stale
     status = client.get(base)
     if status.status_code != 200:
         raise Conflict(f"the recipient does not know transfer {transfer_id}: {status.text[:200]}")
@@ -308,22 +313,24 @@ def push_chunks(
     result.complete = True
     result.ok = bool(body.get("ok"))
     result.problems = list(body.get("problems", []))
+    # not imported and not ended by the recipient (chunks still missing): stays resumable
+    final = result.ok or body.get("state") in ("refused", "expired")
     with node.db.session() as session:
         row = session.get(EvidenceTransferRow, transfer_id)
         assert row is not None
-        row.state = "delivered" if result.ok else "refused"
+        row.state = ("delivered" if result.ok else "refused") if final else "offered"
         row.problems = json.dumps(result.problems)
         row.updated_at = node.clock.now()
         record(
             session,
             actor="system:evidence-exchange",
-            action=f"evidence.transfer.{row.state}",
+            action=f"evidence.transfer.{row.state if final else 'incomplete'}",
             subject=f"evidence-transfer:{transfer_id}",
             details={"to": row.peer_node, "problems": result.problems[:5]},
             at=row.updated_at,
         )
-    if result.ok:
-        archive.unlink(missing_ok=True)
+    if final:
+        archive.unlink(missing_ok=True)  # delivered, or refused for good: nothing to resume
     return result
 
 
@@ -461,6 +468,12 @@ def store_chunk(node: Node, transfer_id: str, index: int, body: bytes) -> bool:
     part = target.with_name(target.name + f".{uuid.uuid4().hex[:6]}.part")
     part.write_bytes(plain)
     os.replace(part, target)
+    with node.db.session() as session:
+        row = session.get(EvidenceTransferRow, transfer.transfer_id, with_for_update=True)
+        if row is None or row.state != "receiving":  # refused or expired meanwhile
+            shutil.rmtree(transfer.folder, ignore_errors=True)
+            raise Conflict(f"transfer {transfer_id} is {row.state if row else 'gone'}")
+        row.updated_at = node.clock.now()  # still arriving: not stale
     return True
 
 
@@ -469,6 +482,12 @@ def complete(node: Node, transfer_id: str) -> dict[str, Any]:
     transfer = incoming(node, transfer_id)
     if transfer.state == "imported":
         return {"ok": True, "problems": [], "state": "imported"}
+    if transfer.state != "receiving":
+        return {
+            "ok": False,
+            "state": transfer.state,
+            "problems": [f"the transfer was {transfer.state}"],
+        }
     have = set(received_chunks(transfer))
     missing = [i for i in range(transfer.chunk_count) if i not in have]
     if missing:
@@ -539,6 +558,74 @@ def complete(node: Node, transfer_id: str) -> dict[str, Any]:
             details={"problems": problems[:5]},
             at=row.updated_at,
         )
-    if state == "imported":
-        shutil.rmtree(transfer.folder, ignore_errors=True)
+    # imported, or refused for good (a refused transfer takes no more chunks): either way no
+    # chunk stays on disk
+    shutil.rmtree(transfer.folder, ignore_errors=True)
     return {"ok": state == "imported", "state": state, "problems": problems}
+
+
+# --- stale transfers ---------------------------------------------------------------------
+
+STALE_AFTER = timedelta(days=7)  # the default: a transfer untouched this long is abandoned
+
+
+@dataclass(frozen=True)
+class Expired:
+    transfer_id: str
+    direction: str
+    peer: str
+
+
+def expire_transfers(node: Node, *, older_than: timedelta = STALE_AFTER) -> list[Expired]:
+    """End every transfer nothing happened to for ``older_than`` (by the node's clock):
+    incoming ones still receiving lose their chunks, outgoing offers not delivered lose
+    their archive; each becomes "expired" (audited) and takes no more chunks. Chunk folders
+    of transfers that ended (imported, refused, expired) but were left by a crash go too."""
+    if older_than <= timedelta(0):
+        raise ValidationFailed("the expiry must be a positive duration", ["older_than"])
+    now = node.clock.now()
+    cutoff = now - older_than
+    ended: list[Expired] = []
+    with node.db.session() as session:
+        rows = session.scalars(
+            select(EvidenceTransferRow)
+            .where(
+                EvidenceTransferRow.state.in_(("receiving", "offered")),
+                EvidenceTransferRow.updated_at < cutoff,
+            )
+            .order_by(EvidenceTransferRow.updated_at)
+            .with_for_update()
+        ).all()
+        for row in rows:
+            row.state = "expired"
+            row.problems = json.dumps([f"nothing happened for {older_than}; expired"])
+            row.updated_at = now
+            record(
+                session,
+                actor="system:evidence-exchange",
+                action="evidence.transfer.expired",
+                subject=f"evidence-transfer:{row.id}",
+                details={"direction": row.direction, "peer": row.peer_node},
+                at=now,
+            )
+            ended.append(Expired(row.id, row.direction, row.peer_node))
+        paths = [Path(row.archive_path) for row in rows]
+        finished = set(
+            session.scalars(
+                select(EvidenceTransferRow.id).where(
+                    EvidenceTransferRow.direction == "in",
+                    EvidenceTransferRow.state.in_(("imported", "refused", "expired")),
+                )
+            )
+        )
+    for path in paths:  # after the commit: a chunk arriving now finds the transfer expired
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    folder = evidence_dir(node) / "incoming"
+    if folder.is_dir():
+        for leftover in folder.iterdir():
+            if leftover.name in finished:
+                shutil.rmtree(leftover, ignore_errors=True)
+    return ended

@@ -10,9 +10,9 @@ from starlette.concurrency import run_in_threadpool
 
 from trailguard.accounts import Principal
 from trailguard.evidence import transfer
-from trailguard.evidence.documents import MAX_DOCUMENT_BYTES, verify_document
+from trailguard.evidence.documents import MAX_DOCUMENT_BYTES, check_for_document, verify_document
 from trailguard.evidence.orm import EvidenceDocumentRow
-from trailguard.evidence.service import EVIDENCE_ROLES, check_for_document, list_items
+from trailguard.evidence.service import EVIDENCE_ROLES, list_items
 from trailguard.web.deps import get_node, optional_principal, require_roles
 from trailguard.web.render import render
 

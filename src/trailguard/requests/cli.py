@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 from pathlib import Path
 from typing import Annotated
@@ -53,6 +54,14 @@ def validate(path: Annotated[Path, typer.Argument(help="A request body as JSON."
 def render(
     path: Annotated[Path, typer.Argument(help="A request body as JSON.")],
     out: Annotated[Path, typer.Option("--out", help="Output file: .pdf or .html")],
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="Issue the PDF from this node (signed verification block); without it the "
+            "PDF is an unsigned draft.",
+        ),
+    ] = None,
 ) -> None:
     """Render a request body as a PDF or printable HTML document."""
 
@@ -63,8 +72,19 @@ def render(
         for problem in getattr(exc, "problems", []):
             err.print(f"  - {problem}")
         raise typer.Exit(1) from exc
-    if out.suffix.lower() == ".pdf":
+    if out.suffix.lower() == ".pdf" and data_dir is not None:
+        try:
+            node = open_node(data_dir)
+        except TrailguardError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from exc
+        try:
+            out.write_bytes(render_pdf(request, node=node, actor=f"os:{getpass.getuser()}"))
+        finally:
+            node.close()
+    elif out.suffix.lower() == ".pdf":
         out.write_bytes(render_pdf(request))
+        console.print("unsigned draft (give --data-dir to issue it signed by the node)")
     elif out.suffix.lower() in (".html", ".htm"):
         out.write_text(render_html(request), encoding="utf-8")
     else:

@@ -252,11 +252,13 @@ def render_pdf(
 ) -> bytes:
     """The same document as a PDF (A4). ``unicode_font=False`` forces the Latin-1 fallback.
     With ``node``, the PDF is issued by that node with a signed verification block
-    (``trailguard verify-document``)."""
+    (``trailguard verify-document``); without one it is marked, visibly and after its end,
+    as an unsigned draft (``verify-document`` names it so)."""
+    from trailguard.evidence import UNSIGNED_DRAFT, mark_unsigned_draft, sign_pdf
+
     if node is None:
-        return _render_pdf(request, footer, unicode_font, None)
+        return mark_unsigned_draft(_render_pdf(request, footer, unicode_font, UNSIGNED_DRAFT))
     marking = exercise_marking(node.config)  # EXERCISE on every page (issue 17)
-    from trailguard.evidence import sign_pdf
 
     view = document_view(request, footer=footer)
     content = {

@@ -26,12 +26,20 @@ def traces_of(node: Any, principal: Any, investigation_id: str) -> list[Any]:
     return list(_traces_of(node, principal, investigation_id))
 
 
+def case_of(node: Any, principal: Any, trace_id: str) -> dict[str, Any]:
+    """One trace as CASE/UCO JSON-LD (its network connections and their relationships)."""
+    from trailguard.trace.service import case_of as _case_of
+
+    return _case_of(node, principal, trace_id)
+
+
 __all__ = [
     "FLAG_TEXT",
     "Attribution",
     "Hop",
     "PrefixTable",
     "attribute_on_node",
+    "case_of",
     "import_prefix_table",
     "parse_prefix_table",
     "read_message",
