@@ -21,6 +21,12 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from trailguard.core.exercise_marking import exercise_marking, mark_pdf
 from trailguard.core.pdftext import latin1_safe
+from trailguard.evidence import (
+    UNSIGNED_DRAFT,
+    draw_verification_block,
+    mark_unsigned_draft,
+    sign_pdf,
+)
 from trailguard.requests.domain.common import RequestBase, RequestKind
 from trailguard.requests.domain.types import describe_identifier
 
@@ -254,8 +260,6 @@ def render_pdf(
     With ``node``, the PDF is issued by that node with a signed verification block
     (``trailguard verify-document``); without one it is marked, visibly and after its end,
     as an unsigned draft (``verify-document`` names it so)."""
-    from trailguard.evidence import UNSIGNED_DRAFT, mark_unsigned_draft, sign_pdf
-
     if node is None:
         return mark_unsigned_draft(_render_pdf(request, footer, unicode_font, UNSIGNED_DRAFT))
     marking = exercise_marking(node.config)  # EXERCISE on every page (issue 17)
@@ -325,7 +329,5 @@ def _render_pdf(
         pdf.set_font(family, "", 7)
         pdf.multi_cell(0, 4, clean(view.footer), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     if block is not None:
-        from trailguard.evidence import draw_verification_block
-
         draw_verification_block(pdf, block, family, clean)
     return bytes(pdf.output())
