@@ -5,30 +5,20 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "network"))
 
-from trailguard.accounts.domain import Principal, Role
+from req_kit import START, principal
 
-START = datetime(2026, 11, 20, 13, 0, 0, 250000, tzinfo=UTC)
+from trailguard.accounts.domain import Principal, Role
 
 
 @pytest.fixture(autouse=True)
 def _no_background_worker(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRAILGUARD_NO_WORKER", "1")
-
-
-def principal(username: str, *roles: Role) -> Principal:
-    return Principal(
-        user_id=abs(hash(username)) % 10_000,
-        username=username,
-        display_name=username.title(),
-        roles=frozenset(roles),
-    )
 
 
 @pytest.fixture
@@ -75,18 +65,3 @@ def net3(tmp_path: Path, database_url: str) -> Iterator[object]:
         net.close()
         for gen in (urls, third):
             gen.close()
-
-
-def know_peer(node: object, node_id: str = "nl-poc", country: str = "NL") -> None:
-    """Put a 24/7 point of contact in a lone node's directory, so drafts may name it (a draft's
-    recipient must be a node the directory knows)."""
-    from trailguard.network.directory import DirectoryEntry, EntryKind
-    from trailguard.network.directory_service import save_entry
-    from trailguard.node import Node
-
-    assert isinstance(node, Node)
-    entry = DirectoryEntry(
-        node_id=node_id, kind=EntryKind.POC, country=country, organisation=f"{country} 24/7"
-    )
-    with node.db.session() as session:
-        save_entry(session, node, entry, actor="system:test", source="test")

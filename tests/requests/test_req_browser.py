@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import expect
+from req_kit import START, know_peer, principal
 from req_payloads import payload
 
 from browser_support import LiveServer
-from conftest import START, know_peer, principal
 from helpers import TEST_PASSWORD, add_user, make_node
 from trailguard.accounts.domain import Role
 from trailguard.core.clock import FixedClock

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from req_kit import know_peer
 from req_payloads import ALL, payload
 
-from conftest import know_peer
 from helpers import browser_login, make_node
 from trailguard.accounts.domain import Role
 from trailguard.requests.domain import parse_request

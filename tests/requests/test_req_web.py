@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 from pypdf import PdfReader
+from req_kit import START, know_peer
 from req_payloads import payload
 
-from conftest import START, know_peer
 from helpers import browser_login, client_for, make_node
 from trailguard.accounts.domain import Role
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 from markupsafe import escape
+from req_kit import START, principal
 from req_payloads import payload
 
-from conftest import START, principal
 from helpers import browser_login, client_for, make_node
 from trailguard.accounts.domain import Role
 from trailguard.core.clock import FixedClock
