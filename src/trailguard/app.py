@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from trailguard import __version__
 from trailguard.core.capability import Capability, dashboard_providers, load, template_folders
 from trailguard.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from trailguard.core.events import subscribe
 from trailguard.network import register_handler
 from trailguard.node import Node
 from trailguard.registry import CAPABILITIES
@@ -46,10 +47,13 @@ def _wants_page(request: Request) -> bool:
 
 
 def install_handlers(capabilities: Sequence[Capability]) -> None:
-    """Register every declared exchange message handler with the network (idempotent)."""
+    """Register every declared exchange message handler with the network and every declared
+    event listener (idempotent)."""
     for capability in capabilities:
         for spec in capability.handlers:
             register_handler(spec.message_type, load(spec.handler), requires_ack=spec.requires_ack)
+        for listener in capability.listeners:
+            subscribe(listener.event, load(listener.handler))
 
 
 def create_app(node: Node, capabilities: Sequence[Capability] = CAPABILITIES) -> FastAPI:

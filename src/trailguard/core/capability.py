@@ -49,6 +49,16 @@ class MessageHandler:
 
 
 @dataclass(frozen=True)
+class Listener:
+    """An in-process event the capability follows (``trailguard.core.events``): ``handler``
+    refers to a function ``(session, node, data) -> None`` run in the publisher's
+    transaction."""
+
+    event: str
+    handler: Ref
+
+
+@dataclass(frozen=True)
 class Capability:
     """One capability, declared in ``trailguard/<name>/capability.py``.
 
@@ -58,6 +68,7 @@ class Capability:
     - ``cli``: its ``trailguard <name>`` group; ``commands``: top-level commands
       (``("verify-document", "module:function")``), for the few a person without a node runs;
     - ``handlers``: the exchange message types it receives;
+    - ``listeners``: the in-process events of other capabilities it follows;
     - ``dashboard``: functions ``(node, principal, now) -> list[DashboardItem]``;
     - ``templates``: folder of its page templates (named ``<name>/<page>.html``);
     - ``template_filters``: Jinja filters its templates use (``("kind_label", "mod:func")``).
@@ -71,6 +82,7 @@ class Capability:
     cli: CliGroup | None = None
     commands: tuple[tuple[str, Ref], ...] = ()
     handlers: tuple[MessageHandler, ...] = ()
+    listeners: tuple[Listener, ...] = ()
     dashboard: tuple[Ref, ...] = ()
     templates: Path | None = None
     template_filters: tuple[tuple[str, Ref], ...] = ()
@@ -80,6 +92,7 @@ class Capability:
         refs += [ref for _name, ref in self.commands]
         refs += [ref for _name, ref in self.template_filters]
         refs += [handler.handler for handler in self.handlers]
+        refs += [listener.handler for listener in self.listeners]
         if self.cli is not None:
             refs.append(self.cli.app)
         for ref in refs:

@@ -623,4 +623,11 @@ def require_member(node: Node, principal: Principal, investigation_id: str) -> I
         return _view(session, row, full=False)
 
 
+def case_reference(node: Node, investigation_id: str) -> str:
+    """The investigation's reference, for a reference derived from it (a trace's request
+    numbers) when no person is at the keyboard (an answer arriving): nothing else is read."""
+    with node.db.session() as session:
+        return _row(session, investigation_id).reference
+
+
 __all__ = ["DEFAULT_TOLERANCE_S"]

@@ -25,9 +25,13 @@ from typing import Any
 
 from trailguard.core.handling import HandlingCode, Tlp
 
+TRANSITION_EVENT = "requests.transition"
+"""The in-process event every request transition publishes (``trailguard.core.events``):
+``{"request_id", "from", "to", "origin"}``, in the transaction of the transition."""
+
 # The face other capabilities use (the service loads on first use).
 _FACE = ("get_request", "draft_request", "approve_request", "send_request", "list_requests")
-__all__ = ["HandlingCode", "Tlp", *_FACE]
+__all__ = ["TRANSITION_EVENT", "HandlingCode", "Tlp", *_FACE]
 
 
 def __getattr__(name: str) -> Any:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from trailguard.accounts import Principal, Role
 from trailguard.core.errors import ValidationFailed
-from trailguard.trace import service
+from trailguard.trace import disclosure, service
 from trailguard.web.deps import ANY_ROLE, get_node, require_roles
 
 router = APIRouter(tags=["trace"])
@@ -169,3 +169,14 @@ def prepare(request: Request, body: PrepareIn, principal: Principal = Disclosing
     from trailguard.trace.disclosure import prepare_disclosure
 
     return prepare_disclosure(get_node(request), principal, body.request_id, window_s=body.window_s)
+
+
+@router.post("/trace/disclosures/send")
+def send(request: Request, body: PrepareIn, principal: Principal = Disclosing) -> Any:
+    """The custodian: prepare the Art. 30 disclosure from this node's own look-up and send it,
+    with the third-country notice, to the point of contact that forwarded the request, which
+    drafts the disclosure to the requesting Party (409 when sent already; 422 when the
+    look-up does not decide one path)."""
+    return disclosure.send_disclosure(
+        get_node(request), principal, body.request_id, window_s=body.window_s
+    )
