@@ -7,7 +7,7 @@ trace), ``traffic`` (own look-ups), ``network`` (the directory), ``law`` (the ch
 citation), ``audit``.
 
 The modules, one seam each: ``common`` (roles, rows, access, a new hop, a dead end),
-``decide`` (custodians, starting, deciding a hop, drafting, adopting, refining),
+``decide`` (custodians, deciding a hop, drafting, adopting, refining), ``start``,
 ``answers`` (the listener that moves the trace when an answer arrives, answers recorded once,
 ``sync`` as the repair tool), ``views`` (reading, the graph). Callers use this package's names.
 """
@@ -19,12 +19,8 @@ from trailguard.trace.service.answers import (
     sync_trace,
 )
 from trailguard.trace.service.common import POLICY_ACTOR, TEMPLATE_FIELDS, TRACE_ROLES
-from trailguard.trace.service.decide import (
-    preservation_body,
-    refine_hop,
-    set_custodian,
-    start_trace,
-)
+from trailguard.trace.service.decide import preservation_body, refine_hop, set_custodian
+from trailguard.trace.service.start import start_trace
 from trailguard.trace.service.views import (
     TraceView,
     case_of,

@@ -147,6 +147,12 @@ def _disclosure_arrived(node: Node, view: Any) -> None:
         )
 
 
+def follow_request(node: Node, trace_id: str, hop_id: str, request_id: str) -> None:
+    """Apply the current state of a hop's request (an adopted request answered before the
+    trace existed): the same keys as the listener's, so nothing moves twice."""
+    _request_state(node, trace_id, hop_id, requests_face.get_request(node, request_id))
+
+
 def _set_under_way(node: Node, hop_id: str) -> None:
     with node.db.session() as session:
         hop = session.get(HopRow, hop_id)

@@ -1,11 +1,10 @@
-"""Deciding hops: custodians' declared retention, starting a trace, deciding one hop (dead
+"""Deciding hops: custodians' declared retention, deciding one hop (dead
 end, own look-up, or a preservation request drafted through the requests face with the law
 engine's channel and the pre-send checks), adopting a request already sent, refining a hop."""
 
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,7 +15,7 @@ from trailguard.accounts import Principal
 from trailguard.audit import record
 from trailguard.core.clock import isoformat_z
 from trailguard.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from trailguard.investigations import case_reference, get_investigation, parse_instant
+from trailguard.investigations import case_reference, parse_instant
 from trailguard.law import get_engine
 from trailguard.network import find_entry, list_entries
 from trailguard.node import Node
@@ -35,12 +34,10 @@ from trailguard.trace.domain.hops import (
 from trailguard.trace.orm import CustodianRow, HopRow, TraceRow
 from trailguard.trace.service.common import (
     TEMPLATE_FIELDS,
-    check_member,
     end,
     hop_row,
     hops_of,
     member_of_trace,
-    new_hop,
     policy_principal,
     refresh_trace_clock,
     require_role,
@@ -94,96 +91,6 @@ def _custodian(session: Session, node_id: str | None) -> Custodian | None:
     if row is None:
         return None
     return Custodian(node_id, json.loads(row.retention_days), row.source)
-
-
-# --- starting a trace -------------------------------------------------------------------------
-
-
-def start_trace(
-    node: Node,
-    principal: Principal,
-    investigation_id: str,
-    observation_id: str,
-    *,
-    template: dict[str, Any] | None = None,
-    auto_send: bool = False,
-    label: str | None = None,
-    adopt_request: str | None = None,
-) -> TraceView:
-    """Start a trace from one observation of an investigation and decide its first hop.
-    ``adopt_request``: a preservation request already sent for that hop (drafted before the
-    trace started) becomes the hop's request instead of a new draft."""
-    case = check_member(node, principal, investigation_id)
-    full = get_investigation(node, principal, case.id)
-    observation = next((o for o in full.observations if o.id == observation_id), None)
-    if observation is None:
-        raise NotFound(f"investigation {case.reference} has no observation {observation_id!r}")
-    if observation.ip is None:
-        raise ValidationFailed("the observation has no address to trace", ["observation"])
-    if adopt_request is not None:
-        _check_adoptable(node, adopt_request, observation.ip)
-    template = dict(template or {})
-    unknown = [k for k in template if k not in TEMPLATE_FIELDS]
-    if unknown:
-        raise ValidationFailed(
-            f"unknown template field(s) {', '.join(unknown)}; known: {', '.join(TEMPLATE_FIELDS)}"
-        )
-    now = node.clock.now()
-    trace_id = str(uuid.uuid4())
-    target = {
-        "label": observation.source_label or "the victim",
-        "observation": observation.id,
-        "seen": observation.seen,
-    }
-    with node.db.session() as session:
-        row = TraceRow(
-            id=trace_id,
-            investigation_id=case.id,
-            observation_id=observation.id,
-            label=label
-            or f"{case.reference}: {observation.ip} at "
-            f"{isoformat_z(observation.at) if observation.at else 'unknown time'}",
-            target=json.dumps(target),
-            template=json.dumps(template),
-            state=TraceState.OPEN.value,
-            end_reason=None,
-            auto_send=auto_send,
-            policy_set_by=principal.actor if auto_send else None,
-            dies_at=None,
-            created_by=principal.actor,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(row)
-        record(
-            session,
-            actor=principal.actor,
-            action="trace.started",
-            subject=f"trace:{trace_id}",
-            details={
-                "investigation": case.id,
-                "observation": observation.id,
-                "auto_send": auto_send,
-            },
-            at=now,
-        )
-        session.flush()
-        hop = new_hop(
-            session,
-            row,
-            seq=1,
-            ip=observation.ip,
-            port=observation.port,
-            at=observation.at,
-            source_zone=observation.source_zone,
-            tolerance_s=observation.tolerance_s,
-            protocol=observation.protocol,
-            dst=(None, None),
-            source={"kind": "observation", "id": observation.id, "label": observation.source_label},
-            now=now,
-        )
-    decide(node, principal, trace_id, hop.id, adopt=adopt_request)
-    return get_trace(node, principal, trace_id)
 
 
 # --- deciding a hop -------------------------------------------------------------------------------
@@ -342,7 +249,7 @@ def _abroad(
     }
 
 
-def _check_adoptable(node: Node, request_id: str, ip: str) -> Any:
+def check_adoptable(node: Node, request_id: str, ip: str) -> Any:
     """Refused before anything is written: the request must be this node's own preservation
     request naming the hop's address."""
     view = requests_face.get_request(node, request_id)
@@ -363,7 +270,7 @@ def _adopt_request(
         hop = session.get(HopRow, hop_id)
         assert hop is not None
         ip = hop.ip
-    view = _check_adoptable(node, request_id, ip)
+    view = check_adoptable(node, request_id, ip)
     body = view.request.model_dump(mode="json")
     with node.db.session() as session:
         trace = trace_row(session, trace_id)
