@@ -341,12 +341,14 @@ def _on_duty_contact(session: Session, node: Node, now: datetime) -> dict[str, s
     }
 
 
-def disclosures_received(node: Node) -> list[dict[str, Any]]:
-    """The disclosures this point of contact received, each with the request it drafted."""
+def disclosures_received(node: Node, request_id: str | None = None) -> list[dict[str, Any]]:
+    """The disclosures this point of contact received (for one forwarded request when
+    ``request_id`` is given), each with the disclosure request it drafted."""
+    query = select(DisclosureRow).where(DisclosureRow.side == "received")
+    if request_id is not None:
+        query = query.where(DisclosureRow.request_id == request_id)
     with node.db.session() as session:
-        rows = session.execute(
-            select(DisclosureRow).where(DisclosureRow.side == "received").order_by(DisclosureRow.at)
-        ).scalars()
+        rows = session.execute(query.order_by(DisclosureRow.at)).scalars()
         return [
             {
                 "request_id": r.request_id,

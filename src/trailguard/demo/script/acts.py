@@ -126,7 +126,7 @@ def wait_trace(ctx: DemoContext, trace_id: str, holds: Callable[[dict], bool], w
         trace = _json(iris.get(f"/api/traces/{trace_id}"), "trace")
         return trace if holds(trace) else None
 
-    return wait_for(moved, what=what)
+    return wait_for(moved, timeout=ctx.wait_s, what=what)
 
 
 # --- the requested side: points of contact and providers --------------------------------------
@@ -138,7 +138,7 @@ def forward_at_poc(
     """The point of contact acknowledges the request and forwards it to the provider; the id
     of the copy once the provider holds it."""
     client = ctx.cluster[poc].as_user(officer)
-    wait_for(lambda: _maybe(client, f"/api/requests/{request_id}"), what=f"the request at {poc}")
+    wait_for(lambda: _maybe(client, f"/api/requests/{request_id}"), timeout=ctx.wait_s, what=f"the request at {poc}")
     acked = _json(client.post(f"/api/requests/{request_id}/acknowledge"), f"{poc} acknowledge")
     expect(acked["state"] == "acknowledged", f"{poc} state {acked['state']}")
     copy = _json(
@@ -148,7 +148,7 @@ def forward_at_poc(
     provider_client = ctx.cluster[provider].as_user(liaison)
     wait_for(
         lambda: _maybe(provider_client, f"/api/requests/{copy['id']}"),
-        what=f"the forwarded request at {provider}",
+        timeout=ctx.wait_s, what=f"the forwarded request at {provider}",
     )
     return str(copy["id"])
 
@@ -217,22 +217,22 @@ def polderhost_discloses(ctx: DemoContext, request_id: str) -> dict[str, Any]:
     return sent
 
 
-def nl_releases_disclosure(ctx: DemoContext, reference: str) -> dict[str, Any]:
+def nl_releases_disclosure(ctx: DemoContext, forwarded_id: str) -> dict[str, Any]:
     """NL's point of contact holds the disclosure request its trace capability drafted from
-    Polderhost's answer; Joost Bakker approves it (four eyes), Noor Visser sends it."""
+    Polderhost's answer to the forwarded request; Joost Bakker approves it (four eyes), Noor
+    Visser sends it."""
     nl = ctx.cluster[NL]
     noor = nl.as_user("noor.visser")
 
-    def drafted() -> dict | None:
-        for view in _json(noor.get("/api/requests", params={"direction": "outbound"}), "list"):
-            body = view["body"]
-            if view["kind"] == "expedited_disclosure" and body["in_response_to"] == reference:
-                return view
-        return None
+    def drafted() -> str | None:
+        found = _json(
+            noor.get("/api/trace/disclosures", params={"request_id": forwarded_id}), "received"
+        )
+        return str(found[0]["drafted_request_id"]) if found else None
 
-    draft = wait_for(drafted, what="NL's draft of the Art. 30 disclosure")
-    _json(nl.as_user("joost.bakker").post(f"/api/requests/{draft['id']}/approve"), "approve")
-    sent = _json(noor.post(f"/api/requests/{draft['id']}/send", json={}), "send disclosure")
+    draft_id = wait_for(drafted, timeout=ctx.wait_s, what="NL's draft of the Art. 30 disclosure")
+    _json(nl.as_user("joost.bakker").post(f"/api/requests/{draft_id}/approve"), "approve")
+    sent = _json(noor.post(f"/api/requests/{draft_id}/send", json={}), "send disclosure")
     expect(sent["state"] == "sent", f"the disclosure is {sent['state']}")
     return sent
 

@@ -123,6 +123,7 @@ class DemoContext:
     console: Console
     pages: list[tuple[str, str]] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
+    wait_s: float = 60.0  # how long a step waits for the other nodes (the benchmark raises it)
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ def art30_disclosure(ctx: DemoContext) -> Iterator[str]:
         f"{source['ip']}:{source['port']}; its trace service prepares the Art. 30 disclosure "
         f'and the notice and sends them to NL: "{body["third_country_notice"][:80]}..."'
     )
-    released = nl_releases_disclosure(ctx, body["in_response_to"])
+    released = nl_releases_disclosure(ctx, ctx.facts["polderhost_request"])
     ctx.facts["art30"] = released["id"]
     yield (
         f"NL's trace capability drafted {released['reference']} to the US from Polderhost's "

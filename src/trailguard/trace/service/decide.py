@@ -8,6 +8,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import trailguard.requests as requests_face
@@ -245,8 +246,23 @@ def _abroad(
         "poc": poc,
         "channel": channel,
         "template": json.loads(trace.template),
-        "reference": f"{case_reference(node, trace.investigation_id)}-H{hop.seq}",
+        "reference": _hop_reference(node, session, trace, hop),
     }
+
+
+def _hop_reference(node: Node, session: Session, trace: TraceRow, hop: HopRow) -> str:
+    """The hop's request reference, unique per trace: ``<case>-H<seq>`` for the case's first
+    trace, ``<case>-T<n>-H<seq>`` for its n-th (an answer names the reference it answers)."""
+    earlier = session.execute(
+        select(func.count())
+        .select_from(TraceRow)
+        .where(
+            TraceRow.investigation_id == trace.investigation_id,
+            TraceRow.created_at < trace.created_at,
+        )
+    ).scalar_one()
+    case = case_reference(node, trace.investigation_id)
+    return f"{case}-H{hop.seq}" if not earlier else f"{case}-T{earlier + 1}-H{hop.seq}"
 
 
 def check_adoptable(node: Node, request_id: str, ip: str) -> Any:
