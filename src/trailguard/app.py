@@ -21,7 +21,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from trailguard import __version__
-from trailguard.core.capability import Capability, dashboard_providers, load, template_folders
+from trailguard.core.capability import (
+    Capability,
+    case_sections,
+    dashboard_providers,
+    load,
+    template_folders,
+)
 from trailguard.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from trailguard.core.events import subscribe
 from trailguard.network import register_handler
@@ -72,6 +78,7 @@ def create_app(node: Node, capabilities: Sequence[Capability] = CAPABILITIES) ->
         for name, ref in capability.template_filters:
             app.state.templates.env.filters[name] = load(ref)
     app.state.dashboard_providers = dashboard_providers(capabilities)
+    app.state.case_sections = case_sections(capabilities)
 
     # Security headers on every answer (issue 11); Swagger UI is off: it needs a CDN and
     # inline script, which the Content-Security-Policy refuses (/openapi.json stays).

@@ -94,21 +94,12 @@ def _page(
         "case": view,
         "tolerances": {k.value: v for k, v in DEFAULT_TOLERANCE_S.items()},
         "problems": [],
-        "traces": _traces(node, principal, view.id),
     }
+    # what other capabilities add to the case's page (the trace: its traces), by registry
+    for name, section in request.app.state.case_sections:
+        context[name] = section(node, principal, view.id)
     context.update(extra)
     return render(request, "investigations/view.html", context, status_code=extra.get("code", 200))
-
-
-def _traces(node: Any, principal: Principal, investigation_id: str) -> list[Any]:
-    import importlib
-
-    # The trace capability is optional for this page (it is built on investigations).
-    traces_of = getattr(importlib.import_module("trailguard.trace"), "traces_of", None)
-    if traces_of is None:
-        return []
-    result: list[Any] = traces_of(node, principal, investigation_id)
-    return result
 
 
 @router.get("/investigations/{investigation_id}", response_class=HTMLResponse)

@@ -21,5 +21,6 @@ CAPABILITY = Capability(
     # answers are pushed: every request transition (local or received) may move a hop
     listeners=(Listener("requests.transition", "trailguard.trace.service:on_request_transition"),),
     dashboard=("trailguard.trace.web:dashboard_items",),
+    case_sections=(("traces", "trailguard.trace.web:case_traces"),),
     templates=HERE / "templates",
 )

@@ -205,3 +205,8 @@ def dashboard_items(node: Node, principal: Principal, now: datetime) -> list[Das
             )
         )
     return items
+
+
+def case_traces(node: Node, principal: Principal, investigation_id: str) -> list[Any]:
+    """The investigation page's section (``case_sections`` in ``capability.py``)."""
+    return list(service.traces_of(node, principal, investigation_id))

@@ -138,7 +138,11 @@ def forward_at_poc(
     """The point of contact acknowledges the request and forwards it to the provider; the id
     of the copy once the provider holds it."""
     client = ctx.cluster[poc].as_user(officer)
-    wait_for(lambda: _maybe(client, f"/api/requests/{request_id}"), timeout=ctx.wait_s, what=f"the request at {poc}")
+    wait_for(
+        lambda: _maybe(client, f"/api/requests/{request_id}"),
+        timeout=ctx.wait_s,
+        what=f"the request at {poc}",
+    )
     acked = _json(client.post(f"/api/requests/{request_id}/acknowledge"), f"{poc} acknowledge")
     expect(acked["state"] == "acknowledged", f"{poc} state {acked['state']}")
     copy = _json(
@@ -148,7 +152,8 @@ def forward_at_poc(
     provider_client = ctx.cluster[provider].as_user(liaison)
     wait_for(
         lambda: _maybe(provider_client, f"/api/requests/{copy['id']}"),
-        timeout=ctx.wait_s, what=f"the forwarded request at {provider}",
+        timeout=ctx.wait_s,
+        what=f"the forwarded request at {provider}",
     )
     return str(copy["id"])
 
