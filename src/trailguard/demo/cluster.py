@@ -164,6 +164,7 @@ class DemoCluster:
                 host="127.0.0.1",
                 port=demo_node.port,
                 log_level="warning",
+                timeout_keep_alive=60,  # a busy run reuses idle connections (benchmarks)
             )
             server = uvicorn.Server(config)
             thread = threading.Thread(

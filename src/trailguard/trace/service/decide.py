@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import trailguard.requests as requests_face
@@ -64,13 +65,27 @@ def set_custodian(
         raise ValidationFailed("retention is a number of days (0-36600) per data kind", problems)
     if not source.strip():
         raise ValidationFailed("say where the retention comes from (source)", ["source"])
+    for attempt in (1, 2):
+        try:
+            _write_custodian(node, principal, node_id, retention_days, source.strip())
+            break
+        except IntegrityError:
+            # two people recorded the same custodian at once: the second write updates
+            if attempt == 2:
+                raise
+    return Custodian(node_id, dict(retention_days), source.strip())
+
+
+def _write_custodian(
+    node: Node, principal: Principal, node_id: str, retention_days: dict[str, int], source: str
+) -> None:
     now = node.clock.now()
     with node.db.session() as session:
         if find_entry(session, node_id) is None:
             raise NotFound(f"{node_id!r} is not in this node's directory")
         row = session.get(CustodianRow, node_id) or CustodianRow(node_id=node_id)
         row.retention_days = json.dumps(retention_days, sort_keys=True)
-        row.source = source.strip()
+        row.source = source
         row.recorded_by = principal.actor
         row.recorded_at = now
         session.add(row)
@@ -79,10 +94,9 @@ def set_custodian(
             actor=principal.actor,
             action="trace.custodian_recorded",
             subject=f"custodian:{node_id}",
-            details={"retention_days": retention_days, "source": source.strip()},
+            details={"retention_days": retention_days, "source": source},
             at=now,
         )
-    return Custodian(node_id, dict(retention_days), source.strip())
 
 
 def _custodian(session: Session, node_id: str | None) -> Custodian | None:
