@@ -569,9 +569,13 @@ def test_an_answer_for_no_hop_is_a_clear_state_not_a_crash(net: Any, people: dic
     assert requests.get_request(net.us, stray).kind.value == "expedited_disclosure"
     assert "trace.answer_unmatched" in _actions(net)
     assert len(trace.get_trace(net.us, people["iris"], started.id).hops) == 1
-    # an unknown request: the listener records why and raises nothing
+    # a transition of a request no hop waits for moves nothing; an unknown request that
+    # "arrives": the listener records why and raises nothing
     with net.us.db.session() as session:
         trace.on_request_transition(session, net.us, {"request_id": "nope", "to": "preserved"})
+    assert "trace.answer_not_applied" not in _actions(net)
+    with net.us.db.session() as session:
+        trace.on_request_transition(session, net.us, {"request_id": "nope", "to": "received"})
     assert "trace.answer_not_applied" in _actions(net)
     assert [kind for kind, _key in _answers(net)] == ["preserved"]
 

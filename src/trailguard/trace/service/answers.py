@@ -72,19 +72,24 @@ def on_request_transition(session: Session, node: Node, data: dict[str, Any]) ->
 
 
 def _apply_transition(node: Node, request_id: str, state: str) -> None:
-    view = requests_face.get_request(node, request_id)
-    if view.direction == "outbound":
-        with node.db.session() as session:
-            waiting = [
-                (h.trace_id, h.id)
-                for h in session.execute(
-                    select(HopRow).where(HopRow.request_id == request_id)
-                ).scalars()
-            ]
-        for trace_id, hop_id in waiting:
-            _request_state(node, trace_id, hop_id, view)
-    elif view.kind.value == DISCLOSURE_KIND and state == "received":
-        _disclosure_arrived(node, view)
+    """A hop's own request moved, or an Art. 30 disclosure arrived; anything else costs one
+    indexed query and moves nothing."""
+    with node.db.session() as session:
+        waiting = [
+            (h.trace_id, h.id)
+            for h in session.execute(select(HopRow).where(HopRow.request_id == request_id))
+            .scalars()
+            .all()
+        ]
+    if waiting:
+        view = requests_face.get_request(node, request_id)
+        if view.direction == "outbound":
+            for trace_id, hop_id in waiting:
+                _request_state(node, trace_id, hop_id, view)
+    elif state == "received":
+        view = requests_face.get_request(node, request_id)
+        if view.direction == "inbound" and view.kind.value == DISCLOSURE_KIND:
+            _disclosure_arrived(node, view)
 
 
 def _request_state(node: Node, trace_id: str, hop_id: str, view: Any) -> None:
