@@ -50,7 +50,7 @@ _SERVICE = set(__all__) - {"FLAG_TEXT", "Hop", "parse_instant", "read_message"}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _SERVICE:
+    if name in _SERVICE:  # the service loads on first use, as the other faces' services do
         from trailguard.investigations import service
 
         return getattr(service, name)
