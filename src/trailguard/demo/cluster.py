@@ -92,7 +92,6 @@ class DemoCluster:
         return self.nodes[node_id]
 
     def create(self) -> None:
-
         for spec in self.specs:
             port = free_port()
             data_dir = self.root / spec.node_id
@@ -156,7 +155,6 @@ class DemoCluster:
         return imported
 
     def start(self) -> None:
-
         for demo_node in self.nodes.values():
             config = uvicorn.Config(
                 create_app(demo_node.node),
