@@ -313,12 +313,22 @@ def many_traces(ctx: DemoContext, count: int, workers: int) -> dict[str, Any]:
     errors: list[str] = []
     lock = threading.Lock()
 
+    finished = [0]
+
     def one(index: int) -> None:
         try:
             reference_trace(ctx, Stages(), reference=f"US-BENCH-{index:05d}")
         except Exception as exc:  # a failed trace is counted and shown, the others go on
             with lock:
                 errors.append(f"{index}: {type(exc).__name__}: {exc}"[:300])
+        with lock:
+            finished[0] += 1
+            if finished[0] % 50 == 0:  # progress, so that a run stopped early still tells
+                print(
+                    f"  ... {finished[0]} traces done: wall {time.perf_counter() - wall:.0f} s, "
+                    f"CPU {time.process_time() - cpu:.0f} s, load {os.getloadavg()[0]:.1f}",
+                    flush=True,
+                )
 
     wall, cpu = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bench-trace") as pool:
