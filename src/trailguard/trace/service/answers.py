@@ -56,6 +56,8 @@ def on_request_transition(session: Session, node: Node, data: dict[str, Any]) ->
     cannot be applied is rolled back to a savepoint and recorded in the audit log with its
     reason (the request's own change is kept; ``sync`` can apply it later)."""
     request_id = str(data.get("request_id") or "")
+    if not any(capability.name == "trace" for capability in node.db.capabilities):
+        return  # a database without the trace's tables (a node built with fewer capabilities)
     with node.db.joined(session):
         try:
             with session.begin_nested():
