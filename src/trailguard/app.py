@@ -21,8 +21,15 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from trailguard import __version__
-from trailguard.core.capability import Capability, dashboard_providers, load, template_folders
+from trailguard.core.capability import (
+    Capability,
+    case_sections,
+    dashboard_providers,
+    load,
+    template_folders,
+)
 from trailguard.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from trailguard.core.events import subscribe
 from trailguard.network import register_handler
 from trailguard.node import Node
 from trailguard.registry import CAPABILITIES
@@ -46,10 +53,13 @@ def _wants_page(request: Request) -> bool:
 
 
 def install_handlers(capabilities: Sequence[Capability]) -> None:
-    """Register every declared exchange message handler with the network (idempotent)."""
+    """Register every declared exchange message handler with the network and every declared
+    event listener (idempotent)."""
     for capability in capabilities:
         for spec in capability.handlers:
             register_handler(spec.message_type, load(spec.handler), requires_ack=spec.requires_ack)
+        for listener in capability.listeners:
+            subscribe(listener.event, load(listener.handler))
 
 
 def create_app(node: Node, capabilities: Sequence[Capability] = CAPABILITIES) -> FastAPI:
@@ -68,6 +78,7 @@ def create_app(node: Node, capabilities: Sequence[Capability] = CAPABILITIES) ->
         for name, ref in capability.template_filters:
             app.state.templates.env.filters[name] = load(ref)
     app.state.dashboard_providers = dashboard_providers(capabilities)
+    app.state.case_sections = case_sections(capabilities)
 
     # Security headers on every answer (issue 11); Swagger UI is off: it needs a CDN and
     # inline script, which the Content-Security-Policy refuses (/openapi.json stays).

@@ -153,3 +153,82 @@ def test_no_session_open_at_that_time_gives_no_body(net3: Any, people: dict) -> 
     )
     assert answer["body"] is None and answer["candidates"] == []
     assert "no connection" in answer["reason"]
+
+
+def _nl_contact(net: Any) -> None:
+    from trailguard.network.directory_service import publish_self
+
+    with net.nl.db.session() as session:
+        publish_self(
+            session, net.nl, actor="system:test", phone="+31 70 555 0100", email="duty@nl.example"
+        )
+
+
+def test_polderhost_sends_the_disclosure_and_nl_drafts_it_for_the_us(
+    net3: Any, people: dict
+) -> None:
+    from trailguard.trace.disclosure import disclosures_received, send_disclosure
+
+    _nl_contact(net3)
+    provider = net3.extra[0]
+    request_id = _request_at_polderhost(net3, people, data.LOGIN_AT.isoformat())
+    sent = send_disclosure(provider, people["pim"], request_id)
+    assert sent["sent_to"] == "nl-poc" and sent["body"]["third_country_notice"]
+    with pytest.raises(Conflict, match="sent already"):
+        send_disclosure(provider, people["pim"], request_id)
+    _deliver(net3)
+    [received] = disclosures_received(net3.nl)
+    assert received["request_id"] == request_id and received["from"] == "nl-polderhost"
+    draft = requests.get_request(net3.nl, received["drafted_request_id"])
+    body = draft.request.model_dump(mode="json")
+    assert draft.kind.value == "expedited_disclosure" and draft.state.value == "draft"
+    assert draft.counterpart_node == "us-poc" and draft.created_by.startswith("user:trace:")
+    assert body["in_response_to"] == "US-2026-NJ-001"
+    [step], [prepared] = body["path"], sent["body"]["path"]
+    assert (step["source"]["ip"], step["source"]["port"], step["observed_by"]) == (
+        prepared["source"]["ip"],
+        prepared["source"]["port"],
+        prepared["observed_by"],
+    )
+    assert body["third_country_notice"] == sent["body"]["third_country_notice"]
+    # NL's own contact answers for the disclosure, not the requesting side's
+    contact = body["confirmation_contact"]
+    assert (contact["phone"], contact["email"]) == ("+31705550100", "duty@nl.example")
+    assert contact["name"] != TEMPLATE["confirmation_contact"]["name"]
+    # four eyes on NL's side; then the US holds it with the notice
+    requests.approve_request(net3.nl, people["joost"], draft.id)
+    requests.send_request(net3.nl, people["noor"], draft.id)
+    _deliver(net3)
+    at_us = requests.get_request(net3.us, draft.id)
+    assert at_us.direction == "inbound"
+    assert at_us.request.model_dump(mode="json")["third_country_notice"]
+
+
+def test_a_disclosure_for_a_request_not_forwarded_to_the_sender_is_refused(
+    net3: Any, people: dict
+) -> None:
+    from trailguard.network import send_message
+    from trailguard.trace.disclosure import disclosures_received, send_disclosure
+
+    _nl_contact(net3)
+    provider = net3.extra[0]
+    request_id = _request_at_polderhost(net3, people, data.LOGIN_AT.isoformat())
+    body = prepare_disclosure(provider, people["pim"], request_id)["body"]
+    original = _outbound(net3)  # the US's id of the original: NL holds it inbound, not forwarded
+    with provider.db.session() as session:
+        send_message(
+            session,
+            provider,
+            recipient="nl-poc",
+            message_type="trace.disclosure",
+            payload={"request_id": original, "body": body},
+            actor="user:pim",
+        )
+    _deliver(net3)
+    assert disclosures_received(net3.nl) == []
+    assert [v.kind.value for v in requests.list_requests(net3.nl, direction="outbound")] == [
+        "preservation"  # only the forwarded copy: no disclosure was drafted
+    ]
+    # a request with nothing to disclose is refused before anything is sent
+    with pytest.raises(Conflict, match="drafted here"):
+        send_disclosure(net3.us, people["dan"], original)

@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from samples_kit import samples_dir
 from trailguard.core.errors import ValidationFailed
+from trailguard.investigations.headers import parse_received
 from trailguard.trace import read_message
 from trailguard.trace.cli import app as trace_cli
-from trailguard.trace.domain.headers import parse_received
 
 runner = CliRunner()
 

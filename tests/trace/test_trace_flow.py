@@ -421,3 +421,201 @@ def test_graph_exports_validate_as_case_uco(net: Any, people: dict, tmp_path: An
     path.write_text(json.dumps(broken))
     done = subprocess.run([command, str(path)], capture_output=True, text=True, timeout=300)
     assert done.returncode != 0 and "Conforms: False" in done.stdout
+
+
+# --- answers are pushed: the trace moves when the answer arrives, no sync --------------------
+
+
+def _disclosure(reference: str, *, in_response_to: str) -> dict:
+    return {
+        "kind": "expedited_disclosure",
+        "reference": reference,
+        "date_issued": "2026-11-20",
+        "requesting_party": "US",
+        "requested_party": "NL",
+        "requesting_authority": TEMPLATE["requesting_authority"],
+        "requested_authority": "Netherlands 24/7 point of contact",
+        "confirmation_contact": {
+            "name": "Noor",
+            "phone": "+31705550101",
+            "email": "noor@nl-poc.example",
+        },
+        "in_response_to": in_response_to,
+        "provider_in_other_state": {
+            "name": "Rio Litoral Telecom",
+            "country": "BR",
+            "identifiers": ["203.0.113.0/24"],
+        },
+        "path": [
+            {
+                "source": {
+                    "type": "ip_endpoint",
+                    "ip": "203.0.113.77",
+                    "port": 51512,
+                    "timestamp": "2026-11-20T08:10:00Z",
+                    "protocol": "tcp",
+                },
+                "destination": {
+                    "type": "ip_endpoint",
+                    "ip": "198.51.100.23",
+                    "port": 22,
+                    "timestamp": "2026-11-20T08:10:00Z",
+                    "protocol": "tcp",
+                },
+                "observed_by": "Polderhost flow records",
+            }
+        ],
+        "traffic_data": ["2026-11-20T08:10:00Z 203.0.113.77:51512 -> 198.51.100.23:22 tcp"],
+        "third_country_notice": "The communication came from Rio Litoral Telecom (BR).",
+    }
+
+
+def _nl_discloses(net: Any, people: dict, body: dict) -> str:
+    sent = requests.draft_request(net.nl, people["noor"], body, recipient="us-poc")
+    requests.approve_request(net.nl, people["joost"], sent.id)
+    requests.send_request(net.nl, people["noor"], sent.id)
+    pump(net)
+    return sent.id
+
+
+def _answers(net: Any) -> list[tuple[str, str]]:
+    from trailguard.trace.orm import AnswerRow
+
+    with net.us.db.session() as session:
+        return [(r.kind, r.key) for r in session.execute(select(AnswerRow)).scalars()]
+
+
+def _actions(net: Any) -> list[str]:
+    with net.us.db.session() as session:
+        return list(session.execute(select(AuditEntryRow.action)).scalars())
+
+
+def _sent_and_preserved(net: Any, people: dict) -> Any:
+    _custodians(net, people)
+    case_id, obs_id = _case(net, people)
+    started = trace.start_trace(net.us, people["iris"], case_id, obs_id, template=TEMPLATE)
+    hop1 = started.hops[0]
+    requests.approve_request(net.us, people["dan"], hop1["request_id"])
+    # the approval is a transition on this node: the hop is under way at once
+    assert trace.get_trace(net.us, people["iris"], started.id).hops[0]["state"] == "sent"
+    requests.send_request(net.us, people["dan"], hop1["request_id"])
+    pump(net)
+    requests.acknowledge_request(net.nl, people["noor"], hop1["request_id"])
+    requests.start_execution(net.nl, people["noor"], hop1["request_id"])
+    requests.record_preservation(
+        net.nl,
+        people["noor"],
+        hop1["request_id"],
+        preserved="12 flow records",
+        hold_id="hold-00000000000000aa",
+        digest="a" * 64,
+    )
+    pump(net)
+    return started
+
+
+def test_answers_move_the_trace_when_they_arrive(net: Any, people: dict) -> None:
+    started = _sent_and_preserved(net, people)
+    hop1 = started.hops[0]
+    preserved = trace.get_trace(net.us, people["iris"], started.id)  # no sync
+    assert preserved.hops[0]["state"] == "preserved"
+    assert preserved.hops[0]["hold_digest"] == "a" * 64
+    disclosure_id = _nl_discloses(
+        net, people, _disclosure("NL-2026-NJ-030", in_response_to=hop1["request_reference"])
+    )
+    moved = trace.get_trace(net.us, people["iris"], started.id)  # no sync
+    assert [h["state"] for h in moved.hops] == ["advanced", "drafted"]
+    hop2 = moved.hops[1]
+    assert hop2["source"]["disclosure"] == disclosure_id and hop2["recipient_node"] == "br-poc"
+    draft = requests.get_request(net.us, hop2["request_id"])
+    assert draft.state.value == "draft" and draft.counterpart_node == "br-poc"
+    assert draft.created_by == "user:trace:answers"  # drafted by the answer; a person approves
+    assert _answers(net) == [
+        ("preserved", f"request:{hop1['request_id']}:preserved"),
+        ("next_hop", f"disclosure:{disclosure_id}"),
+    ]
+    # sync is a repair tool: it finds nothing left to move
+    again = trace.sync_trace(net.us, people["iris"], started.id)
+    assert [h["state"] for h in again.hops] == ["advanced", "drafted"]
+    assert len(_answers(net)) == 2
+    # the BR answer ends the trace, again without sync
+    requests.approve_request(net.us, people["dan"], hop2["request_id"])
+    assert trace.get_trace(net.us, people["iris"], started.id).hops[1]["state"] == "sent"
+
+
+def test_the_same_answer_twice_moves_nothing_twice(net: Any, people: dict) -> None:
+    started = _sent_and_preserved(net, people)
+    disclosure_id = _nl_discloses(
+        net,
+        people,
+        _disclosure("NL-2026-NJ-030", in_response_to=started.hops[0]["request_reference"]),
+    )
+    before = trace.get_trace(net.us, people["iris"], started.id)
+    for _ in range(2):  # the listener called again for the same arrival
+        with net.us.db.session() as session:
+            trace.on_request_transition(
+                session, net.us, {"request_id": disclosure_id, "to": "received"}
+            )
+    after = trace.get_trace(net.us, people["iris"], started.id)
+    assert [h["id"] for h in after.hops] == [h["id"] for h in before.hops]
+    assert len(_answers(net)) == 2
+    assert len(requests.list_requests(net.us, direction="outbound")) == 2  # no second draft
+
+
+def test_an_answer_for_no_hop_is_a_clear_state_not_a_crash(net: Any, people: dict) -> None:
+    started = _sent_and_preserved(net, people)
+    # a disclosure answering a reference no trace waits for: stored, recorded as unmatched
+    stray = _nl_discloses(net, people, _disclosure("NL-2026-X-1", in_response_to="US-OTHER-9"))
+    assert requests.get_request(net.us, stray).kind.value == "expedited_disclosure"
+    assert "trace.answer_unmatched" in _actions(net)
+    assert len(trace.get_trace(net.us, people["iris"], started.id).hops) == 1
+    # a transition of a request no hop waits for moves nothing; an unknown request that
+    # "arrives": the listener records why and raises nothing
+    with net.us.db.session() as session:
+        trace.on_request_transition(session, net.us, {"request_id": "nope", "to": "preserved"})
+    assert "trace.answer_not_applied" not in _actions(net)
+    with net.us.db.session() as session:
+        trace.on_request_transition(session, net.us, {"request_id": "nope", "to": "received"})
+    assert "trace.answer_not_applied" in _actions(net)
+    assert [kind for kind, _key in _answers(net)] == ["preserved"]
+
+
+def test_a_disclosure_from_a_node_not_asked_moves_nothing(net: Any, people: dict) -> None:
+    started = _sent_and_preserved(net, people)
+    reference = started.hops[0]["request_reference"]
+    # the hop's request went to nl-poc; the same reference arriving from elsewhere is not its
+    # answer (simulated by changing the hop's recipient before NL's answer arrives)
+    from trailguard.trace.orm import HopRow
+
+    with net.us.db.session() as session:
+        session.get(HopRow, started.hops[0]["id"]).recipient_node = "br-poc"
+    _nl_discloses(net, people, _disclosure("NL-2026-NJ-030", in_response_to=reference))
+    assert len(trace.get_trace(net.us, people["iris"], started.id).hops) == 1
+    assert "trace.answer_unmatched" in _actions(net)
+
+
+def test_a_failing_move_keeps_the_answer_stored_and_sync_repairs(
+    net: Any, people: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trailguard.trace.service import answers
+
+    started = _sent_and_preserved(net, people)
+
+    def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("the law engine is unavailable")
+
+    monkeypatch.setattr(answers, "decide", broken)
+    disclosure_id = _nl_discloses(
+        net,
+        people,
+        _disclosure("NL-2026-NJ-030", in_response_to=started.hops[0]["request_reference"]),
+    )
+    # the disclosure is stored (the exchange accepted it); nothing of the trace half-written
+    assert requests.get_request(net.us, disclosure_id).state.value == "received"
+    stuck = trace.get_trace(net.us, people["iris"], started.id)
+    assert [h["state"] for h in stuck.hops] == ["preserved"]
+    assert [kind for kind, _key in _answers(net)] == ["preserved"]
+    assert "trace.answer_not_applied" in _actions(net)
+    monkeypatch.undo()
+    repaired = trace.sync_trace(net.us, people["iris"], started.id)
+    assert [h["state"] for h in repaired.hops] == ["advanced", "drafted"]

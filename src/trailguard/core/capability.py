@@ -49,6 +49,16 @@ class MessageHandler:
 
 
 @dataclass(frozen=True)
+class Listener:
+    """An in-process event the capability follows (``trailguard.core.events``): ``handler``
+    refers to a function ``(session, node, data) -> None`` run in the publisher's
+    transaction."""
+
+    event: str
+    handler: Ref
+
+
+@dataclass(frozen=True)
 class Capability:
     """One capability, declared in ``trailguard/<name>/capability.py``.
 
@@ -58,7 +68,11 @@ class Capability:
     - ``cli``: its ``trailguard <name>`` group; ``commands``: top-level commands
       (``("verify-document", "module:function")``), for the few a person without a node runs;
     - ``handlers``: the exchange message types it receives;
+    - ``listeners``: the in-process events of other capabilities it follows;
     - ``dashboard``: functions ``(node, principal, now) -> list[DashboardItem]``;
+    - ``case_sections``: what it adds to a case's page, as ``("name", "mod:func")`` with
+      ``func(node, principal, case_id) -> list`` (the page's template shows ``name``; the
+      capability that owns the page reads them from ``app.state.case_sections``);
     - ``templates``: folder of its page templates (named ``<name>/<page>.html``);
     - ``template_filters``: Jinja filters its templates use (``("kind_label", "mod:func")``).
     """
@@ -71,7 +85,9 @@ class Capability:
     cli: CliGroup | None = None
     commands: tuple[tuple[str, Ref], ...] = ()
     handlers: tuple[MessageHandler, ...] = ()
+    listeners: tuple[Listener, ...] = ()
     dashboard: tuple[Ref, ...] = ()
+    case_sections: tuple[tuple[str, Ref], ...] = ()
     templates: Path | None = None
     template_filters: tuple[tuple[str, Ref], ...] = ()
 
@@ -79,7 +95,9 @@ class Capability:
         refs = [*self.api_routers, *self.page_routers, *self.dashboard]
         refs += [ref for _name, ref in self.commands]
         refs += [ref for _name, ref in self.template_filters]
+        refs += [ref for _name, ref in self.case_sections]
         refs += [handler.handler for handler in self.handlers]
+        refs += [listener.handler for listener in self.listeners]
         if self.cli is not None:
             refs.append(self.cli.app)
         for ref in refs:
@@ -95,6 +113,10 @@ def orm_modules(capabilities: Sequence[Capability]) -> list[str]:
 
 def migration_folders(capabilities: Sequence[Capability]) -> list[Path]:
     return [cap.migrations for cap in capabilities if cap.migrations is not None]
+
+
+def case_sections(capabilities: Sequence[Capability]) -> list[tuple[str, Callable[..., Any]]]:
+    return [(name, load(ref)) for cap in capabilities for name, ref in cap.case_sections]
 
 
 def template_folders(capabilities: Sequence[Capability]) -> list[Path]:

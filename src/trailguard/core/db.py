@@ -15,6 +15,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -184,6 +185,9 @@ def migrate(engine: Engine, capabilities: Sequence[Capability]) -> None:
     command.upgrade(alembic_config(engine, capabilities), "heads")
 
 
+_JOINED: ContextVar[dict[int, Session]] = ContextVar("trailguard_joined_sessions", default={})  # noqa: B039
+
+
 class Database:
     """A node's database: an engine and a session factory with one unit of work per call."""
 
@@ -205,7 +209,12 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A transaction: committed when the block ends, rolled back whole if it raises."""
+        """A transaction: committed when the block ends, rolled back whole if it raises.
+        Inside ``joined(session)`` it is that caller's transaction instead (see there)."""
+        outer = _JOINED.get().get(id(self))
+        if outer is not None:
+            yield outer  # the caller's transaction commits or rolls back the whole
+            return
         session = self._sessions()
         try:
             yield session
@@ -215,6 +224,20 @@ class Database:
             raise
         finally:
             session.close()
+
+    @contextmanager
+    def joined(self, session: Session) -> Iterator[Session]:
+        """Every ``session()`` opened in this block (in this thread or task) is ``session``:
+        code that opens its own unit of work (another capability's service) then writes in
+        the caller's transaction, so a listener's effects commit or roll back with the change
+        that triggered it (SQLite cannot take a second writer while one is open)."""
+        joined = dict(_JOINED.get())
+        joined[id(self)] = session
+        token = _JOINED.set(joined)
+        try:
+            yield session
+        finally:
+            _JOINED.reset(token)
 
     def dispose(self) -> None:
         self.engine.dispose()

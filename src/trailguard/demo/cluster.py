@@ -16,8 +16,12 @@ import httpx
 import uvicorn
 
 from trailguard.accounts import Role, create_user
+from trailguard.app import create_app
 from trailguard.bootstrap import initialise_node
 from trailguard.core.config import NodeRole
+from trailguard.network import start_delivery_worker
+from trailguard.network.directory_service import export_directory, import_directory, publish_self
+from trailguard.network.identity import node_identity
 from trailguard.node import Node
 from trailguard.registry import open_node
 
@@ -88,8 +92,6 @@ class DemoCluster:
         return self.nodes[node_id]
 
     def create(self) -> None:
-        from trailguard.network.directory_service import publish_self
-
         for spec in self.specs:
             port = free_port()
             data_dir = self.root / spec.node_id
@@ -132,8 +134,6 @@ class DemoCluster:
     def exchange_directories(self) -> int:
         """Every node imports every other node's signed directory, trusting the publisher's
         signing key as handed over out of band (here: read from the publisher's keys)."""
-        from trailguard.network.directory_service import export_directory, import_directory
-        from trailguard.network.identity import node_identity
 
         imported = 0
         documents = {}
@@ -155,15 +155,13 @@ class DemoCluster:
         return imported
 
     def start(self) -> None:
-        from trailguard.app import create_app
-        from trailguard.network import start_delivery_worker
-
         for demo_node in self.nodes.values():
             config = uvicorn.Config(
                 create_app(demo_node.node),
                 host="127.0.0.1",
                 port=demo_node.port,
                 log_level="warning",
+                timeout_keep_alive=60,  # a busy run reuses idle connections (benchmarks)
             )
             server = uvicorn.Server(config)
             thread = threading.Thread(

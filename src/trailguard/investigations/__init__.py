@@ -5,7 +5,8 @@ requests and holds, and the people on it.
     view = require_member(node, principal, "US-FBI-2026-0117")   # PermissionDenied if not on it
 
 Map: ``domain`` (plain typed Python: the investigation, observations with UTC + source zone +
-clock tolerance per kind of source, CSV/JSON import, e-mail hops), ``orm`` + ``migrations/``
+clock tolerance per kind of source, CSV/JSON import, e-mail hops), ``headers`` (plain
+Python: an RFC 5322 message's Received: chain read into hops), ``orm`` + ``migrations/``
 (``investigations_*`` tables), ``service`` (audited changes, membership enforced), ``api``
 (``/api/investigations``), ``web`` (``/investigations`` pages).
 """
@@ -13,6 +14,7 @@ clock tolerance per kind of source, CSV/JSON import, e-mail hops), ``orm`` + ``m
 from typing import TYPE_CHECKING, Any
 
 from trailguard.investigations.domain import parse_instant
+from trailguard.investigations.headers import FLAG_TEXT, Hop, read_message
 
 if TYPE_CHECKING:
     from trailguard.investigations.service import (
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
         InvestigationView,
         ObservationView,
         add_observations,
+        case_reference,
         get_investigation,
         link,
         list_investigations,
@@ -28,19 +31,26 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CASE_ROLES",
+    "FLAG_TEXT",
+    "Hop",
     "InvestigationView",
     "ObservationView",
     "add_observations",
+    "case_reference",
     "get_investigation",
     "link",
     "list_investigations",
     "parse_instant",
+    "read_message",
     "require_member",
 ]
 
 
+_SERVICE = set(__all__) - {"FLAG_TEXT", "Hop", "parse_instant", "read_message"}
+
+
 def __getattr__(name: str) -> Any:
-    if name in __all__:
+    if name in _SERVICE:  # the service loads on first use, as the other faces' services do
         from trailguard.investigations import service
 
         return getattr(service, name)

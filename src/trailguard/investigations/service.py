@@ -15,12 +15,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from trailguard.accounts import Principal, Role
+from trailguard.accounts import Principal, Role, get_user, principal_of
 from trailguard.audit import record
 from trailguard.core.clock import isoformat_z
 from trailguard.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from trailguard.investigations.domain import (
     DEFAULT_TOLERANCE_S,
+    PROTOCOLS,
     InvestigationIn,
     InvestigationPatch,
     ObservationIn,
@@ -28,9 +29,14 @@ from trailguard.investigations.domain import (
     check_conduct,
     observations_from_hops,
     parse_import,
+    typed_event,
 )
+from trailguard.investigations.headers import read_message
 from trailguard.investigations.orm import InvestigationRow, LinkRow, MemberRow, ObservationRow
+from trailguard.law import CONDUCTS
 from trailguard.node import Node
+from trailguard.requests import get_request
+from trailguard.traffic import FormatError, ParseOptions, detect_format, get_hold, get_parser
 
 # Who may open and work investigations; membership then decides which ones.
 CASE_ROLES = (Role.INVESTIGATOR, Role.DUTY_OFFICER)
@@ -129,8 +135,6 @@ def _invalid(exc: ValueError) -> ValidationFailed:
 
 
 def _known_conduct() -> tuple[str, ...]:
-    from trailguard.law import CONDUCTS
-
     return tuple(CONDUCTS)
 
 
@@ -339,8 +343,6 @@ def update_investigation(
 def add_member(
     node: Node, principal: Principal, investigation_id: str, username: str, role: str = "member"
 ) -> InvestigationView:
-    from trailguard.accounts import get_user, principal_of
-
     if role not in ("lead", "member"):
         raise ValidationFailed("a member's role is lead or member", ["role"])
     now = node.clock.now()
@@ -453,8 +455,6 @@ def add_observations(
 def observe_event(
     node: Node, principal: Principal, investigation_id: str, event: dict[str, Any]
 ) -> ObservationView:
-    from trailguard.investigations.domain import typed_event
-
     return add_observations(
         node, principal, investigation_id, [typed_event(event)], how="typed_event"
     )[0]
@@ -470,8 +470,6 @@ def observe_import(
 def observe_headers(
     node: Node, principal: Principal, investigation_id: str, message: bytes, label: str = ""
 ) -> list[ObservationView]:
-    from trailguard.trace import read_message
-
     hops = read_message(message)
     if not hops:
         raise ValidationFailed("the message has no Received: line: no hop to observe")
@@ -496,8 +494,6 @@ def observe_log_lines(
     """Lines of a log (any format the traffic parsers read), optionally only those within
     [start, end]. Every record becomes an observation; a line a parser cannot use is an error
     naming it (nothing is stored): the victim's evidence is either whole or refused."""
-    from trailguard.traffic import FormatError, ParseOptions, detect_format, get_parser
-
     if not text.strip():
         raise ValidationFailed("no log lines given", ["lines"])
     if start is not None and end is not None and end < start:
@@ -551,8 +547,6 @@ def observe_log_lines(
 
 
 def _protocol(value: str | None) -> str | None:
-    from trailguard.investigations.domain import PROTOCOLS
-
     if value is None:
         return None
     return value if value in PROTOCOLS else "other"
@@ -573,12 +567,8 @@ def link(
     if not target_id:
         raise ValidationFailed("link to what? give the id", ["id"])
     if target_kind == "request":
-        from trailguard.requests import get_request
-
         get_request(node, target_id)  # NotFound when there is no such request
     else:
-        from trailguard.traffic import get_hold
-
         get_hold(node, target_id)
     now = node.clock.now()
     with node.db.session() as session:
@@ -621,6 +611,13 @@ def require_member(node: Node, principal: Principal, investigation_id: str) -> I
         row = _row(session, investigation_id)
         _membership(session, row, principal)
         return _view(session, row, full=False)
+
+
+def case_reference(node: Node, investigation_id: str) -> str:
+    """The investigation's reference, for a reference derived from it (a trace's request
+    numbers) when no person is at the keyboard (an answer arriving): nothing else is read."""
+    with node.db.session() as session:
+        return _row(session, investigation_id).reference
 
 
 __all__ = ["DEFAULT_TOLERANCE_S"]

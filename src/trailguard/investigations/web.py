@@ -12,10 +12,12 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from trailguard.accounts import Principal
-from trailguard.core.errors import Conflict, NotFound, ValidationFailed
+from trailguard.core.errors import Conflict, ValidationFailed
 from trailguard.investigations import service
 from trailguard.investigations.domain import DEFAULT_TOLERANCE_S, HANDLING_CODES, TLP_LABELS
+from trailguard.law import CONDUCTS
 from trailguard.web.deps import get_node, require_roles
+from trailguard.web.forms import FORM_ERRORS, form_problems
 from trailguard.web.render import render
 
 router = APIRouter(include_in_schema=False)
@@ -23,8 +25,6 @@ CaseWorker = Depends(require_roles(*service.CASE_ROLES))
 
 
 def _conducts() -> list[str]:
-    from trailguard.law import CONDUCTS
-
     return list(CONDUCTS)
 
 
@@ -94,21 +94,12 @@ def _page(
         "case": view,
         "tolerances": {k.value: v for k, v in DEFAULT_TOLERANCE_S.items()},
         "problems": [],
-        "traces": _traces(node, principal, view.id),
     }
+    # what other capabilities add to the case's page (the trace: its traces), by registry
+    for name, section in request.app.state.case_sections:
+        context[name] = section(node, principal, view.id)
     context.update(extra)
     return render(request, "investigations/view.html", context, status_code=extra.get("code", 200))
-
-
-def _traces(node: Any, principal: Principal, investigation_id: str) -> list[Any]:
-    import importlib
-
-    # The trace capability is optional for this page (it is built on investigations).
-    traces_of = getattr(importlib.import_module("trailguard.trace"), "traces_of", None)
-    if traces_of is None:
-        return []
-    result: list[Any] = traces_of(node, principal, investigation_id)
-    return result
 
 
 @router.get("/investigations/{investigation_id}", response_class=HTMLResponse)
@@ -175,11 +166,8 @@ def add(
             service.link(node, principal, investigation_id, kind, target, seen)
         else:
             raise ValidationFailed(f"unknown form {what!r}")
-    except (ValidationFailed, Conflict, NotFound, ValueError) as exc:
-        problems = list(getattr(exc, "problems", None) or []) or [str(exc)]
-        if str(exc) not in problems:
-            problems.insert(0, str(exc))
-        return _page(request, principal, investigation_id, problems=problems, code=422)
+    except FORM_ERRORS as exc:
+        return _page(request, principal, investigation_id, problems=form_problems(exc), code=422)
     return RedirectResponse(f"/investigations/{quote(investigation_id)}", status_code=303)
 
 

@@ -28,9 +28,13 @@ from trailguard.requests.domain.common import RequestKind
 from trailguard.requests.domain.types import REQUEST_TYPES
 from trailguard.requests.links import draft_link
 
+TRANSITION_EVENT = "requests.transition"
+"""The in-process event every request transition publishes (``trailguard.core.events``):
+``{"request_id", "from", "to", "origin"}``, in the transaction of the transition."""
+
 # The face other capabilities use (the service loads on first use).
 _FACE = ("get_request", "draft_request", "approve_request", "send_request", "list_requests")
-__all__ = ["HandlingCode", "Tlp", "draft_link", "request_elements", *_FACE]
+__all__ = ["TRANSITION_EVENT", "HandlingCode", "Tlp", "draft_link", "request_elements", *_FACE]
 
 
 def request_elements(kind: str) -> dict[str, str]:

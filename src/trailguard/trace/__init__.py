@@ -6,38 +6,27 @@ The face other capabilities and entry points use::
     hops = read_message(path.read_bytes())          # Received: chain, sender's side first
     answer = attribute_on_node(node, "203.0.113.7")  # special range, provider, country, AS
 
-Map: ``domain/`` (plain typed Python: ``headers`` reads the Received: chain, ``attribution``
-the special-purpose registries and prefix tables), ``data/special_purpose.yaml`` (the IANA
-registries with their RFCs and as-of date), ``attribution`` (the service: directory prefixes,
-iptocc, the imported prefix-to-AS table), ``cli`` (``trailguard trace``).
+Map: ``domain/`` (plain typed Python: ``attribution`` the special-purpose registries and
+prefix tables, ``hops`` states, dead ends, pre-send checks, deadlines and the graph,
+``case_uco``), ``data/special_purpose.yaml`` (the IANA registries with their RFCs and as-of
+date), ``attribution`` (directory prefixes, iptocc, the imported prefix-to-AS table, RDAP),
+``service/`` (start, decide, answers pushed by the ``requests.transition`` event, views),
+``disclosure`` (the requested side of Art. 30: the ``trace.disclosure`` message), ``pictures``,
+``api`` / ``web`` / ``cli``. The Received: chain is read by ``investigations.headers`` (an
+investigation's observations come from it) and offered here as ``read_message``.
 """
 
-from typing import Any
-
+from trailguard.investigations import FLAG_TEXT, Hop, read_message
 from trailguard.trace.attribution import attribute_on_node, import_prefix_table
 from trailguard.trace.domain.attribution import Attribution, PrefixTable, parse_prefix_table
-from trailguard.trace.domain.headers import FLAG_TEXT, Hop, read_message
-
-
-def traces_of(node: Any, principal: Any, investigation_id: str) -> list[Any]:
-    """The traces of one investigation (for its page)."""
-    from trailguard.trace.service import traces_of as _traces_of
-
-    return list(_traces_of(node, principal, investigation_id))
-
-
-def case_of(node: Any, principal: Any, trace_id: str) -> dict[str, Any]:
-    """One trace as CASE/UCO JSON-LD (its network connections and their relationships)."""
-    from trailguard.trace.service import case_of as _case_of
-
-    return _case_of(node, principal, trace_id)
-
+from trailguard.trace.service import TraceView, case_of, traces_of
 
 __all__ = [
     "FLAG_TEXT",
     "Attribution",
     "Hop",
     "PrefixTable",
+    "TraceView",
     "attribute_on_node",
     "case_of",
     "import_prefix_table",

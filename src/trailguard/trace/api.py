@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from trailguard.accounts import Principal, Role
 from trailguard.core.errors import ValidationFailed
-from trailguard.trace import service
+from trailguard.trace import attribute_on_node, disclosure, read_message, service
+from trailguard.trace.pictures import graph_svg as draw
+from trailguard.trace.rdap import RdapFailed
 from trailguard.web.deps import ANY_ROLE, get_node, require_roles
 
 router = APIRouter(tags=["trace"])
@@ -107,8 +110,6 @@ def graph(request: Request, trace_id: str, principal: Principal = Tracer) -> dic
 
 @router.get("/traces/{trace_id}/graph.svg")
 def graph_svg(request: Request, trace_id: str, principal: Principal = Tracer) -> Response:
-    from trailguard.trace.pictures import graph_svg as draw
-
     svg = draw(service.graph_of(get_node(request), principal, trace_id))
     return Response(svg, media_type="image/svg+xml")
 
@@ -116,8 +117,6 @@ def graph_svg(request: Request, trace_id: str, principal: Principal = Tracer) ->
 @router.get("/traces/{trace_id}/case")
 def case(request: Request, trace_id: str, principal: Principal = Tracer) -> Response:
     """The trace as CASE/UCO JSON-LD."""
-    import json
-
     bundle = service.case_of(get_node(request), principal, trace_id)
     return Response(json.dumps(bundle, indent=1), media_type="application/ld+json")
 
@@ -140,14 +139,8 @@ def attribute(
     rdap: bool = Query(False, description="Also ask RDAP (off by default; audited)."),
     principal: Principal = AnyUser,
 ) -> dict[str, Any]:
-    from trailguard.trace import attribute_on_node
-
     if at is not None and at.tzinfo is None:
         raise ValidationFailed("at has no zone; add Z or an offset", ["at"])
-    from fastapi import HTTPException
-
-    from trailguard.trace.rdap import RdapFailed
-
     node = get_node(request)
     try:
         return attribute_on_node(node, ip, at, rdap=rdap, actor=principal.actor).to_json()
@@ -157,8 +150,6 @@ def attribute(
 
 @router.post("/trace/headers")
 def headers(body: HeadersIn, _principal: Principal = AnyUser) -> dict[str, Any]:
-    from trailguard.trace import read_message
-
     return {"hops": [hop.to_json() for hop in read_message(body.message.encode("utf-8"))]}
 
 
@@ -166,6 +157,28 @@ def headers(body: HeadersIn, _principal: Principal = AnyUser) -> dict[str, Any]:
 def prepare(request: Request, body: PrepareIn, principal: Principal = Disclosing) -> Any:
     """The requested side: the Art. 30 disclosure and third-country notice, prepared from this
     node's own look-up of the preserved identifiers (not typed by hand)."""
-    from trailguard.trace.disclosure import prepare_disclosure
+    return disclosure.prepare_disclosure(
+        get_node(request), principal, body.request_id, window_s=body.window_s
+    )
 
-    return prepare_disclosure(get_node(request), principal, body.request_id, window_s=body.window_s)
+
+@router.post("/trace/disclosures/send")
+def send(request: Request, body: PrepareIn, principal: Principal = Disclosing) -> Any:
+    """The custodian: prepare the Art. 30 disclosure from this node's own look-up and send it,
+    with the third-country notice, to the point of contact that forwarded the request, which
+    drafts the disclosure to the requesting Party (409 when sent already; 422 when the
+    look-up does not decide one path)."""
+    return disclosure.send_disclosure(
+        get_node(request), principal, body.request_id, window_s=body.window_s
+    )
+
+
+@router.get("/trace/disclosures")
+def received(
+    request: Request,
+    request_id: str | None = Query(None, description="The request forwarded to the custodian."),
+    _principal: Principal = Disclosing,
+) -> list[dict[str, Any]]:
+    """The point of contact: the custodians' disclosures received, each with the Art. 30
+    disclosure request drafted from it (awaiting four eyes)."""
+    return disclosure.disclosures_received(get_node(request), request_id)

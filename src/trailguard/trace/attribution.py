@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import iptocc
+
+from trailguard.audit import record
 from trailguard.core.clock import isoformat_z
+from trailguard.network import list_entries
 from trailguard.trace.domain.attribution import (
     Attribution,
     PrefixTable,
@@ -18,6 +23,7 @@ from trailguard.trace.domain.attribution import (
     attribute,
     parse_prefix_table,
 )
+from trailguard.trace.rdap import rdap_lookup
 
 # iptocc embeds its RIR data in the wheel; the data date is the pinned release's upload date
 # on PyPI (uv.lock: iptocc 3.3.170 uploaded 2026-10-27), as its data is rebuilt per release.
@@ -29,8 +35,6 @@ PREFIX_TABLE_FILE = "trace/prefix-table.json"
 
 
 def country_of(ip: str) -> str | None:
-    import iptocc
-
     return iptocc.country_code(ip)
 
 
@@ -65,8 +69,6 @@ def save_prefix_table(data_dir: Path, table: PrefixTable) -> Path:
 
 def import_prefix_table(node: Any, text: str, *, name: str, as_of: date, actor: str) -> PrefixTable:
     """Parse (all or nothing), store under the node's data dir and audit the import."""
-    from trailguard.audit import record
-
     table = parse_prefix_table(text, name=name, as_of=as_of)
     with node.db.session() as session:
         record(
@@ -96,8 +98,6 @@ def attribute_on_node(
     if node is None:
         answer = attribute(ip, country=country_of(ip), country_source=IPTOCC_SOURCE, at=at_text)
     else:
-        from trailguard.network import list_entries
-
         with node.db.session() as session:
             entries = list_entries(session)
         prefixes, directory_source = provider_prefixes(entries)
@@ -112,14 +112,8 @@ def attribute_on_node(
         )
     if not rdap:
         return answer
-    from dataclasses import replace
-
-    from trailguard.trace.rdap import rdap_lookup
-
     found = rdap_lookup(answer.ip, client=rdap_client)
     if node is not None:
-        from trailguard.audit import record
-
         with node.db.session() as session:
             record(
                 session,

@@ -3,7 +3,7 @@
 
 from pathlib import Path
 
-from trailguard.core.capability import Capability, CliGroup
+from trailguard.core.capability import Capability, CliGroup, Listener, MessageHandler
 
 HERE = Path(__file__).resolve().parent
 
@@ -16,6 +16,11 @@ CAPABILITY = Capability(
     cli=CliGroup(
         "trace", "trailguard.trace.cli:app", "The trace: e-mail headers, address attribution."
     ),
+    # a custodian's Art. 30 answer to the point of contact that forwarded the request
+    handlers=(MessageHandler("trace.disclosure", "trailguard.trace.disclosure:handle_disclosure"),),
+    # answers are pushed: every request transition (local or received) may move a hop
+    listeners=(Listener("requests.transition", "trailguard.trace.service:on_request_transition"),),
     dashboard=("trailguard.trace.web:dashboard_items",),
+    case_sections=(("traces", "trailguard.trace.web:case_traces"),),
     templates=HERE / "templates",
 )

@@ -14,8 +14,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from trailguard.accounts import get_user, principal_of
 from trailguard.core.errors import TrailguardError
 from trailguard.registry import open_node
+from trailguard.trace import (
+    FLAG_TEXT,
+    attribute_on_node,
+    import_prefix_table,
+    read_message,
+    service,
+)
+from trailguard.trace.pictures import graph_svg
 
 app = typer.Typer(
     help="The trace: e-mail headers, address attribution, prefix tables.",
@@ -38,8 +47,6 @@ def headers(
     as_json: AsJson = False,
 ) -> None:
     """The Received: chain as hops, from the sender's side to the recipient's."""
-    from trailguard.trace import FLAG_TEXT, read_message
-
     try:
         data = file.read_bytes()
     except OSError as exc:
@@ -85,8 +92,6 @@ def attribute(
     as_json: AsJson = False,
 ) -> None:
     """Special range, provider (directory), country (iptocc) and AS of an address."""
-    from trailguard.trace import attribute_on_node
-
     instant = None
     if at is not None:
         try:
@@ -139,8 +144,6 @@ def prefixes_import(
     actor: Annotated[str, typer.Option(help="Who imports (for the audit log).")] = "system:cli",
 ) -> None:
     """Import a prefix-to-AS table (all lines or nothing); audited."""
-    from trailguard.trace import import_prefix_table
-
     try:
         day = date.fromisoformat(as_of)
     except ValueError:
@@ -169,8 +172,6 @@ AsUser = Annotated[
 
 
 def _principal(node: Any, username: str) -> Any:
-    from trailguard.accounts import get_user, principal_of
-
     with node.db.session() as session:
         return principal_of(get_user(session, username))
 
@@ -178,12 +179,10 @@ def _principal(node: Any, username: str) -> Any:
 @app.command("list")
 def list_traces(data_dir: DataDirOption, username: AsUser, as_json: AsJson = False) -> None:
     """Open traces of your investigations, nearest death first."""
-    from trailguard.trace.service import open_traces
-
     node = None
     try:
         node = open_node(data_dir)
-        views = open_traces(node, _principal(node, username))
+        views = service.open_traces(node, _principal(node, username))
     except TrailguardError as exc:
         raise _fail(str(exc)) from exc
     finally:
@@ -215,8 +214,6 @@ def show(
     as_json: AsJson = False,
 ) -> None:
     """One trace: its hops, or an export of its graph."""
-    from trailguard.trace import service
-
     if export not in ("trace", "graph", "case", "svg"):
         raise _fail(f"--export {export!r}: use trace, graph, case or svg")
     node = None
@@ -230,8 +227,6 @@ def show(
             typer.echo(json.dumps(service.case_of(node, principal, trace_id), indent=2))
             return
         if export == "svg":
-            from trailguard.trace.pictures import graph_svg
-
             typer.echo(graph_svg(service.graph_of(node, principal, trace_id)))
             return
         view = service.get_trace(node, principal, trace_id)

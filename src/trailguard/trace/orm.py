@@ -86,3 +86,22 @@ class CustodianRow(Base):
     source: Mapped[str] = mapped_column(Text)
     recorded_by: Mapped[str] = mapped_column(String(200))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DisclosureRow(Base):
+    """An Art. 30 disclosure prepared from a custodian's own look-up: ``sent`` on the
+    custodian's node (one per request it answers), ``received`` on the point of contact that
+    forwarded the request (with the disclosure request it drafted for the requesting Party)."""
+
+    __tablename__ = "trace_disclosures"
+    __table_args__ = (UniqueConstraint("request_id", "side"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(36), index=True)
+    side: Mapped[str] = mapped_column(String(10))  # sent | received
+    counterpart: Mapped[str] = mapped_column(String(63))
+    body: Mapped[str] = mapped_column(Text)  # JSON: the Art. 30 body
+    message_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    drafted_request_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())

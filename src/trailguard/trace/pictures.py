@@ -11,6 +11,7 @@ import shutil
 import subprocess
 from datetime import datetime
 from typing import Any
+from xml.etree import ElementTree as ET
 from zoneinfo import ZoneInfo
 
 from trailguard.core.errors import TrailguardError
@@ -124,8 +125,6 @@ def sanitise_svg(text: str) -> str:
     """The SVG Graphviz drew, rebuilt from an allow-list of elements and attributes, so that it
     can be placed inline in a page: labels come from observations and directory entries, and
     whatever they hold stays text."""
-    from xml.etree import ElementTree as ET
-
     try:
         # Graphviz's own output (no DTD, no entities); expat >= 2.4.1 caps entity expansion
         root = ET.fromstring(text.encode("utf-8"))  # noqa: S314

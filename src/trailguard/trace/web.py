@@ -13,10 +13,14 @@ from markupsafe import Markup
 
 from trailguard.accounts import Principal
 from trailguard.core.errors import Conflict, NotFound, ValidationFailed
+from trailguard.investigations import get_investigation
+from trailguard.network import list_entries
 from trailguard.node import Node
 from trailguard.trace import service
+from trailguard.trace.pictures import PictureUnavailable, graph_svg, timeline
 from trailguard.web.dashboard import DashboardItem
 from trailguard.web.deps import get_node, require_roles
+from trailguard.web.forms import FORM_ERRORS, form_problems
 from trailguard.web.render import render
 
 router = APIRouter(include_in_schema=False)
@@ -37,8 +41,6 @@ def list_page(request: Request, principal: Principal = Tracer) -> HTMLResponse:
 def new_page(
     request: Request, investigation: str, observation: str, principal: Principal = Tracer
 ) -> HTMLResponse:
-    from trailguard.investigations import get_investigation
-
     node = get_node(request)
     case = get_investigation(node, principal, investigation)
     found = next((o for o in case.observations if o.id == observation), None)
@@ -91,8 +93,6 @@ def start(
             auto_send=bool(auto_send),
         )
     except (ValidationFailed, Conflict) as exc:
-        from trailguard.investigations import get_investigation
-
         case = get_investigation(node, principal, investigation)
         found = next((o for o in case.observations if o.id == observation), None)
         return render(
@@ -116,8 +116,6 @@ def start(
 
 
 def _zones(node: Node) -> dict[str, str]:
-    from trailguard.network import list_entries
-
     with node.db.session() as session:
         return {entry.node_id: entry.timezone for entry in list_entries(session)}
 
@@ -128,8 +126,6 @@ def view_page(request: Request, trace_id: str, principal: Principal = Tracer) ->
 
 
 def _page(request: Request, principal: Principal, trace_id: str, **extra: Any) -> HTMLResponse:
-    from trailguard.trace.pictures import PictureUnavailable, graph_svg, timeline
-
     node = get_node(request)
     view = service.get_trace(node, principal, trace_id)
     data = view.to_json()
@@ -187,9 +183,8 @@ def act(
             )
         else:
             raise ValidationFailed(f"unknown action {action!r}")
-    except (ValidationFailed, Conflict, NotFound, ValueError) as exc:
-        problems = [str(exc), *getattr(exc, "problems", [])]
-        return _page(request, principal, trace_id, problems=problems, code=422)
+    except FORM_ERRORS as exc:
+        return _page(request, principal, trace_id, problems=form_problems(exc), code=422)
     return RedirectResponse(f"/traces/{trace_id}", status_code=303)
 
 
@@ -210,3 +205,8 @@ def dashboard_items(node: Node, principal: Principal, now: datetime) -> list[Das
             )
         )
     return items
+
+
+def case_traces(node: Node, principal: Principal, investigation_id: str) -> list[Any]:
+    """The investigation page's section (``case_sections`` in ``capability.py``)."""
+    return list(service.traces_of(node, principal, investigation_id))

@@ -17,11 +17,13 @@ from sqlalchemy.orm import Session
 from trailguard.accounts import Principal, Role
 from trailguard.audit import record
 from trailguard.core.errors import NotFound, PermissionDenied, ValidationFailed
+from trailguard.core.events import publish
 from trailguard.law import get_engine
 from trailguard.network import (
     send_message,
 )
 from trailguard.node import Node
+from trailguard.requests import TRANSITION_EVENT  # published by every transition (see there)
 from trailguard.requests.clocks import clock_facts, refresh_nearest, z
 from trailguard.requests.domain.common import LegalBasisRef, RequestBase, RequestKind
 from trailguard.requests.domain.deadlines import (
@@ -397,5 +399,11 @@ def _transition(
             **{k: v for k, v in details.items() if isinstance(v, str | int | float | bool)},
         },
         at=node.clock.now(),
+    )
+    publish(
+        TRANSITION_EVENT,
+        session,
+        node,
+        {"request_id": row.id, "from": current.value, "to": target.value, "origin": origin},
     )
     return transition

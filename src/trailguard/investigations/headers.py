@@ -7,6 +7,9 @@ RFC 5321 s4.4 (``from`` / ``by`` / ``via`` / ``with`` / ``id`` / ``for`` clauses
 and a date-time) but real servers vary, and the lines below the recipient's own server are
 written by whoever sent the message and may be forged. Nothing is dropped: a line that does not
 parse is a hop with its flags and its raw text.
+
+Plain Python (no web, no database): an investigation reads e-mail headers into observations
+with it, and the trace capability offers it through its face (``trace headers``).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.utils import _parsedate_tz  # type: ignore[attr-defined]
 from typing import Any
@@ -213,8 +216,6 @@ def _read_date(hop: Hop, text: str) -> None:
 
 
 def _seconds(offset: int) -> Any:
-    from datetime import timedelta
-
     return timedelta(seconds=offset)
 
 
