@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from trailguard.accounts import Principal, Role
-from trailguard.core.errors import ValidationFailed
+from trailguard.core.apitypes import MESSAGE_PATTERN, Instant, IpAddress, NonBlank, OneOf
 from trailguard.trace import service
 from trailguard.web.deps import ANY_ROLE, get_node, require_roles
 
@@ -38,18 +37,23 @@ class StartIn(_In):
 
 
 class AnswerIn(_In):
-    kind: str = Field(description="preserved, refused, no_data, next_hop or subscriber")
-    key: str = Field(description="The message, letter or call the answer came in (once only).")
+    kind: Annotated[str, OneOf(service.ANSWER_KINDS, "answer kind")]
+    key: NonBlank = Field(description="The message, letter or call the answer came in (once only).")
     details: dict[str, Any] = Field(default_factory=dict)
 
 
 class CustodianIn(_In):
-    retention_days: dict[str, int]
-    source: str
+    retention_days: dict[str, Annotated[int, Field(ge=0, le=36_600)]] = Field(
+        min_length=1, description="Days kept per data kind (0-36600), at least one kind"
+    )
+    source: NonBlank
 
 
 class HeadersIn(_In):
-    message: str
+    message: str = Field(
+        pattern=MESSAGE_PATTERN,
+        description="An RFC 5322 message (header fields at least, starting with one; no NUL)",
+    )
 
 
 class PrepareIn(_In):
@@ -135,17 +139,12 @@ def custodian(
 @router.get("/trace/attribute")
 def attribute(
     request: Request,
-    ip: str = Query(...),
-    at: datetime | None = Query(None),
+    ip: IpAddress = Query(...),
+    at: Instant | None = Query(None),
     rdap: bool = Query(False, description="Also ask RDAP (off by default; audited)."),
     principal: Principal = AnyUser,
 ) -> dict[str, Any]:
     from trailguard.trace import attribute_on_node
-
-    if at is not None and at.tzinfo is None:
-        raise ValidationFailed("at has no zone; add Z or an offset", ["at"])
-    from fastapi import HTTPException
-
     from trailguard.trace.rdap import RdapFailed
 
     node = get_node(request)
