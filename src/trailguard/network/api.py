@@ -115,21 +115,32 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ShiftIn(_Strict):
-    """Who is on duty: a weekly pattern (weekdays, start_time-end_time in the entry's zone;
-    an end before the start runs past midnight) or one period (start, end)."""
-
+class _ShiftBase(_Strict):
     person: Annotated[str, text_field(200)]
     role: Literal["primary", "backup"] = "primary"
     phone: Phone | None = None
     email: Email | None = None
-    weekdays: list[Annotated[int, Field(ge=0, le=6)]] | None = Field(
-        None, description="0 (Monday) to 6 (Sunday); every day when omitted"
+
+
+class WeeklyShift(_ShiftBase):
+    """On duty every week on ``weekdays`` from ``start_time`` to ``end_time`` in the entry's
+    zone (an end before the start runs past midnight)."""
+
+    weekdays: list[Annotated[int, Field(ge=0, le=6)]] = Field(
+        default_factory=lambda: list(range(7)), description="0 (Monday) to 6 (Sunday)"
     )
-    start_time: str | None = Field(None, pattern=_CLOCK, description="HH:MM")
-    end_time: str | None = Field(None, pattern=_CLOCK, description="HH:MM, not start_time")
-    start: InstantText | None = None
-    end: InstantText | None = Field(None, description="After start")
+    start_time: str = Field(pattern=_CLOCK, description="HH:MM")
+    end_time: str = Field(pattern=_CLOCK, description="HH:MM, not start_time")
+
+
+class PeriodShift(_ShiftBase):
+    """On duty for one period."""
+
+    start: InstantText
+    end: InstantText = Field(description="After start")
+
+
+ShiftIn = WeeklyShift | PeriodShift
 
 
 class ChannelsIn(_Strict):
@@ -166,7 +177,7 @@ class EntryIn(_Strict):
 
 
 def _shift_in(shift: ShiftIn) -> dict[str, Any]:
-    return shift.model_dump(mode="json", exclude_unset=True)
+    return shift.model_dump(mode="json", exclude_none=True)
 
 
 @router.put("/directory/entries/{node_id}", summary="Add or replace an entry (admin)")
@@ -176,7 +187,7 @@ def directory_put(
     node: Node = Depends(get_node),
     principal: Principal = Depends(require_roles(Role.ADMIN)),
 ) -> dict[str, Any]:
-    raw = body.model_dump(mode="json", exclude_unset=True)
+    raw = body.model_dump(mode="json", exclude_none=True)
     entry = DirectoryEntry.from_json({**raw, "node_id": node_id})
     with node.db.session() as session:
         saved = directory_service.save_entry(
