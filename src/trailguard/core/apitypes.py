@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from datetime import UTC, date, datetime
 from collections.abc import Iterable
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from pydantic import (
@@ -275,8 +275,32 @@ class OneOf:
         published["enum"] = list(self.values)
         return published
 
+
 # --- messages ------------------------------------------------------------------------------
 
 # An RFC 5322 message as the node reads one (trace.domain.headers.read_message): it starts
 # with a header field (a name of printable ASCII but ':' then ':'), and has no NUL byte.
 MESSAGE_PATTERN = r"^[!-9;-~]+:[^\x00]*$"
+
+# What a pattern means, for the 422 a person reads (``web.api_errors``).
+PATTERN_MEANINGS: dict[str, str] = {
+    non_blank_pattern(): "must not be empty or only white space",
+    INSTANT_PATTERN: "is not an RFC 3339 date-time with its offset "
+    "(e.g. 2026-11-20T03:14:07-05:00; years 1900-2999)",
+    DAY_PATTERN: "is not a day YYYY-MM-DD (years 1900-2999)",
+    LAW_DAY_PATTERN: f"is not a day YYYY-MM-DD from {LAW_EARLIEST}",
+    HEX_SHA256: "is not a SHA-256 hex digest (64 hex digits)",
+    MESSAGE_PATTERN: "is not an RFC 5322 message (it must start with a header field Name: value)",
+    r"^[a-z0-9][a-z0-9.-]{1,62}$": "is not a node id (2-63 lower-case letters, digits, . or -)",
+}
+
+
+def pattern_meaning(pattern: str) -> str | None:
+    """What ``pattern`` (one of the patterns above) asks for, in words; None if unknown."""
+    if pattern in PATTERN_MEANINGS:
+        return PATTERN_MEANINGS[pattern]
+    prefix = rf"^{_SPACE}*{_INK}[\s\S]{{"
+    if pattern.startswith(prefix):
+        least = int(pattern[len(prefix) :].split(",", 1)[0]) + 2
+        return f"is too short: give at least {least} characters besides white space"
+    return None

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from trailguard.accounts import Principal, Role
-from trailguard.core.apitypes import InstantText, IpAddress, OneOf, text_field
+from trailguard.core.apitypes import Instant, InstantText, IpAddress, OneOf, text_field
 from trailguard.core.clock import ensure_utc, isoformat_z
 from trailguard.core.errors import ValidationFailed
 from trailguard.network import clocks, directory_service, exchange, notifications
@@ -24,7 +24,6 @@ from trailguard.network.directory import (
 )
 from trailguard.node import Node
 from trailguard.web.deps import ANY_ROLE, get_node, require_roles
-from trailguard.web.params import IsoInstant
 
 router = APIRouter(tags=["network"])
 
@@ -62,7 +61,7 @@ def directory_search(
     ),
     language: str | None = Query(None, description="ISO 639-1, e.g. en", pattern="^[A-Za-z]{2}$"),
     kind: EntryKind | None = Query(None),
-    at: IsoInstant | None = Query(None, description="ISO 8601 instant with offset; default now"),
+    at: Annotated[Instant | None, Query(description="Default now")] = None,
     node: Node = Depends(get_node),
     _principal: Principal = Depends(require_roles(*ANY_ROLE)),
 ) -> dict[str, Any]:
@@ -243,7 +242,7 @@ def directory_self(
 
 @router.get("/directory/lookup", summary="Which provider operates this IP (longest prefix)")
 def directory_lookup(
-    ip: IpAddress = Query(...),
+    ip: Annotated[IpAddress, Query()],
     node: Node = Depends(get_node),
     _principal: Principal = Depends(require_roles(*ANY_ROLE)),
 ) -> dict[str, Any]:

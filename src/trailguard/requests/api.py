@@ -207,7 +207,7 @@ def scan(
 @router.get("/recipient", summary="The requested country's 24/7 point of contact")
 def recipient(
     request: Request,
-    country: CountryCode = Query(...),
+    country: Annotated[CountryCode, Query()],
     _principal: Principal = Depends(require_roles(*READERS)),
 ) -> dict[str, str]:
     return {"node_id": service.resolve_recipient(get_node(request), country)}

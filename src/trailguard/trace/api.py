@@ -139,7 +139,7 @@ def custodian(
 @router.get("/trace/attribute")
 def attribute(
     request: Request,
-    ip: IpAddress = Query(...),
+    ip: Annotated[IpAddress, Query()],
     at: Instant | None = Query(None),
     rdap: bool = Query(False, description="Also ask RDAP (off by default; audited)."),
     principal: Principal = AnyUser,
