@@ -125,7 +125,7 @@ def sources(
     _principal: AnyUser,
     stale: Annotated[bool, Query(description="List old or unverified facts by source")] = False,
     older_than: Annotated[
-        int, Query(ge=0, description="With stale: age limit in days")
+        int, Query(ge=0, le=36_600, description="With stale: age limit in days (0-36600)")
     ] = DEFAULT_STALE_DAYS,
     as_of: Annotated[
         Day | None,

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, PlainValidator, field_validator
 
 from trailguard.accounts import Principal, Role
 from trailguard.core.apitypes import (
@@ -22,7 +22,7 @@ from trailguard.requests import service
 from trailguard.requests.documents import render_html, render_pdf
 from trailguard.requests.domain.deadlines import DEFAULT_MAX_PERIOD_DAYS, MIN_PRESERVATION_DAYS
 from trailguard.requests.domain.lifecycle import RefusalGround
-from trailguard.requests.domain.types import missing_elements
+from trailguard.requests.domain.types import CooperationRequest, missing_elements
 from trailguard.requests.service.records import MIN_JUSTIFICATION
 from trailguard.web.deps import get_node, require_roles
 
@@ -52,8 +52,26 @@ PeriodDays = Annotated[
 RetentionDays = Annotated[int, Field(ge=0, le=36_600)]
 
 
+# The typed request: its schema is the request kinds' own (one object per kind, told apart by
+# ``kind``), and the service reads it (parse_request), naming every missing element with the
+# article that requires it. Rules that tie fields together (an emergency's statements, an
+# order's issuing authority, a follow-up's previous preservation) are in each kind's
+# description and checked there.
+def _object(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError("a request must be a JSON object")
+    return value
+
+
+RequestBody = Annotated[
+    dict[str, Any],
+    PlainValidator(_object, json_schema_input_type=CooperationRequest),
+    Field(description="The typed request, one of the request kinds (by its kind)."),
+]
+
+
 class DraftIn(_In):
-    body: dict[str, Any] = Field(description="The typed request (see the request kinds).")
+    body: RequestBody
     recipient: NodeId | None = None
     retention_days: dict[str, RetentionDays] | None = Field(
         None, description="The custodian's declared retention per data kind, e.g. {'flow': 30}."
@@ -63,7 +81,7 @@ class DraftIn(_In):
 
 
 class UpdateIn(_In):
-    body: dict[str, Any]
+    body: RequestBody
     recipient: NodeId | None = None
 
 

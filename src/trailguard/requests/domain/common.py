@@ -32,8 +32,19 @@ from pydantic import (
 
 from trailguard.core.handling import HandlingCode, Tlp
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+# Text that says something: the pattern (a character other than white space, as Python and
+# JSON Schema both read it) puts in the published schema what stripping then min_length check.
+_SAYS_SOMETHING = r"[^\s\x1c-\x1f]"
+Text = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=20_000, pattern=_SAYS_SOMETHING
+    ),
+]
+ShortText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=500, pattern=_SAYS_SOMETHING),
+]
 CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 
 
