@@ -75,6 +75,9 @@ _OWN_REFUSALS: dict[tuple[str, str], dict[int, str]] = {
         401: "wrong user name, password or TOTP code (one answer for all)",
         429: "too many failed logins for this account or from this address",
     },
+    ("GET", "/api/requests/recipient"): {
+        404: "the directory has no 24/7 point of contact for the country",
+    },
 }
 
 
