@@ -55,6 +55,7 @@ ERROR_CODES = {
     413: "too_large",
     422: "validation_failed",
     429: "rate_limited",
+    502: "bad_gateway",
 }
 
 _DESCRIPTIONS = {
@@ -74,6 +75,9 @@ _OWN_REFUSALS: dict[tuple[str, str], dict[int, str]] = {
     ("POST", "/api/session"): {
         401: "wrong user name, password or TOTP code (one answer for all)",
         429: "too many failed logins for this account or from this address",
+    },
+    ("GET", "/api/trace/attribute"): {
+        502: "the RDAP look-up (rdap=true) failed: the registry could not be reached",
     },
     ("GET", "/api/requests/recipient"): {
         404: "the directory has no 24/7 point of contact for the country",
