@@ -221,7 +221,10 @@ def test_an_investigation_body_is_what_its_schema_says(app_and_node: Any) -> Non
     person = client_for(node, [Role.INVESTIGATOR])
     refused = person.post("/api/investigations", json={})
     assert refused.status_code == 422
-    assert set(refused.json()["problems"]) == {"body.reference: Field required", "body.title: Field required"}
+    assert set(refused.json()["problems"]) == {
+        "body.reference: Field required",
+        "body.title: Field required",
+    }
     created = person.post(
         "/api/investigations",
         json={"reference": "ZAAK-2026/1", "title": "Ransomware", "conduct": ["illegal_access"]},

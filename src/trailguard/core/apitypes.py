@@ -107,6 +107,7 @@ _TIME = r"([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?"
 _OFFSET = r"(Z|[+-]([01]\d|2[0-3]):[0-5]\d)"
 INSTANT_PATTERN = rf"^{_YEAR}-{_DAY}T{_TIME}{_OFFSET}$"
 _INSTANT = re.compile(INSTANT_PATTERN)
+_NO_OFFSET = re.compile(rf"^{_YEAR}-{_DAY}T{_TIME}$")
 
 
 def parse_instant_text(value: Any) -> datetime:
@@ -115,9 +116,14 @@ def parse_instant_text(value: Any) -> datetime:
     if isinstance(value, datetime) and value.tzinfo is not None:
         return value.astimezone(UTC)
     if not isinstance(value, str) or not _INSTANT.fullmatch(value):
+        if isinstance(value, str) and _NO_OFFSET.fullmatch(value):
+            raise ValueError(
+                f"{value[:40]!r} has no zone: add Z or an offset like -05:00 (it is never "
+                "guessed)"
+            )
         raise ValueError(
-            "give an RFC 3339 date-time with its offset, e.g. 2026-11-20T03:14:07-05:00 or "
-            f"2026-11-20T08:14:07Z (years 1900-2999), not {str(value)[:40]!r}"
+            f"{str(value)[:40]!r} is not ISO 8601 with an offset (RFC 3339), e.g. "
+            "2026-11-20T03:14:07-05:00 or 2026-11-20T08:14:07Z (years 1900-2999)"
         )
     try:
         return datetime.fromisoformat(value).astimezone(UTC)
@@ -260,7 +266,7 @@ class OneOf:
     def _check(self, value: str) -> str:
         if value not in self.values:
             shown = ", ".join(self.values[:30]) + (", ..." if len(self.values) > 30 else "")
-            raise ValueError(f"{self.what} {value[:60]!r} is not one of {shown}")
+            raise ValueError(f"unknown {self.what} {value[:60]!r}; use one of {shown}")
         return value
 
     def __get_pydantic_core_schema__(
@@ -281,6 +287,10 @@ class OneOf:
 # An RFC 5322 message as the node reads one (trace.domain.headers.read_message): it starts
 # with a header field (a name of printable ASCII but ':' then ':'), and has no NUL byte.
 MESSAGE_PATTERN = r"^[!-9;-~]+:[^\x00]*$"
+# The same with at least one Received: field in the header section (header fields, each perhaps
+# continued on lines that start with white space, before the first empty line).
+_FIELD = r"[!-9;-~]+:[^\r\n\x00]*\r?\n([ \t][^\r\n\x00]*\r?\n)*"
+RECEIVED_MESSAGE_PATTERN = rf"^({_FIELD})*Received:[^\x00]*$"
 
 # What a pattern means, for the 422 a person reads (``web.api_errors``).
 PATTERN_MEANINGS: dict[str, str] = {
@@ -291,6 +301,7 @@ PATTERN_MEANINGS: dict[str, str] = {
     LAW_DAY_PATTERN: f"is not a day YYYY-MM-DD from {LAW_EARLIEST}",
     HEX_SHA256: "is not a SHA-256 hex digest (64 hex digits)",
     MESSAGE_PATTERN: "is not an RFC 5322 message (it must start with a header field Name: value)",
+    RECEIVED_MESSAGE_PATTERN: "is not an RFC 5322 message with a Received: header field",
     r"^[a-z0-9][a-z0-9.-]{1,62}$": "is not a node id (2-63 lower-case letters, digits, . or -)",
 }
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from trailguard.accounts import Principal
 from trailguard.core.apitypes import (
+    RECEIVED_MESSAGE_PATTERN,
     Instant,
     InstantText,
     IpAddress,
@@ -73,7 +74,10 @@ class EventIn(_In):
     ip: IpAddress
     at: InstantText = Field(description="When, with its offset (the zone is kept)")
     port: int | None = Field(None, ge=0, le=65_535)
-    protocol: Annotated[str, OneOf(PROTOCOLS, "protocol")] | None = None
+    # the domain reads the protocol in either case (TCP is tcp)
+    protocol: (
+        Annotated[str, OneOf((*PROTOCOLS, *(p.upper() for p in PROTOCOLS)), "protocol")] | None
+    ) = None
     direction: Annotated[str, OneOf(DIRECTIONS, "direction")] | None = None
     seen: str = Field("", max_length=2_000)
     tolerance_s: Tolerance | None = None
@@ -93,15 +97,9 @@ class ImportIn(_In):
     label: Label = ""
 
 
-# A message with at least one Received: header field (in the header section: header fields,
-# each perhaps continued on lines that start with white space, before the first empty line).
-_FIELD = r"[!-9;-~]+:[^\r\n\x00]*\r?\n([ \t][^\r\n\x00]*\r?\n)*"
-RECEIVED_MESSAGE = rf"^({_FIELD})*Received:[^\x00]*$"
-
-
 class HeadersIn(_In):
     message: str = Field(
-        pattern=RECEIVED_MESSAGE,
+        pattern=RECEIVED_MESSAGE_PATTERN,
         description="The message source: header fields at least, with a Received: line",
     )
     label: Label = ""
