@@ -151,7 +151,7 @@ def test_the_traffic_api_lists_every_record_kind() -> None:
     from trailguard.traffic.api import RECORD_KINDS
     from trailguard.traffic.model import RecordKind
 
-    assert RECORD_KINDS == tuple(kind.value for kind in RecordKind)
+    assert tuple(kind.value for kind in RecordKind) == RECORD_KINDS
 
 
 def test_the_country_list_is_iso_3166() -> None:

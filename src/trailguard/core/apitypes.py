@@ -118,8 +118,7 @@ def parse_instant_text(value: Any) -> datetime:
     if not isinstance(value, str) or not _INSTANT.fullmatch(value):
         if isinstance(value, str) and _NO_OFFSET.fullmatch(value):
             raise ValueError(
-                f"{value[:40]!r} has no zone: add Z or an offset like -05:00 (it is never "
-                "guessed)"
+                f"{value[:40]!r} has no zone: add Z or an offset like -05:00 (it is never guessed)"
             )
         raise ValueError(
             f"{str(value)[:40]!r} is not ISO 8601 with an offset (RFC 3339), e.g. "
