@@ -36,6 +36,7 @@ from pydantic import (
     Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
+    Strict,
     WithJsonSchema,
 )
 from pydantic_core import core_schema
@@ -314,3 +315,19 @@ def pattern_meaning(pattern: str) -> str | None:
         least = int(pattern[len(prefix) :].split(",", 1)[0]) + 2
         return f"is too short: give at least {least} characters besides white space"
     return None
+
+
+# --- numbers and flags in JSON bodies --------------------------------------------------------
+
+
+def _no_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("give a number, not true or false")
+    return value
+
+
+NotBool = BeforeValidator(_no_bool)
+"""For a number in a JSON body: pydantic would read ``false`` as 0; the schema says number."""
+
+Flag = Annotated[bool, Strict()]
+"""A JSON body's true or false: not 0, 1 or "yes" (which pydantic would read as booleans)."""

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from trailguard.accounts import Principal, Role
-from trailguard.core.apitypes import Instant, InstantText, IpAddress, OneOf, text_field
+from trailguard.core.apitypes import Instant, InstantText, IpAddress, NotBool, OneOf, text_field
 from trailguard.core.clock import ensure_utc, isoformat_z
 from trailguard.core.errors import ValidationFailed
 from trailguard.network import clocks, directory_service, exchange, notifications
@@ -125,7 +125,7 @@ class WeeklyShift(_ShiftBase):
     """On duty every week on ``weekdays`` from ``start_time`` to ``end_time`` in the entry's
     zone (an end before the start runs past midnight)."""
 
-    weekdays: list[Annotated[int, Field(ge=0, le=6)]] = Field(
+    weekdays: list[Annotated[int, NotBool, Field(ge=0, le=6)]] = Field(
         default_factory=lambda: list(range(7)), description="0 (Monday) to 6 (Sunday)"
     )
     start_time: str = Field(pattern=_CLOCK, description="HH:MM")

@@ -12,8 +12,10 @@ from trailguard.accounts import Principal, Role
 from trailguard.core.apitypes import (
     HEX_SHA256,
     CountryCode,
+    Flag,
     Instant,
     NonBlank,
+    NotBool,
     ShortNonBlank,
     text_field,
 )
@@ -43,13 +45,14 @@ NodeId = Annotated[
 # Convention Art. 29(7): at least 60 days; Art. 16(2): at most 90 per period.
 PeriodDays = Annotated[
     int,
+    NotBool,
     Field(
         ge=MIN_PRESERVATION_DAYS,
         le=DEFAULT_MAX_PERIOD_DAYS,
         description="Preservation period in days (Convention Art. 29(7), 16(2))",
     ),
 ]
-RetentionDays = Annotated[int, Field(ge=0, le=36_600)]
+RetentionDays = Annotated[int, NotBool, Field(ge=0, le=36_600)]
 
 
 # The typed request: its schema is the request kinds' own (one object per kind, told apart by
@@ -105,7 +108,7 @@ class PreserveIn(_In):
     preserved: NonBlank
     hold_id: str | None = Field(None, max_length=200)
     digest: str | None = Field(None, pattern=HEX_SHA256, description="SHA-256, hex")
-    partial: bool = False
+    partial: Flag = False
     period_days: PeriodDays = MIN_PRESERVATION_DAYS
 
 
@@ -120,7 +123,7 @@ class RefuseIn(_In):
         json_schema_extra={"enum": GROUNDS},
     )
     reasons: NonBlank
-    reservation_made: bool = False
+    reservation_made: Flag = False
 
     @field_validator("ground")
     @classmethod
@@ -140,7 +143,7 @@ class DiscloseIn(_In):
 
 
 class ExtendIn(_In):
-    days: int = Field(ge=1, le=DEFAULT_MAX_PERIOD_DAYS)
+    days: Annotated[int, NotBool] = Field(ge=1, le=DEFAULT_MAX_PERIOD_DAYS)
 
 
 class MlaReceivedIn(_In):

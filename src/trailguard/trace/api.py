@@ -9,7 +9,15 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from trailguard.accounts import Principal, Role
-from trailguard.core.apitypes import MESSAGE_PATTERN, Instant, IpAddress, NonBlank, OneOf
+from trailguard.core.apitypes import (
+    MESSAGE_PATTERN,
+    Flag,
+    Instant,
+    IpAddress,
+    NonBlank,
+    NotBool,
+    OneOf,
+)
 from trailguard.trace import service
 from trailguard.web.deps import ANY_ROLE, get_node, require_roles
 
@@ -29,7 +37,7 @@ class StartIn(_In):
     investigation_id: str
     observation_id: str
     template: dict[str, Any] = Field(default_factory=dict)
-    auto_send: bool = Field(False, description="Recorded policy: send without a second person.")
+    auto_send: Flag = Field(False, description="Recorded policy: send without a second person.")
     label: str | None = None
     adopt_request: str | None = Field(
         None, description="A preservation request already sent for the first hop."
@@ -43,7 +51,7 @@ class AnswerIn(_In):
 
 
 class CustodianIn(_In):
-    retention_days: dict[str, Annotated[int, Field(ge=0, le=36_600)]] = Field(
+    retention_days: dict[str, Annotated[int, NotBool, Field(ge=0, le=36_600)]] = Field(
         min_length=1, description="Days kept per data kind (0-36600), at least one kind"
     )
     source: NonBlank
@@ -58,7 +66,7 @@ class HeadersIn(_In):
 
 class PrepareIn(_In):
     request_id: str
-    window_s: int = Field(900, ge=1, le=86_400)
+    window_s: Annotated[int, NotBool] = Field(900, ge=1, le=86_400)
 
 
 @router.post("/traces", status_code=201)

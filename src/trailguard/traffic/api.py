@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from trailguard.accounts import Principal, Role
-from trailguard.core.apitypes import InstantText, IpAddress, OneOf
+from trailguard.core.apitypes import Flag, InstantText, IpAddress, NotBool, OneOf
 from trailguard.traffic.inputs import parse_instant
 from trailguard.web.deps import get_node, require_roles
 
@@ -28,9 +28,11 @@ GUARD = require_roles(Role.PROVIDER_LIAISON, Role.ADMIN)
 
 
 # What the parameters accept, as the store checks them (resolve.py, holds.py).
-Port = Annotated[int, Field(ge=0, le=65_535)]
+Port = Annotated[int, NotBool, Field(ge=0, le=65_535)]
 Tolerance = Annotated[
-    float, Field(ge=0, le=86_400, allow_inf_nan=False, description="Seconds, 0..86400")
+    float,
+    NotBool,
+    Field(ge=0, le=86_400, allow_inf_nan=False, description="Seconds, 0..86400"),
 ]
 # model.RecordKind's values, written out: the API module loads without Arrow (a test holds
 # the two lists equal).
@@ -173,7 +175,7 @@ class HoldRequest(BaseModel):
     start: InstantText
     end: InstantText = Field(description="Not before start, at most 400 days after it")
     kinds: list[Kind] | None = Field(None, min_length=1)
-    include_assignments: bool = True
+    include_assignments: Flag = True
 
 
 @router.post("/holds", status_code=201)
