@@ -13,7 +13,7 @@ cannot be generated valid, see there). Known findings not fixed yet are listed, 
 ``.ci/schemathesis-baseline.json``; any other finding fails the run. ``--update-baseline``
 merges this run's findings into that file (review the diff: each entry is a debt).
 
-    uv run python .ci/fuzz_api.py [--max-examples 25] [--max-time 60] [--seed N]
+    uv run python .ci/fuzz_api.py [--max-examples 25] [--max-time 180] [--seed N]
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def _wait_for(url: str, server: subprocess.Popen[bytes], seconds: float) -> None
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-examples", type=int, default=25)
-    parser.add_argument("--max-time", type=int, default=60, help="seconds per schemathesis run")
+    parser.add_argument("--max-time", type=int, default=180, help="seconds per schemathesis run")
     parser.add_argument("--seed", type=int, default=20261207)
     parser.add_argument("--update-baseline", action="store_true")
     parser.add_argument("--only", help="a path regex: fuzz these operations only (to debug)")

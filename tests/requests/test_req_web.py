@@ -56,7 +56,8 @@ def test_api_draft_approve_and_documents(node: Any) -> None:
         "/api/requests",
         json={"body": payload("preservation"), "recipient": "nl-poc"},
     )
-    assert unknown.status_code == 422
+    # a body naming a node the directory does not know: 404, as documented (issue 11)
+    assert unknown.status_code == 404
     assert "'nl-poc' is not in this node's directory" in unknown.json()["detail"]
     created = drafter.post(
         "/api/requests",

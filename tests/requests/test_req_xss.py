@@ -53,9 +53,14 @@ def test_a_draft_naming_an_unknown_recipient_is_refused(node: Any) -> None:
     answer = drafter.post(
         "/api/requests", json={"body": payload("preservation"), "recipient": PAYLOAD}
     )
+    # not even a node id (the documented pattern): refused before the directory is asked
     assert answer.status_code == 422
-    assert "is not in this node's directory" in answer.json()["detail"]
-    assert PAYLOAD in answer.json()["detail"]  # names it (JSON, not HTML)
+    assert answer.headers["content-type"].startswith("application/json")
+    (problem,) = answer.json()["problems"]
+    assert problem.startswith("body.recipient: ") and problem.endswith(
+        "is not a node id (2-63 lower-case letters, digits, . or -)"
+    )
+    assert "<script>__xss=1" in problem  # names it (JSON, not HTML)
     assert drafter.get("/api/requests").json() == []  # nothing stored
 
     page = browser_login(node, [Role.INVESTIGATOR])

@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from trailguard.accounts import Principal
+from trailguard.core.apitypes import (
+    RECEIVED_MESSAGE_PATTERN,
+    Instant,
+    InstantText,
+    IpAddress,
+    NonBlank,
+    NotBool,
+    OneOf,
+    text_field,
+)
 from trailguard.investigations import service
+from trailguard.investigations.domain import (
+    DIRECTIONS,
+    HANDLING_CODES,
+    PROTOCOLS,
+    REFERENCE,
+    TLP_LABELS,
+)
+from trailguard.law import CONDUCTS
 from trailguard.web.deps import get_node, require_roles
 
 router = APIRouter(prefix="/investigations", tags=["investigations"])
@@ -20,37 +37,103 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# What the domain accepts (investigations.domain), published: the API refuses with 422 what
+# the schema does not allow, before the service reads it.
+Conduct = Annotated[str, OneOf(CONDUCTS, "conduct")]
+Title = Annotated[str, text_field(300)]
+Description = Annotated[str, Field(max_length=20_000)]
+HandlingCode = Annotated[str, OneOf(HANDLING_CODES, "handling code")]
+Tlp = Annotated[str, OneOf(TLP_LABELS, "TLP")]
+Label = Annotated[str, Field(max_length=300)]
+Tolerance = Annotated[float, NotBool, Field(ge=0, le=86_400, allow_inf_nan=False)]
+
+
+class InvestigationCreate(_In):
+    reference: str = Field(
+        pattern=REFERENCE.pattern,
+        description="3-64 letters, digits or . _ / -, starting with a letter or digit",
+    )
+    title: Title
+    conduct: list[Conduct] = Field(default_factory=list, max_length=20)
+    handling_code: HandlingCode = "H0"
+    tlp: Tlp = "TLP:AMBER"
+    description: Description = ""
+
+
+class InvestigationChange(_In):
+    title: Title | None = None
+    conduct: list[Conduct] | None = Field(None, max_length=20)
+    handling_code: HandlingCode | None = None
+    tlp: Tlp | None = None
+    description: Description | None = None
+    status: Literal["open", "closed"] | None = None
+
+
+class EventIn(_In):
+    """An event typed by hand."""
+
+    ip: IpAddress
+    at: InstantText = Field(description="When, with its offset (the zone is kept)")
+    port: Annotated[int, NotBool] | None = Field(None, ge=0, le=65_535)
+    # the domain reads the protocol in either case (TCP is tcp)
+    protocol: (
+        Annotated[str, OneOf((*PROTOCOLS, *(p.upper() for p in PROTOCOLS)), "protocol")] | None
+    ) = None
+    direction: Annotated[str, OneOf(DIRECTIONS, "direction")] | None = None
+    seen: str = Field("", max_length=2_000)
+    tolerance_s: Tolerance | None = None
+
+
 class MemberIn(_In):
-    username: str
-    role: str = "member"
+    username: str = Field(min_length=1, max_length=200)
+    role: Literal["lead", "member"] = "member"
 
 
 class ImportIn(_In):
-    format: str = Field(description="csv or json")
-    text: str
-    label: str = ""
+    format: Literal["csv", "json"] = Field(description="csv or json")
+    text: NonBlank = Field(
+        description="csv: a header row (ip, at and any of port, protocol, direction, seen, "
+        "tolerance_s) and a row per event; json: a list of objects with those keys"
+    )
+    label: Label = ""
 
 
 class HeadersIn(_In):
-    message: str = Field(description="The message source (headers at least).")
-    label: str = ""
+    message: str = Field(
+        pattern=RECEIVED_MESSAGE_PATTERN,
+        description="The message source: header fields at least, with a Received: line",
+    )
+    label: Label = ""
 
 
 class LogLinesIn(_In):
-    lines: str
-    format: str | None = Field(None, description="A traffic parser name; detected if omitted.")
-    tz: str | None = None
-    year: int | None = None
-    start: datetime | None = None
-    end: datetime | None = None
-    tolerance_s: float | None = None
-    label: str = ""
+    lines: NonBlank
+    format: str | None = Field(
+        None, max_length=100, description="A traffic parser name; detected if omitted."
+    )
+    tz: str | None = Field(None, max_length=100, description="IANA zone of zone-less lines")
+    year: Annotated[int, NotBool] | None = Field(
+        None, ge=1970, le=2999, description="Year of year-less lines"
+    )
+    start: Instant | None = None
+    end: Instant | None = Field(None, description="Not before start")
+    tolerance_s: Tolerance | None = None
+    label: Label = ""
 
 
-class LinkIn(_In):
-    kind: str = Field(description="request or hold")
-    id: str
-    note: str = ""
+class RequestLinkIn(_In):
+    kind: Literal["request"]
+    id: NonBlank = Field(max_length=200, description="A request id on this node")
+    note: str = Field("", max_length=2_000)
+
+
+class HoldLinkIn(_In):
+    kind: Literal["hold"]
+    id: str = Field(pattern=r"^hold-[0-9a-f]{16}$", description="A hold id on this node")
+    note: str = Field("", max_length=2_000)
+
+
+LinkIn = Annotated[RequestLinkIn | HoldLinkIn, Field(discriminator="kind")]
 
 
 @router.get("")
@@ -60,9 +143,10 @@ def list_cases(request: Request, principal: Principal = CaseWorker) -> list[dict
 
 @router.post("", status_code=201)
 def create(
-    request: Request, body: dict[str, Any], principal: Principal = CaseWorker
+    request: Request, body: InvestigationCreate, principal: Principal = CaseWorker
 ) -> dict[str, Any]:
-    return service.create_investigation(get_node(request), principal, body).to_json()
+    data = body.model_dump(exclude_unset=True)
+    return service.create_investigation(get_node(request), principal, data).to_json()
 
 
 @router.get("/{investigation_id}")
@@ -72,10 +156,14 @@ def show(request: Request, investigation_id: str, principal: Principal = CaseWor
 
 @router.patch("/{investigation_id}")
 def change(
-    request: Request, investigation_id: str, body: dict[str, Any], principal: Principal = CaseWorker
+    request: Request,
+    investigation_id: str,
+    body: InvestigationChange,
+    principal: Principal = CaseWorker,
 ) -> dict[str, Any]:
     node = get_node(request)
-    return service.update_investigation(node, principal, investigation_id, body).to_json()
+    data = body.model_dump(exclude_unset=True)
+    return service.update_investigation(node, principal, investigation_id, data).to_json()
 
 
 @router.post("/{investigation_id}/members", status_code=201)
@@ -89,11 +177,12 @@ def add_member(
 
 @router.post("/{investigation_id}/observations", status_code=201)
 def add_event(
-    request: Request, investigation_id: str, body: dict[str, Any], principal: Principal = CaseWorker
+    request: Request, investigation_id: str, body: EventIn, principal: Principal = CaseWorker
 ) -> dict[str, Any]:
     """An event typed by hand: ip, port, at (with zone or offset), protocol, direction, seen,
     tolerance_s."""
-    return service.observe_event(get_node(request), principal, investigation_id, body).to_json()
+    event = body.model_dump(exclude_unset=True)
+    return service.observe_event(get_node(request), principal, investigation_id, event).to_json()
 
 
 @router.post("/{investigation_id}/observations/import", status_code=201)

@@ -8,8 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from trailguard.accounts import Principal
-from trailguard.core.errors import ValidationFailed
-from trailguard.law.engine import get_engine
+from trailguard.core.apitypes import CountryCode, Day, LawDay, OneOf
+from trailguard.law.answers import DATA_KINDS, MEASURES, PURPOSES, REALTIME_DATA
+from trailguard.law.engine import CONDUCTS, get_engine
 from trailguard.law.reservations import realtime_collection
 from trailguard.law.sources import DEFAULT_STALE_DAYS, sources_report, stale_report
 from trailguard.web.deps import ANY_ROLE, get_node, require_roles
@@ -17,6 +18,20 @@ from trailguard.web.deps import ANY_ROLE, get_node, require_roles
 router = APIRouter(prefix="/law", tags=["law"])
 
 AnyUser = Annotated[Principal, Depends(require_roles(*ANY_ROLE))]
+
+
+# What each parameter accepts, published as the schema's enum: the engine's own lists.
+# A national offence id must be one of the requesting or requested country (the engine says
+# which when it is not).
+Conduct = Annotated[
+    str,
+    OneOf((*CONDUCTS, *sorted(get_engine().data.offences)), "conduct"),
+]
+Measure = Annotated[str, OneOf(MEASURES, "measure")]
+DataKind = Annotated[str, OneOf(DATA_KINDS, "data")]
+Purpose = Annotated[str, OneOf(PURPOSES, "purpose")]
+RealtimeData = Annotated[str, OneOf(REALTIME_DATA, "data")]
+AS_OF = "YYYY-MM-DD from 2001-11-23; default today on the node's clock"
 
 
 def _today(request: Request) -> date:
@@ -28,20 +43,17 @@ def check(
     request: Request,
     _principal: AnyUser,
     requesting: Annotated[
-        str, Query(alias="from", description="Requesting country (ISO 3166-1 alpha-2)")
+        CountryCode, Query(alias="from", description="Requesting country (ISO 3166-1 alpha-2)")
     ],
     requested: Annotated[
-        str, Query(alias="to", description="Requested country (ISO 3166-1 alpha-2)")
+        CountryCode, Query(alias="to", description="Requested country (ISO 3166-1 alpha-2)")
     ],
     conduct: Annotated[
-        list[str], Query(description="Art. 2-11 conduct or national offence id; repeat")
+        list[Conduct],
+        Query(min_length=1, description="Art. 2-11 conduct or national offence id; repeat"),
     ],
-    measure: Annotated[
-        str, Query(description="preservation, traffic_disclosure, subscriber_info, ...")
-    ],
-    as_of: Annotated[
-        date | None, Query(description="YYYY-MM-DD; default today on the node's clock")
-    ] = None,
+    measure: Annotated[Measure, Query(description="The measure sought")],
+    as_of: Annotated[LawDay | None, Query(description=AS_OF)] = None,
 ) -> dict[str, Any]:
     """Dual criminality for a measure between two countries, dated and cited."""
     answer = get_engine().check(requesting, requested, conduct, measure, as_of or _today(request))
@@ -52,30 +64,29 @@ def check(
 def channels(
     request: Request,
     _principal: AnyUser,
-    requesting: Annotated[str, Query(alias="from", description="Requesting country")],
-    requested: Annotated[str, Query(alias="to", description="Requested country")],
-    data: Annotated[str, Query(description="subscriber, traffic, content or domain")],
+    requesting: Annotated[CountryCode, Query(alias="from", description="Requesting country")],
+    requested: Annotated[CountryCode, Query(alias="to", description="Requested country")],
+    data: Annotated[DataKind, Query(description="The data sought")],
     emergency: Annotated[bool, Query(description="Risk to life or safety")] = False,
     provider_country: Annotated[
-        str | None, Query(description="Where the provider is, if not the requested country")
+        CountryCode | None,
+        Query(description="Where the provider is, if not the requested country"),
     ] = None,
     conduct: Annotated[
-        list[str] | None,
+        list[Conduct] | None,
         Query(
             description="Art. 2-11 conduct or national offence id; repeat. Lets penalty "
             "thresholds (Regulation (EU) 2023/1543 Art. 5(4)) be checked"
         ),
     ] = None,
     purpose: Annotated[
-        str,
+        Purpose,
         Query(
             description="preserve, obtain or both (default): channels that disclose rank "
             "first when the data is wanted now (obtain, or both in an emergency)"
         ),
     ] = "both",
-    as_of: Annotated[
-        date | None, Query(description="YYYY-MM-DD; default today on the node's clock")
-    ] = None,
+    as_of: Annotated[LawDay | None, Query(description=AS_OF)] = None,
 ) -> dict[str, Any]:
     """The lawful channels to the data, ordered for the purpose, and those ruled out."""
     answer = get_engine().channels(
@@ -95,12 +106,10 @@ def channels(
 def realtime(
     request: Request,
     _principal: AnyUser,
-    requesting: Annotated[str, Query(alias="from", description="Requesting country")],
-    requested: Annotated[str, Query(alias="to", description="Country asked to collect")],
-    data: Annotated[str, Query(description="traffic or content")] = "traffic",
-    as_of: Annotated[
-        date | None, Query(description="YYYY-MM-DD; default today on the node's clock")
-    ] = None,
+    requesting: Annotated[CountryCode, Query(alias="from", description="Requesting country")],
+    requested: Annotated[CountryCode, Query(alias="to", description="Country asked to collect")],
+    data: Annotated[RealtimeData, Query(description="The data to collect")] = "traffic",
+    as_of: Annotated[LawDay | None, Query(description=AS_OF)] = None,
 ) -> dict[str, Any]:
     """Real-time collection (ETS 185 Arts. 33-34) checked against the requested Party's
     Art. 14(3) reservations."""
@@ -116,12 +125,11 @@ def sources(
     _principal: AnyUser,
     stale: Annotated[bool, Query(description="List old or unverified facts by source")] = False,
     older_than: Annotated[
-        int, Query(ge=0, description="With stale: age limit in days")
+        int, Query(ge=0, le=36_600, description="With stale: age limit in days (0-36600)")
     ] = DEFAULT_STALE_DAYS,
     as_of: Annotated[
-        str | None,
+        Day | None,
         Query(
-            pattern=r"^\d{4}-\d{2}-\d{2}$",
             description="With stale: count ages from this date (YYYY-MM-DD; a bare number "
             "is refused, not read as a day in 1970)",
         ),
@@ -129,10 +137,7 @@ def sources(
 ) -> dict[str, Any]:
     """Every source the legal data cites; with ``stale``, the facts to refresh by source."""
     data = get_engine().data
-    try:
-        day = date.fromisoformat(as_of) if as_of else None
-    except ValueError as exc:
-        raise ValidationFailed(f"as_of: {as_of!r} is not a date", ["as_of: YYYY-MM-DD"]) from exc
+    day = as_of
     if stale:
         return stale_report(data, day or _today(request), older_than)
     return {

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any, Literal
+from zoneinfo import available_timezones
 
-from fastapi import APIRouter, Body, Depends, Query
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
 
 from trailguard.accounts import Principal, Role
+from trailguard.core.apitypes import Instant, InstantText, IpAddress, NotBool, OneOf, text_field
 from trailguard.core.clock import ensure_utc, isoformat_z
 from trailguard.core.errors import ValidationFailed
 from trailguard.network import clocks, directory_service, exchange, notifications
@@ -22,7 +24,6 @@ from trailguard.network.directory import (
 )
 from trailguard.node import Node
 from trailguard.web.deps import ANY_ROLE, get_node, require_roles
-from trailguard.web.params import IsoInstant
 
 router = APIRouter(tags=["network"])
 
@@ -60,7 +61,7 @@ def directory_search(
     ),
     language: str | None = Query(None, description="ISO 639-1, e.g. en", pattern="^[A-Za-z]{2}$"),
     kind: EntryKind | None = Query(None),
-    at: IsoInstant | None = Query(None, description="ISO 8601 instant with offset; default now"),
+    at: Annotated[Instant | None, Query(description="Default now")] = None,
     node: Node = Depends(get_node),
     _principal: Principal = Depends(require_roles(*ANY_ROLE)),
 ) -> dict[str, Any]:
@@ -96,16 +97,99 @@ def directory_entry(
         return directory_service.get_entry(session, node_id).to_json()
 
 
+# --- what a directory entry is (network.directory.DirectoryEntry.from_json), published ------
+
+_NODE_ID = r"^[a-z0-9][a-z0-9.-]{1,62}$"
+_PHONE = r"^\+[0-9 ()-]{6,24}$"
+_EMAIL = r"^[^@\s\x1c-\x1f]+@[^@\s\x1c-\x1f]+\.[^@\s\x1c-\x1f]+$"
+_ENDPOINT = r"^https?://[A-Za-z0-9.\-\[\]:]+(/[^\s\x1c-\x1f]*)?$"
+_CLOCK = r"^([01]\d|2[0-3]):[0-5]\d$"
+_B64_KEY = r"^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$"
+Phone = Annotated[str, Field(pattern=_PHONE, description="International number, +...")]
+Email = Annotated[str, Field(pattern=_EMAIL, max_length=320)]
+Zone = Annotated[str, OneOf(sorted(available_timezones()), "time zone")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _ShiftBase(_Strict):
+    person: Annotated[str, text_field(200)]
+    role: Literal["primary", "backup"] = "primary"
+    phone: Phone | None = None
+    email: Email | None = None
+
+
+class WeeklyShift(_ShiftBase):
+    """On duty every week on ``weekdays`` from ``start_time`` to ``end_time`` in the entry's
+    zone (an end before the start runs past midnight)."""
+
+    weekdays: list[Annotated[int, NotBool, Field(ge=0, le=6)]] = Field(
+        default_factory=lambda: list(range(7)), description="0 (Monday) to 6 (Sunday)"
+    )
+    start_time: str = Field(pattern=_CLOCK, description="HH:MM")
+    end_time: str = Field(pattern=_CLOCK, description="HH:MM, not start_time")
+
+
+class PeriodShift(_ShiftBase):
+    """On duty for one period."""
+
+    start: InstantText
+    end: InstantText = Field(description="After start")
+
+
+ShiftIn = WeeklyShift | PeriodShift
+
+
+class ChannelsIn(_Strict):
+    endpoint: str | None = Field(None, pattern=_ENDPOINT, max_length=2_000)
+    phone: Phone | None = None
+    email: Email | None = None
+
+
+class KeyRecordIn(_Strict):
+    key_id: str = Field(description="The id derived from the signing key")
+    signing_key: str = Field(pattern=_B64_KEY, description="Base64 Ed25519 key (32 bytes)")
+    encryption_key: str = Field(pattern=_B64_KEY, description="Base64 X25519 key (32 bytes)")
+    valid_from: InstantText
+    valid_until: InstantText | None = None
+
+
+class EntryIn(_Strict):
+    kind: EntryKind
+    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2, e.g. NL")
+    organisation: Annotated[str, text_field(300)]
+    roles: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(default_factory=list)
+    languages: list[Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]] = Field(
+        default_factory=lambda: ["en"], description="ISO 639 codes, e.g. en"
+    )
+    timezone: Zone = "UTC"
+    roster: list[ShiftIn] = Field(default_factory=list)
+    channels: ChannelsIn | None = None
+    keys: list[KeyRecordIn] = Field(default_factory=list)
+    prefixes: list[Annotated[str, Field(max_length=50)]] = Field(
+        default_factory=list,
+        description="Networks the entry operates, e.g. 198.51.100.0/24 (no host bits set)",
+    )
+    updated_at: InstantText | None = None
+
+
+def _shift_in(shift: ShiftIn) -> dict[str, Any]:
+    return shift.model_dump(mode="json", exclude_none=True)
+
+
 @router.put("/directory/entries/{node_id}", summary="Add or replace an entry (admin)")
 def directory_put(
-    node_id: str,
-    body: dict[str, Any] = Body(...),
+    node_id: Annotated[str, Path(pattern=_NODE_ID)],
+    body: EntryIn,
     node: Node = Depends(get_node),
     principal: Principal = Depends(require_roles(Role.ADMIN)),
 ) -> dict[str, Any]:
     # an entry that does not name its network is taken to be of this node's own (issue 17)
+    raw = body.model_dump(mode="json", exclude_none=True)
     entry = DirectoryEntry.from_json(
-        {"network": node.config.network_name, **body, "node_id": node_id}
+        {"network": node.config.network_name, **raw, "node_id": node_id}
     )
     with node.db.session() as session:
         saved = directory_service.save_entry(
@@ -124,12 +208,14 @@ def directory_delete(
         directory_service.remove_entry(session, node, node_id, actor=principal.actor)
 
 
-class SelfEntry(BaseModel):
+class SelfEntry(_Strict):
     kind: EntryKind | None = None
-    roster: list[dict[str, Any]] | None = None
-    phone: str | None = None
-    email: str | None = None
-    prefixes: list[str] | None = None
+    roster: list[ShiftIn] | None = None
+    phone: Phone | None = None
+    email: Email | None = None
+    prefixes: list[Annotated[str, Field(max_length=50)]] | None = Field(
+        None, description="Networks this node operates (no host bits set)"
+    )
 
 
 @router.post("/directory/self", summary="Publish this node's own entry (admin)")
@@ -140,7 +226,9 @@ def directory_self(
 ) -> dict[str, Any]:
     roster = None
     if body.roster is not None:
-        roster = [Shift.from_json(raw, f"shift {i}") for i, raw in enumerate(body.roster)]
+        roster = [
+            Shift.from_json(_shift_in(raw), f"shift {i}") for i, raw in enumerate(body.roster)
+        ]
     with node.db.session() as session:
         entry = directory_service.publish_self(
             session,
@@ -157,13 +245,7 @@ def directory_self(
 
 @router.get("/directory/lookup", summary="Which provider operates this IP (longest prefix)")
 def directory_lookup(
-    ip: str = Query(
-        ...,
-        description="IPv4 or IPv6 address",
-        min_length=2,
-        max_length=45,
-        json_schema_extra={"anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]},
-    ),
+    ip: Annotated[IpAddress, Query()],
     node: Node = Depends(get_node),
     _principal: Principal = Depends(require_roles(*ANY_ROLE)),
 ) -> dict[str, Any]:

@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, PlainValidator, field_validator
 
 from trailguard.accounts import Principal, Role
-from trailguard.core.clock import ensure_utc
-from trailguard.core.errors import ValidationFailed
+from trailguard.core.apitypes import (
+    HEX_SHA256,
+    CountryCode,
+    Flag,
+    Instant,
+    NonBlank,
+    NotBool,
+    ShortNonBlank,
+    text_field,
+)
 from trailguard.core.exercise_marking import exercise_marking
+from trailguard.node import Node
 from trailguard.requests import service
 from trailguard.requests.documents import render_html, render_pdf
-from trailguard.requests.domain.types import missing_elements
+from trailguard.requests.domain.deadlines import DEFAULT_MAX_PERIOD_DAYS, MIN_PRESERVATION_DAYS
+from trailguard.requests.domain.lifecycle import RefusalGround
+from trailguard.requests.domain.types import CooperationRequest, missing_elements
+from trailguard.requests.service.records import MIN_JUSTIFICATION
 from trailguard.web.deps import get_node, require_roles
 
 router = APIRouter(prefix="/requests", tags=["requests"])
@@ -27,86 +38,143 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# A directory node id (the directory's own rule, network.directory._NODE_ID).
+NodeId = Annotated[
+    str,
+    Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,62}$", description="Directory node id of the recipient."),
+]
+# Convention Art. 29(7): at least 60 days; Art. 16(2): at most 90 per period.
+PeriodDays = Annotated[
+    int,
+    NotBool,
+    Field(
+        ge=MIN_PRESERVATION_DAYS,
+        le=DEFAULT_MAX_PERIOD_DAYS,
+        description="Preservation period in days (Convention Art. 29(7), 16(2))",
+    ),
+]
+RetentionDays = Annotated[int, NotBool, Field(ge=0, le=36_600)]
+
+
+# The typed request: its schema is the request kinds' own (one object per kind, told apart by
+# ``kind``), and the service reads it (parse_request), naming every missing element with the
+# article that requires it. Rules that tie fields together (an emergency's statements, an
+# order's issuing authority, a follow-up's previous preservation) are in each kind's
+# description and checked there.
+def _object(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError("a request must be a JSON object")
+    return value
+
+
+RequestBody = Annotated[
+    dict[str, Any],
+    PlainValidator(_object, json_schema_input_type=CooperationRequest),
+    Field(description="The typed request, one of the request kinds (by its kind)."),
+]
+
+
 class DraftIn(_In):
-    body: dict[str, Any] = Field(description="The typed request (see the request kinds).")
-    recipient: str | None = Field(None, description="Directory node id of the recipient.")
-    retention_days: dict[str, int] | None = Field(
+    body: RequestBody
+    recipient: NodeId | None = None
+    retention_days: dict[str, RetentionDays] | None = Field(
         None, description="The custodian's declared retention per data kind, e.g. {'flow': 30}."
     )
-    observed_at: datetime | None = None
-    period_days: int = 60
+    observed_at: Instant | None = None
+    period_days: PeriodDays = MIN_PRESERVATION_DAYS
 
 
 class UpdateIn(_In):
-    body: dict[str, Any]
-    recipient: str | None = None
+    body: RequestBody
+    recipient: NodeId | None = None
 
 
 class JustificationIn(_In):
-    justification: str
+    justification: Annotated[
+        str,
+        text_field(
+            20_000,
+            MIN_JUSTIFICATION,
+            f"Why the request goes without a legal basis: at least {MIN_JUSTIFICATION} "
+            "characters besides white space",
+        ),
+    ]
 
 
 class SendIn(_In):
-    recipient: str | None = None
+    recipient: NodeId | None = None
 
 
 class PreserveIn(_In):
-    preserved: str
-    hold_id: str | None = None
-    digest: str | None = None
-    partial: bool = False
-    period_days: int = 60
+    preserved: NonBlank
+    hold_id: str | None = Field(None, max_length=200)
+    digest: str | None = Field(None, pattern=HEX_SHA256, description="SHA-256, hex")
+    partial: Flag = False
+    period_days: PeriodDays = MIN_PRESERVATION_DAYS
+
+
+# "other" is never accepted (lifecycle.check_refusal); which of the rest applies depends on
+# the request's kind, named in the refusal's answer.
+GROUNDS: list[JsonValue] = [g.value for g in RefusalGround if g is not RefusalGround.OTHER]
 
 
 class RefuseIn(_In):
-    ground: str
-    reasons: str
-    reservation_made: bool = False
+    ground: str = Field(
+        description="A ground the instrument allows for the request's kind",
+        json_schema_extra={"enum": GROUNDS},
+    )
+    reasons: NonBlank
+    reservation_made: Flag = False
+
+    @field_validator("ground")
+    @classmethod
+    def _ground(cls, value: str) -> str:
+        if value not in GROUNDS:
+            raise ValueError(f"{value[:60]!r} is not a refusal ground; use one of {GROUNDS}")
+        return value
 
 
 class ReasonsIn(_In):
-    reasons: str
+    reasons: NonBlank
 
 
 class DiscloseIn(_In):
-    summary: str
-    disclosure_request_id: str | None = None
+    summary: NonBlank
+    disclosure_request_id: str | None = Field(None, max_length=200)
 
 
 class ExtendIn(_In):
-    days: int
+    days: Annotated[int, NotBool] = Field(ge=1, le=DEFAULT_MAX_PERIOD_DAYS)
 
 
 class MlaReceivedIn(_In):
-    mla_request_id: str | None = None
+    mla_request_id: str | None = Field(None, max_length=200)
 
 
 class CloseIn(_In):
-    reason: str
+    reason: ShortNonBlank
 
 
 class ForwardIn(_In):
-    recipient: str
+    recipient: NodeId
 
 
 class MlaDraftIn(_In):
     overrides: dict[str, Any] = Field(default_factory=dict)
-    recipient: str | None = None
+    recipient: NodeId | None = None
 
 
-def _observed(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return ensure_utc(value)
-    except ValueError as exc:
-        raise ValidationFailed(str(exc), ["observed_at"]) from exc
+def _known_recipient(node: Node, recipient: str | None) -> None:
+    """A recipient the body names must be in the directory: 404 as documented (a body that
+    names something this node does not know), before anything is stored."""
+    if recipient:
+        service.resolve_recipient(node, "", provider=recipient)
 
 
 @router.get("", summary="Inbox and outbox, sorted by nearest deadline")
 def list_requests(
     request: Request,
-    direction: str | None = Query(None, description="inbound or outbound"),
+    direction: Literal["inbound", "outbound"] | None = Query(None),
     include_closed: bool = Query(True),
     _principal: Principal = Depends(require_roles(*READERS)),
 ) -> list[dict[str, Any]]:
@@ -131,13 +199,14 @@ def draft(
     data: DraftIn,
     principal: Principal = Depends(require_roles(*service.DRAFTERS)),
 ) -> dict[str, Any]:
+    _known_recipient(get_node(request), data.recipient)
     view = service.draft_request(
         get_node(request),
         principal,
         data.body,
         recipient=data.recipient,
         retention_days=data.retention_days,
-        observed_at=_observed(data.observed_at),
+        observed_at=data.observed_at,
         period_days=data.period_days,
     )
     return view.to_json()
@@ -160,7 +229,7 @@ def scan(
 @router.get("/recipient", summary="The requested country's 24/7 point of contact")
 def recipient(
     request: Request,
-    country: str = Query(..., description="ISO 3166-1 alpha-2"),
+    country: Annotated[CountryCode, Query()],
     _principal: Principal = Depends(require_roles(*READERS)),
 ) -> dict[str, str]:
     return {"node_id": service.resolve_recipient(get_node(request), country)}
@@ -181,6 +250,7 @@ def update(
     principal: Principal = Depends(require_roles(*service.DRAFTERS)),
 ) -> dict[str, Any]:
     node = get_node(request)
+    _known_recipient(node, data.recipient)
     view = service.update_draft(node, principal, request_id, data.body, recipient=data.recipient)
     return view.to_json()
 
@@ -377,6 +447,7 @@ def mla_draft(
     data: MlaDraftIn,
     principal: Principal = Depends(require_roles(*service.DRAFTERS)),
 ) -> dict[str, Any]:
+    _known_recipient(get_node(request), data.recipient)
     view = service.draft_mla_from(
         get_node(request), principal, request_id, data.overrides, recipient=data.recipient
     )

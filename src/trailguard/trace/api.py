@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from trailguard.accounts import Principal, Role
-from trailguard.core.errors import ValidationFailed
+from trailguard.core.apitypes import (
+    MESSAGE_PATTERN,
+    Flag,
+    Instant,
+    IpAddress,
+    NonBlank,
+    NotBool,
+    OneOf,
+)
 from trailguard.trace import attribute_on_node, disclosure, read_message, service
 from trailguard.trace.pictures import graph_svg as draw
 from trailguard.trace.rdap import RdapFailed
@@ -33,7 +40,7 @@ class StartIn(_In):
     investigation_id: str
     observation_id: str
     template: dict[str, Any] = Field(default_factory=dict)
-    auto_send: bool = Field(False, description="Recorded policy: send without a second person.")
+    auto_send: Flag = Field(False, description="Recorded policy: send without a second person.")
     label: str | None = None
     adopt_request: str | None = Field(
         None, description="A preservation request already sent for the first hop."
@@ -41,23 +48,28 @@ class StartIn(_In):
 
 
 class AnswerIn(_In):
-    kind: str = Field(description="preserved, refused, no_data, next_hop or subscriber")
-    key: str = Field(description="The message, letter or call the answer came in (once only).")
+    kind: Annotated[str, OneOf(service.ANSWER_KINDS, "answer kind")]
+    key: NonBlank = Field(description="The message, letter or call the answer came in (once only).")
     details: dict[str, Any] = Field(default_factory=dict)
 
 
 class CustodianIn(_In):
-    retention_days: dict[str, int]
-    source: str
+    retention_days: dict[str, Annotated[int, NotBool, Field(ge=0, le=36_600)]] = Field(
+        min_length=1, description="Days kept per data kind (0-36600), at least one kind"
+    )
+    source: NonBlank
 
 
 class HeadersIn(_In):
-    message: str
+    message: str = Field(
+        pattern=MESSAGE_PATTERN,
+        description="An RFC 5322 message (header fields at least, starting with one; no NUL)",
+    )
 
 
 class PrepareIn(_In):
     request_id: str
-    window_s: int = Field(900, ge=1, le=86_400)
+    window_s: Annotated[int, NotBool] = Field(900, ge=1, le=86_400)
 
 
 @router.post("/traces", status_code=201)
@@ -134,13 +146,11 @@ def custodian(
 @router.get("/trace/attribute")
 def attribute(
     request: Request,
-    ip: str = Query(...),
-    at: datetime | None = Query(None),
+    ip: Annotated[IpAddress, Query()],
+    at: Instant | None = Query(None),
     rdap: bool = Query(False, description="Also ask RDAP (off by default; audited)."),
     principal: Principal = AnyUser,
 ) -> dict[str, Any]:
-    if at is not None and at.tzinfo is None:
-        raise ValidationFailed("at has no zone; add Z or an offset", ["at"])
     node = get_node(request)
     try:
         return attribute_on_node(node, ip, at, rdap=rdap, actor=principal.actor).to_json()

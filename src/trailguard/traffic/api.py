@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from trailguard.accounts import Principal, Role
-from trailguard.core.errors import ValidationFailed
+from trailguard.core.apitypes import Flag, InstantText, IpAddress, NotBool, OneOf
 from trailguard.traffic.inputs import parse_instant
 from trailguard.web.deps import get_node, require_roles
 
@@ -27,11 +27,24 @@ router = APIRouter(prefix="/traffic", tags=["traffic"])
 GUARD = require_roles(Role.PROVIDER_LIAISON, Role.ADMIN)
 
 
+# What the parameters accept, as the store checks them (resolve.py, holds.py).
+Port = Annotated[int, NotBool, Field(ge=0, le=65_535)]
+Tolerance = Annotated[
+    float,
+    NotBool,
+    Field(ge=0, le=86_400, allow_inf_nan=False, description="Seconds, 0..86400"),
+]
+# model.RecordKind's values, written out: the API module loads without Arrow (a test holds
+# the two lists equal).
+RECORD_KINDS = ("nat", "port_block", "flow", "dhcp", "radius", "access")
+Kind = Annotated[str, OneOf(RECORD_KINDS, "record kind")]
+# holds.py _REFERENCE, in ASCII so that every reader of the pattern (JSON Schema's ECMA-262,
+# Python, Rust) agrees on it.
+HOLD_REFERENCE = r"^[A-Za-z0-9_./:#@+-][A-Za-z0-9_ ./:#@+-]{0,199}$"
+HOLD_ID = r"^hold-[0-9a-f]{16}$"
+
+
 def _tolerance(seconds: float) -> timedelta:
-    if not 0 <= seconds <= 86_400:
-        raise ValidationFailed(
-            f"tolerance_seconds {seconds} must be 0..86400", ["tolerance_seconds"]
-        )
     return timedelta(seconds=seconds)
 
 
@@ -46,10 +59,10 @@ def stats(request: Request, _p: Principal = Depends(GUARD)) -> dict[str, Any]:
 @router.get("/lookup")
 def lookup(
     request: Request,
-    ip: str,
-    at: str,
-    port: int | None = None,
-    tolerance_seconds: float = 2.0,
+    ip: Annotated[IpAddress, Query()],
+    at: Annotated[InstantText, Query()],
+    port: Annotated[Port | None, Query()] = None,
+    tolerance_seconds: Annotated[Tolerance, Query()] = 2.0,
     reference: str | None = Query(default=None, max_length=200),
     principal: Principal = Depends(GUARD),
 ) -> dict[str, Any]:
@@ -69,14 +82,14 @@ def lookup(
 
 
 class BatchQuery(BaseModel):
-    ip: str
-    port: int | None = Field(default=None, ge=0, le=65535)
-    at: str
+    ip: IpAddress
+    port: Port | None = None
+    at: InstantText
 
 
 class BatchRequest(BaseModel):
     queries: list[BatchQuery] = Field(min_length=1, max_length=10_000)
-    tolerance_seconds: float = 2.0
+    tolerance_seconds: Tolerance = 2.0
 
 
 @router.post("/lookup/batch")
@@ -125,10 +138,10 @@ def lookup_batch(
 @router.get("/flows")
 def flows(
     request: Request,
-    ip: str,
-    start: str,
-    end: str,
-    kind: list[str] | None = Query(default=None),
+    ip: Annotated[IpAddress, Query()],
+    start: Annotated[InstantText, Query()],
+    end: Annotated[InstantText, Query(description="Not before start")],
+    kind: list[Kind] | None = Query(default=None),
     limit: int = Query(default=1000, ge=1, le=100_000),
     principal: Principal = Depends(GUARD),
 ) -> dict[str, Any]:
@@ -156,13 +169,13 @@ def holds(request: Request, _p: Principal = Depends(GUARD)) -> dict[str, Any]:
 
 
 class HoldRequest(BaseModel):
-    reference: str = Field(min_length=1, max_length=200)
-    ip: str
-    port: int | None = Field(default=None, ge=0, le=65535)
-    start: str
-    end: str
-    kinds: list[str] | None = None
-    include_assignments: bool = True
+    reference: str = Field(min_length=1, max_length=200, pattern=HOLD_REFERENCE)
+    ip: IpAddress
+    port: Port | None = None
+    start: InstantText
+    end: InstantText = Field(description="Not before start, at most 400 days after it")
+    kinds: list[Kind] | None = Field(None, min_length=1)
+    include_assignments: Flag = True
 
 
 @router.post("/holds", status_code=201)
@@ -194,7 +207,10 @@ class ReleaseRequest(BaseModel):
 
 @router.post("/holds/{hold_id}/release")
 def release_hold(
-    request: Request, hold_id: str, body: ReleaseRequest, principal: Principal = Depends(GUARD)
+    request: Request,
+    hold_id: Annotated[str, Path(pattern=HOLD_ID)],
+    body: ReleaseRequest,
+    principal: Principal = Depends(GUARD),
 ) -> dict[str, Any]:
     # the traffic store stack (NumPy, Arrow, DuckDB) loads on first use
     from trailguard.traffic import service

@@ -28,6 +28,8 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
+from trailguard.core.apitypes import pattern_meaning
+
 ERROR_SCHEMA: dict[str, Any] = {
     "title": "Error",
     "type": "object",
@@ -53,6 +55,7 @@ ERROR_CODES = {
     413: "too_large",
     422: "validation_failed",
     429: "rate_limited",
+    502: "bad_gateway",
 }
 
 _DESCRIPTIONS = {
@@ -73,6 +76,12 @@ _OWN_REFUSALS: dict[tuple[str, str], dict[int, str]] = {
         401: "wrong user name, password or TOTP code (one answer for all)",
         429: "too many failed logins for this account or from this address",
     },
+    ("GET", "/api/trace/attribute"): {
+        502: "the RDAP look-up (rdap=true) failed: the registry could not be reached",
+    },
+    ("GET", "/api/requests/recipient"): {
+        404: "the directory has no 24/7 point of contact for the country",
+    },
 }
 
 
@@ -90,10 +99,23 @@ def _location(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(part) for part in loc)
 
 
+def _problem(error: dict[str, Any]) -> str:
+    """One validation problem for a person: where, and what is wrong. A value that does not
+    match a published pattern is named (as JSON text, never HTML) with what the pattern means."""
+    where = _location(error.get("loc", ()))
+    if error.get("type") == "string_pattern_mismatch":
+        pattern = str((error.get("ctx") or {}).get("pattern", ""))
+        meaning = pattern_meaning(pattern) or f"does not match {pattern}"
+        shown = str(error.get("input", ""))
+        shown = shown if len(shown) <= 80 else shown[:80] + "..."
+        return f"{where}: {shown!r} {meaning}"
+    return f"{where}: {error.get('msg', '')}"
+
+
 async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
     """FastAPI's request validation, answered in the node's error shape."""
     errors = exc.errors() if isinstance(exc, RequestValidationError) else []
-    problems = [f"{_location(e.get('loc', ()))}: {e.get('msg', '')}" for e in errors]
+    problems = [_problem(e) for e in errors]
     detail = "the request is not valid: " + "; ".join(problems)[:500]
     return JSONResponse(status_code=422, content=error_body(422, detail, problems))
 

@@ -18,7 +18,7 @@ import ipaddress
 import re
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -32,8 +32,19 @@ from pydantic import (
 
 from trailguard.core.handling import HandlingCode, Tlp
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+# Text that says something: the pattern (a character other than white space, as Python and
+# JSON Schema both read it) puts in the published schema what stripping then min_length check.
+_SAYS_SOMETHING = r"[^\s\x1c-\x1f]"
+Text = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=20_000, pattern=_SAYS_SOMETHING
+    ),
+]
+ShortText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=500, pattern=_SAYS_SOMETHING),
+]
 CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 
 
@@ -328,9 +339,19 @@ class LegalBasisRef(Model):
     verified: bool = False
 
 
+def _kind_required(schema: dict[str, Any]) -> None:
+    """A request names its kind (parse_request tells the kinds apart by it), so the published
+    schema of every kind requires it, though each kind's model fills it in."""
+    required = schema.setdefault("required", [])
+    if "kind" not in required:
+        required.insert(0, "kind")
+
+
 class RequestBase(Model):
     """What every request carries: identity, parties, authorities (T-CY(2018)11 fields 1-6),
     confidentiality and handling."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_kind_required)
 
     kind: RequestKind
     reference: ShortText = Field(description="Reference / case number (T-CY(2018)11 field 2).")
