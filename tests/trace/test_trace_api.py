@@ -122,3 +122,40 @@ def test_cli_lists_and_shows_traces(net: Any, database_url: str) -> None:
     assert refused.exit_code == 2 and "not on investigation" in refused.stderr
     unknown = runner.invoke(trace_cli, ["show", "nope", *where, "--as", "iris"], env=env)
     assert unknown.exit_code == 2 and "no trace" in unknown.stderr
+
+
+def test_a_hop_offers_the_drafting_form_pre_filled(net: Any) -> None:
+    """Issue 15: from a trace's hop, the drafting form opens with the hop's exact identifiers."""
+    import html
+    import re
+
+    from helpers import browser_login
+
+    iris = client_for(net.us, [Role.INVESTIGATOR], "iris")
+    iris.put(
+        "/api/trace/custodians/nl-polderhost",
+        json={"retention_days": {"flow": 30}, "source": "published policy"},
+    )
+    case_id = iris.post(
+        "/api/investigations", json={"reference": "US-2026-NJ", "title": "Bank"}
+    ).json()["id"]
+    obs = _observation(iris, case_id, "198.51.100.23", 41234, "2026-11-20T08:14:07Z")
+    trace = iris.post(
+        "/api/traces",
+        json={"investigation_id": case_id, "observation_id": obs, "template": TEMPLATE},
+    ).json()
+    browser = browser_login(net.us, [Role.INVESTIGATOR, Role.DUTY_OFFICER], "ines")
+    iris.post(f"/api/investigations/{case_id}/members", json={"username": "ines"})
+    page = browser.get(f"/traces/{trace['id']}")
+    assert page.status_code == 200, page.text[:500]
+    link = re.search(
+        r'<a href="(/requests/new\?[^"]+)">Draft a request from this hop</a>', page.text
+    )
+    assert link, "no drafting link on the hop"
+    form = browser.get(html.unescape(link.group(1)))
+    assert form.status_code == 200
+    assert re.search(r'name="data_to_preserve.0.ip" value="198.51.100.23"', form.text)
+    assert re.search(r'name="data_to_preserve.0.port" value="41234"', form.text)
+    assert re.search(r'name="data_to_preserve.0.timestamp" value="2026-11-20T08:14:07Z"', form.text)
+    assert "Pre-filled from trace" in form.text
+    assert re.search(r'<option value="NL" selected', form.text)

@@ -16,6 +16,7 @@ from trailguard.core.errors import Conflict, NotFound, ValidationFailed
 from trailguard.investigations import get_investigation
 from trailguard.network import list_entries
 from trailguard.node import Node
+from trailguard.requests import draft_link
 from trailguard.trace import service
 from trailguard.trace.pictures import PictureUnavailable, graph_svg, timeline
 from trailguard.web.dashboard import DashboardItem
@@ -115,6 +116,32 @@ def start(
     return RedirectResponse(f"/traces/{view.id}", status_code=303)
 
 
+def _draft_links(data: dict[str, Any]) -> dict[str, str]:
+    """For each hop with an address, the drafting form pre-filled from it (issue 15): a duty
+    officer who wants another kind of request, or one by hand, starts from the hop's exact
+    identifiers instead of typing them again."""
+    links: dict[str, str] = {}
+    for hop in data["hops"]:
+        if not hop.get("ip"):
+            continue
+        values: dict[str, str | int | None] = {
+            "reference": hop.get("request_reference") or f"{data['label']}-H{hop['seq']}",
+            "data_to_preserve.0.ip": hop["ip"],
+            "data_to_preserve.0.port": hop.get("port"),
+            "data_to_preserve.0.timestamp": hop.get("at"),
+            "data_to_preserve.0.protocol": hop.get("protocol"),
+            # the custodian's country (a documentation address has none from iptocc)
+            "requested_party": (hop.get("provider") or {}).get("country") or hop.get("country"),
+        }
+        links[hop["id"]] = draft_link(
+            "preservation",
+            values,
+            recipient=hop.get("recipient_node"),
+            source=f"trace {data['label']}, hop {hop['seq']}",
+        )
+    return links
+
+
 def _zones(node: Node) -> dict[str, str]:
     with node.db.session() as session:
         return {entry.node_id: entry.timezone for entry in list_entries(session)}
@@ -143,6 +170,7 @@ def _page(request: Request, principal: Principal, trace_id: str, **extra: Any) -
         "svg_problem": svg_problem,
         "timeline": timeline(data["hops"], _zones(node), node.clock.now()),
         "problems": extra.get("problems", []),
+        "draft_links": _draft_links(data),
     }
     return render(request, "trace/view.html", context, status_code=extra.get("code", 200))
 
