@@ -312,3 +312,41 @@ def test_pages_list_open_and_add(node: Node) -> None:
         },
     )
     assert good.status_code == 200 and "2026-11-20 08:14:07 UTC" in good.text
+
+
+def test_an_observation_offers_the_drafting_form_pre_filled(node: Node) -> None:
+    """Issue 15: from an investigation's observation, the drafting form opens with the case's
+    reference and handling and the observation's address, port and time."""
+    import html
+    import re
+
+    browser = browser_login(node, [Role.INVESTIGATOR], "agent.draft")
+    page = browser.get("/investigations")
+    token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    made = browser.post(
+        "/investigations",
+        data={**CASE, "conduct": CASE["conduct"], "csrf_token": token},
+        follow_redirects=False,
+    )
+    case_url = made.headers["location"]
+    view = browser.post(
+        case_url + "/add",
+        data={
+            "what": "event",
+            "ip": "2001:db8::23",
+            "port": "51512",
+            "at": "2026-11-20T03:14:07.250-05:00",
+            "csrf_token": token,
+        },
+    )
+    link = re.search(r'<a href="(/requests/new\?[^"]+)">Draft a request</a>', view.text)
+    assert link, "no drafting link on the observation"
+    form = browser.get(html.unescape(link.group(1)))
+    assert form.status_code == 200
+    assert 'value="US-FBI-2026-0117"' in form.text
+    assert re.search(r'name="data_to_preserve.0.ip" value="2001:db8::23"', form.text)
+    assert re.search(r'name="data_to_preserve.0.port" value="51512"', form.text)
+    assert "2026-11-20T08:14:07.250000Z" in form.text  # the instant in UTC, as stored
+    assert re.search(r'<option value="H1" selected', form.text)
+    assert re.search(r'<option value="TLP:AMBER" selected', form.text)
+    assert "Pre-filled from investigation US-FBI-2026-0117, observation 1" in form.text

@@ -12,10 +12,12 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from trailguard.accounts import Principal
+from trailguard.core.clock import isoformat_z
 from trailguard.core.errors import Conflict, ValidationFailed
 from trailguard.investigations import service
 from trailguard.investigations.domain import DEFAULT_TOLERANCE_S, HANDLING_CODES, TLP_LABELS
 from trailguard.law import CONDUCTS
+from trailguard.requests import draft_link
 from trailguard.web.deps import get_node, require_roles
 from trailguard.web.forms import FORM_ERRORS, form_problems
 from trailguard.web.render import render
@@ -85,6 +87,29 @@ def create(
     return RedirectResponse(f"/investigations/{view.id}", status_code=303)
 
 
+def _draft_links(view: service.InvestigationView) -> dict[str, str]:
+    """For each observation with an address and a time, the drafting form pre-filled from the
+    case and the observation (issue 15)."""
+    links: dict[str, str] = {}
+    for o in view.observations:
+        if not (o.ip and o.at):
+            continue
+        values: dict[str, str | int | None] = {
+            "reference": view.reference,
+            "summary_of_facts": view.description or view.title,
+            "handling.code": view.handling_code,
+            "handling.tlp": view.tlp,
+            "data_to_preserve.0.ip": o.ip,
+            "data_to_preserve.0.port": o.port,
+            "data_to_preserve.0.timestamp": isoformat_z(o.at),
+            "data_to_preserve.0.protocol": o.protocol,
+        }
+        links[o.id] = draft_link(
+            "preservation", values, source=f"investigation {view.reference}, observation {o.seq}"
+        )
+    return links
+
+
 def _page(
     request: Request, principal: Principal, investigation_id: str, **extra: Any
 ) -> HTMLResponse:
@@ -94,6 +119,7 @@ def _page(
         "case": view,
         "tolerances": {k.value: v for k, v in DEFAULT_TOLERANCE_S.items()},
         "problems": [],
+        "draft_links": _draft_links(view),
     }
     # what other capabilities add to the case's page (the trace: its traces), by registry
     for name, section in request.app.state.case_sections:
