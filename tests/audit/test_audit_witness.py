@@ -24,10 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "network"))
 
 from network_kit import Net, second_database_url
 
-from trailguard.audit import service, witness
+from trailguard.audit import service
 from trailguard.audit.chain import compute_hash
 from trailguard.audit.heads import SignedHead
 from trailguard.core.errors import ValidationFailed
+from trailguard.network import witness
 from trailguard.node import Node
 
 START = datetime(2026, 11, 20, 8, 14, 7, 123456, tzinfo=UTC)

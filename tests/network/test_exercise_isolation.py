@@ -19,13 +19,12 @@ from typer.testing import CliRunner
 
 from helpers import TEST_PASSWORD
 from trailguard.app import create_app
-from trailguard.audit import witness
 from trailguard.audit.orm import AuditEntryRow
 from trailguard.bootstrap import initialise_node
 from trailguard.core.clock import FixedClock
 from trailguard.core.config import ExerciseSettings, NodeRole, load_config
 from trailguard.core.errors import NotFound, ValidationFailed
-from trailguard.network import deliver_pending, send_message
+from trailguard.network import deliver_pending, send_message, witness
 from trailguard.network.directory import DirectoryEntry, parse_directory
 from trailguard.network.directory_service import (
     export_directory,

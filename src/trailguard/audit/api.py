@@ -11,7 +11,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel
 
 from trailguard.accounts import Principal, Role
-from trailguard.audit import service, witness
+from trailguard.audit import service
+from trailguard.network import sign_head, verify_node, witnessed_of
 from trailguard.web.deps import get_node, require_roles
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -67,7 +68,7 @@ async def verify(
     request: Request, principal: Principal = Depends(require_roles(Role.ADMIN))
 ) -> AuditCheck:
     """The chain, checked against this node's signed heads and the witnessed heads it holds."""
-    report = witness.verify_node(get_node(request))
+    report = verify_node(get_node(request))
     return AuditCheck(
         ok=report.ok,
         entries=report.entries,
@@ -81,7 +82,7 @@ async def verify(
 
 @exchange_router.get("/head", summary="This node's audit chain head, signed with its key")
 def signed_head(request: Request) -> dict[str, Any]:
-    return witness.sign_head(get_node(request)).to_json()
+    return sign_head(get_node(request)).to_json()
 
 
 @exchange_router.get(
@@ -92,4 +93,4 @@ def witnessed_heads(
     node_id: str = Path(pattern=r"^[a-z0-9][a-z0-9.-]{1,62}$"),
     limit: int = Query(1000, ge=1, le=1000),
 ) -> list[dict[str, Any]]:
-    return [w.to_json() for w in witness.witnessed_of(get_node(request), node_id, limit=limit)]
+    return [w.to_json() for w in witnessed_of(get_node(request), node_id, limit=limit)]

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
+import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from trailguard.audit import service, witness
+from trailguard.audit import service
 from trailguard.cli_support import fail
 from trailguard.core.errors import TrailguardError
+from trailguard.network import verify_node, witness_peers
 from trailguard.node import Node
 from trailguard.registry import open_node
-
-if TYPE_CHECKING:
-    import httpx
 
 app = typer.Typer(help="The append-only, hash-chained audit log.", no_args_is_help=True)
 console = Console()
@@ -34,8 +33,6 @@ def _open(data_dir: Path) -> Node:
 
 
 def _client() -> httpx.Client:
-    import httpx
-
     return httpx.Client(timeout=10.0)
 
 
@@ -56,7 +53,7 @@ def verify(
     node = _open(data_dir)
     client = _client() if witnesses else None
     try:
-        report = witness.verify_node(node, client)
+        report = verify_node(node, client)
     except SQLAlchemyError as exc:
         Console(stderr=True).print(
             "[red]error:[/red] this database holds no audit log (no audit tables): "
@@ -108,13 +105,13 @@ def verify(
 
 
 @app.command("witness")
-def witness_peers(data_dir: DataDir) -> None:
+def witness_command(data_dir: DataDir) -> None:
     """Sign this node's head, then fetch, check, countersign and keep every peer's head (run
     it regularly, e.g. from cron)."""
     node = _open(data_dir)
     client = _client()
     try:
-        report = witness.witness_peers(node, client)
+        report = witness_peers(node, client)
     except TrailguardError as exc:
         Console(stderr=True).print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc

@@ -43,8 +43,17 @@ from trailguard.network.identity import (
     verify_b64_signature,
 )
 from trailguard.network.notifications import notify
+from trailguard.network.witness import (
+    AuditVerification,
+    sign_head,
+    verify_node,
+    witness_head,
+    witness_peers,
+    witnessed_of,
+)
 
 __all__ = [
+    "AuditVerification",
     "DeliveryReport",
     "DeliveryWorker",
     "DirectoryEntry",
@@ -73,6 +82,11 @@ __all__ = [
     "rotate_keys",
     "search",
     "send_message",
+    "sign_head",
     "start_delivery_worker",
     "verify_b64_signature",
+    "verify_node",
+    "witness_head",
+    "witness_peers",
+    "witnessed_of",
 ]

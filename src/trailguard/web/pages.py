@@ -6,7 +6,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from trailguard.accounts import Principal, Role
-from trailguard.audit import recent, verify_node
+from trailguard.audit import recent
+from trailguard.network import verify_node
 from trailguard.web.dashboard import dashboard_items
 from trailguard.web.deps import ANY_ROLE, get_node, require_roles
 from trailguard.web.render import render

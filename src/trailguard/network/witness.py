@@ -24,25 +24,34 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from trailguard.audit.chain import AuditEntry, ChainProblem, verify_chain
-from trailguard.audit.heads import (
+from trailguard.audit import (
+    AuditEntry,
+    AuditHeadRow,
+    AuditSignedHeadRow,
+    AuditWitnessedHeadRow,
+    ChainProblem,
     HeadFormatError,
     KnownHead,
     SignedHead,
     WitnessedHead,
     check_heads,
+    iter_entries,
+    verify_chain,
 )
-from trailguard.audit.orm import AuditHeadRow, AuditSignedHeadRow, AuditWitnessedHeadRow
-from trailguard.audit.service import iter_entries
 from trailguard.core.errors import NotFound, ValidationFailed
+from trailguard.network.directory_service import find_entry, list_entries
+from trailguard.network.identity import (
+    PublicKeyRecord,
+    b64,
+    node_identity,
+    verify_b64_signature,
+)
 
 if TYPE_CHECKING:
-    import httpx
-
-    from trailguard.network import PublicKeyRecord
     from trailguard.node import Node
 
 HEAD_PATH = "/exchange/v1/audit/head"
@@ -61,7 +70,6 @@ def _signed(row: AuditSignedHeadRow, node_id: str) -> SignedHead:
 def sign_head(node: Node) -> SignedHead:
     """Sign the chain's current head (once per head: an unchanged head returns the stored
     signature) and store it."""
-    from trailguard.network import b64, node_identity
 
     identity = node_identity(node)
     me = node.config.node_id
@@ -97,7 +105,6 @@ def sign_head(node: Node) -> SignedHead:
 
 
 def _peer_keys(session: Session, node_id: str) -> list[PublicKeyRecord]:
-    from trailguard.network import find_entry
 
     entry = find_entry(session, node_id)
     if entry is None:
@@ -108,7 +115,6 @@ def _peer_keys(session: Session, node_id: str) -> list[PublicKeyRecord]:
 def _verifies(
     keys: list[PublicKeyRecord], key_id: str, message: bytes, signature: str, at: datetime
 ) -> bool:
-    from trailguard.network import verify_b64_signature
 
     return verify_b64_signature(keys, key_id, message, signature, signed_at=at)
 
@@ -157,7 +163,6 @@ def witness_head(node: Node, head: SignedHead) -> tuple[WitnessedHead, list[str]
     """Check a peer's signed head against its directory keys, compare it with the heads of
     that peer seen before, countersign and store it. Returns the countersigned head and the
     inconsistencies found (a head that went back, or two hashes for one entry)."""
-    from trailguard.network import b64, node_identity
 
     me = node.config.node_id
     if head.node_id == me:
@@ -236,8 +241,6 @@ def witnessed_of(node: Node, subject: str, *, limit: int = 1000) -> list[Witness
 
 
 def _get_json(client: httpx.Client, url: str) -> Any:
-    import httpx
-
     try:
         response = client.get(url, headers={"Accept": "application/json"})
     except httpx.HTTPError as exc:
@@ -253,7 +256,6 @@ def _get_json(client: httpx.Client, url: str) -> Any:
 
 
 def _peers(node: Node) -> list[tuple[str, str]]:
-    from trailguard.network import list_entries
 
     with node.db.session() as session:
         return [
@@ -290,7 +292,6 @@ def witness_peers(node: Node, client: httpx.Client) -> WitnessReport:
 def collect_witnessed(node: Node, client: httpx.Client) -> list[str]:
     """Fetch from every peer the heads of this node it witnessed; store those whose
     signatures (the peer's countersignature, this node's own) verify. Returns problems."""
-    from trailguard.network import node_identity
 
     me = node.config.node_id
     own_keys = list(node_identity(node).history)
@@ -347,7 +348,6 @@ class AuditVerification:
 def verify_node(node: Node, client: httpx.Client | None = None) -> AuditVerification:
     """The chain, checked against every signed head and witnessed head this node knows (and,
     with ``client``, what its peers witnessed now). Names each failure."""
-    from trailguard.network import node_identity
 
     me = node.config.node_id
     notes = collect_witnessed(node, client) if client is not None else []
