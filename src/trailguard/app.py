@@ -8,7 +8,7 @@ them and maps domain errors to HTTP answers.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
 
@@ -16,7 +16,6 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -41,6 +40,7 @@ from trailguard.web.api_errors import (
     validation_error,
 )
 from trailguard.web.errors import install_error_pages
+from trailguard.web.routes import iter_routes
 from trailguard.web.security import SecurityHeadersMiddleware
 from trailguard.web.templating import build_templates
 
@@ -148,12 +148,4 @@ def create_app(node: Node, capabilities: Sequence[Capability] = CAPABILITIES) ->
     return app
 
 
-def iter_routes(app: FastAPI) -> Iterator[tuple[str, APIRoute]]:
-    """Every API and page route the app serves, with its full path (for the role walk and
-    the docs), taken from the app's own route table, included routers and all."""
-    from fastapi.routing import iter_route_contexts
-
-    for context in iter_route_contexts(app.routes):
-        route = context.original_route
-        if isinstance(route, APIRoute) and context.path:
-            yield context.path, route
+__all__ = ["create_app", "iter_routes"]

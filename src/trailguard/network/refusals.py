@@ -25,6 +25,7 @@ from __future__ import annotations
 import ipaddress
 import threading
 import weakref
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -222,8 +223,9 @@ def flush_refusals(node: Node, *, everything: bool = False) -> int:
     audit log; the delivery worker calls this on each tick. Returns the entries written."""
     entries = guard_for(node).closed_counts(node.clock.now(), everything=everything)
     if entries:
-        from trailguard.network.exchange import write_serialised
-
-        with write_serialised(node), node.db.session() as session:
+        # SQLite's in-process writer lock held for the block, as the exchange's
+        # write_serialised does (PostgreSQL needs none)
+        lock = node.db.write_lock
+        with lock if lock is not None else nullcontext(), node.db.session() as session:
             write_entries(session, entries)
     return len(entries)

@@ -27,8 +27,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.routing import compile_path
 
 from trailguard.core.apitypes import pattern_meaning
+from trailguard.web.deps import current_principal
+from trailguard.web.routes import iter_routes
 
 ERROR_SCHEMA: dict[str, Any] = {
     "title": "Error",
@@ -121,8 +124,6 @@ async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 def _needs_person(route: APIRoute) -> bool:
-    from trailguard.web.deps import current_principal
-
     stack = list(route.dependant.dependencies)
     while stack:
         dependency = stack.pop()
@@ -159,7 +160,6 @@ def _statuses(route: APIRoute, method: str) -> set[int]:
 
 def document_errors(app: FastAPI) -> Callable[[], dict[str, Any]]:
     """An ``app.openapi`` that documents each operation's error answers (see above)."""
-    from trailguard.app import iter_routes
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -203,10 +203,6 @@ def document_errors(app: FastAPI) -> Callable[[], dict[str, Any]]:
 
 def allowed_methods(app: FastAPI, path: str) -> list[str]:
     """The methods the app serves at ``path`` (all routes matching it), for ``Allow``."""
-    from starlette.routing import compile_path
-
-    from trailguard.app import iter_routes
-
     compiled = getattr(app.state, "allow_table", None)
     if compiled is None:
         compiled = [

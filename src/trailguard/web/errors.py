@@ -12,10 +12,12 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from trailguard.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from trailguard.web.deps import optional_principal
+from trailguard.web.render import render
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +53,6 @@ def is_machine_path(path: str) -> bool:
 async def error_page(
     request: Request, status_code: int, detail: str, problems: list[str] | None = None
 ) -> Response:
-    from trailguard.web.deps import optional_principal
-    from trailguard.web.render import render
 
     if not hasattr(request.state, "principal"):
         try:  # a 404 has run no dependency: find who is asking, for the navigation
@@ -107,8 +107,6 @@ def install_error_pages(app: FastAPI) -> None:
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         if is_machine_path(request.url.path):
-            from fastapi.responses import JSONResponse
-
             return JSONResponse(
                 status_code=500, content={"error": "internal", "detail": "internal server error"}
             )
