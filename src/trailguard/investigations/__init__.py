@@ -11,23 +11,19 @@ Python: an RFC 5322 message's Received: chain read into hops), ``orm`` + ``migra
 (``/api/investigations``), ``web`` (``/investigations`` pages).
 """
 
-from typing import TYPE_CHECKING, Any
-
 from trailguard.investigations.domain import parse_instant
 from trailguard.investigations.headers import FLAG_TEXT, Hop, read_message
-
-if TYPE_CHECKING:
-    from trailguard.investigations.service import (
-        CASE_ROLES,
-        InvestigationView,
-        ObservationView,
-        add_observations,
-        case_reference,
-        get_investigation,
-        link,
-        list_investigations,
-        require_member,
-    )
+from trailguard.investigations.service import (
+    CASE_ROLES,
+    InvestigationView,
+    ObservationView,
+    add_observations,
+    case_reference,
+    get_investigation,
+    link,
+    list_investigations,
+    require_member,
+)
 
 __all__ = [
     "CASE_ROLES",
@@ -44,14 +40,3 @@ __all__ = [
     "read_message",
     "require_member",
 ]
-
-
-_SERVICE = set(__all__) - {"FLAG_TEXT", "Hop", "parse_instant", "read_message"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _SERVICE:  # the service loads on first use, as the other faces' services do
-        from trailguard.investigations import service
-
-        return getattr(service, name)
-    raise AttributeError(f"module 'trailguard.investigations' has no attribute {name!r}")

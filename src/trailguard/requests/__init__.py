@@ -21,20 +21,31 @@ in_execution -> preserved / refused / ... on the receiving node, each step mirro
 node by a ``request.transition`` message.
 """
 
-from typing import Any
-
 from trailguard.core.handling import HandlingCode, Tlp
 from trailguard.requests.domain.common import RequestKind
 from trailguard.requests.domain.types import REQUEST_TYPES
+from trailguard.requests.events import TRANSITION_EVENT
 from trailguard.requests.links import draft_link
+from trailguard.requests.service import (
+    approve_request,
+    draft_request,
+    get_request,
+    list_requests,
+    send_request,
+)
 
-TRANSITION_EVENT = "requests.transition"
-"""The in-process event every request transition publishes (``trailguard.core.events``):
-``{"request_id", "from", "to", "origin"}``, in the transaction of the transition."""
-
-# The face other capabilities use (the service loads on first use).
-_FACE = ("get_request", "draft_request", "approve_request", "send_request", "list_requests")
-__all__ = ["TRANSITION_EVENT", "HandlingCode", "Tlp", "draft_link", "request_elements", *_FACE]
+__all__ = [
+    "TRANSITION_EVENT",
+    "HandlingCode",
+    "Tlp",
+    "approve_request",
+    "draft_link",
+    "draft_request",
+    "get_request",
+    "list_requests",
+    "request_elements",
+    "send_request",
+]
 
 
 def request_elements(kind: str) -> dict[str, str]:
@@ -42,11 +53,3 @@ def request_elements(kind: str) -> dict[str, str]:
     field that requires it (the request type's ``ELEMENTS``); KeyError for an unknown kind."""
     elements: dict[str, str] = getattr(REQUEST_TYPES[RequestKind(kind)], "ELEMENTS", {})
     return dict(elements)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _FACE:
-        from trailguard.requests import service
-
-        return getattr(service, name)
-    raise AttributeError(f"module 'trailguard.requests' has no attribute {name!r}")

@@ -23,7 +23,6 @@ from trailguard.network import (
     send_message,
 )
 from trailguard.node import Node
-from trailguard.requests import TRANSITION_EVENT  # published by every transition (see there)
 from trailguard.requests.clocks import clock_facts, refresh_nearest, z
 from trailguard.requests.domain.common import LegalBasisRef, RequestBase, RequestKind
 from trailguard.requests.domain.deadlines import (
@@ -39,6 +38,7 @@ from trailguard.requests.domain.lifecycle import (
     check_transition,
 )
 from trailguard.requests.domain.types import parse_request
+from trailguard.requests.events import TRANSITION_EVENT  # published by every transition (see there)
 from trailguard.requests.orm import RequestRow, TransitionRow
 
 log = logging.getLogger(__name__)
