@@ -246,3 +246,49 @@ def test_an_investigation_body_is_what_its_schema_says(app_and_node: Any) -> Non
     assert hold_link.status_code == 422  # a hold id is hold-<16 hex digits>, as documented
     changed = person.patch(f"/api/investigations/{case_id}", json={"status": "closed"})
     assert changed.status_code == 200 and changed.json()["status"] == "closed"
+
+
+def _keys(node: Any, path: str = "") -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            raw = key in {"ge", "le", "gt", "lt", "min_length", "max_length", "allow_inf_nan"}
+            if raw and not path.endswith("/properties"):
+                found.append((path, key))
+            found.extend(_keys(value, f"{path}/{key}"))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found.extend(_keys(value, f"{path}/{index}"))
+    return found
+
+
+def test_numeric_limits_are_published_as_json_schema_keywords(app_and_node: Any) -> None:
+    """A bound written before a BeforeValidator (NotBool) used to reach the document as
+    pydantic's own "ge"/"le", which no client reads: schemathesis then sent -6222 as a port."""
+    app, _ = app_and_node
+    doc = app.openapi()
+    assert _keys(doc) == []
+    port = next(
+        p for p in doc["paths"]["/api/traffic/lookup"]["get"]["parameters"] if p["name"] == "port"
+    )
+    bounded = next(s for s in port["schema"]["anyOf"] if s.get("type") == "integer")
+    assert bounded["minimum"] == 0 and bounded["maximum"] == 65_535
+    event = doc["components"]["schemas"]["EventIn"]["properties"]["tolerance_s"]
+    number = next(s for s in event["anyOf"] if s.get("type") == "number")
+    assert number["minimum"] == 0 and number["maximum"] == 86_400
+
+
+def test_a_message_to_an_entry_without_keys_is_a_conflict(app_and_node: Any) -> None:
+    """A liaison officer's entry added by hand has no encryption key: messaging it is the
+    directory's state in the way (409), not a bad request (422)."""
+    _app, node = app_and_node
+    admin = client_for(node, [Role.ADMIN])
+    added = admin.put(
+        "/api/directory/entries/liaison-nl",
+        json={"kind": "liaison-officer", "country": "NL", "organisation": "NL liaison officer"},
+    )
+    assert added.status_code in (200, 201), added.text
+    sender = client_for(node, [Role.DUTY_OFFICER])
+    answer = sender.post("/api/exchange/messages", json={"recipient": "liaison-nl"})
+    assert answer.status_code == 409, answer.text
+    assert "no current encryption key" in answer.json()["detail"]

@@ -45,7 +45,7 @@ Description = Annotated[str, Field(max_length=20_000)]
 HandlingCode = Annotated[str, OneOf(HANDLING_CODES, "handling code")]
 Tlp = Annotated[str, OneOf(TLP_LABELS, "TLP")]
 Label = Annotated[str, Field(max_length=300)]
-Tolerance = Annotated[float, NotBool, Field(ge=0, le=86_400, allow_inf_nan=False)]
+Tolerance = Annotated[float, Field(ge=0, le=86_400, allow_inf_nan=False), NotBool]
 
 
 class InvestigationCreate(_In):
@@ -74,7 +74,7 @@ class EventIn(_In):
 
     ip: IpAddress
     at: InstantText = Field(description="When, with its offset (the zone is kept)")
-    port: Annotated[int, NotBool] | None = Field(None, ge=0, le=65_535)
+    port: Annotated[int, Field(ge=0, le=65_535), NotBool] | None = None
     # the domain reads the protocol in either case (TCP is tcp)
     protocol: (
         Annotated[str, OneOf((*PROTOCOLS, *(p.upper() for p in PROTOCOLS)), "protocol")] | None
@@ -112,8 +112,8 @@ class LogLinesIn(_In):
         None, max_length=100, description="A traffic parser name; detected if omitted."
     )
     tz: str | None = Field(None, max_length=100, description="IANA zone of zone-less lines")
-    year: Annotated[int, NotBool] | None = Field(
-        None, ge=1970, le=2999, description="Year of year-less lines"
+    year: Annotated[int, Field(ge=1970, le=2999), NotBool] | None = Field(
+        None, description="Year of year-less lines"
     )
     start: Instant | None = None
     end: Instant | None = Field(None, description="Not before start")

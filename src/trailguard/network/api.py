@@ -125,7 +125,7 @@ class WeeklyShift(_ShiftBase):
     """On duty every week on ``weekdays`` from ``start_time`` to ``end_time`` in the entry's
     zone (an end before the start runs past midnight)."""
 
-    weekdays: list[Annotated[int, NotBool, Field(ge=0, le=6)]] = Field(
+    weekdays: list[Annotated[int, Field(ge=0, le=6), NotBool]] = Field(
         default_factory=lambda: list(range(7)), description="0 (Monday) to 6 (Sunday)"
     )
     start_time: str = Field(pattern=_CLOCK, description="HH:MM")

@@ -44,16 +44,18 @@ NodeId = Annotated[
     Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,62}$", description="Directory node id of the recipient."),
 ]
 # Convention Art. 29(7): at least 60 days; Art. 16(2): at most 90 per period.
+# constraints before NotBool: a BeforeValidator ahead of them would leave them out of the
+# published schema (pydantic writes raw "ge"/"le" instead of minimum/maximum)
 PeriodDays = Annotated[
     int,
-    NotBool,
     Field(
         ge=MIN_PRESERVATION_DAYS,
         le=DEFAULT_MAX_PERIOD_DAYS,
         description="Preservation period in days (Convention Art. 29(7), 16(2))",
     ),
+    NotBool,
 ]
-RetentionDays = Annotated[int, NotBool, Field(ge=0, le=36_600)]
+RetentionDays = Annotated[int, Field(ge=0, le=36_600), NotBool]
 
 
 # The typed request: its schema is the request kinds' own (one object per kind, told apart by
@@ -144,7 +146,7 @@ class DiscloseIn(_In):
 
 
 class ExtendIn(_In):
-    days: Annotated[int, NotBool] = Field(ge=1, le=DEFAULT_MAX_PERIOD_DAYS)
+    days: Annotated[int, Field(ge=1, le=DEFAULT_MAX_PERIOD_DAYS), NotBool]
 
 
 class MlaReceivedIn(_In):

@@ -54,7 +54,7 @@ class AnswerIn(_In):
 
 
 class CustodianIn(_In):
-    retention_days: dict[str, Annotated[int, NotBool, Field(ge=0, le=36_600)]] = Field(
+    retention_days: dict[str, Annotated[int, Field(ge=0, le=36_600), NotBool]] = Field(
         min_length=1, description="Days kept per data kind (0-36600), at least one kind"
     )
     source: NonBlank

@@ -28,11 +28,13 @@ GUARD = require_roles(Role.PROVIDER_LIAISON, Role.ADMIN)
 
 
 # What the parameters accept, as the store checks them (resolve.py, holds.py).
-Port = Annotated[int, NotBool, Field(ge=0, le=65_535)]
+Port = Annotated[int, Field(ge=0, le=65_535), NotBool]
+# constraints before NotBool: a BeforeValidator ahead of them would leave them out of the
+# published schema (pydantic writes raw "ge"/"le" instead of minimum/maximum)
 Tolerance = Annotated[
     float,
-    NotBool,
     Field(ge=0, le=86_400, allow_inf_nan=False, description="Seconds, 0..86400"),
+    NotBool,
 ]
 # model.RecordKind's values, written out: the API module loads without Arrow (a test holds
 # the two lists equal).

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from trailguard.audit import record
-from trailguard.core.errors import ValidationFailed
+from trailguard.core.errors import Conflict, ValidationFailed
 from trailguard.network import directory_service
 from trailguard.network.envelope import (
     Envelope,
@@ -74,11 +74,13 @@ def send_message(
             f"{recipient!r} is a node of network {entry.network!r}, this node belongs to "
             f"{node.config.network_name!r}; live and exercise nodes never exchange messages"
         )
+    # a well-formed request to an entry that cannot receive messages (a liaison officer or a
+    # bureau added by hand): the directory's state, not the request, is in the way (409)
     key = entry.current_key()
     if key is None:
-        raise ValidationFailed(f"the directory has no current encryption key for {recipient!r}")
+        raise Conflict(f"the directory has no current encryption key for {recipient!r}")
     if not entry.channels.endpoint:
-        raise ValidationFailed(f"the directory has no node endpoint for {recipient!r}")
+        raise Conflict(f"the directory has no node endpoint for {recipient!r}")
     now = node.clock.now()
     envelope = seal(
         node_identity(node),
