@@ -29,7 +29,7 @@ from trailguard.core.clock import isoformat_z
 from trailguard.core.config import ExerciseSettings, NodeRole, load_config, save_config
 from trailguard.demo.cluster import DemoCluster, DemoNode, NodeSpec, Person, free_port
 from trailguard.exercise.domain.scenario import HopKey, Scenario, trainee_zone
-from trailguard.exercise.service import open_session
+from trailguard.exercise.service import open_case, open_session
 from trailguard.network import publish_self
 from trailguard.registry import open_node
 from trailguard.traffic import ingest_files
@@ -566,6 +566,7 @@ def start_exercise(
         session_id = open_session(
             cluster.trainee.node, scenario, trainee=TRAINEE, actor="system:exercise"
         )
+        open_case(cluster.trainee.node, scenario, trainee=TRAINEE, session_id=session_id)
         cluster.start()
         counterparts.start()
     except BaseException:

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from trailguard.accounts import Principal, Role
+from trailguard.accounts import Principal, Role, get_user, principal_of
 from trailguard.audit import record
 from trailguard.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from trailguard.exercise.debrief_pdf import render_debrief
@@ -31,6 +31,7 @@ from trailguard.exercise.domain.scoring import (
     score,
 )
 from trailguard.exercise.orm import ExerciseSessionRow
+from trailguard.investigations import create_investigation, observe_headers, observe_log_lines
 from trailguard.node import Node
 from trailguard.requests import get_request, list_requests
 
@@ -106,6 +107,38 @@ def _require(principal: Principal, roles: tuple[Role, ...], what: str) -> None:
 
 def is_trainer(principal: Principal) -> bool:
     return principal.has_any(*TRAINER_ROLES)
+
+
+def open_case(node: Node, scenario: Scenario, *, trainee: str, session_id: str) -> str:
+    """The investigation the trainee starts from, as at work: opened in the trainee's name
+    with the victim's evidence read into observations by the investigations capability (the
+    log through the traffic parsers, in the victim's zone where the log has none; the mail's
+    Received: chain). Answers the investigation's id."""
+    require_exercise_node(node)
+    with node.db.session() as session:
+        principal = principal_of(get_user(session, trainee))
+    case = create_investigation(
+        node,
+        principal,
+        {
+            "reference": f"EX-{scenario.seed}-{session_id[:8]}".upper(),
+            "title": f"EXERCISE: {scenario.victim}, {scenario.offence}",
+            "conduct": [scenario.conduct],
+            "handling_code": "H2",
+            "tlp": "TLP:AMBER",
+            "description": scenario.evidence.title,
+        },
+    )
+    evidence = scenario.evidence
+    if evidence.kind == "mail_headers":
+        observe_headers(
+            node, principal, case.id, evidence.text.encode("utf-8"), label=evidence.title
+        )
+    else:
+        observe_log_lines(
+            node, principal, case.id, evidence.text, tz=evidence.zone, label=evidence.title
+        )
+    return case.id
 
 
 def open_session(node: Node, scenario: Scenario, *, trainee: str, actor: str) -> str:

@@ -57,3 +57,33 @@ def test_virtual_host_layouts_and_offsets_of_either_sign(tmp_path: Path) -> None
     iso = p.by_line(7)
     assert iso["start"] == utc(2026, 11, 17, 8, 14, 7) and iso["source_tz"] == "-03:00"
     assert p.by_line(8)["start"] == utc(2026, 11, 17, 8, 14, 7)
+
+
+PORT_LINES = [
+    # 1 Apache "%h %{remote}p %l %u %t ..." (the client's port, RFC 6302), IPv4
+    '198.51.100.30 30002 - admin [16/Nov/2026:11:17:13 +0900] "POST /admin/login HTTP/1.1" 302 0'
+    ' "-" "python-requests/2.31"',
+    # 2 the same with an IPv6 client
+    '2001:db8::7 61000 - - [16/Nov/2026:11:17:13 +0900] "GET / HTTP/1.1" 200 1 "-" "-"',
+    # 3 a port out of range
+    '198.51.100.31 70000 - - [16/Nov/2026:11:17:13 +0900] "GET / HTTP/1.1" 200 1',
+    # 4 an address as the virtual host, then the client: still read as before
+    '192.0.2.80 198.51.100.7 - - [16/Nov/2026:11:17:13 +0900] "GET / HTTP/1.1" 200 1',
+]
+
+
+def test_the_clients_port_after_its_address(tmp_path: Path) -> None:
+    """Apache's %{remote}p after %h: the port that tells apart the customers sharing one
+    carrier-grade NAT address; only a line that logs it has a public_port."""
+    path = tmp_path / "access.log"
+    path.write_text("\n".join(PORT_LINES) + "\n", encoding="utf-8")
+    p = parse("web-access", path)
+    assert [b.line_no for b in p.bad] == [3] and "client port out of range" in p.bad[0].reason
+    first = p.by_line(1)
+    assert first["public_ip"] == "198.51.100.30" and first["public_port"] == 30002
+    assert first["subscriber"] == "admin" and first["device"] is None
+    assert first["start"] == utc(2026, 11, 16, 2, 17, 13) and first["source_tz"] == "+09:00"
+    assert p.by_line(2)["public_ip"] == "2001:db8::7" and p.by_line(2)["public_port"] == 61000
+    vhost = p.by_line(4)
+    assert vhost["public_ip"] == "198.51.100.7" and vhost["public_port"] is None
+    assert vhost["dst_ip"] == "192.0.2.80"

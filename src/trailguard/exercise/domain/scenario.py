@@ -607,15 +607,29 @@ def _evidence(rng: random.Random, first: HopKey, trainee: str, victim: str) -> E
             text=text,
             zone=zone,
         )
-    iso = local.isoformat(timespec="milliseconds")
-    text = (
-        "start,src_ip,src_port,dst_ip,dst_port,proto,bytes\n"
-        f"{iso},{first.ip},{first.port},{first.destination_ip},{first.destination_port},tcp,"
-        f"{rng.randint(2000, 90000)}"
+    # the victim's network probe: one Zeek conn.log line (TSV, times in UTC seconds), the
+    # header as Zeek writes it (https://docs.zeek.org/en/master/logs/conn.html)
+    ts = first.at.timestamp()
+    uid = "C" + "".join(rng.choice("abcdefghijkmnopqrstuvwxyz0123456789") for _ in range(17))
+    text = "\n".join(
+        [
+            "#separator \\x09",
+            "#set_separator\t,",
+            "#empty_field\t(empty)",
+            "#unset_field\t-",
+            "#path\tconn",
+            "#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice"
+            "\tduration\torig_bytes\tresp_bytes\tconn_state",
+            "#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\tinterval\tcount"
+            "\tcount\tstring",
+            f"{ts:.6f}\t{uid}\t{first.ip}\t{first.port}\t{first.destination_ip}"
+            f"\t{first.destination_port}\ttcp\tssl\t4.200000\t{rng.randint(2000, 90000)}"
+            f"\t{rng.randint(2000, 90000)}\tSF",
+        ]
     )
     return Evidence(
         kind="flow",
-        title=f"{victim}: firewall flow record (local time with offset)",
+        title=f"{victim}: network probe connection log (Zeek conn.log, times in UTC)",
         text=text,
         zone=zone,
     )

@@ -15,6 +15,10 @@ ignored):
   (apache2-mod_log_config.conf,
   https://build.opensuse.org/projects/home:gwendolau/packages/apache2/files/apache2-mod_log_config.conf):
   a virtual host with or without ``:port`` before the client.
+* ``%h %{remote}p %l %u %t ...`` (common or combined with the client's port after its
+  address; mod_log_config ``%{format}p`` with ``remote``,
+  https://httpd.apache.org/docs/2.4/mod/mod_log_config.html#formats; RFC 6302 section 2,
+  https://www.rfc-editor.org/rfc/rfc6302#section-2).
 * nginx's predefined ``combined`` (``$remote_addr - $remote_user [$time_local] "$request"
   $status $body_bytes_sent "$http_referer" "$http_user_agent"``) and formats that put the
   virtual host first, ``$host $remote_addr - $remote_user [$time_local] ...`` or
@@ -33,7 +37,9 @@ request time with its offset kept in ``source_tz`` (``-0700`` -> ``-07:00``), ``
 the authenticated user when not ``-``, ``event`` = the request method (``request`` when the
 request line has none, e.g. ``"-"`` for a 408), ``bytes`` = the response size, ``device`` = the
 virtual host, ``dst_ip``/``dst_port`` = the virtual host (when it is an address) and its port.
-``public_port`` stays null: these formats do not log the client port.
+``public_port`` is the client's port where the line logs it (Apache ``%h %{remote}p %l %u %t
+...``, mod_log_config's ``%{remote}p``, "the client's actual port"; RFC 6302 section 2 asks
+Internet-facing servers to log the source port), null otherwise.
 
 Decisions: a client logged as a host name (``HostnameLookups On``) is not an address and is
 reported as a bad line; so is a client written as ``address:port`` with no virtual host before
@@ -65,11 +71,19 @@ _TIME = (
     r"|(?P<iy>\d{4})-(?P<im>\d{2})-(?P<id>\d{2})T(?P<ih>\d{2}):(?P<imi>\d{2}):(?P<is>\d{2})"
     r"(?:\.(?P<if>\d{1,6}))?(?P<iz>Z|[+-]\d{2}:?\d{2}))"
 )
+# Apache "%h %{remote}p ..." (mod_log_config: %{remote}p is "the client's actual port"),
+# the layout RFC 6302 asks of Internet-facing servers so a client behind carrier-grade NAT can
+# be told apart: an address, then a port of digits only. Tried first; a client is never digits
+# only, so no other layout reads the same line.
+_ADDR_PORT = r"(?P<pclient>\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]*:[0-9A-Fa-f:.]*) (?P<pport>\d{1,5})"
 _LINE = (
-    r"^" + _VHOST + r"(?P<client>\S+) (?P<ident>\S+) (?P<user>\S+) \[" + _TIME + r"\] "
+    r"^(?:" + _ADDR_PORT + r"|" + _VHOST + r"(?P<client>\S+))"
+    r" (?P<ident>\S+) (?P<user>\S+) \[" + _TIME + r"\] "
     r"\"(?P<req>(?:[^\"\\]|\\.)*)\" (?P<status>\d{3}|-) (?P<size>\d+|-)(?P<rest>.*)$"
 )
 _FIELDS = [
+    "pclient",
+    "pport",
     "vhost",
     "vport",
     "client",
@@ -156,6 +170,10 @@ class WebAccessParser:
         offs, _, zone = c.offset_seconds(pick("z", "iz"))
         bad_zone = matched & (np.abs(offs) > 18 * 3600)
         utc = c.apply_skew(naive - offs * 1_000_000, options.clock_skew)
+        # the client's address from whichever layout the line has (%h %{remote}p or not)
+        port_layout = c.nonempty(f["pport"])
+        f["client"] = pc.if_else(pa.array(port_layout), f["pclient"], f["client"])
+        client_port = c.to_numpy_str_ints(f["pport"], default=-1)
         client, client_ok = c.canonical_ips(f["client"])
         no_vhost = ~c.nonempty(f["vhost"])
         hostname = np.asarray(
@@ -190,6 +208,11 @@ class WebAccessParser:
             ),
             c.Check("invalid client address", matched & ~client_ok, f["client"]),
             c.Check(
+                "client port out of range 0..65535",
+                matched & port_layout & (client_port > 65535),
+                f["pport"],
+            ),
+            c.Check(
                 "virtual host port out of range 0..65535",
                 matched & vport_present & ((vport < 0) | (vport > 65535)),
                 f["vport"],
@@ -222,6 +245,7 @@ class WebAccessParser:
                 "start": c.ts_array(utc[keep]),
                 "source_tz": zone.take(kp),
                 "public_ip": client.take(kp),
+                "public_port": pa.array(client_port[keep], pa.int32(), mask=~port_layout[keep]),
                 "dst_ip": pc.if_else(
                     pa.array(vhost_is_ip), vhost_ip, pa.scalar(None, pa.string())
                 ).take(kp),
