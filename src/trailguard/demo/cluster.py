@@ -83,6 +83,8 @@ def free_port() -> int:
 
 
 class DemoCluster:
+    ACTOR = "system:demo"  # how the audit log names the cluster's own setting-up
+
     def __init__(self, root: Path, specs: list[NodeSpec]) -> None:
         self.root = root
         self.specs = specs
@@ -105,6 +107,7 @@ class DemoCluster:
                 timezone=spec.timezone,
                 languages=list(spec.languages),
             )
+            self.configure(data_dir)
             node = open_node(data_dir)
             demo_node = DemoNode(spec=spec, node=node, port=port)
             with node.db.session() as session:
@@ -116,7 +119,7 @@ class DemoCluster:
                         display_name=display_name,
                         roles=list(roles),
                         now=node.clock.now(),
-                        actor="system:demo",
+                        actor=self.ACTOR,
                         password=password,
                         one_time=False,
                     )
@@ -124,12 +127,16 @@ class DemoCluster:
                 publish_self(
                     session,
                     node,
-                    actor="system:demo",
+                    actor=self.ACTOR,
                     prefixes=list(spec.prefixes),
                     phone=spec.phone,
                     email=spec.email,
                 )
             self.nodes[spec.node_id] = demo_node
+
+    def configure(self, data_dir: Path) -> None:
+        """A hook between a node's creation and its first opening (a subclass adds settings to
+        its node.toml); the demo's nodes need none."""
 
     def exchange_directories(self) -> int:
         """Every node imports every other node's signed directory, trusting the publisher's
@@ -140,7 +147,7 @@ class DemoCluster:
         for node_id, demo_node in self.nodes.items():
             with demo_node.node.db.session() as session:
                 documents[node_id] = export_directory(
-                    session, demo_node.node, actor="system:demo"
+                    session, demo_node.node, actor=self.ACTOR
                 ).to_json()
         for node_id, demo_node in self.nodes.items():
             for publisher, document in documents.items():
@@ -149,7 +156,7 @@ class DemoCluster:
                 key = node_identity(self.nodes[publisher].node).current.signing_key
                 with demo_node.node.db.session() as session:
                     report = import_directory(
-                        session, demo_node.node, document, actor="system:demo", publisher_key=key
+                        session, demo_node.node, document, actor=self.ACTOR, publisher_key=key
                     )
                 imported += len(report.imported)
         return imported

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import secrets
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,15 +22,12 @@ from typing import Any
 
 import httpx
 
-from trailguard.accounts import Role, create_user
-from trailguard.bootstrap import initialise_node
+from trailguard.accounts import Role
 from trailguard.core.clock import isoformat_z
 from trailguard.core.config import ExerciseSettings, NodeRole, load_config, save_config
-from trailguard.demo.cluster import DemoCluster, DemoNode, NodeSpec, Person, free_port
+from trailguard.demo.cluster import DemoCluster, DemoNode, NodeSpec
 from trailguard.exercise.domain.scenario import HopKey, Scenario, trainee_zone
 from trailguard.exercise.service import open_case, open_session
-from trailguard.network import publish_self
-from trailguard.registry import open_node
 from trailguard.traffic import ingest_files
 
 log = logging.getLogger(__name__)
@@ -102,47 +98,11 @@ class ExerciseCluster(DemoCluster):
     def trainee(self) -> DemoNode:
         return self.nodes[self.scenario.trainee_node_id]
 
-    def create(self) -> None:
-        for spec in self.specs:
-            port = free_port()
-            data_dir = self.root / spec.node_id
-            initialise_node(
-                data_dir,
-                name=spec.name,
-                country=spec.country,
-                roles=list(spec.roles),
-                node_id=spec.node_id,
-                base_url=f"http://127.0.0.1:{port}",
-                timezone=spec.timezone,
-                languages=list(spec.languages),
-            )
-            config = load_config(data_dir)
-            save_config(data_dir, config.model_copy(update={"exercise": self.settings}))
-            node = open_node(data_dir)
-            member = DemoNode(spec=spec, node=node, port=port)
-            with node.db.session() as session:
-                for username, display_name, roles in spec.people:
-                    password = secrets.token_urlsafe(12)
-                    create_user(
-                        session,
-                        username=username,
-                        display_name=display_name,
-                        roles=list(roles),
-                        now=node.clock.now(),
-                        actor="system:exercise",
-                        password=password,
-                        one_time=False,
-                    )
-                    member.people[username] = Person(username, display_name, password, roles)
-                publish_self(
-                    session,
-                    node,
-                    actor="system:exercise",
-                    prefixes=list(spec.prefixes),
-                    phone=spec.phone,
-                    email=spec.email,
-                )
-            self.nodes[spec.node_id] = member
+    ACTOR = "system:exercise"
+
+    def configure(self, data_dir: Path) -> None:
+        config = load_config(data_dir)
+        save_config(data_dir, config.model_copy(update={"exercise": self.settings}))
 
     def write_stores(self) -> dict[str, int]:
         """Each counterpart's flow probe log, written from the scenario and ingested into its
