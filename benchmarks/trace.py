@@ -67,6 +67,7 @@ from trailguard.demo.script.acts import (
     start_trace,
     wait_trace,
 )
+from trailguard.demo.script.preservation import nl_preservation_body
 from trailguard.trace.orm import AnswerRow, HopRow, TraceRow
 
 BEFORE = 6  # the demo's steps 1-6: network, directory, ping, law, ingest, the victim's log
@@ -163,23 +164,7 @@ def by_hand(ctx: DemoContext, stages: Stages) -> None:
     four eyes on each; the requested side's people act through the same acts."""
     us, nl = ctx.cluster[US], ctx.cluster[NL]
     iris, dan = us.as_user("iris.reed"), us.as_user("dan.cole")
-    body = _preservation_body(
-        reference="US-2026-NJ-001",
-        requested="NL",
-        requested_authority="Netherlands 24/7 point of contact",
-        endpoint={
-            "type": "ip_endpoint",
-            "ip": data.VPS_IP,
-            "port": data.VPS_PORT,
-            "timestamp": "2026-11-20T03:14:07.250-05:00",
-            "protocol": "tcp",
-            "destination_port": data.BANK_PORT,
-        },
-        custodian="Polderhost B.V. (VPS hosting, 198.51.100.0/24)",
-        relationship="The administrator login to the bank came from this address and port.",
-        necessity="Polderhost keeps flow records for 30 days; they are deleted on 2026-12-20.",
-        data_kinds=["flow"],
-    )
+    body = nl_preservation_body()
     draft = _json(
         iris.post(
             "/api/requests",

@@ -83,9 +83,10 @@ def read_the_victims_log(ctx: DemoContext) -> Iterator[str]:
     )
 
 
-def preservation_to_nl(ctx: DemoContext) -> Iterator[str]:
-    us = ctx.cluster[US]
-    body = _preservation_body(
+def nl_preservation_body() -> dict[str, Any]:
+    """The US request to NL's 24/7 point of contact for Polderhost's flow records, as the
+    demo (and the trace benchmark's by-hand path) types it."""
+    return _preservation_body(
         reference="US-2026-NJ-001",
         requested="NL",
         requested_authority="Netherlands 24/7 point of contact",
@@ -102,6 +103,11 @@ def preservation_to_nl(ctx: DemoContext) -> Iterator[str]:
         necessity="Polderhost keeps flow records for 30 days; they are deleted on 2026-12-20.",
         data_kinds=["flow"],
     )
+
+
+def preservation_to_nl(ctx: DemoContext) -> Iterator[str]:
+    us = ctx.cluster[US]
+    body = nl_preservation_body()
     draft = _json(
         us.as_user("iris.reed").post(
             "/api/requests",
