@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import zoneinfo
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
@@ -74,6 +75,66 @@ ShortNonBlank = Annotated[str, text_field(500)]
 
 HEX_SHA256 = r"^[0-9a-fA-F]{64}$"
 
+
+def padded_pattern(core: str) -> str:
+    """``core`` (a pattern without anchors) with any white space around it, which the
+    validator strips (``strip_then``)."""
+    return rf"^{_SPACE}*(?:{core}){_SPACE}*$"
+
+
+def strip_then(max_length: int) -> BeforeValidator:
+    """Refuse text longer than ``max_length`` as given (the schema's ``maxLength``), then strip
+    the white space around it (the schema's ``padded_pattern``)."""
+
+    def before(value: Any) -> Any:
+        if isinstance(value, str):
+            if len(value) > max_length:
+                raise ValueError(f"is longer than {max_length} characters")
+            return value.strip()
+        return value
+
+    return BeforeValidator(before)
+
+
+def padded_text_schema(core: str, max_length: int, description: str) -> WithJsonSchema:
+    """The published rule of a ``strip_then`` text whose stripped value must match ``core``."""
+    return WithJsonSchema(
+        {
+            "type": "string",
+            "maxLength": max_length,
+            "pattern": padded_pattern(core),
+            "description": description,
+        }
+    )
+
+
+# --- time zones ----------------------------------------------------------------------------
+
+TIME_ZONES: tuple[str, ...] = tuple(sorted(zoneinfo.available_timezones()))
+_TIME_ZONE_SET = frozenset(TIME_ZONES)
+
+
+def check_time_zone(value: str) -> str:
+    if value not in _TIME_ZONE_SET:
+        raise ValueError(
+            f"unknown time zone {value[:60]!r} (use an IANA name like 'Europe/Amsterdam')"
+        )
+    return value
+
+
+TimeZoneName = Annotated[
+    str,
+    AfterValidator(check_time_zone),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "enum": list(TIME_ZONES),
+            "description": "IANA time zone name, e.g. Europe/Amsterdam",
+        }
+    ),
+]
+
+
 # --- countries -----------------------------------------------------------------------------
 
 COUNTRY_CODES: tuple[str, ...] = tuple(sorted(iso_countries()))
@@ -88,17 +149,13 @@ def _country(value: str) -> str:
     return value
 
 
-CountryCode = Annotated[
-    str,
-    AfterValidator(_country),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "enum": list(COUNTRY_CODES),
-            "description": "ISO 3166-1 alpha-2 country code, upper case (e.g. NL)",
-        }
-    ),
-]
+COUNTRY_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "enum": list(COUNTRY_CODES),
+    "description": "ISO 3166-1 alpha-2 country code, upper case (e.g. NL)",
+}
+
+CountryCode = Annotated[str, AfterValidator(_country), WithJsonSchema(COUNTRY_SCHEMA)]
 
 # --- instants ------------------------------------------------------------------------------
 

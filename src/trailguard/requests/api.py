@@ -60,9 +60,9 @@ RetentionDays = Annotated[int, Field(ge=0, le=36_600), NotBool]
 
 # The typed request: its schema is the request kinds' own (one object per kind, told apart by
 # ``kind``), and the service reads it (parse_request), naming every missing element with the
-# article that requires it. Rules that tie fields together (an emergency's statements, an
-# order's issuing authority, a follow-up's previous preservation) are in each kind's
-# description and checked there.
+# article that requires it. The rules that tie fields together are published in each kind's
+# schema (``allOf`` of if/then/else) but one: a time range's end after its start, a comparison
+# JSON Schema cannot state (in TimeRange's description).
 def _object(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError("a request must be a JSON object")

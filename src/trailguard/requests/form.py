@@ -25,6 +25,7 @@ from annotated_types import MaxLen
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from trailguard.core.apitypes import COUNTRY_SCHEMA
 from trailguard.requests.domain.common import RequestKind
 from trailguard.requests.domain.types import REQUEST_TYPES
 
@@ -105,7 +106,7 @@ def _humanise(name: str) -> str:
 
 def _is_country(metadata: list[Any], info: FieldInfo) -> bool:
     for item in [*metadata, *info.metadata]:
-        if getattr(item, "pattern", None) == r"^[A-Z]{2}$":
+        if getattr(item, "json_schema", None) is COUNTRY_SCHEMA:
             return True
     return False
 

@@ -19,9 +19,9 @@ import re
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -30,6 +30,12 @@ from pydantic import (
     model_validator,
 )
 
+from trailguard.core.apitypes import (
+    CountryCode,
+    TimeZoneName,
+    padded_text_schema,
+    strip_then,
+)
 from trailguard.core.handling import HandlingCode, Tlp
 
 # Text that says something: the pattern (a character other than white space, as Python and
@@ -45,7 +51,67 @@ ShortText = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=500, pattern=_SAYS_SOMETHING),
 ]
-CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+
+# Values with a grammar: the validator strips the white space around the value and checks it
+# with the very pattern the published schema gives (``padded_text_schema``), so a value the
+# schema allows is accepted and one it refuses is refused, with a sentence that says why.
+EMAIL_PATTERN = (
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
+)
+# A host name of labels (RFC 1035 section 2.3.1, letters, digits and hyphens, 1-63 each) under
+# an alphabetic top-level label, perhaps with its final dot; 253 characters at most in all.
+DOMAIN_PATTERN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}\.?"
+DOMAIN_MAX = 253
+# E.164 (+, a country code that does not start with 0, at most 15 digits in all), written with
+# the spaces, dots, hyphens and brackets people put in phone numbers.
+_PHONE_SEP = r"[\s\x1c-\x1f().-]*"
+PHONE_PATTERN = rf"{_PHONE_SEP}\+{_PHONE_SEP}[1-9](?:{_PHONE_SEP}[0-9]){{6,14}}{_PHONE_SEP}"
+_EMAIL = re.compile(EMAIL_PATTERN)
+_DOMAIN = re.compile(DOMAIN_PATTERN)
+_PHONE = re.compile(PHONE_PATTERN)
+
+
+def check_email(value: str) -> str:
+    if not _EMAIL.fullmatch(value):
+        raise ValueError(f"{value[:80]!r} is not an e-mail address")
+    return value
+
+
+def check_domain(value: str) -> str:
+    if not _DOMAIN.fullmatch(value):
+        raise ValueError(f"{value[:80]!r} is not a domain name")
+    return value.rstrip(".").lower()
+
+
+def check_phone(value: str) -> str:
+    if not _PHONE.fullmatch(value):
+        raise ValueError(
+            f"{value[:80]!r} is not an international phone number (E.164, e.g. +31201234567)"
+        )
+    return re.sub(r"[\s().-]", "", value)
+
+
+EmailText = Annotated[
+    str,
+    strip_then(500),
+    AfterValidator(check_email),
+    padded_text_schema(EMAIL_PATTERN, 500, "an e-mail address (local-part@domain)"),
+]
+DomainText = Annotated[
+    str,
+    strip_then(DOMAIN_MAX),
+    AfterValidator(check_domain),
+    padded_text_schema(DOMAIN_PATTERN, DOMAIN_MAX, "a domain name, e.g. mail.example.com"),
+]
+PhoneText = Annotated[
+    str,
+    strip_then(500),
+    AfterValidator(check_phone),
+    padded_text_schema(
+        PHONE_PATTERN, 500, "an international phone number (E.164, e.g. +31 20 123 4567)"
+    ),
+]
 
 
 class Model(BaseModel):
@@ -110,27 +176,11 @@ class Authority(Model):
     person_in_charge: ShortText
     address: ShortText
     phone: ShortText
-    email: ShortText
+    email: EmailText
     office_hours: ShortText
-    time_zone: ShortText
+    time_zone: TimeZoneName
     preferred_channel: str = ""
     fax: str = ""
-
-    @field_validator("time_zone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(
-                f"unknown time zone {value!r} (use an IANA name like 'Europe/Amsterdam')"
-            ) from exc
-        return value
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        return check_email(value)
 
 
 class Contact(Model):
@@ -138,27 +188,7 @@ class Contact(Model):
 
     name: ShortText
     phone: ShortText
-    email: ShortText
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        return check_email(value)
-
-
-_EMAIL = re.compile(
-    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
-)
-_DOMAIN = re.compile(
-    r"^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
-)
-_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
-
-
-def check_email(value: str) -> str:
-    if not _EMAIL.fullmatch(value):
-        raise ValueError(f"{value!r} is not an e-mail address")
-    return value
+    email: EmailText
 
 
 def aware_utc(value: datetime, what: str) -> datetime:
@@ -181,6 +211,36 @@ def offset_text(value: datetime) -> str:
     sign = "+" if minutes >= 0 else "-"
     minutes = abs(minutes)
     return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _requires_tag(name: str) -> Any:
+    """A schema hook: the published schema requires the tag ``name`` that tells the members of
+    a discriminated union apart (pydantic needs it to pick one), though each model fills it in
+    when built in code."""
+
+    def hook(schema: dict[str, Any]) -> None:
+        required = schema.setdefault("required", [])
+        if name not in required:
+            required.insert(0, name)
+
+    return hook
+
+
+_kind_required = _requires_tag("kind")
+
+
+def kind_schema_rules(*rules: dict[str, Any]) -> Any:
+    """A request kind's schema hook: its ``kind`` required (as every kind's) and ``rules``
+    (JSON Schema conditions between its fields) added to its ``allOf``."""
+
+    def hook(schema: dict[str, Any]) -> None:
+        _kind_required(schema)
+        schema.setdefault("allOf", []).extend(rules)
+
+    return hook
+
+
+_TAGGED = ConfigDict(json_schema_extra=_requires_tag("type"))
 
 
 class _Timed(Model):
@@ -206,6 +266,8 @@ class _Timed(Model):
 class IpEndpoint(_Timed):
     """An address as RFC 6302 asks servers to log it: address, source port, UTC timestamp and
     transport protocol (destination port when the server listens on several)."""
+
+    model_config = _TAGGED
 
     type: Literal["ip_endpoint"] = "ip_endpoint"
     ip: ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -239,6 +301,11 @@ class IpEndpoint(_Timed):
 
 
 class TimeRange(_Timed):
+    """A period of time. Its end must be after its start: a comparison of two values, which
+    JSON Schema cannot state, so it is checked on input and a 422 names it."""
+
+    model_config = _TAGGED
+
     type: Literal["time_range"] = "time_range"
     start: datetime
     end: datetime
@@ -268,6 +335,8 @@ class TimeRange(_Timed):
 
 
 class Account(Model):
+    model_config = _TAGGED
+
     type: Literal["account"] = "account"
     service: ShortText
     username: ShortText
@@ -277,47 +346,30 @@ class Account(Model):
 
 
 class EmailAddress(Model):
-    type: Literal["email"] = "email"
-    address: ShortText
+    model_config = _TAGGED
 
-    @field_validator("address")
-    @classmethod
-    def _check(cls, value: str) -> str:
-        return check_email(value)
+    type: Literal["email"] = "email"
+    address: EmailText
 
     def describe(self) -> str:
         return f"e-mail {self.address}"
 
 
 class DomainName(Model):
-    type: Literal["domain"] = "domain"
-    name: ShortText
+    model_config = _TAGGED
 
-    @field_validator("name")
-    @classmethod
-    def _check(cls, value: str) -> str:
-        value = value.rstrip(".").lower()
-        if not _DOMAIN.fullmatch(value):
-            raise ValueError(f"{value!r} is not a domain name")
-        return value
+    type: Literal["domain"] = "domain"
+    name: DomainText
 
     def describe(self) -> str:
         return f"domain {self.name}"
 
 
 class PhoneNumber(Model):
-    type: Literal["phone"] = "phone"
-    number: ShortText
+    model_config = _TAGGED
 
-    @field_validator("number")
-    @classmethod
-    def _check(cls, value: str) -> str:
-        compact = re.sub(r"[\s().-]", "", value)
-        if not _E164.fullmatch(compact):
-            raise ValueError(
-                f"{value!r} is not an international phone number (E.164, e.g. +31201234567)"
-            )
-        return compact
+    type: Literal["phone"] = "phone"
+    number: PhoneText
 
     def describe(self) -> str:
         return f"phone {self.number}"
@@ -337,14 +389,6 @@ class LegalBasisRef(Model):
     summary: str = ""
     citations: list[str] = Field(default_factory=list)
     verified: bool = False
-
-
-def _kind_required(schema: dict[str, Any]) -> None:
-    """A request names its kind (parse_request tells the kinds apart by it), so the published
-    schema of every kind requires it, though each kind's model fills it in."""
-    required = schema.setdefault("required", [])
-    if "kind" not in required:
-        required.insert(0, "kind")
 
 
 class RequestBase(Model):

@@ -21,7 +21,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, TypeAdapter, field_validator, model_validator
+from pydantic import ConfigDict, Field, TypeAdapter, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from trailguard.core.errors import ValidationFailed
@@ -36,9 +36,20 @@ from trailguard.requests.domain.common import (
     Text,
     TimeRange,
     aware_utc,
+    kind_schema_rules,
 )
 
 CONVENTION_OFFENCE_ARTICLES = frozenset(range(2, 12))  # Convention Arts. 2-11
+
+# The rules between fields below, as JSON Schema states them in the published schema of each
+# kind (``if``/``then``/``else``), beside the validators that check them and name the article.
+# Text that says something (``str.strip`` leaves a character), as ``Text`` publishes it.
+_SAYS = {"type": "string", "pattern": r"[^\s\x1c-\x1f]"}
+
+
+def _given(**fields: Any) -> dict[str, Any]:
+    """A schema requiring each named field with the schema given."""
+    return {"properties": fields, "required": list(fields)}
 
 
 class PreservationRequest(RequestBase):
@@ -54,6 +65,15 @@ class PreservationRequest(RequestBase):
     Dual criminality is not required (Art. 29(3)); preserved for not less than 60 days (29(7)).
     """
 
+    model_config = ConfigDict(
+        json_schema_extra=kind_schema_rules(
+            {
+                "if": _given(status={"const": "extension"}),
+                "then": _given(previous_reference=_SAYS),
+            }
+        )
+    )
+
     kind: Literal[RequestKind.PRESERVATION] = RequestKind.PRESERVATION
     status: Literal["new", "extension"] = "new"
     previous_reference: str = ""
@@ -62,13 +82,16 @@ class PreservationRequest(RequestBase):
     offence_articles: list[int] = Field(
         default_factory=list,
         description="Convention articles (2-11) the offence falls under, if any (Art. 29(4)).",
+        json_schema_extra={"items": {"type": "integer", "minimum": 2, "maximum": 11}},
     )
     summary_of_facts: Text = Field(description="Art. 29(2)(b) brief summary of the related facts")
     data_to_preserve: list[DataIdentifier] = Field(min_length=1, description="Art. 29(2)(c)")
     relationship_to_offence: Text = Field(description="Art. 29(2)(c)")
     custodian: ShortText = Field(description="Art. 29(2)(d) custodian or location of the system")
     necessity: Text = Field(description="Art. 29(2)(e)")
-    mla_intended: bool = Field(description="Art. 29(2)(f)")
+    mla_intended: bool = Field(
+        description="Art. 29(2)(f): must be true", json_schema_extra={"const": True}
+    )
     data_kinds: list[str] = Field(
         default_factory=list,
         description="Kinds of record concerned (flow, nat, radius, ...) for the retention clock.",
@@ -187,8 +210,17 @@ class EmergencyDisclosure(RequestBase):
     penalties, facts demonstrating the emergency and how the data relate to it, a detailed
     description of the data, special instructions."""
 
+    model_config = ConfigDict(
+        json_schema_extra=kind_schema_rules(
+            {
+                "if": _given(channel={"const": "convention_art25_3"}),
+                "else": _given(statement_under_protocol={"const": True}),
+            }
+        )
+    )
+
     kind: Literal[RequestKind.EMERGENCY_DISCLOSURE] = RequestKind.EMERGENCY_DISCLOSURE
-    emergency: bool = True
+    emergency: bool = Field(default=True, json_schema_extra={"const": True})
     channel: EmergencyChannel
     provider_name: ShortText
     provider_address: ShortText
@@ -237,10 +269,19 @@ class SubscriberInformationRequest(RequestBase):
     prior preservation. Art. 8 adds: why the provider is believed to hold the data, summary of
     facts and relevance."""
 
+    model_config = ConfigDict(
+        json_schema_extra=kind_schema_rules(
+            {
+                "if": _given(protocol_article={"const": "8"}),
+                "then": _given(why_provider_holds_data=_SAYS, summary_of_facts=_SAYS),
+            }
+        )
+    )
+
     kind: Literal[RequestKind.SUBSCRIBER_INFO] = RequestKind.SUBSCRIBER_INFO
     protocol_article: Literal["7", "8"]
     issuing_authority: ShortText
-    statement_under_protocol: bool
+    statement_under_protocol: bool = Field(json_schema_extra={"const": True})
     provider_name: ShortText
     provider_address: ShortText
     offences: ShortText
@@ -305,9 +346,31 @@ _JUDICIAL = {
 }
 
 
+_HEAVY = {"contains": {"enum": ["traffic", "content"]}}
+
+
+def _issued_by(types: set[IssuingAuthorityType]) -> dict[str, Any]:
+    """Issued by one of ``types``, or validated by a named authority (Reg. 2023/1543 Art. 4)."""
+    return {
+        "anyOf": [
+            _given(issuing_authority_type={"enum": sorted(t.value for t in types)}),
+            _given(validating_authority=_SAYS),
+        ]
+    }
+
+
+_EU_AUTHORITY = {
+    "if": _given(data_categories=_HEAVY),
+    "then": _issued_by(_JUDICIAL),
+    "else": _issued_by(_JUDICIAL | {IssuingAuthorityType.PROSECUTOR}),
+}
+
+
 class _EuOrder(RequestBase):
     """Shared fields of the EPOC and EPOC-PR certificates (Regulation (EU) 2023/1543, Annex I
     sections A, B, I, J (seen); the data categories and the offence section are unverified)."""
+
+    model_config = ConfigDict(json_schema_extra=kind_schema_rules(_EU_AUTHORITY))
 
     issuing_state: CountryCode
     issuing_authority: ShortText
@@ -361,6 +424,16 @@ class EuProductionOrder(_EuOrder):
     offences punishable by a maximum of at least 3 years (the listed-offence exceptions of
     Art. 5 were not verified and are not applied)."""
 
+    model_config = ConfigDict(
+        json_schema_extra=kind_schema_rules(
+            _EU_AUTHORITY,
+            {
+                "if": _given(data_categories=_HEAVY),
+                "then": _given(maximum_penalty_years={"type": "number", "minimum": 3}),
+            },
+        )
+    )
+
     kind: Literal[RequestKind.EPOC] = RequestKind.EPOC
     offence_committed_in_issuing_state: bool = False
     person_resides_in_issuing_state: bool = False
@@ -409,6 +482,15 @@ class MutualAssistanceRequest(RequestBase):
     case numbers, previous preservation). Once received, the preservation continues pending a
     decision on it (Art. 29(7))."""
 
+    model_config = ConfigDict(
+        json_schema_extra=kind_schema_rules(
+            {
+                "if": _given(status={"enum": ["new", "follow_up_to_mla"]}),
+                "else": _given(previous_preservations={"type": "array", "minItems": 1}),
+            }
+        )
+    )
+
     kind: Literal[RequestKind.MLA] = RequestKind.MLA
     status: Literal["new", "follow_up_to_preservation", "follow_up_to_mla"] = (
         "follow_up_to_preservation"
@@ -449,6 +531,19 @@ class Art32Record(RequestBase):
     Art. 32: (a) publicly available (open source) data, or (b) data accessed or received with
     "the lawful and voluntary consent of the person who has the lawful authority to disclose
     the data". Kept as a record; sent only as information."""
+
+    model_config = ConfigDict(
+        json_schema_extra=kind_schema_rules(
+            {
+                "if": _given(basis={"const": "consent"}),
+                "then": _given(
+                    consenting_person=_SAYS,
+                    consenting_person_authority=_SAYS,
+                    consent_lawful_and_voluntary={"const": True},
+                ),
+            }
+        )
+    )
 
     kind: Literal[RequestKind.ART32_RECORD] = RequestKind.ART32_RECORD
     basis: Literal["publicly_available", "consent"]
