@@ -11,9 +11,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from exercise_kit import principal
 
@@ -126,11 +128,15 @@ def test_the_cgn_counterparts_store_holds_translations_and_radius_sessions(game:
     assert set(flow_kinds) == {"flow"}
 
 
-def _send(game: Game, body: dict[str, Any], recipient: str) -> str:
-    trainee = game.cluster.trainee.as_user(TRAINEE)
+def _send(cluster: ExerciseCluster, body: dict[str, Any], recipient: str) -> str:
+    trainee = cluster.trainee.as_user(TRAINEE)
     draft = trainee.post("/api/requests", json={"body": body, "recipient": recipient})
     assert draft.status_code == 201, draft.text
     return str(draft.json()["id"])
+
+
+def _delivered(duty: httpx.Client, request_id: str) -> None:
+    _wait("delivery", lambda: duty.get(f"/api/requests/{request_id}").is_success)
 
 
 def _at(hop: HopKey, at: datetime) -> str:
@@ -157,7 +163,7 @@ def test_the_duty_officer_answers_from_the_store(game: Game) -> None:
     flow_body["data_to_preserve"][0]["timestamp"] = _at(flow_hop, flow_hop.at + timedelta(hours=3))
     bodies["flow_wrong_time"] = (flow_body, flow_hop.node_id)
 
-    ids = {name: _send(game, body, to) for name, (body, to) in bodies.items()}
+    ids = {name: _send(game.cluster, body, to) for name, (body, to) in bodies.items()}
     counterparts = Counterparts(game.cluster)
     trainee = game.cluster.trainee.as_user(TRAINEE)
     counterparts.step()  # the shift supervisor approves the drafts (four eyes)
@@ -165,8 +171,7 @@ def test_the_duty_officer_answers_from_the_store(game: Game) -> None:
         assert trainee.get(f"/api/requests/{request_id}").json()["state"] == "approved"
         assert trainee.post(f"/api/requests/{request_id}/send", json={}).status_code == 200
     for name, request_id in ids.items():
-        duty = game.cluster.nodes[bodies[name][1]].as_user(DUTY)
-        _wait("delivery", lambda r=request_id, d=duty: d.get(f"/api/requests/{r}").is_success)
+        _delivered(game.cluster.nodes[bodies[name][1]].as_user(DUTY), request_id)
     game.clock.advance(timedelta(hours=3))  # the duty officers get to them
     counterparts.step()
 
@@ -224,3 +229,59 @@ def test_the_duty_officer_answers_from_the_store(game: Game) -> None:
             assert mine, f"{name}: no look-up audited on {to}"
         if name == "wrong_time":
             assert all(d["matches"] == 0 for d in mine)
+
+
+def test_a_cgn_relay_preserves_the_line_and_discloses_the_next_hop(tmp_path: Path) -> None:
+    """Behind a CGN the path goes on: the officer names the line the session was on (from the
+    translation log and RADIUS) and discloses the next hop from its flow probe (Art. 30)."""
+    engine = get_engine()
+    found = None
+    for seed in range(300):
+        scenario = generate(seed, "hard", engine)
+        relays = [h for h in scenario.hops if h.cgn and h.node_id and h.outcome == "relay"]
+        if relays:
+            found = scenario, relays[0]
+            break
+    assert found is not None, "no hard scenario of seeds 0..299 has a CGN relay hop"
+    scenario, hop = found
+    assert hop.node_id is not None and hop.line_holder is not None
+    following = scenario.hop(hop.index + 1)
+    clock = FixedClock(scenario.starts_at)
+    previous = set_default_clock(clock)
+    cluster = ExerciseCluster(tmp_path, scenario, clock_rate=1.0)
+    try:
+        cluster.create()
+        cluster.exchange_directories()
+        stored = cluster.write_stores()
+        assert set(stored[hop.node_id]) == {"cisco-xr-cgn", "freeradius-detail", "zeek-conn"}
+        cluster.start()
+        request_id = _send(
+            cluster, preservation_body(scenario, hop, issued=clock.now()), hop.node_id
+        )
+        counterparts = Counterparts(cluster)
+        trainee = cluster.trainee.as_user(TRAINEE)
+        counterparts.step()
+        assert trainee.post(f"/api/requests/{request_id}/send", json={}).status_code == 200
+        _delivered(cluster.nodes[hop.node_id].as_user(DUTY), request_id)
+        clock.advance(timedelta(hours=3))
+        counterparts.step()
+        view = _wait(
+            "the preservation",
+            lambda: (
+                (v := trainee.get(f"/api/requests/{request_id}").json())["state"] == "preserved"
+                and v
+            ),
+        )
+        assert f"line {hop.line_holder}" in view["preserved_summary"]
+        assert "path continues abroad" in view["preserved_summary"]
+
+        def disclosure() -> dict[str, Any] | None:
+            inbound = trainee.get("/api/requests", params={"direction": "inbound"}).json()
+            return next((r for r in inbound if r["kind"] == "expedited_disclosure"), None)
+
+        art30 = _wait("the Art. 30 disclosure", disclosure)
+        source = art30["body"]["path"][0]["source"]
+        assert (source["ip"], source["port"]) == (following.ip, following.port)
+    finally:
+        set_default_clock(previous)
+        cluster.stop()
