@@ -1,9 +1,13 @@
 """Playing a scenario: the trainee's node and the simulated counterpart nodes on loopback, each
 a real node (own data directory, keys, SQLite database, HTTP server, delivery worker) carrying
 the scenario's exercise settings in its ``node.toml`` (its own network id), the counterparts'
-traffic stores written from the scenario, and the counterparts' duty officers simulated: they
-acknowledge, preserve (a real hold on their store), disclose the next hop (Art. 30) or refuse,
-as the answer key says, on the compressed clock.
+traffic stores written from the scenario (``provider_logs``: a flow probe's log, or a CGN's
+translation log and RADIUS accounting), and the counterparts' duty officers simulated, on the
+compressed clock: they acknowledge, look the request's address, time and port up in their own
+store (``look_up``: what they find, not the answer key, decides what is preserved and who is
+named), preserve what they found (a real hold on their store), disclose the next hop (Art. 30)
+or refuse. Whether a country refuses, whether the records are past their retention and where
+the path goes on are the scenario's (the story), not found in the store.
 
 The nodes are built like the demo's (``trailguard.demo.cluster``); everything the simulated
 people do goes through the nodes' HTTP API, as a person's browser would.
