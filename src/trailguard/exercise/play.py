@@ -1,9 +1,13 @@
 """Playing a scenario: the trainee's node and the simulated counterpart nodes on loopback, each
 a real node (own data directory, keys, SQLite database, HTTP server, delivery worker) carrying
 the scenario's exercise settings in its ``node.toml`` (its own network id), the counterparts'
-traffic stores written from the scenario, and the counterparts' duty officers simulated: they
-acknowledge, preserve (a real hold on their store), disclose the next hop (Art. 30) or refuse,
-as the answer key says, on the compressed clock.
+traffic stores written from the scenario (``provider_logs``: a flow probe's log, or a CGN's
+translation log and RADIUS accounting), and the counterparts' duty officers simulated, on the
+compressed clock: they acknowledge, look the request's address, time and port up in their own
+store (``look_up``: what they find, not the answer key, decides what is preserved and who is
+named), preserve what they found (a real hold on their store), disclose the next hop (Art. 30)
+or refuse. Whether a country refuses, whether the records are past their retention and where
+the path goes on are the scenario's (the story), not found in the store.
 
 The nodes are built like the demo's (``trailguard.demo.cluster``); everything the simulated
 people do goes through the nodes' HTTP API, as a person's browser would.
@@ -11,11 +15,11 @@ people do goes through the nodes' HTTP API, as a person's browser would.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
-import random
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,8 +31,9 @@ from trailguard.core.clock import isoformat_z
 from trailguard.core.config import ExerciseSettings, NodeRole, load_config, save_config
 from trailguard.demo.cluster import DemoCluster, DemoNode, NodeSpec
 from trailguard.exercise.domain.scenario import HopKey, Scenario, trainee_zone
+from trailguard.exercise.provider_logs import provider_logs
 from trailguard.exercise.service import open_case, open_session
-from trailguard.traffic import ingest_files
+from trailguard.traffic import ParseOptions, ingest_files
 
 log = logging.getLogger(__name__)
 
@@ -104,10 +109,12 @@ class ExerciseCluster(DemoCluster):
         config = load_config(data_dir)
         save_config(data_dir, config.model_copy(update={"exercise": self.settings}))
 
-    def write_stores(self) -> dict[str, int]:
-        """Each counterpart's flow probe log, written from the scenario and ingested into its
-        traffic store; answers the records stored per node."""
-        stored = {}
+    def write_stores(self) -> dict[str, dict[str, int]]:
+        """Each counterpart provider's logs (a flow probe's; a CGN's translation log and RADIUS
+        accounting), written from the scenario and ingested into its node's traffic store
+        through the parsers; answers the records stored per node and format. A file the
+        parser refuses or reads with bad lines is an error of the writer: it raises."""
+        stored: dict[str, dict[str, int]] = {}
         folder = self.root / "provider-logs"
         folder.mkdir(exist_ok=True)
         hops = list(self.scenario.hops)
@@ -115,17 +122,22 @@ class ExerciseCluster(DemoCluster):
             if hop.node_id is None:
                 continue
             previous = hops[position + 1] if position + 1 < len(hops) else None
-            path = folder / f"{hop.node_id}-conn.log"
-            path.write_text(zeek_conn_log(hop, previous, self.scenario.seed), encoding="utf-8")
             member = self.nodes[hop.node_id]
-            [report] = ingest_files(
-                member.node,
-                [path],
-                provider=hop.node_id,
-                actor="system:exercise",
-                format_name=hop.log_format,
-            )
-            stored[hop.node_id] = report.records_stored
+            for written in provider_logs(hop, previous, self.scenario.seed):
+                path = folder / written.name
+                path.write_text(written.text, encoding="utf-8")
+                [report] = ingest_files(
+                    member.node,
+                    [path],
+                    provider=hop.node_id,
+                    actor=self.ACTOR,
+                    format_name=written.format,
+                    options=ParseOptions(tz=written.tz),
+                )
+                if report.refused or report.bad_line_count:
+                    problem = report.refused or report.bad_lines[0]
+                    raise RuntimeError(f"{written.name} ({written.format}): {problem}")
+                stored.setdefault(hop.node_id, {})[written.format] = report.records_stored
         return stored
 
     def save_state(self, session_id: str, pid: int) -> Path:
@@ -146,79 +158,6 @@ class ExerciseCluster(DemoCluster):
         path = self.root / STATE_FILE
         path.write_text(json.dumps(state, indent=2), encoding="utf-8")
         return path
-
-
-def zeek_conn_log(hop: HopKey, previous: HopKey | None, seed: int) -> str:
-    """The hop's flow probe (Zeek conn.log, TSV): background traffic in its prefix, the
-    connection out to where the attacker went, and (when the path goes on) the session in
-    from the hop before it."""
-    rng = random.Random(f"{seed}:{hop.index}:conn")
-    header = [
-        "#separator \\x09",
-        "#set_separator\t,",
-        "#empty_field\t(empty)",
-        "#unset_field\t-",
-        "#path\tconn",
-        f"#open\t{hop.at:%Y-%m-%d-%H-%M-%S}",
-        "#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration"
-        "\torig_bytes\tresp_bytes\tconn_state\tlocal_orig\tlocal_resp\tmissed_bytes\thistory"
-        "\torig_pkts\torig_ip_bytes\tresp_pkts\tresp_ip_bytes\ttunnel_parents",
-        "#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\tinterval\tcount\tcount"
-        "\tstring\tbool\tbool\tcount\tstring\tcount\tcount\tcount\tcount\tset[string]",
-    ]
-    rows: list[tuple[float, str]] = []
-
-    def row(
-        at: datetime, orig: str, oport: int, resp: str, rport: int, service: str, duration: float
-    ) -> None:
-        uid = "C" + "".join(rng.choice("abcdefghijkmnopqrstuvwxyz0123456789") for _ in range(17))
-        ts = at.timestamp()
-        rows.append(
-            (
-                ts,
-                f"{ts:.6f}\t{uid}\t{orig}\t{oport}\t{resp}\t{rport}\ttcp\t{service}"
-                f"\t{duration:.6f}\t{rng.randint(200, 90000)}\t{rng.randint(200, 90000)}"
-                "\tSF\t-\t-\t0\tShADadFf\t12\t2000\t10\t9000\t(empty)",
-            )
-        )
-
-    base, first = hop.prefix.rsplit(".", 1)[0], int(hop.prefix.rsplit(".", 1)[1].split("/")[0])
-    for _ in range(60):
-        at = hop.at + timedelta(seconds=rng.uniform(-3600, 3600))
-        host = f"{base}.{first + rng.randint(2, 60)}"
-        if host == hop.ip:
-            continue
-        row(
-            at,
-            host,
-            rng.randint(1024, 65535),
-            f"192.0.2.{rng.randint(100, 250)}",
-            rng.choice([53, 123, 443]),
-            "ssl",
-            rng.uniform(0.01, 30),
-        )
-    row(
-        hop.at - timedelta(milliseconds=150),
-        hop.ip,
-        hop.port,
-        hop.destination_ip,
-        hop.destination_port,
-        "ssl",
-        4.2,
-    )
-    if previous is not None:
-        lasting = (hop.at - previous.at).total_seconds() + 900
-        row(
-            previous.at,
-            previous.ip,
-            previous.port,
-            hop.ip,
-            previous.destination_port,
-            "ssh",
-            lasting,
-        )
-    rows.sort()
-    return "\n".join(header + [text for _, text in rows] + ["#close\t-"]) + "\n"
 
 
 # --- the simulated counterparts ---------------------------------------------------------
@@ -334,7 +273,6 @@ class Counterparts:
             )
             return [f"{hop.node_id} refuses {reference} ({hop.refusal_article})"]
         now = member.node.clock.now()
-        endpoint = _endpoint_for(body, hop)
         _ok(duty.post(f"/api/requests/{request_id}/execute"))
         if now >= hop.dies_at:
             _ok(
@@ -348,22 +286,22 @@ class Counterparts:
                 )
             )
             return [f"{hop.node_id}: records of {reference} already deleted"]
-        found, why = _finds(hop, endpoint)
+        finding = look_up(duty, hop, body, reference)
         hold = None
-        if found:
-            start = isoformat_z(hop.at - timedelta(minutes=15))
-            end = isoformat_z(hop.at + timedelta(minutes=15))
+        if finding.found:
+            assert finding.ip is not None and finding.at is not None
             answer = duty.post(
                 "/api/traffic/holds",
                 json={
                     "reference": reference,
-                    "ip": hop.ip,
-                    "start": start,
-                    "end": end,
+                    "ip": finding.ip,
+                    "port": finding.port if finding.shared else None,
+                    "start": isoformat_z(finding.at - timedelta(minutes=15)),
+                    "end": isoformat_z(finding.at + timedelta(minutes=15)),
                 },
             )
             hold = answer.json() if answer.status_code < 400 else None
-        summary = _summary(hop, found, why, hold)
+        summary = _summary(hop, finding, hold)
         _ok(
             duty.post(
                 f"/api/requests/{request_id}/preserve",
@@ -371,12 +309,12 @@ class Counterparts:
                     "preserved": summary,
                     "hold_id": hold["hold_id"] if hold else None,
                     "digest": hold["sha256"] if hold else None,
-                    "partial": not found,
+                    "partial": not finding.found,
                 },
             )
         )
         lines = [f"{hop.node_id} preserves {reference}: {summary[:80]}"]
-        if found and hop.outcome == "relay" and following is not None:
+        if finding.found and hop.outcome == "relay" and following is not None:
             lines.append(self._disclose(member, hop, following, body))
         return lines
 
@@ -442,49 +380,142 @@ class Counterparts:
         return f"{hop.node_id} discloses the next hop ({following.country}) under Art. 30"
 
 
+# How far from the request's instant a record may be and still be the one asked for: RFC 6302
+# asks for the time within a minute (scenario.required_fields says so to the trainee).
+TIME_TOLERANCE = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What the duty officer found in the node's own traffic store for a request."""
+
+    found: bool
+    why: str = ""  # when nothing identifiable was found
+    ip: str | None = None
+    at: datetime | None = None
+    port: int | None = None  # the request's source port (None: not given; 0 counts as none)
+    shared: bool = False  # the address is one the CGN's translation log shares out
+    subscriber: str | None = None  # the account the store names (the CGN's RADIUS sessions)
+    records: int = 0  # records of the look-up that match
+
+
 def _endpoint_for(body: dict[str, Any], hop: HopKey) -> dict[str, Any] | None:
+    """The request's first IP endpoint in the provider's own address range."""
+    network = ipaddress.ip_network(hop.prefix)
     for item in body.get("data_to_preserve") or []:
-        endpoint = isinstance(item, dict) and item.get("type") == "ip_endpoint"
-        if endpoint and str(item.get("ip")) == hop.ip:
+        if not (isinstance(item, dict) and item.get("type") == "ip_endpoint"):
+            continue
+        try:
+            ours = ipaddress.ip_address(str(item.get("ip"))) in network
+        except ValueError:
+            continue
+        if ours:
             return dict(item)
     return None
 
 
-def _finds(hop: HopKey, endpoint: dict[str, Any] | None) -> tuple[bool, str]:
-    """Whether the request names the hop's record closely enough to find it."""
+def look_up(duty: httpx.Client, hop: HopKey, body: dict[str, Any], reference: str) -> Finding:
+    """What a duty officer does with a preservation request: look the address, time and
+    (when given) port up in the node's own traffic store through the traffic API. An address
+    of the provider's CGN pool (the provider knows its own network: ``hop.cgn``) is looked up
+    in the translation log (``/api/traffic/lookup``: public address and port at the instant ->
+    inside address -> the RADIUS session that had it); any other in the flow records
+    (``/api/traffic/flows``). What the request asks is compared with the store only."""
+    endpoint = _endpoint_for(body, hop)
     if endpoint is None:
-        return False, f"the request names no address of ours at that time (we hold {hop.prefix})"
+        return Finding(
+            False, f"the request names no address of ours at that time (we hold {hop.prefix})"
+        )
     try:
         at = datetime.fromisoformat(str(endpoint["timestamp"]).replace("Z", "+00:00"))
     except (KeyError, ValueError):
-        return False, "the request gives no usable time"
-    if abs(at.astimezone(UTC) - hop.at) > timedelta(minutes=1):
-        return False, (
-            f"no connection of {hop.ip} at {isoformat_z(at)}: check the time and its zone"
+        return Finding(False, "the request gives no usable time")
+    if at.tzinfo is None:
+        return Finding(False, "the request's time gives no zone")
+    at = at.astimezone(UTC)
+    ip = str(endpoint["ip"])
+    raw_port = endpoint.get("port")
+    port = raw_port if isinstance(raw_port, int) and raw_port > 0 else None
+    stamp = isoformat_z(at)
+    seen = Finding(False, ip=ip, at=at, port=port, shared=hop.cgn)
+    if hop.cgn:
+        query: dict[str, str | float] = {
+            "ip": ip,
+            "at": stamp,
+            "tolerance_seconds": TIME_TOLERANCE.total_seconds(),
+            "reference": reference,
+        }
+        if port is None:
+            matches = _ok(duty.get("/api/traffic/lookup", params=query))["matches"]
+            holders = {(m["inside_ip"], m["subscriber"]) for m in matches}
+            if len(holders) > 1:
+                return replace(
+                    seen,
+                    why=f"{ip} is a CGN address shared by {len(holders)} subscribers at "
+                    f"{stamp}; without the right source port no single session can be found",
+                )
+        else:
+            matches = _ok(duty.get("/api/traffic/lookup", params={**query, "port": port}))[
+                "matches"
+            ]
+        if not matches:
+            return replace(
+                seen,
+                why=f"no translation of {ip}"
+                + (f" port {port}" if port is not None else "")
+                + f" at {stamp} in our CGN log: check the source port, the time and its zone",
+            )
+        return replace(
+            seen,
+            found=True,
+            subscriber=matches[0]["subscriber"],
+            records=sum(len(m["records"]) for m in matches),
         )
-    if hop.cgn and endpoint.get("port") != hop.port:
-        return False, (
-            f"{hop.ip} is a CGN address shared by many subscribers; without the right source "
-            "port no single session can be found"
+    flows = _ok(
+        duty.get(
+            "/api/traffic/flows",
+            params={
+                "ip": ip,
+                "start": isoformat_z(at - TIME_TOLERANCE),
+                "end": isoformat_z(at + TIME_TOLERANCE),
+                "kind": "flow",
+            },
         )
-    return True, ""
+    )["records"]
+    from_there = [r for r in flows if r["public_ip"] == ip]
+    if not from_there:
+        return replace(seen, why=f"no connection of {ip} at {stamp}: check the time and its zone")
+    return replace(seen, found=True, records=len(from_there))
 
 
-def _summary(hop: HopKey, found: bool, why: str, hold: dict[str, Any] | None) -> str:
-    if not found:
-        return f"Nothing identifiable preserved: {why}."
-    held = f"{hold['records']} flow records (hold {hold['hold_id']})" if hold else "the records"
+def _summary(hop: HopKey, finding: Finding, hold: dict[str, Any] | None) -> str:
+    if not finding.found:
+        return f"Nothing identifiable preserved: {finding.why}."
+    if hold is None:
+        held = "the records"
+    elif finding.shared:
+        held = (
+            f"{hold['records']} records, the CGN translation and the RADIUS accounting of the "
+            f"line (hold {hold['hold_id']})"
+        )
+    else:
+        held = f"{hold['records']} flow records (hold {hold['hold_id']})"
     if hop.outcome == "subscriber":
+        # behind a CGN the store names the account; a directly assigned address is the
+        # provider's customer register's (not a traffic record)
+        subscriber = finding.subscriber or hop.subscriber
         return (
-            f"{held} preserved; the session belongs to subscriber {hop.subscriber}. "
+            f"{held} preserved; the session belongs to subscriber {subscriber}. "
             "Subscriber details follow on a mutual assistance request (Art. 31) or a Protocol "
             "Art. 7 order."
         )
+    line = f" (line {finding.subscriber})" if finding.subscriber else ""
     if hop.outcome == "dead_end":
         return (
-            f"{held} preserved; the connection came from our public Wi-Fi hotspot: no subscriber."
+            f"{held} preserved; the connection came from our public Wi-Fi hotspot{line}: "
+            "no subscriber."
         )
-    return f"{held} preserved; the path continues abroad (Art. 30 disclosure follows)."
+    return f"{held} preserved; the path continues abroad{line} (Art. 30 disclosure follows)."
 
 
 def _ok(answer: httpx.Response) -> Any:

@@ -13,6 +13,8 @@ Sources for the constants below:
 - RFC 6302 (log the source port with the address and a UTC time stamp):
   https://www.rfc-editor.org/rfc/rfc6302
 - RFC 5737 (IPv4 documentation ranges): https://www.rfc-editor.org/rfc/rfc5737
+- RFC 6598 (100.64.0.0/10, the shared address space a carrier-grade NAT's subscribers get
+  behind it): https://www.rfc-editor.org/rfc/rfc6598
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import math
 import random
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
@@ -179,6 +181,12 @@ PREFIXES = (
     "203.0.113.128/26",
 )
 VICTIM_IP = "192.0.2.80"
+# What a CGN access provider holds: the CGN's translation log (Cisco IOS XR CGN syslog,
+# session-based logging with the destination) and its RADIUS accounting (FreeRADIUS detail
+# files) naming the account each inside address was assigned to; the parsers cite the
+# vendors' documentation (trailguard.traffic parsers cisco-xr-cgn, freeradius-detail).
+CGN_LOG_FORMAT = "cisco-xr-cgn"
+CGN_ASSIGNMENT_FORMAT = "freeradius-detail"
 HANDLINGS = (
     ("H1", "TLP:AMBER", "the victim does not want the data used in court before it agrees"),
     (
@@ -266,7 +274,7 @@ class HopKey(_Frozen):
     at: datetime  # UTC
     source_zone: str  # the zone the record giving this hop was written in
     data_kind: str  # flow (a flow probe) or nat (a CGN's translation log)
-    log_format: str
+    log_format: str  # the parser name of the hop's record (trailguard.traffic parsers)
     retention_days: int
     dies_at: datetime  # the record is deleted at at + retention
     preserve_by: datetime  # dies_at - margin: the latest moment for full marks
@@ -285,6 +293,13 @@ class HopKey(_Frozen):
     required_fields: tuple[tuple[str, str], ...]  # (field, article) of a complete request
     subscriber: str | None = None  # outcome 'subscriber'
     end_note: str = ""
+    # a CGN hop: the inside address (RFC 6598) and port the CGN translated to ip:port, the
+    # subscriber sessions' log that assigned that inside address, and the account it names
+    # (the subscriber for outcome 'subscriber'; the line the attacker went through otherwise)
+    inside_ip: str | None = None
+    inside_port: int | None = None
+    assignment_format: str | None = None
+    line_holder: str | None = None
 
     @property
     def expects_request(self) -> bool:
@@ -435,6 +450,11 @@ def generate(seed: int, difficulty: Difficulty | str, engine: LegalEngine) -> Sc
                 f"engine's channel is {channel_name}; the trail leaves the network here."
             )
         node_id = f"{country.lower()}-poc" if party and outcome != "non_party" else None
+        line = (
+            _cgn_line(seed, level, position, outcome, subscriber, words[position - 1])
+            if cgn
+            else None
+        )
         hops.append(
             HopKey(
                 index=position,
@@ -452,7 +472,7 @@ def generate(seed: int, difficulty: Difficulty | str, engine: LegalEngine) -> Sc
                 at=at,
                 source_zone=trainee_zone(trainee) if position == 1 else _zone(chosen[position - 2]),
                 data_kind="nat" if cgn else "flow",
-                log_format="zeek-conn",
+                log_format=CGN_LOG_FORMAT if cgn else "zeek-conn",
                 retention_days=retention,
                 dies_at=dies_at,
                 preserve_by=dies_at - margin,
@@ -471,6 +491,10 @@ def generate(seed: int, difficulty: Difficulty | str, engine: LegalEngine) -> Sc
                 required_fields=required_fields(cgn, emergency),
                 subscriber=subscriber,
                 end_note=end_note,
+                inside_ip=line.inside_ip if line else None,
+                inside_port=line.inside_port if line else None,
+                assignment_format=CGN_ASSIGNMENT_FORMAT if line else None,
+                line_holder=line.holder if line else None,
             )
         )
         # the attacker reached this hop from the next one, a little earlier
@@ -505,6 +529,36 @@ def generate(seed: int, difficulty: Difficulty | str, engine: LegalEngine) -> Sc
         end_summary=end_hop.end_note,
         subscriber=end_hop.subscriber,
     )
+
+
+class _Line(NamedTuple):
+    inside_ip: str
+    inside_port: int
+    holder: str
+
+
+def _cgn_line(
+    seed: int,
+    level: Difficulty,
+    position: int,
+    outcome: HopOutcome,
+    subscriber: str | None,
+    word: str,
+) -> _Line:
+    """The subscriber line behind a CGN hop: its inside address and port and the account its
+    RADIUS sessions name. Drawn from a generator of its own (seed, level, hop) so that adding
+    it left every other draw of the scenario as it was."""
+    rng = random.Random(f"trailguard-exercise:{seed}:{level.value}:cgn-line:{position}")
+    inside_ip = f"100.64.{rng.randint(0, 63)}.{rng.randint(2, 254)}"
+    inside_port = rng.randint(1024, 65535)
+    number = rng.randint(10000, 99999)
+    if outcome == "subscriber" and subscriber is not None:
+        holder = subscriber
+    elif outcome == "dead_end":
+        holder = f"hotspot-{number}@{word.lower()}.example"
+    else:
+        holder = f"line-{number}@{word.lower()}.example"
+    return _Line(inside_ip, inside_port, holder)
 
 
 def _zone(country: str) -> str:

@@ -1,0 +1,287 @@
+"""A CGN hop's counterpart holds what a carrier-grade-NAT access provider holds (the CGN's
+translation log and the RADIUS accounting of its subscribers), and its simulated duty officer
+answers a preservation request from that store, as a real one would: without the source port
+a shared address names several subscribers, at the wrong time nothing, with the right port and
+time the subscriber. The scenario is found by generating (difficulty hard), never written in."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from exercise_kit import principal
+
+from trailguard.audit import recent
+from trailguard.core.clock import FixedClock, set_default_clock
+from trailguard.exercise import Scenario, generate
+from trailguard.exercise.domain.scenario import HopKey
+from trailguard.exercise.play import DUTY, TRAINEE, Counterparts, ExerciseCluster
+from trailguard.exercise.provider_logs import provider_logs
+from trailguard.exercise.selftest import preservation_body
+from trailguard.law import get_engine
+from trailguard.traffic import lookup, store_for
+
+WITHIN_A_MINUTE = timedelta(minutes=1)
+
+
+def _find_scenario() -> tuple[Scenario, HopKey, HopKey]:
+    """The first hard scenario with a CGN hop whose provider holds the subscriber, and a hop
+    without CGN that answers (a flow probe's records)."""
+    engine = get_engine()
+    for seed in range(300):
+        scenario = generate(seed, "hard", engine)
+        cgn = [h for h in scenario.hops if h.cgn and h.node_id and h.outcome == "subscriber"]
+        flow = [h for h in scenario.hops if not h.cgn and h.node_id and h.outcome != "refuse"]
+        if cgn and flow:
+            return scenario, cgn[0], flow[0]
+    raise AssertionError("no hard scenario of seeds 0..299 has a CGN hop with the subscriber")
+
+
+@dataclass
+class Game:
+    cluster: ExerciseCluster
+    scenario: Scenario
+    hop: HopKey  # the CGN hop
+    flow_hop: HopKey
+    clock: FixedClock
+    stored: dict[str, dict[str, int]]
+
+
+@pytest.fixture(scope="module")
+def game(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Game]:
+    scenario, hop, flow_hop = _find_scenario()
+    clock = FixedClock(scenario.starts_at)
+    previous = set_default_clock(clock)
+    cluster = ExerciseCluster(tmp_path_factory.mktemp("cgn"), scenario, clock_rate=1.0)
+    try:
+        cluster.create()
+        cluster.exchange_directories()
+        stored = cluster.write_stores()
+        cluster.start()
+        yield Game(cluster, scenario, hop, flow_hop, clock, stored)
+    finally:
+        set_default_clock(previous)
+        cluster.stop()
+
+
+def _wait(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_the_cgn_scenario_says_what_the_provider_holds(game: Game) -> None:
+    hop = game.hop
+    assert hop.data_kind == "nat" and hop.log_format == "cisco-xr-cgn"
+    assert hop.assignment_format == "freeradius-detail"
+    assert hop.inside_ip and hop.inside_ip.startswith("100.") and hop.inside_port
+    assert hop.line_holder == hop.subscriber
+    assert game.flow_hop.log_format == "zeek-conn" and game.flow_hop.inside_ip is None
+
+
+def test_provider_logs_are_the_same_for_a_seed(game: Game) -> None:
+    hops = list(game.scenario.hops)
+    position = hops.index(game.hop)
+    previous = hops[position + 1] if position + 1 < len(hops) else None
+    once = provider_logs(game.hop, previous, game.scenario.seed)
+    assert once == provider_logs(game.hop, previous, game.scenario.seed)
+    assert [log.format for log in once][:2] == ["cisco-xr-cgn", "freeradius-detail"]
+    other = provider_logs(game.hop, previous, game.scenario.seed + 1)
+    assert [log.text for log in other] != [log.text for log in once]
+
+
+def test_the_cgn_counterparts_store_holds_translations_and_radius_sessions(game: Game) -> None:
+    hop = game.hop
+    assert hop.node_id is not None
+    node = game.cluster.nodes[hop.node_id].node
+    kinds = store_for(node).stats()["kinds"]
+    assert kinds["nat"]["rows"] == game.stored[hop.node_id]["cisco-xr-cgn"] > 0
+    assert kinds["radius"]["rows"] == game.stored[hop.node_id]["freeradius-detail"] > 0
+    officer = principal(node, DUTY)
+    # the public address and port at the instant -> the inside address -> the account
+    answer = lookup(node, officer, hop.ip, hop.port, hop.at, WITHIN_A_MINUTE)
+    assert answer.best is not None and not answer.ambiguous
+    assert answer.best.inside_ip == hop.inside_ip and answer.best.subscriber == hop.subscriber
+    # other subscribers share the address at that instant, on other ports
+    shared = lookup(node, officer, hop.ip, None, hop.at, WITHIN_A_MINUTE)
+    holders = {m.subscriber for m in shared.matches}
+    assert hop.subscriber in holders and len(holders) > 1
+    assert {m.public_port for m in shared.matches} - {hop.port}
+    # the port is given to someone else at another time
+    later = lookup(node, officer, hop.ip, hop.port, hop.at + timedelta(hours=3), WITHIN_A_MINUTE)
+    assert later.matches == ()
+    # a flow hop's store holds flow records only
+    assert game.flow_hop.node_id is not None
+    flow_kinds = store_for(game.cluster.nodes[game.flow_hop.node_id].node).stats()["kinds"]
+    assert set(flow_kinds) == {"flow"}
+
+
+def _send(cluster: ExerciseCluster, body: dict[str, Any], recipient: str) -> str:
+    trainee = cluster.trainee.as_user(TRAINEE)
+    draft = trainee.post("/api/requests", json={"body": body, "recipient": recipient})
+    assert draft.status_code == 201, draft.text
+    return str(draft.json()["id"])
+
+
+def _delivered(duty: httpx.Client, request_id: str) -> None:
+    _wait("delivery", lambda: duty.get(f"/api/requests/{request_id}").is_success)
+
+
+def _at(hop: HopKey, at: datetime) -> str:
+    return at.astimezone(ZoneInfo(hop.source_zone)).isoformat()
+
+
+def test_the_duty_officer_answers_from_the_store(game: Game) -> None:
+    hop, flow_hop, scenario = game.hop, game.flow_hop, game.scenario
+    assert hop.node_id is not None and flow_hop.node_id is not None
+    issued = game.clock.now()
+    bodies: dict[str, tuple[dict[str, Any], str]] = {}
+    complete = preservation_body(scenario, hop, issued=issued)
+    for name, change in (
+        ("no_port", {"port": 0}),
+        ("with_port", {}),
+        ("wrong_time", {"timestamp": _at(hop, hop.at + timedelta(hours=3))}),
+    ):
+        body = json.loads(json.dumps(complete))
+        body["reference"] = f"{complete['reference']}-{name}"
+        body["data_to_preserve"][0].update(change)
+        bodies[name] = (body, hop.node_id)
+    flow_body = preservation_body(scenario, flow_hop, issued=issued)
+    flow_body["reference"] += "-wrong_time"
+    flow_body["data_to_preserve"][0]["timestamp"] = _at(flow_hop, flow_hop.at + timedelta(hours=3))
+    bodies["flow_wrong_time"] = (flow_body, flow_hop.node_id)
+
+    ids = {name: _send(game.cluster, body, to) for name, (body, to) in bodies.items()}
+    counterparts = Counterparts(game.cluster)
+    trainee = game.cluster.trainee.as_user(TRAINEE)
+    counterparts.step()  # the shift supervisor approves the drafts (four eyes)
+    for request_id in ids.values():
+        assert trainee.get(f"/api/requests/{request_id}").json()["state"] == "approved"
+        assert trainee.post(f"/api/requests/{request_id}/send", json={}).status_code == 200
+    for name, request_id in ids.items():
+        _delivered(game.cluster.nodes[bodies[name][1]].as_user(DUTY), request_id)
+    game.clock.advance(timedelta(hours=3))  # the duty officers get to them
+    counterparts.step()
+
+    def answered(request_id: str) -> dict[str, Any]:
+        return dict(
+            _wait(
+                "the answer",
+                lambda: (
+                    (v := trainee.get(f"/api/requests/{request_id}").json())["state"]
+                    in ("preserved", "partially_preserved")
+                    and v
+                ),
+            )
+        )
+
+    views = {name: answered(request_id) for name, request_id in ids.items()}
+    node = game.cluster.nodes[hop.node_id].node
+    sharing = lookup(node, principal(node, DUTY), hop.ip, None, hop.at, WITHIN_A_MINUTE)
+    holders = len({(m.inside_ip, m.subscriber) for m in sharing.matches})
+    assert holders > 1
+
+    no_port = views["no_port"]
+    assert no_port["state"] == "partially_preserved" and not no_port["hold_digest"]
+    assert f"shared by {holders} subscribers" in no_port["preserved_summary"]
+    assert "without the right source port" in no_port["preserved_summary"]
+
+    with_port = views["with_port"]
+    assert with_port["state"] == "preserved" and with_port["hold_digest"]
+    summary = with_port["preserved_summary"]
+    assert scenario.subscriber and f"subscriber {scenario.subscriber}" in summary
+    assert "CGN translation and the RADIUS accounting" in summary
+    holds = game.cluster.nodes[hop.node_id].as_user(DUTY).get("/api/traffic/holds").json()
+    [held] = [h for h in holds["holds"] if h["reference"] == bodies["with_port"][0]["reference"]]
+    assert held["criteria"]["ip"] == hop.ip and held["criteria"]["port"] == hop.port
+    assert held["sha256"] == with_port["hold_digest"] and held["records"] >= 2
+
+    wrong = views["wrong_time"]
+    assert wrong["state"] == "partially_preserved" and not wrong["hold_digest"]
+    assert wrong["preserved_summary"].startswith("Nothing identifiable preserved")
+    assert f"no translation of {hop.ip} port {hop.port}" in wrong["preserved_summary"]
+
+    flow_wrong = views["flow_wrong_time"]
+    assert flow_wrong["state"] == "partially_preserved" and not flow_wrong["hold_digest"]
+    assert f"no connection of {flow_hop.ip}" in flow_wrong["preserved_summary"]
+
+    # each answer rests on a look-up in the counterpart's own store, audited there
+    for name, (body, to) in bodies.items():
+        with game.cluster.nodes[to].node.db.session() as session:
+            lookups = [json.loads(e.details) for e in recent(session, action="traffic.lookup")]
+            flows = [json.loads(e.details) for e in recent(session, action="traffic.flows")]
+        mine = [d for d in lookups if d.get("reference") == body["reference"]]
+        if name == "flow_wrong_time":
+            assert flows and all(d["records"] == 0 for d in flows), flows
+        else:
+            assert mine, f"{name}: no look-up audited on {to}"
+        if name == "wrong_time":
+            assert all(d["matches"] == 0 for d in mine)
+
+
+def test_a_cgn_relay_preserves_the_line_and_discloses_the_next_hop(tmp_path: Path) -> None:
+    """Behind a CGN the path goes on: the officer names the line the session was on (from the
+    translation log and RADIUS) and discloses the next hop from its flow probe (Art. 30)."""
+    engine = get_engine()
+    found = None
+    for seed in range(300):
+        scenario = generate(seed, "hard", engine)
+        relays = [h for h in scenario.hops if h.cgn and h.node_id and h.outcome == "relay"]
+        if relays:
+            found = scenario, relays[0]
+            break
+    assert found is not None, "no hard scenario of seeds 0..299 has a CGN relay hop"
+    scenario, hop = found
+    assert hop.node_id is not None and hop.line_holder is not None
+    following = scenario.hop(hop.index + 1)
+    clock = FixedClock(scenario.starts_at)
+    previous = set_default_clock(clock)
+    cluster = ExerciseCluster(tmp_path, scenario, clock_rate=1.0)
+    try:
+        cluster.create()
+        cluster.exchange_directories()
+        stored = cluster.write_stores()
+        assert set(stored[hop.node_id]) == {"cisco-xr-cgn", "freeradius-detail", "zeek-conn"}
+        cluster.start()
+        request_id = _send(
+            cluster, preservation_body(scenario, hop, issued=clock.now()), hop.node_id
+        )
+        counterparts = Counterparts(cluster)
+        trainee = cluster.trainee.as_user(TRAINEE)
+        counterparts.step()
+        assert trainee.post(f"/api/requests/{request_id}/send", json={}).status_code == 200
+        _delivered(cluster.nodes[hop.node_id].as_user(DUTY), request_id)
+        clock.advance(timedelta(hours=3))
+        counterparts.step()
+        view = _wait(
+            "the preservation",
+            lambda: (
+                (v := trainee.get(f"/api/requests/{request_id}").json())["state"] == "preserved"
+                and v
+            ),
+        )
+        assert f"line {hop.line_holder}" in view["preserved_summary"]
+        assert "path continues abroad" in view["preserved_summary"]
+
+        def disclosure() -> dict[str, Any] | None:
+            inbound = trainee.get("/api/requests", params={"direction": "inbound"}).json()
+            return next((r for r in inbound if r["kind"] == "expedited_disclosure"), None)
+
+        art30 = _wait("the Art. 30 disclosure", disclosure)
+        source = art30["body"]["path"][0]["source"]
+        assert (source["ip"], source["port"]) == (following.ip, following.port)
+    finally:
+        set_default_clock(previous)
+        cluster.stop()
