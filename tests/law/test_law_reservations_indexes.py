@@ -89,11 +89,21 @@ def test_partial_read_records_decide_the_status(engine: LegalEngine, case: Case)
 
 def test_partial_records_do_not_stand_for_the_whole_list(engine: LegalEngine) -> None:
     # channels ask about any article: only a record of the whole list (CI) answers "none";
-    # HR's designations (the chart's "A.") were not read, so HR stays "not read".
-    for country in ("HR", "MU", "SN", "SM"):
+    # a record of part of it answers "partial", cites what was read and says the rest was not
+    # (HR's designations, the chart's "A.", were not read). A Party without any record (IT)
+    # stays "not read".
+    sources = {"HR": CHART_2015, "MU": OCTOPUS_MU, "SN": OCTOPUS_SN, "SM": OCTOPUS_SM}
+    for country, source in sources.items():
         answer = engine.channels("US", country, "subscriber", False, DAY)
-        assert [k.status for k in answer.reservations_known] == ["not_read"], country
+        (known,) = answer.reservations_known
+        assert known.status == "partial", country
+        assert "the rest of its list not read" in known.text, country
+        assert any(source in s for s in known.sources), (country, known.sources)
         assert not [r for r in engine.data.reservations if r.country == country]
+    (italy,) = engine.channels("US", "IT", "subscriber", False, DAY).reservations_known
+    assert italy.status == "not_read"
+    (ivory,) = engine.channels("US", "CI", "subscriber", False, DAY).reservations_known
+    assert ivory.status == "none"
 
 
 def test_without_the_record_croatia_is_not_read(data_copy: Path) -> None:

@@ -106,8 +106,9 @@ def known(
         ]
         records = [r for r in records if any(r.covers(a) for a in articles)]
     else:
-        records = [r for r in records if r.articles == "all"]
-        unread = [] if records else ["all"]
+        whole = [r for r in records if r.articles == "all"]
+        unread = [] if whole else ["all"]
+        records = whole or records  # without a record of the whole list: what was read of it
     current = [r for r in entries if r.applies_on(as_of)]
     ended = [r for r in entries if not r.applies_on(as_of)]
     sources = [trail.fact(r, f"{country} {short} reservations read") for r in records]
@@ -130,7 +131,7 @@ def known(
                 + ")"
             )
             sources += [cite(trail, r) for r in ended]
-    elif current or (articles and len(unread) < len(articles)):
+    elif current or (articles and len(unread) < len(articles)) or (not articles and records):
         status = "partial"
         missing = "the rest of its list" if unread == ["all"] else f"Arts. {', '.join(unread)}"
         text = (
