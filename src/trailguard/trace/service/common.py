@@ -39,6 +39,7 @@ TEMPLATE_FIELDS = (
     "offence",
     "offence_articles",
     "summary_of_facts",
+    "handling",  # the handling code and TLP every hop's request carries
 )
 UNDECIDED = "decide who holds the data"
 
