@@ -621,17 +621,17 @@ def test_a_failing_move_keeps_the_answer_stored_and_sync_repairs(
     assert [h["state"] for h in repaired.hops] == ["advanced", "drafted"]
 
 
-def test_the_traces_handling_goes_on_its_requests(net: Any, people: dict) -> None:
+def test_the_traces_handling_and_emergency_go_on_its_requests(net: Any, people: dict) -> None:
     _custodians(net, people)
     case_id, obs_id = _case(net, people)
-    handled = {**TEMPLATE, "handling": {"code": "H2", "tlp": "TLP:RED"}}
+    handled = {**TEMPLATE, "handling": {"code": "H2", "tlp": "TLP:RED"}, "emergency": True}
     started = trace.start_trace(net.us, people["iris"], case_id, obs_id, template=handled)
     body = requests.get_request(net.us, started.hops[0]["request_id"]).request
-    assert (body.handling.code, body.handling.tlp) == ("H2", "TLP:RED")
-    # without one, the request's default handling (H0)
+    assert (body.handling.code, body.handling.tlp) == ("H2", "TLP:RED") and body.emergency
+    # without them, the request's default handling (H0), not an emergency
     plain = trace.start_trace(net.us, people["iris"], case_id, obs_id, template=TEMPLATE)
     body = requests.get_request(net.us, plain.hops[0]["request_id"]).request
-    assert body.handling.code == "H0"
+    assert body.handling.code == "H0" and not body.emergency
     # a handling the request model refuses leaves the hop open with the reason
     wrong = {**TEMPLATE, "handling": {"code": "H9", "tlp": "TLP:RED"}}
     refused = trace.start_trace(net.us, people["iris"], case_id, obs_id, template=wrong)

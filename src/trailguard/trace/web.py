@@ -74,6 +74,7 @@ def start(
     summary: str = Form(""),
     handling_code: str = Form(""),
     tlp: str = Form(""),
+    emergency: str = Form(""),
     auto_send: str = Form(""),
     principal: Principal = Tracer,
 ) -> Response:
@@ -97,6 +98,8 @@ def start(
     try:
         template["offence_articles"] = _articles(offence_articles)
         template["handling"] = _handling(handling_code, tlp)
+        if emergency:
+            template["emergency"] = True
         view = service.start_trace(
             node,
             principal,
@@ -126,6 +129,7 @@ def start(
                     "offence_articles": offence_articles,
                     "handling_code": handling_code,
                     "tlp": tlp,
+                    "emergency": bool(emergency),
                 },
             },
             status_code=422,

@@ -501,6 +501,8 @@ def preservation_body(node: Node, hop: dict[str, Any], args: dict[str, Any]) -> 
     }
     if template.get("handling"):
         body["handling"] = template["handling"]
+    if template.get("emergency"):
+        body["emergency"] = template["emergency"]
     return body
 
 
