@@ -9,13 +9,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from exercise_kit import Played, played
+from exercise_kit import Played, played, principal
 from fastapi.testclient import TestClient
 
 from helpers import browser_login, make_node
 from trailguard.accounts import Role
 from trailguard.app import create_app
-from trailguard.exercise.play import TRAINEE, TRAINER
+from trailguard.exercise.play import SUPERVISOR, TRAINEE, TRAINER
+from trailguard.exercise.selftest import preservation_body
+from trailguard.exercise.service import open_case, open_session, trainee_requests
+from trailguard.requests import approve_request, draft_request, send_request
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +163,46 @@ def test_conclude_by_form_then_debrief(game: Played) -> None:
         follow_redirects=False,
     )
     assert again.status_code == 422 and "concluded already" in again.text
+
+
+def test_briefing_links_to_the_sessions_investigation(tmp_path: Path) -> None:
+    with played(tmp_path / "exercise") as fresh:
+        node = fresh.node
+        session_id = open_session(node, fresh.scenario, trainee=TRAINEE, actor="system:test")
+        case_id = open_case(node, fresh.scenario, trainee=TRAINEE, session_id=session_id)
+        client = _login(fresh, TRAINEE)
+        page = client.get(f"/exercise/sessions/{session_id}").text
+        assert f'<a href="/investigations/{case_id}" id="exercise-case">' in page
+        # a session opened without an investigation points at the list to open one
+        page = client.get(f"/exercise/sessions/{fresh.running}").text
+        assert 'id="exercise-case"' not in page and 'href="/investigations">' in page
+        # the trainer is not on the trainee's case: no link into it
+        trainer = _login(fresh, TRAINER).get(f"/exercise/sessions/{session_id}")
+        assert trainer.status_code == 200 and 'id="exercise-case"' not in trainer.text
+
+
+def test_the_requests_the_trainee_sent_count_whoever_drafted_them(tmp_path: Path) -> None:
+    """The trace drafts the next hop's request when an Art. 30 disclosure arrives (in no
+    person's name): sent by the trainee, it is theirs; sent by another, it is not."""
+    with played(tmp_path / "exercise") as fresh:
+        node, scenario = fresh.node, fresh.scenario
+        since = fresh.clock.now()
+        trainee, supervisor = principal(node, TRAINEE), principal(node, SUPERVISOR)
+        first = scenario.hops[0]
+        assert first.node_id is not None
+        sent_ids = []
+        for sender in (trainee, supervisor):
+            body = preservation_body(scenario, first, issued=since)
+            body["reference"] += f"-{sender.username}"
+            view = draft_request(node, supervisor, body, recipient=first.node_id)
+            approve_request(node, trainee, view.id)
+            send_request(node, sender, view.id)
+            sent_ids.append(view.id)
+        drafted = draft_request(
+            node, supervisor, preservation_body(scenario, first, issued=since), recipient=None
+        )
+        theirs = [r.id for r in trainee_requests(node, TRAINEE, since=since)]
+        assert theirs == [sent_ids[0]], (theirs, sent_ids, drafted.id)
 
 
 def test_real_node_has_no_exercise(tmp_path: Path) -> None:

@@ -619,3 +619,24 @@ def test_a_failing_move_keeps_the_answer_stored_and_sync_repairs(
     monkeypatch.undo()
     repaired = trace.sync_trace(net.us, people["iris"], started.id)
     assert [h["state"] for h in repaired.hops] == ["advanced", "drafted"]
+
+
+def test_the_traces_handling_and_emergency_go_on_its_requests(net: Any, people: dict) -> None:
+    _custodians(net, people)
+    case_id, obs_id = _case(net, people)
+    handled = {**TEMPLATE, "handling": {"code": "H2", "tlp": "TLP:RED"}, "emergency": True}
+    started = trace.start_trace(net.us, people["iris"], case_id, obs_id, template=handled)
+    body = requests.get_request(net.us, started.hops[0]["request_id"]).request
+    assert (body.handling.code, body.handling.tlp) == ("H2", "TLP:RED") and body.emergency
+    # without them, the request's default handling (H0), not an emergency
+    plain = trace.start_trace(net.us, people["iris"], case_id, obs_id, template=TEMPLATE)
+    body = requests.get_request(net.us, plain.hops[0]["request_id"]).request
+    assert body.handling.code == "H0" and not body.emergency
+    # a handling the request model refuses leaves the hop open with the reason
+    wrong = {**TEMPLATE, "handling": {"code": "H9", "tlp": "TLP:RED"}}
+    refused = trace.start_trace(net.us, people["iris"], case_id, obs_id, template=wrong)
+    hop = refused.hops[0]
+    assert hop["state"] == "open" and hop["request_id"] is None
+    assert any(
+        c["code"] == "request_incomplete" and "handling" in c["message"] for c in hop["checks"]
+    ), hop["checks"]

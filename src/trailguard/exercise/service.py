@@ -31,7 +31,13 @@ from trailguard.exercise.domain.scoring import (
     score,
 )
 from trailguard.exercise.orm import ExerciseSessionRow
-from trailguard.investigations import create_investigation, observe_headers, observe_log_lines
+from trailguard.investigations import (
+    CASE_ROLES,
+    create_investigation,
+    list_investigations,
+    observe_headers,
+    observe_log_lines,
+)
 from trailguard.node import Node
 from trailguard.requests import get_request, list_requests
 
@@ -121,7 +127,7 @@ def open_case(node: Node, scenario: Scenario, *, trainee: str, session_id: str) 
         node,
         principal,
         {
-            "reference": f"EX-{scenario.seed}-{session_id[:8]}".upper(),
+            "reference": case_reference_of(scenario.seed, session_id),
             "title": f"EXERCISE: {scenario.victim}, {scenario.offence}",
             "conduct": [scenario.conduct],
             "handling_code": "H2",
@@ -139,6 +145,21 @@ def open_case(node: Node, scenario: Scenario, *, trainee: str, session_id: str) 
             node, principal, case.id, evidence.text, tz=evidence.zone, label=evidence.title
         )
     return case.id
+
+
+def case_reference_of(seed: int, session_id: str) -> str:
+    """The reference of the investigation ``open_case`` opens for a session."""
+    return f"EX-{seed}-{session_id[:8]}".upper()
+
+
+def session_case(node: Node, principal: Principal, view: SessionView) -> str | None:
+    """The id of the investigation opened for the session (the briefing links to it), when
+    the person is on it; None when the session was opened without one."""
+    if not principal.has_any(*CASE_ROLES):
+        return None
+    reference = case_reference_of(view.seed, view.id)
+    found = [c for c in list_investigations(node, principal) if c.reference == reference]
+    return found[0].id if found else None
 
 
 def open_session(node: Node, scenario: Scenario, *, trainee: str, actor: str) -> str:
@@ -301,19 +322,21 @@ def conclude(
 def trainee_requests(
     node: Node, trainee: str, *, since: datetime | None = None, until: datetime | None = None
 ) -> list[SentRequest]:
-    """The requests the trainee drafted on this node (from ``since``, before ``until``), with
-    the moment each was sent."""
+    """The requests the trainee drafted on this node, or sent when another drafted them (the
+    trace drafts the next hop's request when an Art. 30 disclosure arrives, in nobody's
+    name), from ``since``, before ``until``, with the moment each was sent."""
     actor = f"user:{trainee}"
     found = []
     for brief in list_requests(node, direction="outbound"):
-        if brief.created_by != actor:
-            continue
         if since is not None and brief.created_at < since:
             continue
         if until is not None and brief.created_at > until:
             continue
         view = get_request(node, brief.id)
-        sent_at = next((t.at for t in view.transitions if t.to_state == "sent"), None)
+        sent = next((t for t in view.transitions if t.to_state == "sent"), None)
+        if brief.created_by != actor and (sent is None or sent.actor != actor):
+            continue
+        sent_at = sent.at if sent is not None else None
         answers = tuple(
             (t.at, t.to_state)
             for t in view.transitions

@@ -57,11 +57,16 @@ def trainer_page(request: Request, principal: Principal = Trainer) -> HTMLRespon
 def session_page(request: Request, session_id: str, principal: Principal = Viewer) -> HTMLResponse:
     node = get_node(request)
     view = service.get_session(node, principal, session_id)
-    return _session(request, view, problems=[], status_code=200)
+    return _session(request, principal, view, problems=[], status_code=200)
 
 
 def _session(
-    request: Request, view: service.SessionView, *, problems: list[str], status_code: int
+    request: Request,
+    principal: Principal,
+    view: service.SessionView,
+    *,
+    problems: list[str],
+    status_code: int,
 ) -> HTMLResponse:
     node = get_node(request)
     return render(
@@ -73,6 +78,7 @@ def _session(
             "ends": [(end, END_LABELS[end]) for end in END_KINDS],
             "problems": problems,
             "now": node.clock.now(),
+            "case_id": service.session_case(node, principal, view),
         },
         status_code=status_code,
     )
@@ -95,7 +101,7 @@ def conclude(
     except (ValidationFailed, Conflict) as exc:
         view = service.get_session(node, principal, session_id)
         problems = [str(exc), *getattr(exc, "problems", [])]
-        return _session(request, view, problems=problems, status_code=422)
+        return _session(request, principal, view, problems=problems, status_code=422)
     service.score_session(node, principal, session_id)
     return RedirectResponse(f"/exercise/sessions/{session_id}/debrief", status_code=303)
 

@@ -23,7 +23,7 @@ node by a ``request.transition`` message.
 
 from trailguard.core.handling import HandlingCode, Tlp
 from trailguard.requests.domain.common import RequestKind
-from trailguard.requests.domain.types import REQUEST_TYPES
+from trailguard.requests.domain.types import CONVENTION_OFFENCE_ARTICLES, REQUEST_TYPES
 from trailguard.requests.events import TRANSITION_EVENT
 from trailguard.requests.links import draft_link
 from trailguard.requests.service import (
@@ -35,6 +35,7 @@ from trailguard.requests.service import (
 )
 
 __all__ = [
+    "CONVENTION_OFFENCE_ARTICLES",
     "TRANSITION_EVENT",
     "HandlingCode",
     "Tlp",

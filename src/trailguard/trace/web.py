@@ -16,7 +16,7 @@ from trailguard.core.errors import Conflict, NotFound, ValidationFailed
 from trailguard.investigations import get_investigation
 from trailguard.network import list_entries
 from trailguard.node import Node
-from trailguard.requests import draft_link
+from trailguard.requests import CONVENTION_OFFENCE_ARTICLES, HandlingCode, Tlp, draft_link
 from trailguard.trace import service
 from trailguard.trace.pictures import PictureUnavailable, graph_svg, timeline
 from trailguard.web.dashboard import DashboardItem
@@ -50,7 +50,14 @@ def new_page(
     return render(
         request,
         "trace/new.html",
-        {"case": case, "observation": found, "form": {}, "problems": []},
+        {
+            "case": case,
+            "observation": found,
+            "form": {"handling_code": case.handling_code, "tlp": case.tlp},
+            "problems": [],
+            "codes": list(HandlingCode),
+            "labels": list(Tlp),
+        },
     )
 
 
@@ -63,12 +70,16 @@ def start(
     email: str = Form(""),
     seeking_authority: str = Form(""),
     offence: str = Form(""),
+    offence_articles: str = Form(""),
     summary: str = Form(""),
+    handling_code: str = Form(""),
+    tlp: str = Form(""),
+    emergency: str = Form(""),
     auto_send: str = Form(""),
     principal: Principal = Tracer,
 ) -> Response:
     node = get_node(request)
-    template = {
+    template: dict[str, Any] = {
         "requesting_authority": {
             "organisation": node.config.name,
             "person_in_charge": principal.display_name,
@@ -85,6 +96,10 @@ def start(
         "summary_of_facts": summary,
     }
     try:
+        template["offence_articles"] = _articles(offence_articles)
+        template["handling"] = _handling(handling_code, tlp)
+        if emergency:
+            template["emergency"] = True
         view = service.start_trace(
             node,
             principal,
@@ -102,6 +117,8 @@ def start(
             {
                 "case": case,
                 "observation": found,
+                "codes": list(HandlingCode),
+                "labels": list(Tlp),
                 "problems": [str(exc), *getattr(exc, "problems", [])],
                 "form": {
                     "phone": phone,
@@ -109,11 +126,44 @@ def start(
                     "offence": offence,
                     "summary": summary,
                     "seeking_authority": seeking_authority,
+                    "offence_articles": offence_articles,
+                    "handling_code": handling_code,
+                    "tlp": tlp,
+                    "emergency": bool(emergency),
                 },
             },
             status_code=422,
         )
     return RedirectResponse(f"/traces/{view.id}", status_code=303)
+
+
+def _articles(text: str) -> list[int]:
+    """The Convention articles (2-11) the offence falls under, as typed: "2, 3" or "Art. 3";
+    refused here, before any trace starts, unless each is one of them."""
+    numbers = [part.strip().removeprefix("Art.").strip() for part in text.split(",")]
+    bad = [
+        part
+        for part in numbers
+        if part and not (part.isdigit() and int(part) in CONVENTION_OFFENCE_ARTICLES)
+    ]
+    if bad:
+        raise ValidationFailed(
+            "offence articles are Convention article numbers (2-11), comma-separated",
+            [f"offence_articles: {part!r}" for part in bad],
+        )
+    return [int(part) for part in numbers if part]
+
+
+def _handling(code: str, tlp: str) -> dict[str, str]:
+    """The handling code and TLP every hop's request carries (what the case calls for)."""
+    problems = []
+    if code not in set(HandlingCode):
+        problems.append(f"handling_code: {code!r}")
+    if tlp not in set(Tlp):
+        problems.append(f"tlp: {tlp!r}")
+    if problems:
+        raise ValidationFailed("choose a handling code (H0-H3) and a TLP label", problems)
+    return {"code": code, "tlp": tlp}
 
 
 def _draft_links(data: dict[str, Any]) -> dict[str, str]:

@@ -39,6 +39,8 @@ TEMPLATE_FIELDS = (
     "offence",
     "offence_articles",
     "summary_of_facts",
+    "handling",  # the handling code and TLP every hop's request carries
+    "emergency",  # a risk to people's safety: every hop's request marked urgent
 )
 UNDECIDED = "decide who holds the data"
 

@@ -478,7 +478,7 @@ def preservation_body(node: Node, hop: dict[str, Any], args: dict[str, Any]) -> 
         necessity += (
             f"; they are deleted from {hop['dies_at']} ({custodian.source if custodian else ''})"
         )
-    return {
+    body: dict[str, Any] = {
         "kind": "preservation",
         "reference": args["reference"],
         "date_issued": node.clock.now().date().isoformat(),
@@ -499,6 +499,11 @@ def preservation_body(node: Node, hop: dict[str, Any], args: dict[str, Any]) -> 
         "mla_intended": True,
         "data_kinds": kinds,
     }
+    if template.get("handling"):
+        body["handling"] = template["handling"]
+    if template.get("emergency"):
+        body["emergency"] = template["emergency"]
+    return body
 
 
 def refine_hop(
