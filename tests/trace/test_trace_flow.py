@@ -640,3 +640,41 @@ def test_the_traces_handling_and_emergency_go_on_its_requests(net: Any, people: 
     assert any(
         c["code"] == "request_incomplete" and "handling" in c["message"] for c in hop["checks"]
     ), hop["checks"]
+
+
+def test_a_line_identified_that_relayed_the_connection_moves_the_trail_on(
+    net: Any, people: dict
+) -> None:
+    # a CGN access provider preserves the translation and RADIUS records of the line (its
+    # subscriber named), then its Art. 30 disclosure shows the line relayed a session from
+    # elsewhere: the line stays named on its hop and the trail goes on
+    _custodians(net, people)
+    case_id, obs_id = _case(net, people)
+    started = trace.start_trace(net.us, people["iris"], case_id, obs_id, template=TEMPLATE)
+    first = started.hops[0]["id"]
+    trace.record_answer(
+        net.us, people["iris"], started.id, first, "next_hop",
+        {"ip": "203.0.113.77", "port": 51512, "at": "2026-11-20T08:10:00Z"}, key="call 1",
+    )  # fmt: skip
+    hop2 = trace.get_trace(net.us, people["iris"], started.id).hops[1]
+    assert hop2["data_kinds"] == ["port_block", "radius"]
+    named = trace.record_answer(
+        net.us, people["iris"], started.id, hop2["id"], "preserved",
+        {"hold_id": "hold-00000000000000cc", "digest": "c" * 64, "summary": "line acct-1@x"},
+        key="letter 1",
+    )  # fmt: skip
+    assert named.state == "subscriber" and named.hops[1]["state"] == "subscriber"
+    moved = trace.record_answer(
+        net.us, people["iris"], started.id, hop2["id"], "next_hop",
+        {"ip": "198.51.100.99", "port": 40000, "at": "2026-11-20T08:09:00Z"}, key="letter 2",
+    )  # fmt: skip
+    assert moved.state == "open"
+    assert [h["state"] for h in moved.hops][1] == "advanced"
+    assert moved.hops[1]["subscriber"] == "line acct-1@x"
+    assert "relayed the connection from 198.51.100.99:40000" in moved.hops[1]["next_action"]
+    assert moved.hops[2]["ip"] == "198.51.100.99" and moved.hops[2]["state"] == "drafted"
+    # other answers to the named line stay refused: it takes only the disclosure
+    with pytest.raises(Conflict, match="closed"):
+        trace.record_answer(
+            net.us, people["iris"], started.id, hop2["id"], "no_data", {}, key="letter 3"
+        )

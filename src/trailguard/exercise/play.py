@@ -26,13 +26,14 @@ from typing import Any
 
 import httpx
 
-from trailguard.accounts import Role
+from trailguard.accounts import Role, get_user, principal_of
 from trailguard.core.clock import isoformat_z
 from trailguard.core.config import ExerciseSettings, NodeRole, load_config, save_config
 from trailguard.demo.cluster import DemoCluster, DemoNode, NodeSpec
 from trailguard.exercise.domain.scenario import HopKey, Scenario, trainee_zone
 from trailguard.exercise.provider_logs import provider_logs
 from trailguard.exercise.service import open_case, open_session
+from trailguard.trace import set_custodian
 from trailguard.traffic import ParseOptions, ingest_files
 
 log = logging.getLogger(__name__)
@@ -112,9 +113,11 @@ class ExerciseCluster(DemoCluster):
     def write_stores(self) -> dict[str, dict[str, int]]:
         """Each counterpart provider's logs (a flow probe's; a CGN's translation log and RADIUS
         accounting), written from the scenario and ingested into its node's traffic store
-        through the parsers; answers the records stored per node and format. A file the
-        parser refuses or reads with bad lines is an error of the writer: it raises."""
+        through the parsers, and their retention published to the trainee's node; answers the
+        records stored per node and format. A file the parser refuses or reads with bad lines
+        is an error of the writer: it raises."""
         stored: dict[str, dict[str, int]] = {}
+        kept: dict[str, dict[str, int]] = {}
         folder = self.root / "provider-logs"
         folder.mkdir(exist_ok=True)
         hops = list(self.scenario.hops)
@@ -138,7 +141,22 @@ class ExerciseCluster(DemoCluster):
                     problem = report.refused or report.bad_lines[0]
                     raise RuntimeError(f"{written.name} ({written.format}): {problem}")
                 stored.setdefault(hop.node_id, {})[written.format] = report.records_stored
+                kept.setdefault(hop.node_id, {})[written.kind] = hop.retention_days
+        self.publish_retention(kept)
         return stored
+
+    def publish_retention(self, kept: dict[str, dict[str, int]]) -> None:
+        """What each counterpart provider keeps (``kept``: node, kind of record, days), as
+        providers publish it, recorded on the trainee's node by the simulated shift supervisor,
+        the way a 24/7 point of contact keeps its providers' retention: the trace then names
+        the kinds of record a request must preserve and the moment each hop's trail dies."""
+        node = self.trainee.node
+        with node.db.session() as session:
+            supervisor = principal_of(get_user(session, SUPERVISOR))
+        providers = {hop.node_id: hop.provider for hop in self.scenario.hops if hop.node_id}
+        for node_id, kinds in kept.items():
+            source = f"{providers[node_id]}: published retention policy (EXERCISE scenario)"
+            set_custodian(node, supervisor, node_id, kinds, source)
 
     def save_state(self, session_id: str, pid: int) -> Path:
         """``exercise.json``: where the nodes listen and who logs in (for status and stop)."""

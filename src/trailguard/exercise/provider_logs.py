@@ -51,6 +51,7 @@ class ProviderLog:
     format: str
     text: str
     tz: str | None = None
+    kind: str = "flow"  # the kind of record it holds (traffic RecordKind), for its retention
 
 
 def provider_logs(hop: HopKey, previous: HopKey | None, seed: int) -> list[ProviderLog]:
@@ -64,8 +65,15 @@ def provider_logs(hop: HopKey, previous: HopKey | None, seed: int) -> list[Provi
     zone = trainee_zone(hop.country)
     assert hop.assignment_format is not None
     logs = [
-        ProviderLog(f"{name}-cgn.log", hop.log_format, cgn_translation_log(hop, seed, zone), zone),
-        ProviderLog(f"{name}-radius.detail", hop.assignment_format, radius_detail(hop, seed)),
+        ProviderLog(
+            f"{name}-cgn.log", hop.log_format, cgn_translation_log(hop, seed, zone), zone, "nat"
+        ),
+        ProviderLog(
+            f"{name}-radius.detail",
+            hop.assignment_format,
+            radius_detail(hop, seed),
+            kind="radius",
+        ),
     ]
     if previous is not None:
         logs.append(

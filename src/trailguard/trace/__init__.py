@@ -19,7 +19,7 @@ investigation's observations come from it) and offered here as ``read_message``.
 from trailguard.investigations import FLAG_TEXT, Hop, read_message
 from trailguard.trace.attribution import attribute_on_node, import_prefix_table
 from trailguard.trace.domain.attribution import Attribution, PrefixTable, parse_prefix_table
-from trailguard.trace.service import TraceView, case_of, traces_of
+from trailguard.trace.service import TraceView, case_of, set_custodian, traces_of
 
 __all__ = [
     "FLAG_TEXT",
@@ -32,5 +32,6 @@ __all__ = [
     "import_prefix_table",
     "parse_prefix_table",
     "read_message",
+    "set_custodian",
     "traces_of",
 ]

@@ -238,7 +238,10 @@ def answer(
             ).first()
             if seen:
                 return "seen"
-            if hop.state not in OPEN_STATES:
+            # a line identified (its subscriber's records preserved) may still have relayed
+            # the connection: an Art. 30 disclosure of where it came from moves the trail on
+            relayed = kind == "next_hop" and hop.state == HopState.SUBSCRIBER.value
+            if hop.state not in OPEN_STATES and not relayed:
                 return "closed"
             session.add(
                 AnswerRow(
@@ -317,8 +320,15 @@ def _advance(
     at_value = details.get("at")
     at, zone = parse_instant(at_value, "at") if at_value else (None, None)
     port = details.get("port")
+    came_from = f"{ip}" + (f":{port}" if port else "")
+    if hop.state == HopState.SUBSCRIBER.value:
+        # the subscriber's line relayed it: the line stays named, the trail goes on
+        hop.next_action = f"advanced: the line ({hop.subscriber}) relayed the connection from "
+        hop.next_action += came_from
+        trace.state = TraceState.OPEN.value
+    else:
+        hop.next_action = f"advanced: the connection came from {came_from}"
     hop.state = HopState.ADVANCED.value
-    hop.next_action = f"advanced: the connection came from {ip}" + (f":{port}" if port else "")
     seq = max(h.seq for h in hops_of(session, trace.id)) + 1
     new = new_hop(
         session,
