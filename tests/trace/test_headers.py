@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from samples_kit import samples_dir
 from trailguard.core.errors import ValidationFailed
+from trailguard.investigations.domain import observations_from_hops
 from trailguard.investigations.headers import parse_received
 from trailguard.trace import read_message
 from trailguard.trace.cli import app as trace_cli
@@ -158,3 +159,31 @@ def test_real_samples_parse_every_line_with_flags() -> None:
     assert len(hops) == 4
     assert hops[0].by_host is None and "no_by_host" in hops[0].flags
     assert hops[2].from_ip == "185.137.84.106"
+
+
+@pytest.mark.parametrize(
+    ("received", "ip", "port"),
+    [
+        ("from relay.example ([203.0.113.7]:50123) by mx.example; ", "203.0.113.7", 50123),
+        ("from relay.example ([IPv6:2001:db8::7]:443) by mx.example; ", "2001:db8::7", 443),
+        ("from relay.example ([203.0.113.7]) by mx.example; ", "203.0.113.7", None),
+        # not a port: too many digits or over 65535; the address is still read
+        ("from relay.example ([203.0.113.7]:123456) by mx.example; ", "203.0.113.7", None),
+        ("from relay.example ([203.0.113.7]:70000) by mx.example; ", "203.0.113.7", None),
+    ],
+)
+def test_a_source_port_written_after_the_address_is_kept(
+    received: str, ip: str, port: int | None
+) -> None:
+    hop = parse_received(received + "Fri, 20 Nov 2026 09:14:07 +0100", 0)
+    assert (hop.from_ip, hop.from_port) == (ip, port)
+    assert hop.to_json()["from_port"] == port
+
+
+def test_the_port_goes_into_the_observation() -> None:
+    message = (
+        b"Received: from relay.example ([203.0.113.7]:50123) by mx.example;"
+        b" Fri, 20 Nov 2026 09:14:07 +0100\r\nSubject: x\r\n\r\nbody\r\n"
+    )
+    [observation] = observations_from_hops(read_message(message), source_label="mail")
+    assert (observation.ip, observation.port) == ("203.0.113.7", 50123)

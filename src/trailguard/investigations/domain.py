@@ -309,6 +309,7 @@ def observations_from_hops(hops: list[Any], *, source_label: str) -> list[Observ
             ObservationIn(
                 kind=SourceKind.EMAIL_HEADERS,
                 ip=hop.from_ip,
+                port=getattr(hop, "from_port", None),
                 at=at,
                 source_zone=hop.zone,
                 protocol="smtp",

@@ -40,7 +40,9 @@ FLAG_TEXT = {
 }
 
 _CLAUSE = re.compile(r"\b(from|by|via|with|id|for)\s+", re.IGNORECASE)
-_BRACKET_IP = re.compile(r"\[(?:IPv6:)?([0-9A-Fa-f:.]+)\](?::\d+)?")
+# "[192.0.2.7]" or "[IPv6:2001:db8::7]", perhaps with the client's source port after it
+# ("[192.0.2.7]:50123", as some servers write it; RFC 6302 asks servers to log that port)
+_BRACKET_IP = re.compile(r"\[(?:IPv6:)?([0-9A-Fa-f:.]+)\](?::(\d{1,5})(?!\d))?")
 _BARE_IP = re.compile(r"(?<![\w.:])(\d{1,3}(?:\.\d{1,3}){3})(?![\w.])")
 _PAREN_IP6 = re.compile(r"\(\s*([0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7})\s*\)")
 
@@ -51,6 +53,7 @@ class Hop:
     raw: str
     from_host: str | None = None
     from_ip: str | None = None
+    from_port: int | None = None  # the client's source port, when the server wrote it
     helo: str | None = None
     by_host: str | None = None
     protocol: str | None = None
@@ -67,6 +70,7 @@ class Hop:
             "index": self.index,
             "from_host": self.from_host,
             "from_ip": self.from_ip,
+            "from_port": self.from_port,
             "helo": self.helo,
             "by_host": self.by_host,
             "protocol": self.protocol,
@@ -142,6 +146,9 @@ def parse_received(raw: str, index: int = 0) -> Hop:
         match = _BRACKET_IP.search(comment) or _BRACKET_IP.search(value)
         if match:
             seen_ip = _ip_or_none(match.group(1))
+            port = int(match.group(2)) if match.group(2) else None
+            if seen_ip is not None and port is not None and port <= 65_535:
+                hop.from_port = port
         if seen_ip is None:
             bare = _BARE_IP.search(comment) or _PAREN_IP6.search(comment)
             if bare:
