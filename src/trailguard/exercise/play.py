@@ -314,7 +314,12 @@ class Counterparts:
                     "reference": reference,
                     "ip": finding.ip,
                     "port": finding.port if finding.shared else None,
-                    "start": isoformat_z(finding.at - timedelta(minutes=15)),
+                    "start": isoformat_z(
+                        min(
+                            finding.at - timedelta(minutes=15),
+                            finding.assigned_since or finding.at,
+                        )
+                    ),
                     "end": isoformat_z(finding.at + timedelta(minutes=15)),
                 },
             )
@@ -413,8 +418,11 @@ class Finding:
     at: datetime | None = None
     port: int | None = None  # the request's source port (None: not given; 0 counts as none)
     shared: bool = False  # the address is one the CGN's translation log shares out
-    subscriber: str | None = None  # the account the store names (the CGN's RADIUS sessions)
+    subscriber: str | None = None  # the account the store names (the RADIUS sessions)
     records: int = 0  # records of the look-up that match
+    # when the session that had a directly assigned address began (the hold reaches back to
+    # it, so that the RADIUS records of the session are preserved with the connection)
+    assigned_since: datetime | None = None
 
 
 def _endpoint_for(body: dict[str, Any], hop: HopKey) -> dict[str, Any] | None:
@@ -503,7 +511,42 @@ def look_up(duty: httpx.Client, hop: HopKey, body: dict[str, Any], reference: st
     from_there = [r for r in flows if r["public_ip"] == ip]
     if not from_there:
         return replace(seen, why=f"no connection of {ip} at {stamp}: check the time and its zone")
-    return replace(seen, found=True, records=len(from_there))
+    found = replace(seen, found=True, records=len(from_there))
+    if hop.assignment_format is None:
+        # a hosting provider: the address is a server's; its customer is in the register
+        return found
+    # an access provider assigns its lines public addresses: its RADIUS accounting names the
+    # account whose session had the address at the instant (a direct assignment, no NAT)
+    matches = _ok(
+        duty.get(
+            "/api/traffic/lookup",
+            params={
+                "ip": ip,
+                "at": stamp,
+                "tolerance_seconds": TIME_TOLERANCE.total_seconds(),
+                "reference": reference,
+            },
+        )
+    )["matches"]
+    holders = sorted({m["subscriber"] for m in matches if m["subscriber"]})
+    if len(holders) > 1:
+        return replace(
+            found,
+            found=False,
+            why=f"{ip} passed from one account to another within a minute of {stamp}: "
+            "give the exact time",
+        )
+    if not holders:
+        return replace(found, why=f"no session of our RADIUS accounting had {ip} at {stamp}")
+    since = min(
+        (datetime.fromisoformat(r["start"]) for m in matches for r in m["records"]), default=None
+    )
+    return replace(
+        found,
+        subscriber=holders[0],
+        assigned_since=since,
+        records=found.records + sum(len(m["records"]) for m in matches),
+    )
 
 
 def _summary(hop: HopKey, finding: Finding, hold: dict[str, Any] | None) -> str:
@@ -516,16 +559,28 @@ def _summary(hop: HopKey, finding: Finding, hold: dict[str, Any] | None) -> str:
             f"{hold['records']} records, the CGN translation and the RADIUS accounting of the "
             f"line (hold {hold['hold_id']})"
         )
+    elif finding.subscriber:
+        held = (
+            f"{hold['records']} records, the flow records and the RADIUS accounting of the "
+            f"line (hold {hold['hold_id']})"
+        )
     else:
         held = f"{hold['records']} flow records (hold {hold['hold_id']})"
     if hop.outcome == "subscriber":
-        # behind a CGN the store names the account; a directly assigned address is the
-        # provider's customer register's (not a traffic record)
-        subscriber = finding.subscriber or hop.subscriber
+        if finding.subscriber:  # an access provider: its RADIUS accounting names the account
+            return (
+                f"{held} preserved; our RADIUS accounting names the session's subscriber "
+                f"{finding.subscriber}. Subscriber details follow on a mutual assistance "
+                "request (Art. 31) or a Protocol Art. 7 order."
+            )
+        if hop.assignment_format is not None:
+            return f"{held} preserved; {finding.why}: no subscriber can be named."
+        # a hosting provider: the server at that address is a customer's (its register, not
+        # a traffic record, says whose)
         return (
-            f"{held} preserved; the session belongs to subscriber {subscriber}. "
-            "Subscriber details follow on a mutual assistance request (Art. 31) or a Protocol "
-            "Art. 7 order."
+            f"{held} preserved; our customer register names the server's subscriber "
+            f"{hop.subscriber}. Subscriber details follow on a mutual assistance request "
+            "(Art. 31) or a Protocol Art. 7 order."
         )
     line = f" (line {finding.subscriber})" if finding.subscriber else ""
     if hop.outcome == "dead_end":

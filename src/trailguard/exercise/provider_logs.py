@@ -5,6 +5,13 @@ there, as a real one would).
 
 - A hop without carrier-grade NAT: its flow probe's Zeek conn.log (TSV, UTC seconds), as Zeek
   writes it: https://docs.zeek.org/en/master/logs/conn.html
+- An access provider without CGN also holds its RADIUS accounting (FreeRADIUS ``detail``, as
+  below) with the public address in Framed-IP-Address (RFC 2865 §5.8:
+  https://www.rfc-editor.org/rfc/rfc2865#section-5.8): the account whose session had the
+  hop's address at the instant, the account that had the same address before it (dynamic
+  addresses are handed out again), and the neighbouring lines of the pool. A hosting provider
+  holds flow records only: its customer register, not a traffic record, ties a server's
+  address to a customer (``scenario.ACCESS_KINDS``).
 - A CGN hop (an access provider whose subscribers share public addresses): the CGN's
   translation log, Cisco IOS XR CGN syslog with session-based logging and the destination
   (SessionbasedAD when a translation is created, SessionbasedWD when it is deleted), stamped
@@ -40,6 +47,8 @@ from trailguard.exercise.domain.scenario import HopKey, trainee_zone
 # The number of other subscribers whose translations on the hop's public address are open at
 # the attacker's instant (a shared address is shared by many at once).
 SHARING_AT_THE_INSTANT = 6
+# The accounting log was copied this long after the instant: nothing in it is later.
+COPIED_AFTER = timedelta(hours=13)
 
 
 @dataclass(frozen=True)
@@ -61,7 +70,17 @@ def provider_logs(hop: HopKey, previous: HopKey | None, seed: int) -> list[Provi
     assert hop.node_id is not None
     name = hop.node_id
     if not hop.cgn:
-        return [ProviderLog(f"{name}-conn.log", hop.log_format, zeek_conn_log(hop, previous, seed))]
+        logs = [ProviderLog(f"{name}-conn.log", hop.log_format, zeek_conn_log(hop, previous, seed))]
+        if hop.assignment_format is not None:
+            logs.append(
+                ProviderLog(
+                    f"{name}-radius.detail",
+                    hop.assignment_format,
+                    radius_detail(hop, seed),
+                    kind="radius",
+                )
+            )
+        return logs
     zone = trainee_zone(hop.country)
     assert hop.assignment_format is not None
     logs = [
@@ -172,7 +191,8 @@ class _Translation:
 
 @dataclass(frozen=True)
 class _Session:
-    """A RADIUS accounting session: the account ``user`` had ``inside_ip`` from ``start`` to
+    """A RADIUS accounting session: the account ``user`` had ``inside_ip`` (the framed
+    address: behind a CGN an inside address, without one a public address) from ``start`` to
     ``end`` (None: still connected when the log was copied)."""
 
     user: str
@@ -373,16 +393,69 @@ def cgn_translation_log(hop: HopKey, seed: int, zone: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def access_sessions(hop: HopKey, seed: int) -> tuple[_Session, ...]:
+    """The RADIUS sessions of an access provider without CGN: each line gets a public address
+    of the hop's prefix for its session. The line (``hop.line_holder``) has ``hop.ip`` over the
+    instant; another account had it before, until shortly before the line connected; the
+    other lines of the pool have the other addresses, some of them since before the instant,
+    some connecting after it."""
+    assert not hop.cgn and hop.line_holder is not None
+    rng = random.Random(f"{seed}:{hop.index}:access")
+    base, first = _prefix(hop)
+    domain = hop.line_holder.rsplit("@", 1)[1]
+
+    def mac(n: int) -> str:
+        return f"00-00-5e-00-53-{n:02x}"
+
+    def account() -> str:
+        return f"acct-{rng.randint(10000, 99999)}@{domain}"
+
+    at = hop.at
+    line_start = at - timedelta(hours=rng.randint(3, 40), minutes=rng.randint(0, 59))
+    line_end = (
+        at + timedelta(hours=rng.randint(1, 10), minutes=rng.randint(0, 59))
+        if rng.random() < 0.5
+        else None
+    )
+    before_end = line_start - timedelta(minutes=rng.randint(10, 120))
+    sessions = [
+        _Session(
+            hop.line_holder, hop.ip, f"{rng.getrandbits(32):08X}", mac(0), line_start, line_end
+        ),
+        _Session(
+            account(),
+            hop.ip,
+            f"{rng.getrandbits(32):08X}",
+            mac(1),
+            before_end - timedelta(hours=rng.randint(2, 30)),
+            before_end,
+        ),
+    ]
+    pool = [f"{base}.{first + host}" for host in range(2, 61) if f"{base}.{first + host}" != hop.ip]
+    for n, address in enumerate(rng.sample(pool, 8 + rng.randint(0, 6))):
+        online = at + timedelta(hours=rng.randint(-48, 6), minutes=rng.randint(0, 59))
+        offline: datetime | None = online + timedelta(
+            hours=rng.randint(1, 30), minutes=rng.randint(0, 59)
+        )
+        if rng.random() < 0.5 or offline > at + COPIED_AFTER:  # still connected when copied
+            offline = None
+        sessions.append(
+            _Session(account(), address, f"{rng.getrandbits(32):08X}", mac(n + 2), online, offline)
+        )
+    return tuple(sessions)
+
+
 def radius_detail(hop: HopKey, seed: int) -> str:
     """FreeRADIUS accounting detail: a Start for every session, an Interim-Update every six
     hours while it lasts, a Stop when it ended; the header in the server's (UTC) local time
-    as ctime writes it, Event-Timestamp and Timestamp in UTC."""
-    world = cgn_world(hop, seed)
+    as ctime writes it, Event-Timestamp and Timestamp in UTC. Behind a CGN the sessions give
+    inside addresses (``cgn_world``), without one public addresses (``access_sessions``)."""
+    sessions = cgn_world(hop, seed).sessions if hop.cgn else access_sessions(hop, seed)
     base, first = _prefix(hop)
     nas = f"{base}.{first + 1}"
     records: list[tuple[datetime, str]] = []
-    copied = hop.at + timedelta(hours=13)  # nothing after the moment the log was copied
-    for session in world.sessions:
+    copied = hop.at + COPIED_AFTER  # nothing after the moment the log was copied
+    for session in sessions:
         events: list[tuple[str, datetime]] = [("Start", session.start)]
         tick = session.start + timedelta(hours=6)
         last = session.end or copied

@@ -187,6 +187,15 @@ VICTIM_IP = "192.0.2.80"
 # vendors' documentation (trailguard.traffic parsers cisco-xr-cgn, freeradius-detail).
 CGN_LOG_FORMAT = "cisco-xr-cgn"
 CGN_ASSIGNMENT_FORMAT = "freeradius-detail"
+# An access provider without CGN assigns each subscriber's line a public address of its own
+# (PPPoE/IPoE sessions authorised and accounted by RADIUS: RFC 2865 Framed-IP-Address, RFC 2866
+# accounting): its RADIUS accounting names the account that had the address at the instant.
+# A hosting provider's servers keep their addresses for the contract's life: what ties an
+# address to a customer there is the provider's customer register (the server's order), not a
+# traffic record any of the traffic parsers reads (a DHCP lease names a MAC and the hostname
+# the server sends, not the customer), so a hosting hop's subscriber stays the register's.
+ACCESS_KINDS = ("access provider", "broadband access")
+ACCESS_ASSIGNMENT_FORMAT = "freeradius-detail"
 HANDLINGS = (
     ("H1", "TLP:AMBER", "the victim does not want the data used in court before it agrees"),
     (
@@ -293,9 +302,11 @@ class HopKey(_Frozen):
     required_fields: tuple[tuple[str, str], ...]  # (field, article) of a complete request
     subscriber: str | None = None  # outcome 'subscriber'
     end_note: str = ""
-    # a CGN hop: the inside address (RFC 6598) and port the CGN translated to ip:port, the
-    # subscriber sessions' log that assigned that inside address, and the account it names
-    # (the subscriber for outcome 'subscriber'; the line the attacker went through otherwise)
+    # an access provider's hop: the subscriber sessions' log (RADIUS accounting) that assigned
+    # the address the connection came from, and the account it names (the subscriber for
+    # outcome 'subscriber'; the line the attacker went through, or the hotspot, otherwise).
+    # Behind a CGN that address is the inside address (RFC 6598) and port the CGN translated
+    # to ip:port; without CGN it is ip itself (inside_ip None). A hosting hop has none of it.
     inside_ip: str | None = None
     inside_port: int | None = None
     assignment_format: str | None = None
@@ -414,7 +425,8 @@ def generate(seed: int, difficulty: Difficulty | str, engine: LegalEngine) -> Sc
         first = int(prefix.rsplit(".", 1)[1].split("/")[0])
         ip = f"{base}.{first + rng.randint(2, 60)}"
         port = rng.randint(1024, 65535)
-        cgn = kind_text in ("access provider", "broadband access") and rng.random() < profile.cgn
+        access = kind_text in ACCESS_KINDS
+        cgn = access and rng.random() < profile.cgn
         spare = rng.randint(*profile.spare_days)
         # the record lives until the moment the hop becomes known plus the spare days
         retention = max(1, math.ceil((known_at - at) / DAY) + spare)
@@ -451,8 +463,8 @@ def generate(seed: int, difficulty: Difficulty | str, engine: LegalEngine) -> Sc
             )
         node_id = f"{country.lower()}-poc" if party and outcome != "non_party" else None
         line = (
-            _cgn_line(seed, level, position, outcome, subscriber, words[position - 1])
-            if cgn
+            _access_line(seed, level, position, outcome, subscriber, words[position - 1])
+            if access
             else None
         )
         hops.append(
@@ -491,9 +503,11 @@ def generate(seed: int, difficulty: Difficulty | str, engine: LegalEngine) -> Sc
                 required_fields=required_fields(cgn, emergency),
                 subscriber=subscriber,
                 end_note=end_note,
-                inside_ip=line.inside_ip if line else None,
-                inside_port=line.inside_port if line else None,
-                assignment_format=CGN_ASSIGNMENT_FORMAT if line else None,
+                inside_ip=line.inside_ip if line and cgn else None,
+                inside_port=line.inside_port if line and cgn else None,
+                assignment_format=(
+                    (CGN_ASSIGNMENT_FORMAT if cgn else ACCESS_ASSIGNMENT_FORMAT) if line else None
+                ),
                 line_holder=line.holder if line else None,
             )
         )
@@ -537,7 +551,7 @@ class _Line(NamedTuple):
     holder: str
 
 
-def _cgn_line(
+def _access_line(
     seed: int,
     level: Difficulty,
     position: int,
@@ -545,9 +559,11 @@ def _cgn_line(
     subscriber: str | None,
     word: str,
 ) -> _Line:
-    """The subscriber line behind a CGN hop: its inside address and port and the account its
-    RADIUS sessions name. Drawn from a generator of its own (seed, level, hop) so that adding
-    it left every other draw of the scenario as it was."""
+    """The subscriber line of an access provider's hop: the account its RADIUS sessions name,
+    and, behind a CGN, its inside address and port (drawn for every access hop, used behind a
+    CGN only). Drawn from a generator of its own (seed, level, hop) so that adding it left
+    every other draw of the scenario as it was."""
+    # (the generator's name predates lines without CGN: kept, so that CGN lines stay as drawn)
     rng = random.Random(f"trailguard-exercise:{seed}:{level.value}:cgn-line:{position}")
     inside_ip = f"100.64.{rng.randint(0, 63)}.{rng.randint(2, 254)}"
     inside_port = rng.randint(1024, 65535)
