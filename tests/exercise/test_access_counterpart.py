@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -170,6 +170,14 @@ def test_the_access_line_is_named_from_the_providers_own_store(tmp_path: Path) -
         assert held["criteria"]["ip"] == hop.ip and held["criteria"]["port"] is None
         held_from = held["criteria"]["start"]
         assert held_from < (hop.at - timedelta(hours=2)).isoformat(), held_from
+        window = (
+            datetime.fromisoformat(held_from),
+            datetime.fromisoformat(held["criteria"]["end"]),
+        )
+        radius = flows(node, officer, hop.ip, *window, kinds=["radius"])
+        connections = flows(node, officer, hop.ip, *window, kinds=["flow"])
+        assert radius and {r.subscriber for r in radius} == {hop.subscriber}
+        assert held["records"] == len(radius) + len(connections)
 
         wrong = answered(ids["wrong_time"][0])
         assert wrong["state"] == "partially_preserved" and not wrong["hold_digest"]

@@ -204,9 +204,15 @@ def test_the_duty_officer_answers_from_the_store(game: Game) -> None:
     assert scenario.subscriber and f"subscriber {scenario.subscriber}" in summary
     assert "CGN translation and the RADIUS accounting" in summary
     holds = game.cluster.nodes[hop.node_id].as_user(DUTY).get("/api/traffic/holds").json()
-    [held] = [h for h in holds["holds"] if h["reference"] == bodies["with_port"][0]["reference"]]
-    assert held["criteria"]["ip"] == hop.ip and held["criteria"]["port"] == hop.port
+    mine = [h for h in holds["holds"] if h["reference"] == bodies["with_port"][0]["reference"]]
+    [held] = [h for h in mine if h["criteria"]["ip"] == hop.ip]
+    assert held["criteria"]["port"] == hop.port
     assert held["sha256"] == with_port["hold_digest"] and held["records"] >= 2
+    # the line's RADIUS session, begun hours before, is held on its inside address
+    [line] = [h for h in mine if h["criteria"]["ip"] == hop.inside_ip]
+    assert line["criteria"]["kinds"] == ["radius"] and line["criteria"]["port"] is None
+    assert line["records"] >= 1 and line["hold_id"] in summary
+    assert line["criteria"]["start"] < (hop.at - timedelta(hours=2)).isoformat()
 
     wrong = views["wrong_time"]
     assert wrong["state"] == "partially_preserved" and not wrong["hold_digest"]

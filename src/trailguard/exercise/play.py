@@ -305,26 +305,31 @@ class Counterparts:
             )
             return [f"{hop.node_id}: records of {reference} already deleted"]
         finding = look_up(duty, hop, body, reference)
-        hold = None
+        hold = line_hold = None
         if finding.found:
             assert finding.ip is not None and finding.at is not None
-            answer = duty.post(
-                "/api/traffic/holds",
-                json={
-                    "reference": reference,
-                    "ip": finding.ip,
-                    "port": finding.port if finding.shared else None,
-                    "start": isoformat_z(
-                        min(
-                            finding.at - timedelta(minutes=15),
-                            finding.assigned_since or finding.at,
-                        )
-                    ),
-                    "end": isoformat_z(finding.at + timedelta(minutes=15)),
-                },
-            )
-            hold = answer.json() if answer.status_code < 400 else None
-        summary = _summary(hop, finding, hold)
+            start, end = finding.at - HOLD_MARGIN, finding.at + HOLD_MARGIN
+            if finding.shared:
+                hold = _hold(duty, reference, finding.ip, finding.port, start, end)
+                if finding.inside_ip and finding.assigned_since:
+                    # the line's RADIUS session began hours before the translation: its records
+                    # are held on the inside address (a window that long on the public address
+                    # and port would take in other subscribers' translations of that port)
+                    line_hold = _hold(
+                        duty,
+                        reference,
+                        finding.inside_ip,
+                        None,
+                        min(start, finding.assigned_since),
+                        end,
+                        kinds=["radius"],
+                    )
+            else:
+                # a directly assigned address was the line's from its session's start: the
+                # hold reaches back to it, so that the session's RADIUS records are in it
+                since = min(start, finding.assigned_since or start)
+                hold = _hold(duty, reference, finding.ip, None, since, end)
+        summary = _summary(hop, finding, hold, line_hold)
         _ok(
             duty.post(
                 f"/api/requests/{request_id}/preserve",
@@ -403,6 +408,34 @@ class Counterparts:
         return f"{hop.node_id} discloses the next hop ({following.country}) under Art. 30"
 
 
+# The records around the request's instant that a preservation holds.
+HOLD_MARGIN = timedelta(minutes=15)
+
+
+def _hold(
+    duty: httpx.Client,
+    reference: str,
+    ip: str,
+    port: int | None,
+    start: datetime,
+    end: datetime,
+    kinds: list[str] | None = None,
+) -> dict[str, Any] | None:
+    """A hold on the node's own traffic store (``/api/traffic/holds``); None if refused."""
+    answer = duty.post(
+        "/api/traffic/holds",
+        json={
+            "reference": reference,
+            "ip": ip,
+            "port": port,
+            "start": isoformat_z(start),
+            "end": isoformat_z(end),
+            "kinds": kinds,
+        },
+    )
+    return dict(answer.json()) if answer.status_code < 400 else None
+
+
 # How far from the request's instant a record may be and still be the one asked for: RFC 6302
 # asks for the time within a minute (scenario.required_fields says so to the trainee).
 TIME_TOLERANCE = timedelta(minutes=1)
@@ -419,9 +452,10 @@ class Finding:
     port: int | None = None  # the request's source port (None: not given; 0 counts as none)
     shared: bool = False  # the address is one the CGN's translation log shares out
     subscriber: str | None = None  # the account the store names (the RADIUS sessions)
+    inside_ip: str | None = None  # behind a CGN: the line's inside address at the instant
     records: int = 0  # records of the look-up that match
-    # when the session that had a directly assigned address began (the hold reaches back to
-    # it, so that the RADIUS records of the session are preserved with the connection)
+    # when the RADIUS session that had the address (inside or public) began: the hold of the
+    # session's records reaches back to it
     assigned_since: datetime | None = None
 
 
@@ -495,6 +529,8 @@ def look_up(duty: httpx.Client, hop: HopKey, body: dict[str, Any], reference: st
             seen,
             found=True,
             subscriber=matches[0]["subscriber"],
+            inside_ip=matches[0]["inside_ip"],
+            assigned_since=_session_start(matches[0]),
             records=sum(len(m["records"]) for m in matches),
         )
     flows = _ok(
@@ -528,37 +564,52 @@ def look_up(duty: httpx.Client, hop: HopKey, body: dict[str, Any], reference: st
             },
         )
     )["matches"]
-    holders = sorted({m["subscriber"] for m in matches if m["subscriber"]})
-    if len(holders) > 1:
+    accounts = sorted({str(m["subscriber"]) for m in matches if m["subscriber"]})
+    if len(accounts) > 1:
         return replace(
             found,
             found=False,
             why=f"{ip} passed from one account to another within a minute of {stamp}: "
             "give the exact time",
         )
-    if not holders:
+    if not accounts:
         return replace(found, why=f"no session of our RADIUS accounting had {ip} at {stamp}")
-    since = min(
-        (datetime.fromisoformat(r["start"]) for m in matches for r in m["records"]), default=None
-    )
     return replace(
         found,
-        subscriber=holders[0],
-        assigned_since=since,
+        subscriber=accounts[0],
+        assigned_since=_session_start(matches[0]),
         records=found.records + sum(len(m["records"]) for m in matches),
     )
 
 
-def _summary(hop: HopKey, finding: Finding, hold: dict[str, Any] | None) -> str:
+def _session_start(match: dict[str, Any]) -> datetime | None:
+    """When the RADIUS session a look-up's match names began (its earliest record)."""
+    starts = [
+        datetime.fromisoformat(record["start"])
+        for record in match["records"]
+        if record["kind"] == "radius"
+    ]
+    return min(starts, default=None)
+
+
+def _summary(
+    hop: HopKey,
+    finding: Finding,
+    hold: dict[str, Any] | None,
+    line_hold: dict[str, Any] | None = None,
+) -> str:
     if not finding.found:
         return f"Nothing identifiable preserved: {finding.why}."
     if hold is None:
         held = "the records"
-    elif finding.shared:
+    elif finding.shared and line_hold is not None:
         held = (
-            f"{hold['records']} records, the CGN translation and the RADIUS accounting of the "
-            f"line (hold {hold['hold_id']})"
+            f"the CGN translation and the RADIUS accounting of the line: {hold['records']} "
+            f"records (hold {hold['hold_id']}) and {line_hold['records']} records (hold "
+            f"{line_hold['hold_id']})"
         )
+    elif finding.shared:
+        held = f"{hold['records']} records of the CGN translation (hold {hold['hold_id']})"
     elif finding.subscriber:
         held = (
             f"{hold['records']} records, the flow records and the RADIUS accounting of the "

@@ -434,11 +434,9 @@ def access_sessions(hop: HopKey, seed: int) -> tuple[_Session, ...]:
     pool = [f"{base}.{first + host}" for host in range(2, 61) if f"{base}.{first + host}" != hop.ip]
     for n, address in enumerate(rng.sample(pool, 8 + rng.randint(0, 6))):
         online = at + timedelta(hours=rng.randint(-48, 6), minutes=rng.randint(0, 59))
-        offline: datetime | None = online + timedelta(
-            hours=rng.randint(1, 30), minutes=rng.randint(0, 59)
-        )
-        if rng.random() < 0.5 or offline > at + COPIED_AFTER:  # still connected when copied
-            offline = None
+        ends = online + timedelta(hours=rng.randint(1, 30), minutes=rng.randint(0, 59))
+        # still connected when the log was copied: no Stop yet
+        offline = None if rng.random() < 0.5 or ends > at + COPIED_AFTER else ends
         sessions.append(
             _Session(account(), address, f"{rng.getrandbits(32):08X}", mac(n + 2), online, offline)
         )
