@@ -4,7 +4,10 @@ duty officers and the trainee's shift supervisor stepped by the test on a clock 
 when the test says. The trainee goes from the briefing to the pre-opened investigation, starts
 the trace from the victim's evidence, sends the request of each hop once the supervisor has
 approved it, follows the Art. 30 disclosures to the end, concludes and reads the debrief: every
-axis scored with its explanations, each above a session concluded without playing.
+axis scored with its explanations, each above a session concluded without playing. One of the
+scenarios (found by generating) ends at an access provider's line without CGN: its subscriber
+is named from the provider's own RADIUS accounting and the trace shows the hop as the
+subscriber's.
 
 Real waits (for a delivery between nodes) are bounded for failure only; the simulated time is
 the test's FixedClock, and nothing is asserted about time."""
@@ -26,7 +29,7 @@ from exercise_kit import principal
 from browser_support import check_page
 from trailguard.core.clock import FixedClock, set_default_clock
 from trailguard.exercise import Scenario, generate
-from trailguard.exercise.domain.scenario import HopKey
+from trailguard.exercise.domain.scenario import ACCESS_KINDS, HopKey
 from trailguard.exercise.domain.scoring import AXES, AXIS_TITLES
 from trailguard.exercise.play import DUTY, TRAINEE, TRAINER, Counterparts, ExerciseCluster
 from trailguard.exercise.service import conclude, open_case, open_session, score_session
@@ -37,6 +40,24 @@ pytestmark = pytest.mark.browser
 # two relays or one, web log or flow evidence, an emergency and a CGN address or neither:
 # each scenario's shape is asserted from the scenario itself in the test
 SCENARIOS = [(3, "normal"), (12, "hard")]
+ACCESS_LINE = "access-line"  # the first normal scenario ending at an access line without CGN
+
+
+def _scenario(param: tuple[int, str] | str) -> Scenario:
+    engine = get_engine()
+    if isinstance(param, tuple):
+        return generate(*param, engine)
+    for seed in range(200):
+        scenario = generate(seed, "normal", engine)
+        last = scenario.hops[-1]
+        if (
+            scenario.end == "subscriber"
+            and all(hop.expects_request for hop in scenario.hops)
+            and last.provider_kind in ACCESS_KINDS
+            and not last.cgn
+        ):
+            return scenario
+    raise AssertionError("no normal scenario of seeds 0..199 ends at an access line")
 
 
 @dataclass
@@ -78,10 +99,12 @@ def _until(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-@pytest.fixture(params=SCENARIOS, ids=[f"seed{seed}-{level}" for seed, level in SCENARIOS])
+@pytest.fixture(
+    params=[*SCENARIOS, ACCESS_LINE],
+    ids=[f"seed{seed}-{level}" for seed, level in SCENARIOS] + [ACCESS_LINE],
+)
 def game(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Game]:
-    seed, level = request.param
-    scenario = generate(seed, level, get_engine())
+    scenario = _scenario(request.param)
     clock = FixedClock(scenario.starts_at)
     previous = set_default_clock(clock)
     cluster = ExerciseCluster(tmp_path / "exercise", scenario, clock_rate=1.0)
@@ -256,6 +279,8 @@ def test_the_trainee_plays_a_scenario_to_the_end(
         request_id = _send_hop(page, game, hop, f"request-hop{hop.index}", screenshots, axe_source)
         view = _answered(game, hop, request_id, "preserved")
         assert view["hold_digest"], view
+        # the provider's published retention names its RADIUS accounting when it keeps one
+        assert ("radius" in view["body"]["data_kinds"]) == (hop.assignment_format is not None)
         _until(
             f"the Art. 30 disclosure of {following.country}'s hop",
             lambda reference=view["reference"]: _disclosure_of(game, reference),
@@ -269,9 +294,15 @@ def test_the_trainee_plays_a_scenario_to_the_end(
 
     request_id = _send_hop(page, game, last, f"request-hop{last.index}", screenshots, axe_source)
     view = _answered(game, last, request_id, "preserved")
+    assert ("radius" in view["body"]["data_kinds"]) == (last.assignment_format is not None)
     page.goto(f"{game.url}/requests/{request_id}")
     page.wait_for_selector("h2:has-text('Actions')")
     assert scenario.subscriber and scenario.subscriber in page.inner_text("main")
+    if last.assignment_format is not None:  # named from the provider's own accounting
+        assert (
+            f"our RADIUS accounting names the session's subscriber {scenario.subscriber}"
+            in (view["preserved_summary"])
+        )
     check_page(page, f"exercise-play-{game.tag}-preserved-hop{last.index}", screenshots, axe_source)
     for width in (1280, 390):
         page.set_viewport_size({"width": width, "height": 900})
@@ -281,7 +312,10 @@ def test_the_trainee_plays_a_scenario_to_the_end(
     states = page.locator("table.hops tbody tr").evaluate_all(
         "rows => rows.map(r => r.dataset.state)"
     )
-    assert states == ["advanced"] * len(relays) + ["preserved"], states
+    # a line identified by the RADIUS accounting preserved is the subscriber's; a hosting
+    # provider's records are preserved (its register names the customer)
+    end_state = "subscriber" if last.assignment_format is not None else "preserved"
+    assert states == ["advanced"] * len(relays) + [end_state], states
     check_page(page, f"exercise-play-{game.tag}-trace-end", screenshots, axe_source)
 
     # conclude from the briefing and read the debrief
