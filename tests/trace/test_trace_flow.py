@@ -543,6 +543,65 @@ def test_answers_move_the_trace_when_they_arrive(net: Any, people: dict) -> None
     assert trace.get_trace(net.us, people["iris"], started.id).hops[1]["state"] == "sent"
 
 
+def test_the_approver_of_a_hop_the_answer_drafted_does_not_send_it(
+    net_br: Any, people: dict
+) -> None:
+    """Four eyes: no person drafted the next hop's request (the Art. 30 disclosure did), so
+    the person who approves it may not also send it; a second person sends it."""
+    net = net_br
+    started = _sent_and_preserved(net, people)
+    _nl_discloses(
+        net,
+        people,
+        _disclosure("NL-2026-NJ-030", in_response_to=started.hops[0]["request_reference"]),
+    )
+    hop2 = trace.get_trace(net.us, people["iris"], started.id).hops[1]
+    requests.approve_request(net.us, people["dan"], hop2["request_id"])
+    with pytest.raises(PermissionDenied, match="four-eyes") as refused:
+        requests.send_request(net.us, people["dan"], hop2["request_id"])
+    assert "drafted by trace:answers" in str(refused.value)
+    assert requests.get_request(net.us, hop2["request_id"]).state.value == "approved"
+    sent = requests.send_request(net.us, people["iris"], hop2["request_id"])
+    assert sent.state.value == "sent"
+    assert (sent.created_by, sent.approved_by, sent.transitions[-1].actor) == (
+        "user:trace:answers",
+        "user:dan",
+        "user:iris",
+    )
+
+
+def test_auto_send_policy_still_sends_the_hop_an_answer_drafted(net_br: Any, people: dict) -> None:
+    """The recorded auto-send policy is the explicit exception: it approves and sends the
+    request the answer drafted, with no person in between."""
+    net = net_br
+    _custodians(net, people)
+    case_id, obs_id = _case(net, people)
+    started = trace.start_trace(
+        net.us, people["iris"], case_id, obs_id, template=TEMPLATE, auto_send=True
+    )
+    hop1 = started.hops[0]
+    pump(net)
+    requests.acknowledge_request(net.nl, people["noor"], hop1["request_id"])
+    requests.start_execution(net.nl, people["noor"], hop1["request_id"])
+    requests.record_preservation(
+        net.nl,
+        people["noor"],
+        hop1["request_id"],
+        preserved="12 flow records",
+        hold_id="hold-00000000000000ab",
+        digest="b" * 64,
+    )
+    pump(net)
+    _nl_discloses(
+        net, people, _disclosure("NL-2026-NJ-031", in_response_to=hop1["request_reference"])
+    )
+    hop2 = trace.get_trace(net.us, people["iris"], started.id).hops[1]
+    assert hop2["state"] == "sent"
+    view = requests.get_request(net.us, hop2["request_id"])
+    assert view.state.value == "sent" and view.created_by == "user:trace:answers"
+    assert view.approved_by == view.transitions[-1].actor == "user:policy:auto-send"
+
+
 def test_the_same_answer_twice_moves_nothing_twice(net: Any, people: dict) -> None:
     started = _sent_and_preserved(net, people)
     disclosure_id = _nl_discloses(
