@@ -198,9 +198,9 @@ def test_the_requests_the_trainee_sent_count_whoever_drafted_them(tmp_path: Path
             approve_request(node, trainee, view.id)
             send_request(node, sender, view.id)
             sent_ids.append(view.id)
-        drafted = draft_request(
-            node, supervisor, preservation_body(scenario, first, issued=since), recipient=None
-        )
+        unsent = preservation_body(scenario, first, issued=since)
+        unsent["reference"] += "-unsent"  # its own reference: the hop's own request is live
+        drafted = draft_request(node, supervisor, unsent, recipient=None)
         theirs = [r.id for r in trainee_requests(node, TRAINEE, since=since)]
         assert theirs == [sent_ids[0]], (theirs, sent_ids, drafted.id)
 

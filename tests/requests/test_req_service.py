@@ -334,6 +334,38 @@ def test_four_eyes_and_draft_editing(net3: Any, people: dict) -> None:
         service.draft_request(net.us, people["liaison"], payload("preservation"))
 
 
+def test_one_live_request_per_reference(net3: Any, people: dict) -> None:
+    net = net3
+    first = service.draft_request(
+        net.us,
+        people["duty"],
+        payload("preservation", reference="US-2026-0050"),
+        recipient="nl-poc",
+    )
+    with pytest.raises(
+        Conflict, match=rf"request US-2026-0050 already exists and is draft \(id {first.id}\)"
+    ):
+        service.draft_request(
+            net.us, people["duty2"], payload("preservation", reference="US-2026-0050")
+        )
+    other = service.draft_request(
+        net.us, people["duty2"], payload("preservation", reference="US-2026-0051")
+    )
+    with pytest.raises(Conflict, match="US-2026-0050 already exists"):
+        service.update_draft(
+            net.us, people["duty2"], other.id, payload("preservation", reference="US-2026-0050")
+        )
+    # a draft keeps its own reference when edited; a closed request frees its reference
+    service.update_draft(
+        net.us, people["duty"], first.id, payload("preservation", reference="US-2026-0050")
+    )
+    service.close_request(net.us, people["duty"], first.id, reason="drafted in error")
+    again = service.draft_request(
+        net.us, people["duty2"], payload("preservation", reference="US-2026-0050")
+    )
+    assert again.id != first.id
+
+
 def test_refusal_grounds_over_the_exchange(net3: Any, people: dict) -> None:
     net = net3
     sent = _sent(net, people)
@@ -435,7 +467,10 @@ def test_routing_straight_to_a_provider_only_where_allowed(net3: Any, people: di
     with pytest.raises(ValidationFailed, match="24/7 point of contact"):
         service.send_request(net.us, people["duty"], view.id)
     direct = service.draft_request(
-        net.us, people["duty"], payload("subscriber_info"), recipient="nl-polderhost"
+        net.us,
+        people["duty"],
+        payload("subscriber_info", reference="US-2026-0044"),  # the first is still live
+        recipient="nl-polderhost",
     )
     service.approve_request(net.us, people["duty2"], direct.id)
     if direct.legal_basis is None:

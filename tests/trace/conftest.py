@@ -80,3 +80,31 @@ def net(tmp_path: Path, database_url: str) -> Iterator[Any]:
     finally:
         network.close()
         urls.close()
+
+
+@pytest.fixture
+def net_br(net: Any, tmp_path: Path, database_url: str) -> Iterator[Any]:
+    """``net`` with a real Brazilian point of contact linked to the US node (its keys in the
+    US directory), so the US can send the BR request of the trace's next hop."""
+    from network_kit import link, second_database_url
+
+    from helpers import make_node
+
+    (tmp_path / "br").mkdir()
+    urls = second_database_url(database_url, tmp_path / "br", name="br")
+    br = make_node(
+        tmp_path / "br",
+        next(urls),
+        node_id="br-poc",
+        country="BR",
+        timezone="America/Sao_Paulo",
+        clock=net.clock,
+    )
+    link(br, net.us)
+    link(net.us, br)
+    net.router.add(br)
+    net.extra.append(br)
+    try:
+        yield net
+    finally:
+        urls.close()

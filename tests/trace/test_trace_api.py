@@ -3,13 +3,18 @@ nearest death first (API and dashboard), and clear errors for unknown traces and
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
-from test_trace_flow import TEMPLATE
+from test_trace_flow import TEMPLATE, pump
+from trace_kit import principal
 
-from helpers import client_for
+from helpers import browser_login, client_for
 from trailguard.accounts.domain import Role
+from trailguard.requests import service as requests
 
 
 def _observation(client: Any, case_id: str, ip: str, port: int, at: str) -> str:
@@ -125,12 +130,9 @@ def test_cli_lists_and_shows_traces(net: Any, database_url: str) -> None:
 
 
 def test_a_hop_offers_the_drafting_form_pre_filled(net: Any) -> None:
-    """Issue 15: from a trace's hop, the drafting form opens with the hop's exact identifiers."""
-    import html
-    import re
-
-    from helpers import browser_login
-
+    """Issue 15: from a trace's hop without a request, the drafting form opens with the hop's
+    exact identifiers. A hop whose request is live offers no second draft (its request is
+    linked instead); one whose request was refused offers a new request, newly referenced."""
     iris = client_for(net.us, [Role.INVESTIGATOR], "iris")
     iris.put(
         "/api/trace/custodians/nl-polderhost",
@@ -140,17 +142,28 @@ def test_a_hop_offers_the_drafting_form_pre_filled(net: Any) -> None:
         "/api/investigations", json={"reference": "US-2026-NJ", "title": "Bank"}
     ).json()["id"]
     obs = _observation(iris, case_id, "198.51.100.23", 41234, "2026-11-20T08:14:07Z")
-    trace = iris.post(
+    drafted = iris.post(
         "/api/traces",
         json={"investigation_id": case_id, "observation_id": obs, "template": TEMPLATE},
     ).json()
+    # no template: the request cannot be drafted, the hop stays open without one
+    undrafted = iris.post(
+        "/api/traces", json={"investigation_id": case_id, "observation_id": obs, "template": {}}
+    ).json()
+    assert drafted["hops"][0]["request_id"] and undrafted["hops"][0]["request_id"] is None
     browser = browser_login(net.us, [Role.INVESTIGATOR, Role.DUTY_OFFICER], "ines")
     iris.post(f"/api/investigations/{case_id}/members", json={"username": "ines"})
-    page = browser.get(f"/traces/{trace['id']}")
+    any_link = re.compile(r'<a href="/requests/new\?[^"]+">')
+    fresh = re.compile(r'<a href="(/requests/new\?[^"]+)">Draft a request from this hop</a>')
+
+    reference = drafted["hops"][0]["request_reference"]
+    live = browser.get(f"/traces/{drafted['id']}").text
+    assert not any_link.search(live), "a hop with a live request offers a second draft"
+    assert f'<a href="/requests/{drafted["hops"][0]["request_id"]}">{reference}</a>' in live
+
+    page = browser.get(f"/traces/{undrafted['id']}")
     assert page.status_code == 200, page.text[:500]
-    link = re.search(
-        r'<a href="(/requests/new\?[^"]+)">Draft a request from this hop</a>', page.text
-    )
+    link = fresh.search(page.text)
     assert link, "no drafting link on the hop"
     form = browser.get(html.unescape(link.group(1)))
     assert form.status_code == 200
@@ -159,3 +172,25 @@ def test_a_hop_offers_the_drafting_form_pre_filled(net: Any) -> None:
     assert re.search(r'name="data_to_preserve.0.timestamp" value="2026-11-20T08:14:07Z"', form.text)
     assert "Pre-filled from trace" in form.text
     assert re.search(r'<option value="NL" selected', form.text)
+
+    # NL refuses the live request: the hop now offers a new request under a new reference
+    request_id = drafted["hops"][0]["request_id"]
+    dan = principal("dan", Role.DUTY_OFFICER)
+    noor = principal("noor", Role.DUTY_OFFICER)
+    requests.approve_request(net.us, dan, request_id)
+    requests.send_request(net.us, principal("iris", Role.INVESTIGATOR), request_id)
+    pump(net)
+    requests.refuse_request(
+        net.nl, noor, request_id, ground="essential_interests", reasons="synthetic refusal"
+    )
+    pump(net)
+    after = browser.get(f"/traces/{drafted['id']}").text
+    again = re.search(
+        r'<a href="(/requests/new\?[^"]+)">Draft a new request for this hop '
+        rf"\({re.escape(reference)} was refused\): reference {re.escape(reference)}-2</a>",
+        after,
+    )
+    assert again, after[after.find("<h2>Hops</h2>") :][:3000]
+    query = parse_qs(urlsplit(html.unescape(again.group(1))).query)
+    assert query["reference"] == [f"{reference}-2"]
+    assert query["source"][0].endswith(f"hop 1, after {reference} was refused")

@@ -5,6 +5,7 @@ and the answer that preserves the subscriber's records ends it. Bad answers get 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -39,6 +40,16 @@ TEMPLATE = {
     "offence_articles": [2],
     "summary_of_facts": "An unknown person logged in to a bank's administration interface.",
 }
+
+
+@dataclass(frozen=True)
+class _Named:
+    """A provider or point of contact as the request body names them."""
+
+    country: str
+    organisation: str
+    node_id: str
+    network: str
 
 
 def pump(net: Any) -> None:
@@ -541,6 +552,140 @@ def test_answers_move_the_trace_when_they_arrive(net: Any, people: dict) -> None
     # the BR answer ends the trace, again without sync
     requests.approve_request(net.us, people["dan"], hop2["request_id"])
     assert trace.get_trace(net.us, people["iris"], started.id).hops[1]["state"] == "sent"
+
+
+def test_the_approver_of_a_hop_the_answer_drafted_does_not_send_it(
+    net_br: Any, people: dict
+) -> None:
+    """Four eyes: no person drafted the next hop's request (the Art. 30 disclosure did), so
+    the person who approves it may not also send it; a second person sends it."""
+    net = net_br
+    started = _sent_and_preserved(net, people)
+    _nl_discloses(
+        net,
+        people,
+        _disclosure("NL-2026-NJ-030", in_response_to=started.hops[0]["request_reference"]),
+    )
+    hop2 = trace.get_trace(net.us, people["iris"], started.id).hops[1]
+    requests.approve_request(net.us, people["dan"], hop2["request_id"])
+    with pytest.raises(PermissionDenied, match="four-eyes") as refused:
+        requests.send_request(net.us, people["dan"], hop2["request_id"])
+    assert "drafted by trace:answers" in str(refused.value)
+    assert requests.get_request(net.us, hop2["request_id"]).state.value == "approved"
+    sent = requests.send_request(net.us, people["iris"], hop2["request_id"])
+    assert sent.state.value == "sent"
+    assert (sent.created_by, sent.approved_by, sent.transitions[-1].actor) == (
+        "user:trace:answers",
+        "user:dan",
+        "user:iris",
+    )
+
+
+def test_auto_send_policy_still_sends_the_hop_an_answer_drafted(net_br: Any, people: dict) -> None:
+    """The recorded auto-send policy is the explicit exception: it approves and sends the
+    request the answer drafted, with no person in between."""
+    net = net_br
+    _custodians(net, people)
+    case_id, obs_id = _case(net, people)
+    started = trace.start_trace(
+        net.us, people["iris"], case_id, obs_id, template=TEMPLATE, auto_send=True
+    )
+    hop1 = started.hops[0]
+    pump(net)
+    requests.acknowledge_request(net.nl, people["noor"], hop1["request_id"])
+    requests.start_execution(net.nl, people["noor"], hop1["request_id"])
+    requests.record_preservation(
+        net.nl,
+        people["noor"],
+        hop1["request_id"],
+        preserved="12 flow records",
+        hold_id="hold-00000000000000ab",
+        digest="b" * 64,
+    )
+    pump(net)
+    _nl_discloses(
+        net, people, _disclosure("NL-2026-NJ-031", in_response_to=hop1["request_reference"])
+    )
+    hop2 = trace.get_trace(net.us, people["iris"], started.id).hops[1]
+    assert hop2["state"] == "sent"
+    view = requests.get_request(net.us, hop2["request_id"])
+    assert view.state.value == "sent" and view.created_by == "user:trace:answers"
+    assert view.approved_by == view.transitions[-1].actor == "user:policy:auto-send"
+
+
+def test_a_hop_with_a_live_request_refuses_a_second_draft(net: Any, people: dict) -> None:
+    """A second request drafted for a hop under its reference (what the hop's drafting link
+    used to pre-fill) is refused while the first is live, naming it; once the first is
+    refused, the hop may be asked again."""
+    _custodians(net, people)
+    case_id, obs_id = _case(net, people)
+    started = trace.start_trace(net.us, people["iris"], case_id, obs_id, template=TEMPLATE)
+    hop1 = started.hops[0]
+    first = requests.get_request(net.us, hop1["request_id"])
+    again = first.request.model_dump(mode="json")
+    with pytest.raises(Conflict, match=f"request {hop1['request_reference']} already exists"):
+        requests.draft_request(net.us, people["dan"], again, recipient="nl-poc")
+    requests.approve_request(net.us, people["dan"], first.id)
+    requests.send_request(net.us, people["iris"], first.id)
+    pump(net)
+    with pytest.raises(Conflict, match=r"already exists and is received"):
+        requests.draft_request(net.us, people["dan"], again, recipient="nl-poc")
+    requests.refuse_request(
+        net.nl, people["noor"], first.id, ground="essential_interests", reasons="synthetic"
+    )
+    pump(net)
+    assert requests.get_request(net.us, first.id).state.value == "refused"
+    second = requests.draft_request(net.us, people["dan"], again, recipient="nl-poc")
+    assert second.id != first.id and second.reference == hop1["request_reference"]
+
+
+def test_a_hop_whose_reference_a_live_request_holds_is_not_drafted_twice(
+    net: Any, people: dict
+) -> None:
+    _custodians(net, people)
+    case_id, obs_id = _case(net, people)
+    started = trace.start_trace(net.us, people["iris"], case_id, obs_id, template={})
+    hop = started.hops[0]
+    assert hop["state"] == "open" and hop["request_id"] is None  # the template was missing
+    by_hand = requests.draft_request(
+        net.us,
+        people["dan"],
+        trace.preservation_body(
+            net.us,
+            hop,
+            {
+                "template": TEMPLATE,
+                "reference": "US-2026-NJ-H1",
+                "provider": _Named("NL", "Polderhost B.V.", "nl-polderhost", "198.51.100.0/24"),
+                "poc": _Named("NL", "NL 24/7", "nl-poc", ""),
+                "kinds": ["flow"],
+                "custodian": None,
+            },
+        ),
+        recipient="nl-poc",
+    )
+    refined = trace.refine_hop(
+        net.us, people["iris"], started.id, hop["id"], template=TEMPLATE
+    ).hops[0]
+    assert refined["state"] == "open" and refined["request_id"] is None
+    [check] = [c for c in refined["checks"] if c["code"] == "request_exists"]
+    assert (
+        f"request US-2026-NJ-H1 already exists and is draft (id {by_hand.id})" in check["message"]
+    )
+    assert "already exists" in refined["next_action"]
+
+
+def test_two_traces_started_at_one_instant_name_their_requests_apart(
+    net: Any, people: dict
+) -> None:
+    _custodians(net, people)
+    case_id, obs_id = _case(net, people)
+    one = trace.start_trace(net.us, people["iris"], case_id, obs_id, template=TEMPLATE)
+    two = trace.start_trace(net.us, people["iris"], case_id, obs_id, template=TEMPLATE)
+    assert one.created_at == two.created_at  # the clock did not move
+    assert one.hops[0]["request_reference"] == "US-2026-NJ-H1"
+    assert two.hops[0]["request_reference"] == "US-2026-NJ-T2-H1"
+    assert two.hops[0]["state"] == "drafted"
 
 
 def test_the_same_answer_twice_moves_nothing_twice(net: Any, people: dict) -> None:

@@ -23,6 +23,7 @@ node by a ``request.transition`` message.
 
 from trailguard.core.handling import HandlingCode, Tlp
 from trailguard.requests.domain.common import RequestKind
+from trailguard.requests.domain.lifecycle import ENDED_STATES
 from trailguard.requests.domain.types import CONVENTION_OFFENCE_ARTICLES, REQUEST_TYPES
 from trailguard.requests.events import TRANSITION_EVENT
 from trailguard.requests.links import draft_link
@@ -36,6 +37,7 @@ from trailguard.requests.service import (
 
 __all__ = [
     "CONVENTION_OFFENCE_ARTICLES",
+    "ENDED_STATES",
     "TRANSITION_EVENT",
     "HandlingCode",
     "Tlp",

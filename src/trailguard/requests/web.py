@@ -430,6 +430,7 @@ def _request_page(
     now = node.clock.now()
     traffic_answers = _traffic_answers(node, principal, view) if view.direction == "inbound" else []
     can_approve, approval_note = service.approval_standing(view, principal)
+    can_send, send_note = service.send_standing(view, principal)
     return render(
         request,
         "requests/view.html",
@@ -445,6 +446,8 @@ def _request_page(
             "traffic_answers": traffic_answers,
             "can_approve": can_approve,
             "approval_note": approval_note,
+            "can_send": can_send,
+            "send_note": send_note,
         },
         status_code=status_code,
     )

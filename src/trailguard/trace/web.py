@@ -16,7 +16,13 @@ from trailguard.core.errors import Conflict, NotFound, ValidationFailed
 from trailguard.investigations import get_investigation
 from trailguard.network import list_entries
 from trailguard.node import Node
-from trailguard.requests import CONVENTION_OFFENCE_ARTICLES, HandlingCode, Tlp, draft_link
+from trailguard.requests import (
+    CONVENTION_OFFENCE_ARTICLES,
+    ENDED_STATES,
+    HandlingCode,
+    Tlp,
+    draft_link,
+)
 from trailguard.trace import service
 from trailguard.trace.pictures import PictureUnavailable, graph_svg, timeline
 from trailguard.web.dashboard import DashboardItem
@@ -166,16 +172,35 @@ def _handling(code: str, tlp: str) -> dict[str, str]:
     return {"code": code, "tlp": tlp}
 
 
-def _draft_links(data: dict[str, Any]) -> dict[str, str]:
-    """For each hop with an address, the drafting form pre-filled from it (issue 15): a duty
-    officer who wants another kind of request, or one by hand, starts from the hop's exact
-    identifiers instead of typing them again."""
-    links: dict[str, str] = {}
+def _draft_links(data: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """For each hop with an address and no live request, the drafting form pre-filled from it
+    (issue 15): a duty officer drafting one by hand starts from the hop's exact identifiers
+    instead of typing them again. A hop whose request is live (drafted, sent, preserved...)
+    offers none: its request is linked beside it, and a second one would be a duplicate (the
+    requests service refuses it). A hop whose request ended without effect (refused, expired,
+    closed) offers a new request under a new reference, so the two stay apart on the record
+    and in the answers that name them."""
+    links: dict[str, dict[str, str]] = {}
     for hop in data["hops"]:
         if not hop.get("ip"):
             continue
+        earlier = hop.get("request_reference")
+        ended = hop.get("request_state") in ENDED_STATES
+        if hop.get("request_id") and not ended:
+            continue
+        source = f"trace {data['label']}, hop {hop['seq']}"
+        if hop.get("request_id") and earlier:
+            reference = f"{earlier}-2"
+            label = (
+                f"Draft a new request for this hop ({earlier} was {hop['request_state']}): "
+                f"reference {reference}"
+            )
+            source += f", after {earlier} was {hop['request_state']}"
+        else:
+            reference = earlier or f"{data['label']}-H{hop['seq']}"
+            label = "Draft a request from this hop"
         values: dict[str, str | int | None] = {
-            "reference": hop.get("request_reference") or f"{data['label']}-H{hop['seq']}",
+            "reference": reference,
             "data_to_preserve.0.ip": hop["ip"],
             "data_to_preserve.0.port": hop.get("port"),
             "data_to_preserve.0.timestamp": hop.get("at"),
@@ -183,12 +208,8 @@ def _draft_links(data: dict[str, Any]) -> dict[str, str]:
             # the custodian's country (a documentation address has none from iptocc)
             "requested_party": (hop.get("provider") or {}).get("country") or hop.get("country"),
         }
-        links[hop["id"]] = draft_link(
-            "preservation",
-            values,
-            recipient=hop.get("recipient_node"),
-            source=f"trace {data['label']}, hop {hop['seq']}",
-        )
+        url = draft_link("preservation", values, recipient=hop.get("recipient_node"), source=source)
+        links[hop["id"]] = {"url": url, "label": label}
     return links
 
 

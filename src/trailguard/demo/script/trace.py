@@ -2,7 +2,8 @@
 log line and starts the trace (adopting the NL request already preserved); Polderhost's
 trace service prepares the Art. 30 disclosure and the third-country notice from its own
 look-up and sends it to NL, whose trace capability drafts the disclosure to the US; NL
-approves and sends it; the US trace advances as it arrives and drafts the BR request; Rio
+approves and sends it; the US trace advances as it arrives and drafts the BR request (Dan Cole
+approves it, Iris Reed sends it: no person drafted it, so two people look at it); Rio
 Litoral's preservation ends it at the subscriber. No step calls ``sync``: answers are pushed.
 ``--check`` verifies the trace's end, every hop preserved, the notice received, the graph
 exported and valid (``case_validate``)."""
@@ -92,10 +93,12 @@ def preservation_to_br(ctx: DemoContext) -> Iterator[str]:
     draft_id = ctx.facts["br_request"]
     draft = _json(dan.get(f"/api/requests/{draft_id}"), "BR draft")
     _json(dan.post(f"/api/requests/{draft_id}/approve"), "approve")
-    _json(dan.post(f"/api/requests/{draft_id}/send", json={}), "send")
+    # no person drafted it (the trace did, from the disclosure): the approver may not also
+    # send it, so a second person does (four eyes)
+    _json(us.as_user("iris.reed").post(f"/api/requests/{draft_id}/send", json={}), "send")
     yield (
-        f"Dan Cole approves the trace's draft {draft['reference']} (four eyes) and sends it to "
-        "the BR point of contact (a new Art. 29 request)"
+        f"Dan Cole approves the trace's draft {draft['reference']} (four eyes) and Iris Reed "
+        "sends it to the BR point of contact (a new Art. 29 request)"
     )
     copy_id = forward_at_poc(ctx, BR, "bruna.alves", draft_id, RIO, "rafael.costa")
     yield "Bruna Alves (BR) acknowledges and forwards it to Rio Litoral Telecom"

@@ -55,6 +55,11 @@ DISCLOSING_KINDS = frozenset(
     }
 )
 PRESERVED_STATES = frozenset({S.PRESERVED, S.PARTIALLY_PRESERVED, S.EXTENDED, S.SUPERSEDED_BY_MLA})
+# A request in one of these states holds and asks nothing any more: a new request for the
+# same data is a new request (with its own reference), not a duplicate. Every other state is
+# live: a second request under the same reference would be a duplicate, and an answer naming
+# the reference (``in_response_to``) could not tell them apart.
+ENDED_STATES = frozenset({S.REFUSED, S.EXPIRED, S.CLOSED})
 
 # Transitions common to every kind; kind-specific outcomes are added in ``allowed_next``.
 _COMMON: dict[RequestState, frozenset[RequestState]] = {

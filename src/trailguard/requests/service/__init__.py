@@ -48,6 +48,7 @@ from trailguard.requests.service.sending import (
     forward_request,
     resolve_recipient,
     send_request,
+    send_standing,
 )
 from trailguard.requests.service.transitions import (
     acknowledge_request,
@@ -110,6 +111,7 @@ __all__ = [
     "resolve_recipient",
     "scan_deadlines",
     "send_request",
+    "send_standing",
     "start_execution",
     "update_draft",
     "warn_cannot_ensure_availability",

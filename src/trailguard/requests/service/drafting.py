@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trailguard.accounts import Principal
@@ -21,6 +22,7 @@ from trailguard.requests.domain.deadlines import (
     check_preservation_period,
 )
 from trailguard.requests.domain.lifecycle import (
+    ENDED_STATES,
     RequestState,
 )
 from trailguard.requests.domain.types import parse_request
@@ -78,6 +80,7 @@ def draft_request(
     request_id = str(uuid.uuid4())
     with node.db.session() as session:
         _require_known_recipient(session, recipient)
+        _refuse_live_duplicate(session, node, request.reference)
         if parent_id is not None:
             _row(session, parent_id)
         row = RequestRow(
@@ -154,6 +157,30 @@ def _require_known_recipient(session: Session, recipient: str | None) -> None:
         )
 
 
+def _refuse_live_duplicate(
+    session: Session, node: Node, reference: str, *, other_than: str | None = None
+) -> None:
+    """One live request per reference of this node: a second draft under the reference of a
+    request that is still live (a trace hop's ``<case>-H<n>``, a reference typed twice) is
+    refused, naming the request that holds it. A request that ended (refused, expired,
+    closed) leaves its reference free for a new request."""
+    query = select(RequestRow).where(
+        RequestRow.reference == reference,
+        RequestRow.direction == "outbound",
+        RequestRow.origin_node == node.config.node_id,
+        RequestRow.state.not_in([s.value for s in ENDED_STATES]),
+    )
+    if other_than is not None:
+        query = query.where(RequestRow.id != other_than)
+    existing = session.execute(query.order_by(RequestRow.created_at).limit(1)).scalar_one_or_none()
+    if existing is not None:
+        raise Conflict(
+            f"request {existing.reference} already exists and is {existing.state} "
+            f"(id {existing.id}): open it instead of drafting it again, or give a second "
+            "request its own reference"
+        )
+
+
 def update_draft(
     node: Node,
     principal: Principal,
@@ -173,6 +200,8 @@ def update_draft(
             raise ValidationFailed(
                 f"the draft is a {row.kind} request; its kind cannot become {request.kind.value}"
             )
+        if request.reference != row.reference:
+            _refuse_live_duplicate(session, node, request.reference, other_than=row.id)
         if request.legal_basis is None and row.legal_basis:
             basis = LegalBasisRef.model_validate(json.loads(row.legal_basis))
             request = request.model_copy(update={"legal_basis": basis})

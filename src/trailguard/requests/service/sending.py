@@ -22,6 +22,7 @@ from trailguard.network import (
 from trailguard.node import Node
 from trailguard.requests.clocks import z
 from trailguard.requests.domain.common import RequestBase, RequestKind
+from trailguard.requests.domain.four_eyes import send_refusal
 from trailguard.requests.domain.lifecycle import (
     RequestState,
     check_transition,
@@ -113,14 +114,34 @@ def _submit_payload(row: RequestRow, transition: TransitionRow, node: Node) -> d
     }
 
 
+def send_standing(view: RequestView, principal: Principal | None) -> tuple[bool, str | None]:
+    """Whether ``principal`` may send the request now, and if not why (for the page, so a
+    person is offered Send only when ``send_request`` will accept it on the four-eyes rule and
+    the roles): the same rules, read without a transaction."""
+    if view.direction != "outbound" or view.state is not RequestState.APPROVED:
+        return False, None
+    if principal is None or not principal.has_any(*REQUESTING_SIDE):
+        return False, "Awaiting sending by an investigator, duty officer or central authority."
+    refusal = send_refusal(view.created_by, view.approved_by, principal.actor)
+    if refusal is not None:
+        return False, f"You may not send it: {refusal}."
+    return True, None
+
+
 def send_request(
     node: Node, principal: Principal, request_id: str, *, recipient: str | None = None
 ) -> RequestView:
-    """Send an approved request to its recipient over the exchange."""
+    """Send an approved request to its recipient over the exchange. When no person drafted
+    it, the person who approved it may not send it too (four eyes, ``domain.four_eyes``)."""
     _require(principal, REQUESTING_SIDE, "sending a request")
 
     with node.db.session() as session:
         row = _row(session, request_id)
+        refusal = send_refusal(row.created_by, row.approved_by, principal.actor)
+        if refusal is not None:
+            raise PermissionDenied(
+                f"{principal.username} may not send request {row.reference}: {refusal}"
+            )
         if recipient is not None:
             row.counterpart_node = recipient
         target = _check_recipient(session, row.counterpart_node, _body(row))

@@ -265,8 +265,10 @@ def _abroad(
 
 
 def _hop_reference(node: Node, session: Session, trace: TraceRow, hop: HopRow) -> str:
-    """The hop's request reference, unique per trace: ``<case>-H<seq>`` for the case's first
-    trace, ``<case>-T<n>-H<seq>`` for its n-th (an answer names the reference it answers)."""
+    """The hop's request reference, unique on this node: ``<case>-H<seq>`` for the case's
+    first trace, ``<case>-T<n>-H<seq>`` for its n-th (an answer names the reference it
+    answers). Two traces started at the same instant (a clock that does not move, as in an
+    exercise) would count alike: the later one takes the next number still free."""
     earlier = session.execute(
         select(func.count())
         .select_from(TraceRow)
@@ -276,7 +278,16 @@ def _hop_reference(node: Node, session: Session, trace: TraceRow, hop: HopRow) -
         )
     ).scalar_one()
     case = case_reference(node, trace.investigation_id)
-    return f"{case}-H{hop.seq}" if not earlier else f"{case}-T{earlier + 1}-H{hop.seq}"
+    while True:
+        reference = f"{case}-H{hop.seq}" if not earlier else f"{case}-T{earlier + 1}-H{hop.seq}"
+        taken = session.execute(
+            select(func.count())
+            .select_from(HopRow)
+            .where(HopRow.request_reference == reference, HopRow.trace_id != trace.id)
+        ).scalar_one()
+        if not taken:
+            return reference
+        earlier += 1
 
 
 def check_adoptable(node: Node, request_id: str, ip: str) -> Any:
@@ -423,6 +434,20 @@ def _draft_request(
             )
             hop.checks = json.dumps(checks)
             hop.next_action = "complete the request's fields (the trace's template), then retry"
+        return
+    except Conflict as exc:
+        # A live request already holds the hop's reference (one drafted by hand from the hop):
+        # no second one; the hop names it and stays open, to adopt it (nothing sent).
+        with node.db.session() as session:
+            hop = session.get(HopRow, hop_id)
+            assert hop is not None
+            checks = json.loads(hop.checks)
+            checks.append({"level": "error", "code": "request_exists", "message": str(exc)})
+            hop.checks = json.dumps(checks)
+            hop.next_action = (
+                "a request under this hop's reference already exists (see the check): follow "
+                "it, and record its answer on this hop"
+            )
         return
     now = node.clock.now()
     with node.db.session() as session:
