@@ -167,7 +167,9 @@ def status(
         return
     console.print(f"{state['network']}: {'running' if running else 'stopped'} (pid {state['pid']})")
     for node_id, where in state["nodes"].items():
-        console.print(f"  {node_id}: {where['url']}")
+        name = f" {where['name']}" if where.get("name") else ""
+        onward = f", forwards to {where['forwards_to']}" if where.get("forwards_to") else ""
+        console.print(f"  {node_id}: {where['url']}{name}{onward}")
     for item in sessions:
         axes = ", ".join(f"{a} {item['axes'][a]:.0f}" for a in AXES) if item["axes"] else ""
         console.print(

@@ -62,16 +62,29 @@ def trainee_spec(scenario: Scenario) -> NodeSpec:
 
 
 def counterpart_spec(hop: HopKey, *, people: bool = True) -> NodeSpec:
-    """A counterpart node; without ``people`` nobody answers on it (the selftest's)."""
+    """A counterpart node; without ``people`` nobody answers on it (the selftest's). When the
+    hop's point of contact forwards to the provider (``hop.provider_node_id``), this is the
+    country's 24/7 point of contact only: no provider's prefixes, no traffic store."""
     assert hop.node_id is not None
+    forwards = hop.provider_node_id is not None
     duty = (
         (
             DUTY,
             f"{hop.country} duty officer (simulated)",
-            (Role.DUTY_OFFICER, Role.PROVIDER_LIAISON),
+            (Role.DUTY_OFFICER,) if forwards else (Role.DUTY_OFFICER, Role.PROVIDER_LIAISON),
         ),
         (DUTY2, f"{hop.country} second duty officer (simulated)", (Role.DUTY_OFFICER,)),
     )
+    if forwards:
+        return NodeSpec(
+            hop.node_id,
+            f"{hop.country} 24/7 point of contact (EXERCISE, simulated)",
+            hop.country,
+            (NodeRole.POC,),
+            trainee_zone(hop.country),
+            people=duty if people else (),
+            email=f"duty@{hop.node_id}.example",
+        )
     return NodeSpec(
         hop.node_id,
         f"{hop.country} 24/7 point of contact with {hop.provider} (EXERCISE, simulated)",
@@ -84,6 +97,23 @@ def counterpart_spec(hop: HopKey, *, people: bool = True) -> NodeSpec:
     )
 
 
+def provider_spec(hop: HopKey, *, people: bool = True) -> NodeSpec:
+    """The provider's own node, for a hop whose point of contact forwards to it: its
+    law-enforcement liaison (simulated) answers from its traffic store."""
+    assert hop.provider_node_id is not None
+    liaison = ((DUTY, f"{hop.provider} liaison officer (simulated)", (Role.PROVIDER_LIAISON,)),)
+    return NodeSpec(
+        hop.provider_node_id,
+        f"{hop.provider} law-enforcement liaison (EXERCISE, simulated)",
+        hop.country,
+        (NodeRole.PROVIDER,),
+        trainee_zone(hop.country),
+        prefixes=(hop.prefix,),
+        people=liaison if people else (),
+        email=f"liaison@{hop.provider_node_id}.example",
+    )
+
+
 class ExerciseCluster(DemoCluster):
     """The demo's loopback cluster, every node made a member of the scenario's exercise
     network before it publishes itself."""
@@ -91,9 +121,11 @@ class ExerciseCluster(DemoCluster):
     def __init__(
         self, root: Path, scenario: Scenario, *, clock_rate: float, counterpart_people: bool = True
     ) -> None:
-        specs = [trainee_spec(scenario)] + [
-            counterpart_spec(h, people=counterpart_people) for h in scenario.counterparts
-        ]
+        specs = [trainee_spec(scenario)]
+        for hop in scenario.counterparts:
+            specs.append(counterpart_spec(hop, people=counterpart_people))
+            if hop.provider_node_id is not None:
+                specs.append(provider_spec(hop, people=counterpart_people))
         super().__init__(root, specs)
         self.scenario = scenario
         self.settings = ExerciseSettings(
@@ -122,17 +154,18 @@ class ExerciseCluster(DemoCluster):
         folder.mkdir(exist_ok=True)
         hops = list(self.scenario.hops)
         for position, hop in enumerate(hops):
-            if hop.node_id is None:
+            store = hop.store_node_id
+            if store is None:
                 continue
             previous = hops[position + 1] if position + 1 < len(hops) else None
-            member = self.nodes[hop.node_id]
+            member = self.nodes[store]
             for written in provider_logs(hop, previous, self.scenario.seed):
                 path = folder / written.name
                 path.write_text(written.text, encoding="utf-8")
                 [report] = ingest_files(
                     member.node,
                     [path],
-                    provider=hop.node_id,
+                    provider=store,
                     actor=self.ACTOR,
                     format_name=written.format,
                     options=ParseOptions(tz=written.tz),
@@ -140,8 +173,8 @@ class ExerciseCluster(DemoCluster):
                 if report.refused or report.bad_line_count:
                     problem = report.refused or report.bad_lines[0]
                     raise RuntimeError(f"{written.name} ({written.format}): {problem}")
-                stored.setdefault(hop.node_id, {})[written.format] = report.records_stored
-                kept.setdefault(hop.node_id, {})[written.kind] = hop.retention_days
+                stored.setdefault(store, {})[written.format] = report.records_stored
+                kept.setdefault(store, {})[written.kind] = hop.retention_days
         self.publish_retention(kept)
         return stored
 
@@ -153,13 +186,21 @@ class ExerciseCluster(DemoCluster):
         node = self.trainee.node
         with node.db.session() as session:
             supervisor = principal_of(get_user(session, SUPERVISOR))
-        providers = {hop.node_id: hop.provider for hop in self.scenario.hops if hop.node_id}
+        providers = {
+            hop.store_node_id: hop.provider for hop in self.scenario.hops if hop.store_node_id
+        }
         for node_id, kinds in kept.items():
             source = f"{providers[node_id]}: published retention policy (EXERCISE scenario)"
             set_custodian(node, supervisor, node_id, kinds, source)
 
     def save_state(self, session_id: str, pid: int) -> Path:
-        """``exercise.json``: where the nodes listen and who logs in (for status and stop)."""
+        """``exercise.json``: where the nodes listen and who logs in (for status and stop);
+        a point of contact that forwards to its provider's node names it (``forwards_to``)."""
+        forwards = {
+            hop.node_id: hop.provider_node_id
+            for hop in self.scenario.counterparts
+            if hop.node_id and hop.provider_node_id
+        }
         state = {
             "pid": pid,
             "session": session_id,
@@ -169,7 +210,12 @@ class ExerciseCluster(DemoCluster):
             "clock_rate": self.settings.clock_rate,
             "trainee_node": self.scenario.trainee_node_id,
             "nodes": {
-                node_id: {"url": member.url, "data_dir": str(self.root / node_id)}
+                node_id: {
+                    "url": member.url,
+                    "data_dir": str(self.root / node_id),
+                    "name": member.spec.name,
+                    **({"forwards_to": forwards[node_id]} if node_id in forwards else {}),
+                }
                 for node_id, member in self.nodes.items()
             },
         }
@@ -193,6 +239,7 @@ class Counterparts:
     interval: float = 0.5
     done: set[str] = field(default_factory=set)
     approved: set[str] = field(default_factory=set)
+    forwarded: dict[str, str] = field(default_factory=dict)  # request id -> reference
     actions: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -221,7 +268,13 @@ class Counterparts:
             if hop.node_id is None:
                 continue
             following = hops[position + 1] if position + 1 < len(hops) else None
-            done_now += self._answer(hop, following)
+            if hop.provider_node_id is None:
+                done_now += self._answer(self.cluster.nodes[hop.node_id], hop, following)
+            else:
+                done_now += self._forward(hop, following)
+                # the provider's liaison answers the point of contact; the point of contact
+                # discloses the next hop (Art. 30), not the provider
+                done_now += self._answer(self.cluster.nodes[hop.provider_node_id], hop, None)
         self.actions += done_now
         return done_now
 
@@ -240,9 +293,9 @@ class Counterparts:
             lines.append(f"supervisor approves {item['reference']}: HTTP {answer.status_code}")
         return lines
 
-    def _answer(self, hop: HopKey, following: HopKey | None) -> list[str]:
-        assert hop.node_id is not None
-        member = self.cluster.nodes[hop.node_id]
+    def _answer(self, member: DemoNode, hop: HopKey, following: HopKey | None) -> list[str]:
+        """The answering node's officer (the point of contact holding the provider's store, or
+        the provider's own liaison on a forwarded copy): acknowledge, then decide."""
         duty = member.as_user(DUTY)
         now = member.node.clock.now()
         lines = []
@@ -252,17 +305,74 @@ class Counterparts:
             received = datetime.fromisoformat(item["created_at"])
             if item["state"] == "received" and now >= received + self.ack_after:
                 _ok(duty.post(f"/api/requests/{item['id']}/acknowledge"))
-                lines.append(f"{hop.node_id} acknowledges {item['reference']}")
+                lines.append(f"{member.spec.node_id} acknowledges {item['reference']}")
                 item["state"] = "acknowledged"
             if item["state"] == "acknowledged" and now >= received + self.answer_after:
                 lines += self._decide(member, hop, following, item)
                 self.done.add(item["id"])
         return lines
 
+    def _forward(self, hop: HopKey, following: HopKey | None) -> list[str]:
+        """The point of contact of a hop whose provider has its own node: it acknowledges, then
+        forwards a preservation request to the provider's node (the provider's answer on the
+        copy comes back to the original and from there to the requesting node); it refuses
+        another kind of request itself (the wrong channel), and discloses the next hop (Art.
+        30) once the provider has preserved."""
+        assert hop.node_id is not None and hop.provider_node_id is not None
+        member = self.cluster.nodes[hop.node_id]
+        duty = member.as_user(DUTY)
+        now = member.node.clock.now()
+        lines = []
+        for item in _ok(duty.get("/api/requests", params={"direction": "inbound"})):
+            request_id, reference = item["id"], item["reference"]
+            if request_id in self.done or item["kind"] == "expedited_disclosure":
+                continue
+            if request_id in self.forwarded:
+                if item["state"] == "preserved" and hop.outcome == "relay" and following:
+                    lines.append(self._disclose(member, hop, following, item.get("body") or {}))
+                if item["state"] not in ("received", "acknowledged", "in_execution"):
+                    self.done.add(request_id)  # answered by the provider, through us
+                continue
+            received = datetime.fromisoformat(item["created_at"])
+            if item["state"] == "received" and now >= received + self.ack_after:
+                _ok(duty.post(f"/api/requests/{request_id}/acknowledge"))
+                lines.append(f"{hop.node_id} acknowledges {reference}")
+                item["state"] = "acknowledged"
+            if item["state"] != "acknowledged":
+                continue
+            if item["kind"] != "preservation":
+                if now >= received + self.answer_after:
+                    lines += self._decide(member, hop, following, item)
+                    self.done.add(request_id)
+                continue
+            answer = duty.post(
+                f"/api/requests/{request_id}/forward", json={"recipient": hop.provider_node_id}
+            )
+            if answer.status_code == 403:  # the request's handling forbids passing it on
+                _ok(
+                    duty.post(
+                        f"/api/requests/{request_id}/refuse",
+                        json={
+                            "ground": "requested_party_law",
+                            "reasons": f"{hop.provider} executes preservations on its own "
+                            "node and the request's handling forbids passing it on: send it "
+                            "again permitting onward sharing to the provider.",
+                        },
+                    )
+                )
+                self.done.add(request_id)
+                lines.append(f"{hop.node_id} cannot forward {reference}: {answer.text[:80]}")
+                continue
+            _ok(answer)
+            self.forwarded[request_id] = reference
+            lines.append(f"{hop.node_id} forwards {reference} to {hop.provider_node_id}")
+        return lines
+
     def _decide(
         self, member: DemoNode, hop: HopKey, following: HopKey | None, item: dict[str, Any]
     ) -> list[str]:
         duty = member.as_user(DUTY)
+        me = member.spec.node_id
         request_id, reference = item["id"], item["reference"]
         body = item.get("body") or {}
         if item["kind"] != "preservation":
@@ -277,7 +387,7 @@ class Counterparts:
                     },
                 )
             )
-            return [f"{hop.node_id} refuses {reference}: {item['kind']} is the wrong channel"]
+            return [f"{me} refuses {reference}: {item['kind']} is the wrong channel"]
         if hop.outcome == "refuse":
             _ok(
                 duty.post(
@@ -289,7 +399,7 @@ class Counterparts:
                     },
                 )
             )
-            return [f"{hop.node_id} refuses {reference} ({hop.refusal_article})"]
+            return [f"{member.spec.node_id} refuses {reference} ({hop.refusal_article})"]
         now = member.node.clock.now()
         _ok(duty.post(f"/api/requests/{request_id}/execute"))
         if now >= hop.dies_at:
@@ -303,7 +413,7 @@ class Counterparts:
                     },
                 )
             )
-            return [f"{hop.node_id}: records of {reference} already deleted"]
+            return [f"{member.spec.node_id}: records of {reference} already deleted"]
         finding = look_up(duty, hop, body, reference)
         hold = line_hold = None
         if finding.found:
@@ -341,7 +451,7 @@ class Counterparts:
                 },
             )
         )
-        lines = [f"{hop.node_id} preserves {reference}: {summary[:80]}"]
+        lines = [f"{member.spec.node_id} preserves {reference}: {summary[:80]}"]
         if finding.found and hop.outcome == "relay" and following is not None:
             lines.append(self._disclose(member, hop, following, body))
         return lines

@@ -224,6 +224,9 @@ class Profile(_Frozen):
     refusal: float
     non_party: float
     dead_end: float
+    # a counterpart hop whose 24/7 point of contact forwards the preservation to the
+    # provider's own node (drawn from its own random stream: the other draws stay the same)
+    forward: float = 0.0
 
 
 PROFILES: dict[Difficulty, Profile] = {
@@ -248,6 +251,7 @@ PROFILES: dict[Difficulty, Profile] = {
         refusal=0.0,
         non_party=0.0,
         dead_end=0.25,
+        forward=0.4,
     ),
     Difficulty.HARD: Profile(
         hops=(2, 3),
@@ -259,6 +263,7 @@ PROFILES: dict[Difficulty, Profile] = {
         refusal=0.3,
         non_party=0.35,
         dead_end=0.2,
+        forward=0.5,
     ),
 }
 
@@ -311,6 +316,14 @@ class HopKey(_Frozen):
     inside_port: int | None = None
     assignment_format: str | None = None
     line_holder: str | None = None
+    # the provider's own node when the point of contact (node_id) forwards the request to it
+    # (Art. 29 executed by the custodian); None: the point of contact's node holds the store
+    provider_node_id: str | None = None
+
+    @property
+    def store_node_id(self) -> str | None:
+        """The node holding the provider's traffic store (and answering from it)."""
+        return self.provider_node_id or self.node_id
 
     @property
     def expects_request(self) -> bool:
@@ -509,6 +522,9 @@ def generate(seed: int, difficulty: Difficulty | str, engine: LegalEngine) -> Sc
                     (CGN_ASSIGNMENT_FORMAT if cgn else ACCESS_ASSIGNMENT_FORMAT) if line else None
                 ),
                 line_holder=line.holder if line else None,
+                provider_node_id=_provider_node(
+                    seed, level, position, node_id, outcome, code, words[position - 1]
+                ),
             )
         )
         # the attacker reached this hop from the next one, a little earlier
@@ -543,6 +559,27 @@ def generate(seed: int, difficulty: Difficulty | str, engine: LegalEngine) -> Sc
         end_summary=end_hop.end_note,
         subscriber=end_hop.subscriber,
     )
+
+
+def _provider_node(
+    seed: int,
+    level: Difficulty,
+    position: int,
+    poc: str | None,
+    outcome: HopOutcome,
+    code: str,
+    word: str,
+) -> str | None:
+    """The provider's own node when the hop's 24/7 point of contact forwards the request to
+    it, else None. From its own random stream (the scenario's other draws are unchanged). Only
+    a request the point of contact may pass on: not one it refuses itself (Art. 29(5)), and
+    not under handling code H2, which forbids onward sharing unless the sender permits it."""
+    if poc is None or outcome == "refuse" or code != "H1":
+        return None
+    rng = random.Random(f"trailguard-exercise:{seed}:{level.value}:forward:{position}")
+    if rng.random() >= PROFILES[level].forward:
+        return None
+    return f"{poc.split('-')[0]}-{word.lower()}"
 
 
 class _Line(NamedTuple):
