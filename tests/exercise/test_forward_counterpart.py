@@ -15,13 +15,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from exercise_kit import principal
 
 from trailguard.core.clock import FixedClock, set_default_clock
 from trailguard.core.config import NodeRole
 from trailguard.exercise import Scenario, generate
 from trailguard.exercise.domain.scenario import PROFILES, Difficulty, HopKey
-from trailguard.exercise.play import DUTY, TRAINEE, Counterparts, ExerciseCluster
+from trailguard.exercise.play import DUTY, TRAINEE, TRAINER, Counterparts, ExerciseCluster
 from trailguard.exercise.selftest import preservation_body
+from trailguard.exercise.service import open_session, score_session
 from trailguard.law import get_engine
 from trailguard.traffic import store_for
 
@@ -70,6 +72,7 @@ class Game:
     hop: HopKey
     clock: FixedClock
     stored: dict[str, dict[str, int]]
+    session_id: str
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +85,11 @@ def game(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Game]:
         cluster.create()
         cluster.exchange_directories()
         stored = cluster.write_stores()
+        session_id = open_session(
+            cluster.trainee.node, scenario, trainee=TRAINEE, actor="system:exercise"
+        )
         cluster.start()
-        yield Game(cluster, scenario, hop, clock, stored)
+        yield Game(cluster, scenario, hop, clock, stored, session_id)
     finally:
         set_default_clock(previous)
         cluster.stop()
@@ -186,3 +192,12 @@ def test_the_point_of_contact_forwards_and_the_provider_answers(game: Game) -> N
     # the provider disclosed nothing itself: only the point of contact answers the trainee
     sent_by_provider = provider.get("/api/requests", params={"direction": "outbound"}).json()
     assert not [r for r in sent_by_provider if r["kind"] == "expedited_disclosure"]
+
+    # the forwarding costs the trainee nothing: the hop's request to the point of contact
+    # scores in full on every axis it is scored on, its answer in the timeline
+    node = cluster.trainee.node
+    scored = score_session(node, principal(node, TRAINER), game.session_id).score
+    assert scored is not None
+    mine = [p for p in scored.points if p.hop == hop.index and p.axis != "trail"]
+    assert {p.axis for p in mine} == {"timeliness", "legal", "completeness", "handling"}
+    assert all(p.earned == p.possible for p in mine), [p for p in mine if p.earned < p.possible]
