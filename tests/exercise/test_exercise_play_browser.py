@@ -37,9 +37,10 @@ from trailguard.law import get_engine
 
 pytestmark = pytest.mark.browser
 
-# two relays or one, web log or flow evidence, an emergency and a CGN address or neither:
-# each scenario's shape is asserted from the scenario itself in the test
-SCENARIOS = [(3, "normal"), (12, "hard")]
+# two relays or one, web log or flow evidence, an emergency and a CGN address or neither, a
+# point of contact that forwards to the provider's node (16 normal: both hops) or not: each
+# scenario's shape is asserted from the scenario itself in the test
+SCENARIOS = [(3, "normal"), (12, "hard"), (16, "normal")]
 ACCESS_LINE = "access-line"  # the first normal scenario ending at an access line without CGN
 
 
@@ -214,16 +215,39 @@ def _answered(game: Game, hop: HopKey, request_id: str, state: str) -> dict[str,
     game.clock.advance(game.counterparts.ack_after)
     acknowledged = game.counterparts.step()
     assert any(f"{hop.node_id} acknowledges" in line for line in acknowledged), acknowledged
+    trainee = game.trainee_api()
+    answering = hop.node_id
+    if hop.provider_node_id is not None:
+        # the point of contact forwards to the provider's node, whose liaison answers
+        assert any(f"{hop.node_id} forwards" in line for line in acknowledged), acknowledged
+        answering = hop.provider_node_id
+        reference = trainee.get(f"/api/requests/{request_id}").json()["reference"]
+        liaison = game.cluster.nodes[answering].as_user(DUTY)
+        _until(
+            f"{answering} to receive the forwarded request",
+            lambda: any(
+                item["reference"] == reference
+                for item in liaison.get("/api/requests", params={"direction": "inbound"}).json()
+            ),
+        )
+        game.clock.advance(game.counterparts.ack_after)
+        acknowledged = game.counterparts.step()
+        assert any(f"{answering} acknowledges" in line for line in acknowledged), acknowledged
     game.clock.advance(game.counterparts.answer_after)
     answered = game.counterparts.step()
-    assert any(f"{hop.node_id} preserves" in line for line in answered), answered
-    trainee = game.trainee_api()
-    return _until(
+    assert any(f"{answering} preserves" in line for line in answered), answered
+    view = _until(
         f"{hop.node_id}'s answer at the trainee's node",
         lambda: (
             (view := trainee.get(f"/api/requests/{request_id}").json())["state"] == state and view
         ),
     )
+    if hop.provider_node_id is not None:
+        # the answer came back through the point of contact, which discloses the next hop
+        disclosed = game.counterparts.step()
+        if hop.outcome == "relay" and state == "preserved":
+            assert any(f"{hop.node_id} discloses" in line for line in disclosed), disclosed
+    return dict(view)
 
 
 def test_the_trainee_plays_a_scenario_to_the_end(

@@ -61,9 +61,12 @@ def generate_scenario(seed: Seed, difficulty: Level = "normal", as_json: AsJson 
     console.print(f"[bold]{scenario.offence}[/bold] ({scenario.network}, {scenario.as_of})")
     console.print(f"trainee: {scenario.trainee_country}; starts {isoformat_z(scenario.starts_at)}")
     for hop in scenario.hops:
+        to = f" to {hop.node_id}" if hop.node_id else ""
+        onward = f" (forwards to {hop.provider_node_id})" if hop.provider_node_id else ""
         console.print(
             f"  hop {hop.index}: {hop.ip}:{hop.port} {hop.provider}, {hop.outcome}, channel "
-            f"{hop.channel} ({'; '.join(hop.channel_citations)}), dies {isoformat_z(hop.dies_at)}"
+            f"{hop.channel}{to}{onward} ({'; '.join(hop.channel_citations)}), dies "
+            f"{isoformat_z(hop.dies_at)}"
         )
     console.print(f"end: {scenario.end_summary}")
 
