@@ -3,11 +3,13 @@ whichever conftest.py pytest loaded last)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from trailguard.accounts import Principal, get_user, principal_of
 from trailguard.core.clock import FixedClock, set_default_clock
@@ -61,3 +63,15 @@ def played(root: Path, seed: int = 3, level: str = "normal") -> Iterator[Played]
     finally:
         set_default_clock(previous)
         cluster.stop()
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 90.0) -> Any:
+    """``check()``'s first true value, polled; the timeout bounds a failure only (the nodes
+    deliver in their own threads), nothing is asserted about time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -8,14 +8,12 @@ generating, never written in."""
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from exercise_kit import principal
+from exercise_kit import principal, wait_for
 
 from trailguard.audit import recent
 from trailguard.core.clock import FixedClock, set_default_clock
@@ -46,16 +44,6 @@ def _find() -> tuple[Scenario, HopKey]:
             ):
                 return scenario, last
     raise AssertionError("no scenario of seeds 0..299 ends at an access line without CGN")
-
-
-def _wait(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_every_access_hop_holds_radius_and_no_hosting_hop_does() -> None:
@@ -142,13 +130,13 @@ def test_the_access_line_is_named_from_the_providers_own_store(tmp_path: Path) -
         duty = cluster.nodes[hop.node_id].as_user(DUTY)
         for request_id, _ in ids.values():
             assert trainee.post(f"/api/requests/{request_id}/send", json={}).status_code == 200
-            _wait("delivery", lambda rid=request_id: duty.get(f"/api/requests/{rid}").is_success)
+            wait_for("delivery", lambda rid=request_id: duty.get(f"/api/requests/{rid}").is_success)
         clock.advance(timedelta(hours=3))
         counterparts.step()
 
         def answered(request_id: str) -> dict[str, Any]:
             return dict(
-                _wait(
+                wait_for(
                     "the answer",
                     lambda: (
                         (v := trainee.get(f"/api/requests/{request_id}").json())["state"]

@@ -7,8 +7,7 @@ time the subscriber. The scenario is found by generating (difficulty hard), neve
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from exercise_kit import principal
+from exercise_kit import principal, wait_for
 
 from trailguard.audit import recent
 from trailguard.core.clock import FixedClock, set_default_clock
@@ -70,16 +69,6 @@ def game(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Game]:
     finally:
         set_default_clock(previous)
         cluster.stop()
-
-
-def _wait(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_the_cgn_scenario_says_what_the_provider_holds(game: Game) -> None:
@@ -136,7 +125,7 @@ def _send(cluster: ExerciseCluster, body: dict[str, Any], recipient: str) -> str
 
 
 def _delivered(duty: httpx.Client, request_id: str) -> None:
-    _wait("delivery", lambda: duty.get(f"/api/requests/{request_id}").is_success)
+    wait_for("delivery", lambda: duty.get(f"/api/requests/{request_id}").is_success)
 
 
 def _at(hop: HopKey, at: datetime) -> str:
@@ -177,7 +166,7 @@ def test_the_duty_officer_answers_from_the_store(game: Game) -> None:
 
     def answered(request_id: str) -> dict[str, Any]:
         return dict(
-            _wait(
+            wait_for(
                 "the answer",
                 lambda: (
                     (v := trainee.get(f"/api/requests/{request_id}").json())["state"]
@@ -277,7 +266,7 @@ def test_a_cgn_relay_preserves_the_line_and_discloses_the_next_hop(tmp_path: Pat
         _delivered(cluster.nodes[hop.node_id].as_user(DUTY), request_id)
         clock.advance(timedelta(hours=3))
         counterparts.step()
-        view = _wait(
+        view = wait_for(
             "the preservation",
             lambda: (
                 (v := trainee.get(f"/api/requests/{request_id}").json())["state"] == "preserved"
@@ -291,7 +280,7 @@ def test_a_cgn_relay_preserves_the_line_and_discloses_the_next_hop(tmp_path: Pat
             inbound = trainee.get("/api/requests", params={"direction": "inbound"}).json()
             return next((r for r in inbound if r["kind"] == "expedited_disclosure"), None)
 
-        art30 = _wait("the Art. 30 disclosure", disclosure)
+        art30 = wait_for("the Art. 30 disclosure", disclosure)
         source = art30["body"]["path"][0]["source"]
         assert (source["ip"], source["port"]) == (following.ip, following.port)
     finally:

@@ -8,14 +8,13 @@ generating, never written in."""
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from exercise_kit import principal
+from exercise_kit import principal, wait_for
 
 from trailguard.core.clock import FixedClock, set_default_clock
 from trailguard.core.config import NodeRole
@@ -95,16 +94,6 @@ def game(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Game]:
         cluster.stop()
 
 
-def _wait(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_the_point_of_contact_and_the_provider_are_two_nodes(game: Game) -> None:
     hop = game.hop
     assert hop.node_id and hop.provider_node_id
@@ -137,7 +126,7 @@ def test_the_point_of_contact_forwards_and_the_provider_answers(game: Game) -> N
     assert trainee.post(f"/api/requests/{request_id}/send", json={}).status_code == 200
     poc = cluster.nodes[hop.node_id].as_user(DUTY)
     provider = cluster.nodes[hop.provider_node_id].as_user(DUTY)
-    _wait(
+    wait_for(
         "delivery to the point of contact",
         lambda: poc.get(f"/api/requests/{request_id}").is_success,
     )
@@ -152,7 +141,7 @@ def test_the_point_of_contact_forwards_and_the_provider_answers(game: Game) -> N
     timeline = poc.get(f"/api/requests/{copy['id']}").json()["transitions"]
     assert any(t["reason"] == f"forwarded to {hop.provider_node_id}" for t in timeline)
     # the request on the provider's node
-    at_provider = _wait(
+    at_provider = wait_for(
         "delivery to the provider",
         lambda: (a := provider.get(f"/api/requests/{copy['id']}")).is_success and a.json(),
     )
@@ -165,7 +154,7 @@ def test_the_point_of_contact_forwards_and_the_provider_answers(game: Game) -> N
         view = trainee.get(f"/api/requests/{request_id}").json()
         return view if view["state"] == "preserved" else None
 
-    view = _wait("the preservation answer on the trainee's node", answered)
+    view = wait_for("the preservation answer on the trainee's node", answered)
     # the answer comes from the point of contact the trainee sent to, with the provider's hold
     assert view["counterpart_node"] == hop.node_id
     holds = provider.get("/api/traffic/holds").json()["holds"]
@@ -174,7 +163,7 @@ def test_the_point_of_contact_forwards_and_the_provider_answers(game: Game) -> N
     assert view["hold_digest"] == held["sha256"] and view["hold_id"] == held["hold_id"]
     assert provider.get(f"/api/requests/{copy['id']}").json()["state"] == "preserved"
     # the point of contact discloses the next hop (Art. 30) to the trainee's node
-    disclosure = _wait(
+    disclosure = wait_for(
         "the Art. 30 disclosure",
         lambda: (
             counterparts.step() is not None

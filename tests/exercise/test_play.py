@@ -7,13 +7,13 @@ bounded for failure only."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from exercise_kit import wait_for
 
 from trailguard.core.clock import FixedClock, ScaledClock, set_default_clock
 from trailguard.core.config import load_config
@@ -23,16 +23,6 @@ from trailguard.exercise.selftest import preservation_body
 from trailguard.law import get_engine
 
 RATE = 3000.0  # a simulated day is under half a real minute
-
-
-def _wait(what: str, check: Callable[[], Any], timeout: float = 90.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -69,7 +59,7 @@ def test_a_scripted_trainee_plays_to_the_end(running: RunningExercise) -> None:
         draft = trainee.post("/api/requests", json={"body": body, "recipient": recipient})
         assert draft.status_code == 201, draft.text
         request_id = draft.json()["id"]
-        _wait(
+        wait_for(
             "the supervisor's approval",
             lambda: trainee.get(f"/api/requests/{request_id}").json()["state"] == "approved",
         )
@@ -84,7 +74,7 @@ def test_a_scripted_trainee_plays_to_the_end(running: RunningExercise) -> None:
         found = [r for r in inbound if r["kind"] == "expedited_disclosure"]
         return found[0] if found else None
 
-    art30 = _wait("the Art. 30 disclosure from the US", disclosure)
+    art30 = wait_for("the Art. 30 disclosure from the US", disclosure)
     body = art30["body"]
     assert body["provider_in_other_state"]["country"] == second.country
     source = body["path"][0]["source"]
@@ -94,7 +84,7 @@ def test_a_scripted_trainee_plays_to_the_end(running: RunningExercise) -> None:
     assert view["state"] == "preserved" and view["hold_digest"]
 
     second_id = send(preservation_body(scenario, second, issued=scenario.starts_at), "jp-poc")
-    preserved = _wait(
+    preserved = wait_for(
         "JP's preservation",
         lambda: (
             (v := trainee.get(f"/api/requests/{second_id}").json())["state"] == "preserved" and v
@@ -134,13 +124,13 @@ def test_counterparts_refuse_the_wrong_channel(running: RunningExercise) -> None
     if draft.status_code != 201:
         pytest.skip(f"an MLA request cannot be drafted here: {draft.text[:200]}")
     request_id = draft.json()["id"]
-    _wait(
+    wait_for(
         "approval", lambda: trainee.get(f"/api/requests/{request_id}").json()["state"] == "approved"
     )
     sent = trainee.post(f"/api/requests/{request_id}/send", json={})
     if sent.status_code != 200:
         pytest.skip(f"an MLA request cannot go to a 24/7 point of contact: {sent.text[:200]}")
-    refused = _wait(
+    refused = wait_for(
         "the refusal",
         lambda: (
             (v := trainee.get(f"/api/requests/{request_id}").json())["state"] == "refused" and v
@@ -163,18 +153,18 @@ def held(tmp_path: Path) -> Iterator[tuple[RunningExercise, FixedClock]]:
         set_default_clock(previous)
 
 
-def _send_and_wait(exercise: RunningExercise, body: dict[str, Any], recipient: str) -> str:
+def _send_andwait_for(exercise: RunningExercise, body: dict[str, Any], recipient: str) -> str:
     trainee = exercise.cluster.trainee.as_user(TRAINEE)
     draft = trainee.post("/api/requests", json={"body": body, "recipient": recipient})
     assert draft.status_code == 201, draft.text
     request_id = draft.json()["id"]
-    _wait(
+    wait_for(
         "approval",
         lambda: trainee.get(f"/api/requests/{request_id}").json()["state"] == "approved",
     )
     assert trainee.post(f"/api/requests/{request_id}/send", json={}).status_code == 200
     counterpart = exercise.cluster.nodes[recipient].as_user("duty")
-    _wait("delivery", lambda: counterpart.get(f"/api/requests/{request_id}").status_code == 200)
+    wait_for("delivery", lambda: counterpart.get(f"/api/requests/{request_id}").status_code == 200)
     return request_id
 
 
@@ -185,12 +175,12 @@ def test_late_request_is_answered_records_deleted(
     scenario = exercise.cluster.scenario
     first = scenario.hops[0]
     clock.set(first.dies_at + timedelta(hours=1))
-    request_id = _send_and_wait(
+    request_id = _send_andwait_for(
         exercise, preservation_body(scenario, first, issued=clock.now()), first.node_id or ""
     )
     clock.advance(timedelta(hours=3))  # the counterpart's duty officer gets to it
     trainee = exercise.cluster.trainee.as_user(TRAINEE)
-    view = _wait(
+    view = wait_for(
         "the Art. 29(6) answer",
         lambda: (
             (v := trainee.get(f"/api/requests/{request_id}").json())["state"]
@@ -208,20 +198,20 @@ def test_refusal_ends_the_trail(held: tuple[RunningExercise, FixedClock]) -> Non
     assert second.outcome == "refuse"
     trainee = exercise.cluster.trainee.as_user(TRAINEE)
     clock.advance(timedelta(minutes=10))
-    _send_and_wait(exercise, preservation_body(scenario, first, issued=clock.now()), "us-poc")
+    _send_andwait_for(exercise, preservation_body(scenario, first, issued=clock.now()), "us-poc")
     clock.advance(timedelta(hours=3))
-    _wait(
+    wait_for(
         "the Art. 30 disclosure",
         lambda: any(
             r["kind"] == "expedited_disclosure"
             for r in trainee.get("/api/requests", params={"direction": "inbound"}).json()
         ),
     )
-    second_id = _send_and_wait(
+    second_id = _send_andwait_for(
         exercise, preservation_body(scenario, second, issued=clock.now()), "de-poc"
     )
     clock.advance(timedelta(hours=3))
-    refused = _wait(
+    refused = wait_for(
         "the refusal",
         lambda: (v := trainee.get(f"/api/requests/{second_id}").json())["state"] == "refused" and v,
     )
