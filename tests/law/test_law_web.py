@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import yaml
 
 from trailguard.accounts.domain import Role
 from trailguard.core.clock import FixedClock
+from trailguard.law.loader import DEFAULT_DATA_DIR
 
 helpers = pytest.importorskip("helpers")
 pytestmark = pytest.mark.slow  # each test initialises a whole node (keys, users, migrations)
@@ -216,7 +218,9 @@ def test_page_shows_the_data_date_and_orders_by_purpose(node) -> None:  # type: 
     client = helpers.browser_login(node, [Role.DUTY_OFFICER])
     page = client.get("/law")
     assert page.status_code == 200
-    assert "Legal data as of <strong>2026-12-07</strong>" in page.text
+    # the date meta.yaml says the facts were collected up to (read here as plain YAML)
+    meta = yaml.safe_load((DEFAULT_DATA_DIR / "meta.yaml").read_text(encoding="utf-8"))
+    assert f"Legal data as of <strong>{meta['checked'].isoformat()}</strong>" in page.text
     assert '<select name="purpose">' in page.text
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert token is not None
