@@ -1,6 +1,9 @@
 """The trace in Chromium: from the investigation's observation, start a trace (the form), see
 the drafted request's hop with its channel and clock, record the Art. 30 answer by hand, and
-look at the graph across countries (Graphviz SVG) and the UTC timeline at 1280 and 390 px."""
+look at the graph across countries (Graphviz SVG) and the UTC timeline at 1280 and 390 px.
+
+The page carries two drawings of the graph, left to right and top to bottom, and shows the one
+that suits the screen's width: the tests look at the one drawn (``svg:visible``)."""
 
 from __future__ import annotations
 
@@ -17,6 +20,13 @@ from trailguard.accounts.domain import Principal, Role
 from trailguard.investigations import service as cases
 
 pytestmark = pytest.mark.browser
+
+# Every label of the drawn graph (the hidden variant has no box), with its box in the viewport.
+DRAWN_LABELS = """() => Object.fromEntries(
+  [...document.querySelectorAll('#trace-graph svg text')]
+    .filter((t) => t.getClientRects().length > 0)
+    .map((t) => { const r = t.getBoundingClientRect();
+      return [t.textContent, {left: r.left, right: r.right, top: r.top, bottom: r.bottom}]; }))"""
 
 
 def test_trace_page_draws_the_path_and_the_timeline(
@@ -90,7 +100,7 @@ def test_trace_page_draws_the_path_and_the_timeline(
         page.fill("input[name=seeking_authority]", "US Department of Justice (synthetic)")
         page.fill("textarea[name=summary]", "An unknown person logged in as administrator.")
         page.click("form[action='/traces/start'] button[type=submit]")
-        page.wait_for_selector("#trace-graph svg")
+        page.wait_for_selector("#trace-graph svg:visible")
         hops = page.inner_text("table.hops")
         assert "drafted" in hops and "Polderhost B.V. (NL)" in hops
         assert "ETS 185 Art. 29" in hops and "dies 2026-12-20T08:14:07Z" in hops
@@ -102,7 +112,7 @@ def test_trace_page_draws_the_path_and_the_timeline(
         page.fill("input[name=at]", "2026-11-20T08:02:04Z")
         page.click("form:has(input[name=key]) button[type=submit]")
         page.wait_for_selector("tr[data-state='advanced']")
-        graph = page.locator("#trace-graph svg")
+        graph = page.locator("#trace-graph svg:visible")
         text = graph.text_content() or ""
         svg = page.inner_html("#trace-graph")
         for label in (
@@ -115,6 +125,9 @@ def test_trace_page_draws_the_path_and_the_timeline(
             assert label in svg, label
         box = graph.bounding_box()
         assert box is not None and box["width"] > 300 and box["height"] > 100, (box, text)
+        drawn = page.evaluate(DRAWN_LABELS)
+        for address in ("198.51.100.23:41234", "203.0.113.77:51512"):
+            assert drawn[address]["left"] >= 0 and drawn[address]["right"] <= 1280, drawn
         marks = page.locator("#timeline .mark")
         assert marks.count() == 5  # two hops seen, two deadlines, now
         assert not page.locator("#timeline-list").is_visible()
@@ -122,15 +135,35 @@ def test_trace_page_draws_the_path_and_the_timeline(
         assert "hop 2: trail dies" in timeline and "2027-02-18 08:02:04 UTC" in timeline
         assert "-03" in timeline  # Rio Litoral's local time (America/Sao_Paulo)
         page.screenshot(path=str(screenshots / "trace-1280.png"), full_page=True)
+        # A narrow desk window (a tablet): the left-to-right drawing is wider than its box, and
+        # the box opens on its newest hop, not on the victim.
+        page.set_viewport_size({"width": 800, "height": 900})
+        page.reload()
+        page.wait_for_selector("#trace-graph svg:visible")
+        drawn = page.evaluate(DRAWN_LABELS)
+        assert page.evaluate("document.querySelector('#trace-graph').scrollWidth") > 800
+        newest = drawn["203.0.113.77:51512"]
+        assert newest["left"] >= 0 and newest["right"] <= 800, drawn
+        page.screenshot(path=str(screenshots / "trace-800.png"))
         page.set_viewport_size({"width": 390, "height": 844})
         page.reload()
-        page.wait_for_selector("#trace-graph svg")
+        page.wait_for_selector("#trace-graph svg:visible")
         # On a phone the graph keeps a readable size and scrolls inside its box; the page
         # itself does not scroll sideways; the timeline reads as a list.
         holder = page.locator("#trace-graph").bounding_box()
         assert holder is not None and holder["width"] <= 390
-        label = page.locator("#trace-graph svg text").first.bounding_box()
+        label = page.locator("#trace-graph svg:visible text").first.bounding_box()
         assert label is not None and label["height"] >= 8
+        # The first screen of a phone shows the whole trail without scrolling sideways: every
+        # hop's address is drawn inside the viewport's width, and the newest hop (the one the
+        # duty officer acts on) is above the fold.
+        drawn = page.evaluate(DRAWN_LABELS)
+        for address in ("198.51.100.23:41234", "203.0.113.77:51512"):
+            assert drawn[address]["left"] >= 0 and drawn[address]["right"] <= 390, drawn
+        assert drawn["203.0.113.77:51512"]["bottom"] <= 844, drawn
+        assert all(box["bottom"] - box["top"] >= 8 for box in drawn.values()), drawn
+        note = page.inner_text("#trace-graph-note")
+        assert "newest hop at the top" in note and "table of hops" in note, note
         wide = page.evaluate(
             "[...document.querySelectorAll('body *')].filter(e => !e.closest('svg') &&"
             " e.getBoundingClientRect().right > 392).slice(0, 5).map(e => e.tagName + '.'"

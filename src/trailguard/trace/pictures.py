@@ -3,12 +3,18 @@
 
 The DOT text is built here with every label escaped; ``dot`` runs without a shell, with a
 time limit, and its SVG is served as is (Graphviz escapes label text in its output).
+
+The graph is drawn in two layouts: ``wide`` (left to right, the victim on the left, the newest
+hop on the right) for a desk screen, and ``tall`` (top to bottom, the newest hop at the top,
+each endpoint on one row beside the provider that holds its data, long names folded) that fits
+the width of a phone.
 """
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+import textwrap
 from datetime import datetime
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -17,6 +23,14 @@ from zoneinfo import ZoneInfo
 from trailguard.core.errors import TrailguardError
 
 COUNTRY_COLOURS = ["#dbeafe", "#dcfce7", "#fef9c3", "#fce7f3", "#e0e7ff", "#ffedd5"]
+LAYOUTS = ("wide", "tall")
+_GRAPH = {
+    "wide": "rankdir=RL, nodesep=0.3, ranksep=0.5",
+    "tall": "rankdir=TB, nodesep=0.2, ranksep=0.35",
+}
+# the tall layout folds long labels at these widths (characters), so that no row is much
+# wider than an endpoint beside its provider
+TALL_FOLD = {"provider": 20, "victim": 28}
 
 
 class PictureUnavailable(TrailguardError):
@@ -28,8 +42,11 @@ def _q(text: Any) -> str:
     return f'"{value}"'
 
 
-def graph_dot(graph: dict[str, Any]) -> str:
-    """DOT for the trace graph: one cluster per country, the victim on the right."""
+def graph_dot(graph: dict[str, Any], layout: str = "wide") -> str:
+    """DOT for the trace graph: one cluster per country; ``layout`` is one of ``LAYOUTS``."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}")
+    tall = layout == "tall"
     nodes = {n["id"]: n for n in graph["nodes"]}
     country_of: dict[str, str] = {}
     for edge in graph["edges"]:
@@ -38,14 +55,15 @@ def graph_dot(graph: dict[str, Any]) -> str:
             country_of[edge["to"]] = nodes[edge["to"]]["country"]
     lines = [
         "digraph trace {",
-        '  graph [rankdir=RL, fontname="Helvetica", fontsize=11, nodesep=0.3, ranksep=0.5,'
-        ' bgcolor="white"];',
+        f'  graph [{_GRAPH[layout]}, fontname="Helvetica", fontsize=11, bgcolor="white"];',
         '  node [fontname="Helvetica", fontsize=10, style=filled, fillcolor=white];',
         '  edge [fontname="Helvetica", fontsize=9];',
     ]
     clusters: dict[str, list[str]] = {}
     for node_id in nodes:
         clusters.setdefault(country_of.get(node_id, ""), []).append(node_id)
+    # tall: an endpoint and its provider share a row, so the chain of hops runs straight down
+    rows = _rows(graph["edges"]) if tall else []
     for index, (country, members) in enumerate(sorted(clusters.items())):
         indent = "    " if country else "  "
         if country:
@@ -56,7 +74,10 @@ def graph_dot(graph: dict[str, Any]) -> str:
             )
         for node_id in members:
             node = nodes[node_id]
-            lines.append(f"{indent}{_q(node_id)} [{_attributes(node)}];")
+            lines.append(f"{indent}{_q(node_id)} [{_attributes(node, tall)}];")
+        for endpoint, provider in rows:
+            if endpoint in members and provider in members:
+                lines.append(f"{indent}{{rank=same; {_q(endpoint)}; {_q(provider)};}}")
         if country:
             lines.append("  }")
     for edge in graph["edges"]:
@@ -78,15 +99,28 @@ def graph_dot(graph: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _attributes(node: dict[str, Any]) -> str:
+def _rows(edges: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(endpoint, provider) pairs drawn on one row in the tall layout: each provider beside
+    the first endpoint it operates (a provider seen at several hops stays one node)."""
+    rows: list[tuple[str, str]] = []
+    placed: set[str] = set()
+    for edge in edges:
+        if edge["type"] == "operated_by" and not {edge["from"], edge["to"]} & placed:
+            rows.append((edge["from"], edge["to"]))
+            placed.update((edge["from"], edge["to"]))
+    return rows
+
+
+def _attributes(node: dict[str, Any], tall: bool = False) -> str:
     kind = node["type"]
     if kind == "victim":
-        return f"label={_q('victim: ' + str(node.get('label') or ''))}, shape=doubleoctagon"
+        text = "victim: " + str(node.get("label") or "")
+        label = _fold(text, TALL_FOLD["victim"]) if tall else text
+        return f"label={_q(label)}, shape=doubleoctagon"
     if kind == "provider":
-        return (
-            f"label={_q(node['organisation'] + ' (' + node['country'] + ')')}, shape=box, "
-            'fillcolor="#f1f5f9"'
-        )
+        name = node["organisation"] + " (" + node["country"] + ")"
+        label = _fold(name, TALL_FOLD["provider"]) if tall else name
+        return f'label={_q(label)}, shape=box, fillcolor="#f1f5f9"'
     if kind == "subscriber":
         return 'label="subscriber (records preserved)", shape=house, fillcolor="#fee2e2"'
     port = node.get("port")
@@ -94,20 +128,26 @@ def _attributes(node: dict[str, Any]) -> str:
     return f"label={_q(text)}, shape=ellipse"
 
 
-def graph_svg(graph: dict[str, Any]) -> str:
+def _fold(text: str, columns: int) -> str:
+    return textwrap.fill(text, columns, break_long_words=False, break_on_hyphens=False)
+
+
+def graph_svg(graph: dict[str, Any], layout: str = "wide") -> str:
+    """The graph drawn by ``dot`` in ``layout``, sanitised; the tall drawing's ids carry a
+    ``tall-`` prefix, so that both drawings can sit in one page with no id twice."""
     dot = shutil.which("dot")
     if dot is None:
         raise PictureUnavailable("Graphviz is not installed (Debian package 'graphviz')")
     done = subprocess.run(
         [dot, "-Tsvg"],
-        input=graph_dot(graph).encode("utf-8"),
+        input=graph_dot(graph, layout).encode("utf-8"),
         capture_output=True,
         timeout=20,
         check=False,
     )
     if done.returncode != 0:
         raise PictureUnavailable(f"dot failed: {done.stderr.decode(errors='replace')[:300]}")
-    return sanitise_svg(done.stdout.decode("utf-8"))
+    return sanitise_svg(done.stdout.decode("utf-8"), id_prefix="" if layout == "wide" else "tall-")
 
 
 # What a drawn graph needs, and nothing that runs: no script, no event handler, no link, no
@@ -121,7 +161,7 @@ _ATTRIBUTES = {
 }  # fmt: skip
 
 
-def sanitise_svg(text: str) -> str:
+def sanitise_svg(text: str, id_prefix: str = "") -> str:
     """The SVG Graphviz drew, rebuilt from an allow-list of elements and attributes, so that it
     can be placed inline in a page: labels come from observations and directory entries, and
     whatever they hold stays text."""
@@ -141,7 +181,7 @@ def sanitise_svg(text: str) -> str:
         out = ET.Element(name)
         for key, value in element.attrib.items():
             if local(key) in _ATTRIBUTES and "javascript:" not in value.lower():
-                out.set(local(key), value)
+                out.set(local(key), id_prefix + value if local(key) == "id" else value)
         out.text = element.text
         for child in element:
             kept = clean(child)

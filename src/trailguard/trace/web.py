@@ -1,6 +1,7 @@
 """trace: pages. ``/traces/new`` starts a trace from an observation; ``/traces/{id}`` shows
 the hops with their clocks and checks, the graph across countries (Graphviz SVG drawn on the
-server) and the timeline on a UTC axis; forms record answers and refine open hops."""
+server, left to right for a desk screen and top to bottom for a phone) and the timeline on a
+UTC axis; forms record answers and refine open hops."""
 
 from __future__ import annotations
 
@@ -230,14 +231,18 @@ def _page(request: Request, principal: Principal, trace_id: str, **extra: Any) -
     graph = service.graph_of(node, principal, trace_id)
     try:
         # rebuilt from an allow-list of SVG elements and attributes (pictures.sanitise_svg),
-        # so it goes into the page as markup; every label in it is escaped text
-        svg: Markup | None = Markup(graph_svg(graph))  # noqa: S704
+        # so they go into the page as markup; every label in them is escaped text. Both
+        # layouts are in the page and the stylesheet shows the one that suits the width:
+        # left to right on a desk screen, top to bottom (fitted to the width) on a phone.
+        svg: Markup | None = Markup(graph_svg(graph, "wide"))  # noqa: S704
+        svg_tall: Markup | None = Markup(graph_svg(graph, "tall"))  # noqa: S704
         svg_problem = None
     except PictureUnavailable as exc:
-        svg, svg_problem = None, str(exc)
+        svg, svg_tall, svg_problem = None, None, str(exc)
     context = {
         "trace": data,
         "svg": svg,
+        "svg_tall": svg_tall,
         "svg_problem": svg_problem,
         "timeline": timeline(data["hops"], _zones(node), node.clock.now()),
         "problems": extra.get("problems", []),
