@@ -8,6 +8,18 @@ from dataclasses import dataclass
 from datetime import date
 
 import pytest
+from law_kit import (
+    Auth,
+    Pres,
+    assert_names_the_contact_point,
+    check_authorities,
+    check_extradition_authority,
+    check_note,
+    check_preservation,
+    check_realtime,
+    check_urgent_route,
+    shown_authorities,
+)
 
 from trailguard.law import LegalEngine, get_engine, realtime_collection
 
@@ -51,33 +63,12 @@ URGENT_CASES = [
 def test_art27_9_e_declarations_route_urgent_content_requests(
     engine: LegalEngine, case: Urgent
 ) -> None:
-    answer = engine.channels("CL", case.requested, "content", True, case.as_of)
-    art27 = answer.channel("convention_mla_art27")
-    assert art27 is not None, case.decided_by
-    named = [c for c in art27.conditions if "urgent requests under Art. 27(9)" in c]
-    interpol = answer.channel("interpol")
-    if case.routed:
-        assert named and "central authority" in named[0], (case.decided_by, art27.conditions)
-        assert case.source is not None and case.source in named[0]
-        assert interpol is None, case.decided_by
-        ruled = answer.ruled_out("interpol")
-        label = f"{case.requested} declaration ETS 185 Art. 27(9)(e)"
-        assert ruled is not None and label in ruled.reason
-    else:
-        assert not named, case.decided_by
-        assert interpol is not None and "Art. 27(9)" in interpol.legal_basis
+    check_urgent_route(
+        engine, case.requested, case.routed, case.source, case.decided_by, case.as_of
+    )
 
 
 # --- Arts. 24(7), 27(2), 35: designated authorities ----------------------------------------
-
-
-@dataclass(frozen=True)
-class Auth:
-    name: str
-    decided_by: str
-    requested: str
-    as_of: date
-    expected: dict[str, str]  # article -> part of the authority's name
 
 
 # fmt: off
@@ -115,26 +106,15 @@ AUTHORITY_CASES = [
 
 @pytest.mark.parametrize("case", AUTHORITY_CASES, ids=[c.name for c in AUTHORITY_CASES])
 def test_designated_authorities_of_the_second_pass(engine: LegalEngine, case: Auth) -> None:
-    # Requesting Estonia, a Party since 2004-07-01.
-    answer = engine.channels("EE", case.requested, "subscriber", False, case.as_of)
-    shown = {a.article: a for a in answer.authorities}
-    assert set(shown) == set(case.expected), case.decided_by
-    for article, name in case.expected.items():
-        assert name in shown[article].authority, (case.decided_by, shown[article].authority)
-        assert shown[article].citation.startswith(f"{case.requested} declaration ETS 185")
-        assert shown[article].verified
+    answer, shown = check_authorities(engine, case)
+    assert all(shown[article].verified for article in case.expected)
     if "35" in case.expected:
-        channel = answer.channel("preservation_24_7")
-        assert channel is not None
-        assert any("point of contact (Art. 35)" in c for c in channel.conditions)
+        assert_names_the_contact_point(answer)
 
 
 def test_extradition_names_the_hungarian_art24_7_authority(engine: LegalEngine) -> None:
     # reservations.yaml: HU 24(7) - Ministry of Justice; Interpol for provisional arrest only.
-    answer = engine.check("US", "HU", ["illegal_access"], "extradition", date(2025, 1, 1))
-    assert any("Art. 24(7)" in n and "Ministry of Justice" in n for n in answer.notes)
-    preservation = engine.check("US", "HU", ["illegal_access"], "preservation", date(2025, 1, 1))
-    assert not any("Art. 24(7)" in n for n in preservation.notes)
+    check_extradition_authority(engine, "HU", "Ministry of Justice")
 
 
 # --- notes: offence-narrowing reservations and other declarations -------------------------
@@ -158,11 +138,7 @@ NOTE_CASES = [
 def test_second_pass_notes_follow_the_conduct(
     engine: LegalEngine, conduct: str, requested: str, label: str, shown: bool
 ) -> None:
-    answer = engine.check("US", requested, [conduct], "stored_content", date(2025, 1, 1))
-    notes = [n for n in answer.notes if n.startswith(label)]
-    assert bool(notes) is shown, answer.notes
-    for note in notes:
-        assert "<https://" in note and "as of" in note
+    check_note(engine, requested, conduct, label, shown)
 
 
 def test_hungarian_reservation_not_before_hungary_was_bound(engine: LegalEngine) -> None:
@@ -179,52 +155,28 @@ def test_hungarian_reservation_not_before_hungary_was_bound(engine: LegalEngine)
 # --- Art. 29(4): dual criminality for preservation ------------------------------------------
 
 
-@dataclass(frozen=True)
-class Pres:
-    name: str
-    decided_by: str
-    requested: str
-    conduct: str
-    as_of: date
-    required: bool
-    names: str | None
-    verified: bool  # the reservation entry is verified
-
-
 # fmt: off
 PRESERVATION_CASES = [
     Pres("PL reservation, offence outside Arts. 2-11", "reservations.yaml: PL 29(4), WIPO Lex",
-         "PL", "us_18usc875", date(2025, 1, 1), True, "PL reservation ETS 185 Art. 29(4)", True),
+         "PL", "us_18usc875", date(2025, 1, 1), True, "PL reservation ETS 185 Art. 29(4)"),
     Pres("PL reservation does not reach Arts. 2-11", "ETS 185 Art. 29(4) (Arts. 2-11 excepted)",
-         "PL", "illegal_access", date(2025, 1, 1), False, "PL reservation ETS 185 Art. 29(4)",
-         True),
+         "PL", "illegal_access", date(2025, 1, 1), False, "PL reservation ETS 185 Art. 29(4)"),
     Pres("PL before it was bound", "parties/ets185.yaml PL in force 2015-06-01",
-         "PL", "us_18usc875", date(2015, 5, 31), True, None, True),
+         "PL", "us_18usc875", date(2015, 5, 31), True, None),
     Pres("IL reservation (opening read)", "reservations.yaml: IL 29(4), WIPO Lex",
-         "IL", "us_18usc875", date(2025, 1, 1), True, "IL reservation ETS 185 Art. 29(4)", True),
+         "IL", "us_18usc875", date(2025, 1, 1), True, "IL reservation ETS 185 Art. 29(4)"),
     Pres("TR reservation (article only, unverified)", "reservations.yaml: TR 29(4), Octopus",
-         "TR", "us_18usc875", date(2025, 1, 1), True, "TR reservation ETS 185 Art. 29(4)", False),
+         "TR", "us_18usc875", date(2025, 1, 1), True, "TR reservation ETS 185 Art. 29(4)",
+         verified=False),
     Pres("no 29(4) reservation in the data: HU", "ETS 185 Art. 29(3)",
-         "HU", "us_18usc875", date(2025, 1, 1), False, None, True),
+         "HU", "us_18usc875", date(2025, 1, 1), False, None),
 ]
 # fmt: on
 
 
 @pytest.mark.parametrize("case", PRESERVATION_CASES, ids=[c.name for c in PRESERVATION_CASES])
 def test_art29_4_reservations_of_the_second_pass(engine: LegalEngine, case: Pres) -> None:
-    answer = engine.check("US", case.requested, [case.conduct], "preservation", case.as_of)
-    assert answer.dual_criminality.required is case.required, case.decided_by
-    reason = answer.dual_criminality.reason
-    if case.names is None:
-        assert "Art. 29(4) reservation" not in reason, case.decided_by
-        return
-    assert case.names in reason, (case.decided_by, reason)
-    assert "<https://" in reason
-    cited = [c for c in answer.citations if c.startswith(case.names + ":")]
-    assert cited, answer.citations
-    if not case.verified:
-        assert not answer.verified
-        assert any(case.names in u for u in answer.unverified), answer.unverified
+    check_preservation(engine, case)
 
 
 def test_polish_reservation_is_a_condition_on_the_preservation_channel(
@@ -273,13 +225,8 @@ def test_realtime_collection_with_second_pass_reservations(
     label: str | None,
     decided_by: str,
 ) -> None:
-    answer = realtime_collection(engine, "US", requested, data, day)
-    assert answer.allowed is allowed, (decided_by, answer.conditions)
-    if label is None:
-        assert not answer.reservations, decided_by
-    else:
-        assert answer.reservations[0].startswith(label), answer.reservations
-        assert "<https://" in answer.reservations[0]
+    answer = check_realtime(engine, requested, data, day, allowed, label, decided_by)
+    if label is not None:
         assert any(label.split(" ETS")[0] in c for c in answer.conditions)
 
 
@@ -310,8 +257,7 @@ MORE_NOTES = [
 def test_more_offence_notes_follow_the_conduct(
     engine: LegalEngine, requested: str, conduct: str, label: str, shown: bool
 ) -> None:
-    answer = engine.check("US", requested, [conduct], "stored_content", date(2025, 1, 1))
-    assert any(n.startswith(label) for n in answer.notes) is shown, answer.notes
+    check_note(engine, requested, conduct, label, shown)
 
 
 # fmt: off
@@ -332,11 +278,7 @@ MORE_AUTHORITIES = [
 def test_more_designated_authorities(
     engine: LegalEngine, requested: str, day: date, expected: dict[str, str]
 ) -> None:
-    answer = engine.channels("EE", requested, "subscriber", False, day)
-    shown = {a.article: a for a in answer.authorities}
-    assert set(shown) == set(expected)
-    for article, name in expected.items():
-        assert name in shown[article].authority
+    answer, shown = shown_authorities(engine, requested, day, expected, "reservations.yaml")
     if requested == "UA" and expected:
         # The Ukrainian designation rests on the amending law, not the CoE notification.
         assert not shown["35"].verified and not answer.verified
