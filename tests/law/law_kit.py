@@ -133,11 +133,24 @@ def check_extradition_authority(engine: LegalEngine, requested: str, authority: 
 # --- notes: offence-narrowing reservations and other declarations ----------------------------
 
 
-def check_note(engine: LegalEngine, requested: str, conduct: str, label: str, shown: bool) -> None:
-    """The note ``label`` is shown (cited and dated) for ``conduct`` or not at all."""
-    answer = engine.check("US", requested, [conduct], "stored_content", DAY)
-    notes = [n for n in answer.notes if n.startswith(label)]
-    assert bool(notes) is shown, answer.notes
+@dataclass(frozen=True)
+class Note:
+    requested: str
+    conduct: str
+    label: str  # the note that must (or must not) be shown
+    shown: bool
+
+    @property
+    def id(self) -> str:
+        return f"{self.requested}-{self.conduct}"
+
+
+def check_note(engine: LegalEngine, case: Note) -> None:
+    """US asks ``case.requested`` about ``case.conduct``: the note ``case.label`` is shown
+    (cited and dated) or not at all."""
+    answer = engine.check("US", case.requested, [case.conduct], "stored_content", DAY)
+    notes = [n for n in answer.notes if n.startswith(case.label)]
+    assert bool(notes) is case.shown, answer.notes
     for note in notes:
         assert ANY_SOURCE in note and "as of" in note
 
@@ -145,25 +158,27 @@ def check_note(engine: LegalEngine, requested: str, conduct: str, label: str, sh
 # --- Arts. 14(3), 21, 33, 34: real-time collection (the live watch) -------------------------
 
 
-def check_realtime(
-    engine: LegalEngine,
-    requested: str,
-    data: str,
-    day: date,
-    allowed: bool | None,
-    label: str | None,
-    decided_by: str,
-    *,
-    requesting: str = "US",
-    source: str | None = ANY_SOURCE,
-) -> RealtimeAnswer:
-    """Real-time collection of ``data`` asked of ``requested``: allowed or not, and the
-    reservation named first (with a part of its source URL), or none."""
-    answer = realtime_collection(engine, requesting, requested, data, day)
-    assert answer.allowed is allowed, (decided_by, answer.conditions)
-    if label is None:
-        assert not answer.reservations, decided_by
+@dataclass(frozen=True)
+class Live:
+    requested: str
+    data: str  # "traffic" or "content"
+    day: date
+    allowed: bool | None  # None: only under the reservation's conditions
+    label: str | None  # the reservation named first (None: none named)
+    decided_by: str
+    source: str | None = ANY_SOURCE  # a part of the source URL the reservation must cite
+    requesting: str = "US"
+    name: str = ""  # a test id, where the country, data and day do not say enough
+
+
+def check_realtime(engine: LegalEngine, case: Live) -> RealtimeAnswer:
+    """Real-time collection of ``case.data`` asked of ``case.requested``: allowed or not, and
+    the reservation named first (with a part of its source URL), or none."""
+    answer = realtime_collection(engine, case.requesting, case.requested, case.data, case.day)
+    assert answer.allowed is case.allowed, (case.decided_by, answer.conditions)
+    if case.label is None:
+        assert not answer.reservations, case.decided_by
     else:
-        assert answer.reservations[0].startswith(label), answer.reservations
-        assert source is not None and source in answer.reservations[0]
+        assert answer.reservations[0].startswith(case.label), answer.reservations
+        assert case.source is not None and case.source in answer.reservations[0]
     return answer

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 from law_kit import (
+    DAY,
     Auth,
+    Live,
     Pres,
     assert_names_the_contact_point,
     check_authorities,
@@ -202,51 +204,36 @@ def test_art27_9_e_withdrawn_restores_the_interpol_route(data_copy: Path) -> Non
 # --- Arts. 14(3), 21, 33, 34: real-time collection (the live watch) ------------------------
 
 
-@dataclass(frozen=True)
-class RT:
-    name: str
-    decided_by: str
-    requesting: str
-    requested: str
-    data: str
-    as_of: date
-    allowed: bool | None
-    reservation: str | None
-
-
 # fmt: off
 REALTIME_CASES = [
-    RT("traffic data, no reservation", "ETS 185 Art. 33", "US", "NL", "traffic",
-       date(2025, 1, 1), True, None),
-    RT("traffic data, BG Art. 14(3)(a)", "reservations.yaml: BG 14(3)(a)", "US", "BG", "traffic",
-       date(2025, 1, 1), None, "BG reservation ETS 185 Art. 14(3)(a)"),
-    RT("content data, Arts. 21 and 34", "ETS 185 Arts. 21, 34", "US", "NL", "content",
-       date(2025, 1, 1), None, None),
-    RT("content data, FR Art. 21 declaration (2 years)", "reservations.yaml: FR 21", "US", "FR",
-       "content", date(2025, 1, 1), None, "FR declaration ETS 185 Art. 21"),
-    RT("traffic data, AU Art. 14(3)(a) (3 years)", "reservations.yaml: AU 14(3)(a)", "US", "AU",
-       "traffic", date(2025, 1, 1), None, "AU reservation ETS 185 Art. 14(3)(a)"),
-    RT("traffic data, CH Art. 14(3)(a)", "reservations.yaml: CH 14(3)(a)", "US", "CH",
-       "traffic", date(2025, 1, 1), None, "CH reservation ETS 185 Art. 14(3)(a)"),
-    RT("traffic data, FI Art. 14(3)(a) and (b)", "reservations.yaml: FI 14(3)(a), 14(3)(b)", "US",
-       "FI", "traffic", date(2025, 1, 1), None, "FI reservation ETS 185 Art. 14(3)(a)"),
-    RT("before BG was a Party", "parties/ets185.yaml BG in force 2005-08-01", "US", "BG",
-       "traffic", date(2005, 7, 31), None, None),
-    RT("loop back", "domestic law", "BG", "BG", "traffic", date(2025, 1, 1), True, None),
+    Live("NL", "traffic", DAY, True, None, "ETS 185 Art. 33",
+         name="traffic data, no reservation"),
+    Live("BG", "traffic", DAY, None, "BG reservation ETS 185 Art. 14(3)(a)",
+         "reservations.yaml: BG 14(3)(a)", name="traffic data, BG Art. 14(3)(a)"),
+    Live("NL", "content", DAY, None, None, "ETS 185 Arts. 21, 34",
+         name="content data, Arts. 21 and 34"),
+    Live("FR", "content", DAY, None, "FR declaration ETS 185 Art. 21", "reservations.yaml: FR 21",
+         name="content data, FR Art. 21 declaration (2 years)"),
+    Live("AU", "traffic", DAY, None, "AU reservation ETS 185 Art. 14(3)(a)",
+         "reservations.yaml: AU 14(3)(a)", name="traffic data, AU Art. 14(3)(a) (3 years)"),
+    Live("CH", "traffic", DAY, None, "CH reservation ETS 185 Art. 14(3)(a)",
+         "reservations.yaml: CH 14(3)(a)", name="traffic data, CH Art. 14(3)(a)"),
+    Live("FI", "traffic", DAY, None, "FI reservation ETS 185 Art. 14(3)(a)",
+         "reservations.yaml: FI 14(3)(a), 14(3)(b)", name="traffic data, FI Art. 14(3)(a) and (b)"),
+    Live("BG", "traffic", date(2005, 7, 31), None, None,
+         "parties/ets185.yaml BG in force 2005-08-01", name="before BG was a Party"),
+    Live("BG", "traffic", DAY, True, None, "domestic law", requesting="BG", name="loop back"),
 ]
 # fmt: on
 
 
 @pytest.mark.parametrize("case", REALTIME_CASES, ids=[c.name for c in REALTIME_CASES])
-def test_realtime_collection_against_art14_3_reservations(engine: LegalEngine, case: RT) -> None:
-    answer = check_realtime(
-        engine, case.requested, case.data, case.as_of, case.allowed, case.reservation,
-        case.decided_by, requesting=case.requesting,
-    )  # fmt: skip
-    if case.reservation is not None:
-        article = case.reservation.rsplit("Art. ", 1)[1]
+def test_realtime_collection_against_art14_3_reservations(engine: LegalEngine, case: Live) -> None:
+    answer = check_realtime(engine, case)
+    if case.label is not None:
+        article = case.label.rsplit("Art. ", 1)[1]
         assert any(f"Art. {article}" in c and "<https://" in c for c in answer.conditions)
-    if case.requested == "BG" and case.reservation:
+    if case.requested == "BG" and case.label:
         assert COE_BG in answer.reservations[0]
         assert "ETS 185 Art. 14(3)(a)" in answer.citations
     if case.requested == "FI":

@@ -10,6 +10,8 @@ from datetime import date
 import pytest
 from law_kit import (
     Auth,
+    Live,
+    Note,
     Pres,
     assert_names_the_contact_point,
     check_authorities,
@@ -120,25 +122,16 @@ def test_extradition_names_the_hungarian_art24_7_authority(engine: LegalEngine) 
 # --- notes: offence-narrowing reservations and other declarations -------------------------
 
 
-# fmt: off
 NOTE_CASES = [
-    # (conduct, requested, label that must (or must not) be shown, shown?)
-    ("child_sexual_abuse_material", "HU", "HU reservation ETS 185 Art. 9(4)", True),
-    ("illegal_access", "HU", "HU reservation ETS 185 Art. 9(4)", False),
-    ("illegal_access", "PT", "PT declaration ETS 185 Art. 24(5)", True),
+    Note("HU", "child_sexual_abuse_material", "HU reservation ETS 185 Art. 9(4)", True),
+    Note("HU", "illegal_access", "HU reservation ETS 185 Art. 9(4)", False),
+    Note("PT", "illegal_access", "PT declaration ETS 185 Art. 24(5)", True),
 ]
-# fmt: on
 
 
-@pytest.mark.parametrize(
-    ("conduct", "requested", "label", "shown"),
-    NOTE_CASES,
-    ids=[f"{r}-{c}" for c, r, _, _ in NOTE_CASES],
-)
-def test_second_pass_notes_follow_the_conduct(
-    engine: LegalEngine, conduct: str, requested: str, label: str, shown: bool
-) -> None:
-    check_note(engine, requested, conduct, label, shown)
+@pytest.mark.parametrize("case", NOTE_CASES, ids=[c.id for c in NOTE_CASES])
+def test_second_pass_notes_follow_the_conduct(engine: LegalEngine, case: Note) -> None:
+    check_note(engine, case)
 
 
 def test_hungarian_reservation_not_before_hungary_was_bound(engine: LegalEngine) -> None:
@@ -198,66 +191,48 @@ def test_polish_reservation_is_a_condition_on_the_preservation_channel(
 
 # fmt: off
 REALTIME_CASES = [
-    # (requested, data, day, allowed, reservation label named first, decided by)
-    ("TR", "traffic", date(2025, 1, 1), True, "TR reservation ETS 185 Art. 14(3)(b)",
-     "reservations.yaml: TR 14(3)(b) - a condition, traffic still owed under Art. 33"),
-    ("TR", "traffic", date(2014, 12, 31), None, None,
-     "parties/ets185.yaml: TR bound from 2015-01-01"),
-    ("IL", "content", date(2025, 1, 1), None, "IL reservation ETS 185 Art. 14(3)",
-     "reservations.yaml: IL 14(3) - Art. 21 only for felonies"),
-    ("IL", "traffic", date(2025, 1, 1), True, None,
-     "reservations.yaml: IL 14(3) limits Art. 21 only, not Art. 20"),
+    Live("TR", "traffic", date(2025, 1, 1), True, "TR reservation ETS 185 Art. 14(3)(b)",
+         "reservations.yaml: TR 14(3)(b) - a condition, traffic still owed under Art. 33"),
+    Live("TR", "traffic", date(2014, 12, 31), None, None,
+         "parties/ets185.yaml: TR bound from 2015-01-01"),
+    Live("IL", "content", date(2025, 1, 1), None, "IL reservation ETS 185 Art. 14(3)",
+         "reservations.yaml: IL 14(3) - Art. 21 only for felonies"),
+    Live("IL", "traffic", date(2025, 1, 1), True, None,
+         "reservations.yaml: IL 14(3) limits Art. 21 only, not Art. 20"),
 ]
 # fmt: on
 
 
 @pytest.mark.parametrize(
-    ("requested", "data", "day", "allowed", "label", "decided_by"),
-    REALTIME_CASES,
-    ids=[f"{r}-{d}-{day}" for r, d, day, *_ in REALTIME_CASES],
+    "case", REALTIME_CASES, ids=[f"{c.requested}-{c.data}-{c.day}" for c in REALTIME_CASES]
 )
-def test_realtime_collection_with_second_pass_reservations(
-    engine: LegalEngine,
-    requested: str,
-    data: str,
-    day: date,
-    allowed: bool | None,
-    label: str | None,
-    decided_by: str,
-) -> None:
-    answer = check_realtime(engine, requested, data, day, allowed, label, decided_by)
-    if label is not None:
-        assert any(label.split(" ETS")[0] in c for c in answer.conditions)
+def test_realtime_collection_with_second_pass_reservations(engine: LegalEngine, case: Live) -> None:
+    answer = check_realtime(engine, case)
+    if case.label is not None:
+        assert any(case.label.split(" ETS")[0] in c for c in answer.conditions)
 
 
 # --- notes of the second and third pass -----------------------------------------------------
 
 
-# fmt: off
 MORE_NOTES = [
-    # (requested, conduct, label, shown)
-    ("TR", "illegal_access", "TR declaration ETS 185 Art. 2", True),
-    ("TR", "computer_fraud", "TR declaration ETS 185 Art. 2", False),
-    ("TR", "computer_forgery", "TR declaration ETS 185 Art. 7", True),
-    ("IL", "copyright_infringement", "IL reservation ETS 185 Art. 10(3)", True),
-    ("IL", "misuse_of_devices", "IL reservation ETS 185 Art. 6(3)", True),
-    ("IL", "illegal_access", "IL reservation ETS 185 Art. 22(2)", True),
-    ("UA", "misuse_of_devices", "UA reservation ETS 185 Art. 6(1)", True),
-    ("UA", "child_sexual_abuse_material", "UA reservation ETS 185 Art. 9(1)", True),
-    ("UA", "illegal_access", "UA reservation ETS 185 Art. 9(1)", False),
+    Note("TR", "illegal_access", "TR declaration ETS 185 Art. 2", True),
+    Note("TR", "computer_fraud", "TR declaration ETS 185 Art. 2", False),
+    Note("TR", "computer_forgery", "TR declaration ETS 185 Art. 7", True),
+    Note("IL", "copyright_infringement", "IL reservation ETS 185 Art. 10(3)", True),
+    Note("IL", "misuse_of_devices", "IL reservation ETS 185 Art. 6(3)", True),
+    Note("IL", "illegal_access", "IL reservation ETS 185 Art. 22(2)", True),
+    Note("UA", "misuse_of_devices", "UA reservation ETS 185 Art. 6(1)", True),
+    Note("UA", "child_sexual_abuse_material", "UA reservation ETS 185 Art. 9(1)", True),
+    Note("UA", "illegal_access", "UA reservation ETS 185 Art. 9(1)", False),
 ]
-# fmt: on
 
 
 @pytest.mark.parametrize(
-    ("requested", "conduct", "label", "shown"),
-    MORE_NOTES,
-    ids=[f"{r}-{c}-{lab.split('Art. ')[1]}" for r, c, lab, _ in MORE_NOTES],
+    "case", MORE_NOTES, ids=[f"{c.id}-{c.label.split('Art. ')[1]}" for c in MORE_NOTES]
 )
-def test_more_offence_notes_follow_the_conduct(
-    engine: LegalEngine, requested: str, conduct: str, label: str, shown: bool
-) -> None:
-    check_note(engine, requested, conduct, label, shown)
+def test_more_offence_notes_follow_the_conduct(engine: LegalEngine, case: Note) -> None:
+    check_note(engine, case)
 
 
 # fmt: off

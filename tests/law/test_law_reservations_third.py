@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from law_kit import (
     Auth,
+    Live,
+    Note,
     Pres,
     check_authorities,
     check_note,
@@ -115,42 +117,36 @@ def test_peru_art27_9_e_applies_only_once_peru_is_bound(engine: LegalEngine) -> 
 # --- Arts. 14(3), 21, 33: real-time collection (the live watch) ----------------------------
 
 
+LIVE_DAY = date(2026, 6, 1)
 # fmt: off
 REALTIME_CASES = [
-    # (requested, data, allowed, label, part of the source URL, decided by)
-    ("LI", "traffic", None, "LI reservation ETS 185 Art. 14(3)(a)", WIPOLEX_LI,
-     "reservations.yaml: LI 14(3)(a) (more than one year)"),
-    ("GR", "traffic", None, "GR reservation ETS 185 Art. 14(3)(a)", COE_GR,
-     "reservations.yaml: GR 14(3)(a) (offences under Art. 21)"),
-    ("ME", "traffic", None, "ME reservation ETS 185 Art. 14(3)(a)", "codePays=MOT",
-     "reservations.yaml: ME 14(3) (court decision)"),
-    ("NZ", "traffic", None, "NZ reservation ETS 185 Art. 14(3)(a)", "009852_w",
-     "reservations.yaml: NZ 14(3)(a) (7 years)"),
-    ("NG", "traffic", None, "NG reservation ETS 185 Art. 14(3)(a)", "remarks/NG/952",
-     "reservations.yaml: NG 14(3) (condition cut off, unverified)"),
-    ("EE", "traffic", True, None, None, "ETS 185 Art. 33; EE has no Art. 14(3) reservation"),
-    ("MC", "traffic", True, None, None, "ETS 185 Art. 33; MC has no Art. 14(3) reservation"),
+    Live("LI", "traffic", LIVE_DAY, None, "LI reservation ETS 185 Art. 14(3)(a)",
+         "reservations.yaml: LI 14(3)(a) (more than one year)", WIPOLEX_LI),
+    Live("GR", "traffic", LIVE_DAY, None, "GR reservation ETS 185 Art. 14(3)(a)",
+         "reservations.yaml: GR 14(3)(a) (offences under Art. 21)", COE_GR),
+    Live("ME", "traffic", LIVE_DAY, None, "ME reservation ETS 185 Art. 14(3)(a)",
+         "reservations.yaml: ME 14(3) (court decision)", "codePays=MOT"),
+    Live("NZ", "traffic", LIVE_DAY, None, "NZ reservation ETS 185 Art. 14(3)(a)",
+         "reservations.yaml: NZ 14(3)(a) (7 years)", "009852_w"),
+    Live("NG", "traffic", LIVE_DAY, None, "NG reservation ETS 185 Art. 14(3)(a)",
+         "reservations.yaml: NG 14(3) (condition cut off, unverified)", "remarks/NG/952"),
+    Live("EE", "traffic", LIVE_DAY, True, None,
+         "ETS 185 Art. 33; EE has no Art. 14(3) reservation", None),
+    Live("MC", "traffic", LIVE_DAY, True, None,
+         "ETS 185 Art. 33; MC has no Art. 14(3) reservation", None),
 ]
 # fmt: on
 
 
 @pytest.mark.parametrize(
-    ("requested", "data", "allowed", "label", "source", "decided_by"),
-    REALTIME_CASES,
-    ids=[f"{c[0]}-{c[1]}" for c in REALTIME_CASES],
+    "case", REALTIME_CASES, ids=[f"{c.requested}-{c.data}" for c in REALTIME_CASES]
 )
 def test_realtime_collection_against_third_pass_reservations(
-    engine: LegalEngine,
-    requested: str,
-    data: str,
-    allowed: bool | None,
-    label: str | None,
-    source: str | None,
-    decided_by: str,
+    engine: LegalEngine, case: Live
 ) -> None:
-    day = date(2026, 6, 1)
-    answer = check_realtime(engine, requested, data, day, allowed, label, decided_by, source=source)
-    if label is not None:
+    answer = check_realtime(engine, case)
+    if case.label is not None:
+        source = case.source
         assert source is not None
         assert any("Art. 14(3)(a)" in c and source in c for c in answer.conditions)
 
@@ -227,28 +223,19 @@ def test_latvian_art22_reservation_ends_with_its_withdrawal(engine: LegalEngine)
     assert not any(n.startswith(label) for n in after.notes)
 
 
-# fmt: off
 NOTE_CASES = [
-    # (conduct, requested, label, shown?)
-    ("child_sexual_abuse_material", "ME", "ME reservation ETS 185 Art. 9(4)", True),
-    ("illegal_access", "ME", "ME reservation ETS 185 Art. 9(4)", False),
-    ("data_interference", "AZ", "AZ reservation ETS 185 Art. 4(2)", True),
-    ("computer_fraud", "AZ", "AZ reservation ETS 185 Art. 4(2)", False),
-    ("illegal_access", "PE", "PE declaration ETS 185 Art. 2", True),
-    ("misuse_of_devices", "GE", "GE declaration ETS 185 Art. 6(3)", True),
+    Note("ME", "child_sexual_abuse_material", "ME reservation ETS 185 Art. 9(4)", True),
+    Note("ME", "illegal_access", "ME reservation ETS 185 Art. 9(4)", False),
+    Note("AZ", "data_interference", "AZ reservation ETS 185 Art. 4(2)", True),
+    Note("AZ", "computer_fraud", "AZ reservation ETS 185 Art. 4(2)", False),
+    Note("PE", "illegal_access", "PE declaration ETS 185 Art. 2", True),
+    Note("GE", "misuse_of_devices", "GE declaration ETS 185 Art. 6(3)", True),
 ]
-# fmt: on
 
 
-@pytest.mark.parametrize(
-    ("conduct", "requested", "label", "shown"),
-    NOTE_CASES,
-    ids=[f"{r}-{c}" for c, r, _, _ in NOTE_CASES],
-)
-def test_third_pass_notes_follow_the_conduct(
-    engine: LegalEngine, conduct: str, requested: str, label: str, shown: bool
-) -> None:
-    check_note(engine, requested, conduct, label, shown)
+@pytest.mark.parametrize("case", NOTE_CASES, ids=[c.id for c in NOTE_CASES])
+def test_third_pass_notes_follow_the_conduct(engine: LegalEngine, case: Note) -> None:
+    check_note(engine, case)
 
 
 def test_unverified_second_hand_entry_makes_the_answer_unverified(engine: LegalEngine) -> None:
