@@ -31,11 +31,16 @@ def csrf_token(page: str) -> str:
     return token.group(1)
 
 
+def law_form(kind: str, requesting: str, requested: str, **fields: str) -> dict[str, str]:
+    """The fields of the /law form: the question (``kind``: check or channels) and the rest."""
+    return {"kind": kind, "requesting": requesting, "requested": requested, **fields}
+
+
 def check_form(**fields: str) -> dict[str, str]:
     """The /law form asking US -> NL about illegal access for preservation; ``fields`` change
-    or add to it (the CSRF token, the date, another question)."""
-    return {"kind": "check", "requesting": "US", "requested": "NL",
-            "conduct": "illegal_access", "measure": "preservation", **fields}  # fmt: skip
+    or add to it (the CSRF token, the date, another conduct)."""
+    asked = law_form("check", "US", "NL", conduct="illegal_access", measure="preservation")
+    return {**asked, **fields}
 
 
 def answer_htmx(client: TestClient, form: dict[str, str]) -> httpx.Response:
@@ -149,15 +154,9 @@ def test_page_channels_apply_the_epoc_threshold_to_the_conduct(node) -> None:  #
     # by at least 3 years in the issuing State (offences.yaml de_stgb_241: StGB 241, 1 year),
     # or a listed one (Art. 5(4)(b): illegal access is). The page passes the conduct on.
     client = helpers.browser_login(node, [Role.DUTY_OFFICER])
-    form = {
-        "csrf_token": csrf_token(client.get("/law").text),
-        "kind": "channels",
-        "requesting": "DE",
-        "requested": "NL",
-        "data": "traffic",
-        "conduct": "de_stgb_241",
-        "as_of": "2026-09-01",
-    }
+    token = csrf_token(client.get("/law").text)
+    form = law_form("channels", "DE", "NL", data="traffic", conduct="de_stgb_241")
+    form.update({"csrf_token": token, "as_of": "2026-09-01"})
     threats = answer_htmx(client, form)
     assert threats.status_code == 200, threats.text
     ruled_out = re.search(r"<code>eu_epoc</code>: ([^<]*)</li>", threats.text)
@@ -218,16 +217,8 @@ def test_page_shows_the_data_date_and_orders_by_purpose(node) -> None:  # type: 
     meta = yaml.safe_load((DEFAULT_DATA_DIR / "meta.yaml").read_text(encoding="utf-8"))
     assert f"Legal data as of <strong>{meta['checked'].isoformat()}</strong>" in page.text
     assert '<select name="purpose">' in page.text
-    form = {
-        "csrf_token": csrf_token(page.text),
-        "kind": "channels",
-        "requesting": "US",
-        "requested": "BR",
-        "data": "subscriber",
-        "emergency": "1",
-        "purpose": "obtain",
-        "as_of": "2026-11-27",
-    }
+    form = law_form("channels", "US", "BR", data="subscriber", emergency="1", purpose="obtain")
+    form.update({"csrf_token": csrf_token(page.text), "as_of": "2026-11-27"})
     answer = answer_htmx(client, form)
     assert answer.status_code == 200, answer.text
     assert "those that disclose first" in answer.text and "Meanwhile:" in answer.text
