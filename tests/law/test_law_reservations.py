@@ -9,6 +9,17 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from law_kit import (
+    DAY,
+    Auth,
+    Live,
+    Pres,
+    assert_names_the_contact_point,
+    check_authorities,
+    check_extradition_authority,
+    check_preservation,
+    check_realtime,
+)
 from typer.testing import CliRunner
 
 from law_data_kit import edit
@@ -56,17 +67,6 @@ def _withdraw(data_copy: Path, country: str, article: str, on: str) -> LegalEngi
 # --- Art. 29(4): dual criminality for preservation -------------------------------------------
 
 
-@dataclass(frozen=True)
-class Pres:
-    name: str
-    decided_by: str
-    requested: str
-    conduct: str
-    as_of: date
-    required: bool
-    names: str | None  # the reservation label the reason must name, with its source
-
-
 # fmt: off
 PRESERVATION_CASES = [
     Pres("JP reservation, offence outside Arts. 2-11", "reservations.yaml: JP 29(4), CoE list",
@@ -95,15 +95,7 @@ PRESERVATION_CASES = [
 
 @pytest.mark.parametrize("case", PRESERVATION_CASES, ids=[c.name for c in PRESERVATION_CASES])
 def test_art29_4_reservation_in_dual_criminality(engine: LegalEngine, case: Pres) -> None:
-    answer = engine.check("US", case.requested, [case.conduct], "preservation", case.as_of)
-    assert answer.dual_criminality.required is case.required, case.decided_by
-    reason = answer.dual_criminality.reason
-    if case.names is None:
-        assert "Art. 29(4) reservation" not in reason, case.decided_by
-    else:
-        assert case.names in reason, (case.decided_by, reason)
-        assert "<https://" in reason, "the reason names the reservation's source"
-        assert any(c.startswith(case.names + ":") for c in answer.citations)
+    check_preservation(engine, case)
 
 
 def test_art29_4_condition_on_the_preservation_channel_before_and_after_withdrawal(
@@ -212,53 +204,36 @@ def test_art27_9_e_withdrawn_restores_the_interpol_route(data_copy: Path) -> Non
 # --- Arts. 14(3), 21, 33, 34: real-time collection (the live watch) ------------------------
 
 
-@dataclass(frozen=True)
-class RT:
-    name: str
-    decided_by: str
-    requesting: str
-    requested: str
-    data: str
-    as_of: date
-    allowed: bool | None
-    reservation: str | None
-
-
 # fmt: off
 REALTIME_CASES = [
-    RT("traffic data, no reservation", "ETS 185 Art. 33", "US", "NL", "traffic",
-       date(2025, 1, 1), True, None),
-    RT("traffic data, BG Art. 14(3)(a)", "reservations.yaml: BG 14(3)(a)", "US", "BG", "traffic",
-       date(2025, 1, 1), None, "BG reservation ETS 185 Art. 14(3)(a)"),
-    RT("content data, Arts. 21 and 34", "ETS 185 Arts. 21, 34", "US", "NL", "content",
-       date(2025, 1, 1), None, None),
-    RT("content data, FR Art. 21 declaration (2 years)", "reservations.yaml: FR 21", "US", "FR",
-       "content", date(2025, 1, 1), None, "FR declaration ETS 185 Art. 21"),
-    RT("traffic data, AU Art. 14(3)(a) (3 years)", "reservations.yaml: AU 14(3)(a)", "US", "AU",
-       "traffic", date(2025, 1, 1), None, "AU reservation ETS 185 Art. 14(3)(a)"),
-    RT("traffic data, CH Art. 14(3)(a)", "reservations.yaml: CH 14(3)(a)", "US", "CH",
-       "traffic", date(2025, 1, 1), None, "CH reservation ETS 185 Art. 14(3)(a)"),
-    RT("traffic data, FI Art. 14(3)(a) and (b)", "reservations.yaml: FI 14(3)(a), 14(3)(b)", "US",
-       "FI", "traffic", date(2025, 1, 1), None, "FI reservation ETS 185 Art. 14(3)(a)"),
-    RT("before BG was a Party", "parties/ets185.yaml BG in force 2005-08-01", "US", "BG",
-       "traffic", date(2005, 7, 31), None, None),
-    RT("loop back", "domestic law", "BG", "BG", "traffic", date(2025, 1, 1), True, None),
+    Live("NL", "traffic", DAY, True, None, "ETS 185 Art. 33",
+         name="traffic data, no reservation"),
+    Live("BG", "traffic", DAY, None, "BG reservation ETS 185 Art. 14(3)(a)",
+         "reservations.yaml: BG 14(3)(a)", name="traffic data, BG Art. 14(3)(a)"),
+    Live("NL", "content", DAY, None, None, "ETS 185 Arts. 21, 34",
+         name="content data, Arts. 21 and 34"),
+    Live("FR", "content", DAY, None, "FR declaration ETS 185 Art. 21", "reservations.yaml: FR 21",
+         name="content data, FR Art. 21 declaration (2 years)"),
+    Live("AU", "traffic", DAY, None, "AU reservation ETS 185 Art. 14(3)(a)",
+         "reservations.yaml: AU 14(3)(a)", name="traffic data, AU Art. 14(3)(a) (3 years)"),
+    Live("CH", "traffic", DAY, None, "CH reservation ETS 185 Art. 14(3)(a)",
+         "reservations.yaml: CH 14(3)(a)", name="traffic data, CH Art. 14(3)(a)"),
+    Live("FI", "traffic", DAY, None, "FI reservation ETS 185 Art. 14(3)(a)",
+         "reservations.yaml: FI 14(3)(a), 14(3)(b)", name="traffic data, FI Art. 14(3)(a) and (b)"),
+    Live("BG", "traffic", date(2005, 7, 31), None, None,
+         "parties/ets185.yaml BG in force 2005-08-01", name="before BG was a Party"),
+    Live("BG", "traffic", DAY, True, None, "domestic law", requesting="BG", name="loop back"),
 ]
 # fmt: on
 
 
 @pytest.mark.parametrize("case", REALTIME_CASES, ids=[c.name for c in REALTIME_CASES])
-def test_realtime_collection_against_art14_3_reservations(engine: LegalEngine, case: RT) -> None:
-    answer = realtime_collection(engine, case.requesting, case.requested, case.data, case.as_of)
-    assert answer.allowed is case.allowed, (case.decided_by, answer.conditions)
-    if case.reservation is None:
-        assert not answer.reservations
-    else:
-        named = answer.reservations[0]
-        assert named.startswith(case.reservation) and "<https://" in named
-        article = case.reservation.rsplit("Art. ", 1)[1]
+def test_realtime_collection_against_art14_3_reservations(engine: LegalEngine, case: Live) -> None:
+    answer = check_realtime(engine, case)
+    if case.label is not None:
+        article = case.label.rsplit("Art. ", 1)[1]
         assert any(f"Art. {article}" in c and "<https://" in c for c in answer.conditions)
-    if case.requested == "BG" and case.reservation:
+    if case.requested == "BG" and case.label:
         assert COE_BG in answer.reservations[0]
         assert "ETS 185 Art. 14(3)(a)" in answer.citations
     if case.requested == "FI":
@@ -296,15 +271,6 @@ def test_check_realtime_collection_names_the_art14_3_reservation(engine: LegalEn
 # --- Arts. 24(7), 27(2), 35: designated authorities ----------------------------------------
 
 
-@dataclass(frozen=True)
-class Auth:
-    name: str
-    decided_by: str
-    requested: str
-    as_of: date
-    expected: dict[str, str]  # article -> part of the authority's name
-
-
 # fmt: off
 AUTHORITY_CASES = [
     Auth("Austria: central authority and 24/7 contact", "reservations.yaml: AT 27(2), 35",
@@ -333,25 +299,15 @@ AUTHORITY_CASES = [
 @pytest.mark.parametrize("case", AUTHORITY_CASES, ids=[c.name for c in AUTHORITY_CASES])
 def test_designated_authorities_are_shown(engine: LegalEngine, case: Auth) -> None:
     # Requesting Estonia, a Party since 2004-07-01 (before Albania's 2006 designations).
-    answer = engine.channels("EE", case.requested, "subscriber", False, case.as_of)
-    shown = {a.article: a for a in answer.authorities}
-    assert set(shown) == set(case.expected), case.decided_by
-    for article, name in case.expected.items():
-        assert name in shown[article].authority
-        assert shown[article].citation.startswith(f"{case.requested} declaration ETS 185")
+    answer, _ = check_authorities(engine, case)
     payload = answer.to_dict()
     assert [a["article"] for a in payload["authorities"]] == list(case.expected)
     if "35" in case.expected:
-        channel = answer.channel("preservation_24_7")
-        assert channel is not None
-        assert any("point of contact (Art. 35)" in c for c in channel.conditions)
+        assert_names_the_contact_point(answer)
 
 
 def test_extradition_names_the_art24_7_authority(engine: LegalEngine) -> None:
-    answer = engine.check("US", "JP", ["illegal_access"], "extradition", date(2025, 1, 1))
-    assert any("Minister for Foreign Affairs" in n and "Art. 24(7)" in n for n in answer.notes)
-    preservation = engine.check("US", "JP", ["illegal_access"], "preservation", date(2025, 1, 1))
-    assert not any("Minister for Foreign Affairs" in n for n in preservation.notes)
+    check_extradition_authority(engine, "JP", "Minister for Foreign Affairs")
 
 
 # --- other declarations: notes with their citation -----------------------------------------

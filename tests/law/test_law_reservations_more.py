@@ -8,6 +8,20 @@ from dataclasses import dataclass
 from datetime import date
 
 import pytest
+from law_kit import (
+    Auth,
+    Live,
+    Note,
+    Pres,
+    assert_names_the_contact_point,
+    check_authorities,
+    check_extradition_authority,
+    check_note,
+    check_preservation,
+    check_realtime,
+    check_urgent_route,
+    shown_authorities,
+)
 
 from trailguard.law import LegalEngine, get_engine, realtime_collection
 
@@ -51,33 +65,12 @@ URGENT_CASES = [
 def test_art27_9_e_declarations_route_urgent_content_requests(
     engine: LegalEngine, case: Urgent
 ) -> None:
-    answer = engine.channels("CL", case.requested, "content", True, case.as_of)
-    art27 = answer.channel("convention_mla_art27")
-    assert art27 is not None, case.decided_by
-    named = [c for c in art27.conditions if "urgent requests under Art. 27(9)" in c]
-    interpol = answer.channel("interpol")
-    if case.routed:
-        assert named and "central authority" in named[0], (case.decided_by, art27.conditions)
-        assert case.source is not None and case.source in named[0]
-        assert interpol is None, case.decided_by
-        ruled = answer.ruled_out("interpol")
-        label = f"{case.requested} declaration ETS 185 Art. 27(9)(e)"
-        assert ruled is not None and label in ruled.reason
-    else:
-        assert not named, case.decided_by
-        assert interpol is not None and "Art. 27(9)" in interpol.legal_basis
+    check_urgent_route(
+        engine, case.requested, case.routed, case.source, case.decided_by, case.as_of
+    )
 
 
 # --- Arts. 24(7), 27(2), 35: designated authorities ----------------------------------------
-
-
-@dataclass(frozen=True)
-class Auth:
-    name: str
-    decided_by: str
-    requested: str
-    as_of: date
-    expected: dict[str, str]  # article -> part of the authority's name
 
 
 # fmt: off
@@ -115,54 +108,30 @@ AUTHORITY_CASES = [
 
 @pytest.mark.parametrize("case", AUTHORITY_CASES, ids=[c.name for c in AUTHORITY_CASES])
 def test_designated_authorities_of_the_second_pass(engine: LegalEngine, case: Auth) -> None:
-    # Requesting Estonia, a Party since 2004-07-01.
-    answer = engine.channels("EE", case.requested, "subscriber", False, case.as_of)
-    shown = {a.article: a for a in answer.authorities}
-    assert set(shown) == set(case.expected), case.decided_by
-    for article, name in case.expected.items():
-        assert name in shown[article].authority, (case.decided_by, shown[article].authority)
-        assert shown[article].citation.startswith(f"{case.requested} declaration ETS 185")
-        assert shown[article].verified
+    answer, shown = check_authorities(engine, case)
+    assert all(shown[article].verified for article in case.expected)
     if "35" in case.expected:
-        channel = answer.channel("preservation_24_7")
-        assert channel is not None
-        assert any("point of contact (Art. 35)" in c for c in channel.conditions)
+        assert_names_the_contact_point(answer)
 
 
 def test_extradition_names_the_hungarian_art24_7_authority(engine: LegalEngine) -> None:
     # reservations.yaml: HU 24(7) - Ministry of Justice; Interpol for provisional arrest only.
-    answer = engine.check("US", "HU", ["illegal_access"], "extradition", date(2025, 1, 1))
-    assert any("Art. 24(7)" in n and "Ministry of Justice" in n for n in answer.notes)
-    preservation = engine.check("US", "HU", ["illegal_access"], "preservation", date(2025, 1, 1))
-    assert not any("Art. 24(7)" in n for n in preservation.notes)
+    check_extradition_authority(engine, "HU", "Ministry of Justice")
 
 
 # --- notes: offence-narrowing reservations and other declarations -------------------------
 
 
-# fmt: off
 NOTE_CASES = [
-    # (conduct, requested, label that must (or must not) be shown, shown?)
-    ("child_sexual_abuse_material", "HU", "HU reservation ETS 185 Art. 9(4)", True),
-    ("illegal_access", "HU", "HU reservation ETS 185 Art. 9(4)", False),
-    ("illegal_access", "PT", "PT declaration ETS 185 Art. 24(5)", True),
+    Note("HU", "child_sexual_abuse_material", "HU reservation ETS 185 Art. 9(4)", True),
+    Note("HU", "illegal_access", "HU reservation ETS 185 Art. 9(4)", False),
+    Note("PT", "illegal_access", "PT declaration ETS 185 Art. 24(5)", True),
 ]
-# fmt: on
 
 
-@pytest.mark.parametrize(
-    ("conduct", "requested", "label", "shown"),
-    NOTE_CASES,
-    ids=[f"{r}-{c}" for c, r, _, _ in NOTE_CASES],
-)
-def test_second_pass_notes_follow_the_conduct(
-    engine: LegalEngine, conduct: str, requested: str, label: str, shown: bool
-) -> None:
-    answer = engine.check("US", requested, [conduct], "stored_content", date(2025, 1, 1))
-    notes = [n for n in answer.notes if n.startswith(label)]
-    assert bool(notes) is shown, answer.notes
-    for note in notes:
-        assert "<https://" in note and "as of" in note
+@pytest.mark.parametrize("case", NOTE_CASES, ids=[c.id for c in NOTE_CASES])
+def test_second_pass_notes_follow_the_conduct(engine: LegalEngine, case: Note) -> None:
+    check_note(engine, case)
 
 
 def test_hungarian_reservation_not_before_hungary_was_bound(engine: LegalEngine) -> None:
@@ -179,52 +148,28 @@ def test_hungarian_reservation_not_before_hungary_was_bound(engine: LegalEngine)
 # --- Art. 29(4): dual criminality for preservation ------------------------------------------
 
 
-@dataclass(frozen=True)
-class Pres:
-    name: str
-    decided_by: str
-    requested: str
-    conduct: str
-    as_of: date
-    required: bool
-    names: str | None
-    verified: bool  # the reservation entry is verified
-
-
 # fmt: off
 PRESERVATION_CASES = [
     Pres("PL reservation, offence outside Arts. 2-11", "reservations.yaml: PL 29(4), WIPO Lex",
-         "PL", "us_18usc875", date(2025, 1, 1), True, "PL reservation ETS 185 Art. 29(4)", True),
+         "PL", "us_18usc875", date(2025, 1, 1), True, "PL reservation ETS 185 Art. 29(4)"),
     Pres("PL reservation does not reach Arts. 2-11", "ETS 185 Art. 29(4) (Arts. 2-11 excepted)",
-         "PL", "illegal_access", date(2025, 1, 1), False, "PL reservation ETS 185 Art. 29(4)",
-         True),
+         "PL", "illegal_access", date(2025, 1, 1), False, "PL reservation ETS 185 Art. 29(4)"),
     Pres("PL before it was bound", "parties/ets185.yaml PL in force 2015-06-01",
-         "PL", "us_18usc875", date(2015, 5, 31), True, None, True),
+         "PL", "us_18usc875", date(2015, 5, 31), True, None),
     Pres("IL reservation (opening read)", "reservations.yaml: IL 29(4), WIPO Lex",
-         "IL", "us_18usc875", date(2025, 1, 1), True, "IL reservation ETS 185 Art. 29(4)", True),
+         "IL", "us_18usc875", date(2025, 1, 1), True, "IL reservation ETS 185 Art. 29(4)"),
     Pres("TR reservation (article only, unverified)", "reservations.yaml: TR 29(4), Octopus",
-         "TR", "us_18usc875", date(2025, 1, 1), True, "TR reservation ETS 185 Art. 29(4)", False),
+         "TR", "us_18usc875", date(2025, 1, 1), True, "TR reservation ETS 185 Art. 29(4)",
+         verified=False),
     Pres("no 29(4) reservation in the data: HU", "ETS 185 Art. 29(3)",
-         "HU", "us_18usc875", date(2025, 1, 1), False, None, True),
+         "HU", "us_18usc875", date(2025, 1, 1), False, None),
 ]
 # fmt: on
 
 
 @pytest.mark.parametrize("case", PRESERVATION_CASES, ids=[c.name for c in PRESERVATION_CASES])
 def test_art29_4_reservations_of_the_second_pass(engine: LegalEngine, case: Pres) -> None:
-    answer = engine.check("US", case.requested, [case.conduct], "preservation", case.as_of)
-    assert answer.dual_criminality.required is case.required, case.decided_by
-    reason = answer.dual_criminality.reason
-    if case.names is None:
-        assert "Art. 29(4) reservation" not in reason, case.decided_by
-        return
-    assert case.names in reason, (case.decided_by, reason)
-    assert "<https://" in reason
-    cited = [c for c in answer.citations if c.startswith(case.names + ":")]
-    assert cited, answer.citations
-    if not case.verified:
-        assert not answer.verified
-        assert any(case.names in u for u in answer.unverified), answer.unverified
+    check_preservation(engine, case)
 
 
 def test_polish_reservation_is_a_condition_on_the_preservation_channel(
@@ -246,72 +191,48 @@ def test_polish_reservation_is_a_condition_on_the_preservation_channel(
 
 # fmt: off
 REALTIME_CASES = [
-    # (requested, data, day, allowed, reservation label named first, decided by)
-    ("TR", "traffic", date(2025, 1, 1), True, "TR reservation ETS 185 Art. 14(3)(b)",
-     "reservations.yaml: TR 14(3)(b) - a condition, traffic still owed under Art. 33"),
-    ("TR", "traffic", date(2014, 12, 31), None, None,
-     "parties/ets185.yaml: TR bound from 2015-01-01"),
-    ("IL", "content", date(2025, 1, 1), None, "IL reservation ETS 185 Art. 14(3)",
-     "reservations.yaml: IL 14(3) - Art. 21 only for felonies"),
-    ("IL", "traffic", date(2025, 1, 1), True, None,
-     "reservations.yaml: IL 14(3) limits Art. 21 only, not Art. 20"),
+    Live("TR", "traffic", date(2025, 1, 1), True, "TR reservation ETS 185 Art. 14(3)(b)",
+         "reservations.yaml: TR 14(3)(b) - a condition, traffic still owed under Art. 33"),
+    Live("TR", "traffic", date(2014, 12, 31), None, None,
+         "parties/ets185.yaml: TR bound from 2015-01-01"),
+    Live("IL", "content", date(2025, 1, 1), None, "IL reservation ETS 185 Art. 14(3)",
+         "reservations.yaml: IL 14(3) - Art. 21 only for felonies"),
+    Live("IL", "traffic", date(2025, 1, 1), True, None,
+         "reservations.yaml: IL 14(3) limits Art. 21 only, not Art. 20"),
 ]
 # fmt: on
 
 
 @pytest.mark.parametrize(
-    ("requested", "data", "day", "allowed", "label", "decided_by"),
-    REALTIME_CASES,
-    ids=[f"{r}-{d}-{day}" for r, d, day, *_ in REALTIME_CASES],
+    "case", REALTIME_CASES, ids=[f"{c.requested}-{c.data}-{c.day}" for c in REALTIME_CASES]
 )
-def test_realtime_collection_with_second_pass_reservations(
-    engine: LegalEngine,
-    requested: str,
-    data: str,
-    day: date,
-    allowed: bool | None,
-    label: str | None,
-    decided_by: str,
-) -> None:
-    answer = realtime_collection(engine, "US", requested, data, day)
-    assert answer.allowed is allowed, (decided_by, answer.conditions)
-    if label is None:
-        assert not answer.reservations, decided_by
-    else:
-        assert answer.reservations[0].startswith(label), answer.reservations
-        assert "<https://" in answer.reservations[0]
-        assert any(label.split(" ETS")[0] in c for c in answer.conditions)
+def test_realtime_collection_with_second_pass_reservations(engine: LegalEngine, case: Live) -> None:
+    answer = check_realtime(engine, case)
+    if case.label is not None:
+        assert any(case.label.split(" ETS")[0] in c for c in answer.conditions)
 
 
 # --- notes of the second and third pass -----------------------------------------------------
 
 
-# fmt: off
 MORE_NOTES = [
-    # (requested, conduct, label, shown)
-    ("TR", "illegal_access", "TR declaration ETS 185 Art. 2", True),
-    ("TR", "computer_fraud", "TR declaration ETS 185 Art. 2", False),
-    ("TR", "computer_forgery", "TR declaration ETS 185 Art. 7", True),
-    ("IL", "copyright_infringement", "IL reservation ETS 185 Art. 10(3)", True),
-    ("IL", "misuse_of_devices", "IL reservation ETS 185 Art. 6(3)", True),
-    ("IL", "illegal_access", "IL reservation ETS 185 Art. 22(2)", True),
-    ("UA", "misuse_of_devices", "UA reservation ETS 185 Art. 6(1)", True),
-    ("UA", "child_sexual_abuse_material", "UA reservation ETS 185 Art. 9(1)", True),
-    ("UA", "illegal_access", "UA reservation ETS 185 Art. 9(1)", False),
+    Note("TR", "illegal_access", "TR declaration ETS 185 Art. 2", True),
+    Note("TR", "computer_fraud", "TR declaration ETS 185 Art. 2", False),
+    Note("TR", "computer_forgery", "TR declaration ETS 185 Art. 7", True),
+    Note("IL", "copyright_infringement", "IL reservation ETS 185 Art. 10(3)", True),
+    Note("IL", "misuse_of_devices", "IL reservation ETS 185 Art. 6(3)", True),
+    Note("IL", "illegal_access", "IL reservation ETS 185 Art. 22(2)", True),
+    Note("UA", "misuse_of_devices", "UA reservation ETS 185 Art. 6(1)", True),
+    Note("UA", "child_sexual_abuse_material", "UA reservation ETS 185 Art. 9(1)", True),
+    Note("UA", "illegal_access", "UA reservation ETS 185 Art. 9(1)", False),
 ]
-# fmt: on
 
 
 @pytest.mark.parametrize(
-    ("requested", "conduct", "label", "shown"),
-    MORE_NOTES,
-    ids=[f"{r}-{c}-{lab.split('Art. ')[1]}" for r, c, lab, _ in MORE_NOTES],
+    "case", MORE_NOTES, ids=[f"{c.id}-{c.label.split('Art. ')[1]}" for c in MORE_NOTES]
 )
-def test_more_offence_notes_follow_the_conduct(
-    engine: LegalEngine, requested: str, conduct: str, label: str, shown: bool
-) -> None:
-    answer = engine.check("US", requested, [conduct], "stored_content", date(2025, 1, 1))
-    assert any(n.startswith(label) for n in answer.notes) is shown, answer.notes
+def test_more_offence_notes_follow_the_conduct(engine: LegalEngine, case: Note) -> None:
+    check_note(engine, case)
 
 
 # fmt: off
@@ -332,11 +253,7 @@ MORE_AUTHORITIES = [
 def test_more_designated_authorities(
     engine: LegalEngine, requested: str, day: date, expected: dict[str, str]
 ) -> None:
-    answer = engine.channels("EE", requested, "subscriber", False, day)
-    shown = {a.article: a for a in answer.authorities}
-    assert set(shown) == set(expected)
-    for article, name in expected.items():
-        assert name in shown[article].authority
+    answer, shown = shown_authorities(engine, requested, day, expected, "reservations.yaml")
     if requested == "UA" and expected:
         # The Ukrainian designation rests on the amending law, not the CoE notification.
         assert not shown["35"].verified and not answer.verified

@@ -5,11 +5,21 @@ decides it and checks that the answer cites the source the entry was read in."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import pytest
+from law_kit import (
+    Auth,
+    Live,
+    Note,
+    Pres,
+    check_authorities,
+    check_note,
+    check_preservation,
+    check_realtime,
+    check_urgent_route,
+)
 
 from law_data_kit import edit
 from trailguard.law import (
@@ -33,18 +43,6 @@ def engine() -> LegalEngine:
 
 
 # --- Art. 29(4): dual criminality for preservation ------------------------------------------
-
-
-@dataclass(frozen=True)
-class Pres:
-    name: str
-    decided_by: str
-    requested: str
-    conduct: str
-    as_of: date
-    required: bool
-    names: str | None  # the reservation label the reason must name
-    source: str | None  # a part of the source URL the reason must cite
 
 
 # fmt: off
@@ -75,15 +73,7 @@ PRESERVATION_CASES = [
 
 @pytest.mark.parametrize("case", PRESERVATION_CASES, ids=[c.name for c in PRESERVATION_CASES])
 def test_art29_4_reservations_of_the_third_pass(engine: LegalEngine, case: Pres) -> None:
-    answer = engine.check("US", case.requested, [case.conduct], "preservation", case.as_of)
-    assert answer.dual_criminality.required is case.required, case.decided_by
-    reason = answer.dual_criminality.reason
-    if case.names is None:
-        assert "Art. 29(4) reservation" not in reason, case.decided_by
-    else:
-        assert case.names in reason, (case.decided_by, reason)
-        assert case.source is not None and case.source in reason
-        assert any(c.startswith(case.names + ":") for c in answer.citations)
+    check_preservation(engine, case)
 
 
 # --- Art. 27(9)(e): urgent requests through the central authority -------------------------
@@ -111,21 +101,7 @@ URGENT_CASES = [
 def test_art27_9_e_declarations_of_the_third_pass(
     engine: LegalEngine, requested: str, routed: bool, source: str | None, decided_by: str
 ) -> None:
-    answer = engine.channels("CL", requested, "content", True, date(2025, 1, 1))
-    art27 = answer.channel("convention_mla_art27")
-    assert art27 is not None, decided_by
-    named = [c for c in art27.conditions if "urgent requests under Art. 27(9)" in c]
-    interpol = answer.channel("interpol")
-    if routed:
-        assert named and "central authority" in named[0], (decided_by, art27.conditions)
-        assert source is not None and source in named[0]
-        assert interpol is None, decided_by
-        ruled = answer.ruled_out("interpol")
-        label = f"{requested} declaration ETS 185 Art. 27(9)(e)"
-        assert ruled is not None and label in ruled.reason
-    else:
-        assert not named, decided_by
-        assert interpol is not None and "Art. 27(9)" in interpol.legal_basis
+    check_urgent_route(engine, requested, routed, source, decided_by)
 
 
 def test_peru_art27_9_e_applies_only_once_peru_is_bound(engine: LegalEngine) -> None:
@@ -141,46 +117,37 @@ def test_peru_art27_9_e_applies_only_once_peru_is_bound(engine: LegalEngine) -> 
 # --- Arts. 14(3), 21, 33: real-time collection (the live watch) ----------------------------
 
 
+LIVE_DAY = date(2026, 6, 1)
 # fmt: off
 REALTIME_CASES = [
-    # (requested, data, allowed, label, part of the source URL, decided by)
-    ("LI", "traffic", None, "LI reservation ETS 185 Art. 14(3)(a)", WIPOLEX_LI,
-     "reservations.yaml: LI 14(3)(a) (more than one year)"),
-    ("GR", "traffic", None, "GR reservation ETS 185 Art. 14(3)(a)", COE_GR,
-     "reservations.yaml: GR 14(3)(a) (offences under Art. 21)"),
-    ("ME", "traffic", None, "ME reservation ETS 185 Art. 14(3)(a)", "codePays=MOT",
-     "reservations.yaml: ME 14(3) (court decision)"),
-    ("NZ", "traffic", None, "NZ reservation ETS 185 Art. 14(3)(a)", "009852_w",
-     "reservations.yaml: NZ 14(3)(a) (7 years)"),
-    ("NG", "traffic", None, "NG reservation ETS 185 Art. 14(3)(a)", "remarks/NG/952",
-     "reservations.yaml: NG 14(3) (condition cut off, unverified)"),
-    ("EE", "traffic", True, None, None, "ETS 185 Art. 33; EE has no Art. 14(3) reservation"),
-    ("MC", "traffic", True, None, None, "ETS 185 Art. 33; MC has no Art. 14(3) reservation"),
+    Live("LI", "traffic", LIVE_DAY, None, "LI reservation ETS 185 Art. 14(3)(a)",
+         "reservations.yaml: LI 14(3)(a) (more than one year)", WIPOLEX_LI),
+    Live("GR", "traffic", LIVE_DAY, None, "GR reservation ETS 185 Art. 14(3)(a)",
+         "reservations.yaml: GR 14(3)(a) (offences under Art. 21)", COE_GR),
+    Live("ME", "traffic", LIVE_DAY, None, "ME reservation ETS 185 Art. 14(3)(a)",
+         "reservations.yaml: ME 14(3) (court decision)", "codePays=MOT"),
+    Live("NZ", "traffic", LIVE_DAY, None, "NZ reservation ETS 185 Art. 14(3)(a)",
+         "reservations.yaml: NZ 14(3)(a) (7 years)", "009852_w"),
+    Live("NG", "traffic", LIVE_DAY, None, "NG reservation ETS 185 Art. 14(3)(a)",
+         "reservations.yaml: NG 14(3) (condition cut off, unverified)", "remarks/NG/952"),
+    Live("EE", "traffic", LIVE_DAY, True, None,
+         "ETS 185 Art. 33; EE has no Art. 14(3) reservation", None),
+    Live("MC", "traffic", LIVE_DAY, True, None,
+         "ETS 185 Art. 33; MC has no Art. 14(3) reservation", None),
 ]
 # fmt: on
 
 
 @pytest.mark.parametrize(
-    ("requested", "data", "allowed", "label", "source", "decided_by"),
-    REALTIME_CASES,
-    ids=[f"{c[0]}-{c[1]}" for c in REALTIME_CASES],
+    "case", REALTIME_CASES, ids=[f"{c.requested}-{c.data}" for c in REALTIME_CASES]
 )
 def test_realtime_collection_against_third_pass_reservations(
-    engine: LegalEngine,
-    requested: str,
-    data: str,
-    allowed: bool | None,
-    label: str | None,
-    source: str | None,
-    decided_by: str,
+    engine: LegalEngine, case: Live
 ) -> None:
-    answer = realtime_collection(engine, "US", requested, data, date(2026, 6, 1))
-    assert answer.allowed is allowed, (decided_by, answer.conditions)
-    if label is None:
-        assert not answer.reservations, decided_by
-    else:
-        assert answer.reservations[0].startswith(label), answer.reservations
-        assert source is not None and source in answer.reservations[0]
+    answer = check_realtime(engine, case)
+    if case.label is not None:
+        source = case.source
+        assert source is not None
         assert any("Art. 14(3)(a)" in c and source in c for c in answer.conditions)
 
 
@@ -194,16 +161,6 @@ def test_new_zealand_realtime_reservation_only_once_bound(engine: LegalEngine) -
 
 
 # --- Arts. 24(7), 27(2), 35: designated authorities ----------------------------------------
-
-
-@dataclass(frozen=True)
-class Auth:
-    name: str
-    decided_by: str
-    requested: str
-    as_of: date
-    expected: dict[str, str]  # article -> part of the authority's name
-    verified: bool = True
 
 
 # fmt: off
@@ -246,13 +203,7 @@ AUTHORITY_CASES = [
 
 @pytest.mark.parametrize("case", AUTHORITY_CASES, ids=[c.name for c in AUTHORITY_CASES])
 def test_designated_authorities_of_the_third_pass(engine: LegalEngine, case: Auth) -> None:
-    # Requesting Estonia, a Party since 2004-07-01.
-    answer = engine.channels("EE", case.requested, "subscriber", False, case.as_of)
-    shown = {a.article: a for a in answer.authorities}
-    assert set(shown) == set(case.expected), case.decided_by
-    for article, name in case.expected.items():
-        assert name in shown[article].authority, (case.decided_by, shown[article].authority)
-        assert shown[article].citation.startswith(f"{case.requested} declaration ETS 185")
+    _, shown = check_authorities(engine, case)
     if case.verified:
         assert all(a.verified for a in shown.values())
     else:
@@ -272,32 +223,19 @@ def test_latvian_art22_reservation_ends_with_its_withdrawal(engine: LegalEngine)
     assert not any(n.startswith(label) for n in after.notes)
 
 
-# fmt: off
 NOTE_CASES = [
-    # (conduct, requested, label, shown?)
-    ("child_sexual_abuse_material", "ME", "ME reservation ETS 185 Art. 9(4)", True),
-    ("illegal_access", "ME", "ME reservation ETS 185 Art. 9(4)", False),
-    ("data_interference", "AZ", "AZ reservation ETS 185 Art. 4(2)", True),
-    ("computer_fraud", "AZ", "AZ reservation ETS 185 Art. 4(2)", False),
-    ("illegal_access", "PE", "PE declaration ETS 185 Art. 2", True),
-    ("misuse_of_devices", "GE", "GE declaration ETS 185 Art. 6(3)", True),
+    Note("ME", "child_sexual_abuse_material", "ME reservation ETS 185 Art. 9(4)", True),
+    Note("ME", "illegal_access", "ME reservation ETS 185 Art. 9(4)", False),
+    Note("AZ", "data_interference", "AZ reservation ETS 185 Art. 4(2)", True),
+    Note("AZ", "computer_fraud", "AZ reservation ETS 185 Art. 4(2)", False),
+    Note("PE", "illegal_access", "PE declaration ETS 185 Art. 2", True),
+    Note("GE", "misuse_of_devices", "GE declaration ETS 185 Art. 6(3)", True),
 ]
-# fmt: on
 
 
-@pytest.mark.parametrize(
-    ("conduct", "requested", "label", "shown"),
-    NOTE_CASES,
-    ids=[f"{r}-{c}" for c, r, _, _ in NOTE_CASES],
-)
-def test_third_pass_notes_follow_the_conduct(
-    engine: LegalEngine, conduct: str, requested: str, label: str, shown: bool
-) -> None:
-    answer = engine.check("US", requested, [conduct], "stored_content", date(2025, 1, 1))
-    notes = [n for n in answer.notes if n.startswith(label)]
-    assert bool(notes) is shown, answer.notes
-    for note in notes:
-        assert "<https://" in note and "as of" in note
+@pytest.mark.parametrize("case", NOTE_CASES, ids=[c.id for c in NOTE_CASES])
+def test_third_pass_notes_follow_the_conduct(engine: LegalEngine, case: Note) -> None:
+    check_note(engine, case)
 
 
 def test_unverified_second_hand_entry_makes_the_answer_unverified(engine: LegalEngine) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
@@ -13,8 +14,38 @@ from trailguard.accounts.domain import Role
 from trailguard.core.clock import FixedClock
 from trailguard.law.loader import DEFAULT_DATA_DIR
 
+if TYPE_CHECKING:
+    import httpx
+    from fastapi.testclient import TestClient
+
 helpers = pytest.importorskip("helpers")
 pytestmark = pytest.mark.slow  # each test initialises a whole node (keys, users, migrations)
+
+# the query of GET /api/law/check about NL, illegal access, preservation (without "from")
+CHECK_NL = {"to": "NL", "conduct": "illegal_access", "measure": "preservation"}
+
+
+def csrf_token(page: str) -> str:
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token is not None
+    return token.group(1)
+
+
+def law_form(kind: str, requesting: str, requested: str, **fields: str) -> dict[str, str]:
+    """The fields of the /law form: the question (``kind``: check or channels) and the rest."""
+    return {"kind": kind, "requesting": requesting, "requested": requested, **fields}
+
+
+def check_form(**fields: str) -> dict[str, str]:
+    """The /law form asking US -> NL about illegal access for preservation; ``fields`` change
+    or add to it (the CSRF token, the date, another conduct)."""
+    asked = law_form("check", "US", "NL", conduct="illegal_access", measure="preservation")
+    return {**asked, **fields}
+
+
+def answer_htmx(client: TestClient, form: dict[str, str]) -> httpx.Response:
+    """POST /law/answer as htmx does: the answer comes back as a fragment."""
+    return client.post("/law/answer", data=form, headers={"HX-Request": "true"})
 
 
 @pytest.fixture
@@ -36,7 +67,7 @@ def test_api_check_contract_and_default_date(node) -> None:  # type: ignore[no-u
     client = helpers.client_for(node, [Role.DUTY_OFFICER])
     answer = client.get(
         "/api/law/check",
-        params={"from": "US", "to": "NL", "conduct": "illegal_access", "measure": "preservation"},
+        params={"from": "US", **CHECK_NL},
     )
     assert answer.status_code == 200, answer.text
     payload = answer.json()
@@ -62,7 +93,7 @@ def test_api_bad_input_is_422_naming_the_value(node) -> None:  # type: ignore[no
     client = helpers.client_for(node, [Role.PROVIDER_LIAISON])
     answer = client.get(
         "/api/law/check",
-        params={"from": "XX", "to": "NL", "conduct": "illegal_access", "measure": "preservation"},
+        params={"from": "XX", **CHECK_NL},
     )
     assert answer.status_code == 422
     assert "'XX'" in answer.json()["detail"]
@@ -88,25 +119,15 @@ def test_page_and_htmx_answer(node) -> None:  # type: ignore[no-untyped-def]
     page = client.get("/law")
     assert page.status_code == 200, page.text
     assert 'hx-post="/law/answer"' in page.text and "Legal engine" in page.text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert token is not None
-    form = {
-        "csrf_token": token.group(1),
-        "kind": "check",
-        "requesting": "US",
-        "requested": "NL",
-        "conduct": "illegal_access",
-        "measure": "preservation",
-        "as_of": "2025-01-01",
-    }
-    partial = client.post("/law/answer", data=form, headers={"HX-Request": "true"})
+    form = check_form(csrf_token=csrf_token(page.text), as_of="2025-01-01")
+    partial = answer_htmx(client, form)
     assert partial.status_code == 200, partial.text
     assert "Dual criminality required: <strong>no</strong>" in partial.text
     assert "ETS 185 Art. 29(3)" in partial.text
     assert "<html" not in partial.text  # a fragment for htmx to swap in
 
     form.update({"kind": "channels", "requested": "BR", "data": "subscriber"})
-    channels = client.post("/law/answer", data=form, headers={"HX-Request": "true"})
+    channels = answer_htmx(client, form)
     assert channels.status_code == 200
     assert "Lawful channels, fastest first" in channels.text
     assert "preservation_24_7" in channels.text
@@ -114,18 +135,9 @@ def test_page_and_htmx_answer(node) -> None:  # type: ignore[no-untyped-def]
 
 def test_page_answer_errors_are_shown(node) -> None:  # type: ignore[no-untyped-def]
     client = helpers.browser_login(node, [Role.CENTRAL_AUTHORITY])
-    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/law").text)
-    assert token is not None
-    form = {
-        "csrf_token": token.group(1),
-        "kind": "check",
-        "requesting": "US",
-        "requested": "NL",
-        "conduct": "hacking",
-        "measure": "preservation",
-        "as_of": "2025-01-01",
-    }
-    partial = client.post("/law/answer", data=form, headers={"HX-Request": "true"})
+    token = csrf_token(client.get("/law").text)
+    form = check_form(csrf_token=token, conduct="hacking", as_of="2025-01-01")
+    partial = answer_htmx(client, form)
     assert partial.status_code == 200 and "&#39;hacking&#39;" in partial.text
     full = client.post("/law/answer", data=form)  # without JavaScript: the whole page
     assert full.status_code == 422 and "<html" in full.text and "hacking" in full.text
@@ -133,16 +145,7 @@ def test_page_answer_errors_are_shown(node) -> None:  # type: ignore[no-untyped-
 
 def test_answer_without_csrf_token_is_refused(node) -> None:  # type: ignore[no-untyped-def]
     client = helpers.browser_login(node, [Role.DUTY_OFFICER])
-    answer = client.post(
-        "/law/answer",
-        data={
-            "kind": "check",
-            "requesting": "US",
-            "requested": "NL",
-            "conduct": "illegal_access",
-            "measure": "preservation",
-        },
-    )
+    answer = client.post("/law/answer", data=check_form())
     assert answer.status_code in (401, 403)
 
 
@@ -151,30 +154,22 @@ def test_page_channels_apply_the_epoc_threshold_to_the_conduct(node) -> None:  #
     # by at least 3 years in the issuing State (offences.yaml de_stgb_241: StGB 241, 1 year),
     # or a listed one (Art. 5(4)(b): illegal access is). The page passes the conduct on.
     client = helpers.browser_login(node, [Role.DUTY_OFFICER])
-    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/law").text)
-    assert token is not None
-    form = {
-        "csrf_token": token.group(1),
-        "kind": "channels",
-        "requesting": "DE",
-        "requested": "NL",
-        "data": "traffic",
-        "conduct": "de_stgb_241",
-        "as_of": "2026-09-01",
-    }
-    threats = client.post("/law/answer", data=form, headers={"HX-Request": "true"})
+    token = csrf_token(client.get("/law").text)
+    form = law_form("channels", "DE", "NL", data="traffic", conduct="de_stgb_241")
+    form.update({"csrf_token": token, "as_of": "2026-09-01"})
+    threats = answer_htmx(client, form)
     assert threats.status_code == 200, threats.text
     ruled_out = re.search(r"<code>eu_epoc</code>: ([^<]*)</li>", threats.text)
     assert ruled_out is not None and "Art. 5(4)" in ruled_out.group(1)
     form["conduct"] = "illegal_access"
-    access = client.post("/law/answer", data=form, headers={"HX-Request": "true"})
+    access = answer_htmx(client, form)
     assert access.status_code == 200
     assert "<code>eu_epoc</code>:" not in access.text  # offered, not ruled out
     assert "Condition:" in access.text and "5(4)" in access.text
 
     form.update({"kind": "check", "requesting": "US", "requested": "DE", "measure": "extradition"})
     form["as_of"] = "2025-01-01"
-    check = client.post("/law/answer", data=form, headers={"HX-Request": "true"})
+    check = answer_htmx(client, form)
     assert check.status_code == 200
     assert "Maximum penalty" in check.text and "up to 3 years" in check.text  # StGB 202a(1)
 
@@ -222,33 +217,23 @@ def test_page_shows_the_data_date_and_orders_by_purpose(node) -> None:  # type: 
     meta = yaml.safe_load((DEFAULT_DATA_DIR / "meta.yaml").read_text(encoding="utf-8"))
     assert f"Legal data as of <strong>{meta['checked'].isoformat()}</strong>" in page.text
     assert '<select name="purpose">' in page.text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert token is not None
-    form = {
-        "csrf_token": token.group(1),
-        "kind": "channels",
-        "requesting": "US",
-        "requested": "BR",
-        "data": "subscriber",
-        "emergency": "1",
-        "purpose": "obtain",
-        "as_of": "2026-11-27",
-    }
-    answer = client.post("/law/answer", data=form, headers={"HX-Request": "true"})
+    form = law_form("channels", "US", "BR", data="subscriber", emergency="1", purpose="obtain")
+    form.update({"csrf_token": csrf_token(page.text), "as_of": "2026-11-27"})
+    answer = answer_htmx(client, form)
     assert answer.status_code == 200, answer.text
     assert "those that disclose first" in answer.text and "Meanwhile:" in answer.text
     first = re.search(r"<ol>\s*<li><strong>[^<]*</strong> <code>([a-z0-9_]+)</code>", answer.text)
     assert first is not None and first.group(1) != "preservation_24_7"
     form.pop("emergency")
     form.update({"requested": "AT", "purpose": "both"})
-    austria = client.post("/law/answer", data=form, headers={"HX-Request": "true"})
+    austria = answer_htmx(client, form)
     assert (
         "Designated authorities" in austria.text and "Federal Ministry of Justice" in austria.text
     )
     # ETS 185 Art. 40: Japan's declaration narrowing illegal access appears as a cited note.
     form.update({"kind": "check", "requested": "JP", "conduct": "illegal_access"})
     form["measure"] = "preservation"
-    japan = client.post("/law/answer", data=form, headers={"HX-Request": "true"})
+    japan = answer_htmx(client, form)
     assert japan.status_code == 200
     assert "Reservations and declarations" in japan.text
     assert "JP declaration ETS 185 Art. 2" in japan.text

@@ -44,20 +44,21 @@ def _login(node: Any, username: str) -> TestClient:
     return client
 
 
-def test_provider_request_page_shows_the_lookup(net3: Any, people: dict, tmp_path: Path) -> None:
-    net = net3
+def _forwarded_to_the_provider(
+    net: Any, people: dict, csv: Path, columns: dict[str, str], stored: int
+) -> tuple[Any, str]:
+    """The provider keeps ``csv`` (``stored`` records); the US sends NL a preservation request
+    and NL forwards it to the provider. The provider node and the id of its copy."""
     provider = net.extra[0]
-    csv = tmp_path / "nat.csv"
-    csv.write_text(NAT_CSV)
     [report] = ingest_files(
         provider,
         [csv],
         provider="polderhost",
         actor="system:test",
         format_name="csv",
-        options=ParseOptions(column_map=COLUMNS),
+        options=ParseOptions(column_map=columns),
     )
-    assert report.records_stored == 1
+    assert report.records_stored == stored
     draft = service.draft_request(
         net.us, people["investigator"], payload("preservation"), recipient="nl-poc"
     )
@@ -67,16 +68,23 @@ def test_provider_request_page_shows_the_lookup(net3: Any, people: dict, tmp_pat
     service.acknowledge_request(net.nl, people["duty"], draft.id)
     copy = service.forward_request(net.nl, people["duty"], draft.id, recipient="nl-polderhost")
     _pump(net)
+    return provider, copy.id
+
+
+def test_provider_request_page_shows_the_lookup(net3: Any, people: dict, tmp_path: Path) -> None:
+    csv = tmp_path / "nat.csv"
+    csv.write_text(NAT_CSV)
+    provider, copy_id = _forwarded_to_the_provider(net3, people, csv, COLUMNS, stored=1)
     add_user(provider, [Role.PROVIDER_LIAISON], "pim")
     add_user(provider, [Role.DUTY_OFFICER], "dora2")
-    page = _login(provider, "pim").get(f"/requests/{copy.id}")
+    page = _login(provider, "pim").get(f"/requests/{copy_id}")
     assert page.status_code == 200, page.text[:300]
     assert "What this provider" in page.text
     assert "100.64.12.7:40000" in page.text and "vps-customer-17" in page.text
     assert "nat.csv:2" in page.text
     # the payload's IPv6 endpoint has no record at all: said, not hidden
     assert "no record covers it." in page.text
-    other = _login(provider, "dora2").get(f"/requests/{copy.id}")
+    other = _login(provider, "dora2").get(f"/requests/{copy_id}")
     assert other.status_code == 200 and "What this provider" not in other.text
 
 
@@ -96,30 +104,11 @@ def test_a_provider_keeping_only_flows_sees_them_on_the_request_page(
     net3: Any, people: dict, tmp_path: Path
 ) -> None:
     """Issue 15: the panel said "No record covers it" while 2 flow records were preserved."""
-    net = net3
-    provider = net.extra[0]
     csv = tmp_path / "flows.csv"
     csv.write_text(FLOW_CSV)
-    [report] = ingest_files(
-        provider,
-        [csv],
-        provider="polderhost",
-        actor="system:test",
-        format_name="csv",
-        options=ParseOptions(column_map=FLOW_COLUMNS),
-    )
-    assert report.records_stored == 3
-    draft = service.draft_request(
-        net.us, people["investigator"], payload("preservation"), recipient="nl-poc"
-    )
-    service.approve_request(net.us, people["duty"], draft.id)
-    service.send_request(net.us, people["duty"], draft.id)
-    _pump(net)
-    service.acknowledge_request(net.nl, people["duty"], draft.id)
-    copy = service.forward_request(net.nl, people["duty"], draft.id, recipient="nl-polderhost")
-    _pump(net)
+    provider, copy_id = _forwarded_to_the_provider(net3, people, csv, FLOW_COLUMNS, stored=3)
     add_user(provider, [Role.PROVIDER_LIAISON], "pim")
-    page = _login(provider, "pim").get(f"/requests/{copy.id}").text
+    page = _login(provider, "pim").get(f"/requests/{copy_id}").text
     section = page.split("198.51.100.23:41234", 1)[1].split("2001:db8::23", 1)[0]
     assert "2 flow records" in section  # the two within 15 minutes, not the one at 11:00
     assert "flows.csv:2" in section and "flows.csv:3" in section

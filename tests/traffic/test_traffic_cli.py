@@ -34,34 +34,23 @@ def run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+def ingest(data: Path, *args: str, provider: str = "rio") -> tuple[int, str]:
+    """``traffic ingest`` into ``data`` (UTC logs); ``args``: options, then the files."""
+    return run("ingest", "--data-dir", str(data), "--provider", provider, "--tz", "UTC", *args)
+
+
+def lookup(data: Path, ip: str, port: str, at: str, *args: str) -> tuple[int, str]:
+    return run("lookup", "--data-dir", str(data), "--ip", ip, "--port", port, "--at", at, *args)
+
+
 def test_ingest_lookup_stats_on_bare_dir(tmp_path: Path) -> None:
     data = tmp_path / "provider-data"
-    code, out = run(
-        "ingest",
-        "--data-dir",
-        str(data),
-        "--provider",
-        "rio",
-        "--tz",
-        "UTC",
-        str(write_log(tmp_path)),
-    )
+    code, out = ingest(data, str(write_log(tmp_path)))
     assert code == 0, out
     assert "4 lines read, 2 records stored" in out
     assert "1 bad lines" in out and "line 4:" in out
     assert (data / "traffic" / "manifest.json").exists()
-    code, out = run(
-        "lookup",
-        "--data-dir",
-        str(data),
-        "--ip",
-        "203.0.113.77",
-        "--port",
-        "51512",
-        "--at",
-        "2026-11-20T08:00:10Z",
-        "--json",
-    )
+    code, out = lookup(data, "203.0.113.77", "51512", "2026-11-20T08:00:10Z", "--json")
     assert code == 0, out
     body = json.loads(out)
     assert set(body) == {"query", "matches", "ambiguous", "ambiguity"}
@@ -72,17 +61,7 @@ def test_ingest_lookup_stats_on_bare_dir(tmp_path: Path) -> None:
     assert match["subscriber"] is None
     assert sorted(r["source_line"] for r in match["records"]) == [1, 3]
     assert all(r["source_file"] == "asa.log" for r in match["records"])
-    code, out = run(
-        "lookup",
-        "--data-dir",
-        str(data),
-        "--ip",
-        "203.0.113.77",
-        "--port",
-        "51512",
-        "--at",
-        "2026-11-20T08:00:10Z",
-    )
+    code, out = lookup(data, "203.0.113.77", "51512", "2026-11-20T08:00:10Z")
     assert code == 0 and "100.64.12.7" in out and "asa.log:3" in out
     code, out = run("stats", "--data-dir", str(data), "--json")
     assert code == 0 and json.loads(out)["records"] == 2
@@ -107,18 +86,7 @@ def test_refused_file_exits_non_zero_and_stores_nothing(tmp_path: Path) -> None:
     data = tmp_path / "d"
     bad = tmp_path / "bad.log"
     bad.write_text("hello\nworld\n", encoding="utf-8")
-    code, out = run(
-        "ingest",
-        "--data-dir",
-        str(data),
-        "--provider",
-        "rio",
-        "--tz",
-        "UTC",
-        "--format",
-        "cisco-asa",
-        str(bad),
-    )
+    code, out = ingest(data, "--format", "cisco-asa", str(bad))
     assert code == 1 and "refused" in out and "nothing stored" in out
     code, out = run("stats", "--data-dir", str(data), "--json")
     assert json.loads(out)["records"] == 0
@@ -142,16 +110,7 @@ def test_lookup_bad_input(tmp_path: Path, args: list[str], message: str) -> None
 
 def test_holds_flows_and_purge_on_bare_dir(tmp_path: Path) -> None:
     data = tmp_path / "d"
-    run(
-        "ingest",
-        "--data-dir",
-        str(data),
-        "--provider",
-        "rio",
-        "--tz",
-        "UTC",
-        str(write_log(tmp_path)),
-    )
+    ingest(data, str(write_log(tmp_path)))
     code, out = run(
         "hold",
         "place",
@@ -223,16 +182,7 @@ def test_node_data_dir_uses_users_and_audit(tmp_path: Path) -> None:
 
     os.environ["TRAILGUARD_DATABASE_URL"] = f"sqlite:///{tmp_path / 'nl.db'}"
     try:
-        code, out = run(
-            "ingest",
-            "--data-dir",
-            str(data_dir),
-            "--provider",
-            "polderhost",
-            "--tz",
-            "UTC",
-            str(write_log(tmp_path)),
-        )
+        code, out = ingest(data_dir, str(write_log(tmp_path)), provider="polderhost")
         assert code == 0, out
         assert (data_dir / "traffic" / "manifest.json").exists()
         args = [
@@ -293,29 +243,11 @@ def test_formats_and_synth_then_ingest_and_answer_key(tmp_path: Path) -> None:
     assert code == 0, out
     assert "answer key" in out
     logs = sorted(p for p in (tmp_path / "logs").iterdir() if p.name != "answer_key.jsonl")
-    code, out = run(
-        "ingest",
-        "--data-dir",
-        str(tmp_path / "d"),
-        "--provider",
-        "rio",
-        "--tz",
-        "UTC",
-        *[str(p) for p in logs],
-    )
+    code, out = ingest(tmp_path / "d", *[str(p) for p in logs])
     assert code == 0, out
     entry = json.loads((tmp_path / "logs" / "answer_key.jsonl").read_text().splitlines()[0])
-    code, out = run(
-        "lookup",
-        "--data-dir",
-        str(tmp_path / "d"),
-        "--ip",
-        entry["public_ip"],
-        "--port",
-        str(entry["public_port"]),
-        "--at",
-        entry["at"],
-        "--json",
+    code, out = lookup(
+        tmp_path / "d", entry["public_ip"], str(entry["public_port"]), entry["at"], "--json"
     )
     assert code == 0, out
     assert json.loads(out)["matches"][0]["subscriber"] == entry["subscriber"]
