@@ -13,13 +13,7 @@ from datetime import date, timedelta
 import pytest
 
 from trailguard.core.errors import ValidationFailed
-from trailguard.law import CHANNEL_IDS, LegalEngine, get_engine
-
-
-@pytest.fixture(scope="module")
-def engine() -> LegalEngine:
-    return get_engine()
-
+from trailguard.law import CHANNEL_IDS, LegalEngine
 
 # --- dual criminality --------------------------------------------------------------------
 

@@ -11,13 +11,7 @@ from datetime import date
 
 import pytest
 
-from trailguard.law import LegalEngine, get_engine
-
-
-@pytest.fixture(scope="module")
-def engine() -> LegalEngine:
-    return get_engine()
-
+from trailguard.law import LegalEngine
 
 # (offence id, source id it now rests on, the date the source states it as of)
 VERIFIED = [

@@ -12,15 +12,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from trailguard.law import LegalDataInvalid, LegalEngine, get_engine, load_dataset
+from trailguard.law import LegalDataInvalid, LegalEngine, load_dataset
 from trailguard.law.cli import app
 from trailguard.law.sources import sources_report
-
-
-@pytest.fixture(scope="module")
-def engine() -> LegalEngine:
-    return get_engine()
-
 
 # --- Parties on a date ----------------------------------------------------------------------
 

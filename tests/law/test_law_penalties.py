@@ -15,16 +15,11 @@ from pathlib import Path
 import pytest
 
 from law_data_kit import edit
-from trailguard.law import LegalEngine, get_engine
+from trailguard.law import LegalEngine
 from trailguard.law.loader import PENALTY_SOURCES, LegalDataInvalid, load_dataset
 from trailguard.law.trail import EXTRADITION_MIN_YEARS, EXTRADITION_RULE, Trail
 
 EU_DAY = date(2026, 9, 1)  # Regulation (EU) 2023/1543 applies from 2026-08-18
-
-
-@pytest.fixture(scope="module")
-def engine() -> LegalEngine:
-    return get_engine()
 
 
 def problems_of(folder: Path) -> list[str]:

@@ -30,7 +30,6 @@ from trailguard.law import (
     CHANNEL_IDS,
     LegalDataInvalid,
     LegalEngine,
-    get_engine,
     load_dataset,
     realtime_collection,
 )
@@ -43,11 +42,6 @@ COE_JP = "codePays=JAP"
 WIPOLEX_JP = "wipolex/fr/treaties/parties/remarks/JP/952"
 COE_BG = "codePays=BUL"
 COE_CZ = "codePays=CZE"
-
-
-@pytest.fixture(scope="module")
-def engine() -> LegalEngine:
-    return get_engine()
 
 
 def _withdraw(data_copy: Path, country: str, article: str, on: str) -> LegalEngine:

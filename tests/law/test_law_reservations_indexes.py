@@ -17,7 +17,6 @@ from trailguard.law import (
     DualCriminalityAnswer,
     LegalEngine,
     RealtimeAnswer,
-    get_engine,
     load_dataset,
     realtime_collection,
 )
@@ -27,11 +26,6 @@ CHART_2015 = "treaty/185/signatures?p_auth=igXbHmd5"
 OCTOPUS_MU = "content/id/64859520"
 OCTOPUS_SN = "content/senegal"
 OCTOPUS_SM = "octopus/-/san-marino"
-
-
-@pytest.fixture(scope="module")
-def engine() -> LegalEngine:
-    return get_engine()
 
 
 @dataclass(frozen=True)

@@ -23,15 +23,10 @@ from law_kit import (
     shown_authorities,
 )
 
-from trailguard.law import LegalEngine, get_engine, realtime_collection
+from trailguard.law import LegalEngine, realtime_collection
 
 WIPOLEX_HU = "remarks/HU/952"
 AVISO_MT = "aviso-29-2012"
-
-
-@pytest.fixture(scope="module")
-def engine() -> LegalEngine:
-    return get_engine()
 
 
 # --- Art. 27(9)(e): urgent requests through the central authority -------------------------

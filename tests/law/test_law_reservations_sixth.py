@@ -18,7 +18,6 @@ from law_data_kit import edit
 from trailguard.law import (
     LegalDataInvalid,
     LegalEngine,
-    get_engine,
     load_dataset,
     realtime_collection,
 )
@@ -28,11 +27,6 @@ NEWS_CV = "noticiasdonorte.publ.cv/114357"
 DIGWATCH_KI = "dig.watch/?p=220693"
 OCTOPUS_CR = "octopus/-/costa-rica"
 ONE_DAY = timedelta(days=1)
-
-
-@pytest.fixture(scope="module")
-def engine() -> LegalEngine:
-    return get_engine()
 
 
 @dataclass(frozen=True)

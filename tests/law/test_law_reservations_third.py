@@ -25,7 +25,6 @@ from law_data_kit import edit
 from trailguard.law import (
     LegalDataInvalid,
     LegalEngine,
-    get_engine,
     load_dataset,
     realtime_collection,
 )
@@ -35,11 +34,6 @@ from trailguard.law.sources import sources_report
 WIPOLEX_LI = "remarks/LI/952"
 COE_GR = "codePays=GRE"
 LV_LAW = "likumi.lv/ta/id/146481"
-
-
-@pytest.fixture(scope="module")
-def engine() -> LegalEngine:
-    return get_engine()
 
 
 # --- Art. 29(4): dual criminality for preservation ------------------------------------------
