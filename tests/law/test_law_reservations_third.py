@@ -282,7 +282,7 @@ def _add_read(data_copy: Path, country: str) -> Path:
 
 
 def test_a_read_record_marks_a_party_read_without_entries(data_copy: Path) -> None:
-    _add_read(data_copy, "KI")  # Kiribati: no entry and no read record in reservations.yaml
+    _add_read(data_copy, "KI")  # Kiribati: an Art. 35 entry (sixth pass), no read record
     data = load_dataset(data_copy)
     read = [r for r in data.reservations_read if r.country == "KI"]
     assert len(read) == 1 and read[0].instrument == "ets185" and read[0].articles == "all"
