@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from trailguard.core.zeek_conn import ZeekConnLog
+
 # The facts of the story (SCENARIO.md).
 LOGIN_AT = datetime(2026, 11, 20, 8, 14, 7, 250000, tzinfo=UTC)  # 03:14:07 -05:00 in New York
 # The demo's nodes run on the scenario's clock from here: the US duty officer starts work two
@@ -68,42 +70,7 @@ def polderhost_conn_log(folder: Path) -> Path:
     """Polderhost's flow probe (Zeek conn.log, TSV): the VPS's connection to the bank and the
     SSH session that drove it, among other customers' traffic."""
     rng = random.Random(11)
-    header = [
-        "#separator \\x09",
-        "#set_separator\t,",
-        "#empty_field\t(empty)",
-        "#unset_field\t-",
-        "#path\tconn",
-        "#open\t2026-11-20-07-00-00",
-        "#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration"
-        "\torig_bytes\tresp_bytes\tconn_state\tlocal_orig\tlocal_resp\tmissed_bytes\thistory"
-        "\torig_pkts\torig_ip_bytes\tresp_pkts\tresp_ip_bytes\ttunnel_parents",
-        "#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\tinterval\tcount\tcount"
-        "\tstring\tbool\tbool\tcount\tstring\tcount\tcount\tcount\tcount\tset[string]",
-    ]
-    rows: list[tuple[float, str]] = []
-
-    def row(
-        at: datetime,
-        orig: str,
-        oport: int,
-        resp: str,
-        rport: int,
-        proto: str,
-        service: str,
-        duration: float,
-    ) -> None:
-        uid = "C" + "".join(rng.choice("abcdefghijkmnopqrstuvwxyz0123456789") for _ in range(17))
-        ts = at.timestamp()
-        rows.append(
-            (
-                ts,
-                f"{ts:.6f}\t{uid}\t{orig}\t{oport}\t{resp}\t{rport}\t{proto}\t{service}"
-                f"\t{duration:.6f}\t{rng.randint(200, 90000)}\t{rng.randint(200, 90000)}"
-                f"\tSF\t-\t-\t0\tShADadFf\t12\t2000\t10\t9000\t(empty)",
-            )
-        )
-
+    log = ZeekConnLog(rng)
     start = LOGIN_AT - timedelta(hours=1)
     for _ in range(400):
         at = start + timedelta(seconds=rng.uniform(0, 7200))
@@ -118,7 +85,7 @@ def polderhost_conn_log(folder: Path) -> Path:
         if remote == ATTACKER_PUBLIC_IP:
             continue
         if rng.random() < 0.5:
-            row(
+            log.add(
                 at,
                 remote,
                 rng.randint(1024, 65535),
@@ -129,7 +96,7 @@ def polderhost_conn_log(folder: Path) -> Path:
                 rng.uniform(0.1, 600),
             )
         else:
-            row(
+            log.add(
                 at,
                 host,
                 rng.randint(1024, 65535),
@@ -139,8 +106,10 @@ def polderhost_conn_log(folder: Path) -> Path:
                 "dns",
                 rng.uniform(0.01, 2),
             )
-    row(SSH_START, ATTACKER_PUBLIC_IP, ATTACKER_PUBLIC_PORT, VPS_IP, 22, "tcp", "ssh", SSH_SECONDS)
-    row(
+    log.add(
+        SSH_START, ATTACKER_PUBLIC_IP, ATTACKER_PUBLIC_PORT, VPS_IP, 22, "tcp", "ssh", SSH_SECONDS
+    )
+    log.add(
         LOGIN_AT - timedelta(milliseconds=180),
         VPS_IP,
         VPS_PORT,
@@ -150,12 +119,8 @@ def polderhost_conn_log(folder: Path) -> Path:
         "ssl",
         4.2,
     )
-    rows.sort()
     path = folder / "polderhost-conn.log"
-    path.write_text(
-        "\n".join(header + [text for _, text in rows] + ["#close\t2026-11-20-09-00-00"]) + "\n",
-        encoding="utf-8",
-    )
+    path.write_text(log.text("2026-11-20-07-00-00", "2026-11-20-09-00-00"), encoding="utf-8")
     return path
 
 

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from trailguard.core.zeek_conn import ZeekConnLog
 from trailguard.exercise.domain.scenario import HopKey, trainee_zone
 
 # The number of other subscribers whose translations on the hop's public address are open at
@@ -106,72 +107,46 @@ def zeek_conn_log(hop: HopKey, previous: HopKey | None, seed: int) -> str:
     connection out to where the attacker went, and (when the path goes on) the session in
     from the hop before it."""
     rng = random.Random(f"{seed}:{hop.index}:conn")
-    header = [
-        "#separator \\x09",
-        "#set_separator\t,",
-        "#empty_field\t(empty)",
-        "#unset_field\t-",
-        "#path\tconn",
-        f"#open\t{hop.at:%Y-%m-%d-%H-%M-%S}",
-        "#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration"
-        "\torig_bytes\tresp_bytes\tconn_state\tlocal_orig\tlocal_resp\tmissed_bytes\thistory"
-        "\torig_pkts\torig_ip_bytes\tresp_pkts\tresp_ip_bytes\ttunnel_parents",
-        "#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\tinterval\tcount\tcount"
-        "\tstring\tbool\tbool\tcount\tstring\tcount\tcount\tcount\tcount\tset[string]",
-    ]
-    rows: list[tuple[float, str]] = []
-
-    def row(
-        at: datetime, orig: str, oport: int, resp: str, rport: int, service: str, duration: float
-    ) -> None:
-        uid = "C" + "".join(rng.choice("abcdefghijkmnopqrstuvwxyz0123456789") for _ in range(17))
-        ts = at.timestamp()
-        rows.append(
-            (
-                ts,
-                f"{ts:.6f}\t{uid}\t{orig}\t{oport}\t{resp}\t{rport}\ttcp\t{service}"
-                f"\t{duration:.6f}\t{rng.randint(200, 90000)}\t{rng.randint(200, 90000)}"
-                "\tSF\t-\t-\t0\tShADadFf\t12\t2000\t10\t9000\t(empty)",
-            )
-        )
-
+    log = ZeekConnLog(rng)
     base, first = _prefix(hop)
     for _ in range(60):
         at = hop.at + timedelta(seconds=rng.uniform(-3600, 3600))
         host = f"{base}.{first + rng.randint(2, 60)}"
         if host == hop.ip:
             continue
-        row(
+        log.add(
             at,
             host,
             rng.randint(1024, 65535),
             f"192.0.2.{rng.randint(100, 250)}",
             rng.choice([53, 123, 443]),
+            "tcp",
             "ssl",
             rng.uniform(0.01, 30),
         )
-    row(
+    log.add(
         hop.at - timedelta(milliseconds=150),
         hop.ip,
         hop.port,
         hop.destination_ip,
         hop.destination_port,
+        "tcp",
         "ssl",
         4.2,
     )
     if previous is not None:
         lasting = (hop.at - previous.at).total_seconds() + 900
-        row(
+        log.add(
             previous.at,
             previous.ip,
             previous.port,
             hop.ip,
             previous.destination_port,
+            "tcp",
             "ssh",
             lasting,
         )
-    rows.sort()
-    return "\n".join(header + [text for _, text in rows] + ["#close\t-"]) + "\n"
+    return log.text(f"{hop.at:%Y-%m-%d-%H-%M-%S}", "-")
 
 
 # --- carrier-grade NAT: the translation log and the RADIUS accounting ----------------------

@@ -12,12 +12,14 @@ worker (outbox and escalation clocks) is started by ``trailguard serve`` with
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from trailguard.core.config import NodeConfig
 from trailguard.core.jsonsafe import JsonRefused, loads_bounded
 from trailguard.network.envelope import RejectionCode
 from trailguard.network.exchange import (
@@ -42,8 +44,17 @@ from trailguard.web.deps import get_node
 exchange_router = APIRouter()
 
 
+def _json_doc(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
 def _refusal_doc(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": REFUSAL_SCHEMA}}}
+    return _json_doc(description, REFUSAL_SCHEMA)
+
+
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    """The ``openapi_extra`` of an endpoint whose body (read raw) is JSON of ``schema``."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 _RATE_LIMITED_DOC = {
@@ -63,17 +74,9 @@ _RATE_LIMITED_DOC = {
         "(sorted keys, no whitespace, UTF-8), each base64 value canonical, so that one "
         "message has one byte form. Any other encoding of the same fields is `malformed`."
     ),
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": ENVELOPE_SCHEMA}},
-        }
-    },
+    openapi_extra=_json_body(ENVELOPE_SCHEMA),
     responses={
-        200: {
-            "description": "accepted (or a duplicate of an accepted envelope)",
-            "content": {"application/json": {"schema": INBOX_ANSWER_SCHEMA}},
-        },
+        200: _json_doc("accepted (or a duplicate of an accepted envelope)", INBOX_ANSWER_SCHEMA),
         400: _refusal_doc("malformed (not an envelope at all: unsigned)"),
         401: _refusal_doc("bad_signature"),
         403: _refusal_doc("unknown_sender"),
@@ -91,14 +94,10 @@ _RATE_LIMITED_DOC = {
     },
 )
 async def receive(request: Request) -> JSONResponse:
-    node = get_node(request)
-    source = source_of(request.client.host if request.client else None)
-    limited = await _rate_limited(node, source)
-    if limited is not None:
-        return limited
-    body = await _bounded_body(request, node.config.max_envelope_bytes, source)
-    if isinstance(body, JSONResponse):
-        return body
+    admitted = await _admitted(request, lambda config: config.max_envelope_bytes)
+    if isinstance(admitted, JSONResponse):
+        return admitted
+    node, source, body = admitted
     answer = await run_in_threadpool(_receive_one, node, body, source)
     return JSONResponse(answer.body, status_code=answer.status_code)
 
@@ -113,6 +112,28 @@ def _receive_many(node: Node, bodies: list[bytes], source: str) -> list[InboxAns
 
 def _reject_unsigned(node: Node, code: RejectionCode, detail: str, source: str) -> InboxAnswer:
     return reject(node, code, detail, source=source, signed=False)
+
+
+async def _refused(node: Node, code: RejectionCode, detail: str, source: str) -> JSONResponse:
+    """The unsigned refusal of a request that is no envelope (or batch) to read."""
+    answer = await run_in_threadpool(_reject_unsigned, node, code, detail, source)
+    return JSONResponse(answer.body, status_code=answer.status_code)
+
+
+async def _admitted(
+    request: Request, limit: Callable[[NodeConfig], int]
+) -> tuple[Node, str, bytes] | JSONResponse:
+    """The node, the client's address and the body of a post; or the answer refusing it: the
+    address is rate limited, or the body is over ``limit(node.config)`` bytes."""
+    node = get_node(request)
+    source = source_of(request.client.host if request.client else None)
+    limited = await _rate_limited(node, source)
+    if limited is not None:
+        return limited
+    body = await _bounded_body(request, limit(node.config), source)
+    if isinstance(body, JSONResponse):
+        return body
+    return node, source, body
 
 
 async def _rate_limited(node: Node, source: str) -> JSONResponse | None:
@@ -149,37 +170,22 @@ def _write(node: Node, entries: list[dict[str, Any]]) -> None:
         "`{status_code, body}` exactly as the single-message endpoint would have answered, or "
         "`{status_code: null, error}` for an envelope that was not processed (retry it)."
     ),
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": BATCH_BODY_SCHEMA}},
-        }
-    },
+    openapi_extra=_json_body(BATCH_BODY_SCHEMA),
     responses={
-        200: {
-            "description": "one result per envelope, in order",
-            "content": {"application/json": {"schema": BATCH_ANSWER_SCHEMA}},
-        },
+        200: _json_doc("one result per envelope, in order", BATCH_ANSWER_SCHEMA),
         400: _refusal_doc("malformed batch (unsigned)"),
         413: _refusal_doc("oversize (unsigned)"),
         429: _RATE_LIMITED_DOC,
     },
 )
 async def receive_many(request: Request) -> JSONResponse:
-    node = get_node(request)
-    source = source_of(request.client.host if request.client else None)
-    limited = await _rate_limited(node, source)
-    if limited is not None:
-        return limited
-    raw = await _bounded_body(request, node.config.max_batch_bytes, source)
-    if isinstance(raw, JSONResponse):
-        return raw
+    admitted = await _admitted(request, lambda config: config.max_batch_bytes)
+    if isinstance(admitted, JSONResponse):
+        return admitted
+    node, source, raw = admitted
     problem, items = _batch_items(raw, node.config.max_batch_messages)
     if problem is not None:
-        refusal = await run_in_threadpool(
-            _reject_unsigned, node, RejectionCode.MALFORMED, problem, source
-        )
-        return JSONResponse(refusal.body, status_code=refusal.status_code)
+        return await _refused(node, RejectionCode.MALFORMED, problem, source)
     limit = node.config.max_envelope_bytes
     oversize = {i for i, item in enumerate(items) if len(item) > limit}
     fitting = [item for i, item in enumerate(items) if i not in oversize]
@@ -229,35 +235,26 @@ async def _bounded_body(request: Request, limit: int, source: str) -> bytes | JS
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
-            answer = await run_in_threadpool(
-                _reject_unsigned,
+            return await _refused(
                 node,
                 RejectionCode.MALFORMED,
                 f"Content-Length {declared!r} is not a number",
                 source,
             )
-            return JSONResponse(answer.body, status_code=answer.status_code)
         if int(declared) > limit:
-            answer = await run_in_threadpool(
-                _reject_unsigned,
+            return await _refused(
                 node,
                 RejectionCode.OVERSIZE,
                 f"the body is {declared} bytes; this node accepts at most {limit}",
                 source,
             )
-            return JSONResponse(answer.body, status_code=answer.status_code)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            answer = await run_in_threadpool(
-                _reject_unsigned,
-                node,
-                RejectionCode.OVERSIZE,
-                f"the body exceeds {limit} bytes (streamed)",
-                source,
+            return await _refused(
+                node, RejectionCode.OVERSIZE, f"the body exceeds {limit} bytes (streamed)", source
             )
-            return JSONResponse(answer.body, status_code=answer.status_code)
         chunks.append(chunk)
     return b"".join(chunks)

@@ -153,6 +153,23 @@ US_AUTHORITY = {
 }
 
 
+def _us_case() -> dict[str, Any]:
+    """What every US request of the story says of its case: the contact that confirms it, the
+    authority seeking the data, the offence and the facts (a new dict each time)."""
+    return {
+        "confirmation_contact": {
+            "name": "Iris Reed",
+            "phone": "+12025550101",
+            "email": "iris.reed@us-poc.example",
+        },
+        "seeking_authority": "US Department of Justice (synthetic)",
+        "offence": "Illegal access to a bank's web server (18 U.S.C. 1030)",
+        "offence_articles": [2],
+        "summary_of_facts": "On 2026-11-20 at 03:14:07 New York time an unknown person logged "
+        "in to the administration interface of a bank's web server.",
+    }
+
+
 def _preservation_body(
     *,
     reference: str,
@@ -172,16 +189,7 @@ def _preservation_body(
         "requested_party": requested,
         "requesting_authority": US_AUTHORITY,
         "requested_authority": requested_authority,
-        "confirmation_contact": {
-            "name": "Iris Reed",
-            "phone": "+12025550101",
-            "email": "iris.reed@us-poc.example",
-        },
-        "seeking_authority": "US Department of Justice (synthetic)",
-        "offence": "Illegal access to a bank's web server (18 U.S.C. 1030)",
-        "offence_articles": [2],
-        "summary_of_facts": "On 2026-11-20 at 03:14:07 New York time an unknown person logged "
-        "in to the administration interface of a bank's web server.",
+        **_us_case(),
         "data_to_preserve": [endpoint],
         "relationship_to_offence": relationship,
         "custodian": custodian,
@@ -229,16 +237,4 @@ def _json(answer: Any, what: str) -> Any:
 
 
 def _trace_template() -> dict[str, Any]:
-    return {
-        "requesting_authority": US_AUTHORITY,
-        "confirmation_contact": {
-            "name": "Iris Reed",
-            "phone": "+12025550101",
-            "email": "iris.reed@us-poc.example",
-        },
-        "seeking_authority": "US Department of Justice (synthetic)",
-        "offence": "Illegal access to a bank's web server (18 U.S.C. 1030)",
-        "offence_articles": [2],
-        "summary_of_facts": "On 2026-11-20 at 03:14:07 New York time an unknown person logged "
-        "in to the administration interface of a bank's web server.",
-    }
+    return {"requesting_authority": US_AUTHORITY, **_us_case()}

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -220,22 +220,18 @@ def _refuse_queue(
 ) -> None:
     now = node.clock.now()
     for item in rows:
-        row = session.get(OutboxRow, item.id)
-        if row is None or row.state != "pending":
+        row = _pending(session, item.id)
+        if row is None:
             continue
         row.state = "rejected"
         row.last_error = f"{RejectionCode.WRONG_NETWORK.value}: {reason}"[:1000]
-        record(
+        _audit(
             session,
-            actor="system:outbox",
-            action="exchange.not_sent",
-            subject=f"message:{row.message_id}",
-            details={
-                "recipient": row.recipient,
-                "reason": RejectionCode.WRONG_NETWORK.value,
-                "detail": reason[:300],
-            },
-            at=now,
+            row,
+            "exchange.not_sent",
+            now,
+            reason=RejectionCode.WRONG_NETWORK.value,
+            detail=reason[:300],
         )
         report.rejected[row.message_id] = RejectionCode.WRONG_NETWORK.value
 
@@ -258,17 +254,25 @@ def _result_json(result: TransportResult) -> dict[str, Any]:
     return {"status_code": result.status_code, "body": result.body, "error": result.error}
 
 
-def _settled(result: dict[str, Any]) -> bool:
-    """Whether the peer's answer settles a message (delivered or refused for good)."""
+def _outcome(result: dict[str, Any]) -> Literal["delivered", "rejected"] | None:
+    """What the peer's answer settles for a message: delivered, refused for good (rejected),
+    or nothing (None: the message is to be retried)."""
     status = result.get("status_code")
     body = result.get("body")
     if status == 200 and isinstance(body, dict):
-        return True
-    return (
+        return "delivered"
+    if (
         isinstance(status, int)
         and isinstance(body, dict)
         and body.get("error") in RejectionCode.__members__.values()
-    )
+    ):
+        return "rejected"
+    return None
+
+
+def _settled(result: dict[str, Any]) -> bool:
+    """Whether the peer's answer settles a message (delivered or refused for good)."""
+    return _outcome(result) is not None
 
 
 def _record_outcomes(
@@ -296,17 +300,13 @@ def _record_outcomes(
         )
         for index, row in enumerate(rows):
             result = results[index] if index < len(results) else {}
-            status = result.get("status_code")
-            body = result.get("body")
-            if status == 200 and isinstance(body, dict):
-                _delivered_in(session, node, row.id, body, report, cache)
-            elif (
-                isinstance(status, int)
-                and isinstance(body, dict)
-                and body.get("error") in RejectionCode.__members__.values()
-            ):
-                _rejected_in(session, node, row.id, body, report, cache)
+            outcome = _outcome(result)
+            if outcome == "delivered":
+                _delivered_in(session, node, row.id, result["body"], report, cache)
+            elif outcome == "rejected":
+                _rejected_in(session, node, row.id, result["body"], report, cache)
             else:
+                status = result.get("status_code")
                 error = result.get("error") or (
                     f"HTTP {status}" if status is not None else "not processed by the peer"
                 )
@@ -366,6 +366,35 @@ class _Round:
             self.receipts.add(key)
             self.new_receipts.append(_receipt_values(receipt, now))
 
+    def take_receipts(
+        self, session: Session, row: OutboxRow, raw: Any, now: datetime
+    ) -> tuple[list[Receipt], list[str]]:
+        """Verify the receipts the peer sent for ``row`` and queue the good ones."""
+        receipts, problems = _verified_receipts(
+            session, row.recipient, row.message_id, raw, self.keys
+        )
+        for receipt in receipts:
+            self.add_receipt(receipt, now)
+        return receipts, problems
+
+
+def _pending(session: Session, outbox_id: int) -> OutboxRow | None:
+    """The outbox row, while it still waits to be sent (another round may have settled it)."""
+    row = session.get(OutboxRow, outbox_id)
+    return row if row is not None and row.state == "pending" else None
+
+
+def _audit(session: Session, row: OutboxRow, action: str, now: datetime, **details: Any) -> None:
+    """The outbox worker's audit entry about one message; its details name the recipient first."""
+    record(
+        session,
+        actor="system:outbox",
+        action=action,
+        subject=f"message:{row.message_id}",
+        details={"recipient": row.recipient, **details},
+        at=now,
+    )
+
 
 def _delivered_in(
     session: Session,
@@ -376,30 +405,22 @@ def _delivered_in(
     cache: _Round,
 ) -> None:
     now = node.clock.now()
-    row = session.get(OutboxRow, outbox_id)
-    if row is None or row.state != "pending":
+    row = _pending(session, outbox_id)
+    if row is None:
         return
-    receipts, problems = _verified_receipts(
-        session, row.recipient, row.message_id, body.get("receipts", []), cache.keys
-    )
-    for receipt in receipts:
-        cache.add_receipt(receipt, now)
+    receipts, problems = cache.take_receipts(session, row, body.get("receipts", []), now)
     row.state = "delivered"
     row.attempts += 1
     row.delivered_at = now
     row.last_error = "; ".join(problems)[:1000] if problems else None
-    record(
+    _audit(
         session,
-        actor="system:outbox",
-        action="exchange.delivered",
-        subject=f"message:{row.message_id}",
-        details={
-            "recipient": row.recipient,
-            "attempts": row.attempts,
-            "receipts": [r.stage.value for r in receipts],
-            "problems": problems,
-        },
-        at=now,
+        row,
+        "exchange.delivered",
+        now,
+        attempts=row.attempts,
+        receipts=[r.stage.value for r in receipts],
+        problems=problems,
     )
     report.delivered.append(row.message_id)
 
@@ -414,29 +435,21 @@ def _rejected_in(
 ) -> None:
     now = node.clock.now()
     reason = str(body.get("error"))
-    row = session.get(OutboxRow, outbox_id)
-    if row is None or row.state != "pending":
+    row = _pending(session, outbox_id)
+    if row is None:
         return
-    receipts, problems = _verified_receipts(
-        session, row.recipient, row.message_id, body.get("receipt"), cache.keys
-    )
-    for receipt in receipts:
-        cache.add_receipt(receipt, now)
+    _, problems = cache.take_receipts(session, row, body.get("receipt"), now)
     row.state = "rejected"
     row.attempts += 1
     row.last_error = f"{reason}: {body.get('detail')}"[:1000]
-    record(
+    _audit(
         session,
-        actor="system:outbox",
-        action="exchange.refused_by_peer",
-        subject=f"message:{row.message_id}",
-        details={
-            "recipient": row.recipient,
-            "reason": reason,
-            "detail": str(body.get("detail"))[:300],
-            "problems": problems,
-        },
-        at=now,
+        row,
+        "exchange.refused_by_peer",
+        now,
+        reason=reason,
+        detail=str(body.get("detail"))[:300],
+        problems=problems,
     )
     notify(
         session,
@@ -458,8 +471,8 @@ def _retry_in(
     session: Session, node: Node, outbox_id: int, error: str, report: DeliveryReport
 ) -> None:
     now = node.clock.now()
-    row = session.get(OutboxRow, outbox_id)
-    if row is None or row.state != "pending":
+    row = _pending(session, outbox_id)
+    if row is None:
         return
     row.attempts += 1
     row.last_error = error[:1000]
@@ -471,17 +484,13 @@ def _retry_in(
     ).scalar_one()
     if expires <= now:
         row.state = "failed"
-        record(
+        _audit(
             session,
-            actor="system:outbox",
-            action="exchange.undeliverable",
-            subject=f"message:{row.message_id}",
-            details={
-                "recipient": row.recipient,
-                "attempts": row.attempts,
-                "last_error": error[:300],
-            },
-            at=now,
+            row,
+            "exchange.undeliverable",
+            now,
+            attempts=row.attempts,
+            last_error=error[:300],
         )
         notify(
             session,

@@ -38,6 +38,7 @@ import pyarrow.compute as pc
 
 from trailguard.traffic.model import FormatError, ParsedBatch, ParseOptions, RecordKind
 from trailguard.traffic.parsers import _common as c
+from trailguard.traffic.parsers.juniper_pba import bsd_civil_us
 
 _SD = (
     r"^<\d{1,3}>1 (?P<ts>\S+) (?P<host>\S+) \S+ \S+ (?P<msgid>[A-Z_]+) "
@@ -246,22 +247,7 @@ class JuniperSrxParser:
                     " pass --year (ParseOptions.year) and --tz"
                 )
             year = np.where(bsd_year_present, c.to_numpy_str_ints(p["year"]), options.year or 0)
-            month = (
-                np.asarray(
-                    pc.fill_null(pc.index_in(p["mon"], value_set=c.MONTH_SET), -1).to_numpy(
-                        zero_copy_only=False
-                    )
-                )
-                + 1
-            )
-            naive, bad_bsd = c.civil_to_epoch_us(
-                year,
-                month,
-                c.to_numpy_str_ints(p["day"]),
-                c.to_numpy_str_ints(p["hh"]),
-                c.to_numpy_str_ints(p["mi"]),
-                c.to_numpy_str_ints(p["ss"]),
-            )
+            naive, bad_bsd = bsd_civil_us(p, year)
             stamps.naive_us = np.where(plain_ok, naive, stamps.naive_us)
             stamps.impossible = np.where(plain_ok, bad_bsd, stamps.impossible)
             stamps.zone_given = stamps.zone_given & ~plain_ok
