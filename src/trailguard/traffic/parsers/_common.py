@@ -413,6 +413,30 @@ def check_ports(values: np.ndarray, present: np.ndarray) -> np.ndarray:
 _CUMDAYS = np.array([0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334], dtype=np.int64)
 
 
+def month_numbers(names: pa.Array) -> np.ndarray:
+    """English month abbreviations (``Jan`` to ``Dec``) as 1 to 12, and 0 for anything else
+    (which ``civil_to_epoch_us`` then marks as an impossible date)."""
+    index = pc.fill_null(pc.index_in(names, value_set=MONTH_SET), -1)
+    return np.asarray(index.to_numpy(zero_copy_only=False)) + 1
+
+
+def bsd_civil_us(
+    f: dict[str, pa.Array], year: np.ndarray, micro: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The BSD syslog stamp fields ``mon``, ``day``, ``hh``, ``mi``, ``ss`` (and ``micro``) in
+    ``year`` as naive microseconds since 1970 (no zone applied), with the mask of impossible
+    dates and times."""
+    return civil_to_epoch_us(
+        year,
+        month_numbers(f["mon"]),
+        to_numpy_str_ints(f["day"]),
+        to_numpy_str_ints(f["hh"]),
+        to_numpy_str_ints(f["mi"]),
+        to_numpy_str_ints(f["ss"]),
+        micro,
+    )
+
+
 def civil_to_epoch_us(
     year: np.ndarray,
     month: np.ndarray,

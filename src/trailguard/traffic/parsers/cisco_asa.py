@@ -226,12 +226,7 @@ class CiscoAsaParser:
                 rows=rows,
                 year=c.to_numpy_str_ints(f["year"]),
                 year_present=c.nonempty(f["year"]),
-                month=np.asarray(
-                    pc.fill_null(pc.index_in(f["mon"], value_set=c.MONTH_SET), -1).to_numpy(
-                        zero_copy_only=False
-                    )
-                )
-                + 1,
+                month=c.month_numbers(f["mon"]),
                 day=c.to_numpy_str_ints(f["day"]),
                 hh=c.to_numpy_str_ints(f["hh"]),
                 mi=c.to_numpy_str_ints(f["mi"]),

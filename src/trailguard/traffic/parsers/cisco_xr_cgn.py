@@ -133,23 +133,7 @@ class CiscoXrCgnParser:
             return ParsedBatch(c.empty_table(), n, bad_lines, notes, int(blank.sum()))
         h = c.struct_fields(parts.filter(pa.array(matched)), _HEADER_FIELDS)
         year = c.to_numpy_str_ints(h["year"])
-        month = (
-            np.asarray(
-                pc.fill_null(pc.index_in(h["mon"], value_set=c.MONTH_SET), -1).to_numpy(
-                    zero_copy_only=False
-                )
-            )
-            + 1
-        )
-        naive, bad_date = c.civil_to_epoch_us(
-            year,
-            month,
-            c.to_numpy_str_ints(h["day"]),
-            c.to_numpy_str_ints(h["hh"]),
-            c.to_numpy_str_ints(h["mi"]),
-            c.to_numpy_str_ints(h["ss"]),
-            c.fraction_to_us(h["frac"]),
-        )
+        naive, bad_date = c.bsd_civil_us(h, year, c.fraction_to_us(h["frac"]))
         stamp = c.apply_skew(c.localize(naive, tz, notes), options.clock_skew)
         for i in np.flatnonzero(bad_date).tolist():
             r = int(rows[i])

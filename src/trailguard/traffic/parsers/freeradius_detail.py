@@ -72,15 +72,10 @@ _WANTED = [
 _EVENTS = {"Start": "start", "Stop": "stop", "Interim-Update": "interim", "Alive": "interim"}
 
 
-def _month(arr: pa.Array) -> np.ndarray:
-    idx = pc.fill_null(pc.index_in(arr, value_set=c.MONTH_SET), -1)
-    return np.asarray(idx.to_numpy(zero_copy_only=False)) + 1
-
-
 def _civil(f: dict[str, pa.Array]) -> tuple[np.ndarray, np.ndarray]:
     return c.civil_to_epoch_us(
         c.to_numpy_str_ints(f["year"]),
-        _month(f["mon"]),
+        c.month_numbers(f["mon"]),
         c.to_numpy_str_ints(f["day"]),
         c.to_numpy_str_ints(f["hh"]),
         c.to_numpy_str_ints(f["mi"]),

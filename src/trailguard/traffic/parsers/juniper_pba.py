@@ -129,7 +129,7 @@ def syslog_stamps(
             note = f"stamps without a year read as {options.year} (given)"
             if note not in notes:
                 notes.append(note)
-        naive, bad_bsd = bsd_civil_us(f, year, c.fraction_to_us(f["frac"]))
+        naive, bad_bsd = c.bsd_civil_us(f, year, c.fraction_to_us(f["frac"]))
         note = f"stamps without a zone read as local time in {tz}"
         if note not in notes:
             notes.append(note)
@@ -153,31 +153,6 @@ def syslog_stamps(
     tz_text = pa.array(np.full(n, tz or "", dtype=object), pa.string())
     source_tz = pc.if_else(pa.array(iso), off_text, tz_text)
     return Stamps(c.apply_skew(us, options.clock_skew), bad, source_tz)
-
-
-def bsd_civil_us(
-    f: dict[str, pa.Array], year: np.ndarray, micro: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """The BSD stamp fields ``mon``, ``day``, ``hh``, ``mi``, ``ss`` (and ``micro``) in
-    ``year`` as naive microseconds since 1970 (no zone applied), with the mask of impossible
-    dates and times."""
-    month = (
-        np.asarray(
-            pc.fill_null(pc.index_in(f["mon"], value_set=c.MONTH_SET), -1).to_numpy(
-                zero_copy_only=False
-            )
-        )
-        + 1
-    )
-    return c.civil_to_epoch_us(
-        year,
-        month,
-        c.to_numpy_str_ints(f["day"]),
-        c.to_numpy_str_ints(f["hh"]),
-        c.to_numpy_str_ints(f["mi"]),
-        c.to_numpy_str_ints(f["ss"]),
-        micro,
-    )
 
 
 def first_batch_guard(

@@ -38,7 +38,6 @@ import pyarrow.compute as pc
 
 from trailguard.traffic.model import FormatError, ParsedBatch, ParseOptions, RecordKind
 from trailguard.traffic.parsers import _common as c
-from trailguard.traffic.parsers.juniper_pba import bsd_civil_us
 
 _SD = (
     r"^<\d{1,3}>1 (?P<ts>\S+) (?P<host>\S+) \S+ \S+ (?P<msgid>[A-Z_]+) "
@@ -247,7 +246,7 @@ class JuniperSrxParser:
                     " pass --year (ParseOptions.year) and --tz"
                 )
             year = np.where(bsd_year_present, c.to_numpy_str_ints(p["year"]), options.year or 0)
-            naive, bad_bsd = bsd_civil_us(p, year)
+            naive, bad_bsd = c.bsd_civil_us(p, year)
             stamps.naive_us = np.where(plain_ok, naive, stamps.naive_us)
             stamps.impossible = np.where(plain_ok, bad_bsd, stamps.impossible)
             stamps.zone_given = stamps.zone_given & ~plain_ok

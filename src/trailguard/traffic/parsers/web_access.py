@@ -145,14 +145,7 @@ class WebAccessParser:
         matched = c.valid_mask(parts) & chunk.usable
         blank = ~c.nonempty(pc.utf8_trim_whitespace(lines)) & chunk.usable
         f = c.struct_fields(parts, _FIELDS)
-        month = (
-            np.asarray(
-                pc.fill_null(
-                    pc.index_in(pc.utf8_capitalize(f["mon"]), value_set=c.MONTH_SET), -1
-                ).to_numpy(zero_copy_only=False)
-            )
-            + 1
-        )
+        month = c.month_numbers(pc.utf8_capitalize(f["mon"]))
         iso = c.nonempty(f["iy"])  # $time_iso8601
 
         def pick(local: str, iso_name: str) -> pa.Array:
