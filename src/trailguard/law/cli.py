@@ -13,8 +13,9 @@ Rich tables for people; ``--json`` prints the stable contract documented in
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -41,6 +42,8 @@ AsOf = Annotated[
     ),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the answer as JSON (stable contract).")]
+Requesting = Annotated[str, typer.Option("--from", help="Requesting country (ISO 3166-1 alpha-2).")]
+Requested = Annotated[str, typer.Option("--to", help="Requested country (ISO 3166-1 alpha-2).")]
 
 
 def _engine() -> LegalEngine:
@@ -72,6 +75,22 @@ def parse_as_of(value: str | None) -> date:
 def _print_json(payload: dict[str, Any]) -> None:
     # Plain stdout, not Rich: scripts parse it.
     typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+
+
+_Answer = TypeVar("_Answer", DualCriminalityAnswer, ChannelsAnswer)
+
+
+def _answer(ask: Callable[[], _Answer], as_json: bool, show: Callable[[_Answer], None]) -> None:
+    """Ask the engine (a refusal exits with status 2, naming the bad value), then print the
+    answer: its JSON contract with ``--json``, else ``show`` it to people."""
+    try:
+        answer = ask()
+    except TrailguardError as exc:
+        _fail(exc)
+    if as_json:
+        _print_json(answer.to_dict())
+    else:
+        show(answer)
 
 
 def _print_trail(reasoning: tuple[str, ...], citations: tuple[str, ...], verified: bool) -> None:
@@ -204,10 +223,8 @@ def _show_channels(answer: ChannelsAnswer) -> None:
 
 @app.command()
 def check(
-    requesting: Annotated[
-        str, typer.Option("--from", help="Requesting country (ISO 3166-1 alpha-2).")
-    ],
-    requested: Annotated[str, typer.Option("--to", help="Requested country (ISO 3166-1 alpha-2).")],
+    requesting: Requesting,
+    requested: Requested,
     conduct: Annotated[
         list[str],
         typer.Option(
@@ -227,22 +244,17 @@ def check(
 ) -> None:
     """Is dual criminality required for the measure, is it satisfied, and by which provisions?"""
     engine = _engine()
-    try:
-        answer = engine.check(requesting, requested, conduct, measure, parse_as_of(as_of))
-    except TrailguardError as exc:
-        _fail(exc)
-    if as_json:
-        _print_json(answer.to_dict())
-    else:
-        _show_check(answer)
+    _answer(
+        lambda: engine.check(requesting, requested, conduct, measure, parse_as_of(as_of)),
+        as_json,
+        _show_check,
+    )
 
 
 @app.command()
 def channels(
-    requesting: Annotated[
-        str, typer.Option("--from", help="Requesting country (ISO 3166-1 alpha-2).")
-    ],
-    requested: Annotated[str, typer.Option("--to", help="Requested country (ISO 3166-1 alpha-2).")],
+    requesting: Requesting,
+    requested: Requested,
     data: Annotated[str, typer.Option("--data", help="subscriber, traffic, content or domain.")],
     emergency: Annotated[
         bool, typer.Option("--emergency", help="Significant and imminent risk to life or safety.")
@@ -276,8 +288,8 @@ def channels(
 ) -> None:
     """The lawful channels to the data, ordered for the purpose, and those ruled out."""
     engine = _engine()
-    try:
-        answer = engine.channels(
+    _answer(
+        lambda: engine.channels(
             requesting,
             requested,
             data,
@@ -286,13 +298,10 @@ def channels(
             provider_country=provider_country,
             conduct=conduct or None,
             purpose=purpose,
-        )
-    except TrailguardError as exc:
-        _fail(exc)
-    if as_json:
-        _print_json(answer.to_dict())
-    else:
-        _show_channels(answer)
+        ),
+        as_json,
+        _show_channels,
+    )
 
 
 @app.command()
