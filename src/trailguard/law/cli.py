@@ -24,7 +24,12 @@ from rich.table import Table
 
 from trailguard.core.clock import default_clock
 from trailguard.core.errors import TrailguardError, ValidationFailed
-from trailguard.law.answers import PURPOSES, ChannelsAnswer, DualCriminalityAnswer
+from trailguard.law.answers import (
+    PURPOSES,
+    ChannelsAnswer,
+    DualCriminalityAnswer,
+    ReservationsKnown,
+)
 from trailguard.law.engine import LegalEngine, get_engine
 from trailguard.law.sources import DEFAULT_STALE_DAYS, sources_report, stale_report
 
@@ -107,6 +112,17 @@ def _print_trail(reasoning: tuple[str, ...], citations: tuple[str, ...], verifie
         )
 
 
+def _print_notes(notes: tuple[str, ...], reservations: tuple[ReservationsKnown, ...]) -> None:
+    for note in notes:
+        console.print(f"Note: {note}", highlight=False, markup=False)
+    for known in reservations:
+        console.print(
+            f"Reservations of {known.country}: {known.status.replace('_', ' ')}: {known.text}",
+            highlight=False,
+            markup=False,
+        )
+
+
 def _show_check(answer: DualCriminalityAnswer) -> None:
     dual = answer.dual_criminality
     satisfied = {True: "yes", False: "no", None: "unknown"}[dual.satisfied]
@@ -117,14 +133,7 @@ def _show_check(answer: DualCriminalityAnswer) -> None:
     console.print(f"Dual criminality required: [bold]{'yes' if dual.required else 'no'}[/bold]")
     console.print(f"Dual criminality satisfied: [bold]{satisfied}[/bold]")
     console.print(dual.reason, highlight=False, markup=False)
-    for note in answer.notes:
-        console.print(f"Note: {note}", highlight=False, markup=False)
-    for known in answer.reservations_known:
-        console.print(
-            f"Reservations of {known.country}: {known.status.replace('_', ' ')}: {known.text}",
-            highlight=False,
-            markup=False,
-        )
+    _print_notes(answer.notes, answer.reservations_known)
     for threshold in answer.penalty_checks:
         met = {True: "met", False: "not met", None: "unknown"}[threshold.met]
         console.print(
@@ -210,14 +219,7 @@ def _show_channels(answer: ChannelsAnswer) -> None:
     for channel in answer.channels:
         for condition in channel.conditions:
             console.print(f"Condition ({channel.id}): {condition}", highlight=False, markup=False)
-    for note in answer.notes:
-        console.print(f"Note: {note}", highlight=False, markup=False)
-    for known in answer.reservations_known:
-        console.print(
-            f"Reservations of {known.country}: {known.status.replace('_', ' ')}: {known.text}",
-            highlight=False,
-            markup=False,
-        )
+    _print_notes(answer.notes, answer.reservations_known)
     _print_trail(answer.reasoning, answer.citations, answer.verified)
 
 
