@@ -13,8 +13,9 @@ Rich tables for people; ``--json`` prints the stable contract documented in
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -23,7 +24,12 @@ from rich.table import Table
 
 from trailguard.core.clock import default_clock
 from trailguard.core.errors import TrailguardError, ValidationFailed
-from trailguard.law.answers import PURPOSES, ChannelsAnswer, DualCriminalityAnswer
+from trailguard.law.answers import (
+    PURPOSES,
+    ChannelsAnswer,
+    DualCriminalityAnswer,
+    ReservationsKnown,
+)
 from trailguard.law.engine import LegalEngine, get_engine
 from trailguard.law.sources import DEFAULT_STALE_DAYS, sources_report, stale_report
 
@@ -41,6 +47,8 @@ AsOf = Annotated[
     ),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the answer as JSON (stable contract).")]
+Requesting = Annotated[str, typer.Option("--from", help="Requesting country (ISO 3166-1 alpha-2).")]
+Requested = Annotated[str, typer.Option("--to", help="Requested country (ISO 3166-1 alpha-2).")]
 
 
 def _engine() -> LegalEngine:
@@ -74,6 +82,22 @@ def _print_json(payload: dict[str, Any]) -> None:
     typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
 
 
+_Answer = TypeVar("_Answer", DualCriminalityAnswer, ChannelsAnswer)
+
+
+def _answer(ask: Callable[[], _Answer], as_json: bool, show: Callable[[_Answer], None]) -> None:
+    """Ask the engine (a refusal exits with status 2, naming the bad value), then print the
+    answer: its JSON contract with ``--json``, else ``show`` it to people."""
+    try:
+        answer = ask()
+    except TrailguardError as exc:
+        _fail(exc)
+    if as_json:
+        _print_json(answer.to_dict())
+    else:
+        show(answer)
+
+
 def _print_trail(reasoning: tuple[str, ...], citations: tuple[str, ...], verified: bool) -> None:
     console.print("[bold]Reasoning[/bold]")
     for line in reasoning:
@@ -88,6 +112,17 @@ def _print_trail(reasoning: tuple[str, ...], citations: tuple[str, ...], verifie
         )
 
 
+def _print_notes(notes: tuple[str, ...], reservations: tuple[ReservationsKnown, ...]) -> None:
+    for note in notes:
+        console.print(f"Note: {note}", highlight=False, markup=False)
+    for known in reservations:
+        console.print(
+            f"Reservations of {known.country}: {known.status.replace('_', ' ')}: {known.text}",
+            highlight=False,
+            markup=False,
+        )
+
+
 def _show_check(answer: DualCriminalityAnswer) -> None:
     dual = answer.dual_criminality
     satisfied = {True: "yes", False: "no", None: "unknown"}[dual.satisfied]
@@ -98,14 +133,7 @@ def _show_check(answer: DualCriminalityAnswer) -> None:
     console.print(f"Dual criminality required: [bold]{'yes' if dual.required else 'no'}[/bold]")
     console.print(f"Dual criminality satisfied: [bold]{satisfied}[/bold]")
     console.print(dual.reason, highlight=False, markup=False)
-    for note in answer.notes:
-        console.print(f"Note: {note}", highlight=False, markup=False)
-    for known in answer.reservations_known:
-        console.print(
-            f"Reservations of {known.country}: {known.status.replace('_', ' ')}: {known.text}",
-            highlight=False,
-            markup=False,
-        )
+    _print_notes(answer.notes, answer.reservations_known)
     for threshold in answer.penalty_checks:
         met = {True: "met", False: "not met", None: "unknown"}[threshold.met]
         console.print(
@@ -191,23 +219,14 @@ def _show_channels(answer: ChannelsAnswer) -> None:
     for channel in answer.channels:
         for condition in channel.conditions:
             console.print(f"Condition ({channel.id}): {condition}", highlight=False, markup=False)
-    for note in answer.notes:
-        console.print(f"Note: {note}", highlight=False, markup=False)
-    for known in answer.reservations_known:
-        console.print(
-            f"Reservations of {known.country}: {known.status.replace('_', ' ')}: {known.text}",
-            highlight=False,
-            markup=False,
-        )
+    _print_notes(answer.notes, answer.reservations_known)
     _print_trail(answer.reasoning, answer.citations, answer.verified)
 
 
 @app.command()
 def check(
-    requesting: Annotated[
-        str, typer.Option("--from", help="Requesting country (ISO 3166-1 alpha-2).")
-    ],
-    requested: Annotated[str, typer.Option("--to", help="Requested country (ISO 3166-1 alpha-2).")],
+    requesting: Requesting,
+    requested: Requested,
     conduct: Annotated[
         list[str],
         typer.Option(
@@ -227,22 +246,17 @@ def check(
 ) -> None:
     """Is dual criminality required for the measure, is it satisfied, and by which provisions?"""
     engine = _engine()
-    try:
-        answer = engine.check(requesting, requested, conduct, measure, parse_as_of(as_of))
-    except TrailguardError as exc:
-        _fail(exc)
-    if as_json:
-        _print_json(answer.to_dict())
-    else:
-        _show_check(answer)
+    _answer(
+        lambda: engine.check(requesting, requested, conduct, measure, parse_as_of(as_of)),
+        as_json,
+        _show_check,
+    )
 
 
 @app.command()
 def channels(
-    requesting: Annotated[
-        str, typer.Option("--from", help="Requesting country (ISO 3166-1 alpha-2).")
-    ],
-    requested: Annotated[str, typer.Option("--to", help="Requested country (ISO 3166-1 alpha-2).")],
+    requesting: Requesting,
+    requested: Requested,
     data: Annotated[str, typer.Option("--data", help="subscriber, traffic, content or domain.")],
     emergency: Annotated[
         bool, typer.Option("--emergency", help="Significant and imminent risk to life or safety.")
@@ -276,8 +290,8 @@ def channels(
 ) -> None:
     """The lawful channels to the data, ordered for the purpose, and those ruled out."""
     engine = _engine()
-    try:
-        answer = engine.channels(
+    _answer(
+        lambda: engine.channels(
             requesting,
             requested,
             data,
@@ -286,13 +300,10 @@ def channels(
             provider_country=provider_country,
             conduct=conduct or None,
             purpose=purpose,
-        )
-    except TrailguardError as exc:
-        _fail(exc)
-    if as_json:
-        _print_json(answer.to_dict())
-    else:
-        _show_channels(answer)
+        ),
+        as_json,
+        _show_channels,
+    )
 
 
 @app.command()

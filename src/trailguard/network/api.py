@@ -29,6 +29,12 @@ router = APIRouter(tags=["network"])
 
 OPERATIONAL = (Role.DUTY_OFFICER, Role.INVESTIGATOR, Role.CENTRAL_AUTHORITY, Role.PROVIDER_LIAISON)
 
+# What the routes depend on, declared once: the node, and who may call (by role).
+CurrentNode = Annotated[Node, Depends(get_node)]
+AnyUser = Annotated[Principal, Depends(require_roles(*ANY_ROLE))]
+Operational = Annotated[Principal, Depends(require_roles(*OPERATIONAL))]
+Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
+
 
 def _at(value: datetime | None, node: Node) -> datetime:
     if value is None:
@@ -62,8 +68,9 @@ def directory_search(
     language: str | None = Query(None, description="ISO 639-1, e.g. en", pattern="^[A-Za-z]{2}$"),
     kind: EntryKind | None = Query(None),
     at: Annotated[Instant | None, Query(description="Default now")] = None,
-    node: Node = Depends(get_node),
-    _principal: Principal = Depends(require_roles(*ANY_ROLE)),
+    *,
+    node: CurrentNode,
+    _principal: AnyUser,
 ) -> dict[str, Any]:
     instant = _at(at, node)
     with node.db.session() as session:
@@ -79,20 +86,13 @@ def directory_search(
 
 
 @router.get("/directory/entries")
-def directory_entries(
-    node: Node = Depends(get_node),
-    _principal: Principal = Depends(require_roles(*ANY_ROLE)),
-) -> list[dict[str, Any]]:
+def directory_entries(node: CurrentNode, _principal: AnyUser) -> list[dict[str, Any]]:
     with node.db.session() as session:
         return [entry.to_json() for entry in directory_service.list_entries(session)]
 
 
 @router.get("/directory/entries/{node_id}")
-def directory_entry(
-    node_id: str,
-    node: Node = Depends(get_node),
-    _principal: Principal = Depends(require_roles(*ANY_ROLE)),
-) -> dict[str, Any]:
+def directory_entry(node_id: str, node: CurrentNode, _principal: AnyUser) -> dict[str, Any]:
     with node.db.session() as session:
         return directory_service.get_entry(session, node_id).to_json()
 
@@ -183,8 +183,8 @@ def _shift_in(shift: ShiftIn) -> dict[str, Any]:
 def directory_put(
     node_id: Annotated[str, Path(pattern=_NODE_ID)],
     body: EntryIn,
-    node: Node = Depends(get_node),
-    principal: Principal = Depends(require_roles(Role.ADMIN)),
+    node: CurrentNode,
+    principal: Admin,
 ) -> dict[str, Any]:
     # an entry that does not name its network is taken to be of this node's own (issue 17)
     raw = body.model_dump(mode="json", exclude_none=True)
@@ -199,11 +199,7 @@ def directory_put(
 
 
 @router.delete("/directory/entries/{node_id}", status_code=204)
-def directory_delete(
-    node_id: str,
-    node: Node = Depends(get_node),
-    principal: Principal = Depends(require_roles(Role.ADMIN)),
-) -> None:
+def directory_delete(node_id: str, node: CurrentNode, principal: Admin) -> None:
     with node.db.session() as session:
         directory_service.remove_entry(session, node, node_id, actor=principal.actor)
 
@@ -219,11 +215,7 @@ class SelfEntry(_Strict):
 
 
 @router.post("/directory/self", summary="Publish this node's own entry (admin)")
-def directory_self(
-    body: SelfEntry,
-    node: Node = Depends(get_node),
-    principal: Principal = Depends(require_roles(Role.ADMIN)),
-) -> dict[str, Any]:
+def directory_self(body: SelfEntry, node: CurrentNode, principal: Admin) -> dict[str, Any]:
     roster = None
     if body.roster is not None:
         roster = [
@@ -245,9 +237,7 @@ def directory_self(
 
 @router.get("/directory/lookup", summary="Which provider operates this IP (longest prefix)")
 def directory_lookup(
-    ip: Annotated[IpAddress, Query()],
-    node: Node = Depends(get_node),
-    _principal: Principal = Depends(require_roles(*ANY_ROLE)),
+    ip: Annotated[IpAddress, Query()], node: CurrentNode, _principal: AnyUser
 ) -> dict[str, Any]:
     with node.db.session() as session:
         found = lookup_prefix(directory_service.list_entries(session), ip)
@@ -258,10 +248,7 @@ def directory_lookup(
 
 
 @router.get("/directory/export", summary="The directory, signed by this node (admin)")
-def directory_export(
-    node: Node = Depends(get_node),
-    principal: Principal = Depends(require_roles(Role.ADMIN)),
-) -> dict[str, Any]:
+def directory_export(node: CurrentNode, principal: Admin) -> dict[str, Any]:
     with node.db.session() as session:
         return directory_service.export_directory(session, node, actor=principal.actor).to_json()
 
@@ -274,11 +261,7 @@ class ImportBody(BaseModel):
 
 
 @router.post("/directory/import", summary="Import a signed directory (admin)")
-def directory_import(
-    body: ImportBody,
-    node: Node = Depends(get_node),
-    principal: Principal = Depends(require_roles(Role.ADMIN)),
-) -> dict[str, Any]:
+def directory_import(body: ImportBody, node: CurrentNode, principal: Admin) -> dict[str, Any]:
     with node.db.session() as session:
         report = directory_service.import_directory(
             session, node, body.document, actor=principal.actor, publisher_key=body.publisher_key
@@ -298,8 +281,9 @@ def directory_import(
 def exchange_inbox(
     pending_only: bool = Query(False, description="only messages awaiting acknowledgement"),
     limit: int = Query(100, ge=1, le=1000),
-    node: Node = Depends(get_node),
-    _principal: Principal = Depends(require_roles(*OPERATIONAL)),
+    *,
+    node: CurrentNode,
+    _principal: Operational,
 ) -> list[dict[str, Any]]:
     with node.db.session() as session:
         views = exchange.list_messages(
@@ -310,9 +294,7 @@ def exchange_inbox(
 
 @router.get("/exchange/outbox")
 def exchange_outbox(
-    limit: int = Query(100, ge=1, le=1000),
-    node: Node = Depends(get_node),
-    _principal: Principal = Depends(require_roles(*OPERATIONAL)),
+    limit: int = Query(100, ge=1, le=1000), *, node: CurrentNode, _principal: Operational
 ) -> list[dict[str, Any]]:
     with node.db.session() as session:
         views = exchange.list_messages(session, direction="sent", limit=limit)
@@ -320,11 +302,7 @@ def exchange_outbox(
 
 
 @router.get("/exchange/messages/{message_id}")
-def exchange_message(
-    message_id: str,
-    node: Node = Depends(get_node),
-    _principal: Principal = Depends(require_roles(*OPERATIONAL)),
-) -> dict[str, Any]:
+def exchange_message(message_id: str, node: CurrentNode, _principal: Operational) -> dict[str, Any]:
     with node.db.session() as session:
         detail = exchange.message_detail(session, message_id)
     return {
@@ -341,10 +319,7 @@ class AckBody(BaseModel):
 
 @router.post("/exchange/inbox/{message_id}/ack", summary="Acknowledge a received message")
 def exchange_ack(
-    message_id: str,
-    body: AckBody | None = None,
-    node: Node = Depends(get_node),
-    principal: Principal = Depends(require_roles(*OPERATIONAL)),
+    message_id: str, body: AckBody | None = None, *, node: CurrentNode, principal: Operational
 ) -> dict[str, Any]:
     receipt = exchange.acknowledge(
         node, message_id, actor=principal.actor, note=body.note if body else None
@@ -365,11 +340,7 @@ class SendBody(BaseModel):
 
 
 @router.post("/exchange/messages", status_code=202, summary="Send a message (queued)")
-def exchange_send(
-    body: SendBody,
-    node: Node = Depends(get_node),
-    principal: Principal = Depends(require_roles(*OPERATIONAL)),
-) -> dict[str, Any]:
+def exchange_send(body: SendBody, node: CurrentNode, principal: Operational) -> dict[str, Any]:
     if body.message_type != exchange.PING_MESSAGE_TYPE:
         raise ValidationFailed(
             f"only {exchange.PING_MESSAGE_TYPE!r} can be sent directly; other types are sent "
@@ -391,10 +362,7 @@ def exchange_send(
 
 
 @router.get("/exchange/escalations")
-def exchange_escalations(
-    node: Node = Depends(get_node),
-    _principal: Principal = Depends(require_roles(*OPERATIONAL)),
-) -> list[dict[str, Any]]:
+def exchange_escalations(node: CurrentNode, _principal: Operational) -> list[dict[str, Any]]:
     with node.db.session() as session:
         rows = clocks.list_escalations(session)
     return [
@@ -408,19 +376,13 @@ def exchange_escalations(
 
 
 @router.get("/exchange/notifications")
-def exchange_notifications(
-    node: Node = Depends(get_node),
-    _principal: Principal = Depends(require_roles(*ANY_ROLE)),
-) -> list[dict[str, Any]]:
+def exchange_notifications(node: CurrentNode, _principal: AnyUser) -> list[dict[str, Any]]:
     with node.db.session() as session:
         rows = notifications.recent_notifications(session)
     return [{**row.__dict__, "created_at": isoformat_z(row.created_at)} for row in rows]
 
 
 @router.get("/exchange/summary")
-def exchange_summary(
-    node: Node = Depends(get_node),
-    _principal: Principal = Depends(require_roles(*ANY_ROLE)),
-) -> dict[str, int]:
+def exchange_summary(node: CurrentNode, _principal: AnyUser) -> dict[str, int]:
     with node.db.session() as session:
         return exchange.counts(session)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Query
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, PlainValidator, field_validator
 
@@ -32,6 +32,19 @@ from trailguard.web.deps import get_node, require_roles
 router = APIRouter(prefix="/requests", tags=["requests"])
 
 READERS = (Role.DUTY_OFFICER, Role.INVESTIGATOR, Role.CENTRAL_AUTHORITY, Role.PROVIDER_LIAISON)
+
+# What the routes depend on, declared once: the node, and who may call (by role).
+CurrentNode = Annotated[Node, Depends(get_node)]
+Reader = Annotated[Principal, Depends(require_roles(*READERS))]
+Drafter = Annotated[Principal, Depends(require_roles(*service.DRAFTERS))]
+Approver = Annotated[Principal, Depends(require_roles(*service.APPROVERS))]
+Overrider = Annotated[Principal, Depends(require_roles(*service.OVERRIDERS))]
+Executor = Annotated[Principal, Depends(require_roles(*service.EXECUTORS))]
+RequestingSide = Annotated[Principal, Depends(require_roles(*service.REQUESTING_SIDE))]
+ReceivingSide = Annotated[Principal, Depends(require_roles(*service.RECEIVING_SIDE))]
+RequesterOrExecutor = Annotated[
+    Principal, Depends(require_roles(*service.REQUESTING_SIDE, *service.EXECUTORS))
+]
 
 
 class _In(BaseModel):
@@ -175,35 +188,27 @@ def _known_recipient(node: Node, recipient: str | None) -> None:
 
 @router.get("", summary="Inbox and outbox, sorted by nearest deadline")
 def list_requests(
-    request: Request,
     direction: Literal["inbound", "outbound"] | None = Query(None),
     include_closed: bool = Query(True),
-    _principal: Principal = Depends(require_roles(*READERS)),
+    *,
+    node: CurrentNode,
+    _principal: Reader,
 ) -> list[dict[str, Any]]:
-    views = service.list_requests(
-        get_node(request), direction=direction, include_closed=include_closed
-    )
+    views = service.list_requests(node, direction=direction, include_closed=include_closed)
     return [view.to_json() for view in views]
 
 
 @router.post("/validate", summary="Name every missing or bad element of a draft body")
-def validate(
-    body: dict[str, Any] = Body(...),
-    _principal: Principal = Depends(require_roles(*service.DRAFTERS)),
-) -> dict[str, Any]:
+def validate(body: dict[str, Any] = Body(...), *, _principal: Drafter) -> dict[str, Any]:
     problems = missing_elements(body)
     return {"valid": not problems, "problems": problems}
 
 
 @router.post("", status_code=201, summary="Draft a request (legal basis pre-filled)")
-def draft(
-    request: Request,
-    data: DraftIn,
-    principal: Principal = Depends(require_roles(*service.DRAFTERS)),
-) -> dict[str, Any]:
-    _known_recipient(get_node(request), data.recipient)
+def draft(data: DraftIn, node: CurrentNode, principal: Drafter) -> dict[str, Any]:
+    _known_recipient(node, data.recipient)
     view = service.draft_request(
-        get_node(request),
+        node,
         principal,
         data.body,
         recipient=data.recipient,
@@ -215,140 +220,106 @@ def draft(
 
 
 @router.get("/reminders", summary="Open reminders and missed deadlines")
-def reminders(
-    request: Request, _principal: Principal = Depends(require_roles(*READERS))
-) -> list[dict[str, Any]]:
-    return [r.to_json() for r in service.open_reminders(get_node(request))]
+def reminders(node: CurrentNode, _principal: Reader) -> list[dict[str, Any]]:
+    return [r.to_json() for r in service.open_reminders(node)]
 
 
 @router.post("/reminders/scan", summary="Raise due reminders and flag missed deadlines now")
-def scan(
-    request: Request, _principal: Principal = Depends(require_roles(*READERS))
-) -> list[dict[str, Any]]:
-    return [r.to_json() for r in service.scan_deadlines(get_node(request))]
+def scan(node: CurrentNode, _principal: Reader) -> list[dict[str, Any]]:
+    return [r.to_json() for r in service.scan_deadlines(node)]
 
 
 @router.get("/recipient", summary="The requested country's 24/7 point of contact")
 def recipient(
-    request: Request,
-    country: Annotated[CountryCode, Query()],
-    _principal: Principal = Depends(require_roles(*READERS)),
+    country: Annotated[CountryCode, Query()], node: CurrentNode, _principal: Reader
 ) -> dict[str, str]:
-    return {"node_id": service.resolve_recipient(get_node(request), country)}
+    return {"node_id": service.resolve_recipient(node, country)}
 
 
 @router.get("/{request_id}", summary="A request with its clocks and timeline")
-def detail(
-    request: Request, request_id: str, _principal: Principal = Depends(require_roles(*READERS))
-) -> dict[str, Any]:
-    return service.get_request(get_node(request), request_id).to_json()
+def detail(request_id: str, node: CurrentNode, _principal: Reader) -> dict[str, Any]:
+    return service.get_request(node, request_id).to_json()
 
 
 @router.put("/{request_id}", summary="Edit a draft")
 def update(
-    request: Request,
-    request_id: str,
-    data: UpdateIn,
-    principal: Principal = Depends(require_roles(*service.DRAFTERS)),
+    request_id: str, data: UpdateIn, node: CurrentNode, principal: Drafter
 ) -> dict[str, Any]:
-    node = get_node(request)
     _known_recipient(node, data.recipient)
     view = service.update_draft(node, principal, request_id, data.body, recipient=data.recipient)
     return view.to_json()
 
 
 @router.get("/{request_id}/document.html", response_class=HTMLResponse)
-def document_html(
-    request: Request, request_id: str, _principal: Principal = Depends(require_roles(*READERS))
-) -> HTMLResponse:
-    view, footer = service.document_of(get_node(request), request_id)
-    marking = exercise_marking(get_node(request).config)  # issue 17
+def document_html(request_id: str, node: CurrentNode, _principal: Reader) -> HTMLResponse:
+    view, footer = service.document_of(node, request_id)
+    marking = exercise_marking(node.config)  # issue 17
     return HTMLResponse(render_html(view.request, footer=footer, marking=marking))
 
 
 @router.get("/{request_id}/document.pdf", response_class=Response)
-def document_pdf(
-    request: Request, request_id: str, _principal: Principal = Depends(require_roles(*READERS))
-) -> Response:
-    view, footer = service.document_of(get_node(request), request_id)
+def document_pdf(request_id: str, node: CurrentNode, principal: Reader) -> Response:
+    view, footer = service.document_of(node, request_id)
     name = "".join(c if c.isalnum() or c in "-_" else "_" for c in view.reference)
     return Response(
-        render_pdf(view.request, footer=footer, node=get_node(request), actor=_principal.actor),
+        render_pdf(view.request, footer=footer, node=node, actor=principal.actor),
         media_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'},
     )
 
 
 @router.post("/{request_id}/approve")
-def approve(
-    request: Request,
-    request_id: str,
-    principal: Principal = Depends(require_roles(*service.APPROVERS)),
-) -> dict[str, Any]:
-    return service.approve_request(get_node(request), principal, request_id).to_json()
+def approve(request_id: str, node: CurrentNode, principal: Approver) -> dict[str, Any]:
+    return service.approve_request(node, principal, request_id).to_json()
 
 
 @router.post("/{request_id}/override", summary="Send without a legal basis (audited)")
 def override(
-    request: Request,
-    request_id: str,
-    data: JustificationIn,
-    principal: Principal = Depends(require_roles(*service.OVERRIDERS)),
+    request_id: str, data: JustificationIn, node: CurrentNode, principal: Overrider
 ) -> dict[str, Any]:
-    node = get_node(request)
     return service.override_legal_basis(node, principal, request_id, data.justification).to_json()
 
 
 @router.post("/{request_id}/send")
 def send(
-    request: Request,
     request_id: str,
     data: SendIn | None = None,
-    principal: Principal = Depends(require_roles(*service.REQUESTING_SIDE)),
+    *,
+    node: CurrentNode,
+    principal: RequestingSide,
 ) -> dict[str, Any]:
-    node = get_node(request)
     target = data.recipient if data else None
     return service.send_request(node, principal, request_id, recipient=target).to_json()
 
 
 @router.post("/{request_id}/forward", summary="24/7 point of contact forwards to a provider")
 def forward(
-    request: Request,
     request_id: str,
     data: ForwardIn,
-    principal: Principal = Depends(require_roles(Role.DUTY_OFFICER, Role.CENTRAL_AUTHORITY)),
+    node: CurrentNode,
+    principal: Annotated[
+        Principal, Depends(require_roles(Role.DUTY_OFFICER, Role.CENTRAL_AUTHORITY))
+    ],
 ) -> dict[str, Any]:
-    node = get_node(request)
     return service.forward_request(node, principal, request_id, recipient=data.recipient).to_json()
 
 
 @router.post("/{request_id}/acknowledge")
-def acknowledge(
-    request: Request,
-    request_id: str,
-    principal: Principal = Depends(require_roles(*service.RECEIVING_SIDE)),
-) -> dict[str, Any]:
-    return service.acknowledge_request(get_node(request), principal, request_id).to_json()
+def acknowledge(request_id: str, node: CurrentNode, principal: ReceivingSide) -> dict[str, Any]:
+    return service.acknowledge_request(node, principal, request_id).to_json()
 
 
 @router.post("/{request_id}/execute")
-def execute(
-    request: Request,
-    request_id: str,
-    principal: Principal = Depends(require_roles(*service.EXECUTORS)),
-) -> dict[str, Any]:
-    return service.start_execution(get_node(request), principal, request_id).to_json()
+def execute(request_id: str, node: CurrentNode, principal: Executor) -> dict[str, Any]:
+    return service.start_execution(node, principal, request_id).to_json()
 
 
 @router.post("/{request_id}/preserve", summary="Record what was preserved and its digest")
 def preserve(
-    request: Request,
-    request_id: str,
-    data: PreserveIn,
-    principal: Principal = Depends(require_roles(*service.EXECUTORS)),
+    request_id: str, data: PreserveIn, node: CurrentNode, principal: Executor
 ) -> dict[str, Any]:
     view = service.record_preservation(
-        get_node(request),
+        node,
         principal,
         request_id,
         preserved=data.preserved,
@@ -362,13 +333,10 @@ def preserve(
 
 @router.post("/{request_id}/refuse", summary="Refuse on a ground the treaty allows")
 def refuse(
-    request: Request,
-    request_id: str,
-    data: RefuseIn,
-    principal: Principal = Depends(require_roles(*service.RECEIVING_SIDE)),
+    request_id: str, data: RefuseIn, node: CurrentNode, principal: ReceivingSide
 ) -> dict[str, Any]:
     view = service.refuse_request(
-        get_node(request),
+        node,
         principal,
         request_id,
         ground=data.ground,
@@ -380,12 +348,8 @@ def refuse(
 
 @router.post("/{request_id}/warn", summary="Art. 29(6): cannot ensure availability")
 def warn(
-    request: Request,
-    request_id: str,
-    data: ReasonsIn,
-    principal: Principal = Depends(require_roles(*service.EXECUTORS)),
+    request_id: str, data: ReasonsIn, node: CurrentNode, principal: Executor
 ) -> dict[str, Any]:
-    node = get_node(request)
     view = service.warn_cannot_ensure_availability(
         node, principal, request_id, reasons=data.reasons
     )
@@ -393,23 +357,16 @@ def warn(
 
 
 @router.post("/{request_id}/proceed", summary="Go ahead after an Art. 29(6) warning")
-def proceed(
-    request: Request,
-    request_id: str,
-    principal: Principal = Depends(require_roles(*service.REQUESTING_SIDE)),
-) -> dict[str, Any]:
-    return service.proceed_despite_warning(get_node(request), principal, request_id).to_json()
+def proceed(request_id: str, node: CurrentNode, principal: RequestingSide) -> dict[str, Any]:
+    return service.proceed_despite_warning(node, principal, request_id).to_json()
 
 
 @router.post("/{request_id}/disclose")
 def disclose(
-    request: Request,
-    request_id: str,
-    data: DiscloseIn,
-    principal: Principal = Depends(require_roles(*service.EXECUTORS)),
+    request_id: str, data: DiscloseIn, node: CurrentNode, principal: Executor
 ) -> dict[str, Any]:
     view = service.record_disclosure(
-        get_node(request),
+        node,
         principal,
         request_id,
         summary=data.summary,
@@ -420,57 +377,44 @@ def disclose(
 
 @router.post("/{request_id}/extend")
 def extend(
-    request: Request,
-    request_id: str,
-    data: ExtendIn,
-    principal: Principal = Depends(require_roles(*service.REQUESTING_SIDE)),
+    request_id: str, data: ExtendIn, node: CurrentNode, principal: RequestingSide
 ) -> dict[str, Any]:
-    node = get_node(request)
     return service.extend_preservation(node, principal, request_id, days=data.days).to_json()
 
 
 @router.post("/{request_id}/mla-received", summary="Keep preserved pending the MLA decision")
 def mla_received(
-    request: Request,
     request_id: str,
     data: MlaReceivedIn,
-    principal: Principal = Depends(require_roles(*service.REQUESTING_SIDE, Role.PROVIDER_LIAISON)),
+    node: CurrentNode,
+    principal: Annotated[
+        Principal, Depends(require_roles(*service.REQUESTING_SIDE, Role.PROVIDER_LIAISON))
+    ],
 ) -> dict[str, Any]:
     view = service.mark_superseded_by_mla(
-        get_node(request), principal, request_id, mla_request_id=data.mla_request_id
+        node, principal, request_id, mla_request_id=data.mla_request_id
     )
     return view.to_json()
 
 
 @router.post("/{request_id}/mla-draft", status_code=201, summary="Draft the Art. 31 follow-up")
 def mla_draft(
-    request: Request,
-    request_id: str,
-    data: MlaDraftIn,
-    principal: Principal = Depends(require_roles(*service.DRAFTERS)),
+    request_id: str, data: MlaDraftIn, node: CurrentNode, principal: Drafter
 ) -> dict[str, Any]:
-    _known_recipient(get_node(request), data.recipient)
+    _known_recipient(node, data.recipient)
     view = service.draft_mla_from(
-        get_node(request), principal, request_id, data.overrides, recipient=data.recipient
+        node, principal, request_id, data.overrides, recipient=data.recipient
     )
     return view.to_json()
 
 
 @router.post("/{request_id}/expire")
-def expire(
-    request: Request,
-    request_id: str,
-    principal: Principal = Depends(require_roles(*service.REQUESTING_SIDE, *service.EXECUTORS)),
-) -> dict[str, Any]:
-    return service.expire_request(get_node(request), principal, request_id).to_json()
+def expire(request_id: str, node: CurrentNode, principal: RequesterOrExecutor) -> dict[str, Any]:
+    return service.expire_request(node, principal, request_id).to_json()
 
 
 @router.post("/{request_id}/close")
 def close(
-    request: Request,
-    request_id: str,
-    data: CloseIn,
-    principal: Principal = Depends(require_roles(*service.REQUESTING_SIDE, *service.EXECUTORS)),
+    request_id: str, data: CloseIn, node: CurrentNode, principal: RequesterOrExecutor
 ) -> dict[str, Any]:
-    node = get_node(request)
     return service.close_request(node, principal, request_id, reason=data.reason).to_json()

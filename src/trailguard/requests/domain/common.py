@@ -18,7 +18,7 @@ import ipaddress
 import re
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -244,12 +244,16 @@ _TAGGED = ConfigDict(json_schema_extra=_requires_tag("type"))
 
 
 class _Timed(Model):
-    """Mixin logic: instants are stored in UTC and the source's offset is kept beside them."""
+    """Mixin logic: instants are stored in UTC and the source's offset is kept beside them
+    (``source_offset``, taken from the field each subclass names in ``_OFFSET_FROM``)."""
 
-    @staticmethod
-    def _source_offset(data: object, field: str) -> object:
+    _OFFSET_FROM: ClassVar[str]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keep_offset(cls, data: object) -> object:
         if isinstance(data, dict) and not data.get("source_offset"):
-            raw = data.get(field)
+            raw = data.get(cls._OFFSET_FROM)
             parsed: datetime | None = None
             if isinstance(raw, datetime):
                 parsed = raw
@@ -268,6 +272,7 @@ class IpEndpoint(_Timed):
     transport protocol (destination port when the server listens on several)."""
 
     model_config = _TAGGED
+    _OFFSET_FROM: ClassVar[str] = "timestamp"
 
     type: Literal["ip_endpoint"] = "ip_endpoint"
     ip: ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -276,11 +281,6 @@ class IpEndpoint(_Timed):
     protocol: Literal["tcp", "udp", "sctp", "icmp", "quic"]
     destination_port: int | None = Field(default=None, ge=0, le=65535)
     source_offset: str = ""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _keep_offset(cls, data: object) -> object:
-        return cls._source_offset(data, "timestamp")
 
     @field_validator("timestamp")
     @classmethod
@@ -305,16 +305,12 @@ class TimeRange(_Timed):
     JSON Schema cannot state, so it is checked on input and a 422 names it."""
 
     model_config = _TAGGED
+    _OFFSET_FROM: ClassVar[str] = "start"
 
     type: Literal["time_range"] = "time_range"
     start: datetime
     end: datetime
     source_offset: str = ""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _keep_offset(cls, data: object) -> object:
-        return cls._source_offset(data, "start")
 
     @field_validator("start", "end")
     @classmethod

@@ -401,7 +401,7 @@ class _EuOrder(RequestBase):
         # Reg. 2023/1543 Art. 4: subscriber/identification data: judge, court, investigating
         # judge or prosecutor; traffic/content data: judge, court or investigating judge; any
         # other authority needs validation by one of them.
-        heavy = {EuDataCategory.TRAFFIC, EuDataCategory.CONTENT} & set(self.data_categories)
+        heavy = self._traffic_or_content()
         allowed = _JUDICIAL if heavy else _JUDICIAL | {IssuingAuthorityType.PROSECUTOR}
         if self.issuing_authority_type not in allowed and not self.validating_authority.strip():
             raise ValueError(
@@ -411,10 +411,15 @@ class _EuOrder(RequestBase):
             )
         return self
 
+    def _traffic_or_content(self) -> bool:
+        """Traffic (other than identification) or content data among the categories: the
+        heavier rules of Reg. 2023/1543 (Art. 4 authority, Art. 5 threshold, Art. 8 notice)."""
+        return bool({EuDataCategory.TRAFFIC, EuDataCategory.CONTENT} & set(self.data_categories))
+
     @property
     def enforcing_state_notification_required(self) -> bool:
         """Reg. 2023/1543 Art. 8: traffic (other than identification) or content data."""
-        return bool({EuDataCategory.TRAFFIC, EuDataCategory.CONTENT} & set(self.data_categories))
+        return self._traffic_or_content()
 
 
 class EuProductionOrder(_EuOrder):
@@ -440,8 +445,7 @@ class EuProductionOrder(_EuOrder):
 
     @model_validator(mode="after")
     def _threshold(self) -> EuProductionOrder:
-        heavy = {EuDataCategory.TRAFFIC, EuDataCategory.CONTENT} & set(self.data_categories)
-        if heavy and self.maximum_penalty_years < 3:
+        if self._traffic_or_content() and self.maximum_penalty_years < 3:
             raise ValueError(
                 "Reg. 2023/1543 Art. 5: traffic or content data may only be ordered for offences "
                 f"punishable by at least 3 years; this offence carries {self.maximum_penalty_years}"
