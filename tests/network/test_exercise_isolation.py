@@ -9,6 +9,7 @@ import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 import pytest
@@ -53,6 +54,15 @@ EX_B = "exercise-seed-43-b"
 CROSS = [(LIVE, EX_A), (EX_A, LIVE), (EX_A, EX_B)]
 
 
+class Cross(NamedTuple):
+    """A node of ours and one of theirs, two networks that never talk."""
+
+    here: Node  # nl-poc, of network ``ours``
+    there: Node  # us-poc, of network ``theirs``
+    ours: str
+    theirs: str
+
+
 @pytest.fixture
 def clock() -> FixedClock:
     return FixedClock(START)
@@ -87,6 +97,18 @@ def make(
     yield build
     for node in made:
         node.close()
+
+
+@pytest.fixture(params=CROSS, ids=[f"{ours}-{theirs}" for ours, theirs in CROSS])
+def cross(make: Callable[[str, str], Node], request: pytest.FixtureRequest) -> Cross:
+    ours, theirs = request.param
+    return Cross(make("nl-poc", ours), make("us-poc", theirs), ours, theirs)
+
+
+def _own_entry(node: Node) -> DirectoryEntry | None:
+    """The node's own entry in its directory."""
+    with node.db.session() as session:
+        return find_entry(session, node.config.node_id)
 
 
 def _envelope_to(sender: Node, recipient: Node, network: str | None = None) -> bytes:
@@ -216,12 +238,8 @@ def test_every_directory_entry_and_document_states_its_network(
 # --- the receiver refuses ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("ours", "theirs"), CROSS)
-def test_an_envelope_of_another_network_is_refused_audited_and_not_stored(
-    make: Callable[[str, str], Node], ours: str, theirs: str
-) -> None:
-    receiver = make("nl-poc", ours)
-    sender = make("us-poc", theirs)
+def test_an_envelope_of_another_network_is_refused_audited_and_not_stored(cross: Cross) -> None:
+    receiver, sender, ours, theirs = cross
     before = stored(receiver)
     answer = _post_envelope(receiver, _envelope_to(sender, receiver))
     assert answer.status_code == 421, answer.text
@@ -236,12 +254,8 @@ def test_an_envelope_of_another_network_is_refused_audited_and_not_stored(
     assert [r["reason"] for r in refusals] == ["wrong_network"]
 
 
-@pytest.mark.parametrize(("ours", "theirs"), CROSS)
-def test_a_batch_of_another_network_is_refused_whole(
-    make: Callable[[str, str], Node], ours: str, theirs: str
-) -> None:
-    receiver = make("nl-poc", ours)
-    sender = make("us-poc", theirs)
+def test_a_batch_of_another_network_is_refused_whole(cross: Cross) -> None:
+    receiver, sender = cross.here, cross.there
     bodies = [_envelope_to(sender, receiver).decode() for _ in range(3)]
     client = TestClient(create_app(receiver))
     answer = client.post("/exchange/v1/batches", json={"envelopes": bodies})
@@ -304,12 +318,8 @@ def test_an_exchange_request_naming_another_network_is_refused_before_the_app(
 # --- directories ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("ours", "theirs"), CROSS)
-def test_a_directory_of_another_network_is_not_imported(
-    make: Callable[[str, str], Node], ours: str, theirs: str
-) -> None:
-    importer = make("nl-poc", ours)
-    publisher = make("us-poc", theirs)
+def test_a_directory_of_another_network_is_not_imported(cross: Cross) -> None:
+    importer, publisher, theirs = cross.here, cross.there, cross.theirs
     before = _entry_count(importer)
     with pytest.raises(ValidationFailed, match="network"):
         link(publisher, importer)
@@ -342,14 +352,9 @@ def test_a_directory_relabelled_to_our_network_fails_its_signature(
     assert _entry_count(importer) == 1
 
 
-@pytest.mark.parametrize(("ours", "theirs"), CROSS)
-def test_an_entry_of_another_network_is_never_saved(
-    make: Callable[[str, str], Node], ours: str, theirs: str
-) -> None:
-    node = make("nl-poc", ours)
-    other = make("us-poc", theirs)
-    with other.db.session() as session:
-        entry = find_entry(session, "us-poc")
+def test_an_entry_of_another_network_is_never_saved(cross: Cross) -> None:
+    node, other, theirs = cross.here, cross.there, cross.theirs
+    entry = _own_entry(other)
     assert entry is not None and entry.network == theirs
     with node.db.session() as session, pytest.raises(ValidationFailed, match="network"):
         save_entry(session, node, entry, actor="system:test", source="manual")
@@ -395,14 +400,9 @@ def _smuggle(node: Node, entry: DirectoryEntry) -> None:
         )
 
 
-@pytest.mark.parametrize(("ours", "theirs"), CROSS)
-def test_nothing_is_queued_for_a_node_of_another_network(
-    make: Callable[[str, str], Node], ours: str, theirs: str
-) -> None:
-    sender = make("nl-poc", ours)
-    other = make("us-poc", theirs)
-    with other.db.session() as session:
-        entry = find_entry(session, "us-poc")
+def test_nothing_is_queued_for_a_node_of_another_network(cross: Cross) -> None:
+    sender, other = cross.here, cross.there
+    entry = _own_entry(other)
     assert entry is not None
     _smuggle(sender, entry)
     with sender.db.session() as session, pytest.raises(ValidationFailed, match="network"):
@@ -473,12 +473,8 @@ def test_nodes_of_one_exercise_network_exchange_normally(
 # --- witnessing audit heads --------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("ours", "theirs"), CROSS)
-def test_an_audit_head_of_another_network_is_not_witnessed(
-    make: Callable[[str, str], Node], ours: str, theirs: str
-) -> None:
-    node = make("nl-poc", ours)
-    other = make("us-poc", theirs)
+def test_an_audit_head_of_another_network_is_not_witnessed(cross: Cross) -> None:
+    node, other = cross.here, cross.there
     head = witness.sign_head(other)
     with pytest.raises(NotFound):
         witness.witness_head(node, head)  # its keys can never be in this node's directory
