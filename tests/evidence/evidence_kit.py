@@ -7,6 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from request_template_kit import TEMPLATE
 from trailguard.cli import _ensure_registered, app
 from trailguard.evidence.domain import LegalBasis
 from trailguard.evidence.service import PackageResult, create_package
@@ -46,25 +47,5 @@ def flip_byte(path: Path, offset: int = 0) -> None:
     path.write_bytes(bytes(data))
 
 
-# a request template for a trace's drafted requests (synthetic people, as in the trace tests)
-TRACE_TEMPLATE = {
-    "requesting_authority": {
-        "organisation": "United States 24/7 point of contact (synthetic)",
-        "person_in_charge": "Dan Cole",
-        "address": "1 Example Plaza, Washington DC",
-        "phone": "+12025550100",
-        "email": "duty@us-poc.example",
-        "office_hours": "24/7",
-        "time_zone": "America/New_York",
-        "preferred_channel": "trailguard",
-    },
-    "confirmation_contact": {
-        "name": "Iris Reed",
-        "phone": "+12025550101",
-        "email": "iris.reed@us-poc.example",
-    },
-    "seeking_authority": "US Department of Justice (synthetic)",
-    "offence": "Illegal access to a bank's web server (18 U.S.C. 1030)",
-    "offence_articles": [2],
-    "summary_of_facts": "An unknown person logged in to a bank's administration interface.",
-}
+# a request template for a trace's drafted requests: the trace tests' own
+TRACE_TEMPLATE = TEMPLATE

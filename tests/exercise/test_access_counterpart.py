@@ -10,16 +10,13 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
 
-from exercise_kit import principal, wait_for
+from exercise_kit import answered, first_found, local_time, principal, send_draft, stocked, wait_for
 
 from trailguard.audit import recent
-from trailguard.core.clock import FixedClock, set_default_clock
 from trailguard.exercise import Scenario, generate
 from trailguard.exercise.domain.scenario import ACCESS_KINDS, HopKey
-from trailguard.exercise.play import DUTY, TRAINEE, Counterparts, ExerciseCluster
+from trailguard.exercise.play import DUTY, TRAINEE, Counterparts
 from trailguard.exercise.provider_logs import provider_logs
 from trailguard.exercise.selftest import preservation_body
 from trailguard.law import get_engine
@@ -31,19 +28,23 @@ WITHIN_A_MINUTE = timedelta(minutes=1)
 def _find() -> tuple[Scenario, HopKey]:
     """The first normal or hard scenario whose subscriber sits behind an access provider's
     directly assigned address (no CGN), on the network."""
-    engine = get_engine()
-    for level in ("normal", "hard"):
-        for seed in range(300):
-            scenario = generate(seed, level, engine)
-            last = scenario.hops[-1]
-            if (
-                last.outcome == "subscriber"
-                and last.node_id
-                and not last.cgn
-                and last.provider_kind in ACCESS_KINDS
-            ):
-                return scenario, last
-    raise AssertionError("no scenario of seeds 0..299 ends at an access line without CGN")
+
+    def ends_at_an_access_line(scenario: Scenario) -> tuple[Scenario, HopKey] | None:
+        last = scenario.hops[-1]
+        if (
+            last.outcome == "subscriber"
+            and last.node_id
+            and not last.cgn
+            and last.provider_kind in ACCESS_KINDS
+        ):
+            return scenario, last
+        return None
+
+    return first_found(
+        [(seed, level) for level in ("normal", "hard") for seed in range(300)],
+        ends_at_an_access_line,
+        "no scenario of seeds 0..299 ends at an access line without CGN",
+    )
 
 
 def test_every_access_hop_holds_radius_and_no_hosting_hop_does() -> None:
@@ -85,13 +86,8 @@ def test_the_access_line_is_named_from_the_providers_own_store(tmp_path: Path) -
     assert f"Framed-IP-Address = {hop.ip}\n" in radius
     assert f'User-Name = "{hop.subscriber}"' in radius
 
-    clock = FixedClock(scenario.starts_at)
-    previous = set_default_clock(clock)
-    cluster = ExerciseCluster(tmp_path, scenario, clock_rate=1.0)
-    try:
-        cluster.create()
-        cluster.exchange_directories()
-        stored = cluster.write_stores()
+    with stocked(tmp_path, scenario) as ready:
+        cluster, clock, stored = ready.cluster, ready.clock, ready.stored
         assert set(stored[hop.node_id]) == {"zeek-conn", "freeradius-detail"}
         node = cluster.nodes[hop.node_id].node
         officer = principal(node, DUTY)
@@ -122,10 +118,8 @@ def test_the_access_line_is_named_from_the_providers_own_store(tmp_path: Path) -
         for name, shift in (("right", timedelta(0)), ("wrong_time", timedelta(hours=3))):
             body = preservation_body(scenario, hop, issued=clock.now())
             body["reference"] += f"-{name}"
-            body["data_to_preserve"][0]["timestamp"] = _local(hop, shift)
-            draft = trainee.post("/api/requests", json={"body": body, "recipient": hop.node_id})
-            assert draft.status_code == 201, draft.text
-            ids[name] = (draft.json()["id"], body["reference"])
+            body["data_to_preserve"][0]["timestamp"] = local_time(hop, hop.at + shift)
+            ids[name] = (send_draft(cluster, body, hop.node_id), body["reference"])
         counterparts.step()  # the supervisor approves (four eyes)
         duty = cluster.nodes[hop.node_id].as_user(DUTY)
         for request_id, _ in ids.values():
@@ -134,19 +128,7 @@ def test_the_access_line_is_named_from_the_providers_own_store(tmp_path: Path) -
         clock.advance(timedelta(hours=3))
         counterparts.step()
 
-        def answered(request_id: str) -> dict[str, Any]:
-            return dict(
-                wait_for(
-                    "the answer",
-                    lambda: (
-                        (v := trainee.get(f"/api/requests/{request_id}").json())["state"]
-                        in ("preserved", "partially_preserved")
-                        and v
-                    ),
-                )
-            )
-
-        right = answered(ids["right"][0])
+        right = answered(trainee, ids["right"][0])
         assert right["state"] == "preserved" and right["hold_digest"]
         summary = right["preserved_summary"]
         assert f"our RADIUS accounting names the session's subscriber {hop.subscriber}" in summary
@@ -167,7 +149,7 @@ def test_the_access_line_is_named_from_the_providers_own_store(tmp_path: Path) -
         assert radius and {r.subscriber for r in radius} == {hop.subscriber}
         assert held["records"] == len(radius) + len(connections)
 
-        wrong = answered(ids["wrong_time"][0])
+        wrong = answered(trainee, ids["wrong_time"][0])
         assert wrong["state"] == "partially_preserved" and not wrong["hold_digest"]
         assert f"no connection of {hop.ip}" in wrong["preserved_summary"]
         assert hop.subscriber not in wrong["preserved_summary"]
@@ -177,12 +159,3 @@ def test_the_access_line_is_named_from_the_providers_own_store(tmp_path: Path) -
             lookups = [json.loads(e.details) for e in recent(session, action="traffic.lookup")]
         assert any(d.get("reference") == ids["right"][1] for d in lookups), lookups
         assert hops[-1] is hop
-    finally:
-        set_default_clock(previous)
-        cluster.stop()
-
-
-def _local(hop: HopKey, shift: timedelta) -> str:
-    """The hop's instant (moved by ``shift``) as the evidence writes it: local time with the
-    offset of the zone the record was written in."""
-    return (hop.at + shift).astimezone(ZoneInfo(hop.source_zone)).isoformat()

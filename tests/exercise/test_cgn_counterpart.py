@@ -9,39 +9,42 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from exercise_kit import principal, wait_for
+from exercise_kit import answered, first_found, local_time, principal, send_draft, stocked, wait_for
 
 from trailguard.audit import recent
-from trailguard.core.clock import FixedClock, set_default_clock
-from trailguard.exercise import Scenario, generate
+from trailguard.core.clock import FixedClock
+from trailguard.exercise import Scenario
 from trailguard.exercise.domain.scenario import HopKey
 from trailguard.exercise.play import DUTY, TRAINEE, Counterparts, ExerciseCluster
 from trailguard.exercise.provider_logs import provider_logs
 from trailguard.exercise.selftest import preservation_body
-from trailguard.law import get_engine
 from trailguard.traffic import lookup, store_for
 
 WITHIN_A_MINUTE = timedelta(minutes=1)
+HARD = [(seed, "hard") for seed in range(300)]
+
+
+def _cgn_and_flow(scenario: Scenario) -> tuple[Scenario, HopKey, HopKey] | None:
+    """A CGN hop whose provider holds the subscriber, and a hop without CGN that answers (a
+    flow probe's records)."""
+    cgn = [h for h in scenario.hops if h.cgn and h.node_id and h.outcome == "subscriber"]
+    flow = [h for h in scenario.hops if not h.cgn and h.node_id and h.outcome != "refuse"]
+    return (scenario, cgn[0], flow[0]) if cgn and flow else None
 
 
 def _find_scenario() -> tuple[Scenario, HopKey, HopKey]:
-    """The first hard scenario with a CGN hop whose provider holds the subscriber, and a hop
-    without CGN that answers (a flow probe's records)."""
-    engine = get_engine()
-    for seed in range(300):
-        scenario = generate(seed, "hard", engine)
-        cgn = [h for h in scenario.hops if h.cgn and h.node_id and h.outcome == "subscriber"]
-        flow = [h for h in scenario.hops if not h.cgn and h.node_id and h.outcome != "refuse"]
-        if cgn and flow:
-            return scenario, cgn[0], flow[0]
-    raise AssertionError("no hard scenario of seeds 0..299 has a CGN hop with the subscriber")
+    """The first hard scenario with both."""
+    return first_found(
+        HARD,
+        _cgn_and_flow,
+        "no hard scenario of seeds 0..299 has a CGN hop with the subscriber",
+    )
 
 
 @dataclass
@@ -57,18 +60,9 @@ class Game:
 @pytest.fixture(scope="module")
 def game(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Game]:
     scenario, hop, flow_hop = _find_scenario()
-    clock = FixedClock(scenario.starts_at)
-    previous = set_default_clock(clock)
-    cluster = ExerciseCluster(tmp_path_factory.mktemp("cgn"), scenario, clock_rate=1.0)
-    try:
-        cluster.create()
-        cluster.exchange_directories()
-        stored = cluster.write_stores()
-        cluster.start()
-        yield Game(cluster, scenario, hop, flow_hop, clock, stored)
-    finally:
-        set_default_clock(previous)
-        cluster.stop()
+    with stocked(tmp_path_factory.mktemp("cgn"), scenario) as ready:
+        ready.cluster.start()
+        yield Game(ready.cluster, scenario, hop, flow_hop, ready.clock, ready.stored)
 
 
 def test_the_cgn_scenario_says_what_the_provider_holds(game: Game) -> None:
@@ -117,19 +111,8 @@ def test_the_cgn_counterparts_store_holds_translations_and_radius_sessions(game:
     assert set(flow_kinds) == {"flow"}
 
 
-def _send(cluster: ExerciseCluster, body: dict[str, Any], recipient: str) -> str:
-    trainee = cluster.trainee.as_user(TRAINEE)
-    draft = trainee.post("/api/requests", json={"body": body, "recipient": recipient})
-    assert draft.status_code == 201, draft.text
-    return str(draft.json()["id"])
-
-
 def _delivered(duty: httpx.Client, request_id: str) -> None:
     wait_for("delivery", lambda: duty.get(f"/api/requests/{request_id}").is_success)
-
-
-def _at(hop: HopKey, at: datetime) -> str:
-    return at.astimezone(ZoneInfo(hop.source_zone)).isoformat()
 
 
 def test_the_duty_officer_answers_from_the_store(game: Game) -> None:
@@ -141,7 +124,7 @@ def test_the_duty_officer_answers_from_the_store(game: Game) -> None:
     for name, change in (
         ("no_port", {"port": 0}),
         ("with_port", {}),
-        ("wrong_time", {"timestamp": _at(hop, hop.at + timedelta(hours=3))}),
+        ("wrong_time", {"timestamp": local_time(hop, hop.at + timedelta(hours=3))}),
     ):
         body = json.loads(json.dumps(complete))
         body["reference"] = f"{complete['reference']}-{name}"
@@ -149,10 +132,12 @@ def test_the_duty_officer_answers_from_the_store(game: Game) -> None:
         bodies[name] = (body, hop.node_id)
     flow_body = preservation_body(scenario, flow_hop, issued=issued)
     flow_body["reference"] += "-wrong_time"
-    flow_body["data_to_preserve"][0]["timestamp"] = _at(flow_hop, flow_hop.at + timedelta(hours=3))
+    flow_body["data_to_preserve"][0]["timestamp"] = local_time(
+        flow_hop, flow_hop.at + timedelta(hours=3)
+    )
     bodies["flow_wrong_time"] = (flow_body, flow_hop.node_id)
 
-    ids = {name: _send(game.cluster, body, to) for name, (body, to) in bodies.items()}
+    ids = {name: send_draft(game.cluster, body, to) for name, (body, to) in bodies.items()}
     counterparts = Counterparts(game.cluster)
     trainee = game.cluster.trainee.as_user(TRAINEE)
     counterparts.step()  # the shift supervisor approves the drafts (four eyes)
@@ -164,19 +149,7 @@ def test_the_duty_officer_answers_from_the_store(game: Game) -> None:
     game.clock.advance(timedelta(hours=3))  # the duty officers get to them
     counterparts.step()
 
-    def answered(request_id: str) -> dict[str, Any]:
-        return dict(
-            wait_for(
-                "the answer",
-                lambda: (
-                    (v := trainee.get(f"/api/requests/{request_id}").json())["state"]
-                    in ("preserved", "partially_preserved")
-                    and v
-                ),
-            )
-        )
-
-    views = {name: answered(request_id) for name, request_id in ids.items()}
+    views = {name: answered(trainee, request_id) for name, request_id in ids.items()}
     node = game.cluster.nodes[hop.node_id].node
     sharing = lookup(node, principal(node, DUTY), hop.ip, None, hop.at, WITHIN_A_MINUTE)
     holders = len({(m.inside_ip, m.subscriber) for m in sharing.matches})
@@ -229,34 +202,27 @@ def test_the_duty_officer_answers_from_the_store(game: Game) -> None:
 def test_a_cgn_relay_preserves_the_line_and_discloses_the_next_hop(tmp_path: Path) -> None:
     """Behind a CGN the path goes on: the officer names the line the session was on (from the
     translation log and RADIUS) and discloses the next hop from its flow probe (Art. 30)."""
-    engine = get_engine()
-    found = None
-    for seed in range(300):
-        scenario = generate(seed, "hard", engine)
-        # a point of contact holding the provider's store (test_forward_counterpart.py plays
-        # a point of contact that forwards to the provider's own node)
-        relays = [
-            h
-            for h in scenario.hops
-            if h.cgn and h.node_id and not h.provider_node_id and h.outcome == "relay"
-        ]
-        if relays:
-            found = scenario, relays[0]
-            break
-    assert found is not None, "no hard scenario of seeds 0..299 has a CGN relay hop"
-    scenario, hop = found
+    # a point of contact holding the provider's store (test_forward_counterpart.py plays
+    # a point of contact that forwards to the provider's own node)
+    scenario, hop = first_found(
+        HARD,
+        lambda scenario: next(
+            (
+                (scenario, h)
+                for h in scenario.hops
+                if h.cgn and h.node_id and not h.provider_node_id and h.outcome == "relay"
+            ),
+            None,
+        ),
+        "no hard scenario of seeds 0..299 has a CGN relay hop",
+    )
     assert hop.node_id is not None and hop.line_holder is not None
     following = scenario.hop(hop.index + 1)
-    clock = FixedClock(scenario.starts_at)
-    previous = set_default_clock(clock)
-    cluster = ExerciseCluster(tmp_path, scenario, clock_rate=1.0)
-    try:
-        cluster.create()
-        cluster.exchange_directories()
-        stored = cluster.write_stores()
-        assert set(stored[hop.node_id]) == {"cisco-xr-cgn", "freeradius-detail", "zeek-conn"}
+    with stocked(tmp_path, scenario) as ready:
+        cluster, clock = ready.cluster, ready.clock
+        assert set(ready.stored[hop.node_id]) == {"cisco-xr-cgn", "freeradius-detail", "zeek-conn"}
         cluster.start()
-        request_id = _send(
+        request_id = send_draft(
             cluster, preservation_body(scenario, hop, issued=clock.now()), hop.node_id
         )
         counterparts = Counterparts(cluster)
@@ -283,6 +249,3 @@ def test_a_cgn_relay_preserves_the_line_and_discloses_the_next_hop(tmp_path: Pat
         art30 = wait_for("the Art. 30 disclosure", disclosure)
         source = art30["body"]["path"][0]["source"]
         assert (source["ip"], source["port"]) == (following.ip, following.port)
-    finally:
-        set_default_clock(previous)
-        cluster.stop()

@@ -12,12 +12,11 @@ the test's FixedClock."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from exercise_kit import principal
+from exercise_kit import first_found
 from test_exercise_play_browser import (
     Game,
     _disclosure_of,
@@ -25,16 +24,14 @@ from test_exercise_play_browser import (
     _marked,
     _send_hop,
     _until,
+    ready_to_play,
 )
 
 from browser_support import check_page
-from trailguard.core.clock import FixedClock, set_default_clock
-from trailguard.exercise import Scenario, generate
+from trailguard.exercise import Scenario
 from trailguard.exercise.domain.scenario import ACCESS_KINDS, HopKey
 from trailguard.exercise.domain.scoring import AXES, AXIS_TITLES
-from trailguard.exercise.play import TRAINEE, Counterparts, ExerciseCluster
-from trailguard.exercise.service import conclude, open_case, open_session, score_session
-from trailguard.law import get_engine
+from trailguard.exercise.play import TRAINEE
 
 pytestmark = pytest.mark.browser
 
@@ -47,13 +44,11 @@ def _on_the_network(scenario: Scenario) -> bool:
 
 
 def _first(what: str, wanted: Callable[[Scenario], bool]) -> Scenario:
-    engine = get_engine()
-    for level in ("normal", "hard"):
-        for seed in range(200):
-            scenario = generate(seed, level, engine)
-            if _on_the_network(scenario) and wanted(scenario):
-                return scenario
-    raise AssertionError(f"no scenario of seeds 0..199 {what}")
+    return first_found(
+        [(seed, level) for level in ("normal", "hard") for seed in range(200)],
+        lambda scenario: scenario if _on_the_network(scenario) and wanted(scenario) else None,
+        f"no scenario of seeds 0..199 {what}",
+    )
 
 
 FINDERS: dict[str, Callable[[], Scenario]] = {
@@ -77,30 +72,8 @@ FINDERS: dict[str, Callable[[], Scenario]] = {
 
 @pytest.fixture(params=sorted(FINDERS))
 def ending(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Game]:
-    scenario = FINDERS[request.param]()
-    clock = FixedClock(scenario.starts_at)
-    previous = set_default_clock(clock)
-    cluster = ExerciseCluster(tmp_path / "exercise", scenario, clock_rate=1.0)
-    counterparts = Counterparts(cluster)
-    try:
-        cluster.create()
-        cluster.exchange_directories()
-        cluster.write_stores()
-        node = cluster.trainee.node
-        # a session the trainee concludes at once, rightly even, without playing
-        unplayed = open_session(node, scenario, trainee=TRAINEE, actor="system:test")
-        trainee = principal(node, TRAINEE)
-        conclude(node, trainee, unplayed, end=scenario.end, country=scenario.hops[-1].country)
-        baseline = score_session(node, trainee, unplayed).score
-        assert baseline is not None
-        clock.advance(timedelta(minutes=1))
-        session_id = open_session(node, scenario, trainee=TRAINEE, actor="system:test")
-        open_case(node, scenario, trainee=TRAINEE, session_id=session_id)
-        cluster.start()
-        yield Game(cluster, counterparts, scenario, clock, session_id, dict(baseline.axes))
-    finally:
-        set_default_clock(previous)
-        cluster.stop()
+    with ready_to_play(tmp_path / "exercise", FINDERS[request.param]()) as ready:
+        yield ready
 
 
 def _answered(game: Game, hop: HopKey, request_id: str) -> dict[str, Any]:

@@ -15,8 +15,8 @@ the test's FixedClock, and nothing is asserted about time."""
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -24,10 +24,10 @@ from typing import Any
 
 import httpx
 import pytest
-from exercise_kit import principal
+from exercise_kit import first_found, principal, stocked, wait_for
 
 from browser_support import check_page
-from trailguard.core.clock import FixedClock, set_default_clock
+from trailguard.core.clock import FixedClock
 from trailguard.exercise import Scenario, generate
 from trailguard.exercise.domain.scenario import ACCESS_KINDS, HopKey
 from trailguard.exercise.domain.scoring import AXES, AXIS_TITLES
@@ -44,21 +44,26 @@ SCENARIOS = [(3, "normal"), (12, "hard"), (16, "normal")]
 ACCESS_LINE = "access-line"  # the first normal scenario ending at an access line without CGN
 
 
+def _ends_at_an_access_line(scenario: Scenario) -> Scenario | None:
+    last = scenario.hops[-1]
+    if (
+        scenario.end == "subscriber"
+        and all(hop.expects_request for hop in scenario.hops)
+        and last.provider_kind in ACCESS_KINDS
+        and not last.cgn
+    ):
+        return scenario
+    return None
+
+
 def _scenario(param: tuple[int, str] | str) -> Scenario:
-    engine = get_engine()
     if isinstance(param, tuple):
-        return generate(*param, engine)
-    for seed in range(200):
-        scenario = generate(seed, "normal", engine)
-        last = scenario.hops[-1]
-        if (
-            scenario.end == "subscriber"
-            and all(hop.expects_request for hop in scenario.hops)
-            and last.provider_kind in ACCESS_KINDS
-            and not last.cgn
-        ):
-            return scenario
-    raise AssertionError("no normal scenario of seeds 0..199 ends at an access line")
+        return generate(*param, get_engine())
+    return first_found(
+        [(seed, "normal") for seed in range(200)],
+        _ends_at_an_access_line,
+        "no normal scenario of seeds 0..199 ends at an access line",
+    )
 
 
 @dataclass
@@ -89,15 +94,37 @@ class Game:
         return self.cluster.nodes[hop.node_id].as_user(DUTY)
 
 
-def _until(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
+def _until(what: str, check: Callable[[], Any]) -> Any:
     """Poll while the nodes deliver to each other; the bound is there only to fail."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_for(what, check, timeout=60.0)
+
+
+@contextmanager
+def ready_to_play(root: Path, scenario: Scenario) -> Iterator[Game]:
+    """The exercise stocked and served, with a baseline: a session the trainee concluded at
+    once without playing (rightly even, ending where the scenario ends) and scored; then the
+    session to play, opened as `exercise start` opens it, with its investigation."""
+    with stocked(root, scenario) as ready:
+        cluster, clock = ready.cluster, ready.clock
+        counterparts = Counterparts(cluster)
+        node = cluster.trainee.node
+        unplayed = open_session(node, scenario, trainee=TRAINEE, actor="system:test")
+        trainee = principal(node, TRAINEE)
+        conclude(
+            node,
+            trainee,
+            unplayed,
+            end=scenario.end,
+            subscriber=scenario.subscriber or "",  # a subscriber only where the trail ends at one
+            country=scenario.hops[-1].country,
+        )
+        baseline = score_session(node, trainee, unplayed).score
+        assert baseline is not None
+        clock.advance(timedelta(minutes=1))
+        session_id = open_session(node, scenario, trainee=TRAINEE, actor="system:test")
+        open_case(node, scenario, trainee=TRAINEE, session_id=session_id)
+        cluster.start()
+        yield Game(cluster, counterparts, scenario, clock, session_id, dict(baseline.axes))
 
 
 @pytest.fixture(
@@ -105,39 +132,8 @@ def _until(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
     ids=[f"seed{seed}-{level}" for seed, level in SCENARIOS] + [ACCESS_LINE],
 )
 def game(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Game]:
-    scenario = _scenario(request.param)
-    clock = FixedClock(scenario.starts_at)
-    previous = set_default_clock(clock)
-    cluster = ExerciseCluster(tmp_path / "exercise", scenario, clock_rate=1.0)
-    counterparts = Counterparts(cluster)
-    try:
-        cluster.create()
-        cluster.exchange_directories()
-        cluster.write_stores()
-        node = cluster.trainee.node
-        # a session the trainee concludes at once, rightly even, without playing
-        unplayed = open_session(node, scenario, trainee=TRAINEE, actor="system:test")
-        trainee = principal(node, TRAINEE)
-        last = scenario.hops[-1]
-        conclude(
-            node,
-            trainee,
-            unplayed,
-            end=scenario.end,
-            subscriber=scenario.subscriber or "",
-            country=last.country,
-        )
-        baseline = score_session(node, trainee, unplayed).score
-        assert baseline is not None
-        clock.advance(timedelta(minutes=1))
-        # the session played in the browser, opened as `exercise start` opens it
-        session_id = open_session(node, scenario, trainee=TRAINEE, actor="system:test")
-        open_case(node, scenario, trainee=TRAINEE, session_id=session_id)
-        cluster.start()
-        yield Game(cluster, counterparts, scenario, clock, session_id, dict(baseline.axes))
-    finally:
-        set_default_clock(previous)
-        cluster.stop()
+    with ready_to_play(tmp_path / "exercise", _scenario(request.param)) as ready:
+        yield ready
 
 
 def _login(page: Any, url: str, username: str, password: str, target: str) -> None:

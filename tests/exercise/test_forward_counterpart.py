@@ -14,9 +14,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from exercise_kit import principal, wait_for
+from exercise_kit import first_found, principal, send_draft, stocked, wait_for
 
-from trailguard.core.clock import FixedClock, set_default_clock
+from trailguard.core.clock import FixedClock
 from trailguard.core.config import NodeRole
 from trailguard.exercise import Scenario, generate
 from trailguard.exercise.domain.scenario import PROFILES, Difficulty, HopKey
@@ -29,14 +29,14 @@ from trailguard.traffic import store_for
 
 def _find_scenario() -> tuple[Scenario, HopKey]:
     """The first normal or hard scenario with a forwarded hop whose path goes on (relay)."""
-    engine = get_engine()
-    for seed in range(1, 200):
-        for level in ("normal", "hard"):
-            scenario = generate(seed, level, engine)
-            hops = [h for h in scenario.hops if h.provider_node_id and h.outcome == "relay"]
-            if hops:
-                return scenario, hops[0]
-    raise AssertionError("no scenario of seeds 1..199 has a forwarded relay hop")
+    return first_found(
+        [(seed, level) for seed in range(1, 200) for level in ("normal", "hard")],
+        lambda scenario: next(
+            ((scenario, h) for h in scenario.hops if h.provider_node_id and h.outcome == "relay"),
+            None,
+        ),
+        "no scenario of seeds 1..199 has a forwarded relay hop",
+    )
 
 
 def test_the_forwarding_choice_is_seeded_and_apart_from_the_other_draws() -> None:
@@ -77,21 +77,12 @@ class Game:
 @pytest.fixture(scope="module")
 def game(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Game]:
     scenario, hop = _find_scenario()
-    clock = FixedClock(scenario.starts_at)
-    previous = set_default_clock(clock)
-    cluster = ExerciseCluster(tmp_path_factory.mktemp("forward"), scenario, clock_rate=1.0)
-    try:
-        cluster.create()
-        cluster.exchange_directories()
-        stored = cluster.write_stores()
+    with stocked(tmp_path_factory.mktemp("forward"), scenario) as ready:
         session_id = open_session(
-            cluster.trainee.node, scenario, trainee=TRAINEE, actor="system:exercise"
+            ready.cluster.trainee.node, scenario, trainee=TRAINEE, actor="system:exercise"
         )
-        cluster.start()
-        yield Game(cluster, scenario, hop, clock, stored, session_id)
-    finally:
-        set_default_clock(previous)
-        cluster.stop()
+        ready.cluster.start()
+        yield Game(ready.cluster, scenario, hop, ready.clock, ready.stored, session_id)
 
 
 def test_the_point_of_contact_and_the_provider_are_two_nodes(game: Game) -> None:
@@ -118,9 +109,7 @@ def test_the_point_of_contact_forwards_and_the_provider_answers(game: Game) -> N
     following = scenario.hop(hop.index + 1)
     body = preservation_body(scenario, hop, issued=game.clock.now())
     trainee = cluster.trainee.as_user(TRAINEE)
-    draft = trainee.post("/api/requests", json={"body": body, "recipient": hop.node_id})
-    assert draft.status_code == 201, draft.text
-    request_id = str(draft.json()["id"])
+    request_id = send_draft(cluster, body, hop.node_id)
     counterparts = Counterparts(cluster)
     counterparts.step()  # the shift supervisor approves (four eyes)
     assert trainee.post(f"/api/requests/{request_id}/send", json={}).status_code == 200

@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 from network_kit import Net, count
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from helpers import client_for
 from trailguard.accounts.domain import Role
 from trailguard.audit.orm import AuditEntryRow
 from trailguard.core.errors import ValidationFailed
-from trailguard.network import deliver_pending, rotate_keys, send_message
+from trailguard.network import OutboxMessage, deliver_pending, rotate_keys, send_message
 from trailguard.network.cli import app as directory_cli
 from trailguard.network.directory_service import (
     export_directory,
@@ -39,6 +40,25 @@ def _export(net: Net) -> dict[str, Any]:
 
 def _us_key(net: Net) -> str:
     return node_identity(net.us).current.signing_key
+
+
+def _ping_nl(session: Session, net: Net, payload: dict[str, Any]) -> OutboxMessage:
+    """Alice's ping from US to NL, queued in US's ``session``."""
+    return send_message(
+        session,
+        net.us,
+        recipient="nl-poc",
+        message_type="network.ping",
+        payload=payload,
+        actor="user:alice",
+    )
+
+
+def _received_at_nl(net: Net) -> ExchangeMessageRow:
+    with net.nl.db.session() as session:
+        return session.execute(
+            select(ExchangeMessageRow).where(ExchangeMessageRow.direction == "received")
+        ).scalar_one()
 
 
 def test_export_import_carries_entries_and_keys(net: Net) -> None:
@@ -110,14 +130,7 @@ def test_import_never_overwrites_the_own_entry(net: Net) -> None:
 
 def test_key_rotation_across_the_network(net: Net) -> None:
     with net.us.db.session() as session:
-        old = send_message(
-            session,
-            net.us,
-            recipient="nl-poc",
-            message_type="network.ping",
-            payload={"n": 1},
-            actor="user:alice",
-        )
+        old = _ping_nl(session, net, {"n": 1})
     assert deliver_pending(net.us, transport=net.transport).delivered == [old.message_id]
     net.clock.advance(timedelta(hours=1))
     rotate_keys(net.us.paths)  # keys were made on the wall clock, so rotate on it too
@@ -125,14 +138,7 @@ def test_key_rotation_across_the_network(net: Net) -> None:
 
     with net.us.db.session() as session:
         publish_self(session, net.us, actor="user:admin")
-        new = send_message(
-            session,
-            net.us,
-            recipient="nl-poc",
-            message_type="network.ping",
-            payload={"n": 2},
-            actor="user:alice",
-        )
+        new = _ping_nl(session, net, {"n": 2})
     # NL does not know the new key yet: the new message is refused as a bad signature
     report = deliver_pending(net.us, transport=net.transport)
     assert report.rejected == {new.message_id: "bad_signature"}
@@ -142,14 +148,7 @@ def test_key_rotation_across_the_network(net: Net) -> None:
             session, net.nl, _export(net), actor="user:admin", publisher_key=_us_key(net)
         )
     with net.us.db.session() as session:
-        again = send_message(
-            session,
-            net.us,
-            recipient="nl-poc",
-            message_type="network.ping",
-            payload={"n": 3},
-            actor="user:alice",
-        )
+        again = _ping_nl(session, net, {"n": 3})
     assert deliver_pending(net.us, transport=net.transport).delivered == [again.message_id]
     # the message signed before the rotation still verifies against NL's merged history
     with net.nl.db.session() as session:
@@ -341,14 +340,7 @@ def test_ack_button_on_the_exchange_page_needs_the_csrf_token(net: Net) -> None:
     from helpers import browser_login
 
     with net.us.db.session() as session:
-        queued = send_message(
-            session,
-            net.us,
-            recipient="nl-poc",
-            message_type="network.ping",
-            payload={"text": "please acknowledge"},
-            actor="user:alice",
-        )
+        queued = _ping_nl(session, net, {"text": "please acknowledge"})
     deliver_pending(net.us, transport=net.transport)
     browser = browser_login(net.nl, [Role.DUTY_OFFICER])
     page = browser.get("/exchange")
@@ -358,18 +350,12 @@ def test_ack_button_on_the_exchange_page_needs_the_csrf_token(net: Net) -> None:
     url = f"/exchange/inbox/{queued.message_id}/ack"
     forged = browser.post(url, data={}, follow_redirects=False)
     assert forged.status_code in (401, 403)
-    with net.nl.db.session() as session:
-        row = session.execute(
-            select(ExchangeMessageRow).where(ExchangeMessageRow.direction == "received")
-        ).scalar_one()
+    row = _received_at_nl(net)
     assert row.acknowledged_at is None
     done = browser.post(url, data={"csrf_token": token.group(1)}, follow_redirects=False)
     assert done.status_code == 303
     assert done.headers["location"] == f"/exchange/messages/{queued.message_id}"
-    with net.nl.db.session() as session:
-        row = session.execute(
-            select(ExchangeMessageRow).where(ExchangeMessageRow.direction == "received")
-        ).scalar_one()
+    row = _received_at_nl(net)
     assert row.acknowledged_by is not None and row.acknowledged_at == net.clock.now()
     twice = browser.post(url, data={"csrf_token": token.group(1)}, follow_redirects=False)
     assert twice.status_code == 303 and "already" in twice.headers["location"]

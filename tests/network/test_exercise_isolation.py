@@ -9,13 +9,14 @@ import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 from network_kit import Router, count, link, stored
 from sqlalchemy import select
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from helpers import TEST_PASSWORD
 from trailguard.app import create_app
@@ -24,7 +25,7 @@ from trailguard.bootstrap import initialise_node
 from trailguard.core.clock import FixedClock
 from trailguard.core.config import ExerciseSettings, NodeRole, load_config
 from trailguard.core.errors import NotFound, ValidationFailed
-from trailguard.network import deliver_pending, send_message, witness
+from trailguard.network import DeliveryReport, deliver_pending, send_message, witness
 from trailguard.network.directory import DirectoryEntry, parse_directory
 from trailguard.network.directory_service import (
     export_directory,
@@ -51,6 +52,15 @@ LIVE = "live"
 EX_A = "exercise-seed-42-a"
 EX_B = "exercise-seed-43-b"
 CROSS = [(LIVE, EX_A), (EX_A, LIVE), (EX_A, EX_B)]
+
+
+class Cross(NamedTuple):
+    """A node of ours and one of theirs, two networks that never talk."""
+
+    here: Node  # nl-poc, of network ``ours``
+    there: Node  # us-poc, of network ``theirs``
+    ours: str
+    theirs: str
 
 
 @pytest.fixture
@@ -89,6 +99,18 @@ def make(
         node.close()
 
 
+@pytest.fixture(params=CROSS, ids=[f"{ours}-{theirs}" for ours, theirs in CROSS])
+def cross(make: Callable[[str, str], Node], request: pytest.FixtureRequest) -> Cross:
+    ours, theirs = request.param
+    return Cross(make("nl-poc", ours), make("us-poc", theirs), ours, theirs)
+
+
+def _own_entry(node: Node) -> DirectoryEntry | None:
+    """The node's own entry in its directory."""
+    with node.db.session() as session:
+        return find_entry(session, node.config.node_id)
+
+
 def _envelope_to(sender: Node, recipient: Node, network: str | None = None) -> bytes:
     """An envelope signed by ``sender`` and sealed to ``recipient``'s key, stating
     ``network`` (the sender's own by default): what a sender would post if nothing stopped it."""
@@ -110,6 +132,48 @@ def _audited(node: Node, action: str) -> list[dict[str, object]]:
             select(AuditEntryRow).where(AuditEntryRow.action == action)
         ).scalars()
         return [json.loads(row.details) for row in rows]
+
+
+def _post_envelope(receiver: Node, body: bytes) -> httpx.Response:
+    """``body`` posted to ``receiver``'s exchange endpoint, as a sender would post it."""
+    client = TestClient(create_app(receiver))
+    return client.post(
+        "/exchange/v1/messages", content=body, headers={"Content-Type": "application/json"}
+    )
+
+
+def _deliver(sender: Node, *routed: Node) -> tuple[Router, DeliveryReport]:
+    """One delivery run of ``sender``'s outbox through a router that serves ``routed``."""
+    router = Router()
+    for node in routed:
+        router.add(node)
+    transport = HttpTransport(httpx.Client(transport=router, timeout=5))
+    report = deliver_pending(sender, transport=transport)
+    transport.close()
+    return router, report
+
+
+def _queued_then_relabelled(
+    make: Callable[[str, str], Node], network: str
+) -> tuple[Node, Node, str]:
+    """A ping queued from nl-poc to us-poc while both were of EX_A; then the recipient's row
+    in the sender's directory says ``network``. The sender, the recipient, the message id."""
+    a = make("nl-poc", EX_A)
+    b = make("us-poc", EX_A)
+    link(b, a)
+    with a.db.session() as session:
+        queued = send_message(
+            session, a, recipient="us-poc", message_type="network.ping", payload={}, actor="u:t"
+        )
+        row = session.get(DirectoryEntryRow, "us-poc")
+        assert row is not None
+        row.document = row.document.replace(f'"network":"{EX_A}"', f'"network":"{network}"')
+    return a, b, queued.message_id
+
+
+def _outbox_row(node: Node) -> OutboxRow:
+    with node.db.session() as session:
+        return session.execute(select(OutboxRow)).scalar_one()
 
 
 def _entry_count(node: Node) -> int:
@@ -174,19 +238,10 @@ def test_every_directory_entry_and_document_states_its_network(
 # --- the receiver refuses ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("ours", "theirs"), CROSS)
-def test_an_envelope_of_another_network_is_refused_audited_and_not_stored(
-    make: Callable[[str, str], Node], ours: str, theirs: str
-) -> None:
-    receiver = make("nl-poc", ours)
-    sender = make("us-poc", theirs)
+def test_an_envelope_of_another_network_is_refused_audited_and_not_stored(cross: Cross) -> None:
+    receiver, sender, ours, theirs = cross
     before = stored(receiver)
-    client = TestClient(create_app(receiver))
-    answer = client.post(
-        "/exchange/v1/messages",
-        content=_envelope_to(sender, receiver),
-        headers={"Content-Type": "application/json"},
-    )
+    answer = _post_envelope(receiver, _envelope_to(sender, receiver))
     assert answer.status_code == 421, answer.text
     body = answer.json()
     assert body["error"] == "wrong_network"
@@ -199,12 +254,8 @@ def test_an_envelope_of_another_network_is_refused_audited_and_not_stored(
     assert [r["reason"] for r in refusals] == ["wrong_network"]
 
 
-@pytest.mark.parametrize(("ours", "theirs"), CROSS)
-def test_a_batch_of_another_network_is_refused_whole(
-    make: Callable[[str, str], Node], ours: str, theirs: str
-) -> None:
-    receiver = make("nl-poc", ours)
-    sender = make("us-poc", theirs)
+def test_a_batch_of_another_network_is_refused_whole(cross: Cross) -> None:
+    receiver, sender = cross.here, cross.there
     bodies = [_envelope_to(sender, receiver).decode() for _ in range(3)]
     client = TestClient(create_app(receiver))
     answer = client.post("/exchange/v1/batches", json={"envelopes": bodies})
@@ -223,12 +274,7 @@ def test_a_claimed_same_network_does_not_help_a_sender_of_another(
     node (its entry can never be in a live directory): nothing is accepted."""
     live = make("nl-poc", LIVE)
     exercise = make("us-poc", EX_A)
-    client = TestClient(create_app(live))
-    answer = client.post(
-        "/exchange/v1/messages",
-        content=_envelope_to(exercise, live, network=LIVE),
-        headers={"Content-Type": "application/json"},
-    )
+    answer = _post_envelope(live, _envelope_to(exercise, live, network=LIVE))
     assert answer.status_code == 403
     assert answer.json()["error"] == "unknown_sender"
     assert count(live, ExchangeMessageRow) == 0
@@ -246,12 +292,7 @@ def test_a_directory_row_of_another_network_is_refused_on_receipt(
         row = session.get(DirectoryEntryRow, "us-poc")
         assert row is not None
         row.document = row.document.replace(f'"network":"{EX_A}"', '"network":"live"')
-    client = TestClient(create_app(a))
-    answer = client.post(
-        "/exchange/v1/messages",
-        content=_envelope_to(b, a),
-        headers={"Content-Type": "application/json"},
-    )
+    answer = _post_envelope(a, _envelope_to(b, a))
     assert answer.status_code == 421
     assert answer.json()["error"] == "wrong_network"
     assert "listed in this node's directory" in answer.json()["detail"]
@@ -277,12 +318,8 @@ def test_an_exchange_request_naming_another_network_is_refused_before_the_app(
 # --- directories ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("ours", "theirs"), CROSS)
-def test_a_directory_of_another_network_is_not_imported(
-    make: Callable[[str, str], Node], ours: str, theirs: str
-) -> None:
-    importer = make("nl-poc", ours)
-    publisher = make("us-poc", theirs)
+def test_a_directory_of_another_network_is_not_imported(cross: Cross) -> None:
+    importer, publisher, theirs = cross.here, cross.there, cross.theirs
     before = _entry_count(importer)
     with pytest.raises(ValidationFailed, match="network"):
         link(publisher, importer)
@@ -315,14 +352,9 @@ def test_a_directory_relabelled_to_our_network_fails_its_signature(
     assert _entry_count(importer) == 1
 
 
-@pytest.mark.parametrize(("ours", "theirs"), CROSS)
-def test_an_entry_of_another_network_is_never_saved(
-    make: Callable[[str, str], Node], ours: str, theirs: str
-) -> None:
-    node = make("nl-poc", ours)
-    other = make("us-poc", theirs)
-    with other.db.session() as session:
-        entry = find_entry(session, "us-poc")
+def test_an_entry_of_another_network_is_never_saved(cross: Cross) -> None:
+    node, other, theirs = cross.here, cross.there, cross.theirs
+    entry = _own_entry(other)
     assert entry is not None and entry.network == theirs
     with node.db.session() as session, pytest.raises(ValidationFailed, match="network"):
         save_entry(session, node, entry, actor="system:test", source="manual")
@@ -368,14 +400,9 @@ def _smuggle(node: Node, entry: DirectoryEntry) -> None:
         )
 
 
-@pytest.mark.parametrize(("ours", "theirs"), CROSS)
-def test_nothing_is_queued_for_a_node_of_another_network(
-    make: Callable[[str, str], Node], ours: str, theirs: str
-) -> None:
-    sender = make("nl-poc", ours)
-    other = make("us-poc", theirs)
-    with other.db.session() as session:
-        entry = find_entry(session, "us-poc")
+def test_nothing_is_queued_for_a_node_of_another_network(cross: Cross) -> None:
+    sender, other = cross.here, cross.there
+    entry = _own_entry(other)
     assert entry is not None
     _smuggle(sender, entry)
     with sender.db.session() as session, pytest.raises(ValidationFailed, match="network"):
@@ -395,25 +422,11 @@ def test_a_queued_message_is_not_sent_once_the_recipient_is_of_another_network(
 ) -> None:
     """Queued while both were of one exercise network; the recipient's row now says live:
     the delivery worker refuses to post it (nothing reaches the wire) and records why."""
-    a = make("nl-poc", EX_A)
-    b = make("us-poc", EX_A)
-    link(b, a)
-    with a.db.session() as session:
-        queued = send_message(
-            session, a, recipient="us-poc", message_type="network.ping", payload={}, actor="u:t"
-        )
-        row = session.get(DirectoryEntryRow, "us-poc")
-        assert row is not None
-        row.document = row.document.replace(f'"network":"{EX_A}"', '"network":"live"')
-    router = Router()
-    router.add(b)
-    transport = HttpTransport(httpx.Client(transport=router, timeout=5))
-    report = deliver_pending(a, transport=transport)
-    transport.close()
+    a, b, queued = _queued_then_relabelled(make, LIVE)
+    router, report = _deliver(a, b)
     assert router.posts == []  # nothing went out
-    assert report.rejected == {queued.message_id: "wrong_network"}
-    with a.db.session() as session:
-        outbox = session.execute(select(OutboxRow)).scalar_one()
+    assert report.rejected == {queued: "wrong_network"}
+    outbox = _outbox_row(a)
     assert outbox.state == "rejected"
     assert outbox.last_error and outbox.last_error.startswith("wrong_network")
     assert _audited(a, "exchange.not_sent")
@@ -439,12 +452,7 @@ def test_nodes_of_one_exercise_network_exchange_normally(
             payload={"note": "drill"},
             actor="user:trainee",
         )
-    router = Router()
-    router.add(a)
-    router.add(b)
-    transport = HttpTransport(httpx.Client(transport=router, timeout=5))
-    report = deliver_pending(a, transport=transport)
-    transport.close()
+    _router, report = _deliver(a, a, b)
     assert report.delivered == [queued.message_id]
     assert count(b, ExchangeMessageRow, direction="received") == 1
     with b.db.session() as session:
@@ -465,12 +473,8 @@ def test_nodes_of_one_exercise_network_exchange_normally(
 # --- witnessing audit heads --------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("ours", "theirs"), CROSS)
-def test_an_audit_head_of_another_network_is_not_witnessed(
-    make: Callable[[str, str], Node], ours: str, theirs: str
-) -> None:
-    node = make("nl-poc", ours)
-    other = make("us-poc", theirs)
+def test_an_audit_head_of_another_network_is_not_witnessed(cross: Cross) -> None:
+    node, other = cross.here, cross.there
     head = witness.sign_head(other)
     with pytest.raises(NotFound):
         witness.witness_head(node, head)  # its keys can never be in this node's directory
@@ -484,23 +488,17 @@ def test_init_makes_an_exercise_node_whose_identity_says_so(tmp_path: Path) -> N
 
     _ensure_registered()
     runner = CliRunner(env={"COLUMNS": "200"})
+
+    def init(data_dir: Path, name: str, exercise: str) -> Result:
+        """``trailguard init`` of an NL point of contact with ``--exercise``."""
+        nl_poc = ("--country", "NL", "--role", "poc")
+        return runner.invoke(
+            app,
+            ["init", "--data-dir", str(data_dir), "--name", name, *nl_poc, "--exercise", exercise],
+        )
+
     data_dir = tmp_path / "trainee"
-    result = runner.invoke(
-        app,
-        [
-            "init",
-            "--data-dir",
-            str(data_dir),
-            "--name",
-            "Trainee 24/7 point of contact",
-            "--country",
-            "NL",
-            "--role",
-            "poc",
-            "--exercise",
-            EX_A,
-        ],
-    )
+    result = init(data_dir, "Trainee 24/7 point of contact", EX_A)
     assert result.exit_code == 0, result.output
     assert "EXERCISE" in result.output
     config = load_config(data_dir)
@@ -512,22 +510,7 @@ def test_init_makes_an_exercise_node_whose_identity_says_so(tmp_path: Path) -> N
         assert own is not None and own.network == EX_A
     finally:
         node.close()
-    refused = runner.invoke(
-        app,
-        [
-            "init",
-            "--data-dir",
-            str(tmp_path / "bad"),
-            "--name",
-            "x",
-            "--country",
-            "NL",
-            "--role",
-            "poc",
-            "--exercise",
-            "live",
-        ],
-    )
+    refused = init(tmp_path / "bad", "x", "live")
     assert refused.exit_code == 2
     assert "exercise" in refused.output
     assert not (tmp_path / "bad").exists()
@@ -551,26 +534,12 @@ def test_a_message_sealed_for_another_network_never_leaves(
     the recipient's row): the envelope still says the old one, and is not sent."""
     from dataclasses import replace
 
-    a = make("nl-poc", EX_A)
-    b = make("us-poc", EX_A)
-    link(b, a)
-    with a.db.session() as session:
-        queued = send_message(
-            session, a, recipient="us-poc", message_type="network.ping", payload={}, actor="u:t"
-        )
-        row = session.get(DirectoryEntryRow, "us-poc")
-        assert row is not None
-        row.document = row.document.replace(f'"network":"{EX_A}"', f'"network":"{EX_B}"')
+    a, b, queued = _queued_then_relabelled(make, EX_B)
     moved = replace(
         a, config=a.config.model_copy(update={"exercise": ExerciseSettings(network=EX_B)})
     )
-    router = Router()
-    router.add(b)
-    transport = HttpTransport(httpx.Client(transport=router, timeout=5))
-    report = deliver_pending(moved, transport=transport)
-    transport.close()
+    router, report = _deliver(moved, b)
     assert router.posts == []
-    assert report.rejected == {queued.message_id: "wrong_network"}
-    with a.db.session() as session:
-        outbox = session.execute(select(OutboxRow)).scalar_one()
+    assert report.rejected == {queued: "wrong_network"}
+    outbox = _outbox_row(a)
     assert outbox.state == "rejected" and "sealed for another network" in (outbox.last_error or "")

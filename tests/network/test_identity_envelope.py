@@ -12,6 +12,7 @@ import pytest
 from trailguard.core.config import NodePaths
 from trailguard.core.errors import Conflict, NotFound, ValidationFailed
 from trailguard.network.envelope import (
+    Envelope,
     EnvelopeRejected,
     RejectionCode,
     canonical_json,
@@ -20,12 +21,28 @@ from trailguard.network.envelope import (
 )
 from trailguard.network.identity import (
     IDENTITY_FILE,
+    NodeIdentity,
     create_identity,
     load_identity,
     rotate_keys,
 )
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+
+
+def _ping(
+    sender: NodeIdentity, receiver: NodeIdentity, payload: dict[str, object], at: datetime
+) -> Envelope:
+    """A ping from us-poc, signed with ``sender``'s current key, sealed to ``receiver``'s."""
+    return seal(
+        sender,
+        sender="us-poc",
+        recipient="nl-poc",
+        recipient_key=receiver.current,
+        message_type="network.ping",
+        payload=payload,
+        created_at=at,
+    )
 
 
 def test_keys_are_private_files_in_a_private_directory(tmp_path: Path) -> None:
@@ -59,15 +76,7 @@ def test_rotation_keeps_old_signatures_verifiable_and_new_ones_use_the_new_key(
     paths = NodePaths(tmp_path)
     sender = create_identity(paths, now=T0)
     receiver = create_identity(NodePaths(tmp_path / "r"), now=T0)
-    before = seal(
-        sender,
-        sender="us-poc",
-        recipient="nl-poc",
-        recipient_key=receiver.current,
-        message_type="network.ping",
-        payload={"n": 1},
-        created_at=T0 + timedelta(hours=1),
-    )
+    before = _ping(sender, receiver, {"n": 1}, T0 + timedelta(hours=1))
     rotated = rotate_keys(paths, now=T0 + timedelta(days=1))
     assert rotated.key_id != sender.key_id
     assert [r.key_id for r in rotated.history] == [sender.key_id, rotated.key_id]
@@ -75,26 +84,10 @@ def test_rotation_keeps_old_signatures_verifiable_and_new_ones_use_the_new_key(
     assert stat.S_IMODE((paths.keys / "retired").stat().st_mode) == 0o700
     # the old signature still verifies against the history, and only against the old key
     assert before.verify(rotated.history)
-    after = seal(
-        rotated,
-        sender="us-poc",
-        recipient="nl-poc",
-        recipient_key=receiver.current,
-        message_type="network.ping",
-        payload={"n": 2},
-        created_at=T0 + timedelta(days=2),
-    )
+    after = _ping(rotated, receiver, {"n": 2}, T0 + timedelta(days=2))
     assert after.key_id == rotated.key_id and after.verify(rotated.history)
     # a message claiming to be signed by the retired key after its retirement is refused
-    late = seal(
-        sender,
-        sender="us-poc",
-        recipient="nl-poc",
-        recipient_key=receiver.current,
-        message_type="network.ping",
-        payload={"n": 3},
-        created_at=T0 + timedelta(days=2),
-    )
+    late = _ping(sender, receiver, {"n": 3}, T0 + timedelta(days=2))
     assert not late.verify(rotated.history)
     # rotation time must move forward
     with pytest.raises(ValidationFailed, match="must be after"):
@@ -105,15 +98,7 @@ def test_envelopes_sealed_to_a_retired_key_can_still_be_opened(tmp_path: Path) -
     paths = NodePaths(tmp_path)
     receiver = create_identity(paths, now=T0)
     sender = create_identity(NodePaths(tmp_path / "s"), now=T0)
-    in_flight = seal(
-        sender,
-        sender="us-poc",
-        recipient="nl-poc",
-        recipient_key=receiver.current,
-        message_type="network.ping",
-        payload={"x": "y"},
-        created_at=T0,
-    )
+    in_flight = _ping(sender, receiver, {"x": "y"}, T0)
     rotated = rotate_keys(paths, now=T0 + timedelta(minutes=1))
     assert load_identity(paths).retired_encryption_keys
     assert in_flight.open(rotated) == {"x": "y"}
@@ -122,15 +107,7 @@ def test_envelopes_sealed_to_a_retired_key_can_still_be_opened(tmp_path: Path) -
 def _sample(tmp_path: Path) -> bytes:
     sender = create_identity(NodePaths(tmp_path / "s"), now=T0)
     receiver = create_identity(NodePaths(tmp_path / "r"), now=T0)
-    return seal(
-        sender,
-        sender="us-poc",
-        recipient="nl-poc",
-        recipient_key=receiver.current,
-        message_type="network.ping",
-        payload={"a": 1},
-        created_at=T0,
-    ).to_bytes()
+    return _ping(sender, receiver, {"a": 1}, T0).to_bytes()
 
 
 @pytest.mark.parametrize(
@@ -166,25 +143,22 @@ def test_garbage_is_malformed(body: bytes) -> None:
     assert caught.value.code is RejectionCode.MALFORMED
 
 
-def test_payload_must_be_json_serialisable_and_type_must_be_clean(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("message_type", "payload", "refusal"),
+    [("../etc", {}, "message type"), ("x", {"n": float("nan")}, "serialisable")],
+    ids=["type", "payload"],
+)
+def test_payload_must_be_json_serialisable_and_type_must_be_clean(
+    tmp_path: Path, message_type: str, payload: dict[str, object], refusal: str
+) -> None:
     sender = create_identity(NodePaths(tmp_path / "s"), now=T0)
-    with pytest.raises(ValidationFailed, match="message type"):
+    with pytest.raises(ValidationFailed, match=refusal):
         seal(
             sender,
             sender="a",
             recipient="b",
             recipient_key=sender.current,
-            message_type="../etc",
-            payload={},
-            created_at=T0,
-        )
-    with pytest.raises(ValidationFailed, match="serialisable"):
-        seal(
-            sender,
-            sender="a",
-            recipient="b",
-            recipient_key=sender.current,
-            message_type="x",
-            payload={"n": float("nan")},
+            message_type=message_type,
+            payload=payload,
             created_at=T0,
         )

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from request_template_kit import TEMPLATE
 from trailguard.audit.orm import AuditEntryRow
 from trailguard.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from trailguard.investigations import service as cases
@@ -18,28 +19,6 @@ from trailguard.investigations.domain import ObservationIn, SourceKind
 from trailguard.network import deliver_pending
 from trailguard.requests import service as requests
 from trailguard.trace import service as trace
-
-TEMPLATE = {
-    "requesting_authority": {
-        "organisation": "United States 24/7 point of contact (synthetic)",
-        "person_in_charge": "Dan Cole",
-        "address": "1 Example Plaza, Washington DC",
-        "phone": "+12025550100",
-        "email": "duty@us-poc.example",
-        "office_hours": "24/7",
-        "time_zone": "America/New_York",
-        "preferred_channel": "trailguard",
-    },
-    "confirmation_contact": {
-        "name": "Iris Reed",
-        "phone": "+12025550101",
-        "email": "iris.reed@us-poc.example",
-    },
-    "seeking_authority": "US Department of Justice (synthetic)",
-    "offence": "Illegal access to a bank's web server (18 U.S.C. 1030)",
-    "offence_articles": [2],
-    "summary_of_facts": "An unknown person logged in to a bank's administration interface.",
-}
 
 
 @dataclass(frozen=True)
@@ -120,10 +99,40 @@ def _custodians(net: Any, people: dict) -> None:
     )
 
 
-def test_the_trace_crosses_three_countries_to_the_subscriber(net: Any, people: dict) -> None:
+def _started(
+    net: Any,
+    people: dict,
+    *,
+    template: dict[str, Any] = TEMPLATE,
+    auto_send: bool = False,
+    **where: Any,
+) -> Any:
+    """Iris's trace of the observation of a new case (``where``: as ``_case`` takes it), the
+    providers' custodians recorded first."""
     _custodians(net, people)
-    case_id, obs_id = _case(net, people)
-    started = trace.start_trace(net.us, people["iris"], case_id, obs_id, template=TEMPLATE)
+    case_id, obs_id = _case(net, people, **where)
+    return trace.start_trace(
+        net.us, people["iris"], case_id, obs_id, template=template, auto_send=auto_send
+    )
+
+
+def _nl_preserves(net: Any, people: dict, request_id: str, hold_id: str, digest: str) -> None:
+    """Noor acknowledges the request at NL, executes it and records the preservation."""
+    requests.acknowledge_request(net.nl, people["noor"], request_id)
+    requests.start_execution(net.nl, people["noor"], request_id)
+    requests.record_preservation(
+        net.nl,
+        people["noor"],
+        request_id,
+        preserved="12 flow records",
+        hold_id=hold_id,
+        digest=digest,
+    )
+    pump(net)
+
+
+def test_the_trace_crosses_three_countries_to_the_subscriber(net: Any, people: dict) -> None:
+    started = _started(net, people)
     [hop1] = started.hops
     assert hop1["state"] == "drafted"
     assert hop1["provider"]["node_id"] == "nl-polderhost" and hop1["special"] == "documentation"
@@ -152,65 +161,12 @@ def test_the_trace_crosses_three_countries_to_the_subscriber(net: Any, people: d
     assert sent_view["request_clock"]["due_at"]  # the acknowledgement clock runs
 
     # NL executes, preserves, and discloses the path under Art. 30 with a third-country notice.
-    requests.acknowledge_request(net.nl, people["noor"], hop1["request_id"])
-    requests.start_execution(net.nl, people["noor"], hop1["request_id"])
-    requests.record_preservation(
-        net.nl,
-        people["noor"],
-        hop1["request_id"],
-        preserved="12 flow records",
-        hold_id="hold-00000000000000aa",
-        digest="a" * 64,
-    )
-    pump(net)
+    _nl_preserves(net, people, hop1["request_id"], "hold-00000000000000aa", "a" * 64)
     after = trace.sync_trace(net.us, people["iris"], started.id)
     assert after.hops[0]["state"] == "preserved" and after.hops[0]["hold_digest"] == "a" * 64
-    disclosure = {
-        "kind": "expedited_disclosure",
-        "reference": "NL-2026-NJ-030",
-        "date_issued": "2026-11-20",
-        "requesting_party": "US",
-        "requested_party": "NL",
-        "requesting_authority": TEMPLATE["requesting_authority"],
-        "requested_authority": "Netherlands 24/7 point of contact",
-        "confirmation_contact": {
-            "name": "Noor",
-            "phone": "+31705550101",
-            "email": "noor@nl-poc.example",
-        },
-        "in_response_to": hop1["request_reference"],
-        "provider_in_other_state": {
-            "name": "Rio Litoral Telecom",
-            "country": "BR",
-            "identifiers": ["203.0.113.0/24"],
-        },
-        "path": [
-            {
-                "source": {
-                    "type": "ip_endpoint",
-                    "ip": "203.0.113.77",
-                    "port": 51512,
-                    "timestamp": "2026-11-20T08:10:00Z",
-                    "protocol": "tcp",
-                    "destination_port": 22,
-                },
-                "destination": {
-                    "type": "ip_endpoint",
-                    "ip": "198.51.100.23",
-                    "port": 22,
-                    "timestamp": "2026-11-20T08:10:00Z",
-                    "protocol": "tcp",
-                },
-                "observed_by": "Polderhost flow records",
-            }
-        ],
-        "traffic_data": ["2026-11-20T08:10:00Z 203.0.113.77:51512 -> 198.51.100.23:22 tcp"],
-        "third_country_notice": "The communication came from Rio Litoral Telecom (BR).",
-    }
-    sent = requests.draft_request(net.nl, people["noor"], disclosure, recipient="us-poc")
-    requests.approve_request(net.nl, people["joost"], sent.id)
-    requests.send_request(net.nl, people["noor"], sent.id)
-    pump(net)
+    disclosure = _disclosure("NL-2026-NJ-030", in_response_to=hop1["request_reference"])
+    disclosure["path"][0]["source"]["destination_port"] = 22
+    _nl_discloses(net, people, disclosure)
     moved = trace.sync_trace(net.us, people["iris"], started.id)
     assert [h["state"] for h in moved.hops] == ["advanced", "drafted"]
     hop2 = moved.hops[1]
@@ -262,9 +218,7 @@ def test_the_trace_crosses_three_countries_to_the_subscriber(net: Any, people: d
 
 
 def test_refusal_is_a_dead_end_with_its_reason(net: Any, people: dict) -> None:
-    _custodians(net, people)
-    case_id, obs_id = _case(net, people)
-    started = trace.start_trace(net.us, people["iris"], case_id, obs_id, template=TEMPLATE)
+    started = _started(net, people)
     hop = started.hops[0]
     ended = trace.record_answer(
         net.us,
@@ -321,9 +275,7 @@ def test_addresses_that_cannot_be_traced(
 
 
 def test_presend_checks_block_a_cgn_address_without_port(net: Any, people: dict) -> None:
-    _custodians(net, people)
-    case_id, obs_id = _case(net, people, ip="203.0.113.77", port=None, tolerance=60)
-    started = trace.start_trace(net.us, people["iris"], case_id, obs_id, template=TEMPLATE)
+    started = _started(net, people, ip="203.0.113.77", port=None, tolerance=60)
     hop = started.hops[0]
     codes = {c["code"]: c["level"] for c in hop["checks"]}
     assert codes["cgn_without_port"] == "error"
@@ -341,9 +293,7 @@ def test_retention_over_is_a_dead_end(net: Any, people: dict) -> None:
 
 
 def test_a_loop_back_to_a_hop_already_seen_ends_the_trace(net: Any, people: dict) -> None:
-    _custodians(net, people)
-    case_id, obs_id = _case(net, people)
-    started = trace.start_trace(net.us, people["iris"], case_id, obs_id, template=TEMPLATE)
+    started = _started(net, people)
     looped = trace.record_answer(
         net.us,
         people["iris"],
@@ -358,20 +308,14 @@ def test_a_loop_back_to_a_hop_already_seen_ends_the_trace(net: Any, people: dict
 
 
 def test_auto_send_policy_sends_without_a_second_person(net: Any, people: dict) -> None:
-    _custodians(net, people)
-    case_id, obs_id = _case(net, people)
-    started = trace.start_trace(
-        net.us, people["iris"], case_id, obs_id, template=TEMPLATE, auto_send=True
-    )
+    started = _started(net, people, auto_send=True)
     assert started.hops[0]["state"] == "sent" and started.auto_send
     view = requests.get_request(net.us, started.hops[0]["request_id"])
     assert view.state.value == "sent" and view.approved_by == "user:policy:auto-send"
 
 
 def test_refining_an_open_hop_with_its_port_drafts_the_request(net: Any, people: dict) -> None:
-    _custodians(net, people)
-    case_id, obs_id = _case(net, people, ip="203.0.113.77", port=None, tolerance=60)
-    started = trace.start_trace(net.us, people["iris"], case_id, obs_id, template=TEMPLATE)
+    started = _started(net, people, ip="203.0.113.77", port=None, tolerance=60)
     hop = started.hops[0]
     refined = trace.refine_hop(
         net.us, people["iris"], started.id, hop["id"], port=51512, tolerance_s=1
@@ -383,9 +327,7 @@ def test_refining_an_open_hop_with_its_port_drafts_the_request(net: Any, people:
 
 
 def test_incomplete_template_leaves_the_hop_open_with_the_reason(net: Any, people: dict) -> None:
-    _custodians(net, people)
-    case_id, obs_id = _case(net, people)
-    started = trace.start_trace(net.us, people["iris"], case_id, obs_id, template={})
+    started = _started(net, people, template={})
     hop = started.hops[0]
     assert hop["state"] == "open" and hop["request_id"] is None
     assert any(c["code"] == "request_incomplete" for c in hop["checks"])
@@ -400,9 +342,7 @@ def test_graph_exports_validate_as_case_uco(net: Any, people: dict, tmp_path: An
     import sys
     from pathlib import Path
 
-    _custodians(net, people)
-    case_id, obs_id = _case(net, people)
-    started = trace.start_trace(net.us, people["iris"], case_id, obs_id, template=TEMPLATE)
+    started = _started(net, people)
     trace.record_answer(
         net.us,
         people["iris"],
@@ -502,26 +442,14 @@ def _actions(net: Any) -> list[str]:
 
 
 def _sent_and_preserved(net: Any, people: dict) -> Any:
-    _custodians(net, people)
-    case_id, obs_id = _case(net, people)
-    started = trace.start_trace(net.us, people["iris"], case_id, obs_id, template=TEMPLATE)
+    started = _started(net, people)
     hop1 = started.hops[0]
     requests.approve_request(net.us, people["dan"], hop1["request_id"])
     # the approval is a transition on this node: the hop is under way at once
     assert trace.get_trace(net.us, people["iris"], started.id).hops[0]["state"] == "sent"
     requests.send_request(net.us, people["dan"], hop1["request_id"])
     pump(net)
-    requests.acknowledge_request(net.nl, people["noor"], hop1["request_id"])
-    requests.start_execution(net.nl, people["noor"], hop1["request_id"])
-    requests.record_preservation(
-        net.nl,
-        people["noor"],
-        hop1["request_id"],
-        preserved="12 flow records",
-        hold_id="hold-00000000000000aa",
-        digest="a" * 64,
-    )
-    pump(net)
+    _nl_preserves(net, people, hop1["request_id"], "hold-00000000000000aa", "a" * 64)
     return started
 
 
@@ -585,24 +513,10 @@ def test_auto_send_policy_still_sends_the_hop_an_answer_drafted(net_br: Any, peo
     """The recorded auto-send policy is the explicit exception: it approves and sends the
     request the answer drafted, with no person in between."""
     net = net_br
-    _custodians(net, people)
-    case_id, obs_id = _case(net, people)
-    started = trace.start_trace(
-        net.us, people["iris"], case_id, obs_id, template=TEMPLATE, auto_send=True
-    )
+    started = _started(net, people, auto_send=True)
     hop1 = started.hops[0]
     pump(net)
-    requests.acknowledge_request(net.nl, people["noor"], hop1["request_id"])
-    requests.start_execution(net.nl, people["noor"], hop1["request_id"])
-    requests.record_preservation(
-        net.nl,
-        people["noor"],
-        hop1["request_id"],
-        preserved="12 flow records",
-        hold_id="hold-00000000000000ab",
-        digest="b" * 64,
-    )
-    pump(net)
+    _nl_preserves(net, people, hop1["request_id"], "hold-00000000000000ab", "b" * 64)
     _nl_discloses(
         net, people, _disclosure("NL-2026-NJ-031", in_response_to=hop1["request_reference"])
     )
@@ -617,9 +531,7 @@ def test_a_hop_with_a_live_request_refuses_a_second_draft(net: Any, people: dict
     """A second request drafted for a hop under its reference (what the hop's drafting link
     used to pre-fill) is refused while the first is live, naming it; once the first is
     refused, the hop may be asked again."""
-    _custodians(net, people)
-    case_id, obs_id = _case(net, people)
-    started = trace.start_trace(net.us, people["iris"], case_id, obs_id, template=TEMPLATE)
+    started = _started(net, people)
     hop1 = started.hops[0]
     first = requests.get_request(net.us, hop1["request_id"])
     again = first.request.model_dump(mode="json")
@@ -642,9 +554,7 @@ def test_a_hop_with_a_live_request_refuses_a_second_draft(net: Any, people: dict
 def test_a_hop_whose_reference_a_live_request_holds_is_not_drafted_twice(
     net: Any, people: dict
 ) -> None:
-    _custodians(net, people)
-    case_id, obs_id = _case(net, people)
-    started = trace.start_trace(net.us, people["iris"], case_id, obs_id, template={})
+    started = _started(net, people, template={})
     hop = started.hops[0]
     assert hop["state"] == "open" and hop["request_id"] is None  # the template was missing
     by_hand = requests.draft_request(
@@ -793,9 +703,7 @@ def test_a_line_identified_that_relayed_the_connection_moves_the_trail_on(
     # a CGN access provider preserves the translation and RADIUS records of the line (its
     # subscriber named), then its Art. 30 disclosure shows the line relayed a session from
     # elsewhere: the line stays named on its hop and the trail goes on
-    _custodians(net, people)
-    case_id, obs_id = _case(net, people)
-    started = trace.start_trace(net.us, people["iris"], case_id, obs_id, template=TEMPLATE)
+    started = _started(net, people)
     first = started.hops[0]["id"]
     trace.record_answer(
         net.us, people["iris"], started.id, first, "next_hop",
