@@ -81,6 +81,7 @@ def test_api_draft_approve_and_documents(node: Any) -> None:
     assert [r["id"] for r in listing] == [request_id]
     pdf = approver.get(f"/api/requests/{request_id}/document.pdf")
     assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.headers["content-disposition"] == 'attachment; filename="US-2026-0042.pdf"'
     text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)
     assert "US-2026-0042" in text and request_id in re.sub(r"\s+", "", text)
     html = approver.get(f"/api/requests/{request_id}/document.html")
@@ -153,6 +154,35 @@ def test_pages_draft_with_inline_validation(node: Any) -> None:
     assert denied.status_code == 422 and "needs one of the roles" in denied.text
     pdf = browser.get(f"{request_url}/document.pdf")
     assert pdf.content.startswith(b"%PDF")
+    assert pdf.headers["content-disposition"] == 'attachment; filename="US-2026-0042.pdf"'
+
+
+@pytest.mark.parametrize(
+    ("reference", "filename"),
+    [
+        ('US/2026 "0042"', "US_2026__0042_.pdf"),  # a quote would end the header's name
+        ("NL-2026_7", "NL-2026_7.pdf"),
+        ("DE-Aktenzeichen-Lösch-1", "DE-Aktenzeichen-L_sch-1.pdf"),
+        ("JP-事件-1", "JP-__-1.pdf"),  # not Latin-1: the header could not carry it
+    ],
+)
+def test_the_pdf_download_is_named_safely_after_the_reference(
+    node: Any, reference: str, filename: str
+) -> None:
+    drafter = client_for(node, [Role.DUTY_OFFICER])
+    body = payload("preservation")
+    body["reference"] = reference
+    created = drafter.post("/api/requests", json={"body": body})
+    assert created.status_code == 201, created.text
+    request_id = created.json()["id"]
+    api = drafter.get(f"/api/requests/{request_id}/document.pdf")
+    assert api.status_code == 200 and api.content.startswith(b"%PDF")
+    assert api.headers["content-disposition"] == f'attachment; filename="{filename}"'
+    page = browser_login(node, [Role.DUTY_OFFICER], username="reader-b").get(
+        f"/requests/{request_id}/document.pdf"
+    )
+    assert page.status_code == 200
+    assert page.headers["content-disposition"] == api.headers["content-disposition"]
 
 
 def test_the_approve_button_only_for_whom_four_eyes_accepts(node: Any) -> None:

@@ -22,7 +22,7 @@ from trailguard.core.apitypes import (
 from trailguard.core.exercise_marking import exercise_marking
 from trailguard.node import Node
 from trailguard.requests import service
-from trailguard.requests.documents import render_html, render_pdf
+from trailguard.requests.documents import pdf_filename, render_html, render_pdf
 from trailguard.requests.domain.deadlines import DEFAULT_MAX_PERIOD_DAYS, MIN_PRESERVATION_DAYS
 from trailguard.requests.domain.lifecycle import RefusalGround
 from trailguard.requests.domain.types import CooperationRequest, missing_elements
@@ -260,11 +260,10 @@ def document_html(request_id: str, node: CurrentNode, _principal: Reader) -> HTM
 @router.get("/{request_id}/document.pdf", response_class=Response)
 def document_pdf(request_id: str, node: CurrentNode, principal: Reader) -> Response:
     view, footer = service.document_of(node, request_id)
-    name = "".join(c if c.isalnum() or c in "-_" else "_" for c in view.reference)
     return Response(
         render_pdf(view.request, footer=footer, node=node, actor=principal.actor),
         media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'},
+        headers={"Content-Disposition": f'attachment; filename="{pdf_filename(view.reference)}"'},
     )
 
 

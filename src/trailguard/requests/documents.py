@@ -331,3 +331,11 @@ def _render_pdf(
     if block is not None:
         draw_verification_block(pdf, block, family, clean)
     return bytes(pdf.output())
+
+
+def pdf_filename(reference: str) -> str:
+    """The file name to offer for a request's PDF: its reference with ASCII letters, digits,
+    ``-`` and ``_`` kept and anything else ``_``, so that it is safe in a Content-Disposition
+    header (HTTP headers are Latin-1, and a quote would end the name)."""
+    name = "".join(c if (c.isascii() and c.isalnum()) or c in "-_" else "_" for c in reference)
+    return f"{name}.pdf"

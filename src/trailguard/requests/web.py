@@ -20,7 +20,7 @@ from trailguard.network import list_entries
 from trailguard.node import Node
 from trailguard.requests import form as request_form
 from trailguard.requests import labels, service
-from trailguard.requests.documents import document_view, render_pdf
+from trailguard.requests.documents import document_view, pdf_filename, render_pdf
 from trailguard.requests.domain.common import RequestKind
 from trailguard.requests.domain.types import missing_elements
 from trailguard.requests.skeletons import skeleton
@@ -457,12 +457,12 @@ def _request_page(
 def pdf(
     request: Request, request_id: str, _principal: Principal = Depends(require_roles(*READERS))
 ) -> Response:
-    view, footer = service.document_of(get_node(request), request_id)
-    name = "".join(c if c.isalnum() or c in "-_" else "_" for c in view.reference)
+    node = get_node(request)
+    view, footer = service.document_of(node, request_id)
     return Response(
-        render_pdf(view.request, footer=footer, node=get_node(request), actor=_principal.actor),
+        render_pdf(view.request, footer=footer, node=node, actor=_principal.actor),
         media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'},
+        headers={"Content-Disposition": f'attachment; filename="{pdf_filename(view.reference)}"'},
     )
 
 
