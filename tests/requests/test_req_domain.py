@@ -22,8 +22,11 @@ from trailguard.requests.domain import (
     parse_request,
 )
 from trailguard.requests.domain.common import IpEndpoint
-from trailguard.requests.domain.drafting import mla_draft_from_preservation
-from trailguard.requests.domain.types import MutualAssistanceRequest
+from trailguard.requests.domain.drafting import (
+    disclosure_draft_from_preservation,
+    mla_draft_from_preservation,
+)
+from trailguard.requests.domain.types import ExpeditedDisclosure, MutualAssistanceRequest
 
 ART29_ELEMENTS = {
     "seeking_authority": "Art. 29(2)(a)",
@@ -371,3 +374,39 @@ def test_onward_sharing_rules() -> None:
     assert Handling(code=HandlingCode.H2).onward_sharing_problem() is not None
     assert Handling(tlp=Tlp.RED, onward_sharing_permitted=True).onward_sharing_problem() is None
     assert Handling(tlp=Tlp.AMBER, code=HandlingCode.H0).onward_sharing_problem() is None
+
+
+@pytest.mark.parametrize(
+    ("country", "notice"),
+    [
+        ("BR", "The communication came from Rio Litoral in BR (203.0.113.77 port 51512 at "
+         "2026-11-20T08:13:59Z); send a preservation request to BR."),
+        ("US", "The path leads back into US: its domestic process applies."),
+    ],
+)  # fmt: skip
+def test_disclosure_draft_answers_the_preservation(country: str, notice: str) -> None:
+    # Art. 30(1): the draft the trace and the exercise's counterparts both send
+    preservation = payload("preservation")  # requesting US, requested NL
+    path = payload("expedited_disclosure")["path"]
+    draft = disclosure_draft_from_preservation(
+        preservation,
+        date_issued=datetime(2026, 12, 1, tzinfo=UTC).date(),
+        confirmation_contact={
+            "name": "NL duty officer",
+            "phone": "+31 20 555 0199",
+            "email": "duty@nl.example",
+        },
+        provider="Rio Litoral",
+        provider_country=country,
+        provider_prefix="203.0.113.0/24",
+        path=path,
+        traffic_data=["2026-11-20T08:13:59Z 203.0.113.77:51512 -> 198.51.100.23:22 tcp"],
+        came_from="203.0.113.77 port 51512 at 2026-11-20T08:13:59Z",
+    )
+    disclosure = parse_request(draft)
+    assert isinstance(disclosure, ExpeditedDisclosure)
+    assert disclosure.reference == f"{preservation['reference']}-A30"
+    assert disclosure.in_response_to == preservation["reference"]
+    assert (disclosure.requesting_party, disclosure.requested_party) == ("US", "NL")
+    assert disclosure.third_country_notice == notice
+    assert disclosure.looped_back is (country == "US")

@@ -21,6 +21,7 @@ from trailguard.core.clock import isoformat_z
 from trailguard.demo.cluster import DemoNode
 from trailguard.exercise.cluster import DUTY, DUTY2, SUPERVISOR, ExerciseCluster
 from trailguard.exercise.domain.scenario import HopKey
+from trailguard.requests import disclosure_draft_from_preservation
 
 log = logging.getLogger(__name__)
 
@@ -261,26 +262,18 @@ class Counterparts:
     ) -> str:
         """Art. 30(1): the path to the next provider, drafted, approved (four eyes), sent."""
         now = member.node.clock.now()
-        disclosure = {
-            "kind": "expedited_disclosure",
-            "reference": f"{body['reference']}-A30",
-            "date_issued": now.date().isoformat(),
-            "requesting_party": body["requesting_party"],
-            "requested_party": body["requested_party"],
-            "requesting_authority": body["requesting_authority"],
-            "requested_authority": body["requested_authority"],
-            "confirmation_contact": {
+        disclosure = disclosure_draft_from_preservation(
+            body,
+            date_issued=now.date(),
+            confirmation_contact={
                 "name": f"{hop.country} duty officer (simulated)",
                 "phone": "+15555550199",
                 "email": f"duty@{hop.node_id}.example",
             },
-            "in_response_to": body["reference"],
-            "provider_in_other_state": {
-                "name": following.provider,
-                "country": following.country,
-                "identifiers": [following.prefix],
-            },
-            "path": [
+            provider=following.provider,
+            provider_country=following.country,
+            provider_prefix=following.prefix,
+            path=[
                 {
                     "source": {
                         "type": "ip_endpoint",
@@ -299,17 +292,13 @@ class Counterparts:
                     "observed_by": f"{hop.provider}: flow probe (Zeek conn.log)",
                 }
             ],
-            "traffic_data": [
+            traffic_data=[
                 f"{isoformat_z(following.at)} {following.ip}:{following.port} -> "
                 f"{hop.ip}:{following.destination_port} tcp (ssh), session open at "
                 f"{isoformat_z(hop.at)}"
             ],
-            "third_country_notice": (
-                f"The communication came from {following.provider} in {following.country} "
-                f"({following.ip} port {following.port} at {isoformat_z(following.at)}); send "
-                f"a preservation request to {following.country}."
-            ),
-        }
+            came_from=f"{following.ip} port {following.port} at {isoformat_z(following.at)}",
+        )
         duty, second = member.as_user(DUTY), member.as_user(DUTY2)
         recipient = self.cluster.scenario.trainee_node_id
         draft = _ok(duty.post("/api/requests", json={"body": disclosure, "recipient": recipient}))

@@ -23,6 +23,7 @@ node by a ``request.transition`` message.
 
 from trailguard.core.handling import HandlingCode, Tlp
 from trailguard.requests.domain.common import RequestKind
+from trailguard.requests.domain.drafting import disclosure_draft_from_preservation
 from trailguard.requests.domain.lifecycle import ENDED_STATES
 from trailguard.requests.domain.types import CONVENTION_OFFENCE_ARTICLES, REQUEST_TYPES
 from trailguard.requests.events import TRANSITION_EVENT
@@ -42,6 +43,7 @@ __all__ = [
     "HandlingCode",
     "Tlp",
     "approve_request",
+    "disclosure_draft_from_preservation",
     "draft_link",
     "draft_request",
     "get_request",

@@ -36,6 +36,7 @@ from trailguard.core.clock import isoformat_z
 from trailguard.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from trailguard.network import ReceivedMessage, find_entry, send_message
 from trailguard.node import Node
+from trailguard.requests import disclosure_draft_from_preservation
 from trailguard.trace.attribution import attribute_on_node
 from trailguard.trace.orm import DisclosureRow
 from trailguard.traffic import flows, store_for
@@ -138,36 +139,24 @@ def prepare_disclosure(
     if path_step["destination"].get("port") is None:
         answer["reason"] = "the stored record has no destination port"
         return answer
-    answer["body"] = {
-        "kind": "expedited_disclosure",
-        "reference": f"{body['reference']}-A30",
-        "date_issued": now.date().isoformat(),
-        "requesting_party": body["requesting_party"],
-        "requested_party": body["requested_party"],
-        "requesting_authority": body["requesting_authority"],
-        "requested_authority": body["requested_authority"],
-        "confirmation_contact": body["confirmation_contact"],
-        "in_response_to": body["reference"],
-        "provider_in_other_state": {
-            "name": provider["organisation"],
-            "country": provider["country"],
-            "identifiers": [provider["prefix"]],
-        },
-        "path": [path_step],
-        "traffic_data": [
+    answer["body"] = disclosure_draft_from_preservation(
+        body,
+        date_issued=now.date(),
+        confirmation_contact=body["confirmation_contact"],
+        provider=provider["organisation"],
+        provider_country=provider["country"],
+        provider_prefix=provider["prefix"],
+        path=[path_step],
+        traffic_data=[
             f"{rec['start']} {found['source']['ip']}:{found['source']['port']} -> "
             f"{endpoint_text(path_step['destination'])} {rec['protocol'] or ''}, "
             f"{rec['source_file']} line {rec['source_line']}"
         ],
-        "third_country_notice": (
-            f"The communication came from {provider['organisation']} in {provider['country']} "
-            f"({found['source']['ip']} port {found['source']['port']} at "
-            f"{found['source']['timestamp']}); send a preservation request to "
-            f"{provider['country']}."
-            if provider["country"] != body["requesting_party"]
-            else f"The path leads back into {provider['country']}: its domestic process applies."
+        came_from=(
+            f"{found['source']['ip']} port {found['source']['port']} at "
+            f"{found['source']['timestamp']}"
         ),
-    }
+    )
     return answer
 
 

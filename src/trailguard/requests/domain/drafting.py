@@ -1,9 +1,12 @@
 """Drafting one request from another: the Art. 31 mutual assistance request that follows a
 preservation carries its references (T-CY(2018)10 field 10,
-https://rm.coe.int/template-article31-mla-subscriber/1680a273d9)."""
+https://rm.coe.int/template-article31-mla-subscriber/1680a273d9), and the Art. 30(1)
+expedited disclosure that answers a preservation names the provider in the other State and the
+path."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
@@ -57,3 +60,50 @@ def mla_draft_from_preservation(
     }
     draft.update(overrides or {})
     return draft
+
+
+def disclosure_draft_from_preservation(
+    preservation: Mapping[str, Any],
+    *,
+    date_issued: date,
+    confirmation_contact: Mapping[str, Any],
+    provider: str,
+    provider_country: str,
+    provider_prefix: str,
+    path: list[dict[str, Any]],
+    traffic_data: list[str],
+    came_from: str,
+) -> dict[str, Any]:
+    """A draft (plain data) of the Art. 30(1) disclosure answering the preservation request
+    ``preservation`` (its body): the parties and authorities keep their roles (the requesting
+    Party asked, the requested Party discloses), the provider in the other State and the path
+    are named, and the third-country notice says where to send the next preservation
+    (``came_from``: the address, port and time the communication came from), or that the path
+    leads back into the requesting Party, whose domestic process applies (Explanatory Report
+    §290)."""
+    if provider_country != preservation["requesting_party"]:
+        notice = (
+            f"The communication came from {provider} in {provider_country} ({came_from}); "
+            f"send a preservation request to {provider_country}."
+        )
+    else:
+        notice = f"The path leads back into {provider_country}: its domestic process applies."
+    return {
+        "kind": RequestKind.EXPEDITED_DISCLOSURE.value,
+        "reference": f"{preservation['reference']}-A30",
+        "date_issued": date_issued.isoformat(),
+        "requesting_party": preservation["requesting_party"],
+        "requested_party": preservation["requested_party"],
+        "requesting_authority": preservation["requesting_authority"],
+        "requested_authority": preservation["requested_authority"],
+        "confirmation_contact": dict(confirmation_contact),
+        "in_response_to": preservation["reference"],
+        "provider_in_other_state": {
+            "name": provider,
+            "country": provider_country,
+            "identifiers": [provider_prefix],
+        },
+        "path": path,
+        "traffic_data": traffic_data,
+        "third_country_notice": notice,
+    }
